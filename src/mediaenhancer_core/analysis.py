@@ -1,0 +1,586 @@
+"""Measuring a media file in ONE decode pass.
+
+One ffmpeg run decodes the file once and feeds every measurement from a single
+filtergraph:
+
+audio
+    ``ebur128`` (integrated loudness, loudness range, true peak, and the momentary
+    loudness every 100 ms, from which the noise floor is taken), ``astats`` (sample
+    peak, RMS, DC offset, clipping), ``silencedetect`` at several thresholds (the
+    planner picks the one that fits the measured levels), and narrow-band detectors
+    for mains hum (50/60 Hz) and low-frequency rumble.
+video
+    ``signalstats`` on two frames a second, downscaled (levels, brightness,
+    saturation, colour cast), ``blackdetect`` and ``freezedetect`` on a small copy
+    of every frame, a noise estimate (PSNR of the picture against its median-filtered
+    self) on a centre crop once a second, and ``vidstabdetect`` when stabilisation
+    is asked for.
+
+Only the stderr lines of our named filter instances are kept, and momentary
+loudness is folded into a compact list, so memory stays flat for long inputs.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import CorruptMediaError
+from .ffmpeg import CancelToken, FFmpegTools, run
+from .filtergraph import filter_str
+from .probe import MediaInfo
+
+__all__ = [
+    "AudioMeasurements",
+    "VideoMeasurements",
+    "Analysis",
+    "analyze",
+    "SILENCE_THRESHOLDS",
+    "loudness_from_blocks",
+]
+
+SILENCE_THRESHOLDS = (-70, -65, -60, -55, -50, -45, -40, -35, -30, -25)
+HUM_BANDS = {50: (42.0, 59.0), 60: (51.0, 71.0)}  # mains frequency -> reference bands either side
+SILENCE_MIN = 0.5  # seconds: shorter pauses are not spans
+
+
+@dataclass
+class AudioMeasurements:
+    integrated_lufs: float
+    loudness_range_lu: float
+    true_peak_dbtp: float
+    sample_peak_dbfs: float
+    rms_dbfs: float
+    noise_floor_lufs: float
+    dc_offset: float
+    clipped_samples: int
+    clipping: bool
+    silence_threshold_db: float
+    silence_spans: list[tuple[float, float]]
+    silence_share: float
+    hum_hz: int | None
+    hum_prominence_db: dict[str, float]
+    rumble_db: float  # energy below 60 Hz relative to the whole signal
+    decoded_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class VideoMeasurements:
+    width: int
+    height: int
+    fps: float
+    full_range: bool
+    bit_depth: int
+    luma_low: float  # 10th percentile of luma, 0..1 (mean over sampled frames)
+    luma_high: float  # 90th percentile
+    luma_min: float
+    luma_max: float
+    brightness: float  # mean luma 0..1
+    contrast: float  # luma_high - luma_low
+    saturation: float  # mean saturation 0..1 (of the maximum possible)
+    cast_u: float  # mean U offset from neutral, -1..1
+    cast_v: float
+    noise_sigma: float  # estimated noise standard deviation in 8-bit levels
+    black_spans: list[tuple[float, float]]
+    frozen_spans: list[tuple[float, float]]
+    sampled_frames: int
+    stabilization_file: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Analysis:
+    info: MediaInfo
+    audio: AudioMeasurements | None = None
+    video: VideoMeasurements | None = None
+    silence_candidates: dict[str, list[tuple[float, float]]] = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.info.path,
+            "duration": self.info.duration,
+            "format": self.info.format_name,
+            "size": self.info.size,
+            "streams": [asdict(s) for s in self.info.streams],
+            "audio": self.audio.to_dict() if self.audio else None,
+            "video": self.video.to_dict() if self.video else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Analysis:
+        info = MediaInfo.from_dict(
+            {
+                "path": data["file"],
+                "format_name": data["format"],
+                "duration": data["duration"],
+                "size": data["size"],
+                "streams": data["streams"],
+            }
+        )
+        audio = data.get("audio")
+        video = data.get("video")
+        return cls(
+            info=info,
+            audio=AudioMeasurements(**{**audio, "silence_spans": [tuple(s) for s in audio["silence_spans"]]})
+            if audio
+            else None,
+            video=VideoMeasurements(
+                **{
+                    **video,
+                    "black_spans": [tuple(s) for s in video["black_spans"]],
+                    "frozen_spans": [tuple(s) for s in video["frozen_spans"]],
+                }
+            )
+            if video
+            else None,
+        )
+
+
+# --------------------------------------------------------------------------- graph
+
+
+def _audio_graph(in_label: str) -> str:
+    det = []
+    names = ["raw", "sil"]
+    for hz, refs in HUM_BANDS.items():
+        names += [f"h{hz}", f"h{hz}lo", f"h{hz}hi"]
+        det.append((f"h{hz}", hz))
+        det.append((f"h{hz}lo", refs[0]))
+        det.append((f"h{hz}hi", refs[1]))
+    names.append("rumble")
+    parts = [f"{in_label}asplit={len(names)}" + "".join(f"[a_{n}]" for n in names)]
+    stats = {"measure_perchannel": "none", "measure_overall": "all"}
+    parts.append(
+        "[a_raw]"
+        + ",".join(
+            [
+                filter_str("ebur128", {"peak": "true", "framelog": "info"}, instance="raw"),
+                filter_str("astats", stats, instance="raw"),
+            ]
+        )
+        + "[aout]"
+    )
+    sil = [filter_str("silencedetect", {"n": f"{t}dB", "d": SILENCE_MIN}, instance=f"s{-t}") for t in SILENCE_THRESHOLDS]
+    parts.append("[a_sil]" + ",".join(sil) + ",anullsink")
+    band_stats = {"measure_perchannel": "none", "measure_overall": "RMS_level"}
+    for name, freq in det:
+        parts.append(
+            f"[a_{name}]"
+            + filter_str("bandpass", {"f": freq, "width_type": "q", "w": 25})
+            + ","
+            + filter_str("bandpass", {"f": freq, "width_type": "q", "w": 25})
+            + ","
+            + filter_str("astats", band_stats, instance=name)
+            + ",anullsink"
+        )
+    parts.append(
+        "[a_rumble]"
+        + filter_str("lowpass", {"f": 60, "poles": 2})
+        + ","
+        + filter_str("lowpass", {"f": 60, "poles": 2})
+        + ","
+        + filter_str("astats", band_stats, instance="rumble")
+        + ",anullsink"
+    )
+    return ";".join(parts)
+
+
+def _video_graph(in_label: str, info: MediaInfo, trf: Path | None) -> str:
+    v = info.video
+    assert v is not None
+    branches = ["stats", "bf", "noise"] + (["stab"] if trf else [])
+    parts = [f"{in_label}split={len(branches)}" + "".join(f"[v_{b}]" for b in branches)]
+    every_half_second = "isnan(prev_selected_t)+gte(t-prev_selected_t,0.5)"
+    every_second = "isnan(prev_selected_t)+gte(t-prev_selected_t,1)"
+    parts.append(
+        "[v_stats]"
+        + ",".join(
+            [
+                filter_str("select", {"expr": every_half_second}),
+                filter_str("scale", {"w": "min(640,iw)", "h": -2, "flags": "bilinear"}),
+                "signalstats",
+                filter_str("metadata", {"mode": "print"}, instance="stats"),
+                "nullsink",
+            ]
+        )
+    )
+    parts.append(
+        "[v_bf]"
+        + ",".join(
+            [
+                filter_str("scale", {"w": 320, "h": -2, "flags": "fast_bilinear"}),
+                filter_str("blackdetect", {"d": 0.5, "pic_th": 0.98}, instance="black"),
+                filter_str("freezedetect", {"n": 0.003, "d": 2}, instance="freeze"),
+            ]
+        )
+        + "[vout]"
+    )
+    parts.append(
+        "[v_noise]"
+        + ",".join(
+            [
+                filter_str("select", {"expr": every_second}),
+                filter_str("crop", {"w": "min(iw,max(64,iw/2))", "h": "min(ih,max(64,ih/2))"}),
+                "format=gray",
+                "split[n_a][n_b]",
+            ]
+        )
+    )
+    parts.append("[n_b]" + filter_str("median", {"radius": 1}) + "[n_m]")
+    parts.append("[n_a][n_m]" + filter_str("psnr", None, instance="noise") + ",nullsink")
+    if trf:
+        parts.append(
+            "[v_stab]"
+            + filter_str("vidstabdetect", {"shakiness": 6, "accuracy": 9, "result": str(trf)}, instance="stab")
+            + ",nullsink"
+        )
+    return ";".join(parts)
+
+
+# --------------------------------------------------------------------------- parsing
+
+_PREFIX = re.compile(r"^\[(?P<name>[^\]@ ]+(?:@[^\] ]+)?) @ 0x[0-9a-f]+\] (?P<rest>.*)$")
+_MOMENTARY = re.compile(r"\bM:\s*(-?[\d.]+|-inf|nan)")
+_SUMMARY_I = re.compile(r"^\s*I:\s*(-?[\d.]+|-inf) LUFS")
+_SUMMARY_LRA = re.compile(r"^\s*LRA:\s*(-?[\d.]+) LU")
+_SUMMARY_PEAK = re.compile(r"^\s*Peak:\s*(-?[\d.]+|-inf) dBFS")
+_KV = re.compile(r"^([A-Za-z][A-Za-z _()]*?):\s*(-?[\d.]+|-?inf|nan)\s*$")
+_DECODE_ERRORS = ("partial file", "Invalid NAL", "error while decoding", "Invalid data found", "corrupt",
+                  "Error splitting", "truncat", "Packet corrupt", "missing picture", "concealing")
+
+
+class _Collector:
+    """Streams stderr lines into compact measurements."""
+
+    def __init__(self) -> None:
+        self.momentary: list[float] = []
+        self.summary: dict[str, dict[str, float]] = {}
+        self.stats: dict[str, dict[str, float]] = {}
+        self.silence: dict[str, list[list[float]]] = {}
+        self.black: list[tuple[float, float]] = []
+        self.freeze_starts: list[float] = []
+        self.freeze: list[tuple[float, float]] = []
+        self.psnr_y: float | None = None
+        self.frames: list[dict[str, float]] = []
+        self.decode_errors = 0
+        self._summary_of: str | None = None
+        self._frame: dict[str, float] | None = None
+
+    def feed(self, line: str) -> bool:
+        """Consume a line; return True to keep it (we keep none: everything is folded)."""
+        m = _PREFIX.match(line)
+        if m is None:
+            if self._summary_of is not None:
+                self._summary_line(line)
+            elif any(e in line for e in _DECODE_ERRORS):
+                self.decode_errors += 1
+            return False
+        name, rest = m.group("name"), m.group("rest")
+        self._summary_of = None
+        if "@" not in name:  # a demuxer or decoder talking
+            if any(e in rest for e in _DECODE_ERRORS):
+                self.decode_errors += 1
+            return False
+        kind, inst = name.split("@", 1)
+        if kind == "ebur128":
+            if rest.startswith("Summary"):
+                self._summary_of = inst
+                self.summary[inst] = {}
+            elif rest.startswith("t:") and inst == "raw":
+                mm = _MOMENTARY.search(rest)
+                if mm:
+                    self.momentary.append(_num(mm.group(1)))
+        elif kind == "astats":
+            kv = _KV.match(rest)
+            if kv:
+                self.stats.setdefault(inst, {})[kv.group(1).strip()] = _num(kv.group(2))
+        elif kind == "silencedetect":
+            spans = self.silence.setdefault(inst, [])
+            if "silence_start:" in rest:
+                spans.append([max(0.0, _num(rest.split("silence_start:")[1].split()[0])), math.nan])
+            elif "silence_end:" in rest and spans:
+                spans[-1][1] = _num(rest.split("silence_end:")[1].split("|")[0].strip())
+        elif kind == "blackdetect" or kind == "black":
+            pass
+        elif kind == "metadata":
+            if rest.startswith("frame:"):
+                self._frame = {}
+                self.frames.append(self._frame)
+            elif rest.startswith("lavfi.signalstats.") and self._frame is not None:
+                key, _, value = rest[len("lavfi.signalstats."):].partition("=")
+                self._frame[key] = _num(value)
+        elif kind == "psnr":
+            if "PSNR y:" in rest:
+                self.psnr_y = _num(rest.split("PSNR y:")[1].split()[0])
+        return False
+
+    def feed_detect(self, line: str) -> None:
+        if "black_start:" in line:
+            fields = dict(re.findall(r"(black_start|black_end):\s*(-?[\d.]+)", line))
+            if "black_start" in fields and "black_end" in fields:
+                self.black.append((float(fields["black_start"]), float(fields["black_end"])))
+        elif "lavfi.freezedetect.freeze_start:" in line:
+            self.freeze_starts.append(_num(line.split("freeze_start:")[1].split()[0]))
+        elif "lavfi.freezedetect.freeze_end:" in line and self.freeze_starts:
+            self.freeze.append((self.freeze_starts.pop(0), _num(line.split("freeze_end:")[1].split()[0])))
+
+    def _summary_line(self, line: str) -> None:
+        assert self._summary_of is not None
+        target = self.summary[self._summary_of]
+        for key, rx in (("I", _SUMMARY_I), ("LRA", _SUMMARY_LRA), ("Peak", _SUMMARY_PEAK)):
+            mm = rx.match(line)
+            if mm:
+                target[key] = _num(mm.group(1))
+
+
+def _num(text: str) -> float:
+    text = text.strip()
+    if text in ("-inf", "inf", "nan"):
+        return float(text)
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+# --------------------------------------------------------------------------- loudness maths
+
+
+def loudness_from_blocks(momentary: list[float]) -> float:
+    """BS.1770 integrated loudness from 400 ms block loudness values (gated)."""
+    powers = [10 ** ((m + 0.691) / 10) for m in momentary if math.isfinite(m) and m > -70.0]
+    if not powers:
+        return -70.0
+    rel = 10 * math.log10(sum(powers) / len(powers)) - 0.691 - 10.0
+    gated = [p for p in powers if 10 * math.log10(p) - 0.691 > rel]
+    if not gated:
+        return -70.0
+    return 10 * math.log10(sum(gated) / len(gated)) - 0.691
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return math.nan
+    s = sorted(values)
+    idx = min(len(s) - 1, max(0, int(round(q * (len(s) - 1)))))
+    return s[idx]
+
+
+def _merge(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for a, b in sorted(spans):
+        if out and a <= out[-1][1] + 1e-6:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def _db(x: float) -> float:
+    return round(x, 2) if math.isfinite(x) else (-120.0 if x < 0 or math.isnan(x) else 120.0)
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def analyze(
+    path: Path,
+    info: MediaInfo,
+    tools: FFmpegTools,
+    *,
+    audio: bool = True,
+    video: bool = True,
+    stabilize: bool = False,
+    workdir: Path | None = None,
+    on_progress: Callable[[float], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> Analysis:
+    """Measure ``path`` in one decode pass. ``info`` comes from :func:`probe`."""
+    do_audio = audio and info.has_audio
+    do_video = video and info.has_video
+    if not do_audio and not do_video:
+        return Analysis(info=info)
+    trf = None
+    if do_video and stabilize:
+        if workdir is None:
+            raise ValueError("stabilize needs a workdir for the motion file")
+        trf = workdir / "motion.trf"
+
+    graph_parts = []
+    maps: list[str] = []
+    if do_audio:
+        graph_parts.append(_audio_graph(f"[0:{info.audio.index}]"))  # type: ignore[union-attr]
+        maps += ["-map", "[aout]"]
+    if do_video:
+        graph_parts.append(_video_graph(f"[0:{info.video.index}]", info, trf))  # type: ignore[union-attr]
+        maps += ["-map", "[vout]"]
+    args = [str(tools.ffmpeg), "-v", "info"]
+    if tools.threads:
+        args += ["-threads", str(tools.threads)]
+    args += ["-i", str(path), "-filter_complex", ";".join(graph_parts), *maps]
+    if do_video:
+        args += ["-c:v", "wrapped_avframe"]
+    if do_audio:
+        args += ["-c:a", "pcm_f32le"]
+    args += ["-f", "null", "-"]
+
+    col = _Collector()
+
+    def keep(line: str) -> bool:
+        col.feed(line)
+        if "black_start" in line or "freezedetect." in line:
+            col.feed_detect(line)
+        return False
+
+    decoded = 0.0
+
+    def progress(seconds: float) -> None:
+        nonlocal decoded
+        decoded = max(decoded, seconds)
+        if on_progress:
+            on_progress(seconds)
+
+    run(args, keep=keep, on_progress=progress, cancel=cancel, what="analysis", path=path)
+
+    duration = info.duration
+    if duration > 2.0 and decoded < duration * 0.9 - 1.0 and col.decode_errors:
+        raise CorruptMediaError(
+            f"{path}: truncated or damaged (only {decoded:.1f} s of {duration:.1f} s decode); "
+            "re-export or re-download it",
+            path=path,
+        )
+
+    result = Analysis(info=info)
+    if do_audio:
+        result.audio, result.silence_candidates = _audio_measurements(col, decoded or duration)
+    if do_video:
+        result.video = _video_measurements(col, info, trf)
+    return result
+
+
+def _audio_measurements(col: _Collector, decoded: float) -> tuple[AudioMeasurements, dict[str, list[tuple[float, float]]]]:
+    raw = col.summary.get("raw", {})
+    stats = col.stats.get("raw", {})
+    integrated = raw.get("I", -70.0)
+    momentary = [m for m in col.momentary if math.isfinite(m) and m > -70.0]
+    noise_floor = _percentile(momentary, 0.10) if momentary else -70.0
+    if not math.isfinite(noise_floor):
+        noise_floor = -70.0
+
+    peak = stats.get("Peak level dB", -math.inf)
+    peak_count = int(stats.get("Peak count", 0) or 0)
+    flat = stats.get("Flat factor", 0.0) or 0.0
+    clipping = math.isfinite(peak) and peak > -0.1 and (peak_count >= 8 or flat > 1.0)
+
+    # silence: pick the threshold between noise floor and programme level
+    candidates: dict[str, list[tuple[float, float]]] = {}
+    end = decoded
+    for name, spans in col.silence.items():
+        closed = [(a, b if math.isfinite(b) else end) for a, b in spans]
+        candidates[name] = [(round(a, 3), round(b, 3)) for a, b in closed if b - a >= SILENCE_MIN]
+    threshold = _silence_threshold(noise_floor, integrated)
+    spans = candidates.get(f"s{-threshold}", [])
+    silent = sum(b - a for a, b in spans)
+
+    hum: dict[str, float] = {}
+    for hz in HUM_BANDS:
+        centre = col.stats.get(f"h{hz}", {}).get("RMS level dB", -math.inf)
+        lo = col.stats.get(f"h{hz}lo", {}).get("RMS level dB", -math.inf)
+        hi = col.stats.get(f"h{hz}hi", {}).get("RMS level dB", -math.inf)
+        ref = max(lo, hi)
+        prominence = centre - ref if math.isfinite(centre) and math.isfinite(ref) else 0.0
+        hum[str(hz)] = round(prominence, 2)
+    rms = stats.get("RMS level dB", -math.inf)
+    hum_hz = None
+    best = max(hum, key=lambda k: hum[k])
+    centre_level = col.stats.get(f"h{best}", {}).get("RMS level dB", -math.inf)
+    # hum: a narrow peak clearly above its neighbours and not negligible in level
+    if hum[best] >= 12.0 and math.isfinite(centre_level) and centre_level > rms - 40:
+        hum_hz = int(best)
+    rumble_level = col.stats.get("rumble", {}).get("RMS level dB", -math.inf)
+    rumble = rumble_level - rms if math.isfinite(rumble_level) and math.isfinite(rms) else -120.0
+
+    measurements = AudioMeasurements(
+        integrated_lufs=_db(integrated),
+        loudness_range_lu=_db(raw.get("LRA", 0.0)),
+        true_peak_dbtp=_db(raw.get("Peak", -math.inf)),
+        sample_peak_dbfs=_db(peak),
+        rms_dbfs=_db(rms),
+        noise_floor_lufs=_db(noise_floor),
+        dc_offset=round(stats.get("DC offset", 0.0) or 0.0, 6),
+        clipped_samples=peak_count if clipping else 0,
+        clipping=clipping,
+        silence_threshold_db=float(threshold),
+        silence_spans=spans,
+        silence_share=round(silent / decoded, 4) if decoded > 0 else 0.0,
+        hum_hz=hum_hz,
+        hum_prominence_db=hum,
+        rumble_db=_db(rumble),
+        decoded_seconds=round(decoded, 3),
+    )
+    return measurements, candidates
+
+
+def _silence_threshold(noise_floor: float, integrated: float) -> int:
+    """A silence threshold (dBFS) a little above the noise floor and well below speech."""
+    if integrated <= -69.0:
+        return SILENCE_THRESHOLDS[0]
+    wanted = max(noise_floor + 6.0, integrated - 30.0)
+    wanted = min(wanted, integrated - 10.0)
+    return min(SILENCE_THRESHOLDS, key=lambda t: abs(t - wanted))
+
+
+def _video_measurements(col: _Collector, info: MediaInfo, trf: Path | None) -> VideoMeasurements:
+    v = info.video
+    assert v is not None
+    frames = [f for f in col.frames if "YAVG" in f]
+    bits = int(frames[0].get("YBITDEPTH", 8)) if frames else 8
+    scale = float((1 << bits) - 1)
+    full_range = bool(v.pix_fmt and v.pix_fmt.startswith("yuvj"))
+
+    def mean(key: str) -> float:
+        vals = [f[key] for f in frames if key in f and math.isfinite(f[key])]
+        return sum(vals) / len(vals) if vals else math.nan
+
+    neutral = (1 << (bits - 1))
+    ylow, yhigh = mean("YLOW") / scale, mean("YHIGH") / scale
+    ymin = _percentile([f["YMIN"] for f in frames if "YMIN" in f], 0.5) / scale if frames else math.nan
+    ymax = _percentile([f["YMAX"] for f in frames if "YMAX" in f], 0.5) / scale if frames else math.nan
+    # saturation in signalstats is the chroma vector length; its maximum is about 181 at 8 bits
+    sat = mean("SATAVG") / (scale * 0.7071)
+    psnr = col.psnr_y if col.psnr_y is not None and math.isfinite(col.psnr_y) else 60.0
+    sigma = 255.0 / (10 ** (psnr / 20.0))
+
+    def r(x: float, nd: int = 4) -> float:
+        return round(x, nd) if math.isfinite(x) else 0.0
+
+    return VideoMeasurements(
+        width=v.width or 0,
+        height=v.height or 0,
+        fps=round(v.fps or 0.0, 3),
+        full_range=full_range,
+        bit_depth=bits,
+        luma_low=r(ylow),
+        luma_high=r(yhigh),
+        luma_min=r(ymin),
+        luma_max=r(ymax),
+        brightness=r(mean("YAVG") / scale),
+        contrast=r(yhigh - ylow),
+        saturation=r(sat),
+        cast_u=r((mean("UAVG") - neutral) / neutral),
+        cast_v=r((mean("VAVG") - neutral) / neutral),
+        noise_sigma=r(sigma, 2),
+        black_spans=_merge([(round(a, 3), round(b, 3)) for a, b in col.black]),
+        frozen_spans=_merge([(round(a, 3), round(b, 3)) for a, b in col.freeze]),
+        sampled_frames=len(frames),
+        stabilization_file=str(trf) if trf else None,
+    )

@@ -1,0 +1,231 @@
+"""Settings in one typed place.
+
+Each setting is a field of :class:`Settings`, declared once with its type, default
+and help text. Values come, highest priority first, from:
+
+1. ``MEDIAENHANCER_<NAME>`` environment variables,
+2. the TOML config file (``config.toml`` in the platformdirs config folder, or the
+   file named by ``MEDIAENHANCER_CONFIG``),
+3. the defaults declared here.
+
+The front ends (CLI, server) call :meth:`Settings.load` once, with the environment
+passed in, and hand the result to the core. Nothing in the core reads ``os.environ``.
+``docs/settings.md`` documents every field; ``tests/test_settings.py`` fails when one
+is missing there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = ["Secret", "Settings", "ENV_PREFIX", "default_dirs"]
+
+ENV_PREFIX = "MEDIAENHANCER_"
+APP_NAME = "mediaenhancer"
+
+
+class Secret(str):
+    """A string that never shows itself in repr() or logs."""
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    def reveal(self) -> str:
+        return str.__str__(self)
+
+
+def _setting(default: Any, help: str, *, secret: bool = False, env: str | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "secret": secret, "env": env})
+
+
+def default_dirs(environ: Mapping[str, str] | None = None) -> dict[str, Path]:
+    """The platformdirs folders for config, data and cache."""
+    import platformdirs
+
+    env = environ or {}
+    return {
+        "config_dir": Path(env.get(ENV_PREFIX + "CONFIG_DIR") or platformdirs.user_config_dir(APP_NAME)),
+        "data_dir": Path(env.get(ENV_PREFIX + "DATA_DIR") or platformdirs.user_data_dir(APP_NAME)),
+        "cache_dir": Path(env.get(ENV_PREFIX + "CACHE_DIR") or platformdirs.user_cache_dir(APP_NAME)),
+    }
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of Media Enhancer (see docs/settings.md)."""
+
+    # --- folders -------------------------------------------------------------
+    config_dir: Path | None = _setting(None, "Folder of config.toml and user presets (default: the platformdirs config folder).")
+    data_dir: Path | None = _setting(None, "Folder of the embedded database and local media storage (default: the platformdirs data folder).")
+    cache_dir: Path | None = _setting(None, "Folder for caches such as ffmpeg capability checks (default: the platformdirs cache folder).")
+    temp_dir: Path | None = _setting(None, "Folder for temporary analysis files (default: the system temporary folder). Outputs are always written beside their final path and renamed into place.")
+
+    # --- ffmpeg --------------------------------------------------------------
+    ffmpeg: Path | None = _setting(None, "Path of the ffmpeg binary. Default: `ffmpeg` on PATH, else the binary bundled with the Python package (imageio-ffmpeg).")
+    ffprobe: Path | None = _setting(None, "Path of the ffprobe binary. Default: `ffprobe` beside ffmpeg or on PATH; without one, probing uses the bundled PyAV library.")
+    ffmpeg_threads: int = _setting(0, "Threads per ffmpeg process (0 lets ffmpeg decide).")
+
+    # --- enhancement defaults ------------------------------------------------
+    preset: str = _setting("podcast", "Default enhancement preset (see `mediaenhancer presets`).")
+    quality: str = _setting("standard", "Default output quality: draft, standard, high or archive.")
+    jobs: int = _setting(1, "Files enhanced in parallel by a batch (the --jobs default).")
+
+    # ------------------------------------------------------------------------
+    @classmethod
+    def fields(cls) -> tuple[dataclasses.Field[Any], ...]:
+        return dataclasses.fields(cls)
+
+    @classmethod
+    def env_name(cls, name: str) -> str:
+        return ENV_PREFIX + name.upper()
+
+    @classmethod
+    def load(
+        cls,
+        environ: Mapping[str, str],
+        *,
+        config_file: Path | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> Settings:
+        """Build settings from the environment, then the config file, then defaults.
+
+        ``overrides`` (from command-line options) win over everything.
+        """
+        dirs = default_dirs(environ)
+        if config_file is None:
+            explicit = environ.get(ENV_PREFIX + "CONFIG")
+            config_file = Path(explicit) if explicit else dirs["config_dir"] / "config.toml"
+            must_exist = bool(explicit)
+        else:
+            must_exist = True
+        file_values = _read_config_file(config_file, must_exist=must_exist)
+
+        known = {f.name for f in cls.fields()}
+        unknown = sorted(set(file_values) - known)
+        if unknown:
+            raise ConfigError(
+                f"{config_file}: unknown setting {unknown[0]!r}; see docs/settings.md for the valid names",
+                path=config_file,
+            )
+
+        values: dict[str, Any] = {}
+        for f in cls.fields():
+            env_key = f.metadata.get("env") or cls.env_name(f.name)
+            source: str | None = None
+            raw: Any = dataclasses.MISSING
+            if overrides and overrides.get(f.name) is not None:
+                raw, source = overrides[f.name], "command line"
+            elif env_key in environ and environ[env_key] != "":
+                raw, source = environ[env_key], env_key
+            elif f.name in file_values:
+                raw, source = file_values[f.name], f"{config_file} [{f.name}]"
+            if raw is dataclasses.MISSING:
+                continue
+            values[f.name] = _cast(raw, f, source or f.name)
+
+        for name in ("config_dir", "data_dir", "cache_dir"):
+            if values.get(name) is None:
+                values[name] = dirs[name]
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.jobs < 1:
+            raise ConfigError(f"{self.env_name('jobs')}: must be 1 or more, got {self.jobs}")
+        if self.ffmpeg_threads < 0:
+            raise ConfigError(f"{self.env_name('ffmpeg_threads')}: must be 0 or more, got {self.ffmpeg_threads}")
+        if self.quality not in {"draft", "standard", "high", "archive"}:
+            raise ConfigError(
+                f"{self.env_name('quality')}: unknown quality {self.quality!r}; use draft, standard, high or archive"
+            )
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    def public_dict(self) -> dict[str, Any]:
+        """All values, with secrets masked: safe to print or log."""
+        out: dict[str, Any] = {}
+        for f in self.fields():
+            value = getattr(self, f.name)
+            if f.metadata.get("secret") and value:
+                out[f.name] = "**********"
+            elif isinstance(value, Path):
+                out[f.name] = str(value)
+            else:
+                out[f.name] = value
+        return out
+
+
+def _read_config_file(path: Path, *, must_exist: bool) -> dict[str, Any]:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        if must_exist:
+            raise ConfigError(f"{path}: config file not found; create it or unset MEDIAENHANCER_CONFIG", path=path) from None
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.strerror}); check its permissions", path=path) from None
+    try:
+        parsed = tomllib.loads(data.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file or remove it", path=path) from None
+    return parsed
+
+
+def _field_type(f: dataclasses.Field[Any]) -> tuple[type, bool]:
+    """The base type of a field and whether it is optional."""
+    hints = typing.get_type_hints(Settings)
+    tp = hints[f.name]
+    optional = False
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        optional = len(args) < len(typing.get_args(tp))
+        tp = args[0]
+    return tp, optional
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _cast(raw: Any, f: dataclasses.Field[Any], source: str) -> Any:
+    tp, optional = _field_type(f)
+    try:
+        if tp is bool:
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in _TRUE:
+                return True
+            if text in _FALSE:
+                return False
+            raise ValueError("expected true or false")
+        if tp is int:
+            if isinstance(raw, bool):
+                raise ValueError("expected a whole number")
+            return int(raw)
+        if tp is float:
+            return float(raw)
+        if tp is Path:
+            return Path(str(raw)).expanduser()
+        if tp is Secret:
+            return Secret(str(raw))
+        if tp is str:
+            return str(raw)
+        if tp is tuple:
+            if isinstance(raw, (list, tuple)):
+                return tuple(str(x) for x in raw)
+            return tuple(x.strip() for x in str(raw).split(",") if x.strip())
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{source}: invalid value {raw!r} for {f.name} ({exc}); see docs/settings.md") from None
+    raise ConfigError(f"{source}: unsupported setting type for {f.name}")  # pragma: no cover
