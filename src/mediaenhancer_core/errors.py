@@ -25,7 +25,29 @@ catch our names.
     ├── PlanError                    an enhancement plan file is invalid or does not fit
     ├── PresetError                  unknown or invalid preset
     ├── RenderError                  ffmpeg failed while rendering or analysing
-    └── CancelledError               the work was interrupted (Ctrl-C, job cancel)
+    ├── CancelledError               the work was interrupted (Ctrl-C, job cancel)
+    │
+    │   --- accounts and the server (HTTP status in mediaenhancer_server.errors) ---
+    ├── DatabaseError                the database is unreachable or not migrated       503
+    ├── ServerUnreachableError       the CLI cannot reach the account server           (CLI)
+    ├── AuthError                    authentication failed                             401
+    │   ├── UnauthorizedError        no, malformed, unknown, expired or revoked token  401
+    │   ├── InvalidCredentialsError  wrong email or password                           401
+    │   ├── NotLoggedInError         the CLI holds no token                            (CLI)
+    │   └── DeviceFlowError          RFC 8628 device authorization answers             400
+    │       ├── AuthorizationPendingError   the user has not approved yet
+    │       ├── SlowDownError               polled faster than the interval
+    │       ├── DeviceCodeExpiredError      the code expired before approval
+    │       └── AccessDeniedError           the user denied the request
+    ├── ForbiddenError               authenticated, but not allowed                    403
+    │   └── AccountDisabledError     the account was disabled or deleted               403
+    ├── NotFoundError                no such resource (or not yours)                   404
+    ├── ConflictError                unique value already taken                        409
+    ├── ValidationError              a request field is invalid                        422
+    ├── PayloadTooLargeError         request body over the limit                       413
+    ├── RateLimitedError             too many attempts; retry later                    429
+    ├── WebhookSignatureError        webhook signature missing, wrong or stale         400
+    └── ServiceUnavailableError      an upstream (e.g. the identity provider) is down  503
 
 Messages are one line, name the file or field, and say what to do.
 """
@@ -55,6 +77,27 @@ __all__ = [
     "PresetError",
     "RenderError",
     "CancelledError",
+    # accounts and the server
+    "DatabaseError",
+    "ServerUnreachableError",
+    "AuthError",
+    "UnauthorizedError",
+    "InvalidCredentialsError",
+    "NotLoggedInError",
+    "DeviceFlowError",
+    "AuthorizationPendingError",
+    "SlowDownError",
+    "DeviceCodeExpiredError",
+    "AccessDeniedError",
+    "ForbiddenError",
+    "AccountDisabledError",
+    "NotFoundError",
+    "ConflictError",
+    "ValidationError",
+    "PayloadTooLargeError",
+    "RateLimitedError",
+    "WebhookSignatureError",
+    "ServiceUnavailableError",
 ]
 
 
@@ -150,3 +193,102 @@ class RenderError(MediaEnhancerError):
 
 class CancelledError(MediaEnhancerError):
     code = "cancelled"
+
+
+# --- accounts and the server ---------------------------------------------------
+# The server maps these to HTTP statuses in one table (mediaenhancer_server.errors);
+# the CLI client turns error bodies back into these classes by ``code``.
+
+
+class DatabaseError(MediaEnhancerError):
+    code = "database_unavailable"
+
+
+class ServerUnreachableError(MediaEnhancerError):
+    code = "server_unreachable"
+
+
+class AuthError(MediaEnhancerError):
+    code = "unauthorized"
+
+
+class UnauthorizedError(AuthError):
+    code = "unauthorized"
+
+
+class InvalidCredentialsError(AuthError):
+    code = "invalid_credentials"
+
+
+class NotLoggedInError(AuthError):
+    code = "not_logged_in"
+
+
+class DeviceFlowError(AuthError):
+    """Answers of the device authorization token endpoint (RFC 8628 section 3.5)."""
+
+    code = "device_flow_error"
+
+
+class AuthorizationPendingError(DeviceFlowError):
+    code = "authorization_pending"
+
+
+class SlowDownError(DeviceFlowError):
+    code = "slow_down"
+
+
+class DeviceCodeExpiredError(DeviceFlowError):
+    code = "expired_token"
+
+
+class AccessDeniedError(DeviceFlowError):
+    code = "access_denied"
+
+
+class ForbiddenError(MediaEnhancerError):
+    code = "forbidden"
+
+
+class AccountDisabledError(ForbiddenError):
+    code = "account_disabled"
+
+
+class NotFoundError(MediaEnhancerError):
+    code = "not_found"
+
+
+class ConflictError(MediaEnhancerError):
+    code = "conflict"
+
+
+class ValidationError(MediaEnhancerError):
+    """A request field is invalid; ``field`` names it (dotted for nested fields)."""
+
+    code = "validation_failed"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class PayloadTooLargeError(MediaEnhancerError):
+    code = "payload_too_large"
+
+
+class RateLimitedError(MediaEnhancerError):
+    """Too many attempts; ``retry_after`` is the number of seconds to wait."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class WebhookSignatureError(MediaEnhancerError):
+    code = "webhook_signature_invalid"
+
+
+class ServiceUnavailableError(MediaEnhancerError):
+    code = "service_unavailable"

@@ -79,6 +79,31 @@ class Settings:
     quality: str = _setting("standard", "Default output quality: draft, standard, high or archive.")
     jobs: int = _setting(1, "Files enhanced in parallel by a batch (the --jobs default).")
 
+    # --- server and accounts (documented in docs/settings-server.md) --------
+    database_url: Secret | None = _setting(None, "SQLAlchemy URL of the server's database, e.g. `postgresql+psycopg://user:pass@host/db`. Default: the SQLite file `mediaenhancer.db` in data_dir, which upgrades itself on first start.", secret=True)
+    server_host: str = _setting("127.0.0.1", "Address `mediaenhancer-server` listens on (the --host default).")
+    server_port: int = _setting(3001, "Port `mediaenhancer-server` listens on (the --port default).")
+    server_workers: int = _setting(1, "Server worker processes (the --workers default).")
+    server_url: str = _setting("http://127.0.0.1:3001", "Address of the account server that the `mediaenhancer` CLI talks to (the --server default).")
+    public_url: str | None = _setting(None, "The server's address as users' browsers reach it, used in links it prints (device login). Default: taken from each request.")
+    token: Secret | None = _setting(None, "API token for the CLI; wins over the token saved by `mediaenhancer login`.", secret=True)
+    cors_origins: tuple = _setting((), "Browser origins allowed to call the API cross-origin, comma-separated (e.g. `https://app.example.com`). Empty: none (deny by default).")
+    trusted_proxies: tuple = _setting((), "Addresses of reverse proxies whose X-Forwarded-For/Proto headers are trusted (uvicorn's forwarded_allow_ips). Empty: none.")
+    max_body_bytes: int = _setting(1_048_576, "Largest request body the API accepts, in bytes (larger answers 413). Upload routes set their own limit.")
+    allow_signup: bool = _setting(True, "Whether the sign-up page creates accounts. Off: only `mediaenhancer-server users create` (or the identity provider) does.")
+    session_hours: int = _setting(336, "Lifetime of a browser session after sign-in, in hours.")
+    signin_max_failures: int = _setting(5, "Failed sign-ins allowed per account and client address within signin_window_seconds before 429.")
+    signin_ip_max_failures: int = _setting(50, "Failed sign-ins allowed per client address (all accounts) within signin_window_seconds before 429.")
+    signin_window_seconds: int = _setting(900, "Window of the sign-in failure counters, in seconds.")
+    device_code_ttl_seconds: int = _setting(600, "How long a `mediaenhancer login` code stays valid, in seconds.")
+    device_poll_interval_seconds: int = _setting(5, "Minimum seconds between two polls of the device login token endpoint.")
+    log_level: str = _setting("info", "Server log level: debug, info, warning or error. Logs are JSON lines on stderr.")
+    clerk_issuer: str | None = _setting(None, "Issuer (`iss`) of identity-provider JWTs to accept, e.g. `https://example.clerk.accounts.dev`. Unset: provider JWTs are refused.")
+    clerk_audience: str | None = _setting(None, "Required audience (`aud`) of identity-provider JWTs. Unset: `aud` is not checked.")
+    clerk_authorized_parties: tuple = _setting((), "Allowed `azp` (authorized party) origins of identity-provider JWTs, comma-separated. Empty: `azp` is not checked.")
+    clerk_jwks_url: str | None = _setting(None, "URL of the identity provider's JWKS. Default: `<clerk_issuer>/.well-known/jwks.json`.")
+    clerk_webhook_secret: Secret | None = _setting(None, "Signing secret (`whsec_...`) of the identity provider's webhooks (Svix). Unset: POST /api/webhooks/clerk answers 503.", secret=True)
+
     # ------------------------------------------------------------------------
     @classmethod
     def fields(cls) -> tuple[dataclasses.Field[Any], ...]:
@@ -148,6 +173,28 @@ class Settings:
             raise ConfigError(
                 f"{self.env_name('quality')}: unknown quality {self.quality!r}; use draft, standard, high or archive"
             )
+        self._validate_server()
+
+    def _validate_server(self) -> None:
+        for name in ("server_port",):
+            if not 0 < getattr(self, name) < 65536:
+                raise ConfigError(f"{self.env_name(name)}: must be a port number 1-65535, got {getattr(self, name)}")
+        for name in ("server_workers", "max_body_bytes", "session_hours", "signin_max_failures",
+                     "signin_ip_max_failures", "signin_window_seconds", "device_code_ttl_seconds",
+                     "device_poll_interval_seconds"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{self.env_name(name)}: must be 1 or more, got {getattr(self, name)}")
+        if self.log_level not in {"debug", "info", "warning", "error"}:
+            raise ConfigError(f"{self.env_name('log_level')}: unknown level {self.log_level!r}; use debug, info, warning or error")
+        for name in ("server_url", "public_url", "clerk_issuer", "clerk_jwks_url"):
+            value = getattr(self, name)
+            if value is not None and not value.startswith(("http://", "https://")):
+                raise ConfigError(f"{self.env_name(name)}: must be an http:// or https:// URL, got {value!r}")
+        for origin in self.cors_origins:
+            if origin != "*" and not origin.startswith(("http://", "https://")) or origin.endswith("/"):
+                raise ConfigError(
+                    f"{self.env_name('cors_origins')}: {origin!r} is not an origin; write scheme://host[:port] without a path"
+                )
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

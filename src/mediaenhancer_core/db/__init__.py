@@ -1,0 +1,145 @@
+"""The database: engine, sessions and migrations.
+
+:class:`Database` wraps one SQLAlchemy engine. ``database_url(settings)`` is the URL in
+use: ``settings.database_url`` or the SQLite file ``mediaenhancer.db`` in the data
+folder. SQLite connections get foreign keys on, WAL and a busy timeout.
+
+Migrations are Alembic scripts shipped inside this package (``migrations/``).
+:meth:`Database.upgrade` applies them; :meth:`Database.check_current` refuses to serve a
+database that is behind (the embedded SQLite database is upgraded on first start
+instead, see ``mediaenhancer_server``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..errors import ConfigError, DatabaseError
+from ..settings import Settings
+from .models import Base
+
+__all__ = ["Database", "database_url", "Base", "MIGRATIONS_DIR"]
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+DEFAULT_SQLITE_NAME = "mediaenhancer.db"
+
+
+def database_url(settings: Settings) -> str:
+    """The database URL in use (secret: it may hold a password)."""
+    if settings.database_url:
+        return settings.database_url.reveal()
+    if settings.data_dir is None:  # pragma: no cover - Settings.load always fills it
+        raise ConfigError("no data folder set; set MEDIAENHANCER_DATA_DIR or MEDIAENHANCER_DATABASE_URL")
+    return f"sqlite:///{settings.data_dir / DEFAULT_SQLITE_NAME}"
+
+
+def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+class Database:
+    """One engine and its session factory."""
+
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
+        self.url = url
+        kwargs: dict[str, Any] = {"echo": echo}
+        if url.startswith("sqlite"):
+            path = url.split("///", 1)[1] if "///" in url else ""
+            if path and path != ":memory:":
+                try:
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise DatabaseError(
+                        f"cannot create the database folder {Path(path).parent} ({exc.strerror}); "
+                        "set MEDIAENHANCER_DATA_DIR to a writable folder"
+                    ) from None
+            kwargs["connect_args"] = {"check_same_thread": False}
+        else:
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        try:
+            self.engine: Engine = create_engine(url, **kwargs)
+        except (SQLAlchemyError, ImportError, ValueError) as exc:
+            raise ConfigError(f"MEDIAENHANCER_DATABASE_URL: cannot use this database URL ({exc})") from None
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _set_sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        return cls(database_url(settings))
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def is_embedded(self) -> bool:
+        """True for SQLite, which the server migrates by itself on start."""
+        return self.dialect == "sqlite"
+
+    def describe(self) -> str:
+        """The URL with any password hidden: safe to print and log."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A unit of work: committed when the block ends, rolled back on any error."""
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def ping(self) -> None:
+        """Raise DatabaseError unless the database answers."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            raise DatabaseError(f"database {self.describe()} is unreachable ({type(exc.orig or exc).__name__})") from None
+
+    # --- migrations -----------------------------------------------------------
+
+    def upgrade(self, revision: str = "head") -> None:
+        from .migrate import upgrade  # noqa: PLC0415 - alembic is only needed here
+
+        upgrade(self.engine, revision)
+
+    def current_revision(self) -> str | None:
+        from .migrate import current_revision  # noqa: PLC0415
+
+        return current_revision(self.engine)
+
+    def head_revision(self) -> str:
+        from .migrate import head_revision  # noqa: PLC0415
+
+        return head_revision()
+
+    def check_current(self) -> None:
+        """Raise DatabaseError unless the schema is at the newest migration."""
+        self.ping()
+        current, head = self.current_revision(), self.head_revision()
+        if current != head:
+            raise DatabaseError(
+                f"database {self.describe()} is at migration {current or 'none'}, this version needs {head}; "
+                "run `mediaenhancer-server db upgrade`"
+            )
+
+    def dispose(self) -> None:
+        self.engine.dispose()
