@@ -169,8 +169,25 @@ def _audio_graph(in_label: str) -> str:
         )
         + "[aout]"
     )
-    sil = [filter_str("silencedetect", {"n": f"{t}dB", "d": SILENCE_MIN}, instance=f"s{-t}") for t in SILENCE_THRESHOLDS]
-    parts.append("[a_sil]" + ",".join(sil) + ",anullsink")
+    # Hum and rumble are not "sound": detect silence above them. silencedetect logs without its
+    # instance name, so each threshold gets its own branch whose ametadata filters (which do log
+    # their names) print the span edges.
+    n = len(SILENCE_THRESHOLDS)
+    parts.append(
+        "[a_sil]" + filter_str("highpass", {"f": 120, "poles": 2}) + f",asplit={n}" + "".join(f"[sil{-t}]" for t in SILENCE_THRESHOLDS)
+    )
+    for t in SILENCE_THRESHOLDS:
+        parts.append(
+            f"[sil{-t}]"
+            + ",".join(
+                [
+                    filter_str("silencedetect", {"n": f"{t}dB", "d": SILENCE_MIN}),
+                    filter_str("ametadata", {"mode": "print", "key": "lavfi.silence_start"}, instance=f"s{-t}a"),
+                    filter_str("ametadata", {"mode": "print", "key": "lavfi.silence_end"}, instance=f"s{-t}b"),
+                    "anullsink",
+                ]
+            )
+        )
     band_stats = {"measure_perchannel": "none", "measure_overall": "RMS_level"}
     for name, freq in det:
         parts.append(
@@ -303,12 +320,12 @@ class _Collector:
             kv = _KV.match(rest)
             if kv:
                 self.stats.setdefault(inst, {})[kv.group(1).strip()] = _num(kv.group(2))
-        elif kind == "silencedetect":
-            spans = self.silence.setdefault(inst, [])
-            if "silence_start:" in rest:
-                spans.append([max(0.0, _num(rest.split("silence_start:")[1].split()[0])), math.nan])
-            elif "silence_end:" in rest and spans:
-                spans[-1][1] = _num(rest.split("silence_end:")[1].split("|")[0].strip())
+        elif kind == "ametadata" and inst[:1] == "s":
+            spans = self.silence.setdefault(inst[:-1], [])
+            if rest.startswith("lavfi.silence_start="):
+                spans.append([max(0.0, _num(rest.split("=", 1)[1])), math.nan])
+            elif rest.startswith("lavfi.silence_end=") and spans and math.isnan(spans[-1][1]):
+                spans[-1][1] = _num(rest.split("=", 1)[1])
         elif kind == "blackdetect" or kind == "black":
             pass
         elif kind == "metadata":
@@ -534,7 +551,8 @@ def _silence_threshold(noise_floor: float, integrated: float) -> int:
     """A silence threshold (dBFS) a little above the noise floor and well below speech."""
     if integrated <= -69.0:
         return SILENCE_THRESHOLDS[0]
-    wanted = max(noise_floor + 6.0, integrated - 30.0)
+    # silencedetect compares sample peaks, which stand ~12 dB above a noise floor's loudness
+    wanted = max(noise_floor + 14.0, integrated - 35.0)
     wanted = min(wanted, integrated - 10.0)
     return min(SILENCE_THRESHOLDS, key=lambda t: abs(t - wanted))
 

@@ -1,0 +1,393 @@
+"""`mediaenhancer`: each command parses its options, calls one core function, and renders.
+
+Errors are translated in one place (:func:`handle_errors` with the table in
+``exit_codes.py``): a one-line ``mediaenhancer: error: ...`` on stderr and a
+distinct exit code, never a traceback (unless ``--traceback``). The core is
+imported inside the commands so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from .exit_codes import ExitCode, exit_code_for
+
+if TYPE_CHECKING:
+    from mediaenhancer_core.ffmpeg import FFmpegTools
+    from mediaenhancer_core.settings import Settings
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="mediaenhancer",
+    help="Make recorded video and audio sound and look better. Works offline; no account needed.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode="rich",
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class State:
+    out: Console
+    err: Console
+    traceback: bool = False
+    _settings: Settings | None = None
+    _tools: FFmpegTools | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from mediaenhancer_core.settings import Settings  # noqa: PLC0415
+
+            self._settings = Settings.load(os.environ)
+        return self._settings
+
+    @property
+    def tools(self) -> FFmpegTools:
+        if self._tools is None:
+            from mediaenhancer_core.ffmpeg import locate_ffmpeg  # noqa: PLC0415
+
+            s = self.settings
+            self._tools = locate_ffmpeg(s.ffmpeg, s.ffprobe, path_env=os.environ.get("PATH"), threads=s.ffmpeg_threads)
+        return self._tools
+
+
+def _state(ctx: typer.Context) -> State:
+    obj = ctx.find_root().obj
+    if not isinstance(obj, State):
+        obj = State(out=Console(), err=Console(stderr=True))
+        ctx.find_root().obj = obj
+    return obj
+
+
+def error_line(state: State, message: str) -> None:
+    state.err.print(f"[bold red]mediaenhancer: error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+
+
+def handle_errors(fn: F) -> F:
+    """Translate core errors and interrupts into one stderr line and an exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from mediaenhancer_core.errors import MediaEnhancerError  # noqa: PLC0415
+
+        ctx = kwargs.get("ctx") or next(a for a in args if isinstance(a, typer.Context))
+        state = _state(ctx)
+        try:
+            return fn(*args, **kwargs)
+        except MediaEnhancerError as exc:
+            if state.traceback:
+                raise
+            error_line(state, exc.message)
+            raise typer.Exit(int(exit_code_for(exc))) from None
+        except KeyboardInterrupt:
+            state.err.print("mediaenhancer: interrupted; temporary files removed", highlight=False)
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        except _Terminated:
+            state.err.print("mediaenhancer: terminated; temporary files removed", highlight=False)
+            raise typer.Exit(int(ExitCode.TERMINATED)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+class _Terminated(BaseException):
+    """Raised in the main thread on SIGTERM so cleanup runs like for Ctrl-C."""
+
+
+def _version(value: bool) -> None:
+    if value:
+        from mediaenhancer_core import __version__  # noqa: PLC0415
+
+        typer.echo(f"mediaenhancer {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")] = False,
+    traceback: Annotated[bool, typer.Option("--traceback", help="Show Python tracebacks on errors (for bug reports).")] = False,
+) -> None:
+    """Make recorded video and audio sound and look better. Works offline; no account needed.
+
+    Exit codes are listed in docs/exit-codes.md. Settings come from MEDIAENHANCER_* environment
+    variables, then config.toml in the config folder (see docs/settings.md).
+    """
+    state = _state(ctx)
+    state.traceback = traceback
+
+
+# --------------------------------------------------------------------------- analyze
+
+
+@app.command()
+@handle_errors
+def analyze(
+    ctx: typer.Context,
+    files: Annotated[list[str], typer.Argument(help="Media files, folders or glob patterns.", show_default=False)],
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object per file (for scripts).")] = False,
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Look into sub-folders of folders.")] = False,
+    audio_only: Annotated[bool, typer.Option("--audio-only", help="Measure only the sound.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Measure files in one decode pass: loudness, peaks, noise, silence; levels, colour, noise of the picture."""
+    from mediaenhancer_core.batch import expand_inputs  # noqa: PLC0415
+    from mediaenhancer_core.enhance import analyze_file  # noqa: PLC0415
+    from mediaenhancer_core.errors import MediaEnhancerError  # noqa: PLC0415
+
+    from .output import FileProgress, analysis_table, print_json_lines  # noqa: PLC0415
+
+    state = _state(ctx)
+    tools = state.tools
+    items = expand_inputs(files, recursive=recursive)
+    progress = FileProgress(state.err, enabled=state.err.is_terminal and not quiet and not json_out)
+    objects: list[dict[str, Any]] = []
+    first_error: MediaEnhancerError | None = None
+    with progress.running():
+        for item in items:
+            try:
+                if item.error:
+                    raise item.error
+                progress.start(str(item.path))
+                result = analyze_file(item.path, tools, video=not audio_only, temp_dir=state.settings.temp_dir,
+                                      on_progress=progress.update)
+                objects.append({"status": "ok", **result.to_dict()})
+                if not json_out:
+                    state.out.print(analysis_table(result))
+            except MediaEnhancerError as exc:
+                first_error = first_error or exc
+                objects.append({"file": str(item.path), "status": "failed", "error": {"code": exc.code, "message": exc.message}})
+                if not json_out:
+                    error_line(state, exc.message)
+    if json_out:
+        print_json_lines(state.out, objects)
+    if first_error is not None:
+        raise typer.Exit(int(exit_code_for(first_error)))
+
+
+# --------------------------------------------------------------------------- enhance
+
+
+class Quality(str, Enum):
+    draft = "draft"
+    standard = "standard"
+    high = "high"
+    archive = "archive"
+
+
+class Resolution(str, Enum):
+    r720 = "720p"
+    r1080 = "1080p"
+    r1440 = "1440p"
+    r2160 = "2160p"
+
+
+class OutFormat(str, Enum):
+    mp4 = "mp4"
+    mov = "mov"
+    mkv = "mkv"
+    webm = "webm"
+    mp3 = "mp3"
+    m4a = "m4a"
+    wav = "wav"
+    flac = "flac"
+    ogg = "ogg"
+    opus = "opus"
+
+
+def _usage(message: str) -> typer.BadParameter:
+    return typer.BadParameter(message)
+
+
+@app.command()
+@handle_errors
+def enhance(
+    ctx: typer.Context,
+    files: Annotated[list[str], typer.Argument(help="Media files, folders or glob patterns.", show_default=False)],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output file (one input only). Default: NAME.enhanced.EXT beside the input.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out-dir", help="Write outputs into this folder (sub-folders mirrored with --recursive).")] = None,
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Look into sub-folders of folders.")] = False,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, max=64, help="Files enhanced in parallel. Default: setting `jobs` (1).")] = None,
+    preset: Annotated[str | None, typer.Option("--preset", "-p", help="Preset name (see `mediaenhancer presets`). Default: setting `preset` (podcast).")] = None,
+    target_lufs: Annotated[float | None, typer.Option("--target-lufs", min=-40.0, max=-5.0, help="Integrated loudness target in LUFS (overrides the preset).")] = None,
+    true_peak: Annotated[float | None, typer.Option("--true-peak", min=-9.0, max=0.0, help="True-peak ceiling in dBTP (overrides the preset).")] = None,
+    audio_only: Annotated[bool, typer.Option("--audio-only", help="Enhance only the sound; the video is always copied.")] = False,
+    no_denoise: Annotated[bool, typer.Option("--no-denoise", help="Skip audio noise reduction.")] = False,
+    trim_silence: Annotated[bool, typer.Option("--trim-silence", help="Shorten long pauses (audio and video stay in sync).")] = False,
+    stabilize: Annotated[bool, typer.Option("--stabilize", help="Stabilise shaky video (two-pass vid.stab).")] = False,
+    resolution: Annotated[Resolution | None, typer.Option("--resolution", help="Scale the picture to this height.")] = None,
+    fps: Annotated[float | None, typer.Option("--fps", min=1.0, max=240.0, help="Change the frame rate.")] = None,
+    fmt: Annotated[OutFormat | None, typer.Option("--format", "-f", help="Output format. Default: the input's container where sensible.")] = None,
+    quality: Annotated[Quality | None, typer.Option("--quality", help="draft, standard, high or archive (CRF / bitrate). Default: setting `quality`.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; render nothing.")] = False,
+    save_plan: Annotated[Path | None, typer.Option("--save-plan", help="Write the plan as JSON (one input only).")] = None,
+    plan_file: Annotated[Path | None, typer.Option("--plan", help="Render this saved plan instead of planning (one input only).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Redo outputs that already exist and are newer than their input.")] = False,
+    skip_if_within: Annotated[float | None, typer.Option("--skip-if-within", min=0.0, max=10.0, help="Copy files already within N LU of the target unchanged.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON result object per file (for scripts).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary; errors only.")] = False,
+) -> None:
+    """Enhance files: one analysis pass, a plan, then one render pass. Writes NAME.enhanced.EXT beside each input."""
+    from mediaenhancer_core.batch import expand_inputs, run_batch  # noqa: PLC0415
+    from mediaenhancer_core.enhance import EnhanceJob  # noqa: PLC0415
+    from mediaenhancer_core.planner import EnhanceOptions  # noqa: PLC0415
+    from mediaenhancer_core.presets import get_preset  # noqa: PLC0415
+
+    from .output import FileProgress, plan_panel, print_json_lines, results_table  # noqa: PLC0415
+
+    state = _state(ctx)
+    settings = state.settings
+    if output is not None and out_dir is not None:
+        raise _usage("use either --output or --out-dir, not both")
+    items = expand_inputs(files, recursive=recursive)
+    single = len(items) == 1
+    for flag, value in (("--output", output), ("--save-plan", save_plan), ("--plan", plan_file)):
+        if value is not None and not single:
+            raise _usage(f"{flag} works with exactly one input file ({len(items)} given)")
+    if audio_only and (stabilize or resolution or fps or trim_silence):
+        raise _usage("--audio-only copies the video: it cannot be combined with --stabilize, --resolution, --fps or --trim-silence")
+
+    options = EnhanceOptions(
+        preset=get_preset(preset or settings.preset, settings.config_dir),
+        target_lufs=target_lufs,
+        true_peak=true_peak,
+        audio_only=audio_only,
+        denoise=False if no_denoise else None,
+        trim_silence=trim_silence,
+        stabilize=stabilize,
+        resolution=resolution.value if resolution else None,
+        fps=fps,
+        format=fmt.value if fmt else None,
+        quality=(quality.value if quality else settings.quality),
+    )
+    job = EnhanceJob(
+        options=options,
+        output=output,
+        out_dir=out_dir,
+        dry_run=dry_run,
+        plan_file=plan_file,
+        save_plan=save_plan,
+        force=force,
+        skip_if_within=skip_if_within,
+    )
+    tools = state.tools
+    show_progress = state.err.is_terminal and not quiet and not json_out and not dry_run
+    progress = FileProgress(state.err, enabled=show_progress)
+    with progress.running():
+        results = run_batch(
+            items,
+            job,
+            tools,
+            jobs=jobs or settings.jobs,
+            temp_dir=settings.temp_dir,
+            on_start=progress.start,
+            on_progress=progress.update,
+            on_result=progress.finish,
+        )
+
+    if json_out:
+        print_json_lines(state.out, [r.to_dict() for r in results])
+    else:
+        if dry_run and not quiet:
+            from mediaenhancer_core.plan import Plan  # noqa: PLC0415
+
+            for r in results:
+                if r.plan:
+                    state.out.print(plan_panel(Plan.from_dict(r.plan)))
+        for r in results:
+            if r.status == "failed" and r.error:
+                error_line(state, r.error["message"])
+        if not quiet and (len(results) > 1 or not dry_run):
+            state.out.print(results_table(results))
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        first = failed[0].exit_error
+        raise typer.Exit(int(exit_code_for(first)) if first else int(ExitCode.FAILURE))
+
+
+# --------------------------------------------------------------------------- presets, sample, doctor
+
+
+@app.command()
+@handle_errors
+def presets(
+    ctx: typer.Context,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List presets: the built-in ones and your own (TOML files in <config>/presets/)."""
+    import json  # noqa: PLC0415
+
+    from mediaenhancer_core.presets import load_presets  # noqa: PLC0415
+
+    from .output import presets_table  # noqa: PLC0415
+
+    state = _state(ctx)
+    settings = state.settings
+    found = load_presets(settings.config_dir)
+    if json_out:
+        typer.echo(json.dumps({name: p.to_dict() for name, p in sorted(found.items())}, indent=2))
+        return
+    state.out.print(presets_table(found, settings.preset))
+    state.out.print(f"User presets: {settings.config_dir / 'presets'}/NAME.toml", highlight=False)
+
+
+@app.command()
+@handle_errors
+def sample(
+    ctx: typer.Context,
+    dest: Annotated[Path, typer.Argument(help="Where to write the clip (.mp4, .mov, .mkv; .m4a with --audio-only).")] = Path("sample.mp4"),
+    duration: Annotated[float, typer.Option("--duration", min=1.0, max=600.0, help="Length in seconds.")] = 12.0,
+    audio_only: Annotated[bool, typer.Option("--audio-only", help="Sound only.")] = False,
+) -> None:
+    """Write a generated sample clip with noisy, quiet, humming sound and a dim, noisy picture, to try the tool on."""
+    from mediaenhancer_core.sample import write_sample  # noqa: PLC0415
+
+    state = _state(ctx)
+    write_sample(dest, state.tools, duration=duration, audio_only=audio_only)
+    state.out.print(f"wrote {dest} — try: mediaenhancer enhance {dest}", highlight=False)
+
+
+@app.command()
+@handle_errors
+def doctor(ctx: typer.Context) -> None:
+    """Show which ffmpeg and settings are in use."""
+    state = _state(ctx)
+    state.out.print(state.tools.describe(), highlight=False)
+    for key, value in state.settings.public_dict().items():
+        state.out.print(f"{key} = {value}", highlight=False)
+
+
+def _register_groups(app: typer.Typer) -> None:
+    """Command groups that live in their own modules (accounts, media library, jobs...)."""
+
+
+_register_groups(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise _Terminated()
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        app()
+    except _Terminated:  # outside a command
+        sys.exit(int(ExitCode.TERMINATED))

@@ -1,0 +1,257 @@
+"""Accounts: creating users, signing in, profiles, disabling, plans set by hand.
+
+Emails are normalized (Unicode NFKC, trimmed, lower case) before they are stored or
+looked up, so ``Ann@Example.com`` and ``ann@example.com`` are one account; the
+database enforces both uniqueness and the lower-case form.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .db import Database
+from .db.models import ApiToken, User, UserSubscription, WebSession
+from .errors import AccountDisabledError, ConflictError, InvalidCredentialsError, NotFoundError, ValidationError
+from .passwords import Passwords
+from .plans import get_plan, plan_dict, plan_for_user
+from .throttle import SignInLimiter
+
+__all__ = ["Accounts", "Principal", "normalize_email", "PROFILE_FIELDS"]
+
+_EMAIL_RE = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+PROFILE_FIELDS = ("username", "avatar_url")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the user and how they proved it."""
+
+    user_id: uuid.UUID
+    email: str
+    method: str  # "token", "session" or "jwt"
+    token_id: uuid.UUID | None = None
+
+
+def normalize_email(raw: str) -> str:
+    email = unicodedata.normalize("NFKC", raw).strip().lower()
+    if not email:
+        raise ValidationError("email: required", field="email")
+    if len(email) > 254 or not _EMAIL_RE.fullmatch(email) or _CONTROL_RE.search(email):
+        raise ValidationError(f"email: {raw.strip()[:80]!r} is not an email address", field="email")
+    return email
+
+
+def _clean_username(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError("username: must be a string or null", field="username")
+    value = unicodedata.normalize("NFKC", value).strip()
+    if not value:
+        return None
+    if len(value) > 100:
+        raise ValidationError("username: use at most 100 characters", field="username")
+    if _CONTROL_RE.search(value):
+        raise ValidationError("username: must not contain control characters", field="username")
+    return value
+
+
+def _clean_avatar_url(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValidationError("avatar_url: must be a string or null", field="avatar_url")
+    value = value.strip()
+    if len(value) > 2048:
+        raise ValidationError("avatar_url: use at most 2048 characters", field="avatar_url")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or _CONTROL_RE.search(value) or " " in value:
+        raise ValidationError("avatar_url: must be an http:// or https:// URL", field="avatar_url")
+    return value
+
+
+class Accounts:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        passwords: Passwords,
+        limiter: SignInLimiter,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.db = db
+        self.passwords = passwords
+        self.limiter = limiter
+        self.clock = clock
+
+    # --- creating and finding ----------------------------------------------------
+
+    def create_user(self, email: str, password: str | None = None, *, username: str | None = None) -> User:
+        """A new built-in account. Without a password it can only use API tokens."""
+        email = normalize_email(email)
+        password_hash = self.passwords.hash(password) if password is not None else None
+        user = User(email=email, password_hash=password_hash, username=_clean_username(username))
+        try:
+            with self.db.session() as session:
+                session.add(user)
+        except IntegrityError:
+            raise ConflictError(f"an account for {email} already exists; sign in instead") from None
+        return user
+
+    def get(self, user_id: uuid.UUID) -> User:
+        with self.db.session() as session:
+            user = session.get(User, user_id)
+            if user is None or user.deleted_at is not None:
+                raise NotFoundError("no such user")
+            return user
+
+    def by_email(self, email: str) -> User:
+        email = normalize_email(email)
+        with self.db.session() as session:
+            user = session.scalar(select(User).where(User.email == email))
+            if user is None:
+                raise NotFoundError(f"no account for {email}; create it with `mediaenhancer-server users create {email}`")
+            return user
+
+    def list_users(self) -> list[tuple[User, str]]:
+        """Every user with the id of the plan that applies, oldest first."""
+        with self.db.session() as session:
+            users = list(session.scalars(select(User).order_by(User.created_at, User.email)))
+            return [(user, plan_for_user(session, user.id)[0].id) for user in users]
+
+    # --- signing in ---------------------------------------------------------------
+
+    def sign_in(self, email: str, password: str, *, client_ip: str) -> Principal:
+        """Check a password; throttled per account+address and per address."""
+        try:
+            email = normalize_email(email)
+        except ValidationError:
+            raise InvalidCredentialsError("wrong email or password") from None
+        with self.db.session() as session:
+            self.limiter.check(session, email, client_ip)
+            user = session.scalar(select(User).where(User.email == email))
+            ok = self.passwords.verify_or_waste(user.password_hash if user else None, password)
+            if not ok or user is None:
+                self.limiter.record_failure(session, email, client_ip)
+                failed = True
+            else:
+                failed = False
+                self.limiter.clear(session, email, client_ip)
+                assert user.password_hash is not None
+                if self.passwords.needs_rehash(user.password_hash):
+                    user.password_hash = self.passwords.hash(password)
+        if failed:
+            raise InvalidCredentialsError("wrong email or password")
+        assert user is not None
+        if user.disabled or user.deleted_at is not None:
+            raise AccountDisabledError("this account is disabled; contact the administrator")
+        return Principal(user_id=user.id, email=user.email, method="session")
+
+    def set_password(self, user_id: uuid.UUID, password: str) -> None:
+        password_hash = self.passwords.hash(password)
+        with self.db.session() as session:
+            user = session.get(User, user_id)
+            if user is None:
+                raise NotFoundError("no such user")
+            user.password_hash = password_hash
+
+    # --- administration --------------------------------------------------------------
+
+    def disable(self, email: str) -> User:
+        """Disable an account: its tokens and browser sessions stop working at once."""
+        email = normalize_email(email)
+        with self.db.session() as session:
+            user = session.scalar(select(User).where(User.email == email))
+            if user is None:
+                raise NotFoundError(f"no account for {email}")
+            user.disabled = True
+            self._end_access(session, user.id)
+            return user
+
+    def enable(self, email: str) -> User:
+        email = normalize_email(email)
+        with self.db.session() as session:
+            user = session.scalar(select(User).where(User.email == email))
+            if user is None:
+                raise NotFoundError(f"no account for {email}")
+            user.disabled = False
+            return user
+
+    def _end_access(self, session: Session, user_id: uuid.UUID) -> None:
+        now = self.clock()
+        session.execute(
+            update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None)).values(revoked_at=now)
+        )
+        session.execute(delete(WebSession).where(WebSession.user_id == user_id))
+
+    def set_plan(self, email: str, plan_id: str) -> str:
+        """Put a user on a plan by hand (no billing): an active subscription without Stripe ids."""
+        email = normalize_email(email)
+        with self.db.session() as session:
+            user = session.scalar(select(User).where(User.email == email))
+            if user is None:
+                raise NotFoundError(f"no account for {email}")
+            plan = get_plan(session, plan_id)
+            sub = session.scalar(select(UserSubscription).where(UserSubscription.user_id == user.id))
+            if sub is None:
+                session.add(UserSubscription(user_id=user.id, plan_id=plan.id, status="active"))
+            else:
+                sub.plan_id, sub.status, sub.cancel_at_period_end = plan.id, "active", False
+            return plan.id
+
+    # --- profile -------------------------------------------------------------------------
+
+    def profile(self, user_id: uuid.UUID) -> dict[str, Any]:
+        with self.db.session() as session:
+            user = session.get(User, user_id)
+            if user is None or user.deleted_at is not None:
+                raise NotFoundError("no such user")
+            plan, _ = plan_for_user(session, user.id)
+            return self._profile_dict(user, plan_dict(plan))
+
+    def update_profile(self, user_id: uuid.UUID, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Change some profile fields; an absent field is kept, null clears it."""
+        unknown = sorted(set(changes) - set(PROFILE_FIELDS))
+        if unknown:
+            raise ValidationError(
+                f"{unknown[0]}: not a profile field; you can change {', '.join(PROFILE_FIELDS)}", field=unknown[0]
+            )
+        values: dict[str, Any] = {}
+        if "username" in changes:
+            values["username"] = _clean_username(changes["username"])
+        if "avatar_url" in changes:
+            values["avatar_url"] = _clean_avatar_url(changes["avatar_url"])
+        with self.db.session() as session:
+            user = session.get(User, user_id)
+            if user is None or user.deleted_at is not None:
+                raise NotFoundError("no such user")
+            for key, value in values.items():
+                setattr(user, key, value)
+            session.flush()
+            plan, _ = plan_for_user(session, user.id)
+            return self._profile_dict(user, plan_dict(plan))
+
+    @staticmethod
+    def _profile_dict(user: User, plan: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": str(user.id),
+            "email": user.email,
+            "username": user.username,
+            "avatar_url": user.avatar_url,
+            "has_password": user.password_hash is not None,
+            "identity_provider": "clerk" if user.clerk_user_id else None,
+            "created_at": user.created_at.isoformat(),
+            "plan": {"id": plan["id"], "name": plan["name"]},
+        }

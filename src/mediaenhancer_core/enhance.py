@@ -1,0 +1,277 @@
+"""Enhancing one file: probe, ONE analysis pass, a plan, ONE render pass.
+
+:func:`enhance_file` never raises for a bad input: it returns a
+:class:`FileResult` with ``status`` ``enhanced``, ``skipped``, ``planned``
+(``--dry-run``) or ``failed`` and the error, so a batch goes on with the other
+files. Interrupts (Ctrl-C) and cancellation do propagate, after ffmpeg is stopped
+and temporary files are removed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .analysis import Analysis, analyze
+from .errors import CancelledError, MediaEnhancerError, OutputSameAsInputError, PlanError
+from .ffmpeg import CancelToken, FFmpegTools
+from .files import atomic_copy
+from .formats import FORMATS, default_format
+from .plan import Plan
+from .planner import EnhanceOptions, MeasurementPlanner, Planner
+from .probe import MediaInfo, probe
+from .render import render
+
+__all__ = ["EnhanceJob", "FileResult", "enhance_file", "analyze_file", "default_output_path", "ProgressEvent"]
+
+ENHANCED_MARK = ".enhanced"
+
+
+@dataclass
+class ProgressEvent:
+    file: str
+    phase: str  # probe, analysis, render, mux, done
+    done: float  # seconds of media processed in this phase
+    total: float  # seconds of media in this phase
+    fraction: float  # overall 0..1 for the file
+
+
+@dataclass
+class EnhanceJob:
+    """What to do with each file of a batch."""
+
+    options: EnhanceOptions
+    output: Path | None = None  # -o (single input only)
+    out_dir: Path | None = None
+    relative_to: Path | None = None  # keep sub-folders under out_dir for --recursive
+    dry_run: bool = False
+    plan_file: Path | None = None
+    save_plan: Path | None = None
+    force: bool = False
+    skip_if_within: float | None = None
+
+
+@dataclass
+class FileResult:
+    input: str
+    status: str  # enhanced | skipped | planned | failed
+    output: str | None = None
+    reason: str | None = None
+    error: dict[str, str] | None = None
+    exit_error: MediaEnhancerError | None = field(default=None, repr=False)
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    plan: dict[str, Any] | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "input": self.input,
+            "status": self.status,
+            "output": self.output,
+            "reason": self.reason,
+            "error": self.error,
+            "before": self.before,
+            "after": self.after,
+            "plan": self.plan,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def default_output_path(src: Path, fmt: str, out_dir: Path | None, relative_to: Path | None) -> Path:
+    ext = FORMATS[fmt].extension
+    name = f"{src.stem}{ENHANCED_MARK}{ext}"
+    if out_dir is None:
+        return src.with_name(name)
+    if relative_to is not None:
+        try:
+            sub = src.parent.resolve().relative_to(relative_to.resolve())
+            return out_dir / sub / name
+        except ValueError:
+            pass
+    return out_dir / name
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.resolve() == b.resolve():
+            return True
+        return b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+# phase weights for the overall fraction of one file
+_WEIGHTS = {"analysis": (0.0, 0.35), "render": (0.35, 0.55), "mux": (0.90, 0.10)}
+_WEIGHTS_AUDIO_ONLY = {"analysis": (0.0, 0.35), "render": (0.35, 0.45), "mux": (0.80, 0.20)}
+
+
+def enhance_file(
+    src: Path,
+    job: EnhanceJob,
+    tools: FFmpegTools,
+    *,
+    planner: Planner | None = None,
+    temp_dir: Path | None = None,
+    on_progress: Callable[[ProgressEvent], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> FileResult:
+    started = time.monotonic()
+    src = Path(src)
+    result = FileResult(input=str(src), status="failed")
+    planner = planner or MeasurementPlanner()
+    workdir: Path | None = None
+    try:
+        info = probe(src, tools)
+        plan: Plan | None = Plan.load(job.plan_file) if job.plan_file else None
+        if plan is not None:
+            fmt = plan.output.format
+        elif job.options.format:
+            fmt = job.options.format
+        elif job.output is not None:
+            found = _format_from_suffix(job.output)
+            if found is None:
+                raise PlanError(
+                    f"{job.output}: unknown output extension; use one of "
+                    f"{', '.join(f.extension for f in FORMATS.values())} or pass --format"
+                )
+            fmt = found
+        else:
+            fmt = default_format(info)
+        dest = job.output or default_output_path(src, fmt, job.out_dir, job.relative_to)
+        result.output = str(dest)
+        if _same_file(src, dest):
+            raise OutputSameAsInputError(
+                f"{dest}: the output would overwrite the input; choose another name with -o or a folder with --out-dir",
+                path=dest,
+            )
+        if dest.exists() and not job.force and not job.dry_run:
+            if dest.stat().st_mtime >= src.stat().st_mtime:
+                result.status, result.reason = "skipped", "output exists and is newer than the input (use --force to redo)"
+                return result
+        options = _with_format(job.options, fmt)
+        weights = _WEIGHTS_AUDIO_ONLY if (options.audio_only or not info.has_video) else _WEIGHTS
+
+        def report(phase: str) -> Callable[[float], None]:
+            base, span = weights.get(phase, (0.0, 1.0))
+            total = info.duration
+
+            def cb(done: float, phase_total: float | None = None) -> None:
+                if on_progress is None:
+                    return
+                t = phase_total or total
+                frac = base + span * (min(done, t) / t if t > 0 else 0.0)
+                on_progress(ProgressEvent(str(src), phase, done, t, min(1.0, frac)))
+
+            return cb
+
+        workdir = Path(tempfile.mkdtemp(prefix="mediaenhancer-", dir=temp_dir))
+        analysis: Analysis | None = None
+        if plan is None or plan.stabilize:
+            analysis = analyze(
+                src,
+                info,
+                tools,
+                audio=plan is None,
+                video=(plan is None and not options.audio_only) or bool(plan and plan.stabilize),
+                stabilize=options.stabilize if plan is None else True,
+                workdir=workdir,
+                on_progress=report("analysis"),
+                cancel=cancel,
+            )
+            if plan is None:
+                result.before = analysis.to_dict()
+        if plan is None:
+            assert analysis is not None
+            if job.skip_if_within is not None and analysis.audio is not None and not job.dry_run:
+                a = analysis.audio
+                off = abs(a.integrated_lufs - options.target)
+                if off <= job.skip_if_within and a.true_peak_dbtp <= options.ceiling and fmt == default_format(info):
+                    atomic_copy(src, dest)
+                    result.status = "skipped"
+                    result.reason = (
+                        f"already within {job.skip_if_within:g} LU of {options.target:g} LUFS "
+                        f"({a.integrated_lufs} LUFS, {a.true_peak_dbtp} dBTP): copied unchanged"
+                    )
+                    return result
+            plan = planner.plan(analysis, options)
+        result.plan = plan.to_dict()
+        if job.save_plan:
+            plan.save(job.save_plan)
+        if job.dry_run:
+            result.status, result.reason = "planned", "--dry-run: nothing rendered"
+            return result
+        if plan.output.video == "copy" and plan.trim:
+            raise PlanError(f"{src}: the plan trims silence but copies the video; drop trim or re-encode")
+        motion = Path(analysis.video.stabilization_file) if analysis and analysis.video and analysis.video.stabilization_file else None
+
+        def render_progress(phase: str, done: float, total: float) -> None:
+            report(phase)(done, total)
+
+        rendered = render(plan, src, info, dest, tools, workdir, motion=motion, on_progress=render_progress, cancel=cancel)
+        out_info = probe(dest, tools)
+        result.after = {
+            "duration": out_info.duration,
+            "format": out_info.format_name,
+            "size": out_info.size,
+            "streams": [
+                {k: v for k, v in s.__dict__.items() if v is not None} for s in out_info.streams
+            ],
+            "audio": rendered.audio.to_dict() if rendered.audio else None,
+        }
+        result.status = "enhanced"
+        if on_progress:
+            on_progress(ProgressEvent(str(src), "done", info.duration, info.duration, 1.0))
+        return result
+    except CancelledError:
+        raise
+    except MediaEnhancerError as exc:
+        result.status = "failed"
+        result.error = {"code": exc.code, "message": exc.message}
+        result.exit_error = exc
+        return result
+    finally:
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
+        result.seconds = time.monotonic() - started
+
+
+def _format_from_suffix(path: Path) -> str | None:
+    ext = path.suffix.lower()
+    for name, f in FORMATS.items():
+        if f.extension == ext:
+            return name
+    return None
+
+
+def _with_format(options: EnhanceOptions, fmt: str) -> EnhanceOptions:
+    from dataclasses import replace  # noqa: PLC0415
+
+    return replace(options, format=fmt)
+
+
+def analyze_file(
+    src: Path,
+    tools: FFmpegTools,
+    *,
+    audio: bool = True,
+    video: bool = True,
+    temp_dir: Path | None = None,
+    on_progress: Callable[[ProgressEvent], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> Analysis:
+    """Probe and measure one file (raises on bad input)."""
+    info: MediaInfo = probe(Path(src), tools)
+
+    def cb(done: float) -> None:
+        if on_progress:
+            total = info.duration
+            on_progress(ProgressEvent(str(src), "analysis", done, total, min(1.0, done / total if total else 0.0)))
+
+    return analyze(Path(src), info, tools, audio=audio, video=video, on_progress=cb, cancel=cancel)

@@ -1,0 +1,287 @@
+"""Rendering a plan with ffmpeg: ONE render pass over the input, then a mux step.
+
+The render pass decodes the input once, runs the cleanup filters (trim, audio
+cleanup, picture filters), encodes the picture when it changes, and writes the
+cleaned audio as 32-bit float to a NUT intermediate while ``ebur128`` measures it.
+The mux step then applies the loudness gain — computed from that exact
+measurement, so noise reduction and the other cleanups can never push the result
+off target — plus a 4x-oversampled true-peak limiter only where the measured peaks
+need one, encodes the audio, and muxes it with the picture (copied straight from
+the input when no picture change was planned). The output is written to a hidden
+temporary file and renamed into place.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import RenderError
+from .ffmpeg import CancelToken, FFmpegTools, run
+from .files import atomic_output
+from .filtergraph import filter_str
+from .plan import FilterStep, Plan
+from .probe import MediaInfo
+
+__all__ = ["render", "RenderResult", "AudioAfter", "LOSSY_MARGIN_DB"]
+
+LOSSY_MARGIN_DB = 0.5  # headroom for the peaks lossy encoders add
+LOSSLESS_MARGIN_DB = 0.1
+LOSSLESS = {"pcm_s16le", "pcm_s24le", "flac", "alac"}
+LOUDNESS_TOLERANCE = 0.2  # LU: re-run the (cheap) mux step when the limiter moved loudness more than this
+
+Progress = Callable[[str, float, float], None]  # phase, seconds done, seconds total
+
+
+@dataclass
+class AudioAfter:
+    integrated_lufs: float
+    true_peak_dbtp: float
+    loudness_range_lu: float
+    gain_db: float
+    limiter: bool
+    limiter_ceiling_dbtp: float | None
+    cleaned_lufs: float
+    cleaned_true_peak: float
+    mux_passes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class RenderResult:
+    output: Path
+    duration: float
+    audio: AudioAfter | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"output": str(self.output), "duration": self.duration, "audio": self.audio.to_dict() if self.audio else None}
+
+
+_SUMMARY = re.compile(r"^\[ebur128@(?P<inst>\w+) @ 0x[0-9a-f]+\] Summary:")
+_I = re.compile(r"^\s*I:\s*(-?[\d.]+|-inf) LUFS")
+_LRA = re.compile(r"^\s*LRA:\s*(-?[\d.]+) LU")
+_PEAK = re.compile(r"^\s*Peak:\s*(-?[\d.]+|-inf) dBFS")
+
+
+class _Loudness:
+    def __init__(self) -> None:
+        self.values: dict[str, dict[str, float]] = {}
+        self._inst: str | None = None
+
+    def feed(self, line: str) -> bool:
+        m = _SUMMARY.match(line)
+        if m:
+            self._inst = m.group("inst")
+            self.values[self._inst] = {}
+            return False
+        if line.startswith("["):
+            self._inst = None
+            return False
+        if self._inst is not None:
+            for key, rx in (("I", _I), ("LRA", _LRA), ("Peak", _PEAK)):
+                mm = rx.match(line)
+                if mm:
+                    self.values[self._inst][key] = float(mm.group(1))
+        return False
+
+    def get(self, inst: str) -> dict[str, float]:
+        return self.values.get(inst, {})
+
+
+def _steps(steps: list[FilterStep], motion: Path | None) -> list[str]:
+    out = []
+    for s in steps:
+        params = dict(s.params)
+        if s.filter == "vidstabtransform":
+            if motion is None:
+                raise RenderError("stabilisation needs the motion analysis; run without --plan or add --stabilize")
+            params = {"input": str(motion), **params}
+        out.append(filter_str(s.filter, params))
+    return out
+
+
+def _render_graph(plan: Plan, info: MediaInfo, motion: Path | None, encode_video: bool) -> tuple[str, bool]:
+    """The filtergraph of the render pass; returns it and whether it has a video output."""
+    parts: list[str] = []
+    a_in = f"[0:{info.audio.index}]" if info.audio else None
+    v_in = f"[0:{info.video.index}]" if (info.video and encode_video) else None
+    if plan.trim:
+        n = len(plan.trim.keep)
+        streams = []
+        if v_in:
+            parts.append(f"{v_in}split={n}" + "".join(f"[tv{i}]" for i in range(n)))
+        if a_in:
+            parts.append(f"{a_in}asplit={n}" + "".join(f"[ta{i}]" for i in range(n)))
+        for i, (s, e) in enumerate(plan.trim.keep):
+            seg = []
+            if v_in:
+                parts.append(f"[tv{i}]trim=start={s}:end={e},setpts=PTS-STARTPTS[sv{i}]")
+                seg.append(f"[sv{i}]")
+            if a_in:
+                parts.append(f"[ta{i}]atrim=start={s}:end={e},asetpts=PTS-STARTPTS[sa{i}]")
+                seg.append(f"[sa{i}]")
+            streams.append("".join(seg))
+        outs = ("[cv]" if v_in else "") + ("[ca]" if a_in else "")
+        parts.append("".join(streams) + f"concat=n={n}:v={1 if v_in else 0}:a={1 if a_in else 0}{outs}")
+        if v_in:
+            v_in = "[cv]"
+        if a_in:
+            a_in = "[ca]"
+    if a_in:
+        chain = [*_steps(plan.audio_steps, None), filter_str("ebur128", {"peak": "true", "framelog": "verbose"}, instance="clean")]
+        parts.append(a_in + ",".join(chain) + "[aout]")
+    if v_in:
+        chain = _steps(plan.video_steps, motion) or ["null"]
+        parts.append(v_in + ",".join(chain) + "[vout]")
+    return ";".join(parts), bool(v_in)
+
+
+def render(
+    plan: Plan,
+    src: Path,
+    info: MediaInfo,
+    dest: Path,
+    tools: FFmpegTools,
+    workdir: Path,
+    *,
+    motion: Path | None = None,
+    on_progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> RenderResult:
+    out = plan.output
+    encode_video = out.video == "encode" and info.has_video
+    copy_video = out.video == "copy" and info.has_video
+    if copy_video and plan.trim:
+        raise RenderError(f"{src}: trimming needs the video re-encoded; the plan copies it", path=src)
+    has_audio = info.has_audio and out.audio_codec is not None
+    duration = sum(e - s for s, e in plan.trim.keep) if plan.trim else info.duration
+    threads = ["-threads", str(tools.threads)] if tools.threads else []
+
+    def progress(phase: str) -> Callable[[float], None]:
+        return lambda secs: on_progress(phase, min(secs, duration), duration) if on_progress else None
+
+    intermediate = workdir / "render.nut"
+    measure = _Loudness()
+    if has_audio or encode_video:
+        graph, has_v = _render_graph(plan, info, motion, encode_video)
+        args = [str(tools.ffmpeg), "-y", *threads, "-i", str(src), "-filter_complex", graph]
+        if has_v:
+            args += ["-map", "[vout]", "-c:v", out.video_codec or "libx264", *out.video_args]
+        if has_audio:
+            args += ["-map", "[aout]", "-c:a", "pcm_f32le"]
+        args += ["-map_metadata", "-1", "-f", "nut", str(intermediate)]
+        run(args, keep=measure.feed, on_progress=progress("render"), cancel=cancel, what="render", path=src)
+
+    after: AudioAfter | None = None
+    with atomic_output(dest) as tmp:
+        if not has_audio:
+            _mux(plan, src, info, intermediate if encode_video else None, tmp, tools, None, copy_video, encode_video,
+                 progress("mux"), cancel)
+        else:
+            clean = measure.get("clean")
+            cleaned_i = clean.get("I", -70.0)
+            cleaned_tp = clean.get("Peak", -math.inf)
+            loud = plan.loudness
+            target = loud.target_lufs if loud else cleaned_i
+            ceiling = loud.true_peak_dbtp if loud else 0.0
+            margin = LOSSLESS_MARGIN_DB if out.audio_codec in LOSSLESS else LOSSY_MARGIN_DB
+            effective = ceiling - margin
+            silent = cleaned_i <= -69.0 or not math.isfinite(cleaned_tp)
+            gain = 0.0 if (silent or loud is None) else target - cleaned_i
+            limit_at: float | None = None
+            if not silent and loud is not None and cleaned_tp + gain > effective:
+                limit_at = effective
+            passes = 0
+            result: dict[str, float] = {}
+            while True:
+                passes += 1
+                result = _mux(plan, src, info, intermediate, tmp, tools, (gain, limit_at), copy_video, encode_video,
+                              progress("mux"), cancel)
+                if silent or loud is None or passes >= 3:
+                    break
+                off = target - result.get("I", target)
+                over = result.get("Peak", -math.inf) - effective
+                if abs(off) <= LOUDNESS_TOLERANCE and over <= 0.05:
+                    break
+                # only the limiter makes the result differ from gain + measurement; correct and mux again
+                gain += off if abs(off) > LOUDNESS_TOLERANCE else 0.0
+                if over > 0.05 or (limit_at is None and result.get("Peak", -math.inf) > effective):
+                    limit_at = (limit_at if limit_at is not None else effective) - max(0.1, over)
+            after = AudioAfter(
+                integrated_lufs=round(result.get("I", -70.0), 2),
+                true_peak_dbtp=round(result.get("Peak", -120.0), 2) if math.isfinite(result.get("Peak", -120.0)) else -120.0,
+                loudness_range_lu=round(result.get("LRA", 0.0), 2),
+                gain_db=round(gain, 2),
+                limiter=limit_at is not None,
+                limiter_ceiling_dbtp=round(limit_at, 2) if limit_at is not None else None,
+                cleaned_lufs=round(cleaned_i, 2),
+                cleaned_true_peak=round(cleaned_tp, 2) if math.isfinite(cleaned_tp) else -120.0,
+                mux_passes=passes,
+            )
+    return RenderResult(output=dest, duration=round(duration, 3), audio=after)
+
+
+def _mux(
+    plan: Plan,
+    src: Path,
+    info: MediaInfo,
+    intermediate: Path | None,
+    tmp: Path,
+    tools: FFmpegTools,
+    loudness: tuple[float, float | None] | None,
+    copy_video: bool,
+    encode_video: bool,
+    on_progress: Callable[[float], None],
+    cancel: CancelToken | None,
+) -> dict[str, float]:
+    out = plan.output
+    args = [str(tools.ffmpeg), "-y"]
+    inputs: list[Path] = []
+    if intermediate is not None:
+        inputs.append(intermediate)
+    inputs.append(src)  # for copied video and for metadata
+    for p in inputs:
+        args += ["-i", str(p)]
+    src_idx = len(inputs) - 1
+    measure = _Loudness()
+    if loudness is not None and intermediate is not None:
+        gain, limit_at = loudness
+        rate = out.sample_rate or 48000
+        chain = [filter_str("volume", {"volume": f"{gain:.3f}dB"})]
+        if limit_at is not None:
+            chain += [
+                filter_str("aresample", {"out_sample_rate": 192000}),
+                filter_str("alimiter", {"limit": 10 ** (limit_at / 20.0), "attack": 5, "release": 50, "level": 0, "latency": 1}),
+            ]
+        chain += [
+            filter_str("aresample", {"out_sample_rate": rate}),
+            filter_str("ebur128", {"peak": "true", "framelog": "verbose"}, instance="final"),
+        ]
+        args += ["-filter_complex", "[0:a]" + ",".join(chain) + "[aout]", "-map", "[aout]"]
+        args += ["-c:a", out.audio_codec or "aac", *out.audio_args, "-ar", str(rate)]
+        if out.channels:
+            args += ["-ac", str(out.channels)]
+    if encode_video and intermediate is not None:
+        args += ["-map", "0:v:0", "-c:v", "copy"]
+    elif copy_video and info.video is not None:
+        args += ["-map", f"{src_idx}:{info.video.index}", "-c:v", "copy"]
+    if out.format in ("mp4", "mov") and out.video_codec == "hevc" and copy_video:
+        args += ["-tag:v", "hvc1"]
+    args += ["-map_metadata", str(src_idx)]
+    if plan.trim is None:
+        args += ["-map_chapters", str(src_idx)]
+    else:
+        args += ["-map_chapters", "-1"]
+    args += [*out.muxer_args, "-f", _muxer(out.format), str(tmp)]
+    run(args, keep=measure.feed, on_progress=on_progress, cancel=cancel, what="mux", path=src)
+    return measure.get("final")
+
+
+def _muxer(fmt: str) -> str:
+    return {"mkv": "matroska", "m4a": "ipod", "ogg": "ogg", "opus": "opus"}.get(fmt, fmt)

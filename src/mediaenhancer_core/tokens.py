@@ -1,0 +1,151 @@
+"""Personal API tokens: shown once, stored as SHA-256, named, revocable, optional expiry.
+
+A token looks like ``me_`` + 43 URL-safe characters (256 random bits). Checking one is
+a lookup by its hash, so the secret is never compared byte by byte; ``last_used_at``
+is written at most once a minute per token to keep authenticated reads cheap.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from .accounts import Principal
+from .db import Database
+from .db.models import ApiToken, User
+from .errors import AccountDisabledError, NotFoundError, UnauthorizedError, ValidationError
+from .security import constant_time_equals, hash_secret, new_secret
+
+__all__ = ["ApiTokens", "TOKEN_PREFIX", "looks_like_api_token"]
+
+TOKEN_PREFIX = "me_"
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+MAX_TOKENS_PER_USER = 100
+
+
+def looks_like_api_token(value: str) -> bool:
+    return value.startswith(TOKEN_PREFIX) and 20 <= len(value) <= 200
+
+
+def _clean_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError("name: give the token a name, e.g. the machine it is for", field="name")
+    if len(name) > 100 or any(ord(ch) < 32 for ch in name):
+        raise ValidationError("name: use at most 100 printable characters", field="name")
+    return name
+
+
+class ApiTokens:
+    def __init__(self, db: Database, *, clock: Callable[[], datetime]) -> None:
+        self.db = db
+        self.clock = clock
+
+    def create(
+        self,
+        user_id: uuid.UUID,
+        name: str,
+        *,
+        expires_in: timedelta | None = None,
+        source: str = "api",
+        session: Session | None = None,
+    ) -> tuple[ApiToken, str]:
+        """A new token for the user: the row, and the secret (which is never stored)."""
+        name = _clean_name(name)
+        if expires_in is not None and expires_in <= timedelta(0):
+            raise ValidationError("expires_in_days: must be 1 or more", field="expires_in_days")
+        secret = new_secret(TOKEN_PREFIX)
+        now = self.clock()
+        row = ApiToken(
+            user_id=user_id,
+            name=name,
+            token_hash=hash_secret(secret),
+            prefix=secret[:8],
+            source=source,
+            created_at=now,
+            expires_at=now + expires_in if expires_in else None,
+        )
+        if session is not None:
+            self._add(session, row)
+        else:
+            with self.db.session() as own:
+                self._add(own, row)
+        return row, secret
+
+    def _add(self, session: Session, row: ApiToken) -> None:
+        active = session.scalars(
+            select(ApiToken.id).where(ApiToken.user_id == row.user_id, ApiToken.revoked_at.is_(None))
+        ).all()
+        if len(active) >= MAX_TOKENS_PER_USER:
+            raise ValidationError(
+                f"you have {MAX_TOKENS_PER_USER} tokens; revoke some with `mediaenhancer tokens revoke ID`", field="name"
+            )
+        session.add(row)
+        session.flush()
+
+    def authenticate(self, secret: str) -> Principal:
+        """The principal behind a bearer token, or UnauthorizedError / AccountDisabledError."""
+        if not looks_like_api_token(secret):
+            raise UnauthorizedError("invalid API token; create one with `mediaenhancer login`")
+        digest = hash_secret(secret)
+        now = self.clock()
+        with self.db.session() as session:
+            row = session.execute(
+                select(ApiToken, User.email, User.disabled, User.deleted_at)
+                .join(User, User.id == ApiToken.user_id)
+                .where(ApiToken.token_hash == digest)
+            ).first()
+            if row is None or not constant_time_equals(row[0].token_hash, digest):
+                raise UnauthorizedError("invalid API token; create one with `mediaenhancer login`")
+            token, email, disabled, deleted_at = row
+            if token.revoked_at is not None:
+                raise UnauthorizedError("this API token was revoked; sign in again with `mediaenhancer login`")
+            if token.expires_at is not None and token.expires_at <= now:
+                raise UnauthorizedError("this API token has expired; sign in again with `mediaenhancer login`")
+            if deleted_at is not None:
+                raise UnauthorizedError("this account no longer exists")
+            if disabled:
+                raise AccountDisabledError("this account is disabled; contact the administrator")
+            if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+                session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
+            return Principal(user_id=token.user_id, email=email, method="token", token_id=token.id)
+
+    def list(self, user_id: uuid.UUID) -> list[ApiToken]:
+        """The user's tokens that are not revoked, newest first (expired ones included, marked)."""
+        with self.db.session() as session:
+            return list(
+                session.scalars(
+                    select(ApiToken)
+                    .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+                    .order_by(ApiToken.created_at.desc(), ApiToken.id)
+                )
+            )
+
+    def revoke(self, user_id: uuid.UUID, token_id: uuid.UUID) -> None:
+        """Revoke one of the user's tokens; someone else's token is 'not found'."""
+        with self.db.session() as session:
+            result = session.execute(
+                update(ApiToken)
+                .where(ApiToken.id == token_id, ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+                .values(revoked_at=self.clock())
+            )
+            if not result.rowcount:  # type: ignore[attr-defined]
+                raise NotFoundError(f"no token {token_id}; list yours with `mediaenhancer tokens list`")
+
+    def to_dict(self, token: ApiToken) -> dict[str, Any]:
+        now = self.clock()
+        return {
+            "id": str(token.id),
+            "name": token.name,
+            "prefix": token.prefix,
+            "source": token.source,
+            "created_at": token.created_at.isoformat(),
+            "expires_at": token.expires_at.isoformat() if token.expires_at else None,
+            "last_used_at": token.last_used_at.isoformat() if token.last_used_at else None,
+            "expired": token.expires_at is not None and token.expires_at <= now,
+        }
