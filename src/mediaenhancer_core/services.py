@@ -1,0 +1,102 @@
+"""The account services wired together from settings: what the server (and admin CLI) use.
+
+    core = Core.open(settings)          # a Database from settings, real argon2
+    core.accounts.create_user("ann@example.com", "a long password")
+    row, secret = core.tokens.create(user.id, "laptop")
+
+Tests pass a cheaper password hasher, a fixed clock, or a JWKS fetcher serving
+their own keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from .accounts import Accounts
+from .db import Database
+from .db.types import utcnow
+from .devices import DeviceAuthorizations
+from .identity import ClerkWebhooks, ProviderTokenVerifier, http_get_json
+from .passwords import Passwords
+from .settings import Settings
+from .throttle import SignInLimiter
+from .tokens import ApiTokens
+from .websessions import WebSessions
+
+__all__ = ["Core"]
+
+
+@dataclass
+class Core:
+    settings: Settings
+    db: Database
+    accounts: Accounts
+    tokens: ApiTokens
+    sessions: WebSessions
+    devices: DeviceAuthorizations
+    provider_tokens: ProviderTokenVerifier | None
+    clerk_webhooks: ClerkWebhooks | None
+    clock: Callable[[], datetime]
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        *,
+        db: Database | None = None,
+        passwords: Passwords | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        fetch_json: Callable[[str], Any] = http_get_json,
+    ) -> Core:
+        db = db or Database.from_settings(settings)
+        limiter = SignInLimiter(
+            max_failures=settings.signin_max_failures,
+            ip_max_failures=settings.signin_ip_max_failures,
+            window_seconds=settings.signin_window_seconds,
+            clock=clock,
+        )
+        tokens = ApiTokens(db, clock=clock)
+        verifier = None
+        if settings.clerk_issuer:
+            verifier = ProviderTokenVerifier(
+                db,
+                issuer=settings.clerk_issuer.rstrip("/"),
+                jwks_url=settings.clerk_jwks_url or settings.clerk_issuer.rstrip("/") + "/.well-known/jwks.json",
+                audience=settings.clerk_audience,
+                authorized_parties=tuple(settings.clerk_authorized_parties),
+                fetch_json=fetch_json,
+                clock=clock,
+            )
+        webhooks = None
+        if settings.clerk_webhook_secret:
+            webhooks = ClerkWebhooks(db, secret=settings.clerk_webhook_secret.reveal(), clock=clock)
+        return cls(
+            settings=settings,
+            db=db,
+            accounts=Accounts(db, passwords=passwords or Passwords(), limiter=limiter, clock=clock),
+            tokens=tokens,
+            sessions=WebSessions(db, lifetime=timedelta(hours=settings.session_hours), clock=clock),
+            devices=DeviceAuthorizations(
+                db,
+                tokens,
+                ttl=timedelta(seconds=settings.device_code_ttl_seconds),
+                interval=settings.device_poll_interval_seconds,
+                clock=clock,
+            ),
+            provider_tokens=verifier,
+            clerk_webhooks=webhooks,
+            clock=clock,
+        )
+
+    def prepare_database(self) -> None:
+        """Make the database ready to serve: the embedded SQLite one is migrated in place;
+        any other must already be at the newest migration (`mediaenhancer-server db upgrade`)."""
+        if self.db.is_embedded:
+            self.db.upgrade()
+        self.db.check_current()
+
+    def close(self) -> None:
+        self.db.dispose()
