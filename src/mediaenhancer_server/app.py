@@ -1,0 +1,83 @@
+"""Building the ASGI app: routes from ``api.py`` and ``web.py`` over a core :class:`Core`.
+
+    app = create_app(Settings.load(os.environ))
+
+Middleware, outermost first: request context (request id, access log, security
+headers, last-resort 500), CORS from ``settings.cors_origins`` (none by default: a
+preflight from any other origin answers 400 without CORS headers), body size limit.
+On start the database is made ready (the embedded SQLite one migrates itself).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+
+from mediaenhancer_core.services import Core
+from mediaenhancer_core.settings import Settings
+
+from .api import API_ROUTES, build_routes
+from .errors import exception_handlers
+from .middleware import BodyLimitMiddleware, RequestContextMiddleware
+from .web import page_routes
+
+__all__ = ["create_app", "create_app_from_env"]
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    core: Core | None = None,
+    body_limit_overrides: Mapping[str, int] | None = None,
+    prepare_database: bool = True,
+) -> Starlette:
+    """The server app. Pass ``core`` to share one (tests); otherwise it is opened from settings."""
+    if core is None:
+        core = Core.open(settings or Settings.load(os.environ))
+    settings = core.settings
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if prepare_database:
+            await run_in_threadpool(core.prepare_database)
+        yield
+
+    app = Starlette(
+        routes=[*build_routes(API_ROUTES), *page_routes()],
+        middleware=[
+            Middleware(RequestContextMiddleware),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST", "PUT", "DELETE"],
+                allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+                expose_headers=["X-Request-ID", "Retry-After"],
+                allow_credentials=False,
+                max_age=600,
+            ),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, overrides=body_limit_overrides),
+        ],
+        exception_handlers=exception_handlers,
+        lifespan=lifespan,
+    )
+    app.state.core = core
+    app.state.api_routes = list(API_ROUTES)
+    checks: dict[str, Callable[[], Any]] = {"database": core.db.check_current}
+    app.state.readiness_checks = checks  # issue 4 adds "storage"
+    return app
+
+
+def create_app_from_env() -> Starlette:
+    """Factory for uvicorn workers (``--workers N``): settings from the environment."""
+    from .logs import configure_logging  # noqa: PLC0415
+
+    settings = Settings.load(os.environ)
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,238 @@
+"""`mediaenhancer-server`: run the API server, and administer it headless.
+
+    mediaenhancer-server [--host H] [--port P] [--workers N]    serve (uvicorn)
+    mediaenhancer-server db upgrade | db current
+    mediaenhancer-server users create EMAIL [--password-stdin] | list | disable EMAIL | enable EMAIL
+    mediaenhancer-server users set-plan EMAIL PLAN
+    mediaenhancer-server tokens create EMAIL [--name N] [--expires-days D]   (token on the last line)
+
+Each command opens the core from settings, calls one method, prints. Errors are one
+line on stderr with the exit code of ``mediaenhancer_cli.exit_codes``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="mediaenhancer-server",
+    help="The Media Enhancer account server (API, sign-in pages, device login) and its administration.",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+users_app = typer.Typer(help="Accounts.", no_args_is_help=True)
+tokens_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _err(message: str) -> None:
+    typer.echo(f"mediaenhancer-server: error: {message}", err=True)
+
+
+def handle_errors(fn: F) -> F:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from mediaenhancer_cli.exit_codes import exit_code_for  # noqa: PLC0415
+        from mediaenhancer_core.errors import MediaEnhancerError  # noqa: PLC0415
+
+        try:
+            return fn(*args, **kwargs)
+        except MediaEnhancerError as exc:
+            _err(exc.message)
+            raise typer.Exit(int(exit_code_for(exc))) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _settings(**overrides: Any) -> Any:
+    from mediaenhancer_core.settings import Settings  # noqa: PLC0415
+
+    return Settings.load(os.environ, overrides=overrides)
+
+
+def _core(**overrides: Any) -> Any:
+    from mediaenhancer_core.services import Core  # noqa: PLC0415
+
+    core = Core.open(_settings(**overrides))
+    core.prepare_database()
+    return core
+
+
+# --- serve -------------------------------------------------------------------------------------
+
+
+@app.callback(invoke_without_command=True)
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option("--host", help="Address to listen on (default: setting server_host, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port (default: setting server_port, 3001).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Worker processes (default: setting server_workers, 1).")] = None,
+) -> None:
+    """Run the server (without a subcommand). The embedded SQLite database migrates itself;
+    PostgreSQL needs `mediaenhancer-server db upgrade` first."""
+    if ctx.invoked_subcommand is not None:
+        return
+    _serve(host, port, workers)
+
+
+@handle_errors
+def _serve(host: str | None, port: int | None, workers: int | None) -> None:
+    import uvicorn  # noqa: PLC0415
+
+    from .app import create_app  # noqa: PLC0415
+    from .logs import configure_logging, uvicorn_log_config  # noqa: PLC0415
+
+    settings = _settings(server_host=host, server_port=port, server_workers=workers)
+    configure_logging(settings.log_level)
+    from mediaenhancer_core.services import Core  # noqa: PLC0415
+
+    core = Core.open(settings)
+    core.prepare_database()  # once, before any worker starts
+    common: dict[str, Any] = {
+        "host": settings.server_host,
+        "port": settings.server_port,
+        "log_config": uvicorn_log_config(settings.log_level),
+        "access_log": False,
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": ",".join(settings.trusted_proxies) or "127.0.0.1",
+        "server_header": False,
+    }
+    typer.echo(f"mediaenhancer-server on http://{settings.server_host}:{settings.server_port} "
+               f"(database {core.db.describe()})", err=True)
+    if settings.server_workers > 1:
+        core.close()
+        uvicorn.run("mediaenhancer_server.app:create_app_from_env", factory=True, workers=settings.server_workers, **common)
+    else:
+        uvicorn.run(create_app(core=core, prepare_database=False), **common)
+
+
+# --- db -------------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+@handle_errors
+def db_upgrade() -> None:
+    """Apply every pending migration to the database in settings."""
+    from mediaenhancer_core.db import Database  # noqa: PLC0415
+
+    db = Database.from_settings(_settings())
+    before = db.current_revision()
+    db.upgrade()
+    after = db.current_revision()
+    typer.echo(f"{db.describe()}: {before or 'empty'} -> {after}" if before != after else f"{db.describe()}: already at {after}")
+    db.dispose()
+
+
+@db_app.command("current")
+@handle_errors
+def db_current() -> None:
+    """Show the database's migration and the newest one this version has."""
+    from mediaenhancer_core.db import Database  # noqa: PLC0415
+
+    db = Database.from_settings(_settings())
+    typer.echo(f"{db.describe()}: at {db.current_revision() or 'none'}, newest {db.head_revision()}")
+    db.dispose()
+
+
+# --- users ----------------------------------------------------------------------------------------
+
+
+@users_app.command("create")
+@handle_errors
+def users_create(
+    email: str,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")] = False,
+    plan: Annotated[str | None, typer.Option("--plan", help="Put the user on this plan (default: the free plan).")] = None,
+) -> None:
+    """Create an account. Without a password (and no terminal to ask on) it can use API tokens only."""
+    password: str | None = None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    core = _core()
+    user = core.accounts.create_user(email, password)
+    if plan:
+        core.accounts.set_plan(user.email, plan)
+    note = "" if password is not None else " (no password: it signs in with API tokens only)"
+    typer.echo(f"created {user.email} {user.id}{note}")
+
+
+@users_app.command("list")
+@handle_errors
+def users_list(as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False) -> None:
+    """Every account, oldest first."""
+    core = _core()
+    for user, plan_id in core.accounts.list_users():
+        state = "deleted" if user.deleted_at else "disabled" if user.disabled else "active"
+        if as_json:
+            typer.echo(json.dumps({"id": str(user.id), "email": user.email, "plan": plan_id, "state": state,
+                                   "created_at": user.created_at.isoformat()}))
+        else:
+            typer.echo(f"{user.email}\t{plan_id}\t{state}\t{user.created_at:%Y-%m-%d}\t{user.id}")
+
+
+@users_app.command("disable")
+@handle_errors
+def users_disable(email: str) -> None:
+    """Disable an account: its tokens are revoked and its browser sessions end."""
+    user = _core().accounts.disable(email)
+    typer.echo(f"disabled {user.email}; its tokens were revoked")
+
+
+@users_app.command("enable")
+@handle_errors
+def users_enable(email: str) -> None:
+    """Enable a disabled account again (it needs new tokens)."""
+    user = _core().accounts.enable(email)
+    typer.echo(f"enabled {user.email}")
+
+
+@users_app.command("set-plan")
+@handle_errors
+def users_set_plan(email: str, plan: str) -> None:
+    """Put an account on a plan by hand (starter, creator, professional), without billing."""
+    plan_id = _core().accounts.set_plan(email, plan)
+    typer.echo(f"{email}: plan {plan_id}")
+
+
+# --- tokens ---------------------------------------------------------------------------------------
+
+
+@tokens_app.command("create")
+@handle_errors
+def tokens_create(
+    email: str,
+    name: Annotated[str, typer.Option("--name", help="What the token is for.")] = "admin-created",
+    expires_days: Annotated[int | None, typer.Option("--expires-days", min=1, help="Expire after this many days.")] = None,
+) -> None:
+    """Create an API token for an account; the token is the last line of output."""
+    core = _core()
+    user = core.accounts.by_email(email)
+    row, secret = core.tokens.create(
+        user.id, name, expires_in=timedelta(days=expires_days) if expires_days else None, source="admin"
+    )
+    expiry = f", expires {row.expires_at:%Y-%m-%d}" if row.expires_at else ""
+    typer.echo(f"token {row.id} '{row.name}' for {user.email}{expiry} (shown once):")
+    typer.echo(secret)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

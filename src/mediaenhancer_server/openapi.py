@@ -1,0 +1,84 @@
+"""The OpenAPI 3.1 document, built from the same route table the app serves."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from mediaenhancer_core import __version__
+
+from . import schemas as S
+from .api import ApiRoute
+
+__all__ = ["openapi_document", "openapi_path"]
+
+_CONVERTOR = re.compile(r"\{(\w+)(?::\w+)?\}")
+_DESCRIPTIONS = {
+    400: "Bad request (device flow: the RFC 8628 error in error.code)",
+    401: "Missing, invalid, expired or revoked token",
+    403: "Account disabled",
+    404: "Not found (or not yours)",
+    409: "Conflict",
+    413: "Body too large",
+    422: "Invalid field (error.field names it)",
+    429: "Too many attempts (Retry-After)",
+    503: "Not ready or not configured",
+}
+
+
+def openapi_path(path: str) -> str:
+    """Starlette's ``/api/tokens/{token_id:uuid}`` -> OpenAPI's ``/api/tokens/{token_id}``."""
+    return _CONVERTOR.sub(r"{\1}", path)
+
+
+def _error_ref() -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def openapi_document(routes: list[ApiRoute], *, server_url: str | None = None) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        op: dict[str, Any] = {"operationId": route.name, "summary": route.summary, "tags": [route.tag]}
+        params = _CONVERTOR.findall(route.path)
+        if params:
+            op["parameters"] = [
+                {"name": p, "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}} for p in params
+            ]
+        if route.request_schema is not None:
+            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": route.request_schema}}}
+        elif route.raw_body:
+            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
+        ok: dict[str, Any] = {"description": "Success"}
+        if route.response_schema is not None:
+            ok["content"] = {"application/json": {"schema": route.response_schema}}
+        responses: dict[str, Any] = {str(route.status): ok}
+        codes = set(route.errors)
+        if not route.public:
+            codes |= {401, 403}
+            op["security"] = [{"bearer": []}]
+        else:
+            op["security"] = []
+        if route.request_schema is not None or route.raw_body:
+            codes |= {413, 422}
+        for code in sorted(codes):
+            responses[str(code)] = {"description": _DESCRIPTIONS[code], **_error_ref()}
+        op["responses"] = responses
+        paths.setdefault(openapi_path(route.path), {})[route.method.lower()] = op
+    doc: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Media Enhancer API",
+            "version": __version__,
+            "description": "Accounts, tokens and device login. Errors are "
+            '{"error": {"code": ..., "message": ...}}. Authenticate with '
+            "'Authorization: Bearer TOKEN' (a personal API token, or an identity-provider JWT when configured).",
+        },
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"Error": S.ERROR},
+        },
+    }
+    if server_url:
+        doc["servers"] = [{"url": server_url}]
+    return doc
