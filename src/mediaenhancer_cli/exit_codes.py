@@ -31,6 +31,16 @@ class ExitCode(IntEnum):
     PLAN_INVALID = 23
     PRESET_INVALID = 24
     RENDER_FAILED = 30
+    # --- account server (issue 3) ---
+    NOT_LOGGED_IN = 40  # no token, or the server refused it (401): run `mediaenhancer login`
+    FORBIDDEN = 41  # account disabled, or not allowed
+    NOT_FOUND = 42  # no such resource on the server (or not yours)
+    CONFLICT = 43  # already exists
+    INVALID_REQUEST = 44  # the server refused a field (422) or the body size (413)
+    RATE_LIMITED = 45  # too many attempts; wait and retry
+    LOGIN_FAILED = 46  # device login denied or expired
+    SERVER_UNREACHABLE = 50  # cannot connect to the server
+    SERVER_UNAVAILABLE = 51  # the server answered 5xx (database down, provider unreachable)
     INTERRUPTED = 130  # Ctrl-C
     TERMINATED = 143  # SIGTERM
 
@@ -53,6 +63,20 @@ _TABLE: list[tuple[type[E.MediaEnhancerError], ExitCode]] = [
     (E.PresetError, ExitCode.PRESET_INVALID),
     (E.RenderError, ExitCode.RENDER_FAILED),
     (E.CancelledError, ExitCode.INTERRUPTED),
+    # account server (issue 3)
+    (E.AccessDeniedError, ExitCode.LOGIN_FAILED),
+    (E.DeviceCodeExpiredError, ExitCode.LOGIN_FAILED),
+    (E.AuthError, ExitCode.NOT_LOGGED_IN),
+    (E.ForbiddenError, ExitCode.FORBIDDEN),
+    (E.NotFoundError, ExitCode.NOT_FOUND),
+    (E.ConflictError, ExitCode.CONFLICT),
+    (E.ValidationError, ExitCode.INVALID_REQUEST),
+    (E.PayloadTooLargeError, ExitCode.INVALID_REQUEST),
+    (E.RateLimitedError, ExitCode.RATE_LIMITED),
+    (E.ServerUnreachableError, ExitCode.SERVER_UNREACHABLE),
+    (E.DatabaseError, ExitCode.SERVER_UNAVAILABLE),
+    (E.ServiceUnavailableError, ExitCode.SERVER_UNAVAILABLE),
+    (E.WebhookSignatureError, ExitCode.INVALID_REQUEST),
 ]
 
 
