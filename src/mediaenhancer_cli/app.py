@@ -64,7 +64,9 @@ class State:
             from mediaenhancer_core.ffmpeg import locate_ffmpeg  # noqa: PLC0415
 
             s = self.settings
-            self._tools = locate_ffmpeg(s.ffmpeg, s.ffprobe, path_env=os.environ.get("PATH"), threads=s.ffmpeg_threads)
+            self._tools = locate_ffmpeg(
+                s.ffmpeg, s.ffprobe, path_env=os.environ.get("PATH"), threads=s.ffmpeg_threads, cache_dir=s.cache_dir
+            )
         return self._tools
 
 
@@ -375,6 +377,9 @@ def doctor(ctx: typer.Context) -> None:
 
 def _register_groups(app: typer.Typer) -> None:
     """Command groups that live in their own modules (accounts, media library, jobs...)."""
+    from . import account  # noqa: PLC0415 - it uses this module's helpers, so it loads after them
+
+    account.register(app)
 
 
 _register_groups(app)

@@ -60,7 +60,7 @@ def analysis_table(analysis: Analysis) -> Table:
         t.add_row("noise floor", f"{a.noise_floor_lufs:.1f} LUFS ({a.integrated_lufs - a.noise_floor_lufs:.1f} dB below programme)")
         t.add_row("clipping", f"{a.clipped_samples} samples" if a.clipping else "none")
         t.add_row("hum / rumble", f"{a.hum_hz} Hz hum" if a.hum_hz else "no hum" + f"; low end {a.rumble_db:.1f} dB")
-        t.add_row("silence", f"{a.silence_share * 100:.0f}% below {a.silence_threshold_db:g} dBFS: {_spans(a.silence_spans)}")
+        t.add_row("silence", f"{a.silence_share * 100:.0f}% below {a.silence_threshold_db:g} LUFS: {_spans(a.silence_spans)}")
     v = analysis.video
     if v:
         t.add_row("levels", f"luma {v.luma_min:.2f}–{v.luma_max:.2f} (10–90%: {v.luma_low:.2f}–{v.luma_high:.2f}), mean {v.brightness:.2f}")

@@ -6,9 +6,9 @@ filtergraph:
 audio
     ``ebur128`` (integrated loudness, loudness range, true peak, and the momentary
     loudness every 100 ms, from which the noise floor is taken), ``astats`` (sample
-    peak, RMS, DC offset, clipping), ``silencedetect`` at several thresholds (the
-    planner picks the one that fits the measured levels), and narrow-band detectors
-    for mains hum (50/60 Hz) and low-frequency rumble.
+    peak, RMS, DC offset, clipping); silence spans are the runs of quiet 400 ms blocks
+    in the momentary series, with a threshold set from the measured noise floor; and
+    narrow-band detectors for mains hum (50/60 Hz) and low-frequency rumble.
 video
     ``signalstats`` on two frames a second, downscaled (levels, brightness,
     saturation, colour cast), ``blackdetect`` and ``freezedetect`` on a small copy
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import re
+from array import array
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,11 +40,13 @@ __all__ = [
     "VideoMeasurements",
     "Analysis",
     "analyze",
-    "SILENCE_THRESHOLDS",
+    "silence_spans",
+    "silence_threshold",
     "loudness_from_blocks",
 ]
 
-SILENCE_THRESHOLDS = (-70, -65, -60, -55, -50, -45, -40, -35, -30, -25)
+BLOCK_STEP = 0.1  # ebur128 reports momentary loudness every 100 ms
+BLOCK_WINDOW = 0.4  # over the last 400 ms
 HUM_BANDS = {50: (42.0, 59.0), 60: (51.0, 71.0)}  # mains frequency -> reference bands either side
 SILENCE_MIN = 0.5  # seconds: shorter pauses are not spans
 
@@ -102,7 +105,6 @@ class Analysis:
     info: MediaInfo
     audio: AudioMeasurements | None = None
     video: VideoMeasurements | None = None
-    silence_candidates: dict[str, list[tuple[float, float]]] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -149,65 +151,39 @@ class Analysis:
 
 
 def _audio_graph(in_label: str) -> str:
+    """The audio half of the analysis graph.
+
+    The raw branch carries the real measurements (ebur128 with a momentary value every
+    100 ms, from which noise floor and silence spans are derived, and astats). Hum and
+    rumble detectors only look below 100 Hz, so they run on a 2 kHz copy: 24 times
+    fewer samples through their filters.
+    """
     det = []
-    names = ["raw", "sil"]
     for hz, refs in HUM_BANDS.items():
-        names += [f"h{hz}", f"h{hz}lo", f"h{hz}hi"]
-        det.append((f"h{hz}", hz))
-        det.append((f"h{hz}lo", refs[0]))
-        det.append((f"h{hz}hi", refs[1]))
-    names.append("rumble")
-    parts = [f"{in_label}asplit={len(names)}" + "".join(f"[a_{n}]" for n in names)]
-    stats = {"measure_perchannel": "none", "measure_overall": "all"}
-    parts.append(
+        det += [(f"h{hz}", float(hz)), (f"h{hz}lo", refs[0]), (f"h{hz}hi", refs[1])]
+    names = [n for n, _ in det] + ["rumble"]
+    parts = [
+        f"{in_label}asplit=2[a_raw][a_det]",
         "[a_raw]"
         + ",".join(
             [
                 filter_str("ebur128", {"peak": "true", "framelog": "info"}, instance="raw"),
-                filter_str("astats", stats, instance="raw"),
+                filter_str(
+                    "astats",
+                    {"measure_perchannel": "none", "measure_overall": "Peak_level+RMS_level+DC_offset+Peak_count+Flat_factor"},
+                    instance="raw",
+                ),
             ]
         )
-        + "[aout]"
-    )
-    # Hum and rumble are not "sound": detect silence above them. silencedetect logs without its
-    # instance name, so each threshold gets its own branch whose ametadata filters (which do log
-    # their names) print the span edges.
-    n = len(SILENCE_THRESHOLDS)
-    parts.append(
-        "[a_sil]" + filter_str("highpass", {"f": 120, "poles": 2}) + f",asplit={n}" + "".join(f"[sil{-t}]" for t in SILENCE_THRESHOLDS)
-    )
-    for t in SILENCE_THRESHOLDS:
-        parts.append(
-            f"[sil{-t}]"
-            + ",".join(
-                [
-                    filter_str("silencedetect", {"n": f"{t}dB", "d": SILENCE_MIN}),
-                    filter_str("ametadata", {"mode": "print", "key": "lavfi.silence_start"}, instance=f"s{-t}a"),
-                    filter_str("ametadata", {"mode": "print", "key": "lavfi.silence_end"}, instance=f"s{-t}b"),
-                    "anullsink",
-                ]
-            )
-        )
+        + "[aout]",
+        "[a_det]" + filter_str("aresample", {"out_sample_rate": 2000}) + f",asplit={len(names)}" + "".join(f"[a_{n}]" for n in names),
+    ]
     band_stats = {"measure_perchannel": "none", "measure_overall": "RMS_level"}
     for name, freq in det:
-        parts.append(
-            f"[a_{name}]"
-            + filter_str("bandpass", {"f": freq, "width_type": "q", "w": 25})
-            + ","
-            + filter_str("bandpass", {"f": freq, "width_type": "q", "w": 25})
-            + ","
-            + filter_str("astats", band_stats, instance=name)
-            + ",anullsink"
-        )
-    parts.append(
-        "[a_rumble]"
-        + filter_str("lowpass", {"f": 60, "poles": 2})
-        + ","
-        + filter_str("lowpass", {"f": 60, "poles": 2})
-        + ","
-        + filter_str("astats", band_stats, instance="rumble")
-        + ",anullsink"
-    )
+        bp = filter_str("bandpass", {"f": freq, "width_type": "q", "w": 25})
+        parts.append(f"[a_{name}]{bp},{bp}," + filter_str("astats", band_stats, instance=name) + ",anullsink")
+    lp = filter_str("lowpass", {"f": 60, "poles": 2})
+    parts.append(f"[a_rumble]{lp},{lp}," + filter_str("astats", band_stats, instance="rumble") + ",anullsink")
     return ";".join(parts)
 
 
@@ -279,10 +255,9 @@ class _Collector:
     """Streams stderr lines into compact measurements."""
 
     def __init__(self) -> None:
-        self.momentary: list[float] = []
+        self.momentary = array("f")  # momentary loudness every 100 ms (400 ms windows)
         self.summary: dict[str, dict[str, float]] = {}
         self.stats: dict[str, dict[str, float]] = {}
-        self.silence: dict[str, list[list[float]]] = {}
         self.black: list[tuple[float, float]] = []
         self.freeze_starts: list[float] = []
         self.freeze: list[tuple[float, float]] = []
@@ -320,12 +295,6 @@ class _Collector:
             kv = _KV.match(rest)
             if kv:
                 self.stats.setdefault(inst, {})[kv.group(1).strip()] = _num(kv.group(2))
-        elif kind == "ametadata" and inst[:1] == "s":
-            spans = self.silence.setdefault(inst[:-1], [])
-            if rest.startswith("lavfi.silence_start="):
-                spans.append([max(0.0, _num(rest.split("=", 1)[1])), math.nan])
-            elif rest.startswith("lavfi.silence_end=") and spans and math.isnan(spans[-1][1]):
-                spans[-1][1] = _num(rest.split("=", 1)[1])
         elif kind == "blackdetect" or kind == "black":
             pass
         elif kind == "metadata":
@@ -478,34 +447,29 @@ def analyze(
 
     result = Analysis(info=info)
     if do_audio:
-        result.audio, result.silence_candidates = _audio_measurements(col, decoded or duration)
+        result.audio = _audio_measurements(col, decoded or duration)
     if do_video:
         result.video = _video_measurements(col, info, trf)
     return result
 
 
-def _audio_measurements(col: _Collector, decoded: float) -> tuple[AudioMeasurements, dict[str, list[tuple[float, float]]]]:
+def _audio_measurements(col: _Collector, decoded: float) -> AudioMeasurements:
     raw = col.summary.get("raw", {})
     stats = col.stats.get("raw", {})
     integrated = raw.get("I", -70.0)
-    momentary = [m for m in col.momentary if math.isfinite(m) and m > -70.0]
-    noise_floor = _percentile(momentary, 0.10) if momentary else -70.0
-    if not math.isfinite(noise_floor):
-        noise_floor = -70.0
+    # The noise floor is the level of the quietest tenth of the 400 ms blocks (the first three
+    # reports cover partial windows and are skipped). Digital silence counts: a recording with
+    # true silence in its pauses has no noise to remove.
+    momentary = [max(m, -120.0) for m in col.momentary[3:] if not math.isnan(m)]
+    noise_floor = _percentile(momentary, 0.10) if momentary else -120.0
 
     peak = stats.get("Peak level dB", -math.inf)
     peak_count = int(stats.get("Peak count", 0) or 0)
     flat = stats.get("Flat factor", 0.0) or 0.0
     clipping = math.isfinite(peak) and peak > -0.1 and (peak_count >= 8 or flat > 1.0)
 
-    # silence: pick the threshold between noise floor and programme level
-    candidates: dict[str, list[tuple[float, float]]] = {}
-    end = decoded
-    for name, spans in col.silence.items():
-        closed = [(a, b if math.isfinite(b) else end) for a, b in spans]
-        candidates[name] = [(round(a, 3), round(b, 3)) for a, b in closed if b - a >= SILENCE_MIN]
-    threshold = _silence_threshold(noise_floor, integrated)
-    spans = candidates.get(f"s{-threshold}", [])
+    threshold = silence_threshold(noise_floor, integrated)
+    spans = silence_spans(col.momentary, threshold, decoded)
     silent = sum(b - a for a, b in spans)
 
     hum: dict[str, float] = {}
@@ -544,17 +508,35 @@ def _audio_measurements(col: _Collector, decoded: float) -> tuple[AudioMeasureme
         rumble_db=_db(rumble),
         decoded_seconds=round(decoded, 3),
     )
-    return measurements, candidates
+    return measurements
 
 
-def _silence_threshold(noise_floor: float, integrated: float) -> int:
-    """A silence threshold (dBFS) a little above the noise floor and well below speech."""
-    if integrated <= -69.0:
-        return SILENCE_THRESHOLDS[0]
-    # silencedetect compares sample peaks, which stand ~12 dB above a noise floor's loudness
-    wanted = max(noise_floor + 14.0, integrated - 35.0)
-    wanted = min(wanted, integrated - 10.0)
-    return min(SILENCE_THRESHOLDS, key=lambda t: abs(t - wanted))
+def silence_threshold(noise_floor: float, integrated: float) -> float:
+    """Blocks quieter than this (LUFS, 400 ms) are silence: above the noise floor, well below speech."""
+    return round(min(max(noise_floor + 8.0, -70.0), integrated - 12.0), 1)
+
+
+def silence_spans(momentary: Any, threshold: float, duration: float) -> list[tuple[float, float]]:
+    """Runs of 400 ms blocks under ``threshold``, as (start, end) seconds, at least SILENCE_MIN long.
+
+    The block reported at time t covers [t - 0.4, t]; reports come every 100 ms.
+    """
+    spans: list[tuple[float, float]] = []
+    start: float | None = None
+    last = 0.0
+    for i, m in enumerate(momentary):
+        t = round((i + 1) * BLOCK_STEP, 3)
+        quiet = not (m > threshold)  # NaN and -inf count as quiet
+        if quiet and start is None:
+            start = max(0.0, t - BLOCK_WINDOW)
+        elif not quiet and start is not None:
+            spans.append((start, last))
+            start = None
+        if quiet:
+            last = t
+    if start is not None:
+        spans.append((start, max(last, duration) if duration - last < 0.2 else last))
+    return [(round(a, 3), round(min(b, duration), 3)) for a, b in spans if min(b, duration) - a >= SILENCE_MIN]
 
 
 def _video_measurements(col: _Collector, info: MediaInfo, trf: Path | None) -> VideoMeasurements:

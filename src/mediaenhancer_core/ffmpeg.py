@@ -13,8 +13,12 @@ caller cancels or the process is interrupted.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -27,6 +31,8 @@ from pathlib import Path
 from .errors import CancelledError, DiskFullError, FFmpegNotFoundError, FFmpegTooOldError, RenderError
 
 __all__ = ["FFmpegTools", "locate_ffmpeg", "run", "RunResult", "CancelToken", "MIN_VERSION", "REQUIRED_FILTERS"]
+
+log = logging.getLogger("mediaenhancer.ffmpeg")
 
 MIN_VERSION = (5, 1)
 REQUIRED_FILTERS = frozenset(
@@ -75,14 +81,26 @@ def _bundled_ffmpeg() -> Path | None:
     return None
 
 
-def _inspect(binary: Path) -> tuple[tuple[int, ...], str, frozenset[str]]:
+def _inspect(binary: Path, cache_dir: Path | None = None) -> tuple[tuple[int, ...], str, frozenset[str]]:
     try:
-        key = (str(binary), binary.stat().st_mtime)
+        st = binary.stat()
     except OSError:
         raise FFmpegNotFoundError(f"ffmpeg not found at {binary}; {INSTALL_HINT}", path=binary) from None
+    key = (str(binary), st.st_mtime)
     with _cache_lock:
         if key in _cache:
             return _cache[key]
+    disk_key = hashlib.sha256(f"{binary.resolve()}|{st.st_mtime_ns}|{st.st_size}".encode()).hexdigest()[:24]
+    cache_file = cache_dir / f"ffmpeg-{disk_key}.json" if cache_dir else None
+    if cache_file is not None:
+        try:
+            data = json.loads(cache_file.read_text("utf-8"))
+            result = (tuple(data["version"]), str(data["text"]), frozenset(data["filters"]))
+            with _cache_lock:
+                _cache[key] = result
+            return result
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
     try:
         out = subprocess.run([str(binary), "-hide_banner", "-version"], capture_output=True, text=True, timeout=30)
         filters = subprocess.run([str(binary), "-hide_banner", "-filters"], capture_output=True, text=True, timeout=30)
@@ -102,6 +120,14 @@ def _inspect(binary: Path) -> tuple[tuple[int, ...], str, frozenset[str]]:
     result = (version, text, names)
     with _cache_lock:
         _cache[key] = result
+    if cache_file is not None:
+        try:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"version": list(version), "text": text, "filters": sorted(names)}), "utf-8")
+            os.replace(tmp, cache_file)
+        except OSError:
+            pass  # a cache is an optimisation only
     return result
 
 
@@ -111,6 +137,7 @@ def locate_ffmpeg(
     *,
     path_env: str | None = None,
     threads: int = 0,
+    cache_dir: Path | None = None,
 ) -> FFmpegTools:
     """Find a usable ffmpeg (and ffprobe when there is one).
 
@@ -138,7 +165,7 @@ def locate_ffmpeg(
     if binary is None:
         raise FFmpegNotFoundError(f"no ffmpeg found on PATH and no bundled ffmpeg; {INSTALL_HINT}")
 
-    version, text, filters = _inspect(binary)
+    version, text, filters = _inspect(binary, cache_dir)
     if version < MIN_VERSION:
         raise FFmpegTooOldError(
             f"ffmpeg {text} at {binary} is too old (need {'.'.join(map(str, MIN_VERSION))} or newer); {INSTALL_HINT}",
@@ -226,6 +253,7 @@ def run(
     error messages. Progress comes from ``-progress pipe:1`` which this adds.
     """
     argv = [args[0], "-hide_banner", "-nostdin", "-nostats", "-progress", "pipe:1", *args[1:]]
+    log.debug("%s: %s", what, shlex.join(argv))
     try:
         proc = subprocess.Popen(
             argv,
@@ -261,22 +289,27 @@ def run(
     readers = [threading.Thread(target=read_stderr, daemon=True), threading.Thread(target=read_progress, daemon=True)]
     for t in readers:
         t.start()
+    if cancel is not None:
+
+        def watch() -> None:
+            while proc.poll() is None:
+                if cancel.wait(0.2):
+                    _stop(proc)
+                    return
+
+        threading.Thread(target=watch, daemon=True).start()
     interrupted: BaseException | None = None
     try:
-        while True:
-            try:
-                proc.wait(timeout=0.1)
-                break
-            except subprocess.TimeoutExpired:
-                if cancel is not None and cancel.cancelled:
-                    _stop(proc)
-                    break
+        proc.wait()
     except BaseException as exc:  # KeyboardInterrupt / SystemExit: stop ffmpeg before unwinding
         interrupted = exc
         _stop(proc)
     finally:
         for t in readers:
             t.join(timeout=5)
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
     if interrupted is not None:
         raise interrupted
     if cancel is not None and cancel.cancelled:

@@ -372,5 +372,5 @@ def plan_trim(analysis: Analysis, options: EnhanceOptions) -> Trim | None:
         keep=keep,
         removed_seconds=round(removed, 3),
         reason=f"shorten {len(cut)} pauses longer than {TRIM_MIN_SILENCE:g} s to {2 * TRIM_KEEP_PAD:g} s "
-        f"(silence below {a.silence_threshold_db:g} dBFS): {removed:.1f} s removed",
+        f"(blocks quieter than {a.silence_threshold_db:g} LUFS): {removed:.1f} s removed",
     )

@@ -201,8 +201,13 @@ def render(
             result: dict[str, float] = {}
             while True:
                 passes += 1
-                result = _mux(plan, src, info, intermediate, tmp, tools, (gain, limit_at), copy_video, encode_video,
-                              progress("mux"), cancel)
+                measure_final = limit_at is not None
+                result = _mux(plan, src, info, intermediate, tmp, tools, (gain, limit_at, measure_final), copy_video,
+                              encode_video, progress("mux"), cancel)
+                if not measure_final:
+                    # linear gain: the result is the measurement of the cleaned audio moved by the gain
+                    result = {"I": cleaned_i + gain, "Peak": cleaned_tp + gain, "LRA": clean.get("LRA", 0.0)}
+                    break
                 if silent or loud is None or passes >= 3:
                     break
                 off = target - result.get("I", target)
@@ -234,7 +239,7 @@ def _mux(
     intermediate: Path | None,
     tmp: Path,
     tools: FFmpegTools,
-    loudness: tuple[float, float | None] | None,
+    loudness: tuple[float, float | None, bool] | None,
     copy_video: bool,
     encode_video: bool,
     on_progress: Callable[[float], None],
@@ -251,7 +256,7 @@ def _mux(
     src_idx = len(inputs) - 1
     measure = _Loudness()
     if loudness is not None and intermediate is not None:
-        gain, limit_at = loudness
+        gain, limit_at, measure_final = loudness
         rate = out.sample_rate or 48000
         chain = [filter_str("volume", {"volume": f"{gain:.3f}dB"})]
         if limit_at is not None:
@@ -259,10 +264,9 @@ def _mux(
                 filter_str("aresample", {"out_sample_rate": 192000}),
                 filter_str("alimiter", {"limit": 10 ** (limit_at / 20.0), "attack": 5, "release": 50, "level": 0, "latency": 1}),
             ]
-        chain += [
-            filter_str("aresample", {"out_sample_rate": rate}),
-            filter_str("ebur128", {"peak": "true", "framelog": "verbose"}, instance="final"),
-        ]
+        chain.append(filter_str("aresample", {"out_sample_rate": rate}))
+        if measure_final:
+            chain.append(filter_str("ebur128", {"peak": "true", "framelog": "verbose"}, instance="final"))
         args += ["-filter_complex", "[0:a]" + ",".join(chain) + "[aout]", "-map", "[aout]"]
         args += ["-c:a", out.audio_codec or "aac", *out.audio_args, "-ar", str(rate)]
         if out.channels:
@@ -278,8 +282,23 @@ def _mux(
         args += ["-map_chapters", str(src_idx)]
     else:
         args += ["-map_chapters", "-1"]
-    args += [*out.muxer_args, "-f", _muxer(out.format), str(tmp)]
-    run(args, keep=measure.feed, on_progress=on_progress, cancel=cancel, what="mux", path=src)
+    muxer_args = list(out.muxer_args)
+    faststart = "+faststart" in muxer_args
+    if faststart:
+        # Put the index at the front without +faststart's second copy of the whole file: reserve
+        # room for it (about 14 bytes per sample, measured; 24 leaves headroom). If the
+        # estimate is short, ffmpeg says so and we fall back to +faststart.
+        i = muxer_args.index("+faststart")
+        del muxer_args[i - 1 : i + 1]
+        fps = (info.video.fps or 30.0) if info.video and out.video != "none" else 0.0
+        samples = info.duration * (fps + (out.sample_rate or 48000) / 1024.0)
+        muxer_args += ["-moov_size", str(int(samples * 24 + 32768))]
+    base = list(args)
+    args = [*base, *muxer_args, "-f", _muxer(out.format), str(tmp)]
+    result = run(args, keep=measure.feed, on_progress=on_progress, cancel=cancel, what="mux", path=src)
+    if faststart and any("reserved_moov_size is too small" in line for line in result.tail):
+        args = [*base, *out.muxer_args, "-f", _muxer(out.format), str(tmp)]
+        run(args, keep=measure.feed, on_progress=on_progress, cancel=cancel, what="mux", path=src)
     return measure.get("final")
 
 

@@ -1,0 +1,66 @@
+"""Shared fixtures: a clean environment for every test, the ffmpeg tools, generated media."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import media as M
+
+KEEP_ENV = ("MEDIAENHANCER_TEST_",)
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No MEDIAENHANCER_* setting from the developer's shell leaks in; folders point into tmp."""
+    for key in list(os.environ):
+        if key.startswith("MEDIAENHANCER_") and not key.startswith(KEEP_ENV):
+            monkeypatch.delenv(key, raising=False)
+        if key in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "STRIPE_API_KEY"):
+            monkeypatch.delenv(key, raising=False)
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("MEDIAENHANCER_CONFIG_DIR", str(home / "config"))
+    monkeypatch.setenv("MEDIAENHANCER_DATA_DIR", str(home / "data"))
+    monkeypatch.setenv("MEDIAENHANCER_CACHE_DIR", str(home / "cache"))
+    yield
+
+
+@pytest.fixture(scope="session")
+def tools():
+    from mediaenhancer_core.ffmpeg import locate_ffmpeg
+
+    return locate_ffmpeg(path_env=os.environ.get("PATH"))
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def make_media(media_dir: Path) -> Callable[..., Path]:
+    """Build a named test file once per session (per worker) and return a fresh copy for the test."""
+    cache: dict[str, Path] = {}
+
+    def build(name: str, factory: Callable[[Path], Path], dest_dir: Path) -> Path:
+        if name not in cache:
+            cache[name] = factory(media_dir / name)
+        dest = dest_dir / name
+        shutil.copyfile(cache[name], dest)
+        return dest
+
+    return build
+
+
+@pytest.fixture
+def noisy_speech_wav(make_media, tmp_path: Path) -> Path:
+    return make_media("noisy.wav", lambda p: M.make_audio(p, 8.0, ("-c:a", "pcm_s16le"), level=0.02, noise=0.01, hum_hz=50), tmp_path)
+
+
+@pytest.fixture
+def clip_mp4(make_media, tmp_path: Path) -> Path:
+    return make_media("clip.mp4", lambda p: M.make_video(p, 4.0, level=0.03, noise=0.005), tmp_path)
