@@ -1,0 +1,87 @@
+"""API tokens: shown once, stored hashed, named, revocable, expiring, last-used time."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from mediaenhancer_core.db.models import ApiToken
+from mediaenhancer_core.errors import NotFoundError, UnauthorizedError, ValidationError
+from mediaenhancer_core.security import hash_secret
+
+
+def test_tokens_are_stored_only_as_their_hash(core, make_account) -> None:
+    account = make_account()
+    with core.db.session() as s:
+        row = s.scalar(select(ApiToken).where(ApiToken.user_id == account.id))
+    assert row.token_hash == hash_secret(account.token)
+    assert account.token not in (row.token_hash, row.prefix, row.name)
+    assert account.token.startswith(row.prefix) and len(account.token) >= 40
+
+
+def test_expired_tokens_are_refused(core, make_account, clock) -> None:
+    account = make_account()
+    _, secret = core.tokens.create(account.id, "short-lived", expires_in=timedelta(days=1))
+    assert core.tokens.authenticate(secret).user_id == account.id
+    clock.advance(86400 + 1)
+    with pytest.raises(UnauthorizedError, match="expired"):
+        core.tokens.authenticate(secret)
+    listed = {t.name: core.tokens.to_dict(t) for t in core.tokens.list(account.id)}
+    assert listed["short-lived"]["expired"] is True and listed["test"]["expired"] is False
+
+
+def test_revoked_tokens_are_refused_and_leave_the_list(core, make_account) -> None:
+    account = make_account()
+    row, secret = core.tokens.create(account.id, "laptop")
+    core.tokens.revoke(account.id, row.id)
+    with pytest.raises(UnauthorizedError, match="revoked"):
+        core.tokens.authenticate(secret)
+    assert [t.name for t in core.tokens.list(account.id)] == ["test"]
+    with pytest.raises(NotFoundError):  # twice is not found
+        core.tokens.revoke(account.id, row.id)
+
+
+def test_someone_elses_token_cannot_be_revoked(core, make_account) -> None:
+    alice, bob = make_account(), make_account()
+    bob_token = core.tokens.list(bob.id)[0]
+    with pytest.raises(NotFoundError):
+        core.tokens.revoke(alice.id, bob_token.id)
+    assert core.tokens.authenticate(bob.token).user_id == bob.id
+
+
+@pytest.mark.parametrize("bogus", ["", "me_", "me_" + "x" * 43, "ghp_" + "x" * 36, "me_" + "x" * 500])
+def test_unknown_or_malformed_tokens_are_refused(core, bogus) -> None:
+    with pytest.raises(UnauthorizedError):
+        core.tokens.authenticate(bogus)
+
+
+def test_last_used_is_recorded_at_most_once_a_minute(core, make_account, clock) -> None:
+    account = make_account()
+    token_id = core.tokens.authenticate(account.token).token_id
+
+    def last_used():
+        with core.db.session() as s:
+            return s.scalar(select(ApiToken.last_used_at).where(ApiToken.id == token_id))
+
+    first = last_used()
+    assert first is not None
+    clock.advance(30)
+    core.tokens.authenticate(account.token)
+    assert last_used() == first
+    clock.advance(31)
+    core.tokens.authenticate(account.token)
+    assert last_used() > first
+
+
+def test_token_names_are_required_and_bounded(core, make_account) -> None:
+    account = make_account()
+    for name in ["", "   ", "x" * 101, "tab\tname"]:
+        with pytest.raises(ValidationError):
+            core.tokens.create(account.id, name)
+    with pytest.raises(ValidationError):
+        core.tokens.create(account.id, "never", expires_in=timedelta(0))
+    with pytest.raises(NotFoundError):
+        core.tokens.revoke(account.id, uuid.uuid4())
