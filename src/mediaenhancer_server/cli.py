@@ -16,7 +16,8 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Annotated, Any, TypeVar
 
@@ -66,12 +67,17 @@ def _settings(**overrides: Any) -> Any:
     return Settings.load(os.environ, overrides=overrides)
 
 
-def _core(**overrides: Any) -> Any:
+@contextmanager
+def _core(**overrides: Any) -> Iterator[Any]:
+    """The core from settings, with the database ready; closed when the command ends."""
     from mediaenhancer_core.services import Core  # noqa: PLC0415
 
     core = Core.open(_settings(**overrides))
-    core.prepare_database()
-    return core
+    try:
+        core.prepare_database()
+        yield core
+    finally:
+        core.close()
 
 
 # --- serve -------------------------------------------------------------------------------------
@@ -103,7 +109,11 @@ def _serve(host: str | None, port: int | None, workers: int | None) -> None:
     from mediaenhancer_core.services import Core  # noqa: PLC0415
 
     core = Core.open(settings)
-    core.prepare_database()  # once, before any worker starts
+    try:
+        core.prepare_database()  # once, before any worker starts
+    except BaseException:
+        core.close()
+        raise
     common: dict[str, Any] = {
         "host": settings.server_host,
         "port": settings.server_port,
@@ -132,11 +142,13 @@ def db_upgrade() -> None:
     from mediaenhancer_core.db import Database  # noqa: PLC0415
 
     db = Database.from_settings(_settings())
-    before = db.current_revision()
-    db.upgrade()
-    after = db.current_revision()
+    try:
+        before = db.current_revision()
+        db.upgrade()
+        after = db.current_revision()
+    finally:
+        db.dispose()
     typer.echo(f"{db.describe()}: {before or 'empty'} -> {after}" if before != after else f"{db.describe()}: already at {after}")
-    db.dispose()
 
 
 @db_app.command("current")
@@ -146,8 +158,10 @@ def db_current() -> None:
     from mediaenhancer_core.db import Database  # noqa: PLC0415
 
     db = Database.from_settings(_settings())
-    typer.echo(f"{db.describe()}: at {db.current_revision() or 'none'}, newest {db.head_revision()}")
-    db.dispose()
+    try:
+        typer.echo(f"{db.describe()}: at {db.current_revision() or 'none'}, newest {db.head_revision()}")
+    finally:
+        db.dispose()
 
 
 # --- users ----------------------------------------------------------------------------------------
@@ -166,10 +180,10 @@ def users_create(
         password = sys.stdin.readline().rstrip("\r\n")
     elif sys.stdin.isatty():
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    core = _core()
-    user = core.accounts.create_user(email, password)
-    if plan:
-        core.accounts.set_plan(user.email, plan)
+    with _core() as core:
+        user = core.accounts.create_user(email, password)
+        if plan:
+            core.accounts.set_plan(user.email, plan)
     note = "" if password is not None else " (no password: it signs in with API tokens only)"
     typer.echo(f"created {user.email} {user.id}{note}")
 
@@ -178,8 +192,9 @@ def users_create(
 @handle_errors
 def users_list(as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False) -> None:
     """Every account, oldest first."""
-    core = _core()
-    for user, plan_id in core.accounts.list_users():
+    with _core() as core:
+        users = core.accounts.list_users()
+    for user, plan_id in users:
         state = "deleted" if user.deleted_at else "disabled" if user.disabled else "active"
         if as_json:
             typer.echo(json.dumps({"id": str(user.id), "email": user.email, "plan": plan_id, "state": state,
@@ -192,7 +207,8 @@ def users_list(as_json: Annotated[bool, typer.Option("--json", help="One JSON ob
 @handle_errors
 def users_disable(email: str) -> None:
     """Disable an account: its tokens are revoked and its browser sessions end."""
-    user = _core().accounts.disable(email)
+    with _core() as core:
+        user = core.accounts.disable(email)
     typer.echo(f"disabled {user.email}; its tokens were revoked")
 
 
@@ -200,7 +216,8 @@ def users_disable(email: str) -> None:
 @handle_errors
 def users_enable(email: str) -> None:
     """Enable a disabled account again (it needs new tokens)."""
-    user = _core().accounts.enable(email)
+    with _core() as core:
+        user = core.accounts.enable(email)
     typer.echo(f"enabled {user.email}")
 
 
@@ -208,7 +225,8 @@ def users_enable(email: str) -> None:
 @handle_errors
 def users_set_plan(email: str, plan: str) -> None:
     """Put an account on a plan by hand (starter, creator, professional), without billing."""
-    plan_id = _core().accounts.set_plan(email, plan)
+    with _core() as core:
+        plan_id = core.accounts.set_plan(email, plan)
     typer.echo(f"{email}: plan {plan_id}")
 
 
@@ -223,11 +241,11 @@ def tokens_create(
     expires_days: Annotated[int | None, typer.Option("--expires-days", min=1, help="Expire after this many days.")] = None,
 ) -> None:
     """Create an API token for an account; the token is the last line of output."""
-    core = _core()
-    user = core.accounts.by_email(email)
-    row, secret = core.tokens.create(
-        user.id, name, expires_in=timedelta(days=expires_days) if expires_days else None, source="admin"
-    )
+    with _core() as core:
+        user = core.accounts.by_email(email)
+        row, secret = core.tokens.create(
+            user.id, name, expires_in=timedelta(days=expires_days) if expires_days else None, source="admin"
+        )
     expiry = f", expires {row.expires_at:%Y-%m-%d}" if row.expires_at else ""
     typer.echo(f"token {row.id} '{row.name}' for {user.email}{expiry} (shown once):")
     typer.echo(secret)
