@@ -72,11 +72,14 @@ def make_video(
     dim: bool = False,
     noisy: bool = False,
     shaky: bool = False,
+    smooth: bool = False,
     video_args: tuple[str, ...] = ("-c:v", "libx264", "-preset", "ultrafast", "-crf", "23", "-pix_fmt", "yuv420p"),
     audio_args: tuple[str, ...] = ("-c:a", "aac", "-b:a", "96k"),
     **audio_kw: object,
 ) -> Path:
     vf = [f"testsrc2=s={size}:r={fps}:d={duration}"]
+    if smooth:  # slow gradients: any fine detail left in the picture is noise
+        vf = [f"gradients=s={size}:r={fps}:d={duration}:speed=0.01:c0=0x303030:c1=0xa0a0a0"]
     if shaky:
         w, h = (int(x) for x in size.split("x"))
         vf = [f"testsrc2=s={w + 40}x{h + 40}:r={fps}:d={duration}", f"crop={w}:{h}:20+15*sin(t*9):20+15*cos(t*7)"]
@@ -96,8 +99,8 @@ def make_sync_clip(dest: Path, duration: float = 10.0, events: tuple[float, ...]
     The gaps between events are silent, so --trim-silence cuts them; afterwards every
     flash must still coincide with its beep.
     """
-    flash = "+".join(f"between(t\\,{t}\\,{t + 0.2})" for t in events)
-    beep = "+".join(f"between(t\\,{t}\\,{t + 0.2})" for t in events)
+    flash = "+".join(f"between(T\\,{t:g}\\,{t + 0.2:g})" for t in events)  # geq's clock is T
+    beep = "+".join(f"between(t\\,{t:g}\\,{t + 0.2:g})" for t in events)
     graph = (
         f"color=black:s=160x120:r=25:d={duration},format=yuv420p,geq=lum='if({flash}\\,235\\,16)':cb=128:cr=128[v];"
         f"aevalsrc=exprs='0.5*sin(2*PI*1000*t)*({beep})':s=48000:d={duration}[a]"

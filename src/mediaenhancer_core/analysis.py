@@ -300,6 +300,8 @@ class _Collector:
         elif kind == "metadata":
             if rest.startswith("frame:"):
                 self._frame = {}
+                if "pts_time:" in rest:
+                    self._frame["t"] = _num(rest.split("pts_time:")[1].split()[0])
                 self.frames.append(self._frame)
             elif rest.startswith("lavfi.signalstats.") and self._frame is not None:
                 key, _, value = rest[len("lavfi.signalstats."):].partition("=")
@@ -543,7 +545,15 @@ def _video_measurements(col: _Collector, info: MediaInfo, trf: Path | None) -> V
     v = info.video
     assert v is not None
     frames = [f for f in col.frames if "YAVG" in f]
-    bits = int(frames[0].get("YBITDEPTH", 8)) if frames else 8
+    # levels describe the picture, not its black stretches (fades, slates): leave those out
+    black = _merge(col.black)
+    lit = [f for f in frames if not any(a <= f.get("t", -1.0) <= b for a, b in black)]
+    if len(lit) >= 2:
+        frames = lit
+    # signalstats' YBITDEPTH is the depth the content happens to use (1 for a flat frame); the
+    # scale of its statistics follows the pixel format
+    pix = v.pix_fmt or ""
+    bits = 16 if "16" in pix else 12 if "12" in pix else 10 if "10" in pix else 8
     scale = float((1 << bits) - 1)
     full_range = bool(v.pix_fmt and v.pix_fmt.startswith("yuvj"))
 

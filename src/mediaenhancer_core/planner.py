@@ -223,8 +223,10 @@ def video_chain(v: VideoMeasurements, options: EnhanceOptions) -> list[FilterSte
             )
         )
     denoised = False
-    if p.video and v.noise_sigma > 6.0:
-        ls = min(8.0, max(1.5, 0.5 * (v.noise_sigma - 3.0)))
+    if p.video and v.noise_sigma > 7.5:
+        # hqdn3d strengths are roughly in noise-sigma units; measured on generated noise,
+        # sigma - 3 cleans it without smearing edges much
+        ls = min(16.0, max(2.0, v.noise_sigma - 3.0))
         steps.append(
             FilterStep(
                 "hqdn3d",
@@ -256,11 +258,13 @@ def video_chain(v: VideoMeasurements, options: EnhanceOptions) -> list[FilterSte
             )
     if options.fps and abs(options.fps - v.fps) > 0.01:
         steps.append(FilterStep("fps", {"fps": _r(options.fps, 3)}, f"--fps: {v.fps:g} → {options.fps:g} fps", {"fps": v.fps}))
-    if p.sharpen and (denoised or scaled_up or options.stabilize):
+    # Sharpening a denoised picture brings the noise back; sharpen only what scaling or
+    # stabilisation's interpolation softened.
+    if p.sharpen and (scaled_up or options.stabilize):
         amount = 0.6 if scaled_up else 0.4
-        why = "restore detail softened by " + (
-            "upscaling" if scaled_up else "denoising" if denoised else "stabilisation"
-        )
+        if denoised:
+            amount *= 0.5
+        why = "restore detail softened by " + ("upscaling" if scaled_up else "stabilisation")
         steps.append(
             FilterStep(
                 "unsharp",
@@ -273,11 +277,13 @@ def video_chain(v: VideoMeasurements, options: EnhanceOptions) -> list[FilterSte
 
 
 def _levels(v: VideoMeasurements) -> FilterStep | None:
+    if v.contrast < 0.05:
+        return None  # a flat picture (slate, black, one colour): nothing to correct
     black, white = (0.0, 1.0) if v.full_range else (16 / 255, 235 / 255)
     lo, hi = v.luma_min, v.luma_max
     contrast, brightness, gamma, saturation = 1.0, 0.0, 1.0, 1.0
     why: list[str] = []
-    if hi - lo > 0.05 and (lo > black + 0.05 or hi < white - 0.05):
+    if hi - lo > 0.05 and (lo > black + 0.1 or hi < white - 0.1):
         t_lo = black + 0.35 * max(0.0, lo - black)  # pull most of the way, not all: keep some air
         t_hi = white - 0.35 * max(0.0, white - hi)
         contrast = min(1.4, max(1.0, (t_hi - t_lo) / (hi - lo)))
@@ -317,7 +323,7 @@ def _cast(v: VideoMeasurements) -> FilterStep | None:
     dv = round(v.cast_v * neutral * 0.8)
     return FilterStep(
         "lutyuv",
-        {"u": f"clipval(val-({du}))", "v": f"clipval(val-({dv}))"},
+        {"u": f"clip(val-({du}),minval,maxval)", "v": f"clip(val-({dv}),minval,maxval)"},
         f"colour cast (U {v.cast_u:+.3f}, V {v.cast_v:+.3f} from neutral): shift chroma back by {du}/{dv}",
         {"cast_u": v.cast_u, "cast_v": v.cast_v},
     )
