@@ -20,6 +20,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from .authcache import AuthCache
 from .db import Database
 from .db.models import ApiToken, User, UserSubscription, WebSession
 from .errors import AccountDisabledError, ConflictError, InvalidCredentialsError, NotFoundError, ValidationError
@@ -90,11 +91,13 @@ class Accounts:
         passwords: Passwords,
         limiter: SignInLimiter,
         clock: Callable[[], datetime],
+        cache: AuthCache | None = None,
     ) -> None:
         self.db = db
         self.passwords = passwords
         self.limiter = limiter
         self.clock = clock
+        self.cache = cache or AuthCache(0, clock=clock)
 
     # --- creating and finding ----------------------------------------------------
 
@@ -178,7 +181,8 @@ class Accounts:
                 raise NotFoundError(f"no account for {email}")
             user.disabled = True
             self._end_access(session, user.id)
-            return user
+        self.cache.forget_user(user.id)
+        return user
 
     def enable(self, email: str) -> User:
         email = normalize_email(email)
@@ -187,7 +191,8 @@ class Accounts:
             if user is None:
                 raise NotFoundError(f"no account for {email}")
             user.disabled = False
-            return user
+        self.cache.forget_user(user.id)
+        return user
 
     def _end_access(self, session: Session, user_id: uuid.UUID) -> None:
         now = self.clock()
@@ -209,17 +214,27 @@ class Accounts:
                 session.add(UserSubscription(user_id=user.id, plan_id=plan.id, status="active"))
             else:
                 sub.plan_id, sub.status, sub.cancel_at_period_end = plan.id, "active", False
-            return plan.id
+        self.cache.forget_profile(user.id)
+        return plan.id
 
     # --- profile -------------------------------------------------------------------------
 
     def profile(self, user_id: uuid.UUID) -> dict[str, Any]:
+        cached = self.cache.profile(user_id)
+        if cached is not None:
+            return cached
         with self.db.session() as session:
             user = session.get(User, user_id)
             if user is None or user.deleted_at is not None:
                 raise NotFoundError("no such user")
             plan, _ = plan_for_user(session, user.id)
-            return self._profile_dict(user, plan_dict(plan))
+            profile = self._profile_dict(user, plan_dict(plan))
+        self.cache.put_profile(user_id, profile)
+        return profile
+
+    def cached_profile(self, user_id: uuid.UUID) -> dict[str, Any] | None:
+        """The profile if the cache holds it (no database access)."""
+        return self.cache.profile(user_id)
 
     def update_profile(self, user_id: uuid.UUID, changes: Mapping[str, Any]) -> dict[str, Any]:
         """Change some profile fields; an absent field is kept, null clears it."""
@@ -241,7 +256,9 @@ class Accounts:
                 setattr(user, key, value)
             session.flush()
             plan, _ = plan_for_user(session, user.id)
-            return self._profile_dict(user, plan_dict(plan))
+            profile = self._profile_dict(user, plan_dict(plan))
+        self.cache.forget_profile(user_id)
+        return profile
 
     @staticmethod
     def _profile_dict(user: User, plan: dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import hmac
 import json
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .accounts import Principal, normalize_email
+from .authcache import AuthCache
 from .db import Database
 from .db.models import ApiToken, ProcessedWebhookEvent, User, WebSession
 from .errors import (
@@ -237,10 +239,13 @@ def verify_svix_signature(
 class ClerkWebhooks:
     HANDLED = ("user.created", "user.updated", "user.deleted")
 
-    def __init__(self, db: Database, *, secret: str, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, db: Database, *, secret: str, clock: Callable[[], datetime], cache: AuthCache | None = None
+    ) -> None:
         self.db = db
         self.secret = secret
         self.clock = clock
+        self.cache = cache or AuthCache(0, clock=clock)
 
     def handle(self, headers: Mapping[str, str], body: bytes) -> str:
         """Verify and apply one delivery: 'processed', 'duplicate' or 'ignored'."""
@@ -259,19 +264,22 @@ class ClerkWebhooks:
                 session.flush()
                 if event_type not in self.HANDLED:
                     return "ignored"
+                user_id: uuid.UUID | None
                 if event_type == "user.deleted":
-                    self._delete(session, data)
+                    user_id = self._delete(session, data)
                 else:
-                    self._upsert(session, data)
+                    user_id = self._upsert(session, data)
         except IntegrityError:
             with self.db.session() as session:
                 seen = session.get(ProcessedWebhookEvent, ("clerk", msg_id))
             if seen is not None:
                 return "duplicate"
             raise
+        if user_id is not None:
+            self.cache.forget_user(user_id)
         return "processed"
 
-    def _upsert(self, session: Session, data: dict[str, Any]) -> None:
+    def _upsert(self, session: Session, data: dict[str, Any]) -> uuid.UUID | None:
         clerk_id = data.get("id")
         if not isinstance(clerk_id, str) or not clerk_id:
             raise ValidationError("data.id: missing user id", field="data.id")
@@ -283,7 +291,7 @@ class ClerkWebhooks:
                 raise ValidationError("data.email_addresses: the user has no primary email", field="data.email_addresses")
             user = _link_or_create(session, clerk_id, email, verified=verified)
         elif updated_at is not None and user.idp_updated_at is not None and updated_at <= user.idp_updated_at:
-            return  # an older update delivered late: keep the newer state
+            return None  # an older update delivered late: keep the newer state
         elif email is not None and email != user.email:
             if session.scalar(select(User.id).where(User.email == email, User.id != user.id)) is not None:
                 raise ConflictError(f"{email} already belongs to another account")
@@ -297,19 +305,21 @@ class ClerkWebhooks:
         if updated_at is not None:
             user.idp_updated_at = updated_at
         user.deleted_at = None
+        return user.id
 
-    def _delete(self, session: Session, data: dict[str, Any]) -> None:
+    def _delete(self, session: Session, data: dict[str, Any]) -> uuid.UUID | None:
         clerk_id = data.get("id")
         if not isinstance(clerk_id, str):
-            return
+            return None
         user = session.scalar(select(User).where(User.clerk_user_id == clerk_id))
         if user is None:
-            return
+            return None
         now = self.clock()
         user.deleted_at = now
         user.disabled = True
         session.execute(update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)).values(revoked_at=now))
         session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+        return user.id
 
 
 def _primary_email(data: dict[str, Any]) -> tuple[str | None, bool]:

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .accounts import Accounts
+from .authcache import AuthCache
 from .db import Database
 from .db.types import utcnow
 from .devices import DeviceAuthorizations
@@ -58,7 +59,8 @@ class Core:
             window_seconds=settings.signin_window_seconds,
             clock=clock,
         )
-        tokens = ApiTokens(db, clock=clock)
+        cache = AuthCache(settings.auth_cache_seconds, clock=clock)
+        tokens = ApiTokens(db, clock=clock, cache=cache)
         verifier = None
         if settings.clerk_issuer:
             verifier = ProviderTokenVerifier(
@@ -72,11 +74,11 @@ class Core:
             )
         webhooks = None
         if settings.clerk_webhook_secret:
-            webhooks = ClerkWebhooks(db, secret=settings.clerk_webhook_secret.reveal(), clock=clock)
+            webhooks = ClerkWebhooks(db, secret=settings.clerk_webhook_secret.reveal(), clock=clock, cache=cache)
         return cls(
             settings=settings,
             db=db,
-            accounts=Accounts(db, passwords=passwords or Passwords(), limiter=limiter, clock=clock),
+            accounts=Accounts(db, passwords=passwords or Passwords(), limiter=limiter, clock=clock, cache=cache),
             tokens=tokens,
             sessions=WebSessions(db, lifetime=timedelta(hours=settings.session_hours), clock=clock),
             devices=DeviceAuthorizations(

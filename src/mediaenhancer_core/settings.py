@@ -96,6 +96,7 @@ class Settings:
     signin_ip_max_failures: int = _setting(50, "Failed sign-ins allowed per client address (all accounts) within signin_window_seconds before 429.")
     signin_window_seconds: int = _setting(900, "Window of the sign-in failure counters, in seconds.")
     device_code_ttl_seconds: int = _setting(600, "How long a `mediaenhancer login` code stays valid, in seconds.")
+    auth_cache_seconds: int = _setting(10, "How long a server process remembers a checked API token and a profile, in seconds (0: always ask the database). A revoked token, disabled account or profile change takes effect at once in the process that made it and within this time in the others.")
     device_poll_interval_seconds: int = _setting(5, "Minimum seconds between two polls of the device login token endpoint.")
     log_level: str = _setting("info", "Server log level: debug, info, warning or error. Logs are JSON lines on stderr.")
     clerk_issuer: str | None = _setting(None, "Issuer (`iss`) of identity-provider JWTs to accept, e.g. `https://example.clerk.accounts.dev`. Unset: provider JWTs are refused.")
@@ -184,6 +185,8 @@ class Settings:
                      "device_poll_interval_seconds"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{self.env_name(name)}: must be 1 or more, got {getattr(self, name)}")
+        if self.auth_cache_seconds < 0:
+            raise ConfigError(f"{self.env_name('auth_cache_seconds')}: must be 0 or more, got {self.auth_cache_seconds}")
         if self.log_level not in {"debug", "info", "warning", "error"}:
             raise ConfigError(f"{self.env_name('log_level')}: unknown level {self.log_level!r}; use debug, info, warning or error")
         for name in ("server_url", "public_url", "clerk_issuer", "clerk_jwks_url"):
@@ -191,7 +194,7 @@ class Settings:
             if value is not None and not value.startswith(("http://", "https://")):
                 raise ConfigError(f"{self.env_name(name)}: must be an http:// or https:// URL, got {value!r}")
         for origin in self.cors_origins:
-            if origin != "*" and not origin.startswith(("http://", "https://")) or origin.endswith("/"):
+            if origin.endswith("/") or (origin != "*" and not origin.startswith(("http://", "https://"))):
                 raise ConfigError(
                     f"{self.env_name('cors_origins')}: {origin!r} is not an origin; write scheme://host[:port] without a path"
                 )

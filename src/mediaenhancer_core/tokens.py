@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from .accounts import Principal
+from .authcache import AuthCache
 from .db import Database
 from .db.models import ApiToken, User
 from .errors import AccountDisabledError, NotFoundError, UnauthorizedError, ValidationError
@@ -42,9 +43,10 @@ def _clean_name(name: str) -> str:
 
 
 class ApiTokens:
-    def __init__(self, db: Database, *, clock: Callable[[], datetime]) -> None:
+    def __init__(self, db: Database, *, clock: Callable[[], datetime], cache: AuthCache | None = None) -> None:
         self.db = db
         self.clock = clock
+        self.cache = cache or AuthCache(0, clock=clock)
 
     def create(
         self,
@@ -93,6 +95,9 @@ class ApiTokens:
         if not looks_like_api_token(secret):
             raise UnauthorizedError("invalid API token; create one with `mediaenhancer login`")
         digest = hash_secret(secret)
+        cached = self.cache.principal(digest)
+        if cached is not None:
+            return cached
         now = self.clock()
         with self.db.session() as session:
             row = session.execute(
@@ -113,7 +118,13 @@ class ApiTokens:
                 raise AccountDisabledError("this account is disabled; contact the administrator")
             if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
                 session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
-            return Principal(user_id=token.user_id, email=email, method="token", token_id=token.id)
+            principal = Principal(user_id=token.user_id, email=email, method="token", token_id=token.id)
+        self.cache.put_principal(digest, principal, token.expires_at)
+        return principal
+
+    def cached(self, secret: str) -> Principal | None:
+        """The principal of a token if the cache knows it (no database access)."""
+        return self.cache.principal(hash_secret(secret)) if looks_like_api_token(secret) else None
 
     def list(self, user_id: uuid.UUID) -> list[ApiToken]:
         """The user's tokens that are not revoked, newest first (expired ones included, marked)."""
@@ -136,6 +147,7 @@ class ApiTokens:
             )
             if not result.rowcount:  # type: ignore[attr-defined]
                 raise NotFoundError(f"no token {token_id}; list yours with `mediaenhancer tokens list`")
+        self.cache.forget_token(token_id)
 
     def to_dict(self, token: ApiToken) -> dict[str, Any]:
         now = self.clock()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -30,6 +31,8 @@ from .web import page_routes
 
 __all__ = ["create_app", "create_app_from_env"]
 
+DB_THREADS = 16  # blocking database calls in flight per process (a pool connection each)
+
 
 def create_app(
     settings: Settings | None = None,
@@ -43,11 +46,16 @@ def create_app(
         core = Core.open(settings or Settings.load(os.environ))
     settings = core.settings
 
+    executor = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="mediaenhancer-db")
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if prepare_database:
             await run_in_threadpool(core.prepare_database)
-        yield
+        try:
+            yield
+        finally:
+            executor.shutdown(wait=False)
 
     app = Starlette(
         routes=[*build_routes(API_ROUTES), *page_routes()],
@@ -68,6 +76,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.core = core
+    app.state.executor = executor
     app.state.api_routes = list(API_ROUTES)
     checks: dict[str, Callable[[], Any]] = {"database": core.db.check_current}
     app.state.readiness_checks = checks  # issue 4 adds "storage"

@@ -61,6 +61,8 @@ def test_admin_commands(server_cli, core, client) -> None:
     assert me.status_code == 200 and me.json()["email"] == "admin@example.com"
 
     assert server_cli("users", "disable", "admin@example.com").exit_code == 0
+    # the admin command is another process: the server's token cache forgets within auth_cache_seconds
+    core.clock.advance(core.settings.auth_cache_seconds + 1)
     assert client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
     assert "disabled" in server_cli("users", "list").output
     assert server_cli("users", "disable", "nobody@example.com").exit_code == ExitCode.NOT_FOUND

@@ -85,3 +85,51 @@ def test_token_names_are_required_and_bounded(core, make_account) -> None:
         core.tokens.create(account.id, "never", expires_in=timedelta(0))
     with pytest.raises(NotFoundError):
         core.tokens.revoke(account.id, uuid.uuid4())
+
+
+def test_the_auth_cache_spares_the_database_and_forgets_on_change(core, make_account, clock, monkeypatch) -> None:
+    account = make_account()
+    first = core.tokens.authenticate(account.token)
+    assert core.tokens.cached(account.token) == first
+    queries: list[str] = []
+    from sqlalchemy import event
+
+    def count(*args) -> None:
+        queries.append("q")
+
+    event.listen(core.db.engine, "before_cursor_execute", count)
+    try:
+        assert core.tokens.authenticate(account.token) == first
+        assert queries == []  # answered from the cache
+        core.tokens.revoke(account.id, first.token_id)  # this process forgets at once
+        with pytest.raises(UnauthorizedError):
+            core.tokens.authenticate(account.token)
+    finally:
+        event.remove(core.db.engine, "before_cursor_execute", count)
+
+
+def test_cached_tokens_still_expire_on_time(core, make_account, clock) -> None:
+    account = make_account()
+    _, secret = core.tokens.create(account.id, "brief", expires_in=timedelta(seconds=5))
+    core.tokens.authenticate(secret)
+    assert core.tokens.cached(secret) is not None
+    clock.advance(6)  # sooner than auth_cache_seconds
+    assert core.tokens.cached(secret) is None
+    with pytest.raises(UnauthorizedError, match="expired"):
+        core.tokens.authenticate(secret)
+
+
+def test_changes_made_by_another_process_show_within_the_cache_time(core, make_account, clock, settings) -> None:
+    from argon2.profiles import CHEAPEST
+
+    from mediaenhancer_core.passwords import Passwords
+    from mediaenhancer_core.services import Core
+
+    account = make_account()
+    core.tokens.authenticate(account.token)
+    other = Core.open(settings, db=core.db, passwords=Passwords(CHEAPEST), clock=clock)  # e.g. the admin CLI
+    other.accounts.disable(account.email)
+    assert core.tokens.authenticate(account.token).user_id == account.id  # still cached here
+    clock.advance(settings.auth_cache_seconds + 1)
+    with pytest.raises(UnauthorizedError):
+        core.tokens.authenticate(account.token)
