@@ -13,8 +13,8 @@ Rules kept here, and checked by tests/server/test_schema.py:
 - portable types only: ``Uuid``, :class:`UTCDateTime`, :data:`JSONType`;
 - the Alembic migrations in ``migrations/versions`` produce exactly this schema.
 
-Changing a model means adding a migration (``alembic revision --autogenerate`` with
-``src/mediaenhancer_core/db/alembic.ini``; see docs/server.md).
+Changing a model means adding a migration: ``alembic -c src/mediaenhancer_core/db/alembic.ini
+-x url=sqlite:////tmp/dev.db revision --autogenerate -m "..."`` (see docs/server.md).
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
-"""Alembic environment: runs against the engine handed in by ``migrate.py``,
-or against ``MEDIAENHANCER_DATABASE_URL`` when run by the ``alembic`` command
-(``alembic -c src/mediaenhancer_core/db/alembic.ini revision --autogenerate -m ...``)."""
+"""Alembic environment: runs against the engine handed in by ``migrate.py``, or, when a
+developer runs the ``alembic`` command, against the URL given with ``-x url=...``
+(``alembic -c src/mediaenhancer_core/db/alembic.ini -x url=sqlite:////tmp/dev.db revision --autogenerate -m ...``)."""
 
 from __future__ import annotations
-
-import os
 
 from alembic import context
 from sqlalchemy import create_engine
@@ -18,9 +16,9 @@ def run_migrations_online() -> None:
     engine = context.config.attributes.get("engine")
     owned = engine is None
     if engine is None:
-        url = os.environ.get("MEDIAENHANCER_DATABASE_URL")
+        url = context.get_x_argument(as_dictionary=True).get("url")
         if not url:
-            raise SystemExit("set MEDIAENHANCER_DATABASE_URL to the database to migrate")
+            raise SystemExit("give the database to migrate with -x url=DATABASE_URL")
         engine = create_engine(url)
     try:
         with engine.begin() as connection:
