@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 
 from .exit_codes import ExitCode, exit_code_for
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from mediaenhancer_core.ffmpeg import FFmpegTools
     from mediaenhancer_core.settings import Settings
 
@@ -36,7 +37,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
-    rich_markup_mode="rich",
+    # Plain help: Rich-formatted help costs ~100 ms of imports on every --help.
+    rich_markup_mode=None,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -73,6 +75,8 @@ class State:
 def _state(ctx: typer.Context) -> State:
     obj = ctx.find_root().obj
     if not isinstance(obj, State):
+        from rich.console import Console  # noqa: PLC0415 - not needed for --help
+
         obj = State(out=Console(), err=Console(stderr=True))
         ctx.find_root().obj = obj
     return obj

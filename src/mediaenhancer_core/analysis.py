@@ -451,7 +451,7 @@ def analyze(
     if do_audio:
         result.audio = _audio_measurements(col, decoded or duration)
     if do_video:
-        result.video = _video_measurements(col, info, trf)
+        result.video = _video_measurements(col, info, trf, decoded or duration)
     return result
 
 
@@ -541,7 +541,7 @@ def silence_spans(momentary: Any, threshold: float, duration: float) -> list[tup
     return [(round(a, 3), round(min(b, duration), 3)) for a, b in spans if min(b, duration) - a >= SILENCE_MIN]
 
 
-def _video_measurements(col: _Collector, info: MediaInfo, trf: Path | None) -> VideoMeasurements:
+def _video_measurements(col: _Collector, info: MediaInfo, trf: Path | None, duration: float) -> VideoMeasurements:
     v = info.video
     assert v is not None
     frames = [f for f in col.frames if "YAVG" in f]
@@ -590,7 +590,8 @@ def _video_measurements(col: _Collector, info: MediaInfo, trf: Path | None) -> V
         cast_v=r((mean("VAVG") - neutral) / neutral),
         noise_sigma=r(sigma, 2),
         black_spans=_merge([(round(a, 3), round(b, 3)) for a, b in col.black]),
-        frozen_spans=_merge([(round(a, 3), round(b, 3)) for a, b in col.freeze]),
+        # a freeze still going at the end of the file is never closed by freezedetect
+        frozen_spans=_merge([(round(a, 3), round(b, 3)) for a, b in [*col.freeze, *((s, duration) for s in col.freeze_starts)]]),
         sampled_frames=len(frames),
         stabilization_file=str(trf) if trf else None,
     )

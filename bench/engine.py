@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Benchmarks of the local engine (issue 2). Every number is a ratio against a baseline
+measured in the same run, alternating runs, median of N, because these machines are noisy.
+
+    .venv/bin/pip install -e '.[bench]'     # ffmpeg-normalize, the baseline of the first test
+    .venv/bin/python bench/engine.py [--runs 5] [--only audio-only,full,memory,help,batch]
+
+1. audio-only : `enhance --audio-only` vs `ffmpeg-normalize` (loudness only, video copied, AAC)
+                on a 60 s 1080p clip with quiet, noisy audio.           goal: ratio <= 1.00
+2. full       : `enhance` (audio + video) vs the very same ffmpeg commands run by hand
+                (captured from the engine's debug log, replayed with subprocess).  goal <= 1.10
+3. memory     : peak RSS of the `mediaenhancer` Python process (not ffmpeg) on 1 min and
+                10 min inputs.                                           goal: < 150 MB, flat
+4. help       : `mediaenhancer --help` vs `python -c "import typer, rich"`.  goal <= 1.5
+5. batch      : 8 audio files, `--jobs 2` vs `--jobs 1`.                 goal: speed-up >= 1.6
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv" / "bin"
+CLI = str(VENV / "mediaenhancer")
+PY = str(VENV / "python")
+OUT = ROOT / "bench" / "out"
+FFMPEG = shutil.which("ffmpeg") or "ffmpeg"
+
+
+def sh(args: list[str], **kw) -> float:
+    t = time.perf_counter()
+    subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
+    return time.perf_counter() - t
+
+
+def clip(name: str, seconds: int, size: str = "1920x1080") -> Path:
+    """testsrc2 picture, quiet speech-like audio under hiss (about -38 LUFS)."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / name
+    if path.exists():
+        return path
+    sys.path.insert(0, str(ROOT))
+    from tests.media import audio_graph
+
+    graph = f"testsrc2=s={size}:r=30:d={seconds}[v];" + audio_graph(seconds, level=0.02, noise=0.006, channels=2)
+    subprocess.run([FFMPEG, "-v", "error", "-y", "-filter_complex", graph, "-map", "[v]", "-map", "[a]",
+                    "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-c:a", "aac", "-b:a", "128k", str(path)], check=True)
+    return path
+
+
+def alternate(runs: int, a, b) -> tuple[float, float]:
+    ta, tb = [], []
+    for _ in range(runs):
+        ta.append(a())
+        tb.append(b())
+    return statistics.median(ta), statistics.median(tb)
+
+
+def bench_audio_only(runs: int) -> dict:
+    src = clip("clip60.mp4", 60)
+    normalize = shutil.which("ffmpeg-normalize", path=str(VENV)) or shutil.which("ffmpeg-normalize")
+    if not normalize:
+        raise SystemExit("ffmpeg-normalize missing: .venv/bin/pip install -e '.[bench]'")
+    with tempfile.TemporaryDirectory() as tmp:
+        ours = lambda: sh([CLI, "enhance", str(src), "--audio-only", "-o", f"{tmp}/a.mp4", "--force", "-q"])  # noqa: E731
+        theirs = lambda: sh([normalize, str(src), "-o", f"{tmp}/b.mp4", "-c:a", "aac", "-f"])  # noqa: E731
+        ours()  # warm caches
+        a, b = alternate(runs, ours, theirs)
+    return {"test": "audio-only vs ffmpeg-normalize", "ours_s": a, "baseline_s": b, "ratio": a / b, "goal": "<= 1.00", "ok": a / b <= 1.0}
+
+
+def bench_full(runs: int) -> dict:
+    src = clip("clip60.mp4", 60)
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "MEDIAENHANCER_TEMP_DIR": tmp}
+        # capture the engine's own ffmpeg command lines from its debug log
+        code = (
+            "import logging,sys;logging.basicConfig(level=logging.DEBUG,stream=sys.stderr,format='%(message)s');"
+            "from mediaenhancer_cli.app import main;sys.argv=['mediaenhancer']+sys.argv[1:];main()"
+        )
+        out = subprocess.run([PY, "-c", code, "enhance", str(src), "-o", f"{tmp}/c.mp4", "--force", "-q"],
+                             env=env, capture_output=True, text=True, check=True).stderr
+        commands = [shlex.split(m.group(2)) for m in re.finditer(r"^(analysis|render|mux): (.*)$", out, re.M)]
+        assert [c for c in re.findall(r"^(analysis|render|mux):", out, re.M)] == ["analysis", "render", "mux"], out[-2000:]
+        workdirs = {p for c in commands for p in c if "/mediaenhancer-" in p}
+
+        def by_hand() -> float:
+            t = time.perf_counter()
+            for d in {str(Path(p).parent) for p in workdirs}:
+                os.makedirs(d, exist_ok=True)
+            for c in commands:
+                subprocess.run(c, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            return time.perf_counter() - t
+
+        ours = lambda: sh([CLI, "enhance", str(src), "-o", f"{tmp}/c.mp4", "--force", "-q"], env=env)  # noqa: E731
+        a, b = alternate(max(1, runs // 2), ours, by_hand)
+    return {"test": "full enhance vs the same ffmpeg commands by hand", "ours_s": a, "baseline_s": b, "ratio": a / b,
+            "goal": "<= 1.10", "ok": a / b <= 1.10}
+
+
+def peak_rss_mb(args: list[str]) -> float:
+    """Peak RSS of the process itself (VmHWM), sampled until it exits; children not included."""
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0
+    status = Path(f"/proc/{proc.pid}/status")
+    while proc.poll() is None:
+        try:
+            m = re.search(r"VmHWM:\s+(\d+) kB", status.read_text())
+            if m:
+                peak = max(peak, int(m.group(1)))
+        except OSError:
+            pass
+        time.sleep(0.02)
+    return peak / 1024
+
+
+def bench_memory(runs: int) -> dict:
+    short = clip("audio60.mp4", 60, size="320x240")
+    long = clip("audio600.mp4", 600, size="320x240")
+    with tempfile.TemporaryDirectory() as tmp:
+        a = peak_rss_mb([CLI, "enhance", str(short), "--audio-only", "-o", f"{tmp}/s.mp4", "--force", "-q"])
+        b = peak_rss_mb([CLI, "enhance", str(long), "--audio-only", "-o", f"{tmp}/l.mp4", "--force", "-q"])
+    return {"test": "peak RSS of the Python process, 1 min vs 10 min input", "ours_s": a, "baseline_s": b, "ratio": b / a,
+            "goal": "< 150 MB, flat", "ok": max(a, b) < 150 and b / a < 1.3, "unit": "MB"}
+
+
+def bench_help(runs: int) -> dict:
+    ours = lambda: sh([CLI, "--help"])  # noqa: E731
+    base = lambda: sh([PY, "-c", "import typer, rich"])  # noqa: E731
+    a, b = alternate(runs * 3, ours, base)
+    return {"test": "--help vs import typer, rich", "ours_s": a, "baseline_s": b, "ratio": a / b, "goal": "<= 1.5", "ok": a / b <= 1.5}
+
+
+def bench_batch(runs: int) -> dict:
+    sys.path.insert(0, str(ROOT))
+    from tests.media import audio_graph
+
+    folder = OUT / "batch8"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(8):
+        f = folder / f"take{i}.wav"
+        if not f.exists():
+            subprocess.run([FFMPEG, "-v", "error", "-y", "-filter_complex", audio_graph(45, level=0.02, noise=0.006, channels=2),
+                            "-map", "[a]", "-c:a", "pcm_s16le", str(f)], check=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        one = lambda: sh([CLI, "enhance", str(folder), "--out-dir", f"{tmp}/1", "--force", "-q", "--jobs", "1"])  # noqa: E731
+        two = lambda: sh([CLI, "enhance", str(folder), "--out-dir", f"{tmp}/2", "--force", "-q", "--jobs", "2"])  # noqa: E731
+        t1, t2 = alternate(max(1, runs // 2), one, two)
+    return {"test": "batch of 8: --jobs 2 speed-up over --jobs 1", "ours_s": t2, "baseline_s": t1, "ratio": t1 / t2,
+            "goal": ">= 1.6", "ok": t1 / t2 >= 1.6}
+
+
+BENCHES = {"audio-only": bench_audio_only, "full": bench_full, "memory": bench_memory, "help": bench_help, "batch": bench_batch}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--only", default=",".join(BENCHES))
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    results = []
+    for name in args.only.split(","):
+        r = BENCHES[name](args.runs)
+        results.append(r)
+        unit = r.get("unit", "s")
+        print(f"{r['test']:<58} ours {r['ours_s']:8.2f} {unit}  baseline {r['baseline_s']:8.2f} {unit}  "
+              f"ratio {r['ratio']:5.2f}  goal {r['goal']:<14} {'ok' if r['ok'] else 'MISSED'}", flush=True)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 0 if all(r["ok"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,172 @@
+"""Planner rules and output decisions: pure functions, no ffmpeg."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from mediaenhancer_core.analysis import Analysis, AudioMeasurements, VideoMeasurements
+from mediaenhancer_core.errors import PlanError
+from mediaenhancer_core.filtergraph import escape_value, filter_str
+from mediaenhancer_core.formats import output_spec
+from mediaenhancer_core.plan import Plan
+from mediaenhancer_core.planner import EnhanceOptions, MeasurementPlanner, plan_trim
+from mediaenhancer_core.presets import BUILTIN_PRESETS
+from mediaenhancer_core.probe import MediaInfo, StreamInfo
+
+
+def audio(**kw) -> AudioMeasurements:
+    base = dict(
+        integrated_lufs=-30.0, loudness_range_lu=5.0, true_peak_dbtp=-20.0, sample_peak_dbfs=-20.5, rms_dbfs=-32.0,
+        noise_floor_lufs=-110.0, dc_offset=0.0, clipped_samples=0, clipping=False, silence_threshold_db=-70.0,
+        silence_spans=[], silence_share=0.0, hum_hz=None, hum_prominence_db={"50": 0.0, "60": 0.0}, rumble_db=-40.0,
+        decoded_seconds=20.0,
+    )
+    base.update(kw)
+    return AudioMeasurements(**base)
+
+
+def video(**kw) -> VideoMeasurements:
+    base = dict(
+        width=1280, height=720, fps=30.0, full_range=False, bit_depth=8, luma_low=0.2, luma_high=0.8, luma_min=0.07,
+        luma_max=0.9, brightness=0.48, contrast=0.6, saturation=0.3, cast_u=0.0, cast_v=0.0, noise_sigma=3.0,
+        black_spans=[], frozen_spans=[], sampled_frames=40,
+    )
+    base.update(kw)
+    return VideoMeasurements(**base)
+
+
+def info(path: str = "in.mp4", *, with_video: bool = True, acodec: str = "aac", vcodec: str = "h264", rate: int = 48000) -> MediaInfo:
+    streams = []
+    if with_video:
+        streams.append(StreamInfo(index=0, kind="video", codec=vcodec, width=1280, height=720, fps=30.0, pix_fmt="yuv420p"))
+    streams.append(StreamInfo(index=len(streams), kind="audio", codec=acodec, sample_rate=rate, channels=2, sample_fmt="fltp"))
+    return MediaInfo(path=path, format_name="mov,mp4", duration=20.0, size=1000, streams=streams)
+
+
+def make_plan(a: AudioMeasurements | None = None, v: VideoMeasurements | None = None, path: str = "in.mp4", **opts) -> Plan:
+    preset = BUILTIN_PRESETS[opts.pop("preset", "podcast")]
+    analysis = Analysis(info=info(path, with_video=v is not None), audio=a, video=v)
+    return MeasurementPlanner().plan(analysis, EnhanceOptions(preset=preset, **opts))
+
+
+def names(steps) -> list[str]:
+    return [s.filter for s in steps]
+
+
+def test_clean_recording_gets_nothing_but_gain_and_a_copied_picture() -> None:
+    plan = make_plan(audio(), video())
+    assert plan.audio_steps == [] and plan.video_steps == []
+    assert plan.output.video == "copy"
+    assert plan.loudness.mode == "linear" and plan.loudness.estimated_gain_db == 14.0
+
+
+def test_noise_hum_rumble_and_clipping_each_get_their_filter_with_reasons() -> None:
+    plan = make_plan(audio(noise_floor_lufs=-45.0, hum_hz=60, hum_prominence_db={"50": 1.0, "60": 20.0}, rumble_db=-10.0,
+                           clipping=True, clipped_samples=500, sample_peak_dbfs=0.0), None, path="in.wav")
+    assert names(plan.audio_steps) == ["adeclip", "highpass", "bandreject", "bandreject", "bandreject", "afftdn"]
+    assert [s.params["f"] for s in plan.audio_steps if s.filter == "bandreject"] == [60, 120, 180]
+    nr = plan.audio_steps[-1]
+    assert nr.measured["noise_floor_lufs"] == -45.0 and nr.params["nf"] == -45.0
+    assert all(s.reason and s.measured for s in plan.audio_steps)
+
+
+def test_noise_reduction_strength_follows_the_noise_floor() -> None:
+    light = make_plan(audio(noise_floor_lufs=-57.0), None, path="a.wav").audio_steps[0]
+    heavy = make_plan(audio(noise_floor_lufs=-40.0), None, path="a.wav").audio_steps[0]
+    assert light.params["nr"] < heavy.params["nr"]
+    assert make_plan(audio(noise_floor_lufs=-57.0), None, path="a.wav", denoise=False).audio_steps == []
+    assert make_plan(audio(noise_floor_lufs=-57.0), None, path="a.wav", preset="music").audio_steps == []
+
+
+def test_peaks_over_the_ceiling_plan_a_limiter_and_say_why() -> None:
+    plan = make_plan(audio(integrated_lufs=-40.0, true_peak_dbtp=-3.0), None, path="a.wav")  # +24 dB gain
+    assert plan.loudness.mode == "linear+limiter"
+    assert "21.0 dBTP" in plan.loudness.reason and "limiter" in plan.loudness.reason
+
+
+def test_presets_and_overrides_set_the_target() -> None:
+    assert make_plan(audio(), None, path="a.wav", preset="broadcast").loudness.target_lufs == -23.0
+    p = make_plan(audio(), None, path="a.wav", target_lufs=-18.0, true_peak=-2.0)
+    assert (p.loudness.target_lufs, p.loudness.true_peak_dbtp) == (-18.0, -2.0)
+
+
+def test_video_rules() -> None:
+    dim = make_plan(audio(), video(luma_min=0.25, luma_max=0.6, brightness=0.3, luma_low=0.3, luma_high=0.55, contrast=0.25))
+    eq = next(s for s in dim.video_steps if s.filter == "eq")
+    assert eq.params["contrast"] > 1.0 and eq.params["gamma"] >= 1.0
+    noisy = make_plan(audio(), video(noise_sigma=12.0))
+    assert names(noisy.video_steps) == ["hqdn3d"] and noisy.output.video == "encode"
+    cast = make_plan(audio(), video(cast_u=0.1))
+    assert names(cast.video_steps) == ["lutyuv"]
+    flat = make_plan(audio(), video(contrast=0.01, luma_low=0.1, luma_high=0.11, brightness=0.1))
+    assert flat.video_steps == []  # a black or flat picture is left alone
+    up = make_plan(audio(), video(), resolution="1080p", fps=24.0)
+    assert names(up.video_steps) == ["scale", "fps", "unsharp"]
+    assert make_plan(audio(), video(noise_sigma=12.0), audio_only=True).video_steps == []
+
+
+def test_trim_keeps_pads_and_snaps_to_frames() -> None:
+    a = audio(silence_spans=[(0.0, 2.0), (5.0, 8.0), (10.0, 10.6), (18.0, 20.0)])
+    analysis = Analysis(info=info(), audio=a, video=video(fps=25.0))
+    trim = plan_trim(analysis, EnhanceOptions(preset=BUILTIN_PRESETS["podcast"], trim_silence=True))
+    assert trim is not None
+    assert trim.keep == [(1.76, 5.24), (7.76, 18.24)]  # 0.6 s pause kept; 0.25 s of each long pause kept
+    for s, e in trim.keep:
+        assert abs(s * 25 - round(s * 25)) < 1e-6 and abs(e * 25 - round(e * 25)) < 1e-6
+    assert abs(trim.removed_seconds - (20.0 - (5.24 - 1.76) - (18.24 - 7.76))) < 1e-6
+
+
+def test_output_rules() -> None:
+    # no PCM in MP4, no 192 kHz, Opus at 48 kHz, WebM gets VP9
+    pcm = output_spec(info("x.mov", acodec="pcm_s24le", rate=192000), fmt="mp4", quality="standard", change_video=False, audio_only=False)
+    assert pcm.audio_codec == "aac" and pcm.sample_rate == 48000 and pcm.video == "copy"
+    webm = output_spec(info(), fmt="webm", quality="draft", change_video=False, audio_only=False)
+    assert (webm.video, webm.video_codec, webm.audio_codec, webm.sample_rate) == ("encode", "libvpx-vp9", "libopus", 48000)
+    mp3 = output_spec(info(), fmt="mp3", quality="high", change_video=True, audio_only=False)
+    assert mp3.video == "none" and mp3.audio_codec == "libmp3lame"
+    with pytest.raises(PlanError, match="--audio-only"):
+        output_spec(info(vcodec="h264"), fmt="webm", quality="standard", change_video=False, audio_only=True)
+    assert output_spec(info("a.flac", with_video=False, acodec="flac"), fmt=None, quality="standard", change_video=False,
+                       audio_only=False).format == "flac"
+    crf = {q: output_spec(info(), fmt=None, quality=q, change_video=True, audio_only=False).video_args for q in ("draft", "archive")}
+    assert int(crf["draft"][crf["draft"].index("-crf") + 1]) > int(crf["archive"][crf["archive"].index("-crf") + 1])
+
+
+def test_plan_round_trips_through_json() -> None:
+    plan = make_plan(audio(noise_floor_lufs=-45.0, hum_hz=50, hum_prominence_db={"50": 20.0, "60": 0.0}), video(noise_sigma=12.0))
+    again = Plan.from_dict(__import__("json").loads(plan.to_json()))
+    assert again.to_dict() == plan.to_dict()
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d["audio_steps"].append({"filter": "amovie", "params": {"filename": "/etc/passwd"}}),
+        lambda d: d["audio_steps"].append({"filter": "afftdn", "params": {"nr": "12;movie=x"}}),
+        lambda d: d["audio_steps"].append({"filter": "afftdn", "params": {"bogus": 1}}),
+        lambda d: d["video_steps"].append({"filter": "afftdn", "params": {}}),
+        lambda d: d.update(version=99),
+        lambda d: d["output"].update(video_args=["-i", "/etc/passwd"]),
+        lambda d: d["loudness"].update(target_lufs=3.0),
+        lambda d: d.update(trim={"keep": [[5, 2]]}),
+    ],
+)
+def test_plan_validation_refuses_what_could_escape_or_break(mutate) -> None:
+    data = make_plan(audio(), video()).to_dict()
+    mutate(data)
+    with pytest.raises(PlanError):
+        Plan.from_dict(data)
+
+
+def test_filter_values_cannot_break_out_of_their_option() -> None:
+    assert escape_value("a:b,c[d];e'f\\g") == "a\\\\:b\\,c\\[d\\]\\;e\\\\\\'f\\\\\\\\g"
+    assert filter_str("vidstabtransform", {"input": "/tmp/a:b/m.trf"}) == "vidstabtransform=input=/tmp/a\\\\:b/m.trf"
+    assert escape_value(0.1 + 0.2) == "0.3"
+
+
+def test_options_are_frozen() -> None:
+    opts = EnhanceOptions(preset=BUILTIN_PRESETS["podcast"])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        opts.trim_silence = True  # type: ignore[misc]
