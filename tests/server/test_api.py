@@ -63,7 +63,7 @@ def test_every_private_api_route_answers_401_without_a_valid_token(app, client, 
 
 def test_expired_and_revoked_tokens_answer_401(client, core, make_account, clock) -> None:
     account = make_account()
-    row, expiring = core.tokens.create(account.id, "soon", expires_in=timedelta(hours=1))
+    _, expiring = core.tokens.create(account.id, "soon", expires_in=timedelta(hours=1))
     assert client.get("/api/auth/verify", headers={"Authorization": f"Bearer {expiring}"}).status_code == 200
     clock.advance(3601)
     response = client.get("/api/auth/verify", headers={"Authorization": f"Bearer {expiring}"})
