@@ -251,6 +251,31 @@ _DECODE_ERRORS = ("partial file", "Invalid NAL", "error while decoding", "Invali
                   "Error splitting", "truncat", "Packet corrupt", "missing picture", "concealing")
 
 
+class _FrameTable:
+    """Per-frame picture statistics in flat float arrays: memory stays small for long inputs."""
+
+    KEYS = ("t", "YMIN", "YLOW", "YAVG", "YHIGH", "YMAX", "SATAVG", "UAVG", "VAVG")
+
+    def __init__(self) -> None:
+        self.cols = {k: array("f") for k in self.KEYS}
+
+    def add(self, frame: dict[str, float]) -> None:
+        if "YAVG" not in frame:
+            return
+        for k, col in self.cols.items():
+            col.append(frame.get(k, math.nan))
+
+    def __len__(self) -> int:
+        return len(self.cols["YAVG"])
+
+    def rows(self, keep: Callable[[float], bool]) -> list[int]:
+        return [i for i, t in enumerate(self.cols["t"]) if keep(t)]
+
+    def values(self, key: str, rows: list[int]) -> list[float]:
+        col = self.cols[key]
+        return [col[i] for i in rows if math.isfinite(col[i])]
+
+
 class _Collector:
     """Streams stderr lines into compact measurements."""
 
@@ -262,7 +287,7 @@ class _Collector:
         self.freeze_starts: list[float] = []
         self.freeze: list[tuple[float, float]] = []
         self.psnr_y: float | None = None
-        self.frames: list[dict[str, float]] = []
+        self.frames = _FrameTable()
         self.decode_errors = 0
         self._summary_of: str | None = None
         self._frame: dict[str, float] | None = None
@@ -299,10 +324,11 @@ class _Collector:
             pass
         elif kind == "metadata":
             if rest.startswith("frame:"):
+                if self._frame:
+                    self.frames.add(self._frame)
                 self._frame = {}
                 if "pts_time:" in rest:
                     self._frame["t"] = _num(rest.split("pts_time:")[1].split()[0])
-                self.frames.append(self._frame)
             elif rest.startswith("lavfi.signalstats.") and self._frame is not None:
                 key, _, value = rest[len("lavfi.signalstats."):].partition("=")
                 self._frame[key] = _num(value)
@@ -438,6 +464,8 @@ def analyze(
             on_progress(seconds)
 
     run(args, keep=keep, on_progress=progress, cancel=cancel, what="analysis", path=path)
+    if col._frame:
+        col.frames.add(col._frame)
 
     duration = info.duration
     if duration > 2.0 and decoded < duration * 0.9 - 1.0 and col.decode_errors:
@@ -544,12 +572,12 @@ def silence_spans(momentary: Any, threshold: float, duration: float) -> list[tup
 def _video_measurements(col: _Collector, info: MediaInfo, trf: Path | None, duration: float) -> VideoMeasurements:
     v = info.video
     assert v is not None
-    frames = [f for f in col.frames if "YAVG" in f]
+    table = col.frames
     # levels describe the picture, not its black stretches (fades, slates): leave those out
     black = _merge(col.black)
-    lit = [f for f in frames if not any(a <= f.get("t", -1.0) <= b for a, b in black)]
-    if len(lit) >= 2:
-        frames = lit
+    rows = table.rows(lambda t: not any(a <= t <= b for a, b in black))
+    if len(rows) < 2:
+        rows = table.rows(lambda t: True)
     # signalstats' YBITDEPTH is the depth the content happens to use (1 for a flat frame); the
     # scale of its statistics follows the pixel format
     pix = v.pix_fmt or ""
@@ -558,13 +586,13 @@ def _video_measurements(col: _Collector, info: MediaInfo, trf: Path | None, dura
     full_range = bool(v.pix_fmt and v.pix_fmt.startswith("yuvj"))
 
     def mean(key: str) -> float:
-        vals = [f[key] for f in frames if key in f and math.isfinite(f[key])]
+        vals = table.values(key, rows)
         return sum(vals) / len(vals) if vals else math.nan
 
     neutral = (1 << (bits - 1))
     ylow, yhigh = mean("YLOW") / scale, mean("YHIGH") / scale
-    ymin = _percentile([f["YMIN"] for f in frames if "YMIN" in f], 0.5) / scale if frames else math.nan
-    ymax = _percentile([f["YMAX"] for f in frames if "YMAX" in f], 0.5) / scale if frames else math.nan
+    ymin = _percentile(table.values("YMIN", rows), 0.5) / scale if rows else math.nan
+    ymax = _percentile(table.values("YMAX", rows), 0.5) / scale if rows else math.nan
     # saturation in signalstats is the chroma vector length; its maximum is about 181 at 8 bits
     sat = mean("SATAVG") / (scale * 0.7071)
     psnr = col.psnr_y if col.psnr_y is not None and math.isfinite(col.psnr_y) else 60.0
@@ -592,6 +620,6 @@ def _video_measurements(col: _Collector, info: MediaInfo, trf: Path | None, dura
         black_spans=_merge([(round(a, 3), round(b, 3)) for a, b in col.black]),
         # a freeze still going at the end of the file is never closed by freezedetect
         frozen_spans=_merge([(round(a, 3), round(b, 3)) for a, b in [*col.freeze, *((s, duration) for s in col.freeze_starts)]]),
-        sampled_frames=len(frames),
+        sampled_frames=len(rows),
         stabilization_file=str(trf) if trf else None,
     )
