@@ -1,6 +1,6 @@
 """Benchmark: authenticated GET /api/auth/me beside a bare Starlette endpoint, same run.
 
-    .venv/bin/python bench/auth_me.py [--duration 10] [--connections 16] [--backend sqlite|postgresql|both]
+    .venv/bin/python bench/auth_me.py [--duration 10] [--rounds 3] [--connections 16] [--backend sqlite|postgresql|both]
 
 Both servers run as one uvicorn process (one worker) on loopback; the load generator is
 `wrk` (apt-get install wrk; the script installs it when run as root) with one thread, so
@@ -8,8 +8,10 @@ on a 2-core machine the server and the load share the cores the same way for bot
 targets. PostgreSQL: MEDIAENHANCER_BENCH_DATABASE_URL, else MEDIAENHANCER_TEST_DATABASE_URL,
 else a throwaway cluster started here (needs the postgresql package and root).
 
-Prints requests/s, p50 and p99 latency for each target and the ratio ours/bare
-(issue 3's goal: at least 0.5). No assertion: this is a measurement, not a test.
+The two targets are loaded in alternating rounds and the medians reported, so other load
+on the machine falls on both alike. Prints requests/s, p50 and p99 latency for each
+target and the ratio ours/bare (issue 3's goal: at least 0.5), and the same server with
+its auth cache off (MEDIAENHANCER_AUTH_CACHE_SECONDS=0: every request asks the database). No assertion: this is a measurement, not a test.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -141,42 +144,54 @@ def prepare(database_url: str) -> str:
     return token
 
 
-def run(backend: str, database_url: str, wrk: str, duration: int, connections: int) -> None:
+def run(backend: str, database_url: str, wrk: str, duration: int, connections: int, rounds: int) -> None:
     token = prepare(database_url)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIAENHANCER_")}
     tmp = tempfile.mkdtemp(prefix="me-bench-")
     env.update(MEDIAENHANCER_DATABASE_URL=database_url, MEDIAENHANCER_CONFIG_DIR=tmp, MEDIAENHANCER_DATA_DIR=tmp)
     bin_dir = Path(PY).parent
-    results = {}
-    port = free_port()
-    with server([PY, "-m", "uvicorn", "bench.bare_app:app", "--port", str(port), "--no-access-log", "--log-level", "warning"],
-                env, f"http://127.0.0.1:{port}/api/auth/me"):
-        results["bare Starlette"] = load(wrk, f"http://127.0.0.1:{port}/api/auth/me", None, duration, connections)
-    port = free_port()
-    with server([str(bin_dir / "mediaenhancer-server"), "--port", str(port)], env, f"http://127.0.0.1:{port}/health"):
-        results["mediaenhancer"] = load(wrk, f"http://127.0.0.1:{port}/api/auth/me", token, duration, connections)
+    bare_port, our_port, nocache_port = free_port(), free_port(), free_port()
+    targets = {
+        "bare Starlette": (f"http://127.0.0.1:{bare_port}/api/auth/me", None),
+        "mediaenhancer": (f"http://127.0.0.1:{our_port}/api/auth/me", token),
+        "  (cache off)": (f"http://127.0.0.1:{nocache_port}/api/auth/me", token),
+    }
+    samples: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+    bare_cmd = [PY, "-m", "uvicorn", "bench.bare_app:app", "--port", str(bare_port), "--no-access-log", "--log-level", "warning"]
+    ours = str(bin_dir / "mediaenhancer-server")
+    nocache_env = {**env, "MEDIAENHANCER_AUTH_CACHE_SECONDS": "0"}
+    with server(bare_cmd, env, targets["bare Starlette"][0]), \
+            server([ours, "--port", str(our_port)], env, f"http://127.0.0.1:{our_port}/health"), \
+            server([ours, "--port", str(nocache_port)], nocache_env, f"http://127.0.0.1:{nocache_port}/health"):
+        for _ in range(rounds):  # alternate, so a busy neighbour on the machine hits both alike
+            for name, (url, auth) in targets.items():
+                samples[name].append(load(wrk, url, auth, duration, connections))
     shutil.rmtree(tmp, ignore_errors=True)
-    print(f"\n{backend}: GET /api/auth/me, {connections} connections, {duration} s, 1 uvicorn worker, wrk -t1")
+    results = {name: {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50", "p99")} for name, runs in samples.items()}
+    print(f"\n{backend}: GET /api/auth/me, {connections} connections, median of {rounds} alternating {duration} s runs, "
+          "1 uvicorn worker each, wrk -t1")
     print(f"  {'target':<16}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
     for name, r in results.items():
         print(f"  {name:<16}{r['rps']:>10.0f}{r['p50']:>10.2f}{r['p99']:>10.2f}")
     ratio = results["mediaenhancer"]["rps"] / results["bare Starlette"]["rps"]
-    print(f"  ratio (authenticated / bare): {ratio:.2f}  (goal >= 0.50)")
+    uncached = results["  (cache off)"]["rps"] / results["bare Starlette"]["rps"]
+    print(f"  ratio (authenticated / bare): {ratio:.2f}  (goal >= 0.50); with auth_cache_seconds=0: {uncached:.2f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     args = parser.parse_args()
     wrk = ensure_wrk()
     if args.backend in ("sqlite", "both"):
         with tempfile.TemporaryDirectory() as tmp:
-            run("SQLite", f"sqlite:///{tmp}/bench.db", wrk, args.duration, args.connections)
+            run("SQLite", f"sqlite:///{tmp}/bench.db", wrk, args.duration, args.connections, args.rounds)
     if args.backend in ("postgresql", "both"):
         with postgres_url() as url:
-            run("PostgreSQL", url, wrk, args.duration, args.connections)
+            run("PostgreSQL", url, wrk, args.duration, args.connections, args.rounds)
 
 
 if __name__ == "__main__":

@@ -16,16 +16,16 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .authcache import AuthCache
 from .db import Database
-from .db.models import ApiToken, User, UserSubscription, WebSession
+from .db.models import ApiToken, SubscriptionPlan, User, UserSubscription, WebSession
 from .errors import AccountDisabledError, ConflictError, InvalidCredentialsError, NotFoundError, ValidationError
 from .passwords import Passwords
-from .plans import get_plan, plan_dict, plan_for_user
+from .plans import FREE_PLAN_ID, GOOD_STANDING, get_plan, plan_dict, plan_for_user
 from .throttle import SignInLimiter
 
 __all__ = ["Accounts", "Principal", "normalize_email", "PROFILE_FIELDS"]
@@ -81,6 +81,19 @@ def _clean_avatar_url(value: Any) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.netloc or _CONTROL_RE.search(value) or " " in value:
         raise ValidationError("avatar_url: must be an http:// or https:// URL", field="avatar_url")
     return value
+
+
+_PROFILE = (
+    select(
+        User.id, User.email, User.username, User.avatar_url, User.password_hash.is_not(None).label("has_password"),
+        User.clerk_user_id, User.created_at, User.deleted_at, UserSubscription.status,
+        SubscriptionPlan.id.label("plan_id"), SubscriptionPlan.name.label("plan_name"),
+    )
+    .outerjoin(UserSubscription, UserSubscription.user_id == User.id)
+    .outerjoin(SubscriptionPlan, SubscriptionPlan.id == UserSubscription.plan_id)
+    .where(User.id == bindparam("user_id"))
+)
+_FREE_PLAN = select(SubscriptionPlan.id, SubscriptionPlan.name).where(SubscriptionPlan.id == FREE_PLAN_ID)
 
 
 class Accounts:
@@ -223,12 +236,25 @@ class Accounts:
         cached = self.cache.profile(user_id)
         if cached is not None:
             return cached
-        with self.db.session() as session:
-            user = session.get(User, user_id)
-            if user is None or user.deleted_at is not None:
+        # One Core query (user, subscription and its plan), not ORM objects: this serves
+        # every uncached GET /api/auth/me.
+        with self.db.engine.connect() as conn:
+            row = conn.execute(_PROFILE, {"user_id": user_id}).first()
+            if row is None or row.deleted_at is not None:
                 raise NotFoundError("no such user")
-            plan, _ = plan_for_user(session, user.id)
-            profile = self._profile_dict(user, plan_dict(plan))
+            plan = {"id": row.plan_id, "name": row.plan_name}
+            if row.plan_id is None or row.status not in GOOD_STANDING:
+                plan = dict(conn.execute(_FREE_PLAN).one()._mapping)
+        profile = {
+            "id": str(row.id),
+            "email": row.email,
+            "username": row.username,
+            "avatar_url": row.avatar_url,
+            "has_password": row.has_password,
+            "identity_provider": "clerk" if row.clerk_user_id else None,
+            "created_at": row.created_at.isoformat(),
+            "plan": plan,
+        }
         self.cache.put_profile(user_id, profile)
         return profile
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from .accounts import Principal
@@ -27,6 +27,16 @@ __all__ = ["ApiTokens", "TOKEN_PREFIX", "looks_like_api_token"]
 TOKEN_PREFIX = "me_"
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 MAX_TOKENS_PER_USER = 100
+
+
+_LOOKUP = (
+    select(
+        ApiToken.id, ApiToken.user_id, ApiToken.token_hash, ApiToken.revoked_at, ApiToken.expires_at,
+        ApiToken.last_used_at, User.email, User.disabled, User.deleted_at,
+    )
+    .join(User, User.id == ApiToken.user_id)
+    .where(ApiToken.token_hash == bindparam("digest"))
+)
 
 
 def looks_like_api_token(value: str) -> bool:
@@ -99,27 +109,24 @@ class ApiTokens:
         if cached is not None:
             return cached
         now = self.clock()
-        with self.db.session() as session:
-            row = session.execute(
-                select(ApiToken, User.email, User.disabled, User.deleted_at)
-                .join(User, User.id == ApiToken.user_id)
-                .where(ApiToken.token_hash == digest)
-            ).first()
-            if row is None or not constant_time_equals(row[0].token_hash, digest):
-                raise UnauthorizedError("invalid API token; create one with `mediaenhancer login`")
-            token, email, disabled, deleted_at = row
-            if token.revoked_at is not None:
-                raise UnauthorizedError("this API token was revoked; sign in again with `mediaenhancer login`")
-            if token.expires_at is not None and token.expires_at <= now:
-                raise UnauthorizedError("this API token has expired; sign in again with `mediaenhancer login`")
-            if deleted_at is not None:
-                raise UnauthorizedError("this account no longer exists")
-            if disabled:
-                raise AccountDisabledError("this account is disabled; contact the administrator")
-            if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
-                session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
-            principal = Principal(user_id=token.user_id, email=email, method="token", token_id=token.id)
-        self.cache.put_principal(digest, principal, token.expires_at)
+        # Core rows, not ORM objects: this runs on every uncached request.
+        with self.db.engine.connect() as conn:
+            row = conn.execute(_LOOKUP, {"digest": digest}).first()
+        if row is None or not constant_time_equals(row.token_hash, digest):
+            raise UnauthorizedError("invalid API token; create one with `mediaenhancer login`")
+        if row.revoked_at is not None:
+            raise UnauthorizedError("this API token was revoked; sign in again with `mediaenhancer login`")
+        if row.expires_at is not None and row.expires_at <= now:
+            raise UnauthorizedError("this API token has expired; sign in again with `mediaenhancer login`")
+        if row.deleted_at is not None:
+            raise UnauthorizedError("this account no longer exists")
+        if row.disabled:
+            raise AccountDisabledError("this account is disabled; contact the administrator")
+        if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
+            with self.db.engine.begin() as conn:
+                conn.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
+        principal = Principal(user_id=row.user_id, email=row.email, method="token", token_id=row.id)
+        self.cache.put_principal(digest, principal, row.expires_at)
         return principal
 
     def cached(self, secret: str) -> Principal | None:
