@@ -183,3 +183,15 @@ def test_browser_wrong_password_then_throttled(page, live_server, make_account) 
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     assert "too many failed sign-ins" in page.inner_text("[role=alert]")
+
+
+def test_sign_in_page_answers_429_with_retry_after_when_throttled(client, core, make_account) -> None:
+    make_account("many@example.com")
+    token = _csrf(client.get("/signin").text)
+    wrong = {"email": "many@example.com", "password": "nope nope", "csrf_token": token}
+    for _ in range(core.settings.signin_max_failures):
+        assert client.post("/signin", data=wrong).status_code == 401
+    right = client.post("/signin", data={**wrong, "password": PASSWORD})
+    assert right.status_code == 429
+    assert 0 < int(right.headers["retry-after"]) <= core.settings.signin_window_seconds
+    assert "me_session" not in right.cookies
