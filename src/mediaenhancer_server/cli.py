@@ -3,7 +3,7 @@
     mediaenhancer-server [--host H] [--port P] [--workers N]    serve (uvicorn)
     mediaenhancer-server db upgrade | db current
     mediaenhancer-server users create EMAIL [--password-stdin] | list | disable EMAIL | enable EMAIL
-    mediaenhancer-server users set-plan EMAIL PLAN
+    mediaenhancer-server users set-plan EMAIL PLAN | set-password EMAIL [--password-stdin]
     mediaenhancer-server tokens create EMAIL [--name N] [--expires-days D]   (token on the last line)
 
 Each command opens the core from settings, calls one method, prints. Errors are one
@@ -219,6 +219,23 @@ def users_enable(email: str) -> None:
     with _core() as core:
         user = core.accounts.enable(email)
     typer.echo(f"enabled {user.email}")
+
+
+@users_app.command("set-password")
+@handle_errors
+def users_set_password(
+    email: str,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")] = False,
+) -> None:
+    """Set or reset an account's password (there is no e-mail reset flow)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    with _core() as core:
+        user = core.accounts.by_email(email)
+        core.accounts.set_password(user.id, password)
+    typer.echo(f"password set for {user.email}")
 
 
 @users_app.command("set-plan")

@@ -46,6 +46,12 @@ def test_admin_commands(server_cli, core, client) -> None:
     duplicate = server_cli("users", "create", "ADMIN@example.com", "--password-stdin", input="another password\n")
     assert duplicate.exit_code == ExitCode.CONFLICT and "already exists" in duplicate.output
 
+    assert server_cli("users", "set-password", "admin@example.com", "--password-stdin", input="short\n").exit_code == (
+        ExitCode.INVALID_REQUEST
+    )
+    assert server_cli("users", "set-password", "admin@example.com", "--password-stdin", input="a new long password\n").exit_code == 0
+    assert core.accounts.sign_in("admin@example.com", "a new long password", client_ip="127.0.0.1")
+
     assert server_cli("users", "set-plan", "admin@example.com", "creator").exit_code == 0
     unknown = server_cli("users", "set-plan", "admin@example.com", "platinum")
     assert unknown.exit_code == ExitCode.NOT_FOUND and "starter, creator, professional" in unknown.output
