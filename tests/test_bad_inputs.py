@@ -25,6 +25,18 @@ from mediaenhancer_cli.app import app
 from mediaenhancer_cli.exit_codes import ExitCode
 from tests import media as M
 
+
+@pytest.fixture
+def media(make_media):
+    """``make_media`` with cache keys private to this file: the per-worker cache is shared by
+    every test file, and a name such as clip.mp4 means different media in each."""
+
+    def build(name: str, factory, dest_dir: Path) -> Path:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        return make_media(f"{__name__.rsplit('.', 1)[-1]}-{name}", factory, dest_dir).rename(dest_dir / name)
+
+    return build
+
 COMMANDS = ("analyze", "enhance")
 SCRIPT = Path(sys.executable).with_name("mediaenhancer")
 
@@ -55,7 +67,7 @@ def _cut_in_half(src: Path, dest: Path) -> Path:
 @dataclass(frozen=True)
 class Case:
     name: str
-    make: Callable[[Path, Callable[..., Path]], Path]  # (folder, make_media) -> the path to pass
+    make: Callable[[Path, Callable[..., Path]], Path]  # (folder, media) -> the path to pass
     code: ExitCode
     fix: str  # words of the fix that the message must contain
 
@@ -177,8 +189,8 @@ def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 @pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_bad_input_gets_one_line_a_distinct_code_and_no_output(work: Path, make_media, case: Case, command: str) -> None:
-    target = case.make(work, make_media)
+def test_bad_input_gets_one_line_a_distinct_code_and_no_output(work: Path, media, case: Case, command: str) -> None:
+    target = case.make(work, media)
     arg = os.path.relpath(target, work)
     before = snapshot(work)
 
@@ -205,8 +217,8 @@ def test_bad_input_in_json_mode_is_a_failed_object_not_an_error_line(work: Path,
     assert "Traceback" not in result.stderr
 
 
-def test_folder_with_media_only_in_subfolders_works_with_recursive(work: Path, make_media) -> None:
-    folder = _folder_without_media(work, make_media)
+def test_folder_with_media_only_in_subfolders_works_with_recursive(work: Path, media) -> None:
+    folder = _folder_without_media(work, media)
     result = CliRunner().invoke(app, ["analyze", "--recursive", "--json", folder.name])
     assert result.exit_code == 0, result.stderr
     assert '"take.wav"' in result.stdout or "take.wav" in result.stdout
@@ -217,8 +229,8 @@ def test_folder_with_media_only_in_subfolders_works_with_recursive(work: Path, m
     ["take.wav", "./take.wav", "../work/take.wav", "link.wav", "hard.wav"],
     ids=["same-name", "dot-slash", "via-parent", "symlink", "hard-link"],
 )
-def test_output_path_equal_to_the_input_is_refused(work: Path, make_media, output: str) -> None:
-    src = make_media("take.wav", _wav, work)
+def test_output_path_equal_to_the_input_is_refused(work: Path, media, output: str) -> None:
+    src = media("take.wav", _wav, work)
     (work / "link.wav").symlink_to(src.name)
     os.link(src, work / "hard.wav")
     before = snapshot(work)
@@ -242,8 +254,8 @@ def run_script(args: list[str], *, cwd: Path, env: dict[str, str] | None = None,
 @pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize("case", [c for c in CASES if c.name in ("zero-byte", "truncated-mp4", "missing", "srt")],
                          ids=lambda c: c.name)
-def test_bad_input_as_a_real_process(work: Path, make_media, case: Case, command: str) -> None:
-    target = case.make(work, make_media)
+def test_bad_input_as_a_real_process(work: Path, media, case: Case, command: str) -> None:
+    target = case.make(work, media)
     before = snapshot(work)
     proc = run_script([command, target.name], cwd=work)
     assert proc.returncode == case.code, proc.stderr
@@ -276,12 +288,12 @@ def shared_dir() -> Iterator[Path]:
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_unreadable_file(shared_dir: Path, make_media, command: str) -> None:
+def test_unreadable_file(shared_dir: Path, media, command: str) -> None:
     # As root, chmod 000 does not stop reads; in a user namespace without a root mapping the
     # process runs as "nobody" and the permission bits hold.
     if not _userns_works():
         pytest.skip("unshare --user is not available here")
-    src = make_media("take.wav", _wav, shared_dir)
+    src = media("take.wav", _wav, shared_dir)
     digest = M.file_sha256(src)
     src.chmod(0)
     home = shared_dir / "home"
@@ -335,8 +347,8 @@ def full_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.mark.parametrize("name", ["take.wav", "clip.mp4"])
-def test_full_disk_gives_disk_full_and_leaves_nothing(work: Path, full_disk: Path, make_media, name: str) -> None:
-    src = make_media(name, _wav if name.endswith(".wav") else _clip, work)
+def test_full_disk_gives_disk_full_and_leaves_nothing(work: Path, full_disk: Path, media, name: str) -> None:
+    src = media(name, _wav if name.endswith(".wav") else _clip, work)
     before = snapshot(work)
     proc = run_script(["enhance", src.name, "--out-dir", str(full_disk)], cwd=work)
     assert proc.returncode == ExitCode.DISK_FULL, proc.stderr
@@ -345,13 +357,13 @@ def test_full_disk_gives_disk_full_and_leaves_nothing(work: Path, full_disk: Pat
     assert snapshot(work) == before
 
 
-def test_read_only_output_folder_is_refused(work: Path, tmp_path: Path, make_media) -> None:
+def test_read_only_output_folder_is_refused(work: Path, tmp_path: Path, media) -> None:
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
     mnt = tmp_path / "read-only"
     _mount_tmpfs(mnt, "size=1m,ro")
     try:
-        src = make_media("take.wav", _wav, work)
+        src = media("take.wav", _wav, work)
         before = snapshot(work)
         result = CliRunner().invoke(app, ["enhance", src.name, "--out-dir", str(mnt)])
         assert result.exit_code == ExitCode.OUTPUT_NOT_WRITABLE, result.stderr

@@ -22,6 +22,18 @@ from mediaenhancer_cli.app import app
 from mediaenhancer_cli.exit_codes import ExitCode
 from tests import media as M
 
+
+@pytest.fixture
+def media(make_media):
+    """``make_media`` with cache keys private to this file: the per-worker cache is shared by
+    every test file, and a name such as clip.mp4 means different media in each."""
+
+    def build(name: str, factory, dest_dir: Path) -> Path:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        return make_media(f"{__name__.rsplit('.', 1)[-1]}-{name}", factory, dest_dir).rename(dest_dir / name)
+
+    return build
+
 SCRIPT = Path(sys.executable).with_name("mediaenhancer")
 
 
@@ -49,10 +61,10 @@ def _clip(p: Path) -> Path:
     return M.make_video(p, 2.0, size="160x120", fps=25, level=0.03, noise=0.003)
 
 
-def put(make_media, dest: Path, seconds: float = 2.0, level: float = 0.03) -> Path:
+def put(media, dest: Path, seconds: float = 2.0, level: float = 0.03) -> Path:
     """A speech-like WAV at ``dest`` (built once per worker for each length and level)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    copy = make_media(f"speech-{seconds:g}s-{level:g}.wav", _speech(seconds, level), dest.parent)
+    copy = media(f"speech-{seconds:g}s-{level:g}.wav", _speech(seconds, level), dest.parent)
     copy.rename(dest)
     return dest
 
@@ -70,9 +82,9 @@ def files_under(root: Path) -> list[str]:
 # --------------------------------------------------------------------------- analyze
 
 
-def test_analyze_json_is_one_object_per_line_with_the_measurements(here: Path, make_media) -> None:
-    put(make_media, here / "speech.wav")
-    make_media("clip.mp4", _clip, here)
+def test_analyze_json_is_one_object_per_line_with_the_measurements(here: Path, media) -> None:
+    put(media, here / "speech.wav")
+    media("clip.mp4", _clip, here)
     result = cli("analyze", "--json", "speech.wav", "clip.mp4")
     assert result.exit_code == 0, result.stderr
     objects = json_lines(result.stdout)
@@ -95,16 +107,16 @@ def test_analyze_json_is_one_object_per_line_with_the_measurements(here: Path, m
         assert key in v, key
 
 
-def test_analyze_without_json_prints_a_table_per_file(here: Path, make_media) -> None:
-    put(make_media, here / "speech.wav")
+def test_analyze_without_json_prints_a_table_per_file(here: Path, media) -> None:
+    put(media, here / "speech.wav")
     result = cli("analyze", "speech.wav")
     assert result.exit_code == 0
     assert "speech.wav" in result.stdout and "LUFS" in result.stdout and "dBTP" in result.stdout
     assert files_under(here) == ["speech.wav"]
 
 
-def test_analyze_audio_only_skips_the_picture(here: Path, make_media) -> None:
-    make_media("clip.mp4", _clip, here)
+def test_analyze_audio_only_skips_the_picture(here: Path, media) -> None:
+    media("clip.mp4", _clip, here)
     (o,) = json_lines(cli("analyze", "--json", "--audio-only", "clip.mp4").stdout)
     assert o["video"] is None and o["audio"] is not None
 
@@ -112,8 +124,8 @@ def test_analyze_audio_only_skips_the_picture(here: Path, make_media) -> None:
 # --------------------------------------------------------------------------- enhance --json and batches
 
 
-def test_enhance_json_gives_status_error_before_and_after_per_file(here: Path, make_media) -> None:
-    put(make_media, here / "a.wav")
+def test_enhance_json_gives_status_error_before_and_after_per_file(here: Path, media) -> None:
+    put(media, here / "a.wav")
     result = cli("enhance", "--json", "a.wav")
     assert result.exit_code == 0, result.stderr
     (o,) = json_lines(result.stdout)
@@ -125,9 +137,9 @@ def test_enhance_json_gives_status_error_before_and_after_per_file(here: Path, m
     assert abs(M.loudness(here / "a.enhanced.wav") - (-16.0)) <= 0.5
 
 
-def test_one_bad_file_does_not_stop_the_batch(here: Path, make_media) -> None:
-    put(make_media, here / "a.wav")
-    put(make_media, here / "c.wav", 2.0, 0.05)
+def test_one_bad_file_does_not_stop_the_batch(here: Path, media) -> None:
+    put(media, here / "a.wav")
+    put(media, here / "c.wav", 2.0, 0.05)
     (here / "b.mp4").write_text("not a video\n")
     result = cli("enhance", "a.wav", "b.mp4", "c.wav")
     # exit code of the failure; the error line names it; the summary lists all three
@@ -142,8 +154,8 @@ def test_one_bad_file_does_not_stop_the_batch(here: Path, make_media) -> None:
     assert files_under(here) == ["a.enhanced.wav", "a.wav", "b.mp4", "c.enhanced.wav", "c.wav"]
 
 
-def test_batch_json_lists_every_file_and_exits_with_the_first_failure(here: Path, make_media) -> None:
-    put(make_media, here / "a.wav")
+def test_batch_json_lists_every_file_and_exits_with_the_first_failure(here: Path, media) -> None:
+    put(media, here / "a.wav")
     (here / "empty.wav").write_bytes(b"")
     (here / "notes.mp4").write_text("text\n")
     result = cli("enhance", "--json", "a.wav", "empty.wav", "notes.mp4", "missing.wav")
@@ -154,10 +166,10 @@ def test_batch_json_lists_every_file_and_exits_with_the_first_failure(here: Path
     assert result.exit_code == ExitCode.INPUT_EMPTY
 
 
-def test_quoted_glob_pattern_is_expanded_and_skips_enhanced_outputs(here: Path, make_media) -> None:
+def test_quoted_glob_pattern_is_expanded_and_skips_enhanced_outputs(here: Path, media) -> None:
     (here / "clips").mkdir()
     for name in ("x.wav", "y.wav"):
-        put(make_media, here / "clips" / name)
+        put(media, here / "clips" / name)
     (here / "clips" / "x.enhanced.wav").write_bytes((here / "clips" / "x.wav").read_bytes())
     (here / "clips" / "notes.txt").write_text("x")
     objects = json_lines(cli("enhance", "--json", "--dry-run", "clips/*").stdout)
@@ -170,12 +182,12 @@ def test_glob_matching_nothing_is_input_not_found(here: Path) -> None:
     assert "nothing/*.wav" in result.stderr and "no media files match" in result.stderr
 
 
-def test_recursive_folder_mirrors_subfolders_under_out_dir(here: Path, make_media) -> None:
+def test_recursive_folder_mirrors_subfolders_under_out_dir(here: Path, media) -> None:
     shoot = here / "shoot"
-    put(make_media, shoot / "a.wav", 2.0)
-    put(make_media, shoot / "day2" / "b.wav", 2.0)
-    put(make_media, shoot / "day2" / "mics" / "c.wav", 2.0)
-    put(make_media, shoot / ".cache" / "d.wav", 2.0)  # hidden folder: not media of the shoot
+    put(media, shoot / "a.wav", 2.0)
+    put(media, shoot / "day2" / "b.wav", 2.0)
+    put(media, shoot / "day2" / "mics" / "c.wav", 2.0)
+    put(media, shoot / ".cache" / "d.wav", 2.0)  # hidden folder: not media of the shoot
     (shoot / "day2" / "b.enhanced.wav").write_bytes(b"an earlier output, not an input")
     (shoot / "day2" / ".b.partial-1234.wav").write_bytes(b"leftover")
     (shoot / "notes.txt").write_text("x")
@@ -191,14 +203,14 @@ def test_recursive_folder_mirrors_subfolders_under_out_dir(here: Path, make_medi
     assert files_under(here / "out") == ["a.enhanced.wav", "day2/b.enhanced.wav", "day2/mics/c.enhanced.wav"]
 
 
-def test_folder_and_file_naming_the_same_input_is_done_once(here: Path, make_media) -> None:
-    put(make_media, here / "f" / "a.wav", 2.0)
+def test_folder_and_file_naming_the_same_input_is_done_once(here: Path, media) -> None:
+    put(media, here / "f" / "a.wav", 2.0)
     objects = json_lines(cli("enhance", "--json", "--dry-run", "f", "f/a.wav", "./f/a.wav").stdout)
     assert len(objects) == 1
 
 
-def test_rerun_skips_outputs_newer_than_the_input_unless_forced(here: Path, make_media) -> None:
-    put(make_media, here / "a.wav", 2.0)
+def test_rerun_skips_outputs_newer_than_the_input_unless_forced(here: Path, media) -> None:
+    put(media, here / "a.wav", 2.0)
     assert cli("enhance", "a.wav").exit_code == 0
     out = here / "a.enhanced.wav"
     first = (out.stat().st_mtime_ns, M.file_sha256(out))
@@ -221,8 +233,8 @@ def test_rerun_skips_outputs_newer_than_the_input_unless_forced(here: Path, make
     assert o["status"] == "enhanced"
 
 
-def test_skip_if_within_copies_a_file_already_at_the_target(here: Path, make_media) -> None:
-    src = put(make_media, here / "a.wav", 3.0)
+def test_skip_if_within_copies_a_file_already_at_the_target(here: Path, media) -> None:
+    src = put(media, here / "a.wav", 3.0)
     (measured,) = json_lines(cli("analyze", "--json", "a.wav").stdout)
     lufs = measured["audio"]["integrated_lufs"]
     result = cli("enhance", "--json", "--target-lufs", f"{lufs + 0.5:.1f}", "--skip-if-within", "1", "a.wav")
@@ -238,10 +250,10 @@ def test_skip_if_within_copies_a_file_already_at_the_target(here: Path, make_med
     assert abs(M.loudness(here / "a.enhanced.wav") - (lufs + 3)) <= 0.5
 
 
-def test_two_jobs_give_the_same_results_as_one(here: Path, make_media) -> None:
+def test_two_jobs_give_the_same_results_as_one(here: Path, media) -> None:
     names = [f"{c}.wav" for c in "abcd"]
     for i, name in enumerate(names):
-        put(make_media, here / name, 2.0, 0.02 + 0.01 * i)
+        put(media, here / name, 2.0, 0.02 + 0.01 * i)
     one = json_lines(cli("enhance", "--json", "--out-dir", "one", "--jobs", "1", *names).stdout)
     two = json_lines(cli("enhance", "--json", "--out-dir", "two", "--jobs", "2", *names).stdout)
     assert [o["input"] for o in two] == names  # results come back in input order
@@ -254,8 +266,8 @@ def test_two_jobs_give_the_same_results_as_one(here: Path, make_media) -> None:
         assert M.file_sha256(here / "one" / out) == M.file_sha256(here / "two" / out)
 
 
-def test_dry_run_writes_nothing_and_shows_the_plan(here: Path, make_media) -> None:
-    put(make_media, here / "a.wav")
+def test_dry_run_writes_nothing_and_shows_the_plan(here: Path, media) -> None:
+    put(media, here / "a.wav")
     result = cli("enhance", "--dry-run", "a.wav")
     assert result.exit_code == 0
     assert "Plan for a.wav" in result.stdout
@@ -269,8 +281,8 @@ def test_dry_run_writes_nothing_and_shows_the_plan(here: Path, make_media) -> No
 # --------------------------------------------------------------------------- output for people and pipes
 
 
-def test_piped_output_has_no_progress_bar(here: Path, make_media) -> None:
-    put(make_media, here / "a.wav")
+def test_piped_output_has_no_progress_bar(here: Path, media) -> None:
+    put(media, here / "a.wav")
     result = cli("enhance", "a.wav")
     assert result.exit_code == 0
     assert "\r" not in result.stdout and "\r" not in result.stderr
@@ -297,10 +309,10 @@ def _run_on_a_terminal(args: list[str], cwd: Path) -> tuple[int, bytes]:
     return proc.wait(timeout=60), out
 
 
-def test_a_terminal_gets_a_progress_bar_and_a_pipe_does_not(here: Path, make_media) -> None:
+def test_a_terminal_gets_a_progress_bar_and_a_pipe_does_not(here: Path, media) -> None:
     if not SCRIPT.exists():
         pytest.skip(f"{SCRIPT} is not installed")
-    put(make_media, here / "a.wav")
+    put(media, here / "a.wav")
     rc, screen = _run_on_a_terminal(["enhance", "a.wav"], here)
     assert rc == 0, screen.decode(errors="replace")
     assert b"\r" in screen and b"100%" in screen
@@ -311,8 +323,8 @@ def test_a_terminal_gets_a_progress_bar_and_a_pipe_does_not(here: Path, make_med
     assert b"a.enhanced.wav" in piped.stdout  # the results are still printed
 
 
-def test_quiet_prints_no_summary_but_still_the_errors(here: Path, make_media) -> None:
-    put(make_media, here / "a.wav", 2.0)
+def test_quiet_prints_no_summary_but_still_the_errors(here: Path, media) -> None:
+    put(media, here / "a.wav", 2.0)
     ok = cli("enhance", "--quiet", "a.wav")
     assert ok.exit_code == 0
     assert ok.stdout.strip() == "" and ok.stderr.strip() == ""

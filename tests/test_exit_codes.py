@@ -15,6 +15,18 @@ from mediaenhancer_cli.exit_codes import ExitCode, exit_code_for
 from mediaenhancer_core import errors as E
 from tests import media as M
 
+
+@pytest.fixture
+def media(make_media):
+    """``make_media`` with cache keys private to this file: the per-worker cache is shared by
+    every test file, and a name such as clip.mp4 means different media in each."""
+
+    def build(name: str, factory, dest_dir: Path) -> Path:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        return make_media(f"{__name__.rsplit('.', 1)[-1]}-{name}", factory, dest_dir).rename(dest_dir / name)
+
+    return build
+
 DOC = Path(__file__).resolve().parents[1] / "docs" / "exit-codes.md"
 ROW = re.compile(r"^\|\s*(\d+)\s*\|\s*`?([A-Z_]+)`?\s*\|(.*)\|\s*$")
 
@@ -144,9 +156,9 @@ def test_anything_else_is_failure() -> None:
 
 
 @pytest.fixture
-def wav(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_media) -> Path:
+def wav(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, media) -> Path:
     monkeypatch.chdir(tmp_path)
-    return make_media("a.wav", lambda p: M.make_audio(p, 2.0, ("-c:a", "pcm_s16le"), level=0.05), tmp_path)
+    return media("a.wav", lambda p: M.make_audio(p, 2.0, ("-c:a", "pcm_s16le"), level=0.05), tmp_path)
 
 
 def _usage_error(args: list[str]) -> None:

@@ -20,6 +20,18 @@ from mediaenhancer_core.ffmpeg import MIN_VERSION, REQUIRED_FILTERS, locate_ffmp
 from mediaenhancer_core.probe import probe
 from tests import media as M
 
+
+@pytest.fixture
+def media(make_media):
+    """``make_media`` with cache keys private to this file: the per-worker cache is shared by
+    every test file, and a name such as clip.mp4 means different media in each."""
+
+    def build(name: str, factory, dest_dir: Path) -> Path:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        return make_media(f"{__name__.rsplit('.', 1)[-1]}-{name}", factory, dest_dir).rename(dest_dir / name)
+
+    return build
+
 SCRIPT = Path(sys.executable).with_name("mediaenhancer")
 
 
@@ -56,9 +68,9 @@ def no_ffmpeg_path(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def wav(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_media) -> Path:
+def wav(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, media) -> Path:
     monkeypatch.chdir(tmp_path)
-    return make_media("speech.wav", lambda p: M.make_audio(p, 3.0, ("-c:a", "pcm_s16le"), level=0.03, noise=0.003), tmp_path)
+    return media("speech.wav", lambda p: M.make_audio(p, 3.0, ("-c:a", "pcm_s16le"), level=0.03, noise=0.003), tmp_path)
 
 
 # --------------------------------------------------------------------------- which ffmpeg
@@ -96,14 +108,14 @@ def test_an_explicit_setting_wins_over_path(tmp_path: Path) -> None:
     assert found.ffprobe == system.with_name("ffprobe")  # the ffprobe beside it
 
 
-def test_the_bundled_ffmpeg_enhances_end_to_end(no_ffmpeg_path: str, tmp_path: Path, make_media) -> None:
+def test_the_bundled_ffmpeg_enhances_end_to_end(no_ffmpeg_path: str, tmp_path: Path, media) -> None:
     """A machine with only `pip install mediaenhancer`: no ffmpeg or ffprobe on PATH at all."""
     if not SCRIPT.exists():
         pytest.skip(f"{SCRIPT} is not installed")
     work = tmp_path / "work"
     work.mkdir()
-    make_media("speech.wav", lambda p: M.make_audio(p, 3.0, ("-c:a", "pcm_s16le"), level=0.03, noise=0.003), work)
-    make_media("clip.mp4", lambda p: M.make_video(p, 2.0, size="160x120", dim=True, level=0.03), work)
+    media("speech.wav", lambda p: M.make_audio(p, 3.0, ("-c:a", "pcm_s16le"), level=0.03, noise=0.003), work)
+    media("clip.mp4", lambda p: M.make_video(p, 2.0, size="160x120", dim=True, level=0.03), work)
     env = {k: v for k, v in os.environ.items() if k not in ("PATH",)}
     env["PATH"] = no_ffmpeg_path
 

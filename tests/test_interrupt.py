@@ -20,6 +20,18 @@ import pytest
 from mediaenhancer_cli.exit_codes import ExitCode
 from tests import media as M
 
+
+@pytest.fixture
+def media(make_media):
+    """``make_media`` with cache keys private to this file: the per-worker cache is shared by
+    every test file, and a name such as clip.mp4 means different media in each."""
+
+    def build(name: str, factory, dest_dir: Path) -> Path:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        return make_media(f"{__name__.rsplit('.', 1)[-1]}-{name}", factory, dest_dir).rename(dest_dir / name)
+
+    return build
+
 SCRIPT = Path(sys.executable).with_name("mediaenhancer")
 PARTIAL = ".partial-"
 
@@ -127,9 +139,9 @@ SLOW = ["--quality", "archive", "--resolution", "1080p"]
     [(signal.SIGINT, ExitCode.INTERRUPTED, "interrupted"), (signal.SIGTERM, ExitCode.TERMINATED, "terminated")],
     ids=["SIGINT", "SIGTERM"],
 )
-def test_signal_during_render_stops_ffmpeg_and_cleans_up(work, make_media, sig: signal.Signals, code: ExitCode, word: str) -> None:
+def test_signal_during_render_stops_ffmpeg_and_cleans_up(work, media, sig: signal.Signals, code: ExitCode, word: str) -> None:
     d, temp = work
-    src = make_media("slow.mp4", _slow_clip, d)
+    src = media("slow.mp4", _slow_clip, d)
     digest = M.file_sha256(src)
     run = Run(["enhance", src.name, *SLOW], d, temp)
     # the work folder exists and ffmpeg is running
@@ -160,9 +172,9 @@ def _peaky_long(p: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_ctrl_c_while_the_output_is_being_written_removes_the_partial_file(work, make_media) -> None:
+def test_ctrl_c_while_the_output_is_being_written_removes_the_partial_file(work, media) -> None:
     d, temp = work
-    src = make_media("peaky.wav", _peaky_long, d)
+    src = media("peaky.wav", _peaky_long, d)
     run = Run(["enhance", src.name, "--format", "flac"], d, temp)
     run.wait_for(lambda: bool(_partials(d)), timeout=60)
     rc, err = run.interrupt(signal.SIGINT)
@@ -173,9 +185,9 @@ def test_ctrl_c_while_the_output_is_being_written_removes_the_partial_file(work,
     assert _work_dirs(temp) == []
 
 
-def test_an_existing_output_survives_an_interrupted_forced_rerun(work, make_media) -> None:
+def test_an_existing_output_survives_an_interrupted_forced_rerun(work, media) -> None:
     d, temp = work
-    src = make_media("slow.mp4", _slow_clip, d)
+    src = media("slow.mp4", _slow_clip, d)
     previous = d / "slow.enhanced.mp4"
     previous.write_bytes(b"the result of an earlier run")
     os.utime(src, (time.time() + 10, time.time() + 10))  # input newer: it would be redone even without --force
@@ -190,10 +202,10 @@ def test_an_existing_output_survives_an_interrupted_forced_rerun(work, make_medi
     assert _work_dirs(temp) == []
 
 
-def test_sigterm_in_a_parallel_batch_stops_every_ffmpeg(work, make_media) -> None:
+def test_sigterm_in_a_parallel_batch_stops_every_ffmpeg(work, media) -> None:
     d, temp = work
     for name in ("a.mp4", "b.mp4"):
-        make_media(name, _slow_clip, d)
+        media(name, _slow_clip, d)
     run = Run(["enhance", "a.mp4", "b.mp4", "--jobs", "2", *SLOW], d, temp)
     run.wait_for(lambda: len(_work_dirs(temp)) == 2 and len(run.ffmpeg) >= 2)
     time.sleep(0.3)

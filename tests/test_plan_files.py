@@ -20,6 +20,18 @@ from mediaenhancer_core.plan import ALLOWED_FILTERS, PLAN_VERSION, Plan
 from tests import media as M
 
 
+@pytest.fixture
+def media(make_media):
+    """``make_media`` with cache keys private to this file: the per-worker cache is shared by
+    every test file, and a name such as clip.mp4 means different media in each."""
+
+    def build(name: str, factory, dest_dir: Path) -> Path:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        return make_media(f"{__name__.rsplit('.', 1)[-1]}-{name}", factory, dest_dir).rename(dest_dir / name)
+
+    return build
+
+
 def cli(*args: str):
     result = CliRunner().invoke(app, list(args))
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
@@ -74,8 +86,8 @@ def _streams(path: Path) -> list[tuple]:
 
 
 @pytest.mark.slow
-def test_saved_plan_reproduces_the_output(here: Path, make_media) -> None:
-    src = make_media("clip.mp4", _noisy_clip, here)
+def test_saved_plan_reproduces_the_output(here: Path, media) -> None:
+    src = media("clip.mp4", _noisy_clip, here)
     digest = M.file_sha256(src)
     first = cli("enhance", "--json", "--save-plan", "plan.json", "clip.mp4")
     assert first.exit_code == 0, first.stderr
@@ -97,8 +109,8 @@ def test_saved_plan_reproduces_the_output(here: Path, make_media) -> None:
     assert M.file_sha256(src) == digest
 
 
-def test_dry_run_json_includes_the_whole_plan_with_reasons(here: Path, make_media) -> None:
-    make_media("clip.mp4", _noisy_clip, here)
+def test_dry_run_json_includes_the_whole_plan_with_reasons(here: Path, media) -> None:
+    media("clip.mp4", _noisy_clip, here)
     result = cli("enhance", "--dry-run", "--json", "clip.mp4")
     assert result.exit_code == 0
     (o,) = [json.loads(ln) for ln in result.stdout.splitlines()]
@@ -245,8 +257,8 @@ def test_missing_plan_file(here: Path, saved_plan: dict) -> None:
     assert "nope.json" in result.stderr and "not found" in result.stderr
 
 
-def test_plan_that_trims_but_copies_the_video_does_not_fit(here: Path, make_media) -> None:
-    make_media("clip.mp4", _noisy_clip, here)
+def test_plan_that_trims_but_copies_the_video_does_not_fit(here: Path, media) -> None:
+    media("clip.mp4", _noisy_clip, here)
     assert cli("enhance", "--dry-run", "--audio-only", "--save-plan", "p.json", "clip.mp4").exit_code == 0
     plan = json.loads((here / "p.json").read_text())
     assert plan["output"]["video"] == "copy"
@@ -258,8 +270,8 @@ def test_plan_that_trims_but_copies_the_video_does_not_fit(here: Path, make_medi
     assert sorted(p.name for p in here.iterdir()) == ["clip.mp4", "p.json"]
 
 
-def test_unknown_output_extension_is_refused(here: Path, make_media) -> None:
-    make_media("take.wav", _speech, here)
+def test_unknown_output_extension_is_refused(here: Path, media) -> None:
+    media("take.wav", _speech, here)
     result = cli("enhance", "take.wav", "-o", "out.xyz")
     assert result.exit_code == ExitCode.PLAN_INVALID
     assert "out.xyz" in result.stderr and "--format" in result.stderr

@@ -14,6 +14,18 @@ from mediaenhancer_cli.exit_codes import ExitCode
 from tests import media as M
 
 
+@pytest.fixture
+def media(make_media):
+    """``make_media`` with cache keys private to this file: the per-worker cache is shared by
+    every test file, and a name such as clip.mp4 means different media in each."""
+
+    def build(name: str, factory, dest_dir: Path) -> Path:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        return make_media(f"{__name__.rsplit('.', 1)[-1]}-{name}", factory, dest_dir).rename(dest_dir / name)
+
+    return build
+
+
 def cli(*args: str):
     result = CliRunner().invoke(app, list(args))
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
@@ -70,16 +82,16 @@ def test_the_default_preset_setting_moves_the_default_mark(monkeypatch: pytest.M
     assert "broadcast (default)" in out and "podcast (default)" not in out
 
 
-def test_the_default_preset_setting_is_used_by_enhance(here: Path, make_media, monkeypatch: pytest.MonkeyPatch) -> None:
-    make_media("speech.wav", _speech, here)
+def test_the_default_preset_setting_is_used_by_enhance(here: Path, media, monkeypatch: pytest.MonkeyPatch) -> None:
+    media("speech.wav", _speech, here)
     monkeypatch.setenv("MEDIAENHANCER_PRESET", "broadcast")
     (o,) = [json.loads(ln) for ln in cli("enhance", "--json", "--dry-run", "speech.wav").stdout.splitlines()]
     assert o["plan"]["preset"] == "broadcast"
     assert o["plan"]["loudness"]["target_lufs"] == -23.0
 
 
-def test_music_preset_skips_the_speech_cleanups(here: Path, make_media) -> None:
-    make_media("speech.wav", _speech, here)
+def test_music_preset_skips_the_speech_cleanups(here: Path, media) -> None:
+    media("speech.wav", _speech, here)
     plans = {}
     for preset in ("podcast", "music"):
         (o,) = [json.loads(ln) for ln in cli("enhance", "--json", "--dry-run", "--preset", preset, "speech.wav").stdout.splitlines()]
@@ -91,7 +103,7 @@ def test_music_preset_skips_the_speech_cleanups(here: Path, make_media) -> None:
 # --------------------------------------------------------------------------- user presets
 
 
-def test_a_user_preset_is_listed_and_used(here: Path, presets_dir: Path, make_media) -> None:
+def test_a_user_preset_is_listed_and_used(here: Path, presets_dir: Path, media) -> None:
     (presets_dir / "myshow.toml").write_text(
         'description = "My show: quieter, gentle"\ntarget_lufs = -20\ntrue_peak = -2.0\nvideo = false\n'
     )
@@ -101,7 +113,7 @@ def test_a_user_preset_is_listed_and_used(here: Path, presets_dir: Path, make_me
     assert found["myshow"]["source"] == str(presets_dir / "myshow.toml")
     assert "myshow" in cli("presets").stdout
 
-    make_media("speech.wav", _speech, here)
+    media("speech.wav", _speech, here)
     result = cli("enhance", "--json", "--preset", "myshow", "speech.wav")
     assert result.exit_code == 0, result.stderr
     (o,) = [json.loads(ln) for ln in result.stdout.splitlines()]
@@ -111,19 +123,19 @@ def test_a_user_preset_is_listed_and_used(here: Path, presets_dir: Path, make_me
     assert M.true_peak(out) <= -2.0 + 0.05
 
 
-def test_a_user_preset_can_replace_a_builtin(here: Path, presets_dir: Path, make_media) -> None:
+def test_a_user_preset_can_replace_a_builtin(here: Path, presets_dir: Path, media) -> None:
     (presets_dir / "podcast.toml").write_text("target_lufs = -18\n")
     found = _presets_json()
     assert found["podcast"]["target_lufs"] == -18.0
     assert found["podcast"]["true_peak"] == -1.5  # unset keys keep the defaults
-    make_media("speech.wav", _speech, here)
+    media("speech.wav", _speech, here)
     (o,) = [json.loads(ln) for ln in cli("enhance", "--json", "--dry-run", "speech.wav").stdout.splitlines()]
     assert o["plan"]["loudness"]["target_lufs"] == -18.0
 
 
-def test_command_line_targets_override_the_preset(here: Path, presets_dir: Path, make_media) -> None:
+def test_command_line_targets_override_the_preset(here: Path, presets_dir: Path, media) -> None:
     (presets_dir / "myshow.toml").write_text("target_lufs = -20\n")
-    make_media("speech.wav", _speech, here)
+    media("speech.wav", _speech, here)
     (o,) = [json.loads(ln) for ln in cli("enhance", "--json", "--dry-run", "--preset", "myshow",
                                          "--target-lufs", "-17", "speech.wav").stdout.splitlines()]
     assert o["plan"]["loudness"]["target_lufs"] == -17.0
@@ -155,12 +167,12 @@ def test_files_that_are_not_toml_are_ignored(presets_dir: Path) -> None:
          "target-bool", "flag-string", "broken-toml", "name-key"],
 )
 @pytest.mark.parametrize("command", ["presets", "enhance"])
-def test_invalid_user_preset_is_preset_invalid(here: Path, presets_dir: Path, make_media, text: str, needle: str,
+def test_invalid_user_preset_is_preset_invalid(here: Path, presets_dir: Path, media, text: str, needle: str,
                                                command: str) -> None:
     (presets_dir / "bad.toml").write_text(text)
     args = ["presets"] if command == "presets" else ["enhance", "--preset", "bad", "speech.wav"]
     if command == "enhance":
-        make_media("speech.wav", _speech, here)
+        media("speech.wav", _speech, here)
     result = cli(*args)
     assert result.exit_code == ExitCode.PRESET_INVALID, (result.exit_code, result.stderr)
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
@@ -169,8 +181,8 @@ def test_invalid_user_preset_is_preset_invalid(here: Path, presets_dir: Path, ma
     assert sorted(p.name for p in here.iterdir()) == (["speech.wav"] if command == "enhance" else [])
 
 
-def test_unknown_preset_name_is_preset_invalid(here: Path, make_media) -> None:
-    make_media("speech.wav", _speech, here)
+def test_unknown_preset_name_is_preset_invalid(here: Path, media) -> None:
+    media("speech.wav", _speech, here)
     result = cli("enhance", "--preset", "nosuch", "speech.wav")
     assert result.exit_code == ExitCode.PRESET_INVALID
     line = result.stderr.strip()
@@ -178,8 +190,8 @@ def test_unknown_preset_name_is_preset_invalid(here: Path, make_media) -> None:
     assert sorted(p.name for p in here.iterdir()) == ["speech.wav"]
 
 
-def test_unknown_default_preset_setting_is_preset_invalid(here: Path, make_media, monkeypatch: pytest.MonkeyPatch) -> None:
-    make_media("speech.wav", _speech, here)
+def test_unknown_default_preset_setting_is_preset_invalid(here: Path, media, monkeypatch: pytest.MonkeyPatch) -> None:
+    media("speech.wav", _speech, here)
     monkeypatch.setenv("MEDIAENHANCER_PRESET", "nosuch")
     result = cli("enhance", "speech.wav")
     assert result.exit_code == ExitCode.PRESET_INVALID

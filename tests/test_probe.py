@@ -13,6 +13,18 @@ from mediaenhancer_core.probe import probe
 from mediaenhancer_core.sniff import sniff_bytes, sniff_file
 from tests import media as M
 
+
+@pytest.fixture
+def media(make_media):
+    """``make_media`` with cache keys private to this file: the per-worker cache is shared by
+    every test file, and a name such as clip.mp4 means different media in each."""
+
+    def build(name: str, factory, dest_dir: Path) -> Path:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        return make_media(f"{__name__.rsplit('.', 1)[-1]}-{name}", factory, dest_dir).rename(dest_dir / name)
+
+    return build
+
 H264 = ("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")
 VP9 = ("-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "200k", "-pix_fmt", "yuv420p")
 
@@ -61,17 +73,17 @@ def pyav_tools(tools):
     return replace(tools, ffprobe=None)
 
 
-def _file(make_media, tmp_path: Path, name: str) -> Path:
-    return make_media(name, MEDIA[name][0], tmp_path)
+def _file(media, tmp_path: Path, name: str) -> Path:
+    return media(name, MEDIA[name][0], tmp_path)
 
 
 # --------------------------------------------------------------------------- the two backends
 
 
 @pytest.mark.parametrize("name", BACKEND_CASES)
-def test_ffprobe_and_pyav_agree(make_media, tmp_path: Path, tools, pyav_tools, name: str) -> None:
+def test_ffprobe_and_pyav_agree(media, tmp_path: Path, tools, pyav_tools, name: str) -> None:
     assert tools.ffprobe is not None, "the tests need ffprobe"
-    path = _file(make_media, tmp_path, name)
+    path = _file(media, tmp_path, name)
     a = probe(path, tools)
     b = probe(path, pyav_tools)
     assert abs(a.duration - b.duration) <= 0.05
@@ -88,8 +100,8 @@ def test_ffprobe_and_pyav_agree(make_media, tmp_path: Path, tools, pyav_tools, n
 
 
 @pytest.mark.parametrize("name", BACKEND_CASES)
-def test_probe_matches_what_was_made(make_media, tmp_path: Path, tools, name: str) -> None:
-    path = _file(make_media, tmp_path, name)
+def test_probe_matches_what_was_made(media, tmp_path: Path, tools, name: str) -> None:
+    path = _file(media, tmp_path, name)
     info = probe(path, tools)
     truth = M.probe(path)
     assert abs(info.duration - 2.0) < 0.1
@@ -112,10 +124,10 @@ def test_probe_matches_what_was_made(make_media, tmp_path: Path, tools, name: st
         assert (info.audio.sample_rate, info.audio.channels) == (48000, 2)
 
 
-def test_media_info_round_trips_through_a_dict(make_media, tmp_path: Path, tools) -> None:
+def test_media_info_round_trips_through_a_dict(media, tmp_path: Path, tools) -> None:
     from mediaenhancer_core.probe import MediaInfo
 
-    info = probe(_file(make_media, tmp_path, "clip.mp4"), tools)
+    info = probe(_file(media, tmp_path, "clip.mp4"), tools)
     assert MediaInfo.from_dict(info.to_dict()) == info
 
 
@@ -148,10 +160,10 @@ BAD = {
 
 @pytest.mark.parametrize("backend", ["ffprobe", "pyav"])
 @pytest.mark.parametrize("case", sorted(BAD))
-def test_bad_input_is_classified_the_same_by_both_backends(make_media, tmp_path: Path, tools, pyav_tools,
+def test_bad_input_is_classified_the_same_by_both_backends(media, tmp_path: Path, tools, pyav_tools,
                                                            backend: str, case: str) -> None:
     make, error = BAD[case]
-    path = make(tmp_path, make_media)
+    path = make(tmp_path, media)
     with pytest.raises(error) as info:
         probe(path, tools if backend == "ffprobe" else pyav_tools)
     assert path.name in str(info.value)
@@ -162,8 +174,8 @@ def test_bad_input_is_classified_the_same_by_both_backends(make_media, tmp_path:
 
 
 @pytest.mark.parametrize("name", sorted(MEDIA))
-def test_containers_are_identified_by_their_bytes(make_media, tmp_path: Path, name: str) -> None:
-    path = _file(make_media, tmp_path, name)
+def test_containers_are_identified_by_their_bytes(media, tmp_path: Path, name: str) -> None:
+    path = _file(media, tmp_path, name)
     assert sniff_file(path) == MEDIA[name][2]
     # the name plays no part
     renamed = path.rename(tmp_path / "no-extension")
