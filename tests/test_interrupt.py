@@ -65,7 +65,7 @@ def _alive(pid: int) -> bool:
 class Run:
     """A `mediaenhancer` process and everything it started."""
 
-    def __init__(self, args: list[str], cwd: Path, temp: Path) -> None:
+    def __init__(self, args: list[str], cwd: Path, temp: Path, *, own_group: bool = False) -> None:
         if not SCRIPT.exists():
             pytest.skip(f"{SCRIPT} is not installed (pip install -e .)")
         env = dict(os.environ, MEDIAENHANCER_TEMP_DIR=str(temp))
@@ -73,7 +73,9 @@ class Run:
             [str(SCRIPT), *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             # a shell's background jobs ignore SIGINT, and so would this one: give it the default back
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+            start_new_session=own_group,
         )
+        self.own_group = own_group
         self.ffmpeg: dict[int, str] = {}
 
     def wait_for(self, condition: Callable[[], bool], timeout: float = 30.0) -> None:
@@ -91,7 +93,10 @@ class Run:
 
     def interrupt(self, sig: signal.Signals) -> tuple[int, str]:
         assert self.ffmpeg, "no ffmpeg was running when the signal was sent"
-        self.proc.send_signal(sig)
+        if self.own_group:
+            os.killpg(self.proc.pid, sig)  # like a terminal's Ctrl-C: ffmpeg gets it too
+        else:
+            self.proc.send_signal(sig)
         try:
             _, err = self.proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:
@@ -172,10 +177,11 @@ def _peaky_long(p: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_ctrl_c_while_the_output_is_being_written_removes_the_partial_file(work, media) -> None:
+@pytest.mark.parametrize("group", [False, True], ids=["to-mediaenhancer", "to-the-process-group"])
+def test_ctrl_c_while_the_output_is_being_written_removes_the_partial_file(work, media, group: bool) -> None:
     d, temp = work
     src = media("peaky.wav", _peaky_long, d)
-    run = Run(["enhance", src.name, "--format", "flac"], d, temp)
+    run = Run(["enhance", src.name, "--format", "flac"], d, temp, own_group=group)
     run.wait_for(lambda: bool(_partials(d)), timeout=60)
     rc, err = run.interrupt(signal.SIGINT)
     assert rc == ExitCode.INTERRUPTED, err
