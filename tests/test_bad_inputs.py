@@ -133,6 +133,12 @@ def _folder_without_media(d: Path, mm: Callable[..., Path]) -> Path:
     return folder
 
 
+def _named_pipe(d: Path, mm: Callable[..., Path]) -> Path:
+    p = d / "stream.wav"
+    os.mkfifo(p)  # opening it would block: it must be refused before anything reads it
+    return p
+
+
 CASES = [
     Case("zero-byte", _zero_byte, ExitCode.INPUT_EMPTY, "re-export or re-copy"),
     Case("text-renamed-mp4", _text_as_mp4, ExitCode.INPUT_NOT_MEDIA, "pass an audio or video file"),
@@ -144,6 +150,7 @@ CASES = [
     Case("srt", _srt, ExitCode.INPUT_NO_STREAMS, "pass a file with sound or picture"),
     Case("missing", _missing, ExitCode.INPUT_NOT_FOUND, "check the path"),
     Case("folder-without-media", _folder_without_media, ExitCode.INPUT_NOT_FOUND, "--recursive"),
+    Case("named-pipe", _named_pipe, ExitCode.INPUT_INVALID, "pass a media file"),
 ]
 
 
@@ -157,7 +164,7 @@ def snapshot(*roots: Path) -> dict[str, str]:
         for d, _, files in os.walk(root):
             for f in files:
                 p = Path(d) / f
-                out[str(p)] = M.file_sha256(p)
+                out[str(p)] = M.file_sha256(p) if p.is_file() else stat.filemode(p.lstat().st_mode)
     return out
 
 
