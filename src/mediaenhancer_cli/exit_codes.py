@@ -41,6 +41,10 @@ class ExitCode(IntEnum):
     LOGIN_FAILED = 46  # device login denied or expired
     SERVER_UNREACHABLE = 50  # cannot connect to the server
     SERVER_UNAVAILABLE = 51  # the server answered 5xx (database down, provider unreachable)
+    # --- Gemini (issue 7) ---
+    AI_NOT_CONFIGURED = 60  # no Gemini API key, or Gemini refused it: set GEMINI_API_KEY
+    AI_FAILED = 61  # Gemini timed out, refused, answered badly or is down (transcription has no offline fallback)
+    AI_QUOTA = 62  # Gemini quota or rate limit reached (429): wait and retry
     INTERRUPTED = 130  # Ctrl-C
     TERMINATED = 143  # SIGTERM
 
@@ -77,6 +81,11 @@ _TABLE: list[tuple[type[E.MediaEnhancerError], ExitCode]] = [
     (E.DatabaseError, ExitCode.SERVER_UNAVAILABLE),
     (E.ServiceUnavailableError, ExitCode.SERVER_UNAVAILABLE),
     (E.WebhookSignatureError, ExitCode.INVALID_REQUEST),
+    # Gemini (issue 7)
+    (E.AINotConfiguredError, ExitCode.AI_NOT_CONFIGURED),
+    (E.AIKeyRejectedError, ExitCode.AI_NOT_CONFIGURED),
+    (E.AIQuotaError, ExitCode.AI_QUOTA),
+    (E.AIError, ExitCode.AI_FAILED),
 ]
 
 

@@ -47,7 +47,17 @@ catch our names.
     ├── PayloadTooLargeError         request body over the limit                       413
     ├── RateLimitedError             too many attempts; retry later                    429
     ├── WebhookSignatureError        webhook signature missing, wrong or stale         400
-    └── ServiceUnavailableError      an upstream (e.g. the identity provider) is down  503
+    ├── ServiceUnavailableError      an upstream (e.g. the identity provider) is down  503
+    │
+    │   --- Gemini: planner, transcription, subtitles (issue 7) ---
+    └── AIError                      Gemini could not help (the planner falls back)
+        ├── AINotConfiguredError     no Gemini API key (GEMINI_API_KEY)
+        ├── AIKeyRejectedError       Gemini refused the API key
+        ├── AIQuotaError             quota or rate limit reached (429)
+        ├── AITimeoutError           no answer within gemini_timeout_seconds
+        ├── AIRefusedError           the request or answer was blocked (safety)
+        ├── AIResponseError          the answer is not valid JSON or breaks the schema
+        └── AIServiceError           5xx, network error, or another refused request
 
 Messages are one line, name the file or field, and say what to do.
 """
@@ -98,6 +108,15 @@ __all__ = [
     "RateLimitedError",
     "WebhookSignatureError",
     "ServiceUnavailableError",
+    # Gemini (issue 7)
+    "AIError",
+    "AINotConfiguredError",
+    "AIKeyRejectedError",
+    "AIQuotaError",
+    "AITimeoutError",
+    "AIRefusedError",
+    "AIResponseError",
+    "AIServiceError",
 ]
 
 
@@ -292,3 +311,43 @@ class WebhookSignatureError(MediaEnhancerError):
 
 class ServiceUnavailableError(MediaEnhancerError):
     code = "service_unavailable"
+
+
+# --- Gemini: planner, transcription, subtitles (issue 7) -------------------------
+# Raised by mediaenhancer_core.ai, which wraps every google-genai and httpx error in one
+# of these. The Gemini planner catches them all and falls back to the measurement
+# planner; transcription has no fallback and lets them through.
+
+
+class AIError(MediaEnhancerError):
+    """Gemini could not help (the message says why and what to do)."""
+
+    code = "ai_failed"
+
+
+class AINotConfiguredError(AIError):
+    code = "ai_not_configured"
+
+
+class AIKeyRejectedError(AIError):
+    code = "ai_key_rejected"
+
+
+class AIQuotaError(AIError):
+    code = "ai_quota"
+
+
+class AITimeoutError(AIError):
+    code = "ai_timeout"
+
+
+class AIRefusedError(AIError):
+    code = "ai_refused"
+
+
+class AIResponseError(AIError):
+    code = "ai_bad_response"
+
+
+class AIServiceError(AIError):
+    code = "ai_unavailable"

@@ -43,7 +43,8 @@ class Secret(str):
         return str.__str__(self)
 
 
-def _setting(default: Any, help: str, *, secret: bool = False, env: str | None = None) -> Any:
+def _setting(default: Any, help: str, *, secret: bool = False, env: str | tuple[str, ...] | None = None) -> Any:
+    """``env``: the variable(s) to read instead of ``MEDIAENHANCER_<NAME>``; the first one set wins."""
     return field(default=default, metadata={"help": help, "secret": secret, "env": env})
 
 
@@ -105,6 +106,20 @@ class Settings:
     clerk_jwks_url: str | None = _setting(None, "URL of the identity provider's JWKS. Default: `<clerk_issuer>/.well-known/jwks.json`.")
     clerk_webhook_secret: Secret | None = _setting(None, "Signing secret (`whsec_...`) of the identity provider's webhooks (Svix). Unset: POST /api/webhooks/clerk answers 503.", secret=True)
 
+    # --- Gemini: planner, transcription, subtitles (issue 7; docs/settings-ai.md) ---
+    planner: str = _setting("local", "Planner of `enhance`: `local` (measurements only, offline) or `gemini` (measurements plus Gemini's opinion on a small proxy of the media; falls back to `local` on any failure).")
+    gemini_api_key: Secret | None = _setting(None, "Gemini API key. Read from `MEDIAENHANCER_GEMINI_API_KEY`, then `GEMINI_API_KEY`, then the config file. Unset: the Gemini planner falls back to `local` and `transcribe` fails with exit code 60.", secret=True, env=("MEDIAENHANCER_GEMINI_API_KEY", "GEMINI_API_KEY"))
+    gemini_model: str = _setting("gemini-2.5-flash", "Gemini model used for planning, transcription and summaries.")
+    gemini_base_url: str = _setting("https://generativelanguage.googleapis.com", "Address of the Gemini API (a proxy or a compatible server).")
+    gemini_api_version: str | None = _setting(None, "API version in Gemini URLs, e.g. `v1beta`. Default: the google-genai SDK's (`v1`).")
+    gemini_timeout_seconds: float = _setting(120.0, "Longest wait for one Gemini request (transcription of one chunk, a file upload), in seconds.")
+    gemini_planner_timeout_seconds: float = _setting(20.0, "Longest wait for the Gemini planner's answer before `enhance` falls back to the measurement planner, in seconds.")
+    gemini_retries: int = _setting(1, "Retries of a Gemini request that failed with a 5xx answer or a network error (never for quota, refusals or timeouts).")
+    gemini_inline_max_bytes: int = _setting(8_000_000, "Media up to this many bytes per request is sent inline; larger media goes through the Files API (resumable upload, deleted after use).")
+    gemini_send_full_media: bool = _setting(False, "Send the whole file to the Gemini planner instead of a proxy (a 60 s low-bitrate audio excerpt and a few small keyframes). Off by default: only the proxy leaves the machine.")
+    transcribe_chunk_seconds: float = _setting(300.0, "Longest piece of audio sent for transcription at once; longer files are split in pauses (the analysis' silence spans).")
+    transcribe_concurrency: int = _setting(2, "Chunks transcribed in parallel.")
+
     # ------------------------------------------------------------------------
     @classmethod
     def fields(cls) -> tuple[dataclasses.Field[Any], ...]:
@@ -145,7 +160,9 @@ class Settings:
 
         values: dict[str, Any] = {}
         for f in cls.fields():
-            env_key = f.metadata.get("env") or cls.env_name(f.name)
+            names = f.metadata.get("env") or cls.env_name(f.name)
+            names = (names,) if isinstance(names, str) else names
+            env_key = next((n for n in names if environ.get(n)), names[0])
             source: str | None = None
             raw: Any = dataclasses.MISSING
             if overrides and overrides.get(f.name) is not None:
@@ -175,6 +192,7 @@ class Settings:
                 f"{self.env_name('quality')}: unknown quality {self.quality!r}; use draft, standard, high or archive"
             )
         self._validate_server()
+        self._validate_ai()
 
     def _validate_server(self) -> None:
         for name in ("server_port",):
@@ -198,6 +216,24 @@ class Settings:
                 raise ConfigError(
                     f"{self.env_name('cors_origins')}: {origin!r} is not an origin; write scheme://host[:port] without a path"
                 )
+
+    def _validate_ai(self) -> None:
+        if self.planner not in {"local", "gemini"}:
+            raise ConfigError(f"{self.env_name('planner')}: unknown planner {self.planner!r}; use local or gemini")
+        if not self.gemini_base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"{self.env_name('gemini_base_url')}: must be an http:// or https:// URL, got {self.gemini_base_url!r}")
+        if not self.gemini_model or any(c.isspace() for c in self.gemini_model):
+            raise ConfigError(f"{self.env_name('gemini_model')}: {self.gemini_model!r} is not a model name such as gemini-2.5-flash")
+        for name in ("gemini_timeout_seconds", "gemini_planner_timeout_seconds", "transcribe_chunk_seconds"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{self.env_name(name)}: must be more than 0, got {getattr(self, name)}")
+        if self.transcribe_chunk_seconds < 30:
+            raise ConfigError(f"{self.env_name('transcribe_chunk_seconds')}: must be 30 or more, got {self.transcribe_chunk_seconds}")
+        if not 0 <= self.gemini_retries <= 10:
+            raise ConfigError(f"{self.env_name('gemini_retries')}: must be 0 to 10, got {self.gemini_retries}")
+        for name in ("gemini_inline_max_bytes", "transcribe_concurrency"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{self.env_name(name)}: must be 1 or more, got {getattr(self, name)}")
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
