@@ -24,10 +24,10 @@ from .errors import RenderError
 from .ffmpeg import CancelToken, FFmpegTools, run
 from .files import atomic_output
 from .filtergraph import filter_str
-from .plan import FilterStep, Plan
+from .plan import FilterStep, Loudness, OutputSpec, Plan
 from .probe import MediaInfo
 
-__all__ = ["render", "RenderResult", "AudioAfter", "LOSSY_MARGIN_DB"]
+__all__ = ["render", "render_pass", "finalize", "MuxSource", "RenderResult", "AudioAfter", "LOSSY_MARGIN_DB"]
 
 LOSSY_MARGIN_DB = 0.5  # headroom for the peaks lossy encoders add
 LOSSLESS_MARGIN_DB = 0.1
@@ -142,6 +142,113 @@ def _render_graph(plan: Plan, info: MediaInfo, motion: Path | None, encode_video
     return ";".join(parts), bool(v_in)
 
 
+@dataclass
+class MuxSource:
+    """Where the mux step takes its streams from."""
+
+    intermediate: Path | None  # the render pass output: cleaned float audio, and the picture if encoded
+    intermediate_has_video: bool
+    copy_video: tuple[Path, int] | None = None  # (file, stream index) whose picture is copied as is
+    metadata_from: Path | None = None  # global metadata (and chapters, unless edited) from this file
+    keep_chapters: bool = True
+    duration: float = 0.0
+    fps: float = 0.0
+
+
+def render_pass(
+    inputs: list[Path],
+    graph: str,
+    out: OutputSpec,
+    tools: FFmpegTools,
+    intermediate: Path,
+    *,
+    has_video: bool,
+    has_audio: bool,
+    on_progress: Callable[[float], None] | None = None,
+    cancel: CancelToken | None = None,
+    path: Path | None = None,
+) -> dict[str, float]:
+    """Run ``graph`` (outputs ``[vout]``/``[aout]``; ``[aout]`` ends in ``ebur128@clean``) once.
+
+    Returns the loudness measured on the cleaned audio.
+    """
+    threads = ["-threads", str(tools.threads)] if tools.threads else []
+    args = [str(tools.ffmpeg), "-y", *threads]
+    for p in inputs:
+        args += ["-i", str(p)]
+    args += ["-filter_complex", graph]
+    if has_video:
+        args += ["-map", "[vout]", "-c:v", out.video_codec or "libx264", *out.video_args]
+    if has_audio:
+        args += ["-map", "[aout]", "-c:a", "pcm_f32le"]
+    args += ["-map_metadata", "-1", "-f", "nut", str(intermediate)]
+    measure = _Loudness()
+    run(args, keep=measure.feed, on_progress=on_progress, cancel=cancel, what="render", path=path)
+    return measure.get("clean")
+
+
+def finalize(
+    out: OutputSpec,
+    loud: Loudness | None,
+    clean: dict[str, float] | None,
+    source: MuxSource,
+    dest: Path,
+    tools: FFmpegTools,
+    *,
+    on_progress: Callable[[float], None] | None = None,
+    cancel: CancelToken | None = None,
+    path: Path | None = None,
+) -> AudioAfter | None:
+    """The mux step: exact loudness gain (+ true-peak limiter where needed), encode, write atomically."""
+    with atomic_output(dest) as tmp:
+        if clean is None:
+            _mux(out, source, tmp, tools, None, on_progress, cancel, path)
+            return None
+        cleaned_i = clean.get("I", -70.0)
+        cleaned_tp = clean.get("Peak", -math.inf)
+        target = loud.target_lufs if loud else cleaned_i
+        ceiling = loud.true_peak_dbtp if loud else 0.0
+        margin = LOSSLESS_MARGIN_DB if out.audio_codec in LOSSLESS else LOSSY_MARGIN_DB
+        effective = ceiling - margin
+        silent = cleaned_i <= -69.0 or not math.isfinite(cleaned_tp)
+        gain = 0.0 if (silent or loud is None) else target - cleaned_i
+        limit_at: float | None = None
+        if not silent and loud is not None and cleaned_tp + gain > effective:
+            limit_at = effective
+        passes = 0
+        result: dict[str, float] = {}
+        while True:
+            passes += 1
+            measure_final = limit_at is not None
+            result = _mux(out, source, tmp, tools, (gain, limit_at, measure_final), on_progress, cancel, path)
+            if not measure_final:
+                # linear gain: the result is the measurement of the cleaned audio moved by the gain
+                result = {"I": cleaned_i + gain, "Peak": cleaned_tp + gain, "LRA": clean.get("LRA", 0.0)}
+                break
+            if silent or loud is None or passes >= 3:
+                break
+            off = target - result.get("I", target)
+            over = result.get("Peak", -math.inf) - effective
+            if abs(off) <= LOUDNESS_TOLERANCE and over <= 0.05:
+                break
+            # only the limiter makes the result differ from gain + measurement; correct and mux again
+            gain += off if abs(off) > LOUDNESS_TOLERANCE else 0.0
+            if over > 0.05:
+                limit_at = (limit_at if limit_at is not None else effective) - max(0.1, over)
+        peak = result.get("Peak", -120.0)
+        return AudioAfter(
+            integrated_lufs=round(result.get("I", -70.0), 2),
+            true_peak_dbtp=round(peak, 2) if math.isfinite(peak) else -120.0,
+            loudness_range_lu=round(result.get("LRA", 0.0), 2),
+            gain_db=round(gain, 2),
+            limiter=limit_at is not None,
+            limiter_ceiling_dbtp=round(limit_at, 2) if limit_at is not None else None,
+            cleaned_lufs=round(cleaned_i, 2),
+            cleaned_true_peak=round(cleaned_tp, 2) if math.isfinite(cleaned_tp) else -120.0,
+            mux_passes=passes,
+        )
+
+
 def render(
     plan: Plan,
     src: Path,
@@ -161,101 +268,52 @@ def render(
         raise RenderError(f"{src}: trimming needs the video re-encoded; the plan copies it", path=src)
     has_audio = info.has_audio and out.audio_codec is not None
     duration = sum(e - s for s, e in plan.trim.keep) if plan.trim else info.duration
-    threads = ["-threads", str(tools.threads)] if tools.threads else []
 
     def progress(phase: str) -> Callable[[float], None]:
         return lambda secs: on_progress(phase, min(secs, duration), duration) if on_progress else None
 
     intermediate = workdir / "render.nut"
-    measure = _Loudness()
+    clean: dict[str, float] | None = None
     if has_audio or encode_video:
         graph, has_v = _render_graph(plan, info, motion, encode_video)
-        args = [str(tools.ffmpeg), "-y", *threads, "-i", str(src), "-filter_complex", graph]
-        if has_v:
-            args += ["-map", "[vout]", "-c:v", out.video_codec or "libx264", *out.video_args]
-        if has_audio:
-            args += ["-map", "[aout]", "-c:a", "pcm_f32le"]
-        args += ["-map_metadata", "-1", "-f", "nut", str(intermediate)]
-        run(args, keep=measure.feed, on_progress=progress("render"), cancel=cancel, what="render", path=src)
-
-    after: AudioAfter | None = None
-    with atomic_output(dest) as tmp:
-        if not has_audio:
-            _mux(plan, src, info, intermediate if encode_video else None, tmp, tools, None, copy_video, encode_video,
-                 progress("mux"), cancel)
-        else:
-            clean = measure.get("clean")
-            cleaned_i = clean.get("I", -70.0)
-            cleaned_tp = clean.get("Peak", -math.inf)
-            loud = plan.loudness
-            target = loud.target_lufs if loud else cleaned_i
-            ceiling = loud.true_peak_dbtp if loud else 0.0
-            margin = LOSSLESS_MARGIN_DB if out.audio_codec in LOSSLESS else LOSSY_MARGIN_DB
-            effective = ceiling - margin
-            silent = cleaned_i <= -69.0 or not math.isfinite(cleaned_tp)
-            gain = 0.0 if (silent or loud is None) else target - cleaned_i
-            limit_at: float | None = None
-            if not silent and loud is not None and cleaned_tp + gain > effective:
-                limit_at = effective
-            passes = 0
-            result: dict[str, float] = {}
-            while True:
-                passes += 1
-                measure_final = limit_at is not None
-                result = _mux(plan, src, info, intermediate, tmp, tools, (gain, limit_at, measure_final), copy_video,
-                              encode_video, progress("mux"), cancel)
-                if not measure_final:
-                    # linear gain: the result is the measurement of the cleaned audio moved by the gain
-                    result = {"I": cleaned_i + gain, "Peak": cleaned_tp + gain, "LRA": clean.get("LRA", 0.0)}
-                    break
-                if silent or loud is None or passes >= 3:
-                    break
-                off = target - result.get("I", target)
-                over = result.get("Peak", -math.inf) - effective
-                if abs(off) <= LOUDNESS_TOLERANCE and over <= 0.05:
-                    break
-                # only the limiter makes the result differ from gain + measurement; correct and mux again
-                gain += off if abs(off) > LOUDNESS_TOLERANCE else 0.0
-                if over > 0.05 or (limit_at is None and result.get("Peak", -math.inf) > effective):
-                    limit_at = (limit_at if limit_at is not None else effective) - max(0.1, over)
-            after = AudioAfter(
-                integrated_lufs=round(result.get("I", -70.0), 2),
-                true_peak_dbtp=round(result.get("Peak", -120.0), 2) if math.isfinite(result.get("Peak", -120.0)) else -120.0,
-                loudness_range_lu=round(result.get("LRA", 0.0), 2),
-                gain_db=round(gain, 2),
-                limiter=limit_at is not None,
-                limiter_ceiling_dbtp=round(limit_at, 2) if limit_at is not None else None,
-                cleaned_lufs=round(cleaned_i, 2),
-                cleaned_true_peak=round(cleaned_tp, 2) if math.isfinite(cleaned_tp) else -120.0,
-                mux_passes=passes,
-            )
+        clean = render_pass([src], graph, out, tools, intermediate, has_video=has_v, has_audio=has_audio,
+                            on_progress=progress("render"), cancel=cancel, path=src)
+    source = MuxSource(
+        intermediate=intermediate if (has_audio or encode_video) else None,
+        intermediate_has_video=encode_video,
+        copy_video=(src, info.video.index) if copy_video and info.video else None,
+        metadata_from=src,
+        keep_chapters=plan.trim is None,
+        duration=duration,
+        fps=(info.video.fps or 30.0) if info.video and out.video != "none" else 0.0,
+    )
+    after = finalize(out, plan.loudness, clean if has_audio else None, source, dest, tools,
+                     on_progress=progress("mux"), cancel=cancel, path=src)
     return RenderResult(output=dest, duration=round(duration, 3), audio=after)
 
 
 def _mux(
-    plan: Plan,
-    src: Path,
-    info: MediaInfo,
-    intermediate: Path | None,
+    out: OutputSpec,
+    source: MuxSource,
     tmp: Path,
     tools: FFmpegTools,
     loudness: tuple[float, float | None, bool] | None,
-    copy_video: bool,
-    encode_video: bool,
-    on_progress: Callable[[float], None],
+    on_progress: Callable[[float], None] | None,
     cancel: CancelToken | None,
+    path: Path | None,
 ) -> dict[str, float]:
-    out = plan.output
     args = [str(tools.ffmpeg), "-y"]
     inputs: list[Path] = []
-    if intermediate is not None:
-        inputs.append(intermediate)
-    inputs.append(src)  # for copied video and for metadata
+    if source.intermediate is not None:
+        inputs.append(source.intermediate)
+    if source.copy_video is not None:
+        inputs.append(source.copy_video[0])
+    if source.metadata_from is not None and source.metadata_from not in inputs:
+        inputs.append(source.metadata_from)
     for p in inputs:
         args += ["-i", str(p)]
-    src_idx = len(inputs) - 1
     measure = _Loudness()
-    if loudness is not None and intermediate is not None:
+    if loudness is not None and source.intermediate is not None:
         gain, limit_at, measure_final = loudness
         rate = out.sample_rate or 48000
         chain = [filter_str("volume", {"volume": f"{gain:.3f}dB"})]
@@ -271,17 +329,18 @@ def _mux(
         args += ["-c:a", out.audio_codec or "aac", *out.audio_args, "-ar", str(rate)]
         if out.channels:
             args += ["-ac", str(out.channels)]
-    if encode_video and intermediate is not None:
+    if source.intermediate_has_video and source.intermediate is not None:
         args += ["-map", "0:v:0", "-c:v", "copy"]
-    elif copy_video and info.video is not None:
-        args += ["-map", f"{src_idx}:{info.video.index}", "-c:v", "copy"]
-    if out.format in ("mp4", "mov") and out.video_codec == "hevc" and copy_video:
-        args += ["-tag:v", "hvc1"]
-    args += ["-map_metadata", str(src_idx)]
-    if plan.trim is None:
-        args += ["-map_chapters", str(src_idx)]
+    elif source.copy_video is not None:
+        idx = inputs.index(source.copy_video[0])
+        args += ["-map", f"{idx}:{source.copy_video[1]}", "-c:v", "copy"]
+        if out.format in ("mp4", "mov") and out.video_codec == "hevc":
+            args += ["-tag:v", "hvc1"]
+    if source.metadata_from is not None:
+        meta = inputs.index(source.metadata_from)
+        args += ["-map_metadata", str(meta), "-map_chapters", str(meta) if source.keep_chapters else "-1"]
     else:
-        args += ["-map_chapters", "-1"]
+        args += ["-map_metadata", "-1", "-map_chapters", "-1"]
     muxer_args = list(out.muxer_args)
     faststart = "+faststart" in muxer_args
     if faststart:
@@ -290,15 +349,14 @@ def _mux(
         # estimate is short, ffmpeg says so and we fall back to +faststart.
         i = muxer_args.index("+faststart")
         del muxer_args[i - 1 : i + 1]
-        fps = (info.video.fps or 30.0) if info.video and out.video != "none" else 0.0
-        samples = info.duration * (fps + (out.sample_rate or 48000) / 1024.0)
+        samples = source.duration * (source.fps + (out.sample_rate or 48000) / 1024.0)
         muxer_args += ["-moov_size", str(int(samples * 24 + 32768))]
     base = list(args)
     args = [*base, *muxer_args, "-f", _muxer(out.format), str(tmp)]
-    result = run(args, keep=measure.feed, on_progress=on_progress, cancel=cancel, what="mux", path=src)
+    result = run(args, keep=measure.feed, on_progress=on_progress, cancel=cancel, what="mux", path=path)
     if faststart and any("reserved_moov_size is too small" in line for line in result.tail):
         args = [*base, *out.muxer_args, "-f", _muxer(out.format), str(tmp)]
-        run(args, keep=measure.feed, on_progress=on_progress, cancel=cancel, what="mux", path=src)
+        run(args, keep=measure.feed, on_progress=on_progress, cancel=cancel, what="mux", path=path)
     return measure.get("final")
 
 
