@@ -327,6 +327,82 @@ def enhance(
         raise typer.Exit(int(exit_code_for(first)) if first else int(ExitCode.FAILURE))
 
 
+# --------------------------------------------------------------------------- export
+
+
+@app.command("export")
+@handle_errors
+def export_cmd(
+    ctx: typer.Context,
+    project_file: Annotated[Path, typer.Argument(help="Project file (TOML or JSON): ordered segments, titles, extra audio. See docs/export.md.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output file. Default: PROJECT.EXT beside the project file.")] = None,
+    fmt: Annotated[OutFormat | None, typer.Option("--format", "-f", help="Output format (overrides the project's).")] = None,
+    resolution: Annotated[Resolution | None, typer.Option("--resolution", help="Picture height (overrides the project's).")] = None,
+    fps: Annotated[float | None, typer.Option("--fps", min=1.0, max=240.0, help="Frame rate (overrides the project's).")] = None,
+    quality: Annotated[Quality | None, typer.Option("--quality", help="draft, standard, high or archive.")] = None,
+    preset: Annotated[str | None, typer.Option("--preset", "-p", help="Enhancement preset (loudness target and cleanups).")] = None,
+    no_enhance: Annotated[bool, typer.Option("--no-enhance", help="Only edit: no cleanup, no loudness normalisation.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing output.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Render a project: trims, concatenation, volume, rotate/flip, titles, music under — enhanced — in one render pass."""
+    import dataclasses  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    from mediaenhancer_core.errors import OutputSameAsInputError  # noqa: PLC0415
+    from mediaenhancer_core.export import export_project, load_project  # noqa: PLC0415
+    from mediaenhancer_core.formats import FORMATS  # noqa: PLC0415
+    from mediaenhancer_core.presets import get_preset  # noqa: PLC0415
+
+    state = _state(ctx)
+    settings = state.settings
+    project = load_project(project_file)
+    opts = project.output
+    project.output = dataclasses.replace(
+        opts,
+        format=fmt.value if fmt else opts.format,
+        resolution=resolution.value if resolution else opts.resolution,
+        fps=fps or opts.fps,
+        quality=quality.value if quality else opts.quality,
+        enhance=opts.enhance and not no_enhance,
+    )
+    dest = output or project_file.with_suffix(FORMATS[project.output.format].extension)
+    if any(Path(s.media).resolve() == dest.resolve() for s in project.segments):
+        raise OutputSameAsInputError(f"{dest}: the output would overwrite a segment's media; choose another -o", path=dest)
+    if dest.exists() and not force:
+        raise _usage(f"{dest} exists; pass --force to replace it")
+    from .output import FileProgress  # noqa: PLC0415
+
+    progress = FileProgress(state.err, enabled=state.err.is_terminal and not quiet and not json_out)
+    name = str(project_file)
+
+    def on_progress(phase: str, done: float, total: float) -> None:
+        from mediaenhancer_core.enhance import ProgressEvent  # noqa: PLC0415
+
+        base, span = (0.0, 0.9) if phase == "render" else (0.9, 0.1)
+        progress.update(ProgressEvent(name, phase, done, total, base + span * (done / total if total else 0.0)))
+
+    with progress.running():
+        progress.start(name)
+        result = export_project(
+            project,
+            dest,
+            state.tools,
+            preset=get_preset(preset or settings.preset, settings.config_dir),
+            font_file=settings.font_file,
+            temp_dir=settings.temp_dir,
+            on_progress=on_progress,
+        )
+    if json_out:
+        typer.echo(json.dumps(result.to_dict()))
+    elif not quiet:
+        a = result.audio
+        size = f", {result.width}x{result.height} {result.fps:g} fps" if result.width else ""
+        loud = f", {a.integrated_lufs:.1f} LUFS / {a.true_peak_dbtp:.1f} dBTP" if a else ""
+        state.out.print(f"exported {result.segments} segments to {result.output}: {result.duration:.2f} s{size}{loud}", highlight=False)
+
+
 # --------------------------------------------------------------------------- presets, sample, doctor
 
 
@@ -384,6 +460,7 @@ def _register_groups(app: typer.Typer) -> None:
     from . import account  # noqa: PLC0415 - it uses this module's helpers, so it loads after them
 
     account.register(app)
+    __import__(f"{__package__}.ai", fromlist=["register"]).register(app)  # transcribe (issue 7)
 
 
 _register_groups(app)

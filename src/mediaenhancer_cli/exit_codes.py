@@ -30,6 +30,7 @@ class ExitCode(IntEnum):
     OUTPUT_NOT_WRITABLE = 22
     PLAN_INVALID = 23
     PRESET_INVALID = 24
+    PROJECT_INVALID = 25
     RENDER_FAILED = 30
     # --- account server (issue 3) ---
     NOT_LOGGED_IN = 40  # no token, or the server refused it (401): run `mediaenhancer login`
@@ -65,6 +66,7 @@ _TABLE: list[tuple[type[E.MediaEnhancerError], ExitCode]] = [
     (E.OutputError, ExitCode.OUTPUT_NOT_WRITABLE),
     (E.PlanError, ExitCode.PLAN_INVALID),
     (E.PresetError, ExitCode.PRESET_INVALID),
+    (E.ProjectError, ExitCode.PROJECT_INVALID),
     (E.RenderError, ExitCode.RENDER_FAILED),
     (E.CancelledError, ExitCode.INTERRUPTED),
     # account server (issue 3)

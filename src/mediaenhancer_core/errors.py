@@ -24,6 +24,7 @@ catch our names.
     │   └── DiskFullError
     ├── PlanError                    an enhancement plan file is invalid or does not fit
     ├── PresetError                  unknown or invalid preset
+    ├── ProjectError                 a project to export is invalid (names the field)
     ├── RenderError                  ffmpeg failed while rendering or analysing
     ├── CancelledError               the work was interrupted (Ctrl-C, job cancel)
     │
@@ -50,14 +51,32 @@ catch our names.
     ├── ServiceUnavailableError      an upstream (e.g. the identity provider) is down  503
     │
     │   --- Gemini: planner, transcription, subtitles (issue 7) ---
-    └── AIError                      Gemini could not help (the planner falls back)
-        ├── AINotConfiguredError     no Gemini API key (GEMINI_API_KEY)
-        ├── AIKeyRejectedError       Gemini refused the API key
-        ├── AIQuotaError             quota or rate limit reached (429)
-        ├── AITimeoutError           no answer within gemini_timeout_seconds
-        ├── AIRefusedError           the request or answer was blocked (safety)
-        ├── AIResponseError          the answer is not valid JSON or breaks the schema
-        └── AIServiceError           5xx, network error, or another refused request
+    ├── AIError                      Gemini could not help (the planner falls back)
+    │   ├── AINotConfiguredError     no Gemini API key (GEMINI_API_KEY)
+    │   ├── AIKeyRejectedError       Gemini refused the API key
+    │   ├── AIQuotaError             quota or rate limit reached (429)
+    │   ├── AITimeoutError           no answer within gemini_timeout_seconds
+    │   ├── AIRefusedError           the request or answer was blocked (safety)
+    │   ├── AIResponseError          the answer is not valid JSON or breaks the schema
+    │   └── AIServiceError           5xx, network error, or another refused request
+    │
+    │   --- media library, storage and plan quotas (issue 4) ---
+    ├── StorageError                 the object store failed                            503
+    │   └── StorageUnavailableError  unreachable, or failed mid-transfer; retry         503
+    ├── QuotaExceededError           a plan limit is reached: says the limit, the
+    │   │                            usage and how to upgrade                           402
+    │   ├── StorageQuotaError        not enough storage left for this upload
+    │   ├── ProjectQuotaError        the plan's number of projects is reached
+    │   ├── ExportQuotaError         the plan's exports for this period are used up
+    │   └── MediaTooLongError        the media is longer than the plan allows
+    ├── UploadOffsetError            a resumed upload sent bytes from the wrong offset   409
+    │                                (ConflictError; ``offset`` says where to resume)
+    ├── LengthRequiredError          an upload without Content-Length                   411
+    │                                (ValidationError)
+    ├── RangeNotSatisfiableError     a download Range outside the file                  416
+    │                                (ValidationError)
+    └── DownloadLinkError            a download link is expired or was tampered with    403
+                                     (ForbiddenError)
 
 Messages are one line, name the file or field, and say what to do.
 """
@@ -85,6 +104,7 @@ __all__ = [
     "DiskFullError",
     "PlanError",
     "PresetError",
+    "ProjectError",
     "RenderError",
     "CancelledError",
     # accounts and the server
@@ -117,6 +137,18 @@ __all__ = [
     "AIRefusedError",
     "AIResponseError",
     "AIServiceError",
+    # media library, storage and quotas (issue 4)
+    "StorageError",
+    "StorageUnavailableError",
+    "QuotaExceededError",
+    "StorageQuotaError",
+    "ProjectQuotaError",
+    "ExportQuotaError",
+    "MediaTooLongError",
+    "UploadOffsetError",
+    "LengthRequiredError",
+    "RangeNotSatisfiableError",
+    "DownloadLinkError",
 ]
 
 
@@ -204,6 +236,12 @@ class PlanError(MediaEnhancerError):
 
 class PresetError(MediaEnhancerError):
     code = "preset_invalid"
+
+
+class ProjectError(MediaEnhancerError):
+    """A project (edit list) to export is invalid: the message names the field."""
+
+    code = "project_invalid"
 
 
 class RenderError(MediaEnhancerError):
@@ -351,3 +389,69 @@ class AIResponseError(AIError):
 
 class AIServiceError(AIError):
     code = "ai_unavailable"
+
+
+# --- media library, storage and plan quotas (issue 4) ----------------------------
+# Raised by mediaenhancer_core.storage (which wraps every boto3/botocore and OS error in
+# StorageError), mediaenhancer_core.quotas and the media, upload and project services.
+
+
+class StorageError(MediaEnhancerError):
+    """The object store (local folder or S3-compatible bucket) failed."""
+
+    code = "storage_error"
+
+
+class StorageUnavailableError(StorageError):
+    code = "storage_unavailable"
+
+
+class QuotaExceededError(MediaEnhancerError):
+    """A plan limit is reached. The message states the limit, the usage and how to upgrade;
+    ``details`` carries the same numbers for API clients (``limit``, ``used``, ``requested``,
+    ``plan``)."""
+
+    code = "quota_exceeded"
+
+    def __init__(self, message: str, *, details: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.details = dict(details or {})
+
+
+class StorageQuotaError(QuotaExceededError):
+    code = "storage_quota_exceeded"
+
+
+class ProjectQuotaError(QuotaExceededError):
+    code = "project_quota_exceeded"
+
+
+class ExportQuotaError(QuotaExceededError):
+    code = "export_quota_exceeded"
+
+
+class MediaTooLongError(QuotaExceededError):
+    code = "media_too_long"
+
+
+class UploadOffsetError(ConflictError):
+    """A resumable upload chunk started at the wrong offset; ``offset`` is where to resume."""
+
+    code = "upload_offset_mismatch"
+
+    def __init__(self, message: str, *, offset: int | None = None) -> None:
+        super().__init__(message)
+        self.offset = offset
+        self.details = {"offset": offset} if offset is not None else {}
+
+
+class LengthRequiredError(ValidationError):
+    code = "length_required"
+
+
+class RangeNotSatisfiableError(ValidationError):
+    code = "range_not_satisfiable"
+
+
+class DownloadLinkError(ForbiddenError):
+    code = "download_link_invalid"

@@ -167,15 +167,17 @@ def render_pass(
     on_progress: Callable[[float], None] | None = None,
     cancel: CancelToken | None = None,
     path: Path | None = None,
+    input_args: list[list[str]] | None = None,
 ) -> dict[str, float]:
     """Run ``graph`` (outputs ``[vout]``/``[aout]``; ``[aout]`` ends in ``ebur128@clean``) once.
 
-    Returns the loudness measured on the cleaned audio.
+    ``input_args`` are per-input options (e.g. ``-ss``/``-t``). Returns the loudness
+    measured on the cleaned audio.
     """
     threads = ["-threads", str(tools.threads)] if tools.threads else []
     args = [str(tools.ffmpeg), "-y", *threads]
-    for p in inputs:
-        args += ["-i", str(p)]
+    for i, p in enumerate(inputs):
+        args += [*(input_args[i] if input_args else []), "-i", str(p)]
     args += ["-filter_complex", graph]
     if has_video:
         args += ["-map", "[vout]", "-c:v", out.video_codec or "libx264", *out.video_args]

@@ -79,6 +79,7 @@ class Settings:
     preset: str = _setting("podcast", "Default enhancement preset (see `mediaenhancer presets`).")
     quality: str = _setting("standard", "Default output quality: draft, standard, high or archive.")
     jobs: int = _setting(1, "Files enhanced in parallel by a batch (the --jobs default).")
+    font_file: Path | None = _setting(None, "TrueType font for title overlays in exports (default: DejaVu Sans or Arial where installed, else fontconfig's default).")
 
     # --- server and accounts (documented in docs/settings-server.md) --------
     database_url: Secret | None = _setting(None, "SQLAlchemy URL of the server's database, e.g. `postgresql+psycopg://user:pass@host/db`. Default: the SQLite file `mediaenhancer.db` in data_dir, which upgrades itself on first start.", secret=True)
@@ -119,6 +120,27 @@ class Settings:
     gemini_send_full_media: bool = _setting(False, "Send the whole file to the Gemini planner instead of a proxy (a 60 s low-bitrate audio excerpt and a few small keyframes). Off by default: only the proxy leaves the machine.")
     transcribe_chunk_seconds: float = _setting(300.0, "Longest piece of audio sent for transcription at once; longer files are split in pauses (the analysis' silence spans).")
     transcribe_concurrency: int = _setting(2, "Chunks transcribed in parallel.")
+
+    # --- media library, storage and uploads (issue 4; docs/settings-storage.md) ---
+    storage_backend: str = _setting("local", "Where media files are kept: `local` (a folder, see storage_path) or `s3` (an S3-compatible bucket: AWS S3, Cloudflare R2, MinIO).")
+    storage_path: Path | None = _setting(None, "Folder of the local storage backend (default: `media` in data_dir).")
+    s3_endpoint_url: str | None = _setting(None, "Address of the S3-compatible service, e.g. `https://<account>.r2.cloudflarestorage.com`. Unset: AWS S3 for s3_region.")
+    s3_region: str = _setting("us-east-1", "Region of the bucket (`auto` for Cloudflare R2). Used in SigV4 signatures.")
+    s3_bucket: str | None = _setting(None, "Bucket that holds the media (must exist). Required with storage_backend = s3.")
+    s3_access_key_id: str | None = _setting(None, "Access key id for the bucket. Unset: boto3's usual credential chain (instance role, ~/.aws).")
+    s3_secret_access_key: Secret | None = _setting(None, "Secret access key for the bucket.", secret=True)
+    s3_prefix: str = _setting("", "Prefix of every object key in the bucket, e.g. `mediaenhancer/` to share a bucket.")
+    s3_addressing_style: str = _setting("auto", "Bucket addressing: `auto`, `path` (https://host/bucket/key; MinIO, test servers) or `virtual` (https://bucket.host/key).")
+    s3_max_attempts: int = _setting(3, "Attempts per S3 request (botocore's standard retry mode) before the upload fails with 503.")
+    s3_timeout_seconds: float = _setting(60.0, "Connect and read timeout of one S3 request, in seconds.")
+    signed_url_ttl_seconds: int = _setting(3600, "Lifetime of signed download URLs (S3 presigned GET or the local backend's HMAC-signed /storage/ URL), in seconds.")
+    url_signing_secret: Secret | None = _setting(None, "HMAC key of the local backend's download URLs. Unset: a random key is created once in data_dir/url-signing.key (shared by the server's workers).", secret=True)
+    max_upload_bytes: int = _setting(21_474_836_480, "Largest media file accepted, in bytes (default 20 GiB). Larger uploads answer 413 before any byte is read.")
+    upload_part_bytes: int = _setting(8_388_608, "Part size of uploads to storage and the granularity of resumable uploads, in bytes (at least 5 MiB, S3's minimum part size; default 8 MiB). An interrupted upload resumes from the last whole part.")
+    upload_concurrency: int = _setting(4, "Parts of one upload sent to S3 at once (each holds upload_part_bytes of memory).")
+    upload_stale_seconds: int = _setting(86_400, "Age after which the reaper removes an upload nobody continued, and any stored object without a media row, in seconds.")
+    storage_reap_interval_seconds: int = _setting(3600, "How often the server runs the reaper by itself, in seconds (0: never; run `mediaenhancer-server storage reap` instead).")
+    thumbnail_width: int = _setting(320, "Width of the JPEG thumbnails made for videos and images, in pixels.")
 
     # ------------------------------------------------------------------------
     @classmethod
@@ -193,6 +215,7 @@ class Settings:
             )
         self._validate_server()
         self._validate_ai()
+        self._validate_storage()
 
     def _validate_server(self) -> None:
         for name in ("server_port",):
@@ -234,6 +257,26 @@ class Settings:
         for name in ("gemini_inline_max_bytes", "transcribe_concurrency"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{self.env_name(name)}: must be 1 or more, got {getattr(self, name)}")
+
+    def _validate_storage(self) -> None:
+        if self.storage_backend not in {"local", "s3"}:
+            raise ConfigError(f"{self.env_name('storage_backend')}: unknown backend {self.storage_backend!r}; use local or s3")
+        if self.storage_backend == "s3" and not self.s3_bucket:
+            raise ConfigError(f"{self.env_name('s3_bucket')}: required with storage_backend = s3; name an existing bucket")
+        if self.s3_endpoint_url is not None and not self.s3_endpoint_url.startswith(("http://", "https://")):
+            raise ConfigError(f"{self.env_name('s3_endpoint_url')}: must be an http:// or https:// URL, got {self.s3_endpoint_url!r}")
+        if self.s3_addressing_style not in {"auto", "path", "virtual"}:
+            raise ConfigError(f"{self.env_name('s3_addressing_style')}: use auto, path or virtual, got {self.s3_addressing_style!r}")
+        if self.upload_part_bytes < 5 * 1024 * 1024:
+            raise ConfigError(f"{self.env_name('upload_part_bytes')}: must be at least 5242880 (5 MiB, S3's smallest part), got {self.upload_part_bytes}")
+        for name in ("s3_max_attempts", "signed_url_ttl_seconds", "max_upload_bytes", "upload_concurrency",
+                     "upload_stale_seconds", "thumbnail_width"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{self.env_name(name)}: must be 1 or more, got {getattr(self, name)}")
+        if self.storage_reap_interval_seconds < 0:
+            raise ConfigError(f"{self.env_name('storage_reap_interval_seconds')}: must be 0 or more, got {self.storage_reap_interval_seconds}")
+        if not self.s3_timeout_seconds > 0:
+            raise ConfigError(f"{self.env_name('s3_timeout_seconds')}: must be more than 0, got {self.s3_timeout_seconds}")
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

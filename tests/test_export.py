@@ -1,0 +1,199 @@
+"""Project exports: segment order, durations, dimensions, per-segment operations, music under, sync."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mediaenhancer_core.errors import ProjectError
+from mediaenhancer_core.export import Project, export_project, load_project
+from mediaenhancer_core.presets import BUILTIN_PRESETS
+from tests import media as M
+
+CLI = str(Path(sys.executable).with_name("mediaenhancer"))
+COLORS = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255)}
+TONES = {"red": 300, "green": 600, "blue": 900}
+
+
+def _colour_clip(path: Path, colour: str, seconds: float = 2.0, size: str = "320x240") -> Path:
+    M.ffmpeg(
+        "-f", "lavfi", "-i", f"color=c={colour}:s={size}:r=25:d={seconds}",
+        "-f", "lavfi", "-i", f"sine=f={TONES[colour]}:r=48000:d={seconds}",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path),
+    )
+    return path
+
+
+def _frame(path: Path, t: float) -> np.ndarray:
+    info = next(s for s in M.probe(path)["streams"] if s["codec_type"] == "video")
+    w, h = info["width"], info["height"]
+    raw = subprocess.run(
+        [M.FFMPEG, "-v", "error", "-ss", str(t), "-i", str(path), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        capture_output=True, check=True,
+    ).stdout
+    return np.frombuffer(raw, dtype=np.uint8).reshape(h, w, 3)
+
+
+def _pixel(path: Path, t: float, x: float = 0.5, y: float = 0.5) -> tuple[int, int, int]:
+    frame = _frame(path, t)
+    h, w, _ = frame.shape
+    return tuple(int(c) for c in frame[int(h * y), int(w * x)])  # type: ignore[return-value]
+
+
+def _green_pixels(path: Path, t: float) -> int:
+    f = _frame(path, t).astype(int)
+    return int(np.sum((f[:, :, 1] > 180) & (f[:, :, 0] < 90) & (f[:, :, 2] < 90)))
+
+
+def _closest(rgb: tuple[int, int, int]) -> str:
+    return min(COLORS, key=lambda c: sum((a - b) ** 2 for a, b in zip(COLORS[c], rgb)))
+
+
+def _dominant_hz(path: Path, start: float, end: float) -> float:
+    data, rate = M.decode_audio(path)
+    x = data[int(start * rate): int(end * rate), 0]
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    return float(np.fft.rfftfreq(len(x), 1 / rate)[np.argmax(spectrum)])
+
+
+def _project(segments: list[dict], **extra) -> Project:
+    return Project.from_dict({"name": "t", "segments": segments, **extra})
+
+
+@pytest.mark.slow
+def test_segments_in_order_with_their_durations_and_sound(tmp_path: Path, tools) -> None:
+    files = {c: _colour_clip(tmp_path / f"{c}.mp4", c) for c in COLORS}
+    project = _project(
+        [
+            {"media": str(files["blue"]), "start": 0.5, "end": 1.5},
+            {"media": str(files["red"]), "start": 0.0, "end": 1.0},
+            {"media": str(files["green"]), "start": 0.2, "end": 1.4},
+        ],
+        output={"quality": "draft", "enhance": False},
+    )
+    res = export_project(project, tmp_path / "out.mp4", tools, preset=BUILTIN_PRESETS["podcast"])
+    out = Path(res.output)
+    fmt = M.probe(out)["format"]
+    assert abs(float(fmt["duration"]) - 3.2) <= 0.08
+    assert res.duration == pytest.approx(3.2, abs=0.01)
+    for t, colour in ((0.5, "blue"), (1.5, "red"), (2.6, "green")):
+        assert _closest(_pixel(out, t)) == colour, f"{colour} expected at {t}s"
+        assert abs(_dominant_hz(out, t - 0.3, t + 0.3) - TONES[colour]) < 15, f"{colour}'s tone expected at {t}s"
+
+
+@pytest.mark.slow
+def test_rotate_flip_titles_volume_and_resolution(tmp_path: Path, tools) -> None:
+    src = tmp_path / "wide.mp4"
+    # left half red, right half blue: flips and rotations move the colours predictably
+    M.ffmpeg(
+        "-f", "lavfi", "-i", "color=c=red:s=128x144:r=25:d=2[l];color=c=blue:s=128x144:r=25:d=2[r];[l][r]hstack",
+        "-f", "lavfi", "-i", "sine=f=440:r=48000:d=2",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(src),
+    )
+    project = _project(
+        [
+            {"media": str(src), "end": 1.0, "titles": [{"text": "Chapter: one, 100%", "start": 0.0, "duration": 0.6,
+                                                       "color": "#00FF00", "size": 40, "position": "center"}]},
+            {"media": str(src), "end": 1.0, "flip": "horizontal", "volume": 0.5},
+            {"media": str(src), "end": 1.0, "rotate": 90},
+        ],
+        output={"quality": "draft", "enhance": False, "resolution": "720p"},
+    )
+    res = export_project(project, tmp_path / "ops.mp4", tools, preset=BUILTIN_PRESETS["podcast"])
+    out = Path(res.output)
+    assert (res.width, res.height) == (1280, 720)
+    v = next(s for s in M.probe(out)["streams"] if s["codec_type"] == "video")
+    assert (v["width"], v["height"]) == (1280, 720)
+    assert _closest(_pixel(out, 0.8, x=0.25)) == "red" and _closest(_pixel(out, 0.8, x=0.75)) == "blue"
+    assert _green_pixels(out, 0.3) > 500 and _green_pixels(out, 0.8) == 0  # the green title is there, then gone
+    assert _closest(_pixel(out, 1.5, x=0.25)) == "blue" and _closest(_pixel(out, 1.5, x=0.75)) == "red"  # flipped
+    # rotated clockwise: left (red) becomes top, pillarboxed in the 16:9 frame
+    assert _closest(_pixel(out, 2.5, x=0.5, y=0.3)) == "red" and _closest(_pixel(out, 2.5, x=0.5, y=0.7)) == "blue"
+    assert sum(_pixel(out, 2.5, x=0.05)) < 40  # black bars beside the portrait picture
+    data, rate = M.decode_audio(out)
+    rms = lambda a, b: float(np.sqrt(np.mean(data[int(a * rate): int(b * rate), 0] ** 2)))  # noqa: E731
+    assert 20 * np.log10(rms(1.2, 1.8) / rms(0.2, 0.8)) == pytest.approx(-6.0, abs=0.5)  # volume 0.5 = -6 dB
+
+
+@pytest.mark.slow
+def test_music_is_mixed_under_and_the_export_is_enhanced(tmp_path: Path, tools) -> None:
+    speech = M.make_video(tmp_path / "talk.mp4", 4.0, level=0.02, noise=0.004, pause_every=4.0, pause=1.5)
+    music = tmp_path / "music.wav"
+    M.ffmpeg("-f", "lavfi", "-i", "sine=f=1500:r=48000:d=1.5", "-c:a", "pcm_s16le", str(music))
+    project = _project(
+        [{"media": str(speech)}],
+        audio_tracks=[{"media": str(music), "volume_db": -12, "loop": True, "duck": False}],
+        output={"quality": "draft"},
+    )
+    res = export_project(project, tmp_path / "mix.mp4", tools, preset=BUILTIN_PRESETS["podcast"])
+    out = Path(res.output)
+    assert abs(_dominant_hz(out, 0.2, 1.3) - 1500) < 20  # the speech pauses at the start: the looped music is heard
+    assert abs(M.loudness(out) - -16.0) <= 0.5
+    assert res.audio is not None and res.notes
+
+
+@pytest.mark.slow
+def test_trimmed_segments_keep_picture_and_sound_in_sync(tmp_path: Path, tools) -> None:
+    clip = M.make_sync_clip(tmp_path / "sync.mp4", 10.0, (2.0, 5.5, 8.6))
+    project = _project(
+        [{"media": str(clip), "start": 4.9, "end": 6.3}, {"media": str(clip), "start": 1.3, "end": 2.7}],
+        output={"quality": "draft", "enhance": False},
+    )
+    res = export_project(project, tmp_path / "s.mp4", tools, preset=BUILTIN_PRESETS["podcast"])
+    out = Path(res.output)
+    flashes, beeps = M.events(out, "video"), M.events(out, "audio")
+    assert len(flashes) == len(beeps) == 2, (flashes, beeps)
+    # where the segments put them, within two frames (cuts fall on frame boundaries)
+    assert abs(flashes[0] - 0.6) <= 0.085 and abs(flashes[1] - (1.4 + 0.7)) <= 0.085
+    for f, b in zip(flashes, beeps):
+        assert abs(f - b) <= 0.045
+
+
+def test_project_file_errors_name_the_field(tmp_path: Path) -> None:
+    cases = {
+        "no segments": ("name='x'\nsegments=[]\n", "segments: at least one"),
+        "bad end": ("[[segments]]\nmedia='a.mp4'\nstart=3\nend=2\n", r"segments\[0\].end: must be greater than start"),
+        "bad rotate": ("[[segments]]\nmedia='a.mp4'\nrotate=45\n", r"segments\[0\].rotate"),
+        "bad colour": ("[[segments]]\nmedia='a.mp4'\n[[segments.titles]]\ntext='x'\ncolor='red;drawbox'\n", r"titles\[0\].color"),
+        "unknown key": ("[[segments]]\nmedia='a.mp4'\nspeed=2\n", "unknown key 'speed'"),
+        "bad format": ("[output]\nformat='gif'\n[[segments]]\nmedia='a.mp4'\n", "output.format"),
+        "not toml": ("[[segments]\n", "not valid TOML"),
+    }
+    for name, (text, pattern) in cases.items():
+        path = tmp_path / f"{name.replace(' ', '_')}.toml"
+        path.write_text(text)
+        with pytest.raises(ProjectError, match=pattern):
+            load_project(path)
+    with pytest.raises(ProjectError, match="not found"):
+        load_project(tmp_path / "missing.toml")
+
+
+def test_segment_outside_its_media_is_refused(tmp_path: Path, tools) -> None:
+    clip = _colour_clip(tmp_path / "red.mp4", "red", 1.0)
+    with pytest.raises(ProjectError, match=r"segments\[0\]: 5–6 s is outside red.mp4"):
+        export_project(_project([{"media": str(clip), "start": 5, "end": 6}]), tmp_path / "o.mp4", tools,
+                       preset=BUILTIN_PRESETS["podcast"])
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_cli_export_from_a_json_project(tmp_path: Path) -> None:
+    _colour_clip(tmp_path / "red.mp4", "red", 1.5)
+    _colour_clip(tmp_path / "blue.mp4", "blue", 1.5)
+    (tmp_path / "p.json").write_text(json.dumps({
+        "name": "cli", "segments": [{"media": "red.mp4", "end": 1.0}, {"media": "blue.mp4", "end": 1.0}],
+        "output": {"quality": "draft"},
+    }))
+    run = subprocess.run([CLI, "export", str(tmp_path / "p.json"), "--json", "--format", "mkv"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["output"].endswith("p.mkv") and result["segments"] == 2
+    assert abs(float(M.probe(tmp_path / "p.mkv")["format"]["duration"]) - 2.0) <= 0.1
+    again = subprocess.run([CLI, "export", str(tmp_path / "p.json"), "--format", "mkv"], capture_output=True, text=True)
+    assert again.returncode == 2 and "--force" in again.stderr  # never overwrites without asking
+    bad = subprocess.run([CLI, "export", str(tmp_path / "nope.toml")], capture_output=True, text=True)
+    assert bad.returncode == 25 and "Traceback" not in bad.stderr and bad.stderr.count("\n") == 1
