@@ -72,8 +72,8 @@ def standin(server: GeminiStandIn) -> GeminiStandIn:
 def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("gemini-media")
     return {
-        "clip": M.make_video(d / "clip.mp4", 6.0, level=0.03, noise=0.005, hum_hz=50, dim=True),
-        "long": M.make_audio(d / "long.m4a", 70.0, ("-c:a", "aac", "-b:a", "48k"), level=0.05, noise=0.003, rate=16000),
+        "clip": M.make_video(d / "clip.mp4", 4.0, level=0.03, noise=0.005, hum_hz=50, dim=True),
+        "long": M.make_audio(d / "long.m4a", 65.0, ("-c:a", "aac", "-b:a", "32k"), level=0.05, noise=0.003, rate=8000),
     }
 
 

@@ -4,6 +4,10 @@
     schema.py       the check of an answer against its JSON Schema
     proxy.py        the small proxy the model sees: an audio excerpt and keyframes (never the whole file unless asked)
     planner.py      GeminiPlanner (the Planner protocol): measurement plan + Gemini's advice, falls back on any failure
+    transcribe.py   chunks cut in pauses, timed segments per chunk, offsets applied
+    chapters.py     chapters and a summary from the transcript
+    subtitles.py    SRT / WebVTT / JSON, cue splitting, retiming for --trim-silence, the burn-in filter
+    times.py        reading the times a model writes
 
 Importing this package does not import google-genai (about 0.8 s); the first request does.
 """
@@ -12,6 +16,8 @@ from __future__ import annotations
 
 from .gemini import GeminiClient, GeminiConfig, JsonModel, MediaPart
 from .planner import GeminiPlanner, make_planner
+from .subtitles import Chapter, Segment, Transcript, burn_in_filter, output_paths, to_srt, to_vtt, write_transcript
+from .transcribe import transcribe_file, transcript_for_output
 
 __all__ = [
     "GeminiClient",
@@ -20,4 +26,14 @@ __all__ = [
     "MediaPart",
     "GeminiPlanner",
     "make_planner",
+    "Segment",
+    "Chapter",
+    "Transcript",
+    "burn_in_filter",
+    "output_paths",
+    "to_srt",
+    "to_vtt",
+    "write_transcript",
+    "transcribe_file",
+    "transcript_for_output",
 ]
