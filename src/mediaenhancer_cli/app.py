@@ -32,7 +32,6 @@ __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="mediaenhancer",
-    help="Make recorded video and audio sound and look better. Works offline; no account needed.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -83,7 +82,9 @@ def _state(ctx: typer.Context) -> State:
 
 
 def error_line(state: State, message: str) -> None:
-    state.err.print(f"[bold red]mediaenhancer: error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+    from rich.markup import escape  # noqa: PLC0415
+
+    state.err.print(f"[bold red]mediaenhancer: error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
 
 
 def handle_errors(fn: F) -> F:
@@ -319,6 +320,11 @@ def enhance(
         for r in results:
             if r.status == "failed" and r.error:
                 error_line(state, r.error["message"])
+            warning = ((r.after or {}).get("audio") or {}).get("warning")
+            if warning:
+                from rich.markup import escape  # noqa: PLC0415
+
+                state.err.print(f"[yellow]mediaenhancer: warning:[/] {escape(r.input)}: {escape(warning)}", highlight=False)
         if not quiet and (len(results) > 1 or not dry_run):
             state.out.print(results_table(results))
     failed = [r for r in results if r.status == "failed"]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ def results_table(results: Sequence[FileResult]) -> Table:
             after = f"{a['integrated_lufs']:.1f} LUFS / {a['true_peak_dbtp']:.1f} dBTP"
         detail = r.error["message"] if r.error else (r.output if r.status == "enhanced" else (r.reason or r.output or ""))
         style = _STATUS_STYLE.get(r.status, "")
-        t.add_row(Path(r.input).name, f"[{style}]{r.status}[/]", before, after, detail)
+        t.add_row(escape(Path(r.input).name), f"[{style}]{r.status}[/]", before, after, escape(detail))
     return t
 
 

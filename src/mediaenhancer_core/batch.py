@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import glob
 import os
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
 from .enhance import ENHANCED_MARK, EnhanceJob, FileResult, ProgressEvent, enhance_file
-from .errors import InputNotFoundError, MediaEnhancerError
+from .errors import InputNotFoundError, InputUnreadableError, MediaEnhancerError
 from .ffmpeg import CancelToken, FFmpegTools
 from .files import PARTIAL_MARK
 from .planner import Planner
@@ -64,12 +65,17 @@ def expand_inputs(args: Sequence[str], *, recursive: bool = False) -> list[Input
         p = Path(arg)
         if p.is_dir():
             walker: Iterable[Path]
-            if recursive:
-                walker = (Path(d) / f for d, dirs, files in sorted(os.walk(p)) for f in sorted(files)
-                          if not any(part.startswith(".") for part in Path(d).relative_to(p).parts))
-            else:
-                walker = sorted(c for c in p.iterdir() if c.is_file())
-            found = [c for c in walker if _is_candidate(c)]
+            try:
+                if recursive:
+                    walker = (Path(d) / f for d, dirs, files in sorted(os.walk(p)) for f in sorted(files)
+                              if not any(part.startswith(".") for part in Path(d).relative_to(p).parts))
+                else:
+                    walker = sorted(c for c in p.iterdir() if c.is_file())
+                found = [c for c in walker if _is_candidate(c)]
+            except PermissionError:
+                items.append(InputItem(p, error=InputUnreadableError(
+                    f"{p}: permission denied; make the folder readable (chmod +rx)", path=p)))
+                continue
             if not found:
                 items.append(
                     InputItem(p, error=InputNotFoundError(
@@ -106,6 +112,16 @@ def run_batch(
 ) -> list[FileResult]:
     cancel = cancel or CancelToken()
     results: list[FileResult | None] = [None] * len(items)
+    claimed: set[Path] = set()
+    claim_lock = threading.Lock()
+
+    def claim(dest: Path) -> bool:
+        key = dest.resolve()
+        with claim_lock:
+            if key in claimed:
+                return False
+            claimed.add(key)
+            return True
 
     def one(i: int) -> FileResult:
         item = items[i]
@@ -119,7 +135,8 @@ def run_batch(
             from dataclasses import replace  # noqa: PLC0415
 
             file_job = replace(job, relative_to=item.root)
-        return enhance_file(item.path, file_job, tools, planner=planner, temp_dir=temp_dir, on_progress=on_progress, cancel=cancel)
+        return enhance_file(item.path, file_job, tools, planner=planner, temp_dir=temp_dir, on_progress=on_progress, cancel=cancel,
+                           claim=claim)
 
     pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="enhance")
     pending: dict[Future[FileResult], int] = {}

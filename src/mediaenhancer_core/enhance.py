@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .analysis import Analysis, analyze
-from .errors import CancelledError, MediaEnhancerError, OutputSameAsInputError, PlanError
+from .errors import CancelledError, MediaEnhancerError, OutputError, OutputSameAsInputError, PlanError
 from .ffmpeg import CancelToken, FFmpegTools
 from .files import atomic_copy
 from .formats import FORMATS, default_format
@@ -121,6 +121,7 @@ def enhance_file(
     temp_dir: Path | None = None,
     on_progress: Callable[[ProgressEvent], None] | None = None,
     cancel: CancelToken | None = None,
+    claim: Callable[[Path], bool] | None = None,
 ) -> FileResult:
     started = time.monotonic()
     src = Path(src)
@@ -149,6 +150,16 @@ def enhance_file(
         if _same_file(src, dest):
             raise OutputSameAsInputError(
                 f"{dest}: the output would overwrite the input; choose another name with -o or a folder with --out-dir",
+                path=dest,
+            )
+        if job.save_plan is not None and _same_file(src, Path(job.save_plan)):
+            raise OutputSameAsInputError(
+                f"{job.save_plan}: --save-plan would overwrite the input; choose another name", path=job.save_plan
+            )
+        if claim is not None and not claim(dest):
+            raise OutputError(
+                f"{dest}: another input of this batch is written here too; use --recursive to mirror "
+                "sub-folders, or enhance them separately",
                 path=dest,
             )
         if dest.exists() and not job.force and not job.dry_run:

@@ -316,7 +316,9 @@ def run(
         raise CancelledError(f"{what} {cancel.reason}", path=path)
 
     result = RunResult(returncode=proc.returncode, kept=kept, tail=list(tail))
-    if check and proc.returncode != 0:
+    # ffmpeg 5.1 exits 0 when writing the trailer fails (e.g. the disk filled up)
+    write_failed = any(m in line for line in result.tail for m in (*_DISK_FULL, "Error writing trailer", "Error closing file"))
+    if check and (proc.returncode != 0 or write_failed):
         raise_for_failure(result, what=what, path=path)
     return result
 

@@ -34,7 +34,9 @@ def os_error(exc: OSError, path: Path) -> Exception:
         return OutputNotWritableError(
             f"{path}: cannot write here ({exc.strerror}); choose another output folder with -o or --out-dir", path=path
         )
-    return OutputNotWritableError(f"{path}: cannot write ({exc.strerror})", path=path)
+    return OutputNotWritableError(
+        f"{path}: cannot write ({exc.strerror}); choose another output path with -o or --out-dir", path=path
+    )
 
 
 def ensure_parent(final: Path) -> None:

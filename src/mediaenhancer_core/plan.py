@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -274,6 +275,30 @@ def _step(data: Any, source: str, allowed: set[str]) -> FilterStep:
 
 
 _FORMATS = {"mp4", "mov", "mkv", "webm", "mp3", "m4a", "wav", "flac", "ogg", "opus"}
+_NUMBER = r"\d{1,6}(\.\d{1,3})?k?"
+# Each option with the values it may take: no option can name a file (x265's csv=, a second
+# output...), whatever a plan file says.
+_OUTPUT_OPTIONS = {
+    "-preset": r"ultrafast|superfast|veryfast|faster|fast|medium|slow|slower|veryslow|placebo|\d{1,2}",
+    "-crf": _NUMBER,
+    "-pix_fmt": r"yuv420p|yuv420p10le|yuv422p|yuv444p|yuv422p10le",
+    "-tag:v": r"hvc1|avc1",
+    "-x265-params": r"log-level=(error|warning|none)",
+    "-b:v": _NUMBER,
+    "-b:a": _NUMBER,
+    "-row-mt": r"[01]",
+    "-deadline": r"good|best|realtime",
+    "-cpu-used": r"-?\d",
+    "-q:v": _NUMBER,
+    "-q:a": _NUMBER,
+    "-sample_fmt": r"s16|s32|flt|fltp|s16p|s32p",
+    "-bits_per_raw_sample": r"16|24|32",
+    "-movflags": r"\+faststart",
+}
+_ENCODERS = {
+    "libx264", "libx265", "libvpx-vp9", "libsvtav1", "libaom-av1", "aac", "libmp3lame", "libopus", "libvorbis", "flac",
+    "alac", "pcm_s16le", "pcm_s24le", "h264", "hevc", "av1", "vp8", "vp9", "mpeg4", "mpeg2video", "prores", "mjpeg", "theora",
+}
 _SAFE_ARG = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-+:=")
 
 
@@ -285,5 +310,13 @@ def _check_output(out: OutputSpec, source: str) -> None:
     for arg in [*out.video_args, *out.audio_args, *out.muxer_args, out.video_codec or "", out.audio_codec or ""]:
         if not isinstance(arg, str) or not set(arg) <= _SAFE_ARG or len(arg) > 64:
             raise PlanError(f"{source}: output argument {arg!r} is not allowed")
-    if any(a in ("-i", "-f", "-y", "-filter_complex", "-filter_script", "-attach") for a in [*out.video_args, *out.audio_args, *out.muxer_args]):
-        raise PlanError(f"{source}: output arguments may only set codec options")
+    for codec in (out.video_codec, out.audio_codec):
+        if codec is not None and codec not in _ENCODERS:
+            raise PlanError(f"{source}: codec {codec!r} is not one this tool writes")
+    for args in (out.video_args, out.audio_args, out.muxer_args):
+        # option/value pairs of known codec options only: a bare word would be another output file
+        if len(args) % 2 or any(opt not in _OUTPUT_OPTIONS for opt in args[::2]):
+            raise PlanError(f"{source}: output arguments may only set codec options ({', '.join(sorted(_OUTPUT_OPTIONS))})")
+        for opt, value in zip(args[::2], args[1::2]):
+            if not re.fullmatch(_OUTPUT_OPTIONS[opt], value):
+                raise PlanError(f"{source}: {opt} {value!r} is not an allowed value")

@@ -118,6 +118,11 @@ def probe(path: Path, tools: FFmpegTools | None) -> MediaInfo:
     path = Path(path)
     check_input(path)
     family = sniff_file(path)
+    if family == "wav" and _wav_truncated(path):
+        raise CorruptMediaError(
+            f"{path}: truncated wav file (its header promises more audio than the file holds); re-export or re-copy it",
+            path=path,
+        )
     try:
         if tools is not None and tools.ffprobe is not None:
             info = _probe_ffprobe(path, tools.ffprobe)
@@ -143,6 +148,24 @@ def probe(path: Path, tools: FFmpegTools | None) -> MediaInfo:
     if info.duration <= 0:
         raise CorruptMediaError(f"{path}: has no playable duration; re-export or re-download it", path=path)
     return info
+
+
+def _wav_truncated(path: Path) -> bool:
+    """A RIFF/WAVE file whose data chunk claims more bytes than the file holds."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        if fh.read(12)[8:12] != b"WAVE":
+            return False
+        pos = 12
+        while pos + 8 <= size:
+            fh.seek(pos)
+            head = fh.read(8)
+            length = int.from_bytes(head[4:8], "little")
+            if head[:4] == b"data":
+                # 0 and 0xFFFFFFFF mark a stream whose length was never written
+                return 0 < length < 0xFFFFFFFF and pos + 8 + length > size
+            pos += 8 + length + (length & 1)
+    return False
 
 
 class _ProbeFailed(Exception):
@@ -250,7 +273,7 @@ def _probe_pyav(path: Path) -> MediaInfo:
                     StreamInfo(
                         index=s.index,
                         kind="audio",
-                        codec=ctx.name,
+                        codec=ctx.codec.canonical_name,
                         bit_rate=ctx.bit_rate or None,
                         sample_rate=ctx.sample_rate or None,
                         channels=ctx.channels or None,
@@ -265,7 +288,7 @@ def _probe_pyav(path: Path) -> MediaInfo:
                     StreamInfo(
                         index=s.index,
                         kind="video",
-                        codec=ctx.name,
+                        codec=ctx.codec.canonical_name,
                         bit_rate=ctx.bit_rate or None,
                         width=ctx.width or None,
                         height=ctx.height or None,

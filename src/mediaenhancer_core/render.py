@@ -32,7 +32,8 @@ __all__ = ["render", "render_pass", "finalize", "MuxSource", "RenderResult", "Au
 LOSSY_MARGIN_DB = 0.5  # headroom for the peaks lossy encoders add
 LOSSLESS_MARGIN_DB = 0.1
 LOSSLESS = {"pcm_s16le", "pcm_s24le", "flac", "alac"}
-LOUDNESS_TOLERANCE = 0.2  # LU: re-run the (cheap) mux step when the limiter moved loudness more than this
+LOUDNESS_TOLERANCE = 0.2  # LU
+MAX_SEARCH_PASSES = 6  # audio-only passes to find the gain when the limiter takes loudness
 
 Progress = Callable[[str, float, float], None]  # phase, seconds done, seconds total
 
@@ -48,6 +49,7 @@ class AudioAfter:
     cleaned_lufs: float
     cleaned_true_peak: float
     mux_passes: int
+    warning: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -201,7 +203,13 @@ def finalize(
     cancel: CancelToken | None = None,
     path: Path | None = None,
 ) -> AudioAfter | None:
-    """The mux step: exact loudness gain (+ true-peak limiter where needed), encode, write atomically."""
+    """The mux step: exact loudness gain (+ true-peak limiter where needed), encode, write atomically.
+
+    With linear gain the result is known from the measurement of the cleaned audio. When the
+    limiter is needed, it takes some loudness with the peaks (a lot, on programmes made of
+    loud transients): cheap audio-only passes find the gain that lands on the target (secant
+    steps; loudness rises with gain), then the output is written once.
+    """
     with atomic_output(dest) as tmp:
         if clean is None:
             _mux(out, source, tmp, tools, None, on_progress, cancel, path)
@@ -218,28 +226,44 @@ def finalize(
         if not silent and loud is not None and cleaned_tp + gain > effective:
             limit_at = effective
         passes = 0
-        result: dict[str, float] = {}
-        while True:
+        if limit_at is None:
+            _mux(out, source, tmp, tools, (gain, None, False), on_progress, cancel, path)
+            result = {"I": cleaned_i + gain, "Peak": cleaned_tp + gain, "LRA": clean.get("LRA", 0.0)}
+            passes = 1
+        else:
+            assert source.intermediate is not None
+            tried: list[tuple[float, float]] = []  # (gain, loudness)
+            for _ in range(MAX_SEARCH_PASSES):
+                measured = _measure_limited(source.intermediate, gain, limit_at, out.sample_rate or 48000, tools, cancel, path)
+                passes += 1
+                level, peak = measured.get("I", -70.0), measured.get("Peak", -math.inf)
+                if peak > effective + 0.05:  # resampling overshoot: pull the ceiling down by the excess
+                    limit_at -= max(0.1, peak - effective)
+                    tried.clear()
+                    continue
+                tried.append((gain, level))
+                off = target - level
+                if abs(off) <= LOUDNESS_TOLERANCE / 2:
+                    break
+                if len(tried) >= 2 and abs(tried[-1][1] - tried[-2][1]) > 0.05:
+                    (g0, l0), (g1, l1) = tried[-2], tried[-1]
+                    slope = max(0.05, (l1 - l0) / (g1 - g0)) if g1 != g0 else 1.0
+                    step = off / slope
+                else:
+                    step = off
+                gain += max(-12.0, min(24.0, step))
+            result = _mux(out, source, tmp, tools, (gain, limit_at, True), on_progress, cancel, path)
             passes += 1
-            measure_final = limit_at is not None
-            result = _mux(out, source, tmp, tools, (gain, limit_at, measure_final), on_progress, cancel, path)
-            if not measure_final:
-                # linear gain: the result is the measurement of the cleaned audio moved by the gain
-                result = {"I": cleaned_i + gain, "Peak": cleaned_tp + gain, "LRA": clean.get("LRA", 0.0)}
-                break
-            if silent or loud is None or passes >= 3:
-                break
-            off = target - result.get("I", target)
-            over = result.get("Peak", -math.inf) - effective
-            if abs(off) <= LOUDNESS_TOLERANCE and over <= 0.05:
-                break
-            # only the limiter makes the result differ from gain + measurement; correct and mux again
-            gain += off if abs(off) > LOUDNESS_TOLERANCE else 0.0
-            if over > 0.05:
-                limit_at = (limit_at if limit_at is not None else effective) - max(0.1, over)
         peak = result.get("Peak", -120.0)
+        level = result.get("I", -70.0)
+        warning = None
+        if loud is not None and not silent and abs(level - target) > 0.5:
+            warning = (
+                f"loudness {level:.1f} LUFS misses the {target:g} LUFS target: the peaks allowed by the "
+                f"{ceiling:g} dBTP ceiling leave too little programme; raise --true-peak or lower --target-lufs"
+            )
         return AudioAfter(
-            integrated_lufs=round(result.get("I", -70.0), 2),
+            integrated_lufs=round(level, 2),
             true_peak_dbtp=round(peak, 2) if math.isfinite(peak) else -120.0,
             loudness_range_lu=round(result.get("LRA", 0.0), 2),
             gain_db=round(gain, 2),
@@ -248,7 +272,30 @@ def finalize(
             cleaned_lufs=round(cleaned_i, 2),
             cleaned_true_peak=round(cleaned_tp, 2) if math.isfinite(cleaned_tp) else -120.0,
             mux_passes=passes,
+            warning=warning,
         )
+
+
+def _limiter_chain(gain: float, limit_at: float | None, rate: int) -> list[str]:
+    chain = [filter_str("volume", {"volume": f"{gain:.3f}dB"})]
+    if limit_at is not None:
+        chain += [
+            filter_str("aresample", {"out_sample_rate": 192000}),
+            filter_str("alimiter", {"limit": 10 ** (limit_at / 20.0), "attack": 5, "release": 50, "level": 0, "latency": 1}),
+        ]
+    chain.append(filter_str("aresample", {"out_sample_rate": rate}))
+    return chain
+
+
+def _measure_limited(
+    intermediate: Path, gain: float, limit_at: float, rate: int, tools: FFmpegTools, cancel: CancelToken | None, path: Path | None
+) -> dict[str, float]:
+    """Loudness and true peak of the cleaned audio after gain and limiter, without writing anything."""
+    chain = [*_limiter_chain(gain, limit_at, rate), filter_str("ebur128", {"peak": "true", "framelog": "verbose"}, instance="final")]
+    args = [str(tools.ffmpeg), "-i", str(intermediate), "-map", "0:a", "-af", ",".join(chain), "-f", "null", "-"]
+    measure = _Loudness()
+    run(args, keep=measure.feed, cancel=cancel, what="loudness search", path=path)
+    return measure.get("final")
 
 
 def render(
@@ -315,22 +362,7 @@ def _mux(
     for p in inputs:
         args += ["-i", str(p)]
     measure = _Loudness()
-    if loudness is not None and source.intermediate is not None:
-        gain, limit_at, measure_final = loudness
-        rate = out.sample_rate or 48000
-        chain = [filter_str("volume", {"volume": f"{gain:.3f}dB"})]
-        if limit_at is not None:
-            chain += [
-                filter_str("aresample", {"out_sample_rate": 192000}),
-                filter_str("alimiter", {"limit": 10 ** (limit_at / 20.0), "attack": 5, "release": 50, "level": 0, "latency": 1}),
-            ]
-        chain.append(filter_str("aresample", {"out_sample_rate": rate}))
-        if measure_final:
-            chain.append(filter_str("ebur128", {"peak": "true", "framelog": "verbose"}, instance="final"))
-        args += ["-filter_complex", "[0:a]" + ",".join(chain) + "[aout]", "-map", "[aout]"]
-        args += ["-c:a", out.audio_codec or "aac", *out.audio_args, "-ar", str(rate)]
-        if out.channels:
-            args += ["-ac", str(out.channels)]
+    # the picture first, as in the input: tools take stream 0 for the video
     if source.intermediate_has_video and source.intermediate is not None:
         args += ["-map", "0:v:0", "-c:v", "copy"]
     elif source.copy_video is not None:
@@ -338,6 +370,16 @@ def _mux(
         args += ["-map", f"{idx}:{source.copy_video[1]}", "-c:v", "copy"]
         if out.format in ("mp4", "mov") and out.video_codec == "hevc":
             args += ["-tag:v", "hvc1"]
+    if loudness is not None and source.intermediate is not None:
+        gain, limit_at, measure_final = loudness
+        rate = out.sample_rate or 48000
+        chain = _limiter_chain(gain, limit_at, rate)
+        if measure_final:
+            chain.append(filter_str("ebur128", {"peak": "true", "framelog": "verbose"}, instance="final"))
+        args += ["-filter_complex", "[0:a]" + ",".join(chain) + "[aout]", "-map", "[aout]"]
+        args += ["-c:a", out.audio_codec or "aac", *out.audio_args, "-ar", str(rate)]
+        if out.channels:
+            args += ["-ac", str(out.channels)]
     if source.metadata_from is not None:
         meta = inputs.index(source.metadata_from)
         args += ["-map_metadata", str(meta), "-map_chapters", str(meta) if source.keep_chapters else "-1"]
