@@ -328,7 +328,7 @@ def _stop(proc: subprocess.Popen[str]) -> None:
         return
     try:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=5)
+        proc.wait(timeout=1)  # the output is thrown away: no need for a graceful encoder flush
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
