@@ -1,0 +1,158 @@
+"""Completion callbacks: a signed POST to the user's URL when a job ends, retried with backoff.
+
+The body is JSON; the header ``MediaEnhancer-Signature: t=<unix time>,v1=<hex>`` carries an
+HMAC-SHA256 of ``f"{t}.{body}"`` with the user's callback signing secret (as Stripe signs
+its webhooks), so receivers can check the payload came from this server and is fresh::
+
+    from mediaenhancer_core.jobs.callbacks import verify
+    verify(secret, request_body, request.headers["MediaEnhancer-Signature"], tolerance=300)
+
+Each user's secret is derived from the server's key (HMAC of the user id), shown to the
+user by ``GET /api/users/callback``; nothing per user is stored. URLs must be http(s); by
+default they may not point into private or loopback networks (the server would otherwise
+be a way into its own network).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import ValidationError
+from .service import JobService, JobView
+
+__all__ = ["sign", "verify", "user_secret", "check_callback_url", "CallbackSender", "SIGNATURE_HEADER"]
+
+log = logging.getLogger("mediaenhancer.jobs")
+SIGNATURE_HEADER = "MediaEnhancer-Signature"
+
+
+def user_secret(server_key: bytes, user_id: uuid.UUID) -> str:
+    digest = hmac.new(server_key, b"callback-secret:" + user_id.bytes, hashlib.sha256).hexdigest()
+    return f"mecb_{digest}"
+
+
+def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
+    t = int(time.time()) if timestamp is None else timestamp
+    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={t},v1={mac}"
+
+
+def verify(secret: str, body: bytes, header: str, *, tolerance: float = 300.0, now: float | None = None) -> bool:
+    try:
+        parts = dict(p.split("=", 1) for p in header.split(","))
+        t = int(parts["t"])
+        given = parts["v1"]
+    except (ValueError, KeyError):
+        return False
+    expected = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    fresh = abs((time.time() if now is None else now) - t) <= tolerance
+    return hmac.compare_digest(expected, given) and fresh
+
+
+def check_callback_url(url: str, *, allow_private: bool = False, resolve: Callable[[str], list[str]] | None = None) -> str:
+    """Validate a user's callback URL; raises ValidationError naming the field."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2000:
+        raise ValidationError("callback_url: must be an http(s) URL", field="callback_url")
+    if parts.username or parts.password:
+        raise ValidationError("callback_url: must not carry credentials", field="callback_url")
+    if not allow_private:
+        resolve = resolve or (lambda host: [ai[4][0] for ai in socket.getaddrinfo(host, None)])
+        try:
+            addresses = resolve(parts.hostname)
+        except OSError:
+            raise ValidationError(f"callback_url: cannot resolve {parts.hostname}", field="callback_url") from None
+        for addr in addresses:
+            ip = ipaddress.ip_address(addr.split("%")[0])
+            if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast or ip.is_unspecified:
+                raise ValidationError(
+                    f"callback_url: {parts.hostname} is a private or local address; use a public URL", field="callback_url"
+                )
+    return url
+
+
+def payload(job: JobView) -> dict[str, Any]:
+    return {
+        "type": "job.finished",
+        "job": {
+            "id": str(job.id), "type": job.type, "status": job.status, "progress": job.progress, "error": job.error,
+            "media_id": str(job.media_id) if job.media_id else None,
+            "project_id": str(job.project_id) if job.project_id else None,
+            "result_media_id": str(job.result_media_id) if job.result_media_id else None,
+            "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        },
+    }
+
+
+class CallbackSender:
+    """Posts the signed payload; on failure schedules the next attempt through the queue."""
+
+    def __init__(
+        self,
+        service: JobService,
+        server_key: bytes,
+        schedule: Callable[[uuid.UUID, int, float], None],
+        *,
+        timeout: float = 10.0,
+        max_attempts: int = 6,
+        base_delay: float = 5.0,
+        allow_private: bool = False,
+        post: Callable[[str, bytes, dict[str, str], float], int] | None = None,
+    ) -> None:
+        self.service = service
+        self.server_key = server_key
+        self.schedule = schedule
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.base_delay = base_delay
+        self.allow_private = allow_private
+        self._post = post or _httpx_post
+
+    def deliver(self, job_id: str, attempt: int) -> bool:
+        job = self.service.load(uuid.UUID(job_id))
+        if job is None or not job.callback_url:
+            return True
+        body = json.dumps(payload(job), separators=(",", ":")).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "mediaenhancer-callbacks",
+            SIGNATURE_HEADER: sign(user_secret(self.server_key, job.user_id), body),
+            "MediaEnhancer-Delivery": f"{job.id}/{attempt}",
+        }
+        try:
+            check_callback_url(job.callback_url, allow_private=self.allow_private)
+            status = self._post(job.callback_url, body, headers, self.timeout)
+            ok = 200 <= status < 300
+            why = f"HTTP {status}"
+        except ValidationError as exc:
+            log.warning("job %s: callback not sent: %s", job.id, exc.message)
+            return False
+        except Exception as exc:  # noqa: BLE001 - any network failure is retried
+            ok, why = False, f"{type(exc).__name__}: {exc}"
+        if ok:
+            log.info("job %s: callback delivered (attempt %d)", job.id, attempt)
+            return True
+        if attempt < self.max_attempts:
+            delay = self.base_delay * (2 ** (attempt - 1))
+            log.warning("job %s: callback attempt %d failed (%s); next in %.0f s", job.id, attempt, why, delay)
+            self.schedule(job.id, attempt + 1, delay)
+        else:
+            log.warning("job %s: callback failed %d times (%s); giving up", job.id, attempt, why)
+        return False
+
+
+def _httpx_post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+    import httpx  # noqa: PLC0415
+
+    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+        return client.post(url, content=body, headers=headers).status_code

@@ -1,0 +1,118 @@
+"""The task queue: Huey, on SQLite (embedded, no broker) or Redis (several machines).
+
+Huey carries only "run job X" messages (and callback deliveries); the ``jobs`` table holds
+the state and the leases (see ``service.py``). That split is what makes the guarantees hold
+whatever the broker does: a message delivered twice finds the job already claimed; a
+message lost with a killed worker is replaced by the recovery sweep, which re-enqueues jobs
+whose lease expired.
+
+* ``queue = "embedded"`` (default): ``SqliteHuey`` on a file in the data folder; the server
+  runs its consumer in threads (``mediaenhancer-server``), and ``mediaenhancer-server worker``
+  processes on the same machine may share it.
+* ``queue = "redis"``: ``RedisHuey`` at ``redis_url``; ``mediaenhancer-server worker`` on any
+  number of hosts sharing the database and the object storage.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..settings import Settings
+
+__all__ = ["JobQueue", "queue_path"]
+
+log = logging.getLogger("mediaenhancer.jobs")
+
+
+def queue_path(settings: Settings) -> Path:
+    assert settings.data_dir is not None
+    return settings.data_dir / "queue.sqlite3"
+
+
+class JobQueue:
+    """Producer and consumer side of the queue. Handlers are attached by the worker process."""
+
+    def __init__(self, settings: Settings, *, name: str = "mediaenhancer", immediate: bool = False) -> None:
+        import huey  # noqa: PLC0415 - lazy: the CLI never needs it
+
+        self.settings = settings
+        kind = settings.queue
+        if immediate:
+            self.huey: Any = huey.MemoryHuey(name, immediate=True)
+        elif kind == "embedded":
+            path = queue_path(settings)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.huey = huey.SqliteHuey(name, filename=str(path), results=False, utc=True)
+        elif kind == "redis":
+            if not settings.redis_url:
+                raise ConfigError("MEDIAENHANCER_QUEUE=redis needs MEDIAENHANCER_REDIS_URL (e.g. redis://host:6379/0)")
+            self.huey = huey.RedisHuey(name, url=settings.redis_url.reveal(), results=False, utc=True)
+        else:
+            raise ConfigError(f"MEDIAENHANCER_QUEUE: unknown queue {kind!r}; use embedded or redis")
+        self._run_job: Callable[[str], None] | None = None
+        self._deliver: Callable[[str, int], None] | None = None
+        self._consumer: Any = None
+        # tasks are registered by name on every process (producers and consumers alike)
+        self._task_run = self.huey.task(name="run_job")(self._dispatch_run)
+        self._task_deliver = self.huey.task(name="deliver_callback")(self._dispatch_deliver)
+
+    # ---- consumer wiring -------------------------------------------------
+    def attach(self, *, run_job: Callable[[str], None], deliver: Callable[[str, int], None]) -> None:
+        self._run_job, self._deliver = run_job, deliver
+
+    def _dispatch_run(self, job_id: str) -> None:
+        if self._run_job is None:
+            raise RuntimeError("this process runs no worker")
+        self._run_job(job_id)
+
+    def _dispatch_deliver(self, job_id: str, attempt: int) -> None:
+        if self._deliver is None:
+            raise RuntimeError("this process runs no worker")
+        self._deliver(job_id, attempt)
+
+    # ---- producer side ---------------------------------------------------
+    def enqueue(self, job_id: uuid.UUID, *, delay: float = 0.0) -> None:
+        if delay > 0:
+            self._task_run.schedule((str(job_id),), delay=delay)
+        else:
+            self._task_run(str(job_id))
+
+    def enqueue_callback(self, job_id: uuid.UUID, attempt: int, *, delay: float = 0.0) -> None:
+        if delay > 0:
+            self._task_deliver.schedule((str(job_id), attempt), delay=delay)
+        else:
+            self._task_deliver(str(job_id), attempt)
+
+    def pending(self) -> int:
+        return int(self.huey.pending_count())
+
+    def flush(self) -> None:
+        self.huey.flush()
+
+    # ---- running a consumer ------------------------------------------------
+    def start_consumer(self, workers: int) -> None:
+        """Run a consumer in threads of this process (the embedded worker of the server)."""
+        from huey.consumer import Consumer  # noqa: PLC0415
+
+        self._consumer = Consumer(self.huey, workers=max(1, workers), worker_type="thread", periodic=False,
+                                  initial_delay=0.05, backoff=1.15, max_delay=0.5, check_worker_health=True)
+        self._consumer.start()
+        log.info("embedded worker started: %d thread(s), queue %s", workers, self.settings.queue)
+
+    def stop_consumer(self, graceful: bool = True) -> None:
+        if self._consumer is not None:
+            self._consumer.stop(graceful=graceful)
+            self._consumer = None
+
+    def run_consumer(self, workers: int) -> None:
+        """Block running a consumer (``mediaenhancer-server worker``): stops on SIGINT/SIGTERM."""
+        from huey.consumer import Consumer  # noqa: PLC0415
+
+        consumer = Consumer(self.huey, workers=max(1, workers), worker_type="thread", periodic=False,
+                            initial_delay=0.05, backoff=1.15, max_delay=0.5, check_worker_health=True)
+        consumer.run()

@@ -1,0 +1,280 @@
+"""The job machinery without media: leases, retries, cancellation, recovery, queues, callbacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+import pytest
+
+from mediaenhancer_core.errors import ConflictError, NotFoundError, PlanError, StorageError, ValidationError
+from mediaenhancer_core.ffmpeg import run
+from mediaenhancer_core.jobs.callbacks import CallbackSender, check_callback_url, sign, user_secret, verify
+from mediaenhancer_core.jobs.queue import JobQueue
+from mediaenhancer_core.jobs.runner import JobContext, JobOutcome, JobRunner
+from mediaenhancer_core.jobs.service import JobService
+from mediaenhancer_core.settings import Settings
+
+from .conftest import need_service
+
+LEASE = timedelta(seconds=30)
+
+
+@pytest.fixture
+def jobs(database, clock) -> JobService:
+    return JobService(database.session, clock=clock)
+
+
+@pytest.fixture
+def user(make_account):
+    return make_account()
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, ctx: JobContext) -> JobOutcome:
+        with self.lock:
+            self.calls.append(str(ctx.job.id))
+        ctx.report(0.5)
+        return JobOutcome(result={"attempt": ctx.attempt})
+
+
+def runner_for(jobs: JobService, settings: Settings, handlers, **kw) -> JobRunner:
+    queue = JobQueue(settings, immediate=True)
+    kw.setdefault("retry_base_seconds", 0.01)
+    return JobRunner(jobs, queue, handlers, heartbeat_seconds=0.05, **kw)
+
+
+def test_a_job_is_claimed_by_exactly_one_worker(jobs: JobService, user) -> None:
+    job = jobs.create(user.id, "denoise")
+    winners = []
+    barrier = threading.Barrier(8)
+
+    def claim(i: int) -> None:
+        barrier.wait()
+        if jobs.claim(job.id, f"worker-{i}", LEASE) is not None:
+            winners.append(i)
+
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(winners) == 1
+    assert jobs.claim(job.id, "late", LEASE) is None  # a live lease keeps everyone else out
+    view = jobs.load(job.id)
+    assert view.status == "running" and view.attempts == 1
+
+
+def test_a_dead_workers_job_is_taken_over_and_finished(jobs: JobService, user, settings, clock) -> None:
+    job = jobs.create(user.id, "auto")
+    assert jobs.claim(job.id, "worker-that-died", LEASE) is not None
+    rec = Recorder()
+    runner = runner_for(jobs, settings, {"auto": rec})
+    runner.run(str(job.id))
+    assert rec.calls == []  # the lease is still alive: nothing runs twice at once
+    clock.advance(LEASE.total_seconds() + 1)
+    again, failed = jobs.expired()
+    assert again == [job.id] and failed == []
+    runner.run(str(job.id))
+    view = jobs.load(job.id)
+    assert view.status == "succeeded" and view.attempts == 2 and view.result == {"attempt": 2}
+    assert view.progress == 100 and rec.calls == [str(job.id)]
+
+
+def test_a_job_whose_workers_keep_dying_fails_after_its_attempts(jobs: JobService, user, clock) -> None:
+    job = jobs.create(user.id, "auto", max_attempts=2)
+    for i in range(2):
+        assert jobs.claim(job.id, f"w{i}", LEASE) is not None
+        clock.advance(LEASE.total_seconds() + 1)
+        jobs.expired()
+    view = jobs.load(job.id)
+    assert view.status == "failed" and "stopped 2 times" in view.error
+    assert jobs.claim(job.id, "w3", LEASE) is None
+
+
+def test_transient_failures_are_retried_with_backoff_then_succeed(jobs: JobService, user, settings) -> None:
+    job = jobs.create(user.id, "denoise", max_attempts=3)
+    attempts = []
+
+    def flaky(ctx: JobContext) -> JobOutcome:
+        attempts.append(ctx.attempt)
+        if ctx.attempt < 3:
+            raise StorageError("the bucket is unreachable")
+        return JobOutcome(result={"done": True})
+
+    delays = []
+    runner = runner_for(jobs, settings, {"denoise": flaky}, retry_base_seconds=2.0)
+    runner.queue.enqueue = lambda jid, delay=0.0: delays.append(delay)  # type: ignore[method-assign]
+    for _ in range(3):
+        runner.run(str(job.id))
+    assert attempts == [1, 2, 3]
+    assert 1.5 <= delays[0] <= 2.5 and 3.0 <= delays[1] <= 5.0  # exponential backoff with jitter
+    assert jobs.load(job.id).status == "succeeded"
+
+
+def test_transient_failures_give_up_after_max_attempts(jobs: JobService, user, settings) -> None:
+    job = jobs.create(user.id, "denoise", max_attempts=2)
+
+    def down(ctx: JobContext) -> JobOutcome:
+        raise StorageError("the bucket is unreachable")
+
+    runner = runner_for(jobs, settings, {"denoise": down})
+    runner.queue.enqueue = lambda jid, delay=0.0: None  # type: ignore[method-assign]
+    runner.run(str(job.id))
+    runner.run(str(job.id))
+    view = jobs.load(job.id)
+    assert view.status == "failed" and "after 2 attempts" in view.error
+
+
+def test_bad_input_fails_at_once(jobs: JobService, user, settings) -> None:
+    job = jobs.create(user.id, "denoise")
+
+    def bad(ctx: JobContext) -> JobOutcome:
+        raise PlanError("plan: filter 'movie' is not allowed")
+
+    runner_for(jobs, settings, {"denoise": bad}).run(str(job.id))
+    view = jobs.load(job.id)
+    assert view.status == "failed" and view.attempts == 1 and "not allowed" in view.error
+
+
+def test_cancel_stops_the_running_ffmpeg(jobs: JobService, user, settings, tools) -> None:
+    job = jobs.create(user.id, "auto")
+    started = threading.Event()
+    stopped_after = {}
+
+    def slow(ctx: JobContext) -> JobOutcome:
+        started.set()
+        t = time.monotonic()
+        try:
+            # a 60 s real-time render: only a cancel ends it early
+            run([str(tools.ffmpeg), "-re", "-f", "lavfi", "-i", "sine=d=60", "-f", "null", "-"], cancel=ctx.cancel, what="render")
+        finally:
+            stopped_after["s"] = time.monotonic() - t
+        return JobOutcome()
+
+    runner = runner_for(jobs, settings, {"auto": slow})
+    thread = threading.Thread(target=runner.run, args=(str(job.id),))
+    thread.start()
+    assert started.wait(10)
+    time.sleep(0.3)
+    assert jobs.request_cancel(user.id, job.id).cancel_requested
+    thread.join(15)
+    assert not thread.is_alive()
+    assert stopped_after["s"] < 5
+    view = jobs.load(job.id)
+    assert view.status == "canceled" and view.error == "canceled by the user"
+
+
+def test_queued_jobs_cancel_at_once_and_finished_ones_refuse(jobs: JobService, user, make_account) -> None:
+    job = jobs.create(user.id, "auto")
+    assert jobs.request_cancel(user.id, job.id).status == "canceled"
+    with pytest.raises(ConflictError):
+        jobs.request_cancel(user.id, job.id)
+    other = make_account()
+    with pytest.raises(NotFoundError):
+        jobs.request_cancel(other.id, job.id)
+    with pytest.raises(NotFoundError):
+        jobs.get(other.id, job.id)
+    assert jobs.list(other.id) == []
+    with pytest.raises(ValidationError):
+        jobs.create(user.id, "teleport")
+
+
+def _consume(kind: str, settings: Settings, jobs: JobService, user, **env) -> None:
+    queue = JobQueue(settings)
+    queue.flush()
+    rec = Recorder()
+    runner = JobRunner(jobs, queue, {"auto": rec}, heartbeat_seconds=0.2)
+    queue.attach(run_job=runner.run, deliver=lambda j, a: None)
+    created = [jobs.create(user.id, "auto") for _ in range(4)]
+    for job in created:
+        queue.enqueue(job.id)
+        queue.enqueue(job.id)  # a duplicate message must not run the job twice
+    queue.start_consumer(2)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not all(jobs.load(j.id).status == "succeeded" for j in created):
+            time.sleep(0.1)
+    finally:
+        queue.stop_consumer()
+    assert all(jobs.load(j.id).status == "succeeded" for j in created), kind
+    assert sorted(rec.calls) == sorted(str(j.id) for j in created)  # each exactly once
+
+
+def test_embedded_sqlite_queue_runs_jobs_in_threads(jobs: JobService, user, settings) -> None:
+    _consume("embedded", settings, jobs, user)
+
+
+def test_redis_queue_runs_jobs(jobs: JobService, user, settings_env) -> None:
+    url = os.environ.get("MEDIAENHANCER_TEST_REDIS_URL")
+    if not url:
+        need_service("MEDIAENHANCER_TEST_REDIS_URL is not set; scripts/test starts Redis")
+    settings = Settings.load({**settings_env, "MEDIAENHANCER_QUEUE": "redis", "MEDIAENHANCER_REDIS_URL": url})
+    _consume("redis", settings, jobs, user)
+
+
+# --- callbacks ----------------------------------------------------------------------------
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    answers: list[int] = []
+    received: list[tuple[bytes, dict[str, str]]] = []
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append((body, dict(self.headers)))
+        self.send_response(type(self).answers.pop(0) if type(self).answers else 200)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_callbacks_are_signed_and_retried_until_delivered(jobs: JobService, user, settings) -> None:
+    server = HTTPServer(("127.0.0.1", 0), _Receiver)
+    _Receiver.answers, _Receiver.received = [500, 503], []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/hook"
+        job = jobs.create(user.id, "auto", callback_url=url)
+        assert jobs.claim(job.id, "w", LEASE)
+        jobs.finish(job.id, "w", "succeeded", result={})
+        scheduled = []
+        key = b"k" * 32
+        sender = CallbackSender(jobs, key, lambda jid, attempt, delay: scheduled.append((attempt, delay)), allow_private=True)
+        assert sender.deliver(str(job.id), 1) is False
+        assert sender.deliver(str(job.id), 2) is False
+        assert sender.deliver(str(job.id), 3) is True
+        assert scheduled == [(2, 5.0), (3, 10.0)]
+        body, headers = _Receiver.received[-1]
+        secret = user_secret(key, user.id)
+        assert verify(secret, body, headers["MediaEnhancer-Signature"])
+        assert not verify(secret, body + b" ", headers["MediaEnhancer-Signature"])  # tampered
+        assert not verify(user_secret(key, uuid.uuid4()), body, headers["MediaEnhancer-Signature"])  # another user's
+        stale = sign(secret, body, int(time.time()) - 3600)
+        assert not verify(secret, body, stale)
+        data = json.loads(body)
+        assert data["job"]["id"] == str(job.id) and data["job"]["status"] == "succeeded"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_callback_urls_into_private_networks_are_refused() -> None:
+    with pytest.raises(ValidationError, match="private or local"):
+        check_callback_url("http://127.0.0.1:8080/x")
+    with pytest.raises(ValidationError, match="private or local"):
+        check_callback_url("https://hooks.example.com/x", resolve=lambda h: ["10.0.0.7"])
+    with pytest.raises(ValidationError, match="http"):
+        check_callback_url("file:///etc/passwd")
+    with pytest.raises(ValidationError, match="credentials"):
+        check_callback_url("https://u:p@hooks.example.com/x", resolve=lambda h: ["93.184.216.34"])
+    assert check_callback_url("https://hooks.example.com/x", resolve=lambda h: ["93.184.216.34"])
