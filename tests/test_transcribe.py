@@ -338,3 +338,26 @@ def test_output_paths() -> None:
     assert output_paths(src, ["vtt"], Path("/out/x.vtt")) == {"vtt": Path("/out/x.vtt")}
     assert output_paths(src, ["srt", "json"], Path("/out/x.srt")) == {"srt": Path("/out/x.srt"), "json": Path("/out/x.transcript.json")}
     assert output_paths(src, ["srt"], out_dir=Path("/o")) == {"srt": Path("/o/talk.srt")}
+
+
+def test_subtitle_job_for_enhance_writes_sidecars_beside_the_output(standin, tools, speech, tmp_path) -> None:
+    from mediaenhancer_core.ai.transcribe import SubtitleJob
+    from mediaenhancer_core.errors import AINotConfiguredError
+    from mediaenhancer_core.settings import Settings
+
+    with pytest.raises(AINotConfiguredError, match="GEMINI_API_KEY"):
+        SubtitleJob.from_settings(Settings.load({}))
+    path, analysis = speech
+    standin.handler = FakeRecogniser()
+    settings = Settings.load({"GEMINI_API_KEY": "test-key", "MEDIAENHANCER_GEMINI_BASE_URL": standin.base_url,
+                              "MEDIAENHANCER_TRANSCRIBE_CHUNK_SECONDS": "30"})
+    job = SubtitleJob.from_settings(settings, language="en")
+    try:
+        plan = MeasurementPlanner().plan(analysis, EnhanceOptions(preset=get_preset("podcast", None)))
+        transcript = job.transcript(path, analysis, plan, tools)
+        written = job.write(transcript, tmp_path / "talk.enhanced.m4a")
+    finally:
+        job.close()
+    assert written == {"srt": tmp_path / "talk.enhanced.srt", "vtt": tmp_path / "talk.enhanced.vtt"}
+    assert written["srt"].read_text("utf-8").count(" --> ") == len(SPEECH)
+    assert len(standin.calls) == 1  # 22 s in one chunk; no chapters without the json format

@@ -8,7 +8,6 @@ load when the command runs.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,9 +16,6 @@ import typer
 from .app import _state, handle_errors
 
 __all__ = ["register", "transcribe"]
-
-_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
-
 
 def _formats(value: str) -> list[str]:
     names = [f.strip().lower() for f in value.split(",") if f.strip()]
@@ -43,11 +39,12 @@ def transcribe(
     import json  # noqa: PLC0415
 
     from mediaenhancer_core.ai import GeminiClient, GeminiConfig, output_paths, transcribe_file, write_transcript  # noqa: PLC0415
+    from mediaenhancer_core.ai.subtitles import is_language_code  # noqa: PLC0415
     from mediaenhancer_core.errors import OutputSameAsInputError  # noqa: PLC0415
 
     state = _state(ctx)
     names = _formats(formats)
-    if language is not None and not _LANGUAGE.match(language):
+    if language is not None and not is_language_code(language):
         raise typer.BadParameter(f"{language!r} is not a language code such as en, de or pt-BR", param_hint="--language")
     settings = state.settings
     config = GeminiConfig.from_settings(settings)

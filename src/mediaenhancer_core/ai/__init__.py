@@ -16,8 +16,18 @@ from __future__ import annotations
 
 from .gemini import GeminiClient, GeminiConfig, JsonModel, MediaPart
 from .planner import GeminiPlanner, make_planner
-from .subtitles import Chapter, Segment, Transcript, burn_in_filter, output_paths, to_srt, to_vtt, write_transcript
-from .transcribe import transcribe_file, transcript_for_output
+from .subtitles import (
+    Chapter,
+    Segment,
+    Transcript,
+    burn_in_filter,
+    output_paths,
+    to_srt,
+    to_vtt,
+    write_burn_in_file,
+    write_transcript,
+)
+from .transcribe import SubtitleJob, transcribe_file, transcript_for_output
 
 __all__ = [
     "GeminiClient",
@@ -33,7 +43,9 @@ __all__ = [
     "output_paths",
     "to_srt",
     "to_vtt",
+    "write_burn_in_file",
     "write_transcript",
+    "SubtitleJob",
     "transcribe_file",
     "transcript_for_output",
 ]

@@ -253,7 +253,8 @@ def merge_advice(base: Plan, advice: Advice, analysis: Analysis, options: Enhanc
     if v is not None and not options.audio_only and preset.video and advice.video:
         video_steps = _merge_video(video_steps, advice, v.noise_sigma, sharpen_allowed=preset.sharpen)
 
-    change_video = bool(video_steps) or base.trim is not None or base.stabilize
+    # trimming, stabilisation (and whatever else the plan says changes the picture) still need an encode
+    change_video = bool(video_steps) or replace(base, video_steps=[]).changes_video
     output = output_spec(analysis.info, fmt=options.format or base.output.format, quality=options.quality,
                          change_video=change_video, audio_only=options.audio_only)
     if output.video == "none":

@@ -30,7 +30,7 @@ from ..filtergraph import filter_str
 __all__ = [
     "Segment", "Chapter", "Transcript", "normalize", "to_cues", "to_srt", "to_vtt", "to_json", "srt_time", "vtt_time",
     "retime_for_trim", "retime_transcript", "map_time", "burn_in_filter", "write_burn_in_file", "output_paths",
-    "write_transcript", "FORMATS", "LINE_CHARS", "CUE_SECONDS",
+    "write_transcript", "is_language_code", "FORMATS", "LINE_CHARS", "CUE_SECONDS",
 ]
 
 FORMATS = ("srt", "vtt", "json")
@@ -39,6 +39,12 @@ CUE_LINES = 2
 CUE_SECONDS = 7.0
 MIN_CUE_SECONDS = 0.3
 TRANSCRIPT_VERSION = 1
+_LANGUAGE_CODE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*")
+
+
+def is_language_code(text: str) -> bool:
+    """A BCP-47-like code: ``en``, ``deu``, ``pt-BR``, ``zh-Hant-TW``."""
+    return bool(_LANGUAGE_CODE.fullmatch(text))
 
 
 @dataclass
@@ -220,7 +226,7 @@ _VTT_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
 
 def to_vtt(segments: Sequence[Segment], *, line_chars: int = LINE_CHARS, language: str | None = None) -> str:
-    head = "WEBVTT" + (f"\nLanguage: {language}" if language and re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]+)*", language) else "")
+    head = "WEBVTT" + (f"\nLanguage: {language}" if language and is_language_code(language) else "")
     blocks = [head + "\n"]
     for c in to_cues(normalize(segments), line_chars=line_chars):
         text = "".join(_VTT_ESCAPES.get(ch, ch) for ch in c.text)

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..analysis import Analysis, analyze
 from ..errors import CancelledError, NoStreamsError
@@ -32,12 +32,15 @@ from ..ffmpeg import CancelToken, FFmpegTools, run
 from ..plan import Plan
 from ..probe import MediaInfo, probe
 from .chapters import summarize
-from .gemini import JsonModel, MediaPart
-from .subtitles import Segment, Transcript, normalize, retime_transcript
+from .gemini import GeminiClient, GeminiConfig, JsonModel, MediaPart
+from .subtitles import Segment, Transcript, normalize, output_paths, retime_transcript, write_transcript
 from .times import parse_time
 
+if TYPE_CHECKING:
+    from ..settings import Settings
+
 __all__ = ["TRANSCRIPT_SCHEMA", "Chunk", "plan_chunks", "split_audio", "transcribe_chunk", "transcribe_file",
-           "transcript_for_output", "CHUNK_SECONDS"]
+           "transcript_for_output", "SubtitleJob", "CHUNK_SECONDS"]
 
 CHUNK_SECONDS = 300.0
 CHUNK_RATE = 16000
@@ -278,7 +281,7 @@ def _run_chunks(model: JsonModel, chunks: list[Chunk], language: str | None, tim
 
 def transcript_for_output(
     src: Path,
-    analysis: Analysis,
+    analysis: Analysis | None,
     plan: Plan,
     tools: FFmpegTools,
     model: JsonModel,
@@ -291,7 +294,7 @@ def transcript_for_output(
     temp_dir: Path | None = None,
     cancel: CancelToken | None = None,
 ) -> Transcript:
-    """``enhance --subtitles``: transcribe with the analysis already made, timed to the OUTPUT.
+    """``enhance --subtitles``: transcribe with the analysis already made (if any), timed to the OUTPUT.
 
     ``--trim-silence`` moves everything after a cut: segments and chapters are mapped through
     ``plan.trim``. Call it after planning and before rendering; write the burn-in file with
@@ -299,9 +302,53 @@ def transcript_for_output(
     sidecars with :func:`~mediaenhancer_core.ai.subtitles.write_transcript` only once the render
     succeeded (no partial output).
     """
-    transcript = transcribe_file(src, tools, model, analysis=analysis, language=language, chunk_seconds=chunk_seconds,
+    usable = analysis if analysis is not None and analysis.audio is not None else None
+    transcript = transcribe_file(src, tools, model, analysis=usable, language=language, chunk_seconds=chunk_seconds,
                                  concurrency=concurrency, chapters=chapters, timeout=timeout, temp_dir=temp_dir,
                                  cancel=cancel)
     if plan.trim is not None:
         retime_transcript(transcript, plan.trim.keep)
     return transcript
+
+
+@dataclass
+class SubtitleJob:
+    """What ``enhance --subtitles`` needs besides the plan: the model and how to transcribe.
+
+    ``enhance_file`` calls :meth:`transcript` after planning and before rendering (so the
+    burn-in file exists for the render pass, and a Gemini failure fails the file before
+    anything is written), then :meth:`write` once the output is in place.
+    """
+
+    model: JsonModel
+    formats: tuple[str, ...] = ("srt", "vtt")
+    language: str | None = None
+    chunk_seconds: float = CHUNK_SECONDS
+    concurrency: int = 2
+    timeout: float | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, language: str | None = None,
+                      formats: Sequence[str] = ("srt", "vtt")) -> SubtitleJob:
+        """Raises :class:`AINotConfiguredError` (naming GEMINI_API_KEY) when there is no key: check before any work."""
+        config = GeminiConfig.from_settings(settings)
+        config.require_key()
+        return cls(GeminiClient(config), tuple(formats), language, settings.transcribe_chunk_seconds,
+                   settings.transcribe_concurrency, settings.gemini_timeout_seconds)
+
+    def transcript(self, src: Path, analysis: Analysis | None, plan: Plan, tools: FFmpegTools, *,
+                   temp_dir: Path | None = None, cancel: CancelToken | None = None) -> Transcript:
+        return transcript_for_output(src, analysis, plan, tools, self.model, language=self.language,
+                                     chapters="json" in self.formats, chunk_seconds=self.chunk_seconds,
+                                     concurrency=self.concurrency, timeout=self.timeout, temp_dir=temp_dir, cancel=cancel)
+
+    def write(self, transcript: Transcript, dest: Path) -> dict[str, Path]:
+        """``DEST-STEM.srt`` / ``.vtt`` / ``.transcript.json`` beside the output, written atomically."""
+        paths = output_paths(dest, list(self.formats), out_dir=dest.parent)
+        write_transcript(transcript, paths)
+        return paths
+
+    def close(self) -> None:
+        close = getattr(self.model, "close", None)
+        if close is not None:
+            close()
