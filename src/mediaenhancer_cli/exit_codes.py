@@ -46,6 +46,9 @@ class ExitCode(IntEnum):
     AI_NOT_CONFIGURED = 60  # no Gemini API key, or Gemini refused it: set GEMINI_API_KEY
     AI_FAILED = 61  # Gemini timed out, refused, answered badly or is down (transcription has no offline fallback)
     AI_QUOTA = 62  # Gemini quota or rate limit reached (429): wait and retry
+    # --- media library and storage (issue 4) ---
+    QUOTA_EXCEEDED = 63  # a plan limit is reached (storage, projects, exports, media length): upgrade or free space
+    STORAGE_UNAVAILABLE = 64  # the server's media storage is unreachable or failed (503): retry; uploads resume
     INTERRUPTED = 130  # Ctrl-C
     TERMINATED = 143  # SIGTERM
 
@@ -88,6 +91,9 @@ _TABLE: list[tuple[type[E.MediaEnhancerError], ExitCode]] = [
     (E.AIKeyRejectedError, ExitCode.AI_NOT_CONFIGURED),
     (E.AIQuotaError, ExitCode.AI_QUOTA),
     (E.AIError, ExitCode.AI_FAILED),
+    # media library and storage (issue 4)
+    (E.QuotaExceededError, ExitCode.QUOTA_EXCEEDED),
+    (E.StorageError, ExitCode.STORAGE_UNAVAILABLE),
 ]
 
 

@@ -21,6 +21,7 @@ from .db import Database
 from .db.types import utcnow
 from .devices import DeviceAuthorizations
 from .identity import ClerkWebhooks, ProviderTokenVerifier, http_get_json
+from .library import MediaServices
 from .passwords import Passwords
 from .settings import Settings
 from .throttle import SignInLimiter
@@ -41,6 +42,7 @@ class Core:
     provider_tokens: ProviderTokenVerifier | None
     clerk_webhooks: ClerkWebhooks | None
     clock: Callable[[], datetime]
+    library: MediaServices | None = None  # storage, media, uploads, projects, reaper (issue 4)
 
     @classmethod
     def open(
@@ -51,6 +53,8 @@ class Core:
         passwords: Passwords | None = None,
         clock: Callable[[], datetime] = utcnow,
         fetch_json: Callable[[str], Any] = http_get_json,
+        storage: Any = None,
+        path_env: str | None = None,
     ) -> Core:
         db = db or Database.from_settings(settings)
         limiter = SignInLimiter(
@@ -91,6 +95,7 @@ class Core:
             provider_tokens=verifier,
             clerk_webhooks=webhooks,
             clock=clock,
+            library=MediaServices.open(settings, db, clock=clock, storage=storage, path_env=path_env),
         )
 
     def prepare_database(self) -> None:
@@ -101,4 +106,6 @@ class Core:
         self.db.check_current()
 
     def close(self) -> None:
+        if self.library is not None:
+            self.library.close()
         self.db.dispose()

@@ -1,9 +1,9 @@
 """What a user has used against their plan's limits, computed from the tables.
 
 Storage counts every media file the user holds (any status: an upload in progress
-already takes its space); exports count those that succeeded in the current period,
-which is the calendar month in UTC until billing (issue 5) supplies subscription
-periods. Limits of ``None`` mean unlimited.
+already takes its space; ``uploads`` says how much of it is such reservations);
+exports count those that succeeded in the current period, which is the calendar
+month in UTC until billing (issue 5) supplies subscription periods. Limits of ``None`` mean unlimited.
 """
 
 from __future__ import annotations
@@ -38,6 +38,11 @@ def usage_summary(session: Session, user_id: uuid.UUID, now: datetime) -> dict[s
             MediaFile.user_id == user_id
         )
     ).one()
+    uploading, reserved = session.execute(  # issue 4: uploads in progress hold their reservation
+        select(func.count(MediaFile.id), func.coalesce(func.sum(MediaFile.file_size), 0)).where(
+            MediaFile.user_id == user_id, MediaFile.status.in_(("uploading", "processing"))
+        )
+    ).one()
     projects = session.scalar(select(func.count(Project.id)).where(Project.user_id == user_id)) or 0
     exports = (
         session.scalar(
@@ -58,4 +63,5 @@ def usage_summary(session: Session, user_id: uuid.UUID, now: datetime) -> dict[s
         "media": {"count": int(media_count), "max_duration_seconds": limits["media_duration_seconds"]},
         "projects": {"used": int(projects), "limit": limits["projects"]},
         "exports": {"used": int(exports), "limit": limits["exports_per_month"]},
+        "uploads": {"in_progress": int(uploading), "reserved_bytes": int(reserved)},
     }

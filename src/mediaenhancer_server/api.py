@@ -79,6 +79,8 @@ class ApiRoute:
     errors: tuple[int, ...] = field(default=())
     inline: bool = False  # runs on the event loop: touches neither the database nor the disk
     fast: Callable[[ApiCall], Any] | None = None  # answers from the auth cache, or None to run `handler`
+    stream: bool = False  # `handler` is a coroutine that reads the body itself, streaming (uploads)
+    request_body: Mapping[str, Any] | None = None  # OpenAPI content of a non-JSON body (stream routes)
 
     @property
     def name(self) -> str:
@@ -125,6 +127,7 @@ def _is(value: Any, kind: str) -> bool:
         "boolean": isinstance(value, bool),
         "null": value is None,
         "array": isinstance(value, list),
+        "number": isinstance(value, (int, float)) and not isinstance(value, bool),
     }[kind]
 
 
@@ -310,6 +313,9 @@ def _run(route: ApiRoute, call: ApiCall) -> Any:
 
 
 def _endpoint(route: ApiRoute) -> Callable[[Request], Any]:
+    if route.stream:
+        return _stream_endpoint(route)
+
     async def endpoint(request: Request) -> Response:
         body = await request.body() if request.method in BODY_METHODS else b""
         call = ApiCall(core=request.app.state.core, request=request, body=body)
@@ -343,6 +349,21 @@ async def in_thread(request: Request, fn: Callable[..., Any], *args: Any) -> Any
     return await asyncio.get_running_loop().run_in_executor(executor, functools.partial(context.run, fn, *args))
 
 
+def _stream_endpoint(route: ApiRoute) -> Callable[[Request], Any]:
+    """A route whose coroutine handler reads the body itself; authenticated before any byte is read."""
+
+    async def endpoint(request: Request) -> Response:
+        call = ApiCall(core=request.app.state.core, request=request, body=b"")
+        if not route.public:
+            call.principal = await in_thread(request, authenticate_bearer, call.core, request.headers)
+            request.scope[USER_ID_SCOPE_KEY] = str(call.principal.user_id)
+        result = await route.handler(call)
+        return result if isinstance(result, Response) else JSONResponse(result, status_code=route.status)
+
+    endpoint.__name__ = route.name
+    return endpoint
+
+
 def build_routes(routes: list[ApiRoute]) -> list[Route]:
     """Starlette routes for the table; one Route per path with all its methods."""
     by_path: dict[str, list[ApiRoute]] = {}
@@ -362,3 +383,9 @@ def build_routes(routes: list[ApiRoute]) -> list[Route]:
 
         out.append(Route(path, dispatch, methods=list(handlers), name="+".join(r.name for r in group)))
     return out
+
+
+# The media library (issue 4) declares its routes with the helpers above.
+from .api_media import MEDIA_ROUTES  # noqa: E402
+
+API_ROUTES.extend(MEDIA_ROUTES)

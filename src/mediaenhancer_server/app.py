@@ -25,6 +25,7 @@ from mediaenhancer_core.services import Core
 from mediaenhancer_core.settings import Settings
 
 from .api import API_ROUTES, build_routes
+from .api_media import install_media, start_reaper, upload_body_limits
 from .errors import exception_handlers
 from .middleware import BodyLimitMiddleware, RequestContextMiddleware
 from .web import page_routes
@@ -43,8 +44,9 @@ def create_app(
 ) -> Starlette:
     """The server app. Pass ``core`` to share one (tests); otherwise it is opened from settings."""
     if core is None:
-        core = Core.open(settings or Settings.load(os.environ))
+        core = Core.open(settings or Settings.load(os.environ), path_env=os.environ.get("PATH"))
     settings = core.settings
+    body_limit_overrides = {**upload_body_limits(core), **(body_limit_overrides or {})}
 
     executor = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="mediaenhancer-db")
 
@@ -52,9 +54,12 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if prepare_database:
             await run_in_threadpool(core.prepare_database)
+        reaper = start_reaper(core)  # storage reaper (issue 4), every storage_reap_interval_seconds
         try:
             yield
         finally:
+            if reaper is not None:
+                reaper.cancel()
             executor.shutdown(wait=False)
 
     app = Starlette(
@@ -64,9 +69,9 @@ def create_app(
             Middleware(
                 CORSMiddleware,
                 allow_origins=list(settings.cors_origins),
-                allow_methods=["GET", "POST", "PUT", "DELETE"],
-                allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-                expose_headers=["X-Request-ID", "Retry-After"],
+                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Upload-Offset"],
+                expose_headers=["X-Request-ID", "Retry-After", "Upload-Offset"],
                 allow_credentials=False,
                 max_age=600,
             ),
@@ -79,7 +84,8 @@ def create_app(
     app.state.executor = executor
     app.state.api_routes = list(API_ROUTES)
     checks: dict[str, Callable[[], Any]] = {"database": core.db.check_current}
-    app.state.readiness_checks = checks  # issue 4 adds "storage"
+    app.state.readiness_checks = checks
+    install_media(app, core)  # /storage/ signed downloads and the "storage" readiness check (issue 4)
     return app
 
 

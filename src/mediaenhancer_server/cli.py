@@ -108,7 +108,7 @@ def _serve(host: str | None, port: int | None, workers: int | None) -> None:
     configure_logging(settings.log_level)
     from mediaenhancer_core.services import Core  # noqa: PLC0415
 
-    core = Core.open(settings)
+    core = Core.open(settings, path_env=os.environ.get("PATH"))
     try:
         core.prepare_database()  # once, before any worker starts
     except BaseException:

@@ -22,6 +22,13 @@ log = logging.getLogger("mediaenhancer.server")
 
 # Most specific first: the first match wins.
 STATUS_TABLE: list[tuple[type[E.MediaEnhancerError], int]] = [
+    # media library, storage and quotas (issue 4): ahead of their parents' rows
+    (E.QuotaExceededError, 402),
+    (E.LengthRequiredError, 411),
+    (E.NotMediaError, 415),
+    (E.NoStreamsError, 415),
+    (E.RangeNotSatisfiableError, 416),
+    (E.StorageError, 503),
     (E.DeviceFlowError, 400),
     (E.WebhookSignatureError, 400),
     (E.AuthError, 401),
@@ -65,7 +72,8 @@ async def _core_error(request: Request, exc: Exception) -> Response:
         headers["WWW-Authenticate"] = 'Bearer realm="mediaenhancer"'
     if status >= 500:
         log.error("request failed: %s", exc.message, extra={"error_code": exc.code})
-    return error_response(status, exc.code, exc.message, headers=headers, field=getattr(exc, "field", None))
+    return error_response(status, exc.code, exc.message, headers=headers, field=getattr(exc, "field", None),
+                          **getattr(exc, "details", {}))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

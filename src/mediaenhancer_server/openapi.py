@@ -16,10 +16,13 @@ _CONVERTOR = re.compile(r"\{(\w+)(?::\w+)?\}")
 _DESCRIPTIONS = {
     400: "Bad request (device flow: the RFC 8628 error in error.code)",
     401: "Missing, invalid, expired or revoked token",
+    402: "A plan limit is reached (the message states the limit, the usage and how to upgrade)",
     403: "Account disabled",
     404: "Not found (or not yours)",
     409: "Conflict",
+    411: "Content-Length required",
     413: "Body too large",
+    415: "Not audio, video or an image (identified by content, not name)",
     422: "Invalid field (error.field names it)",
     429: "Too many attempts (Retry-After)",
     503: "Not ready or not configured",
@@ -48,6 +51,8 @@ def openapi_document(routes: list[ApiRoute], *, server_url: str | None = None) -
             op["requestBody"] = {"required": True, "content": {"application/json": {"schema": route.request_schema}}}
         elif route.raw_body:
             op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
+        elif route.request_body is not None:
+            op["requestBody"] = {"required": True, "content": route.request_body}
         ok: dict[str, Any] = {"description": "Success"}
         if route.response_schema is not None:
             ok["content"] = {"application/json": {"schema": route.response_schema}}

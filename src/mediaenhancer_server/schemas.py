@@ -61,6 +61,7 @@ USAGE: Schema = _obj(
     media=_obj(["count", "max_duration_seconds"], count={"type": "integer"}, max_duration_seconds={"type": "integer"}),
     projects=_LIMIT,
     exports=_LIMIT,
+    uploads=_obj(["in_progress", "reserved_bytes"], in_progress={"type": "integer"}, reserved_bytes={"type": "integer"}),
 )
 PLAN: Schema = _obj(
     ["id", "name", "price_cents", "currency", "interval", "features", "limits"],

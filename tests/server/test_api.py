@@ -266,7 +266,7 @@ def test_openapi_document_matches_the_routes_and_is_valid(app, client) -> None:
 
 
 def test_ready_reports_each_check(client, app) -> None:
-    assert client.get("/ready").json() == {"status": "ready", "checks": {"database": "ok"}}
+    assert client.get("/ready").json() == {"status": "ready", "checks": {"database": "ok", "storage": "ok"}}
 
     def storage() -> None:
         from mediaenhancer_core.errors import ServiceUnavailableError

@@ -1,0 +1,85 @@
+"""Where media files live: a small interface and its backends.
+
+    storage = open_storage(settings)       # local folder (default) or S3-compatible bucket
+
+See :mod:`.base` for the interface, :mod:`.keys` for the object keys of the media
+library and :mod:`.signing` for the local backend's signed download URLs.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..settings import Settings
+from .base import ObjectInfo, PartWriter, PendingUpload, Storage
+from .local import LocalStorage
+from .memory import MemoryStorage
+from .signing import STORAGE_ROUTE, UrlSigner
+
+__all__ = [
+    "Storage",
+    "PartWriter",
+    "ObjectInfo",
+    "PendingUpload",
+    "LocalStorage",
+    "MemoryStorage",
+    "UrlSigner",
+    "STORAGE_ROUTE",
+    "open_storage",
+    "signing_secret",
+]
+
+SIGNING_KEY_FILE = "url-signing.key"
+
+
+def signing_secret(settings: Settings) -> bytes:
+    """The HMAC key of local download URLs: the setting, else a random key kept in data_dir
+    (created once, 0600), so every worker process of the server signs alike."""
+    if settings.url_signing_secret:
+        return settings.url_signing_secret.reveal().encode("utf-8")
+    if settings.data_dir is None:  # pragma: no cover - Settings.load always fills it
+        raise ConfigError("no data folder; set MEDIAENHANCER_DATA_DIR or MEDIAENHANCER_URL_SIGNING_SECRET")
+    path = Path(settings.data_dir) / SIGNING_KEY_FILE
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the URL signing key ({exc.strerror})", path=path) from None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another worker made it first
+        return path.read_bytes().strip()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot create the URL signing key ({exc.strerror}); "
+                          "set MEDIAENHANCER_URL_SIGNING_SECRET", path=path) from None
+    key = secrets.token_hex(32).encode()
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key)
+    return key
+
+
+def open_storage(settings: Settings) -> Storage:
+    """The backend named by ``storage_backend``."""
+    if settings.storage_backend == "s3":
+        from .s3 import S3Storage  # noqa: PLC0415 - boto3 stays unloaded for the local backend
+
+        assert settings.s3_bucket is not None  # Settings.validate
+        return S3Storage(
+            bucket=settings.s3_bucket,
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            access_key_id=settings.s3_access_key_id,
+            secret_access_key=settings.s3_secret_access_key.reveal() if settings.s3_secret_access_key else None,
+            prefix=settings.s3_prefix,
+            addressing_style=settings.s3_addressing_style,
+            max_attempts=settings.s3_max_attempts,
+            timeout=settings.s3_timeout_seconds,
+            concurrency=settings.upload_concurrency,
+        )
+    root = settings.storage_path or (Path(settings.data_dir or ".") / "media")
+    return LocalStorage(root, UrlSigner(signing_secret(settings)))
