@@ -466,6 +466,7 @@ def _register_groups(app: typer.Typer) -> None:
     from . import account  # noqa: PLC0415 - it uses this module's helpers, so it loads after them
 
     account.register(app)
+    __import__(f"{__package__}.media", fromlist=["register"]).register(app)  # media library (issue 4)
     __import__(f"{__package__}.ai", fromlist=["register"]).register(app)  # transcribe (issue 7)
 
 

@@ -86,14 +86,16 @@ class ApiClient:
     def close(self) -> None:
         self._client.close()
 
-    def request(self, method: str, path: str, *, json: Any = None, auth: bool = True) -> Any:
-        headers = {}
+    def request(self, method: str, path: str, *, json: Any = None, auth: bool = True, content: Any = None,
+                extra_headers: dict[str, str] | None = None) -> Any:
+        """One call; ``content`` (bytes or an iterator of bytes, streamed) instead of ``json`` for uploads."""
+        headers = dict(extra_headers or {})
         if auth:
             if not self.token:
                 raise E.NotLoggedInError("not logged in; run `mediaenhancer login` or set MEDIAENHANCER_TOKEN")
             headers["Authorization"] = f"Bearer {self.token}"
         try:
-            response = self._client.request(method, path, json=json, headers=headers)
+            response = self._client.request(method, path, json=json, content=content, headers=headers)
         except self._httpx.TransportError as exc:
             raise E.ServerUnreachableError(
                 f"cannot reach the server at {self.base_url} ({exc.__class__.__name__}); check --server or "
@@ -113,6 +115,11 @@ class ApiClient:
         if body is None:
             raise E.ServiceUnavailableError(f"{self.base_url}{path} did not answer JSON; is --server the account server?")
         return body
+
+    @property
+    def http(self) -> Any:
+        """The underlying httpx.Client (downloads from signed URLs, which need no token)."""
+        return self._client
 
     def get(self, path: str, **kw: Any) -> Any:
         return self.request("GET", path, **kw)

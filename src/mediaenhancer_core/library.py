@@ -39,7 +39,7 @@ class MediaServices:
     @classmethod
     def open(cls, settings: Settings, db: Database, *, clock: Callable[[], datetime], storage: Storage | None = None,
              path_env: str | None = None) -> MediaServices:
-        storage = storage or open_storage(settings)
+        storage = storage or open_storage(settings, clock=lambda: clock().timestamp())
         found: list[FFmpegTools] = []
         lock = threading.Lock()
 

@@ -115,10 +115,10 @@ class Projects:
             total = int(session.scalar(select(func.count(Project.id)).where(*where)) or 0)
             rows = session.scalars(select(Project).where(*where).order_by(Project.updated_at.desc(), Project.id)
                                    .offset((page - 1) * per_page).limit(per_page)).all()
-            counts = dict(session.execute(
+            counts = {pid: n for pid, n in session.execute(
                 select(ProjectMedia.project_id, func.count(ProjectMedia.id))
                 .where(ProjectMedia.project_id.in_([p.id for p in rows])).group_by(ProjectMedia.project_id)
-            ).tuples().all()) if rows else {}
+            )} if rows else {}
             items = [{**self.to_dict(p, None), "segment_count": int(counts.get(p.id, 0))} for p in rows]
         return {"projects": items, "total": total, "page": page, "per_page": per_page}
 

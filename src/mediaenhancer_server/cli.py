@@ -5,6 +5,7 @@
     mediaenhancer-server users create EMAIL [--password-stdin] | list | disable EMAIL | enable EMAIL
     mediaenhancer-server users set-plan EMAIL PLAN | set-password EMAIL [--password-stdin]
     mediaenhancer-server tokens create EMAIL [--name N] [--expires-days D]   (token on the last line)
+    mediaenhancer-server storage check | reap [--older-than SECONDS] [--json]
 
 Each command opens the core from settings, calls one method, prints. Errors are one
 line on stderr with the exit code of ``mediaenhancer_cli.exit_codes``.
@@ -266,6 +267,11 @@ def tokens_create(
     expiry = f", expires {row.expires_at:%Y-%m-%d}" if row.expires_at else ""
     typer.echo(f"token {row.id} '{row.name}' for {user.email}{expiry} (shown once):")
     typer.echo(secret)
+
+
+from .cli_storage import storage_app  # noqa: E402 - media storage (issue 4); it uses the helpers above
+
+app.add_typer(storage_app, name="storage")
 
 
 def main() -> None:

@@ -269,3 +269,15 @@ def live_server(core: Core) -> Iterator[LiveServer]:
     yield LiveServer(f"http://127.0.0.1:{port}", core)
     server.should_exit = True
     thread.join(timeout=10)
+
+
+# Media library fixtures (issue 4): storage backends, a moto S3 server, tiny plans, test media.
+from tests.server.media_support import (  # noqa: E402, F401
+    long_wav,
+    media_core,
+    media_files,
+    s3_url,
+    storage_env,
+    storage_kind,
+    tiny_plan,
+)

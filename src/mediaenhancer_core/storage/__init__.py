@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -63,8 +65,8 @@ def signing_secret(settings: Settings) -> bytes:
     return key
 
 
-def open_storage(settings: Settings) -> Storage:
-    """The backend named by ``storage_backend``."""
+def open_storage(settings: Settings, *, clock: Callable[[], float] = time.time) -> Storage:
+    """The backend named by ``storage_backend``. ``clock`` (seconds) dates signed URLs."""
     if settings.storage_backend == "s3":
         from .s3 import S3Storage  # noqa: PLC0415 - boto3 stays unloaded for the local backend
 
@@ -82,4 +84,4 @@ def open_storage(settings: Settings) -> Storage:
             concurrency=settings.upload_concurrency,
         )
     root = settings.storage_path or (Path(settings.data_dir or ".") / "media")
-    return LocalStorage(root, UrlSigner(signing_secret(settings)))
+    return LocalStorage(root, UrlSigner(signing_secret(settings), clock=clock))
