@@ -30,7 +30,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 __all__ = ["GeminiStandIn", "Call", "Reply", "json_answer", "text_answer", "error_answer", "safety_block",
@@ -221,7 +221,7 @@ class GeminiStandIn:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> GeminiStandIn:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -257,7 +257,7 @@ class GeminiStandIn:
                 reply = self._file_delete(url.path)
             else:
                 reply = error_answer(404, "NOT_FOUND", f"no route {method} {url.path}")
-        except Exception as exc:  # a bug in a test handler: answer it as a 500 the test will see
+        except Exception as exc:  # noqa: BLE001 - a bug in a test handler: answer a 500 the test will see
             reply = error_answer(500, "INTERNAL", f"stand-in handler failed: {exc!r}")
         self._send(h, reply)
 

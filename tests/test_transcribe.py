@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,6 @@ from mediaenhancer_core.ai.times import parse_time
 from mediaenhancer_core.ai.transcribe import plan_chunks, transcribe_file, transcript_for_output
 from mediaenhancer_core.analysis import analyze
 from mediaenhancer_core.errors import AIQuotaError, NoStreamsError
-from mediaenhancer_core.plan import Trim
 from mediaenhancer_core.planner import EnhanceOptions, MeasurementPlanner
 from mediaenhancer_core.presets import get_preset
 from mediaenhancer_core.probe import probe
@@ -145,7 +145,7 @@ def test_long_audio_is_cut_in_pauses_and_every_chunk_offset_is_applied(standin, 
     # ...and the transcript has the true times of the speech in the recording
     got = [(s.start, s.end) for s in transcript.segments]
     assert len(got) == len(SPEECH)
-    for (a, b), (ga, gb) in zip(SPEECH, got):
+    for (a, b), (ga, gb) in zip(SPEECH, got, strict=True):
         assert abs(ga - a) <= TOLERANCE and abs(gb - b) <= TOLERANCE, (got, SPEECH)
     assert transcript.language == "en"
     # chapters: snapped to segment starts, the first at 0, each ending where the next begins
@@ -177,7 +177,7 @@ def test_uploaded_chunks_and_clock_times_give_the_same_timings(standin, tools, s
     assert len(standin.deleted) == len(transcript.chunks) == len(started)
     got = [(s.start, s.end) for s in transcript.segments]
     assert len(got) == len(SPEECH)
-    assert all(abs(ga - a) <= TOLERANCE and abs(gb - b) <= TOLERANCE for (a, b), (ga, gb) in zip(SPEECH, got))
+    assert all(abs(ga - a) <= TOLERANCE and abs(gb - b) <= TOLERANCE for (a, b), (ga, gb) in zip(SPEECH, got, strict=True))
     assert transcript.chapters == [] and transcript.summary is None
 
 
@@ -233,7 +233,7 @@ def test_enhance_subtitles_are_timed_to_the_trimmed_output(standin, tools, speec
         transcript = transcript_for_output(path, analysis, plan, tools, client, chunk_seconds=8.0)
     expected = [(map_time(a, plan.trim.keep), map_time(b, plan.trim.keep)) for a, b in SPEECH]
     got = [(s.start, s.end) for s in transcript.segments]
-    assert all(abs(ga - a) <= TOLERANCE and abs(gb - b) <= TOLERANCE for (a, b), (ga, gb) in zip(expected, got))
+    assert all(abs(ga - a) <= TOLERANCE and abs(gb - b) <= TOLERANCE for (a, b), (ga, gb) in zip(expected, got, strict=True))
     assert got[-1][1] < SPEECH[-1][1] - 2.0  # pauses were removed before it
     assert transcript.duration == pytest.approx(sum(b - a for a, b in plan.trim.keep), abs=0.01)
 
@@ -247,7 +247,7 @@ def test_burn_in_draws_the_subtitles_into_the_picture(tools, tmp_path) -> None:
     M.ffmpeg("-f", "lavfi", "-i", "color=black:s=320x240:r=10:d=4", "-vf", burn_in_filter(srt),
              "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", str(out))
     luma = subprocess.run([M.FFMPEG, "-i", str(out), "-vf", "signalstats,metadata=mode=print:key=lavfi.signalstats.YMAX",
-                           "-f", "null", "-"], capture_output=True, text=True).stderr
+                           "-f", "null", "-"], capture_output=True, text=True, check=True).stderr
     ymax = [float(line.split("=")[-1]) for line in luma.splitlines() if "YMAX=" in line]
     assert len(ymax) == 40
     assert max(ymax[:8]) < 40 and max(ymax[12:24]) > 200 and max(ymax[28:]) < 40  # white text only from 1.0 to 2.5 s
@@ -278,7 +278,7 @@ def test_normalize_orders_clamps_and_removes_overlaps() -> None:
     got = normalize([Segment(5, 9, "c"), Segment(-1, 2, "a"), Segment(1.5, 6, "b"), Segment(3, 3, "empty time"),
                      Segment(7, 8, ""), Segment(9.5, 12, "d")], duration=10.0)
     assert [(s.start, s.end, s.text) for s in got] == [(0, 1.5, "a"), (1.5, 5, "b"), (5, 9, "c"), (9.5, 10, "d")]
-    assert all(a.end <= b.start for a, b in zip(got, got[1:]))
+    assert all(a.end <= b.start for a, b in pairwise(got))
     same = normalize([Segment(1, 2, "x"), Segment(1, 3, "y")])
     assert [(s.start, s.end, s.text) for s in same] == [(1, 3, "x y")]
 
@@ -288,7 +288,7 @@ def test_long_segments_become_readable_cues() -> None:
     cues = to_cues([Segment(10.0, 22.0, text)])
     assert len(cues) >= 3 and all(len(c.text) <= 84 for c in cues)
     assert cues[0].start == 10.0 and cues[-1].end == 22.0
-    assert all(a.end == b.start for a, b in zip(cues, cues[1:]))
+    assert all(a.end == b.start for a, b in pairwise(cues))
     assert " ".join(c.text for c in cues) == text
     slow = to_cues([Segment(0.0, 20.0, "a few words spoken very slowly indeed")])
     assert len(slow) >= 3 and all(c.end - c.start <= 7.5 for c in slow)
@@ -302,7 +302,7 @@ def test_plan_chunks_cuts_in_the_middle_of_pauses() -> None:
     assert plan_chunks(12.0, silence, 20.0) == [(0.0, 12.0)]
     chunks = plan_chunks(3600.0, [(t, t + 0.8) for t in range(7, 3600, 13)], 300.0)
     assert all(b - a <= 300.0 for a, b in chunks) and chunks[-1][1] == 3600.0
-    assert all(a.__eq__(pb) for (a, _), (_, pb) in zip(chunks[1:], chunks))
+    assert all(end == start for (_, end), (start, _) in pairwise(chunks))  # contiguous
 
 
 def test_retiming_for_trimmed_output() -> None:

@@ -105,12 +105,12 @@ def test_subtitles_burned_in_and_timed_to_the_trimmed_output(standin, talk) -> N
         h, m, s = stamp.replace(",", ".").split(":")
         return int(h) * 3600 + int(m) * 60 + float(s)
 
-    for (a, b), (sa, sb) in zip(SPEECH, times):
+    for (a, b), (sa, sb) in zip(SPEECH, times, strict=True):
         assert abs(secs(sa) - map_time(a, keep)) <= TOLERANCE and abs(secs(sb) - map_time(b, keep)) <= TOLERANCE
     # the picture is black except where the subtitles were drawn in
     first = secs(times[0][0]), secs(times[0][1])
     stats = subprocess.run([M.FFMPEG, "-i", str(out), "-vf", "signalstats,metadata=mode=print:key=lavfi.signalstats.YMAX",
-                            "-f", "null", "-"], capture_output=True, text=True).stderr
+                            "-f", "null", "-"], capture_output=True, text=True, check=True).stderr
     frames, t = [], None
     for line in stats.splitlines():
         if "pts_time:" in line:

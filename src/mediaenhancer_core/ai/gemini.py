@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from ..errors import (
     AIError,
@@ -143,7 +143,7 @@ class GeminiClient:
         self._client: Any = None
         self._http: Any = None
 
-    def __enter__(self) -> GeminiClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

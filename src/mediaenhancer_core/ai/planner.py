@@ -32,7 +32,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from ..analysis import Analysis
 from ..errors import AINotConfiguredError, CancelledError, MediaEnhancerError
@@ -382,7 +382,7 @@ class GeminiPlanner:
         if close is not None:
             close()
 
-    def __enter__(self) -> GeminiPlanner:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -168,7 +168,7 @@ def to_cues(segments: Sequence[Segment], *, line_chars: int = LINE_CHARS, lines:
                 break
             n += 1
         t = s.start
-        for i, (text, w) in enumerate(zip(texts, weights)):
+        for i, (text, w) in enumerate(zip(texts, weights, strict=True)):
             end = s.end if i == len(texts) - 1 else round(t + span * w / total, 3)
             cues.append(Segment(round(t, 3), end, text, s.speaker))
             t = end
@@ -193,7 +193,7 @@ def _balanced(words: list[str], n: int) -> list[list[str]]:
 
 
 def _hms(t: float, sep: str) -> str:
-    ms = max(0, int(round(t * 1000)))
+    ms = max(0, round(t * 1000))
     h, rest = divmod(ms, 3_600_000)
     m, rest = divmod(rest, 60_000)
     s, ms = divmod(rest, 1000)
