@@ -70,19 +70,13 @@ class ResumeState:
             os.replace(tmp, self.path)
 
 
-def _chunks(path: Path, offset: int, on_progress: Progress | None, stop_after: int | None) -> Iterator[bytes]:
-    sent = 0
+def _chunks(path: Path, offset: int, on_progress: Progress | None) -> Iterator[bytes]:
     with open(path, "rb") as fh:
         fh.seek(offset)
         while True:
             block = fh.read(READ_BYTES)
             if not block:
                 return
-            if stop_after is not None and sent + len(block) > stop_after:
-                block = block[: stop_after - sent]
-                yield block
-                raise ConnectionAbortedError("upload interrupted on purpose (test)")
-            sent += len(block)
             yield block
             if on_progress:
                 on_progress(len(block))
@@ -97,10 +91,9 @@ def upload_file(
     on_resume: Callable[[int], None] | None = None,
     retries: int = 4,
     sleep: Callable[[float], None] = time.sleep,
-    stop_after: int | None = None,
 ) -> dict[str, Any]:
-    """Upload ``path``; returns the media as the server describes it. ``stop_after`` (tests)
-    breaks the connection after that many bytes of the first request."""
+    """Upload ``path``; returns the media as the server describes it. A ConnectionAbortedError
+    raised by ``on_progress`` breaks the connection off (as a crash would)."""
     path = Path(path)
     check_input(path)
     size = path.stat().st_size
@@ -128,7 +121,7 @@ def upload_file(
     while True:
         try:
             answer = client.request(
-                "PATCH", url, content=_chunks(path, offset, on_progress, stop_after),
+                "PATCH", url, content=_chunks(path, offset, on_progress),
                 extra_headers={"Upload-Offset": str(offset), "Content-Length": str(size - offset),
                                "Content-Type": "application/offset+octet-stream"},
             )
@@ -149,7 +142,6 @@ def upload_file(
             if on_resume:
                 on_resume(offset)
             continue
-        stop_after = None
         if answer.get("complete"):
             if state:
                 state.set(key, None)

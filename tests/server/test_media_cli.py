@@ -1,0 +1,154 @@
+"""`mediaenhancer upload`, `media ...` and `projects ...` against a live server on loopback,
+on the local backend and on S3: exit codes, JSON output, atomic downloads, and an interrupted
+upload that the same command resumes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mediaenhancer_cli.exit_codes import ExitCode
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def core(media_core):
+    return media_core
+
+
+@pytest.fixture
+def account(make_account):
+    return make_account()
+
+
+@pytest.fixture
+def cli(live_server, account, monkeypatch, tmp_path):
+    from mediaenhancer_cli.app import app
+
+    monkeypatch.setenv("MEDIAENHANCER_SERVER_URL", live_server.url)
+    monkeypatch.setenv("MEDIAENHANCER_TOKEN", account.token)
+    monkeypatch.setenv("MEDIAENHANCER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("COLUMNS", "250")  # tables wide enough to hold ids and names
+
+    def run(*args: str):
+        return runner.invoke(app, [str(a) for a in args])
+
+    return run
+
+
+def _json_lines(output: str) -> list[dict]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+def test_upload_list_info_download_rm(cli, media_files, tmp_path) -> None:
+    clip, tone = media_files["clip"], media_files["tone"]
+    up = cli("upload", clip, tone, "--json")
+    assert up.exit_code == 0, up.output
+    rows = {Path(r["file"]).name: r for r in _json_lines(up.stdout)}
+    assert {r["status"] for r in rows.values()} == {"uploaded"}
+    video = rows[clip.name]["media"]
+    assert video["file_type"] == "video" and video["checksum_sha256"] == hashlib.sha256(clip.read_bytes()).hexdigest()
+
+    listed = cli("media", "list", "--json")
+    assert listed.exit_code == 0 and json.loads(listed.stdout)["total"] == 2
+    table = cli("media", "list", "--type", "video")
+    assert table.exit_code == 0 and clip.name in table.stdout and tone.name not in table.stdout
+    info = cli("media", "info", video["id"])
+    assert info.exit_code == 0 and "video/mp4" in info.stdout and "h264" in info.stdout
+
+    out = tmp_path / "down" / "copy.mp4"
+    down = cli("media", "download", video["id"], "-o", out)
+    assert down.exit_code == 0, down.output
+    assert out.read_bytes() == clip.read_bytes()
+    assert [p.name for p in out.parent.iterdir()] == ["copy.mp4"]  # no partial file left beside it
+
+    assert cli("media", "rm", video["id"]).exit_code == 0
+    gone = cli("media", "info", video["id"])
+    assert gone.exit_code == ExitCode.NOT_FOUND
+    assert cli("media", "info", "not-an-id").exit_code == ExitCode.NOT_FOUND
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("storage_kind", ["local"], indirect=True)
+def test_refusals_have_their_exit_codes(cli, account, media_files, tiny_plan) -> None:
+    fake = cli("upload", media_files["fake"])
+    assert fake.exit_code == ExitCode.INPUT_NOT_MEDIA and "not audio, video or an image" in fake.output
+    tiny_plan(account.email, storage=1000)
+    full = cli("upload", media_files["tone"])
+    assert full.exit_code == ExitCode.QUOTA_EXCEEDED == 63
+    assert "upgrade" in full.output and "Traceback" not in full.output
+
+
+def test_an_interrupted_upload_resumes_with_the_same_command(cli, core, live_server, account, long_wav, storage_kind,
+                                                             tmp_path) -> None:
+    from mediaenhancer_core.client import ApiClient
+    from mediaenhancer_core.errors import ServerUnreachableError
+    from mediaenhancer_core.transfer import ResumeState, upload_file
+
+    state = ResumeState(tmp_path / "cache")
+    part = core.settings.upload_part_bytes
+    sent = 0
+
+    def cut_off(n: int) -> None:
+        """After 8 MiB, wait until the server has stored a whole part, then drop the connection."""
+        nonlocal sent
+        sent += n
+        if sent < 8 * 1024 * 1024:
+            return
+        (upload_id,) = json.loads(state.path.read_text()).values()
+        deadline = time.monotonic() + 20
+        while core.library.uploads.status(account.id, uuid.UUID(upload_id)).offset < part:
+            assert time.monotonic() < deadline, "the server stored nothing"
+            time.sleep(0.05)
+        raise ConnectionAbortedError("cut off by the test")
+
+    with ApiClient(live_server.url, account.token) as client, pytest.raises(ServerUnreachableError, match="resume"):
+        upload_file(client, long_wav, state=state, on_progress=cut_off)
+    (upload_id,) = json.loads(state.path.read_text()).values()
+    stored_before = core.library.uploads.status(account.id, uuid.UUID(upload_id)).offset
+    assert part <= stored_before < long_wav.stat().st_size  # the server kept what arrived (S3: whole parts)
+
+    again = cli("upload", long_wav, "--json")
+    assert again.exit_code == 0, again.output
+    media = _json_lines(again.stdout)[0]["media"]
+    assert media["id"] == upload_id  # the same upload, continued
+    assert media["checksum_sha256"] == hashlib.sha256(long_wav.read_bytes()).hexdigest()
+    assert json.loads(state.path.read_text()) == {}
+    assert core.library.media.list(account.id).total == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("storage_kind", ["local"], indirect=True)
+def test_projects_commands(cli, media_files) -> None:
+    up = cli("upload", media_files["clip"], media_files["tone"], "--json")
+    ids = {Path(r["file"]).suffix: r["media"]["id"] for r in _json_lines(up.stdout)}
+    made = cli("projects", "create", "Promo", "--description", "first cut", "--json")
+    assert made.exit_code == 0, made.output
+    pid = json.loads(made.stdout)["id"]
+    assert cli("projects", "add", pid, ids[".mp4"], "--start", "0", "--end", "1", "--json").exit_code == 0
+    added = cli("projects", "add", pid, ids[".wav"], "--end", "0.5", "--transform", '{"volume": 0.5}', "--json")
+    segments = json.loads(added.stdout)["segments"]
+    assert [s["media_id"] for s in segments] == [ids[".mp4"], ids[".wav"]]
+    assert segments[1]["transformations"] == {"volume": 0.5}
+    bad = cli("projects", "add", pid, ids[".wav"], "--transform", "{nope")
+    assert bad.exit_code == ExitCode.INVALID_REQUEST
+    flipped = cli("projects", "reorder", pid, segments[1]["id"], segments[0]["id"], "--json")
+    assert [s["id"] for s in json.loads(flipped.stdout)["segments"]] == [segments[1]["id"], segments[0]["id"]]
+    shown = cli("projects", "show", pid)
+    assert shown.exit_code == 0 and "Promo" in shown.stdout and segments[0]["id"] in shown.stdout
+    assert cli("projects", "update", pid, "--status", "archived", "--json").exit_code == 0
+    listed = cli("projects", "list", "--json")
+    assert json.loads(listed.stdout)["projects"][0]["status"] == "archived"
+    removed = cli("projects", "remove-segment", pid, segments[0]["id"], "--json")
+    assert len(json.loads(removed.stdout)["segments"]) == 1
+    in_use = cli("media", "rm", ids[".wav"])
+    assert in_use.exit_code == ExitCode.CONFLICT
+    assert cli("projects", "rm", pid).exit_code == 0
+    assert cli("projects", "show", pid).exit_code == ExitCode.NOT_FOUND
