@@ -205,6 +205,11 @@ class Resolution(str, Enum):
     r2160 = "2160p"
 
 
+class PlannerName(str, Enum):
+    local = "local"
+    gemini = "gemini"
+
+
 class OutFormat(str, Enum):
     mp4 = "mp4"
     mov = "mov"
@@ -247,10 +252,16 @@ def enhance(
     plan_file: Annotated[Path | None, typer.Option("--plan", help="Render this saved plan instead of planning (one input only).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Redo outputs that already exist and are newer than their input.")] = False,
     skip_if_within: Annotated[float | None, typer.Option("--skip-if-within", min=0.0, max=10.0, help="Copy files already within N LU of the target unchanged.")] = None,
+    planner_name: Annotated[PlannerName | None, typer.Option("--planner", help="local: plan from the measurements, offline. gemini: add Gemini's opinion of a small proxy (needs GEMINI_API_KEY; falls back to local on any failure). Default: setting `planner` (local).")] = None,
+    subtitles: Annotated[bool, typer.Option("--subtitles", help="Transcribe with Gemini and write NAME.enhanced.srt and .vtt beside each output (needs GEMINI_API_KEY).")] = False,
+    burn_in: Annotated[bool, typer.Option("--burn-in", help="With --subtitles: also draw them into the picture (re-encodes the video).")] = False,
+    language: Annotated[str | None, typer.Option("--language", help="With --subtitles: the spoken language (en, de, pt-BR). Default: detected.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON result object per file (for scripts).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary; errors only.")] = False,
 ) -> None:
     """Enhance files: one analysis pass, a plan, then one render pass. Writes NAME.enhanced.EXT beside each input."""
+    from mediaenhancer_core.ai import SubtitleJob, make_planner  # noqa: PLC0415 - google-genai loads on the first request
+    from mediaenhancer_core.ai.subtitles import is_language_code  # noqa: PLC0415
     from mediaenhancer_core.batch import expand_inputs, run_batch  # noqa: PLC0415
     from mediaenhancer_core.enhance import EnhanceJob  # noqa: PLC0415
     from mediaenhancer_core.planner import EnhanceOptions  # noqa: PLC0415
@@ -269,6 +280,12 @@ def enhance(
             raise _usage(f"{flag} works with exactly one input file ({len(items)} given)")
     if audio_only and (stabilize or resolution or fps or trim_silence):
         raise _usage("--audio-only copies the video: it cannot be combined with --stabilize, --resolution, --fps or --trim-silence")
+    if (burn_in or language) and not subtitles:
+        raise _usage("--burn-in and --language go with --subtitles")
+    if burn_in and audio_only:
+        raise _usage("--audio-only copies the video: it cannot be combined with --burn-in")
+    if language is not None and not is_language_code(language):
+        raise _usage(f"--language: {language!r} is not a language code such as en, de or pt-BR")
 
     options = EnhanceOptions(
         preset=get_preset(preset or settings.preset, settings.config_dir),
@@ -282,6 +299,7 @@ def enhance(
         fps=fps,
         format=fmt.value if fmt else None,
         quality=(quality.value if quality else settings.quality),
+        burn_in=burn_in,
     )
     job = EnhanceJob(
         options=options,
@@ -294,19 +312,28 @@ def enhance(
         skip_if_within=skip_if_within,
     )
     tools = state.tools
+    if subtitles:  # no key is exit code 60 before any work, naming GEMINI_API_KEY
+        job.subtitles = SubtitleJob.from_settings(settings, language=language)
+    planner = make_planner((planner_name.value if planner_name else settings.planner), settings, tools)
     show_progress = state.err.is_terminal and not quiet and not json_out and not dry_run
     progress = FileProgress(state.err, enabled=show_progress)
-    with progress.running():
-        results = run_batch(
-            items,
-            job,
-            tools,
-            jobs=jobs or settings.jobs,
-            temp_dir=settings.temp_dir,
-            on_start=progress.start,
-            on_progress=progress.update,
-            on_result=progress.finish,
-        )
+    try:
+        with progress.running():
+            results = run_batch(
+                items,
+                job,
+                tools,
+                jobs=jobs or settings.jobs,
+                planner=planner,
+                temp_dir=settings.temp_dir,
+                on_start=progress.start,
+                on_progress=progress.update,
+                on_result=progress.finish,
+            )
+    finally:
+        for closable in (planner, job.subtitles):
+            if hasattr(closable, "close"):
+                closable.close()  # type: ignore[union-attr]
 
     if json_out:
         print_json_lines(state.out, [r.to_dict() for r in results])
@@ -468,6 +495,7 @@ def _register_groups(app: typer.Typer) -> None:
     account.register(app)
     __import__(f"{__package__}.media", fromlist=["register"]).register(app)  # media library (issue 4)
     __import__(f"{__package__}.ai", fromlist=["register"]).register(app)  # transcribe (issue 7)
+    __import__(f"{__package__}.billing", fromlist=["register"]).register(app)  # plans, upgrade, cancel (issue 5)
 
 
 _register_groups(app)

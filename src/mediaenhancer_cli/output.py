@@ -113,6 +113,8 @@ def plan_panel(plan: Plan) -> Table:
         t.add_row("video", s.filter, _params(s.params), s.reason, s.source)
     if plan.trim:
         t.add_row("edit", "trim", f"{len(plan.trim.keep)} segments", plan.trim.reason, "measurement")
+    if plan.burn_in:
+        t.add_row("video", "subtitles", "burned in", "--burn-in: the transcript drawn into the picture", "options")
     o = plan.output
     t.add_row("output", o.format, f"video {o.video}{' ' + o.video_codec if o.video_codec else ''}, audio {o.audio_codec or '–'}", o.reason, "rules")
     for note in plan.notes:

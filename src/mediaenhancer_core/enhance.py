@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .analysis import Analysis, analyze
 from .errors import CancelledError, MediaEnhancerError, OutputError, OutputSameAsInputError, PlanError
@@ -27,6 +27,9 @@ from .plan import Plan
 from .planner import EnhanceOptions, MeasurementPlanner, Planner
 from .probe import MediaInfo, probe
 from .render import render
+
+if TYPE_CHECKING:
+    from .ai.transcribe import SubtitleJob
 
 __all__ = ["EnhanceJob", "FileResult", "enhance_file", "analyze_file", "default_output_path", "ProgressEvent"]
 
@@ -55,6 +58,7 @@ class EnhanceJob:
     save_plan: Path | None = None
     force: bool = False
     skip_if_within: float | None = None
+    subtitles: SubtitleJob | None = None  # --subtitles: transcribe (Gemini) and write NAME.enhanced.srt/.vtt
 
 
 @dataclass
@@ -68,6 +72,7 @@ class FileResult:
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
     plan: dict[str, Any] | None = None
+    subtitles: dict[str, str] | None = None  # format -> path of the subtitle files written
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -80,6 +85,7 @@ class FileResult:
             "before": self.before,
             "after": self.after,
             "plan": self.plan,
+            "subtitles": self.subtitles,
             "seconds": round(self.seconds, 3),
         }
 
@@ -216,8 +222,11 @@ def enhance_file(
         if job.save_plan:
             plan.save(job.save_plan)
         if job.dry_run:
-            result.status, result.reason = "planned", "--dry-run: nothing rendered"
+            result.status, result.reason = "planned", "--dry-run: nothing rendered" + (
+                " or transcribed" if job.subtitles else "")
             return result
+        if plan.burn_in and job.subtitles is None:
+            raise PlanError(f"{src}: the plan burns in subtitles; add --subtitles (or drop burn_in from the plan)")
         if plan.output.video == "copy" and plan.trim:
             raise PlanError(f"{src}: the plan trims silence but copies the video; drop trim or re-encode")
         motion = Path(analysis.video.stabilization_file) if analysis and analysis.video and analysis.video.stabilization_file else None
@@ -225,7 +234,16 @@ def enhance_file(
         def render_progress(phase: str, done: float, total: float) -> None:
             report(phase)(done, total)
 
-        rendered = render(plan, src, info, dest, tools, workdir, motion=motion, on_progress=render_progress, cancel=cancel)
+        transcript = burn = None
+        if job.subtitles is not None:  # before rendering: a Gemini failure fails the file before anything is written
+            from .ai.subtitles import write_burn_in_file  # noqa: PLC0415
+
+            transcript = job.subtitles.transcript(src, analysis, plan, tools, temp_dir=workdir, cancel=cancel)
+            burn = write_burn_in_file(transcript, workdir) if plan.burn_in else None
+        rendered = render(plan, src, info, dest, tools, workdir, motion=motion, subtitles=burn,
+                          on_progress=render_progress, cancel=cancel)
+        if transcript is not None and job.subtitles is not None:
+            result.subtitles = {fmt: str(p) for fmt, p in job.subtitles.write(transcript, dest).items()}
         out_info = probe(dest, tools)
         result.after = {
             "duration": out_info.duration,

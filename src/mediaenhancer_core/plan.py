@@ -125,11 +125,12 @@ class Plan:
     output: OutputSpec
     trim: Trim | None = None
     stabilize: bool = False
+    burn_in: bool = False  # draw subtitles into the picture; the render is given the file (a plan never names one)
     notes: list[str] = field(default_factory=list)
 
     @property
     def changes_video(self) -> bool:
-        return bool(self.video_steps) or self.trim is not None or self.stabilize
+        return bool(self.video_steps) or self.trim is not None or self.stabilize or self.burn_in
 
     def describe_steps(self) -> list[str]:
         lines = [f"audio: {s.filter} — {s.reason}" for s in self.audio_steps]
@@ -138,6 +139,8 @@ class Plan:
         lines += [f"video: {s.filter} — {s.reason}" for s in self.video_steps]
         if self.trim:
             lines.append(f"trim: {self.trim.reason}")
+        if self.burn_in:
+            lines.append("video: subtitles burned in")
         return lines
 
     # -- serialisation -------------------------------------------------------
@@ -151,6 +154,7 @@ class Plan:
             "loudness": self.loudness.to_dict() if self.loudness else None,
             "video_steps": [s.to_dict() for s in self.video_steps],
             "stabilize": self.stabilize,
+            "burn_in": self.burn_in,
             "trim": self.trim.to_dict() if self.trim else None,
             "output": self.output.to_dict(),
             "notes": list(self.notes),
@@ -222,6 +226,7 @@ class Plan:
                 output=output,
                 trim=trim,
                 stabilize=bool(data.get("stabilize", False)),
+                burn_in=bool(data.get("burn_in", False)),
                 notes=[str(n) for n in data.get("notes") or []],
             )
         except PlanError:

@@ -36,6 +36,7 @@ class EnhanceOptions:
     denoise: bool | None = None  # None: follow the preset
     trim_silence: bool = False
     stabilize: bool = False
+    burn_in: bool = False  # enhance --subtitles --burn-in: draw the subtitles into the picture
     resolution: str | None = None
     fps: float | None = None
     format: str | None = None
@@ -75,7 +76,8 @@ class MeasurementPlanner:
             video_steps = video_chain(analysis.video, options)
         trim = plan_trim(analysis, options) if options.trim_silence else None
         stabilize = bool(options.stabilize and analysis.video and not options.audio_only)
-        change_video = bool(video_steps) or trim is not None or stabilize
+        burn_in = bool(options.burn_in and analysis.info.has_video and not options.audio_only)
+        change_video = bool(video_steps) or trim is not None or stabilize or burn_in
         output = output_spec(
             info,
             fmt=options.format,
@@ -86,12 +88,14 @@ class MeasurementPlanner:
         if output.video != "encode":
             # a container without video, or a plain copy: picture steps would do nothing
             if output.video == "none":
-                video_steps, stabilize = [], False
+                video_steps, stabilize, burn_in = [], False, False
         notes = list(options.extra_notes)
         if options.trim_silence and trim is None:
             notes.append("--trim-silence: no silence long enough to trim")
         if options.audio_only and info.has_video:
             notes.append("--audio-only: video copied unchanged")
+        if options.burn_in and not burn_in:
+            notes.append("--burn-in: no picture to draw the subtitles on; they are written beside the output only")
         return Plan(
             version=PLAN_VERSION,
             planner=self.name,
@@ -103,6 +107,7 @@ class MeasurementPlanner:
             output=output,
             trim=trim,
             stabilize=stabilize,
+            burn_in=burn_in,
             notes=notes,
         )
 

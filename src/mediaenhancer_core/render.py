@@ -108,7 +108,9 @@ def _steps(steps: list[FilterStep], motion: Path | None) -> list[str]:
     return out
 
 
-def _render_graph(plan: Plan, info: MediaInfo, motion: Path | None, encode_video: bool) -> tuple[str, bool]:
+def _render_graph(
+    plan: Plan, info: MediaInfo, motion: Path | None, encode_video: bool, subtitles: Path | None = None
+) -> tuple[str, bool]:
     """The filtergraph of the render pass; returns it and whether it has a video output."""
     parts: list[str] = []
     a_in = f"[0:{info.audio.index}]" if info.audio else None
@@ -139,8 +141,14 @@ def _render_graph(plan: Plan, info: MediaInfo, motion: Path | None, encode_video
         chain = [*_steps(plan.audio_steps, None), filter_str("ebur128", {"peak": "true", "framelog": "verbose"}, instance="clean")]
         parts.append(a_in + ",".join(chain) + "[aout]")
     if v_in:
-        chain = _steps(plan.video_steps, motion) or ["null"]
-        parts.append(v_in + ",".join(chain) + "[vout]")
+        chain = _steps(plan.video_steps, motion)
+        if plan.burn_in:  # last, after scaling: the text is sized for the output picture
+            if subtitles is None:
+                raise RenderError("the plan burns in subtitles, but none were made; run with --subtitles")
+            from .ai.subtitles import burn_in_filter  # noqa: PLC0415
+
+            chain.append(burn_in_filter(subtitles))
+        parts.append(v_in + ",".join(chain or ["null"]) + "[vout]")
     return ";".join(parts), bool(v_in)
 
 
@@ -307,9 +315,11 @@ def render(
     workdir: Path,
     *,
     motion: Path | None = None,
+    subtitles: Path | None = None,
     on_progress: Progress | None = None,
     cancel: CancelToken | None = None,
 ) -> RenderResult:
+    """Render ``plan``; ``subtitles`` is the SRT file drawn in when ``plan.burn_in``."""
     out = plan.output
     encode_video = out.video == "encode" and info.has_video
     copy_video = out.video == "copy" and info.has_video
@@ -324,7 +334,7 @@ def render(
     intermediate = workdir / "render.nut"
     clean: dict[str, float] | None = None
     if has_audio or encode_video:
-        graph, has_v = _render_graph(plan, info, motion, encode_video)
+        graph, has_v = _render_graph(plan, info, motion, encode_video, subtitles)
         clean = render_pass([src], graph, out, tools, intermediate, has_video=has_v, has_audio=has_audio,
                             on_progress=progress("render"), cancel=cancel, path=src)
     source = MuxSource(
