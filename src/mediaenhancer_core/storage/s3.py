@@ -63,7 +63,7 @@ class _S3PartWriter(PartWriter):
         if self._error is None:
             self.offset += size  # parts settle in order, so the offset only counts contiguous parts
 
-    def _submit(self, data: bytes) -> None:
+    def _submit(self, data: bytearray) -> None:
         while len(self._inflight) >= self._s3.concurrency:
             self._settle_oldest()
         self._raise_if_failed()
@@ -81,12 +81,12 @@ class _S3PartWriter(PartWriter):
             self._buf += view[:room]
             view = view[room:]
             if len(self._buf) == self._part_size:
-                part, self._buf = bytes(self._buf), bytearray()
+                part, self._buf = self._buf, bytearray()  # handed over, not copied
                 self._submit(part)
 
     def commit(self, *, final: bool) -> int:
         if final and (self._buf or not self._uploaded_any):
-            part, self._buf = bytes(self._buf), bytearray()
+            part, self._buf = self._buf, bytearray()
             self._submit(part)
         self._buf = bytearray()
         while self._inflight:
@@ -271,7 +271,7 @@ class S3Storage(Storage):
                             ContentType=content_type)
         return str(answer["UploadId"])
 
-    def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> None:
+    def upload_part(self, key: str, upload_id: str, number: int, data: bytes | bytearray) -> None:
         self._call("uploading a part", self.client.upload_part, Key=self._k(key), UploadId=upload_id,
                    PartNumber=number, Body=data)
 
