@@ -134,6 +134,8 @@ def main() -> None:
     ap.add_argument("--size-mb", type=int, default=1024)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--aws", help="path of the aws command (default: on PATH, else installed into bench/out)")
+    ap.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                    help="extra setting for the server, e.g. MEDIAENHANCER_UPLOAD_CONCURRENCY=6 (repeatable)")
     args = ap.parse_args()
     aws = find_aws(args.aws)
 
@@ -162,6 +164,7 @@ def main() -> None:
                "MEDIAENHANCER_S3_SECRET_ACCESS_KEY": KEYS["AWS_SECRET_ACCESS_KEY"],
                "MEDIAENHANCER_STORAGE_REAP_INTERVAL_SECONDS": "0", "MEDIAENHANCER_LOG_LEVEL": "warning",
                "MEDIAENHANCER_SERVER_URL": f"http://127.0.0.1:{port}"}
+        env.update(dict(item.split("=", 1) for item in args.server_env))
         admin = str(BIN / "mediaenhancer-server")
         subprocess.run([admin, "users", "create", "bench@example.com", "--plan", "professional"], env=env, check=True,
                        stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)

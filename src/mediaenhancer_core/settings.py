@@ -137,7 +137,7 @@ class Settings:
     url_signing_secret: Secret | None = _setting(None, "HMAC key of the local backend's download URLs. Unset: a random key is created once in data_dir/url-signing.key (shared by the server's workers).", secret=True)
     max_upload_bytes: int = _setting(21_474_836_480, "Largest media file accepted, in bytes (default 20 GiB). Larger uploads answer 413 before any byte is read.")
     upload_part_bytes: int = _setting(8_388_608, "Part size of uploads to storage and the granularity of resumable uploads, in bytes (at least 5 MiB, S3's minimum part size; default 8 MiB). An interrupted upload resumes from the last whole part.")
-    upload_concurrency: int = _setting(4, "Parts of one upload sent to S3 at once (each holds upload_part_bytes of memory).")
+    upload_concurrency: int = _setting(2, "Parts of one upload sent to S3 at once (each holds upload_part_bytes of memory).")
     upload_stale_seconds: int = _setting(86_400, "Age after which the reaper removes an upload nobody continued, and any stored object without a media row, in seconds.")
     storage_reap_interval_seconds: int = _setting(3600, "How often the server runs the reaper by itself, in seconds (0: never; run `mediaenhancer-server storage reap` instead).")
     thumbnail_width: int = _setting(320, "Width of the JPEG thumbnails made for videos and images, in pixels.")

@@ -104,6 +104,7 @@ class ChunkWriter:
         self.received = 0
         self._hasher = hasher
         self._head: bytearray | None = bytearray() if offset == 0 else None
+        self.family: str | None = None
 
     @property
     def position(self) -> int:
@@ -128,7 +129,8 @@ class ChunkWriter:
         assert self._head is not None
         if not self._head:
             raise EmptyInputError("the uploaded file is empty (0 bytes); upload a media file")
-        if sniff_bytes(bytes(self._head)) is None:
+        self.family = sniff_bytes(bytes(self._head))
+        if self.family is None:
             raise NotMediaError("the uploaded file is not audio, video or an image (its first bytes match no media "
                                 "format, whatever its name says); upload a media file")
         self._head = None
@@ -143,6 +145,8 @@ class ChunkWriter:
             self._sniff()  # a file shorter than SNIFF_BYTES
         offset = self._pw.commit(final=self.complete)
         self._uploads._remember_hash(self.media_id, offset if offset == self.position else -1, self._hasher)
+        if self.family is not None:
+            self._uploads._remember_family(self.media_id, self.family)
         return offset
 
     def discard(self) -> int:
@@ -158,6 +162,7 @@ class Uploads:
         self.db, self.storage, self.settings, self.clock = db, storage, settings, clock
         self._tools = tools
         self._hashes: dict[uuid.UUID, tuple[int, Any]] = {}
+        self._families: dict[uuid.UUID, str] = {}
         self._lock = threading.Lock()
 
     # --- hashing across the requests of one process ---------------------------------------------
@@ -169,6 +174,18 @@ class Uploads:
                 self._hashes[media_id] = (offset, hasher)
                 while len(self._hashes) > 1000:
                     self._hashes.pop(next(iter(self._hashes)))
+
+    def _remember_family(self, media_id: uuid.UUID, family: str) -> None:
+        with self._lock:
+            self._families[media_id] = family
+            while len(self._families) > 1000:
+                self._families.pop(next(iter(self._families)))
+
+    def _family(self, media_id: uuid.UUID, key: str) -> str | None:
+        """What the first bytes were sniffed as (read back when another process received them)."""
+        with self._lock:
+            known = self._families.pop(media_id, None)
+        return known or sniff_bytes(b"".join(self.storage.read(key, 0, SNIFF_BYTES)))
 
     def _hasher_at(self, media_id: uuid.UUID, offset: int) -> Any:
         if offset == 0:
@@ -329,8 +346,7 @@ class Uploads:
         if meta.get("checksum_sha256") and meta["checksum_sha256"] != checksum:
             raise ValidationError("checksum_sha256: the file that arrived differs from the one you declared; "
                                   "upload it again", field="checksum_sha256")
-        head = b"".join(self.storage.read(key, 0, SNIFF_BYTES))
-        family = sniff_bytes(head)
+        family = self._family(row.id, key)
         tools = self._tools()
         thumb: bytes | None = None
         with self.storage.readable(key) as source:
