@@ -19,7 +19,14 @@ from sqlalchemy import asc, delete, desc, func, select
 from sqlalchemy.orm import Session
 
 from .db import Database
-from .db.models import MEDIA_STATUSES, MEDIA_TYPES, MediaFile, Project, ProjectMedia, UsageEvent
+from .db.models import (
+    MEDIA_STATUSES,
+    MEDIA_TYPES,
+    MediaFile,
+    Project,
+    ProjectMedia,
+    UsageEvent,
+)
 from .errors import ConflictError, NotFoundError, StorageError, ValidationError
 from .settings import Settings
 from .storage import Storage

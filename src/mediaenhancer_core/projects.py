@@ -25,7 +25,13 @@ from sqlalchemy.orm import Session
 
 from . import quotas
 from .db import Database
-from .db.models import PROJECT_STATUSES, SEGMENT_TRACKS, MediaFile, Project, ProjectMedia
+from .db.models import (
+    PROJECT_STATUSES,
+    SEGMENT_TRACKS,
+    MediaFile,
+    Project,
+    ProjectMedia,
+)
 from .errors import ConflictError, NotFoundError, ValidationError
 
 __all__ = ["Projects", "check_transformations"]

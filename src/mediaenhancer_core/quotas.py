@@ -23,7 +23,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from .db.models import Export, MediaFile, Project, SubscriptionPlan, User
-from .errors import ExportQuotaError, MediaTooLongError, NotFoundError, ProjectQuotaError, StorageQuotaError
+from .errors import (
+    ExportQuotaError,
+    MediaTooLongError,
+    NotFoundError,
+    ProjectQuotaError,
+    StorageQuotaError,
+)
 from .plans import list_plans, plan_for_user
 
 __all__ = [

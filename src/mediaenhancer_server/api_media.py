@@ -433,6 +433,7 @@ def start_reaper(core: Core) -> asyncio.Task[None] | None:
     if not interval or core.library is None:
         return None
     from datetime import timedelta  # noqa: PLC0415
+
     from starlette.concurrency import run_in_threadpool  # noqa: PLC0415
 
     reaper, age = core.library.reaper, timedelta(seconds=core.settings.upload_stale_seconds)
