@@ -49,6 +49,9 @@ class ExitCode(IntEnum):
     # --- media library and storage (issue 4) ---
     QUOTA_EXCEEDED = 63  # a plan limit is reached (storage, projects, exports, media length): upgrade or free space
     STORAGE_UNAVAILABLE = 64  # the server's media storage is unreachable or failed (503): retry; uploads resume
+    # --- billing (issue 5) ---
+    BILLING_NOT_CONFIGURED = 70  # the server has no Stripe key (or no price for the plan): ask its administrator
+    BILLING_FAILED = 71  # Stripe refused the request or could not be reached: retry later
     INTERRUPTED = 130  # Ctrl-C
     TERMINATED = 143  # SIGTERM
 
@@ -94,6 +97,9 @@ _TABLE: list[tuple[type[E.MediaEnhancerError], ExitCode]] = [
     # media library and storage (issue 4)
     (E.QuotaExceededError, ExitCode.QUOTA_EXCEEDED),
     (E.StorageError, ExitCode.STORAGE_UNAVAILABLE),
+    # billing (issue 5)
+    (E.BillingNotConfiguredError, ExitCode.BILLING_NOT_CONFIGURED),
+    (E.BillingError, ExitCode.BILLING_FAILED),
 ]
 
 

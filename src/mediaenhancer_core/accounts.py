@@ -25,7 +25,7 @@ from .db import Database
 from .db.models import ApiToken, SubscriptionPlan, User, UserSubscription, WebSession
 from .errors import AccountDisabledError, ConflictError, InvalidCredentialsError, NotFoundError, ValidationError
 from .passwords import Passwords
-from .plans import FREE_PLAN_ID, GOOD_STANDING, get_plan, plan_dict, plan_for_user
+from .plans import FREE_PLAN_ID, get_plan, plan_dict, plan_for_user, subscription_grants_plan
 from .throttle import SignInLimiter
 
 __all__ = ["Accounts", "Principal", "normalize_email", "PROFILE_FIELDS"]
@@ -87,6 +87,7 @@ _PROFILE = (
     select(
         User.id, User.email, User.username, User.avatar_url, User.password_hash.is_not(None).label("has_password"),
         User.clerk_user_id, User.created_at, User.deleted_at, UserSubscription.status,
+        UserSubscription.cancel_at_period_end, UserSubscription.current_period_end, UserSubscription.grace_until,
         SubscriptionPlan.id.label("plan_id"), SubscriptionPlan.name.label("plan_name"),
     )
     .outerjoin(UserSubscription, UserSubscription.user_id == User.id)
@@ -145,7 +146,7 @@ class Accounts:
         """Every user with the id of the plan that applies, oldest first."""
         with self.db.session() as session:
             users = list(session.scalars(select(User).order_by(User.created_at, User.email)))
-            return [(user, plan_for_user(session, user.id)[0].id) for user in users]
+            return [(user, plan_for_user(session, user.id, now=self.clock())[0].id) for user in users]
 
     # --- signing in ---------------------------------------------------------------
 
@@ -215,7 +216,9 @@ class Accounts:
         session.execute(delete(WebSession).where(WebSession.user_id == user_id))
 
     def set_plan(self, email: str, plan_id: str) -> str:
-        """Put a user on a plan by hand (no billing): an active subscription without Stripe ids."""
+        """Put a user on a plan by hand (no billing): an active subscription without a Stripe
+        subscription. The Stripe customer is kept; Stripe subscriptions created before this moment
+        no longer change the plan (see billing/state.py), a new one does."""
         email = normalize_email(email)
         with self.db.session() as session:
             user = session.scalar(select(User).where(User.email == email))
@@ -226,7 +229,11 @@ class Accounts:
             if sub is None:
                 session.add(UserSubscription(user_id=user.id, plan_id=plan.id, status="active"))
             else:
-                sub.plan_id, sub.status, sub.cancel_at_period_end = plan.id, "active", False
+                sub.plan_id, sub.status, sub.cancel_at_period_end, sub.grace_until = plan.id, "active", False, None
+                if sub.stripe_subscription_id is not None:  # detach it: billing ignores it from now on
+                    sub.stripe_subscription_id = None
+                    sub.current_period_start = sub.current_period_end = None
+                    sub.last_event_at = max(self.clock(), sub.last_event_at or self.clock())
         self.cache.forget_profile(user.id)
         return plan.id
 
@@ -243,7 +250,10 @@ class Accounts:
             if row is None or row.deleted_at is not None:
                 raise NotFoundError("no such user")
             plan = {"id": row.plan_id, "name": row.plan_name}
-            if row.plan_id is None or row.status not in GOOD_STANDING:
+            if row.plan_id is None or not subscription_grants_plan(
+                row.status, cancel_at_period_end=row.cancel_at_period_end, current_period_end=row.current_period_end,
+                grace_until=row.grace_until, now=self.clock(),
+            ):
                 plan = dict(conn.execute(_FREE_PLAN).one()._mapping)
         profile = {
             "id": str(row.id),
@@ -281,7 +291,7 @@ class Accounts:
             for key, value in values.items():
                 setattr(user, key, value)
             session.flush()
-            plan, _ = plan_for_user(session, user.id)
+            plan, _ = plan_for_user(session, user.id, now=self.clock())
             profile = self._profile_dict(user, plan_dict(plan))
         self.cache.forget_profile(user_id)
         return profile

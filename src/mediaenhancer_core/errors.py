@@ -75,8 +75,13 @@ catch our names.
     │                                (ValidationError)
     ├── RangeNotSatisfiableError     a download Range outside the file                  416
     │                                (ValidationError)
-    └── DownloadLinkError            a download link is expired or was tampered with    403
-                                     (ForbiddenError)
+    ├── DownloadLinkError            a download link is expired or was tampered with    403
+    │                                (ForbiddenError)
+    │
+    │   --- billing with Stripe (issue 5) ---
+    └── BillingError                 billing could not be done                          503
+        ├── BillingNotConfiguredError  no Stripe key (or no price for the plan)       503
+        └── BillingProviderError     Stripe refused the request or is unreachable       503
 
 Messages are one line, name the file or field, and say what to do.
 """
@@ -149,6 +154,10 @@ __all__ = [
     "LengthRequiredError",
     "RangeNotSatisfiableError",
     "DownloadLinkError",
+    # billing (issue 5)
+    "BillingError",
+    "BillingNotConfiguredError",
+    "BillingProviderError",
 ]
 
 
@@ -455,3 +464,29 @@ class RangeNotSatisfiableError(ValidationError):
 
 class DownloadLinkError(ForbiddenError):
     code = "download_link_invalid"
+
+
+# --- billing with Stripe (issue 5) ----------------------------------------------------
+# Raised by mediaenhancer_core.billing, which wraps every stripe library error in one of
+# these. Checkout, cancel, resume and the portal need Stripe; plans and the user's
+# current plan do not.
+
+
+class BillingError(MediaEnhancerError):
+    code = "billing_failed"
+
+
+class BillingNotConfiguredError(BillingError):
+    """No Stripe secret key on this server (or no Stripe price for the plan asked for)."""
+
+    code = "billing_not_configured"
+
+
+class BillingProviderError(BillingError):
+    """Stripe refused the request or could not be reached; ``missing`` when the object does not exist."""
+
+    code = "billing_provider_error"
+
+    def __init__(self, message: str, *, missing: bool = False) -> None:
+        super().__init__(message)
+        self.missing = missing

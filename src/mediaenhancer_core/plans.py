@@ -1,25 +1,46 @@
 """Plans and which one a user is on.
 
-Plans are rows of ``subscription_plans`` (seeded by migration 0002). A user without a
-subscription row, or whose subscription is not in good standing, is on the free plan.
-Issue 5 (billing) refines the standing rules (grace period for past_due).
+Plans are rows of ``subscription_plans`` (seeded by migration 0002). :func:`plan_for_user`
+is the one answer to "whose limits apply to this user now"; the media library's quota
+checks and the usage report ask it. The rules (:func:`subscription_grants_plan`):
+
+- no subscription row: the free plan;
+- ``active`` or ``trialing``: the subscribed plan, also while it is set to cancel at the
+  period end; once that end has passed, the free plan (even before Stripe's
+  ``customer.subscription.deleted`` arrives);
+- ``past_due``: the subscribed plan until ``grace_until`` (the unpaid period's start plus
+  the ``past_due_grace_days`` setting, written by billing), then the free plan;
+- anything else (``canceled``, ``unpaid``, ``incomplete``, ``paused``...): the free plan.
+
+A downgrade deletes nothing: what is over the new limits stays, and new uploads, projects
+and exports are refused until the user is back under them.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .db.models import SubscriptionPlan, UserSubscription
+from .db.types import utcnow
 from .errors import NotFoundError
 
-__all__ = ["FREE_PLAN_ID", "GOOD_STANDING", "list_plans", "get_plan", "plan_for_user", "plan_dict"]
+__all__ = [
+    "FREE_PLAN_ID",
+    "GOOD_STANDING",
+    "list_plans",
+    "get_plan",
+    "plan_for_user",
+    "plan_dict",
+    "subscription_grants_plan",
+]
 
 FREE_PLAN_ID = "starter"
-GOOD_STANDING = ("active", "trialing", "past_due")
+GOOD_STANDING = ("active", "trialing", "past_due")  # statuses that can keep a paid plan (see below for when)
 
 
 def list_plans(session: Session) -> list[SubscriptionPlan]:
@@ -38,16 +59,43 @@ def get_plan(session: Session, plan_id: str) -> SubscriptionPlan:
     return plan
 
 
-def plan_for_user(session: Session, user_id: uuid.UUID) -> tuple[SubscriptionPlan, UserSubscription | None]:
-    """The plan whose limits apply to the user now, and their subscription row if any."""
+def subscription_grants_plan(
+    status: str,
+    *,
+    cancel_at_period_end: bool,
+    current_period_end: datetime | None,
+    grace_until: datetime | None,
+    now: datetime,
+) -> bool:
+    """Whether a subscription in this state still gives its plan's limits at ``now``."""
+    if status in ("active", "trialing"):
+        return not (cancel_at_period_end and current_period_end is not None and now >= current_period_end)
+    if status == "past_due":
+        return grace_until is None or now < grace_until
+    return False
+
+
+def plan_for_user(
+    session: Session, user_id: uuid.UUID, *, now: datetime | None = None
+) -> tuple[SubscriptionPlan, UserSubscription | None]:
+    """The plan whose limits apply to the user at ``now`` (default: the current time), and
+    their subscription row if any (whatever its state)."""
     row = session.execute(
         select(UserSubscription, SubscriptionPlan)
         .join(SubscriptionPlan, SubscriptionPlan.id == UserSubscription.plan_id)
         .where(UserSubscription.user_id == user_id)
     ).first()
-    if row is not None and row[0].status in GOOD_STANDING:
-        return row[1], row[0]
-    return get_plan(session, FREE_PLAN_ID), (row[0] if row is not None else None)
+    if row is None:
+        return get_plan(session, FREE_PLAN_ID), None
+    sub, plan = row[0], row[1]
+    granted = subscription_grants_plan(
+        sub.status,
+        cancel_at_period_end=sub.cancel_at_period_end,
+        current_period_end=sub.current_period_end,
+        grace_until=sub.grace_until,
+        now=now or utcnow(),
+    )
+    return (plan if granted else get_plan(session, FREE_PLAN_ID)), sub
 
 
 def plan_dict(plan: SubscriptionPlan) -> dict[str, Any]:

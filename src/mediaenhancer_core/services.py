@@ -17,6 +17,7 @@ from typing import Any
 
 from .accounts import Accounts
 from .authcache import AuthCache
+from .billing import Billing
 from .db import Database
 from .db.types import utcnow
 from .devices import DeviceAuthorizations
@@ -41,6 +42,7 @@ class Core:
     devices: DeviceAuthorizations
     provider_tokens: ProviderTokenVerifier | None
     clerk_webhooks: ClerkWebhooks | None
+    billing: Billing  # Stripe (issue 5); works without a key: see billing/service.py
     clock: Callable[[], datetime]
     library: MediaServices | None = None  # storage, media, uploads, projects, reaper (issue 4)
 
@@ -94,6 +96,7 @@ class Core:
             ),
             provider_tokens=verifier,
             clerk_webhooks=webhooks,
+            billing=Billing(db, settings, clock=clock, cache=cache),
             clock=clock,
             library=MediaServices.open(settings, db, clock=clock, storage=storage, path_env=path_env),
         )

@@ -142,6 +142,23 @@ class Settings:
     storage_reap_interval_seconds: int = _setting(3600, "How often the server runs the reaper by itself, in seconds (0: never; run `mediaenhancer-server storage reap` instead).")
     thumbnail_width: int = _setting(320, "Width of the JPEG thumbnails made for videos and images, in pixels.")
 
+    # --- billing with Stripe (issue 5; docs/settings-billing.md) --------------
+    # No secret key: billing is off (plans are listed, checkout answers 503, plans are set
+    # with `mediaenhancer-server users set-plan`).
+    stripe_secret_key: Secret | None = _setting(None, "Stripe secret API key (`sk_live_...` or `sk_test_...`, or a restricted key with write access to customers, Checkout, subscriptions and the billing portal). Unset: billing is off.", secret=True)
+    stripe_webhook_secret: Secret | None = _setting(None, "Signing secret (`whsec_...`) of the Stripe webhook endpoint that points at POST /api/webhooks/stripe. Unset: that route answers 503.", secret=True)
+    stripe_api_base: str = _setting("https://api.stripe.com", "Address of the Stripe API (a proxy, or the tests' local stand-in).")
+    stripe_price_creator: str | None = _setting(None, "Stripe price id (`price_...`) of the Creator plan's recurring price. Unset: the plan's `stripe_price_id` column, else checkout for it answers 503.")
+    stripe_price_professional: str | None = _setting(None, "Stripe price id (`price_...`) of the Professional plan's recurring price. Unset: the plan's `stripe_price_id` column, else checkout for it answers 503.")
+    past_due_grace_days: int = _setting(7, "Days a `past_due` subscription keeps its plan's limits, counted from the start of the unpaid period; then the free plan's limits apply until a payment succeeds.")
+    checkout_success_url: str | None = _setting(None, "Where Stripe Checkout sends the user after paying. Default: `<public_url>/checkout/success?session_id={CHECKOUT_SESSION_ID}` (the server's page).")
+    checkout_cancel_url: str | None = _setting(None, "Where Stripe Checkout sends the user who goes back without paying. Default: `<public_url>/checkout/canceled`.")
+    billing_portal_return_url: str | None = _setting(None, "Where the Stripe billing portal's return link leads. Default: `<public_url>/pricing`.")
+    stripe_timeout_seconds: float = _setting(30.0, "Longest wait for one Stripe API request, in seconds.")
+    stripe_max_network_retries: int = _setting(2, "Retries of a Stripe request after a network error or a 409/5xx answer (the library adds an idempotency key, so a retry never does the work twice).")
+    stripe_webhook_tolerance_seconds: int = _setting(300, "Oldest `Stripe-Signature` timestamp accepted, in seconds (older deliveries are refused as replays with 400).")
+    stripe_hosted_origins: tuple = _setting(("https://checkout.stripe.com", "https://billing.stripe.com"), "Origins of Stripe's hosted Checkout and billing-portal pages, comma-separated: the pricing page's forms may lead there (its Content-Security-Policy `form-action`). Add your custom domain if you gave Checkout one in Stripe.")
+
     # ------------------------------------------------------------------------
     @classmethod
     def fields(cls) -> tuple[dataclasses.Field[Any], ...]:
@@ -216,6 +233,7 @@ class Settings:
         self._validate_server()
         self._validate_ai()
         self._validate_storage()
+        self._validate_billing()
 
     def _validate_server(self) -> None:
         for name in ("server_port",):
@@ -277,6 +295,33 @@ class Settings:
             raise ConfigError(f"{self.env_name('storage_reap_interval_seconds')}: must be 0 or more, got {self.storage_reap_interval_seconds}")
         if not self.s3_timeout_seconds > 0:
             raise ConfigError(f"{self.env_name('s3_timeout_seconds')}: must be more than 0, got {self.s3_timeout_seconds}")
+
+    def _validate_billing(self) -> None:
+        for name in ("stripe_api_base", "checkout_success_url", "checkout_cancel_url", "billing_portal_return_url"):
+            value = getattr(self, name)
+            if value is not None and not value.startswith(("http://", "https://")):
+                raise ConfigError(f"{self.env_name(name)}: must be an http:// or https:// URL, got {value!r}")
+        for origin in self.stripe_hosted_origins:
+            parts = origin.split("://", 1)
+            if len(parts) != 2 or parts[0] not in ("http", "https") or not parts[1] or "/" in parts[1]:
+                raise ConfigError(f"{self.env_name('stripe_hosted_origins')}: {origin!r} is not an origin; "
+                                  "write scheme://host[:port] without a path")
+        key = self.stripe_secret_key.reveal() if self.stripe_secret_key else None
+        if key is not None and not key.startswith(("sk_", "rk_")):
+            raise ConfigError(f"{self.env_name('stripe_secret_key')}: not a Stripe secret key (sk_... or rk_...); "
+                              "a publishable key (pk_...) cannot create checkouts")
+        hook = self.stripe_webhook_secret.reveal() if self.stripe_webhook_secret else None
+        if hook is not None and not hook.startswith("whsec_"):
+            raise ConfigError(f"{self.env_name('stripe_webhook_secret')}: not a webhook signing secret (whsec_...); "
+                              "copy it from the endpoint in Stripe's dashboard")
+        if self.past_due_grace_days < 0:
+            raise ConfigError(f"{self.env_name('past_due_grace_days')}: must be 0 or more, got {self.past_due_grace_days}")
+        if not self.stripe_timeout_seconds > 0:
+            raise ConfigError(f"{self.env_name('stripe_timeout_seconds')}: must be more than 0, got {self.stripe_timeout_seconds}")
+        if not 0 <= self.stripe_max_network_retries <= 10:
+            raise ConfigError(f"{self.env_name('stripe_max_network_retries')}: must be 0 to 10, got {self.stripe_max_network_retries}")
+        if self.stripe_webhook_tolerance_seconds < 1:
+            raise ConfigError(f"{self.env_name('stripe_webhook_tolerance_seconds')}: must be 1 or more, got {self.stripe_webhook_tolerance_seconds}")
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

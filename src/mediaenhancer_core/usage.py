@@ -28,7 +28,7 @@ def month_period(now: datetime) -> tuple[datetime, datetime]:
 
 
 def usage_summary(session: Session, user_id: uuid.UUID, now: datetime) -> dict[str, Any]:
-    plan, subscription = plan_for_user(session, user_id)
+    plan, subscription = plan_for_user(session, user_id, now=now)
     start, end = month_period(now)
     if subscription is not None and subscription.current_period_start and subscription.current_period_end:
         if subscription.current_period_start <= now < subscription.current_period_end:

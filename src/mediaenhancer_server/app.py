@@ -26,9 +26,11 @@ from mediaenhancer_core.settings import Settings
 
 from .api import API_ROUTES, build_routes
 from .api_media import install_media, start_reaper, upload_body_limits
+from .api_billing import BILLING_ROUTES
 from .errors import exception_handlers
 from .middleware import BodyLimitMiddleware, RequestContextMiddleware
 from .web import page_routes
+from .web_billing import billing_page_routes
 
 __all__ = ["create_app", "create_app_from_env"]
 
@@ -48,6 +50,7 @@ def create_app(
     settings = core.settings
     body_limit_overrides = {**upload_body_limits(core), **(body_limit_overrides or {})}
 
+    api_routes = [*API_ROUTES, *BILLING_ROUTES]  # the table served and documented in /api/openapi.json
     executor = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="mediaenhancer-db")
 
     @asynccontextmanager
@@ -63,7 +66,7 @@ def create_app(
             executor.shutdown(wait=False)
 
     app = Starlette(
-        routes=[*build_routes(API_ROUTES), *page_routes()],
+        routes=[*build_routes(api_routes), *page_routes(), *billing_page_routes()],
         middleware=[
             Middleware(RequestContextMiddleware),
             Middleware(
@@ -82,7 +85,7 @@ def create_app(
     )
     app.state.core = core
     app.state.executor = executor
-    app.state.api_routes = list(API_ROUTES)
+    app.state.api_routes = api_routes
     checks: dict[str, Callable[[], Any]] = {"database": core.db.check_current}
     app.state.readiness_checks = checks
     install_media(app, core)  # /storage/ signed downloads and the "storage" readiness check (issue 4)

@@ -6,6 +6,7 @@
     mediaenhancer-server users set-plan EMAIL PLAN | set-password EMAIL [--password-stdin]
     mediaenhancer-server tokens create EMAIL [--name N] [--expires-days D]   (token on the last line)
     mediaenhancer-server storage check | reap [--older-than SECONDS] [--json]
+    mediaenhancer-server billing sync [--json]                     (repair subscriptions from Stripe)
 
 Each command opens the core from settings, calls one method, prints. Errors are one
 line on stderr with the exit code of ``mediaenhancer_cli.exit_codes``.
@@ -267,6 +268,11 @@ def tokens_create(
     expiry = f", expires {row.expires_at:%Y-%m-%d}" if row.expires_at else ""
     typer.echo(f"token {row.id} '{row.name}' for {user.email}{expiry} (shown once):")
     typer.echo(secret)
+
+
+from .cli_billing import billing_app  # noqa: E402 - it uses the helpers above
+
+app.add_typer(billing_app, name="billing")
 
 
 from .cli_storage import storage_app  # noqa: E402 - media storage (issue 4); it uses the helpers above

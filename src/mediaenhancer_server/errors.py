@@ -44,6 +44,7 @@ STATUS_TABLE: list[tuple[type[E.MediaEnhancerError], int]] = [
     (E.RateLimitedError, 429),
     (E.DatabaseError, 503),
     (E.ServiceUnavailableError, 503),
+    (E.BillingError, 503),  # no Stripe key or price (billing_not_configured), or Stripe failed
 ]
 
 _HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}

@@ -281,3 +281,64 @@ from tests.server.media_support import (  # noqa: E402, F401
     storage_kind,
     tiny_plan,
 )
+
+
+# --- a real browser (Debian's chromium driven by Playwright; it never downloads one) ----------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not shutil.which("chromium") and not shutil.which(CHROMIUM):
+        need_service("Debian's chromium is not installed (apt-get install chromium; scripts/test does it)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        need_service("playwright is not installed (pip install -e '.[test]')")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser) -> Iterator[Any]:
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
+# --- Stripe (billing tests) --------------------------------------------------------------------
+
+
+@pytest.fixture
+def standin() -> Iterator[Any]:
+    """A local stand-in for the Stripe API (tests/server/stripe_standin.py), on a free port."""
+    from .stripe_standin import StripeStandIn
+
+    standin = StripeStandIn().start()
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def billing_env(settings_env: dict[str, str], standin: Any) -> dict[str, str]:
+    """Settings for the stand-in. Request it before ``core`` (or autouse it in the module)."""
+    settings_env.update({
+        "MEDIAENHANCER_STRIPE_SECRET_KEY": standin.api_key,
+        "MEDIAENHANCER_STRIPE_WEBHOOK_SECRET": standin.webhook_secret,
+        "MEDIAENHANCER_STRIPE_API_BASE": standin.url,
+        "MEDIAENHANCER_STRIPE_HOSTED_ORIGINS": standin.url,  # its hosted Checkout and portal pages
+        "MEDIAENHANCER_STRIPE_PRICE_CREATOR": "price_creator",
+        "MEDIAENHANCER_STRIPE_PRICE_PROFESSIONAL": "price_professional",
+        "MEDIAENHANCER_STRIPE_MAX_NETWORK_RETRIES": "0",
+        "MEDIAENHANCER_STRIPE_TIMEOUT_SECONDS": "10",
+    })
+    return settings_env

@@ -4,20 +4,11 @@ Chromium (Debian's package, driven by Playwright; Playwright never downloads a b
 from __future__ import annotations
 
 import re
-import shutil
-from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
 
-from .conftest import PASSWORD, need_service
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic",
-]
+from .conftest import PASSWORD  # the browser and page fixtures are in conftest.py
 
 
 def _csrf(html: str) -> str:
@@ -94,29 +85,6 @@ def test_sign_up_can_be_closed(settings_env, database, clock, backend) -> None:
 
 
 # --- real browser ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    if not shutil.which("chromium") and not shutil.which(CHROMIUM):
-        need_service("Debian's chromium is not installed (apt-get install chromium; scripts/test does it)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        need_service("playwright is not installed (pip install -e '.[test]')")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser) -> Iterator[Any]:
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
 
 
 def test_browser_sign_up_account_page_and_tokens(page, live_server) -> None:
