@@ -35,6 +35,13 @@ class MediaServices:
     projects: Projects
     reaper: Reaper
     _tools: list[FFmpegTools] = field(default_factory=list)
+    _locate: Callable[[], FFmpegTools] | None = None
+
+    def tools(self) -> FFmpegTools:
+        """The ffmpeg in use (located on first use)."""
+        if self._locate is None:  # pragma: no cover - open() always sets it
+            raise RuntimeError("MediaServices was not opened with open()")
+        return self._locate()
 
     @classmethod
     def open(cls, settings: Settings, db: Database, *, clock: Callable[[], datetime], storage: Storage | None = None,
@@ -57,6 +64,7 @@ class MediaServices:
             projects=Projects(db, clock=clock),
             reaper=Reaper(db, storage, clock=clock),
             _tools=found,
+            _locate=tools,
         )
 
     def close(self) -> None:

@@ -159,6 +159,22 @@ class Settings:
     stripe_webhook_tolerance_seconds: int = _setting(300, "Oldest `Stripe-Signature` timestamp accepted, in seconds (older deliveries are refused as replays with 400).")
     stripe_hosted_origins: tuple = _setting(("https://checkout.stripe.com", "https://billing.stripe.com"), "Origins of Stripe's hosted Checkout and billing-portal pages, comma-separated: the pricing page's forms may lead there (its Content-Security-Policy `form-action`). Add your custom domain if you gave Checkout one in Stripe.")
 
+    # --- jobs: task queue, workers, callbacks (issue 6; docs/settings-jobs.md) ---
+    queue: str = _setting("embedded", "Task queue: `embedded` (SQLite file in data_dir, worker threads in `mediaenhancer-server`) or `redis` (at redis_url; run `mediaenhancer-server worker` on any number of hosts).")
+    redis_url: Secret | None = _setting(None, "Redis URL of the task queue when queue = redis, e.g. `redis://host:6379/0`.", secret=True)
+    queue_name: str = _setting("mediaenhancer", "Name of the queue inside Redis (or the queue file): installations sharing one Redis need different names.")
+    embedded_workers: int = _setting(1, "Worker threads `mediaenhancer-server` runs itself (0: none, e.g. when separate `mediaenhancer-server worker` processes do the work).")
+    worker_threads: int = _setting(1, "Jobs one `mediaenhancer-server worker` process runs at a time.")
+    job_lease_seconds: float = _setting(60.0, "How long a worker's claim on a job lasts without a heartbeat; a job whose worker died is taken over after this.")
+    job_heartbeat_seconds: float = _setting(5.0, "How often a running job renews its lease, reports progress and checks for cancellation.")
+    job_sweep_seconds: float = _setting(15.0, "How often workers look for jobs whose worker died (expired leases) and queue them again.")
+    job_max_attempts: int = _setting(3, "Attempts per job: transient failures (storage, network) are retried with exponential backoff until this many.")
+    job_retry_base_seconds: float = _setting(10.0, "Delay before the first retry of a job; doubled each attempt.")
+    callback_signing_secret: Secret | None = _setting(None, "Key from which each user's callback signing secret is derived. Unset: a random key is created once in data_dir/callback-signing.key.", secret=True)
+    callback_timeout_seconds: float = _setting(10.0, "Timeout of one completion-callback POST.")
+    callback_max_attempts: int = _setting(6, "Deliveries tried per completion callback (exponential backoff from 5 s).")
+    callback_allow_private: bool = _setting(False, "Allow callback URLs that resolve to private or loopback addresses (off: the server would otherwise reach into its own network).")
+
     # ------------------------------------------------------------------------
     @classmethod
     def fields(cls) -> tuple[dataclasses.Field[Any], ...]:

@@ -95,6 +95,9 @@ def validate_json(value: Any, schema: Mapping[str, Any], where: str = "body") ->
     kinds = kinds if isinstance(kinds, list) else [kinds] if kinds else []
     if kinds and not any(_is(value, k) for k in kinds):
         raise ValidationError(f"{where}: must be {' or '.join(kinds)}", field=where)
+    if "enum" in schema and value not in schema["enum"]:
+        allowed = ", ".join(str(v) for v in schema["enum"] if v is not None)
+        raise ValidationError(f"{where}: use one of {allowed}", field=where)
     if isinstance(value, str):
         if "minLength" in schema and len(value) < schema["minLength"]:
             raise ValidationError(f"{where}: use at least {schema['minLength']} characters", field=where)

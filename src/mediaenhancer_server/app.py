@@ -21,12 +21,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
+from mediaenhancer_core.jobs.system import JobSystem
 from mediaenhancer_core.services import Core
 from mediaenhancer_core.settings import Settings
 
 from .api import API_ROUTES, build_routes
 from .api_media import install_media, start_reaper, upload_body_limits
 from .api_billing import BILLING_ROUTES
+from .api_jobs import JOB_ROUTES
 from .errors import exception_handlers
 from .middleware import BodyLimitMiddleware, RequestContextMiddleware
 from .web import page_routes
@@ -50,7 +52,8 @@ def create_app(
     settings = core.settings
     body_limit_overrides = {**upload_body_limits(core), **(body_limit_overrides or {})}
 
-    api_routes = [*API_ROUTES, *BILLING_ROUTES]  # the table served and documented in /api/openapi.json
+    api_routes = [*API_ROUTES, *BILLING_ROUTES, *JOB_ROUTES]  # the table served and documented in /api/openapi.json
+    jobs = _open_jobs(core)
     executor = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="mediaenhancer-db")
 
     @asynccontextmanager
@@ -58,9 +61,13 @@ def create_app(
         if prepare_database:
             await run_in_threadpool(core.prepare_database)
         reaper = start_reaper(core)  # storage reaper (issue 4), every storage_reap_interval_seconds
+        if jobs is not None and settings.queue == "embedded" and settings.embedded_workers > 0 and core.library is not None:
+            await run_in_threadpool(jobs.start_embedded, settings.embedded_workers)  # the broker-less default (issue 6)
         try:
             yield
         finally:
+            if jobs is not None:
+                await run_in_threadpool(jobs.stop)
             if reaper is not None:
                 reaper.cancel()
             executor.shutdown(wait=False)
@@ -86,10 +93,19 @@ def create_app(
     app.state.core = core
     app.state.executor = executor
     app.state.api_routes = api_routes
+    app.state.jobs = jobs
     checks: dict[str, Callable[[], Any]] = {"database": core.db.check_current}
     app.state.readiness_checks = checks
     install_media(app, core)  # /storage/ signed downloads and the "storage" readiness check (issue 4)
     return app
+
+
+def _open_jobs(core: Core) -> JobSystem | None:
+    """The job system (issue 6); tests may hand one in as ``core.jobs``."""
+    given = getattr(core, "jobs", None)
+    if given is not None:
+        return given
+    return JobSystem.open(core)
 
 
 def create_app_from_env() -> Starlette:

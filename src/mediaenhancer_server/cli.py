@@ -134,6 +134,37 @@ def _serve(host: str | None, port: int | None, workers: int | None) -> None:
         uvicorn.run(create_app(core=core, prepare_database=False), **common)
 
 
+# --- worker -------------------------------------------------------------------------------------
+
+
+@app.command("worker")
+@handle_errors
+def worker(
+    threads: Annotated[int | None, typer.Option("--threads", min=1, max=64, help="Jobs run at once (default: setting worker_threads, 1).")] = None,
+) -> None:
+    """Run enhancement and export jobs from the queue until SIGINT/SIGTERM (issue 6).
+
+    With queue = redis, start workers on any number of hosts that share the database and the
+    object storage; with the embedded queue, workers on the server's machine share its queue file.
+    A worker killed mid-job loses its lease, and another worker finishes the job."""
+    from mediaenhancer_core.jobs.system import JobSystem  # noqa: PLC0415
+    from mediaenhancer_core.services import Core  # noqa: PLC0415
+
+    from .logs import configure_logging  # noqa: PLC0415
+
+    settings = _settings(worker_threads=threads)
+    configure_logging(settings.log_level)
+    core = Core.open(settings, path_env=os.environ.get("PATH"))
+    try:
+        core.prepare_database()
+        jobs = JobSystem.open(core)
+        typer.echo(f"mediaenhancer-server worker: {settings.worker_threads} thread(s), {settings.queue} queue, "
+                   f"database {core.db.describe()}", err=True)
+        jobs.run_worker(settings.worker_threads)
+    finally:
+        core.close()
+
+
 # --- db -------------------------------------------------------------------------------------------
 
 

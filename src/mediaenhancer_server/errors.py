@@ -29,6 +29,12 @@ STATUS_TABLE: list[tuple[type[E.MediaEnhancerError], int]] = [
     (E.NoStreamsError, 415),
     (E.RangeNotSatisfiableError, 416),
     (E.StorageError, 503),
+    # Gemini (issue 7): no key or a rejected one, and quota, are the server's problem, not the user's
+    (E.AINotConfiguredError, 503),
+    (E.AIKeyRejectedError, 503),
+    (E.AIQuotaError, 503),
+    (E.AIError, 502),
+    (E.ProjectError, 422),
     (E.DeviceFlowError, 400),
     (E.WebhookSignatureError, 400),
     (E.AuthError, 401),

@@ -217,7 +217,8 @@ def test_redis_queue_runs_jobs(jobs: JobService, user, settings_env) -> None:
     url = os.environ.get("MEDIAENHANCER_TEST_REDIS_URL")
     if not url:
         need_service("MEDIAENHANCER_TEST_REDIS_URL is not set; scripts/test starts Redis")
-    settings = Settings.load({**settings_env, "MEDIAENHANCER_QUEUE": "redis", "MEDIAENHANCER_REDIS_URL": url})
+    settings = Settings.load({**settings_env, "MEDIAENHANCER_QUEUE": "redis", "MEDIAENHANCER_REDIS_URL": url,
+                              "MEDIAENHANCER_QUEUE_NAME": f"test-{uuid.uuid4().hex[:8]}"})
     _consume("redis", settings, jobs, user)
 
 

@@ -146,6 +146,7 @@ class User(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     deleted_at: Mapped[datetime | None]
     idp_updated_at: Mapped[datetime | None]  # newest identity-provider update applied (stale webhooks are skipped)
+    callback_url: Mapped[str | None] = mapped_column(Text)  # where job completion callbacks go (issue 6)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 
@@ -176,6 +177,7 @@ class SubscriptionPlan(Base):
     max_media_duration_seconds: Mapped[int] = mapped_column(Integer)
     sort_order: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     is_public: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    ai_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))  # Gemini features (issue 7)
 
 
 class UserSubscription(Base):

@@ -37,10 +37,11 @@ def queue_path(settings: Settings) -> Path:
 class JobQueue:
     """Producer and consumer side of the queue. Handlers are attached by the worker process."""
 
-    def __init__(self, settings: Settings, *, name: str = "mediaenhancer", immediate: bool = False) -> None:
+    def __init__(self, settings: Settings, *, immediate: bool = False) -> None:
         import huey  # noqa: PLC0415 - lazy: the CLI never needs it
 
         self.settings = settings
+        name = settings.queue_name
         kind = settings.queue
         if immediate:
             self.huey: Any = huey.MemoryHuey(name, immediate=True)
@@ -99,7 +100,11 @@ class JobQueue:
         """Run a consumer in threads of this process (the embedded worker of the server)."""
         from huey.consumer import Consumer  # noqa: PLC0415
 
-        self._consumer = Consumer(self.huey, workers=max(1, workers), worker_type="thread", periodic=False,
+        class EmbeddedConsumer(Consumer):  # type: ignore[misc]
+            def _set_signal_handlers(self) -> None:
+                pass  # the host (uvicorn) owns the signals; it stops us through stop_consumer()
+
+        self._consumer = EmbeddedConsumer(self.huey, workers=max(1, workers), worker_type="thread", periodic=False,
                                   initial_delay=0.05, backoff=1.15, max_delay=0.5, check_worker_health=True)
         self._consumer.start()
         log.info("embedded worker started: %d thread(s), queue %s", workers, self.settings.queue)

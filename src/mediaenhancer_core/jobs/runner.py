@@ -27,7 +27,17 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ..db.models import Job
-from ..errors import CancelledError, ConfigError, DatabaseError, MediaEnhancerError, ServiceUnavailableError, StorageError
+from ..errors import (
+    AIQuotaError,
+    AIServiceError,
+    AITimeoutError,
+    CancelledError,
+    ConfigError,
+    DatabaseError,
+    MediaEnhancerError,
+    ServiceUnavailableError,
+    StorageError,
+)
 from ..ffmpeg import CancelToken
 from .queue import JobQueue
 from .service import JobService, JobView
@@ -43,7 +53,10 @@ class TransientJobError(ServiceUnavailableError):
     code = "job_transient"
 
 
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (StorageError, ServiceUnavailableError, DatabaseError, ConnectionError, TimeoutError)
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    StorageError, ServiceUnavailableError, DatabaseError, ConnectionError, TimeoutError,
+    AIQuotaError, AIServiceError, AITimeoutError,  # Gemini busy or down: try again later
+)
 
 
 @dataclass
@@ -159,9 +172,20 @@ class JobRunner:
                 self.running.pop(jid, None)
             shutil.rmtree(workdir, ignore_errors=True)
         assert outcome is not None
-        view = self.service.finish(
-            jid, owner, "succeeded", result=outcome.result, result_media_id=outcome.result_media_id, on_commit=outcome.on_commit
-        )
+        try:
+            view = self.service.finish(
+                jid, owner, "succeeded", result=outcome.result, result_media_id=outcome.result_media_id,
+                on_commit=outcome.on_commit,
+            )
+        except Exception as exc:  # noqa: BLE001 - the outcome could not be recorded: undo it, try again later
+            log.exception("job %s: recording its result failed", jid)
+            if outcome.on_abandon:
+                outcome.on_abandon()
+            try:
+                self._retry_or_fail(job, owner, f"recording the result failed ({type(exc).__name__})")
+            except Exception:  # noqa: BLE001 - the database is down: the lease runs out and the sweep retries
+                log.exception("job %s: could not release it either", jid)
+            return
         if view is None:
             # we lost the lease (another worker took over after a long stall): our result must not count
             log.warning("job %s: finished after losing its lease; result discarded", jid)

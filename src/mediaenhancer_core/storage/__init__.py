@@ -8,13 +8,11 @@ library and :mod:`.signing` for the local backend's signed download URLs.
 
 from __future__ import annotations
 
-import os
-import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..keyfile import secret_key
 from ..settings import Settings
 from .base import ObjectInfo, PartWriter, PendingUpload, Storage
 from .local import LocalStorage
@@ -40,29 +38,8 @@ SIGNING_KEY_FILE = "url-signing.key"
 def signing_secret(settings: Settings) -> bytes:
     """The HMAC key of local download URLs: the setting, else a random key kept in data_dir
     (created once, 0600), so every worker process of the server signs alike."""
-    if settings.url_signing_secret:
-        return settings.url_signing_secret.reveal().encode("utf-8")
-    if settings.data_dir is None:  # pragma: no cover - Settings.load always fills it
-        raise ConfigError("no data folder; set MEDIAENHANCER_DATA_DIR or MEDIAENHANCER_URL_SIGNING_SECRET")
-    path = Path(settings.data_dir) / SIGNING_KEY_FILE
-    try:
-        return path.read_bytes().strip()
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the URL signing key ({exc.strerror})", path=path) from None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another worker made it first
-        return path.read_bytes().strip()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot create the URL signing key ({exc.strerror}); "
-                          "set MEDIAENHANCER_URL_SIGNING_SECRET", path=path) from None
-    key = secrets.token_hex(32).encode()
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key)
-    return key
+    return secret_key(settings.url_signing_secret, settings.data_dir, SIGNING_KEY_FILE,
+                      setting="MEDIAENHANCER_URL_SIGNING_SECRET")
 
 
 def open_storage(settings: Settings, *, clock: Callable[[], float] = time.time) -> Storage:

@@ -1,0 +1,277 @@
+"""Jobs, enhancement requests, exports and completion callbacks (issue 6).
+
+``POST /api/media/{id}/enhance`` and ``POST /api/projects/{id}/export`` record a job (and
+an export) and answer 202 at once; a worker (the server's own threads with the embedded
+queue, or ``mediaenhancer-server worker`` processes) runs it. ``GET /api/jobs/{id}`` shows
+its status and progress; ``POST /api/jobs/{id}/cancel`` stops it, ffmpeg included.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+
+from mediaenhancer_core.db.models import Export, MediaFile, Project, User
+from mediaenhancer_core.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
+from mediaenhancer_core.jobs.callbacks import check_callback_url
+from mediaenhancer_core.jobs.handlers import ENHANCE_PARAMS, plan_allows_ai
+from mediaenhancer_core.jobs.service import ENHANCE_TYPES, JobView
+from mediaenhancer_core.jobs.system import JobSystem
+from mediaenhancer_core.plan import Plan
+from mediaenhancer_core.planner import RESOLUTIONS
+
+from .api import ApiCall, ApiRoute
+from .schemas import _obj
+
+__all__ = ["JOB_ROUTES"]
+
+_STR = {"type": "string"}
+_STR_OR_NULL = {"type": ["string", "null"]}
+_UUID_OR_NULL = {"type": ["string", "null"], "format": "uuid"}
+_FORMATS = ["mp4", "mov", "mkv", "webm", "mp3", "m4a", "wav", "flac", "ogg", "opus"]
+_OPTIONS = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "target_lufs": {"type": "number"},
+        "true_peak": {"type": "number"},
+        "resolution": {"type": "string", "enum": list(RESOLUTIONS)},
+        "fps": {"type": "number"},
+        "format": {"type": "string", "enum": _FORMATS},
+        "quality": {"type": "string", "enum": ["draft", "standard", "high", "archive"]},
+        "trim_silence": {"type": "boolean"},
+        "denoise": {"type": "boolean"},
+        "language": {"type": "string", "maxLength": 16},
+        "planner": {"type": "string", "enum": ["local", "gemini"]},
+    },
+}
+ENHANCE_REQUEST = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["type"],
+    "properties": {
+        "type": {"type": "string", "enum": list(ENHANCE_TYPES)},
+        "preset": {"type": "string", "maxLength": 64},
+        "options": _OPTIONS,
+        "plan": {"type": "object"},
+        "callback_url": {"type": ["string", "null"], "maxLength": 2000},
+    },
+}
+EXPORT_REQUEST = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "format": {"type": "string", "enum": _FORMATS},
+        "resolution": {"type": ["string", "null"], "enum": [*RESOLUTIONS, None]},
+        "fps": {"type": ["number", "null"]},
+        "quality": {"type": "string", "enum": ["draft", "standard", "high", "archive"]},
+        "preset": {"type": "string", "maxLength": 64},
+        "enhance": {"type": "boolean"},
+        "callback_url": {"type": ["string", "null"], "maxLength": 2000},
+    },
+}
+JOB = _obj(
+    ["id", "type", "status", "progress"],
+    id={"type": "string", "format": "uuid"}, type=_STR, status={"type": "string", "enum": ["queued", "running", "succeeded", "failed", "canceled"]},
+    progress={"type": "integer"}, media_id=_UUID_OR_NULL, project_id=_UUID_OR_NULL, result_media_id=_UUID_OR_NULL,
+    params={"type": "object"}, result={"type": ["object", "null"]}, error=_STR_OR_NULL, attempts={"type": "integer"},
+    max_attempts={"type": "integer"}, cancel_requested={"type": "boolean"}, created_at=_STR, started_at=_STR_OR_NULL,
+    finished_at=_STR_OR_NULL,
+)
+JOB_LIST = _obj(["jobs"], jobs={"type": "array", "items": JOB})
+EXPORT = _obj(
+    ["id", "project_id", "status", "progress", "format"],
+    id={"type": "string", "format": "uuid"}, project_id={"type": "string", "format": "uuid"}, job_id=_UUID_OR_NULL,
+    status=_STR, progress={"type": "integer"}, format=_STR, resolution=_STR_OR_NULL, fps={"type": ["number", "null"]},
+    quality=_STR_OR_NULL, filename=_STR_OR_NULL, file_size={"type": ["integer", "null"]}, error=_STR_OR_NULL,
+    result_media_id=_UUID_OR_NULL, download_url=_STR_OR_NULL, created_at=_STR, completed_at=_STR_OR_NULL,
+    job=JOB,
+)
+EXPORT_LIST = _obj(["exports"], exports={"type": "array", "items": EXPORT})
+CALLBACK = _obj(["url", "signing_secret"], url=_STR_OR_NULL, signing_secret=_STR, signature_header=_STR)
+CALLBACK_IN = {"type": "object", "additionalProperties": False, "required": ["url"],
+               "properties": {"url": {"type": ["string", "null"], "maxLength": 2000}}}
+
+
+def _jobs(call: ApiCall) -> JobSystem:
+    jobs = getattr(call.request.app.state, "jobs", None)
+    if jobs is None:
+        raise NotFoundError("this server runs no jobs")
+    return jobs
+
+
+def _callback(call: ApiCall, session: Any, given: str | None) -> str | None:
+    if given:
+        return given
+    user = session.get(User, call.user.user_id)
+    return user.callback_url if user is not None else None
+
+
+def enhance_media(call: ApiCall) -> Any:
+    jobs = _jobs(call)
+    d = call.data
+    media_id = call.path_uuid("media_id")
+    options = dict(d.get("options") or {})
+    params: dict[str, Any] = {k: v for k, v in options.items() if k in ENHANCE_PARAMS}
+    if d.get("preset"):
+        params["preset"] = d["preset"]
+    if d.get("plan") is not None:
+        if d["type"] != "auto":
+            raise ValidationError("plan: an explicit plan goes with type 'auto'", field="plan")
+        params["plan"] = Plan.from_dict(d["plan"], source="plan").to_dict()  # validated against the allow-list
+    with call.core.db.session() as session:
+        row = session.scalar(select(MediaFile).where(MediaFile.id == media_id, MediaFile.user_id == call.user.user_id))
+        if row is None:
+            raise NotFoundError("no such media")
+        if row.status != "ready":
+            raise ConflictError(f"the media is {row.status}; wait until it is ready")
+        if d["type"] == "transcribe" and not plan_allows_ai(session, call.user.user_id):
+            raise ForbiddenError("transcription is not part of your plan; upgrade to Creator or Professional to use it")
+        if d["type"] in ("upscale", "colorgrade", "stabilize") and row.file_type != "video":
+            raise ValidationError(f"type: {d['type']} needs a video; this media is {row.file_type}", field="type")
+        view = jobs.submit(call.user.user_id, d["type"], params=params, media_id=media_id,
+                           callback_url=_callback(call, session, d.get("callback_url")), session=session)
+    jobs.enqueue(view.id)  # after the commit: the message never points at a row that is not there
+    return view.to_dict()
+
+
+def list_jobs(call: ApiCall) -> Any:
+    q = call.request.query_params
+    try:
+        limit, offset = int(q.get("limit", 50)), int(q.get("offset", 0))
+    except ValueError:
+        raise ValidationError("limit and offset must be whole numbers", field="limit") from None
+    return {"jobs": [v.to_dict() for v in _jobs(call).service.list(call.user.user_id, status=q.get("status") or None,
+                                                                      limit=limit, offset=offset)]}
+
+
+def get_job(call: ApiCall) -> Any:
+    return _jobs(call).service.get(call.user.user_id, call.path_uuid("job_id")).to_dict()
+
+
+def cancel_job(call: ApiCall) -> Any:
+    return _jobs(call).service.request_cancel(call.user.user_id, call.path_uuid("job_id")).to_dict()
+
+
+def export_project(call: ApiCall) -> Any:
+    jobs = _jobs(call)
+    d = call.data
+    project_id = call.path_uuid("project_id")
+    with call.core.db.session() as session:
+        project = session.scalar(select(Project).where(Project.id == project_id, Project.user_id == call.user.user_id))
+        if project is None:
+            raise NotFoundError("no such project")
+        from mediaenhancer_core import quotas  # noqa: PLC0415
+        from mediaenhancer_core.jobs.handlers import export_period  # noqa: PLC0415
+
+        # refuse at once when the month's exports are used up (the worker checks again)
+        quotas.check_export_quota(session, call.user.user_id, quotas.effective_limits(session, call.user.user_id),
+                                  export_period(session, call.user.user_id))
+        export = Export(user_id=call.user.user_id, project_id=project_id, format=d.get("format", "mp4"),
+                        resolution=d.get("resolution"), fps=d.get("fps"), quality=d.get("quality", "standard"),
+                        status="queued", progress=0)
+        session.add(export)
+        session.flush()
+        params = {"export_id": str(export.id), **{k: d[k] for k in ("format", "resolution", "fps", "quality", "preset", "enhance") if k in d}}
+        view = jobs.submit(call.user.user_id, "export", params=params, project_id=project_id,
+                           callback_url=_callback(call, session, d.get("callback_url")), session=session)
+        export.job_id = view.id
+        export_id = export.id
+    jobs.enqueue(view.id)
+    return {"export_id": str(export_id), "job": view.to_dict()}
+
+
+def _export_dict(call: ApiCall, exp: Export, job: JobView | None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": str(exp.id), "project_id": str(exp.project_id), "job_id": str(exp.job_id) if exp.job_id else None,
+        "status": job.status if job and exp.status in ("queued", "running") else exp.status,
+        "progress": job.progress if job and exp.status in ("queued", "running") else exp.progress,
+        "format": exp.format, "resolution": exp.resolution, "fps": exp.fps, "quality": exp.quality,
+        "filename": exp.filename, "file_size": exp.file_size, "error": exp.error,
+        "result_media_id": str(exp.result_media_id) if exp.result_media_id else None, "download_url": None,
+        "created_at": exp.created_at.isoformat(), "completed_at": exp.completed_at.isoformat() if exp.completed_at else None,
+    }
+    if job is not None:
+        out["job"] = job.to_dict()
+    if exp.status == "succeeded" and exp.result_media_id and call.core.library is not None:
+        lib = call.core.library
+        try:
+            row = lib.media.get(call.user.user_id, exp.result_media_id)
+            base = (call.core.settings.public_url or str(call.request.base_url)).rstrip("/")
+            out["download_url"] = lib.media.urls(row, base_url=base).get("download_url")
+        except NotFoundError:
+            out["error"] = "the exported file was deleted"
+    return out
+
+
+def get_export(call: ApiCall) -> Any:
+    export_id = call.path_uuid("export_id")
+    with call.core.db.session() as session:
+        exp = session.scalar(select(Export).where(Export.id == export_id, Export.user_id == call.user.user_id))
+        if exp is None:
+            raise NotFoundError("no such export")
+    job = _jobs(call).service.load(exp.job_id) if exp.job_id else None
+    return _export_dict(call, exp, job)
+
+
+def list_exports(call: ApiCall) -> Any:
+    with call.core.db.session() as session:
+        rows = list(session.scalars(select(Export).where(Export.user_id == call.user.user_id)
+                                    .order_by(Export.created_at.desc()).limit(100)))
+    jobs = _jobs(call).service
+    return {"exports": [_export_dict(call, e, jobs.load(e.job_id) if e.job_id else None) for e in rows]}
+
+
+def get_callback(call: ApiCall) -> Any:
+    with call.core.db.session() as session:
+        user = session.get(User, call.user.user_id)
+        url = user.callback_url if user else None
+    return {"url": url, "signing_secret": _jobs(call).callback_secret(call.user.user_id),
+            "signature_header": "MediaEnhancer-Signature"}
+
+
+def set_callback(call: ApiCall) -> Any:
+    url = call.data["url"]
+    if url:
+        check_callback_url(url, allow_private=call.core.settings.callback_allow_private)
+    with call.core.db.session() as session:
+        user = session.get(User, call.user.user_id)
+        if user is None:
+            raise NotFoundError("no such user")
+        user.callback_url = url or None
+    return get_callback(call)
+
+
+_Q = (404, 409, 422)
+JOB_ROUTES: list[ApiRoute] = [
+    ApiRoute("/api/media/{media_id:uuid}/enhance", "POST", enhance_media,
+             "Queue an enhancement of a media file: type denoise, upscale, colorgrade, stabilize, transcribe or auto "
+             "(the local engine's full plan; an explicit 'plan' may be given). 202 with the job.", "jobs", status=202,
+             request_schema=ENHANCE_REQUEST, response_schema=JOB, errors=(403, *_Q)),
+    ApiRoute("/api/jobs", "GET", list_jobs, "The user's jobs, newest first: ?status, ?limit (1-200), ?offset.", "jobs",
+             response_schema=JOB_LIST, errors=(422,)),
+    ApiRoute("/api/jobs/{job_id:uuid}", "GET", get_job,
+             "A job: status queued|running|succeeded|failed|canceled, progress 0-100, error, result_media_id, result.",
+             "jobs", response_schema=JOB, errors=(404,)),
+    ApiRoute("/api/jobs/{job_id:uuid}/cancel", "POST", cancel_job,
+             "Cancel a job: a queued one at once, a running one within seconds (its ffmpeg is stopped).", "jobs",
+             response_schema=JOB, errors=(404, 409)),
+    ApiRoute("/api/projects/{project_id:uuid}/export", "POST", export_project,
+             "Render a project (trims, concatenation, per-segment operations, music under, enhancement) in a job. "
+             "Counts against the monthly exports only when it succeeds. 202 with the export id and the job.",
+             "exports", status=202, request_schema=EXPORT_REQUEST, response_schema=_obj(["export_id", "job"], export_id=_STR, job=JOB),
+             errors=(402, *_Q)),
+    ApiRoute("/api/exports", "GET", list_exports, "The user's exports, newest first.", "exports",
+             response_schema=EXPORT_LIST),
+    ApiRoute("/api/exports/{export_id:uuid}", "GET", get_export,
+             "An export: status, progress, and a signed download URL once it succeeded.", "exports",
+             response_schema=EXPORT, errors=(404,)),
+    ApiRoute("/api/users/callback", "GET", get_callback,
+             "The completion-callback URL and the secret its signatures use (MediaEnhancer-Signature: t=..,v1=HMAC).",
+             "users", response_schema=CALLBACK),
+    ApiRoute("/api/users/callback", "PUT", set_callback,
+             "Register (or clear, with null) the URL that receives a signed POST when any of your jobs ends.", "users",
+             request_schema=CALLBACK_IN, response_schema=CALLBACK, errors=(422,)),
+]
