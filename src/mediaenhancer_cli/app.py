@@ -210,6 +210,15 @@ class PlannerName(str, Enum):
     gemini = "gemini"
 
 
+class JobType(str, Enum):
+    auto = "auto"
+    denoise = "denoise"
+    upscale = "upscale"
+    colorgrade = "colorgrade"
+    stabilize = "stabilize"
+    transcribe = "transcribe"
+
+
 class OutFormat(str, Enum):
     mp4 = "mp4"
     mov = "mov"
@@ -256,6 +265,9 @@ def enhance(
     subtitles: Annotated[bool, typer.Option("--subtitles", help="Transcribe with Gemini and write NAME.enhanced.srt and .vtt beside each output (needs GEMINI_API_KEY).")] = False,
     burn_in: Annotated[bool, typer.Option("--burn-in", help="With --subtitles: also draw them into the picture (re-encodes the video).")] = False,
     language: Annotated[str | None, typer.Option("--language", help="With --subtitles: the spoken language (en, de, pt-BR). Default: detected.")] = None,
+    remote: Annotated[bool, typer.Option("--remote", help="Enhance on the account server instead: uploads the file (or takes a media id), queues a job, shows its progress, downloads the result.")] = False,
+    job_type: Annotated[JobType, typer.Option("--type", help="With --remote: denoise, upscale, colorgrade, stabilize, transcribe or auto (the full plan).")] = JobType.auto,
+    server: Annotated[str | None, typer.Option("--server", help="With --remote: the server's URL (default: setting server_url).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON result object per file (for scripts).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary; errors only.")] = False,
 ) -> None:
@@ -271,6 +283,22 @@ def enhance(
 
     state = _state(ctx)
     settings = state.settings
+    if remote:
+        if dry_run or plan_file or save_plan or skip_if_within is not None or subtitles or stabilize and job_type != JobType.stabilize:
+            raise _usage("--remote runs a server job: --dry-run, --plan, --save-plan, --skip-if-within, --subtitles and "
+                         "--stabilize (use --type stabilize) are for local runs")
+        if output is not None and len(files) != 1:
+            raise _usage(f"--output works with exactly one input file ({len(files)} given)")
+        from .jobs import remote_enhance  # noqa: PLC0415
+
+        remote_enhance(state, files, job_type=job_type.value, preset=preset,
+                       options={"target_lufs": target_lufs, "true_peak": true_peak, "trim_silence": trim_silence or None,
+                                "denoise": False if no_denoise else None, "language": language,
+                                "resolution": resolution.value if resolution else None, "fps": fps,
+                                "format": fmt.value if fmt else None, "quality": quality.value if quality else None,
+                                "planner": planner_name.value if planner_name else None},
+                       output=output, out_dir=out_dir, server=server, as_json=json_out, quiet=quiet)
+        return
     if output is not None and out_dir is not None:
         raise _usage("use either --output or --out-dir, not both")
     items = expand_inputs(files, recursive=recursive)
@@ -367,7 +395,7 @@ def enhance(
 @handle_errors
 def export_cmd(
     ctx: typer.Context,
-    project_file: Annotated[Path, typer.Argument(help="Project file (TOML or JSON): ordered segments, titles, extra audio. See docs/export.md.")],
+    project_file: Annotated[Path, typer.Argument(help="Project file (TOML or JSON): ordered segments, titles, extra audio (docs/export.md); with --remote, a project id.")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Output file. Default: PROJECT.EXT beside the project file.")] = None,
     fmt: Annotated[OutFormat | None, typer.Option("--format", "-f", help="Output format (overrides the project's).")] = None,
     resolution: Annotated[Resolution | None, typer.Option("--resolution", help="Picture height (overrides the project's).")] = None,
@@ -376,10 +404,19 @@ def export_cmd(
     preset: Annotated[str | None, typer.Option("--preset", "-p", help="Enhancement preset (loudness target and cleanups).")] = None,
     no_enhance: Annotated[bool, typer.Option("--no-enhance", help="Only edit: no cleanup, no loudness normalisation.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output.")] = False,
+    remote: Annotated[bool, typer.Option("--remote", help="PROJECT is a project id on the account server: it renders it and the file is downloaded.")] = False,
+    server: Annotated[str | None, typer.Option("--server", help="With --remote: the server's URL (default: setting server_url).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Render a project: trims, concatenation, volume, rotate/flip, titles, music under — enhanced — in one render pass."""
+    if remote:
+        from .jobs import remote_export  # noqa: PLC0415
+
+        body = {"format": fmt.value if fmt else None, "resolution": resolution.value if resolution else None, "fps": fps,
+                "quality": quality.value if quality else None, "preset": preset, "enhance": False if no_enhance else None}
+        remote_export(_state(ctx), str(project_file), body, output=output, server=server, as_json=json_out, quiet=quiet)
+        return
     import dataclasses  # noqa: PLC0415
     import json  # noqa: PLC0415
 
@@ -496,6 +533,7 @@ def _register_groups(app: typer.Typer) -> None:
     __import__(f"{__package__}.media", fromlist=["register"]).register(app)  # media library (issue 4)
     __import__(f"{__package__}.ai", fromlist=["register"]).register(app)  # transcribe (issue 7)
     __import__(f"{__package__}.billing", fromlist=["register"]).register(app)  # plans, upgrade, cancel (issue 5)
+    __import__(f"{__package__}.jobs", fromlist=["register"]).register(app)  # jobs list|watch|cancel (issue 6)
 
 
 _register_groups(app)

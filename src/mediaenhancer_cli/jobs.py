@@ -1,0 +1,213 @@
+"""Server-side work from the CLI: `jobs list|watch|cancel`, and the `--remote` runs of
+`enhance` and `export` (called from app.py). Only typer loads at import time."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from .account import JsonOption, ServerOption, _client
+from .app import _state, handle_errors
+
+if TYPE_CHECKING:
+    from .app import State
+
+__all__ = ["register", "remote_enhance", "remote_export"]
+
+jobs_app = typer.Typer(help="Jobs on the account server: list, watch, cancel.", no_args_is_help=True)
+
+
+class _JobBar:
+    """One progress bar following a job's server-side progress (terminal only)."""
+
+    def __init__(self, state: State, name: str, enabled: bool) -> None:
+        self._progress: Any = None
+        self._task: Any = None
+        if enabled:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
+
+            self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                                      TextColumn("{task.fields[status]}", style="dim"), TimeElapsedColumn(),
+                                      console=state.err, transient=False)
+            self._task = self._progress.add_task(name, total=100, status="queued")
+
+    def __enter__(self) -> _JobBar:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def update(self, job: dict[str, Any]) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=job.get("progress", 0), status=job["status"])
+
+
+def _row(job: dict[str, Any]) -> str:
+    target = job.get("media_id") or job.get("project_id") or "–"
+    extra = f" → {job['result_media_id']}" if job.get("result_media_id") else ""
+    error = f"  {job['error']}" if job.get("error") and job["status"] != "succeeded" else ""
+    return f"{job['id']}  {job['type']:<10} {job['status']:<9} {job['progress']:>3}%  {target}{extra}{error}"
+
+
+@jobs_app.command("list")
+@handle_errors
+def jobs_list(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option("--status", help="Only jobs with this status.")] = None,
+    server: ServerOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Your jobs, newest first."""
+    state = _state(ctx)
+    with _client(state, server) as client:
+        query = f"?status={status}" if status else ""
+        jobs = client.get(f"/api/jobs{query}")["jobs"]
+    if as_json:
+        for job in jobs:
+            state.out.file.write(json.dumps(job) + "\n")
+        return
+    for job in jobs:
+        state.out.print(_row(job), highlight=False, markup=False)
+
+
+@jobs_app.command("watch")
+@handle_errors
+def jobs_watch(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(help="The job's id.")],
+    server: ServerOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Follow a job until it ends (Ctrl-C stops watching; the job goes on)."""
+    from mediaenhancer_core.remote import watch_job  # noqa: PLC0415
+
+    state = _state(ctx)
+    with _client(state, server) as client, _JobBar(state, job_id[:8], state.err.is_terminal and not as_json) as bar:
+        job = watch_job(client, job_id, on_update=bar.update, cancel_on_interrupt=False)
+    _finish(state, job, as_json)
+
+
+@jobs_app.command("cancel")
+@handle_errors
+def jobs_cancel(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(help="The job's id.")],
+    server: ServerOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Cancel a job: a queued one at once, a running one within seconds (its ffmpeg stops)."""
+    state = _state(ctx)
+    with _client(state, server) as client:
+        job = client.post(f"/api/jobs/{job_id}/cancel")
+    if as_json:
+        state.out.file.write(json.dumps(job) + "\n")
+    else:
+        state.out.print(_row(job), highlight=False, markup=False)
+
+
+def _finish(state: State, job: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        state.out.file.write(json.dumps(job) + "\n")
+    else:
+        state.out.print(_row(job), highlight=False, markup=False)
+    if job["status"] != "succeeded":
+        from mediaenhancer_core.errors import CancelledError, RenderError  # noqa: PLC0415
+
+        from .exit_codes import exit_code_for  # noqa: PLC0415
+
+        exc = CancelledError("canceled") if job["status"] == "canceled" else RenderError(job.get("error") or "failed")
+        raise typer.Exit(int(exit_code_for(exc)))
+
+
+def remote_enhance(
+    state: State,
+    files: list[str],
+    *,
+    job_type: str,
+    preset: str | None,
+    options: dict[str, Any],
+    output: Path | None,
+    out_dir: Path | None,
+    server: str | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """`mediaenhancer enhance --remote`: each file (or media id) enhanced by the server, one after another."""
+    from mediaenhancer_core.errors import MediaEnhancerError  # noqa: PLC0415
+    from mediaenhancer_core.formats import FORMATS  # noqa: PLC0415
+    from mediaenhancer_core.remote import is_media_id, run_remote_enhance  # noqa: PLC0415
+    from mediaenhancer_core.transfer import ResumeState  # noqa: PLC0415
+
+    from .app import error_line  # noqa: PLC0415
+    from .exit_codes import exit_code_for  # noqa: PLC0415
+
+    assert state.settings.cache_dir is not None
+    resume = ResumeState(state.settings.cache_dir)
+    first_error: MediaEnhancerError | None = None
+    with _client(state, server) as client:
+        for source in files:
+            try:
+                with _JobBar(state, Path(source).name, state.err.is_terminal and not quiet and not as_json) as bar:
+                    job, result = run_remote_enhance(client, source, job_type, preset=preset, options=options,
+                                                     dest=None, resume=resume, on_update=bar.update)
+                dest = None
+                if result is not None and result.get("download_url"):
+                    suffix = Path(result["filename"]).suffix or FORMATS[options.get("format") or "mp4"].extension
+                    if output is not None:
+                        dest = output
+                    else:
+                        stem = Path(result.get("original_filename") or source).stem if is_media_id(source) else Path(source).stem
+                        base = out_dir if out_dir is not None else (Path(source).parent if not is_media_id(source) else Path("."))
+                        dest = base / f"{stem}.enhanced{suffix}"
+                    from mediaenhancer_core.transfer import download_file  # noqa: PLC0415
+
+                    download_file(client, result["download_url"], dest)
+                row = {"input": source, "status": "enhanced", "output": str(dest) if dest else None, "job": job,
+                       "media": result}
+                if as_json:
+                    state.out.file.write(json.dumps(row) + "\n")
+                elif not quiet:
+                    state.out.print(f"{source}: enhanced on the server → {dest} (job {job['id']})", highlight=False,
+                                    markup=False)
+            except MediaEnhancerError as exc:
+                first_error = first_error or exc
+                if as_json:
+                    state.out.file.write(json.dumps({"input": source, "status": "failed",
+                                                     "error": {"code": exc.code, "message": exc.message}}) + "\n")
+                else:
+                    error_line(state, f"{source}: {exc.message}")
+    if first_error is not None:
+        raise typer.Exit(int(exit_code_for(first_error)))
+
+
+def remote_export(
+    state: State,
+    project_id: str,
+    body: dict[str, Any],
+    *,
+    output: Path | None,
+    server: str | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """`mediaenhancer export --remote PROJECT_ID`: the server renders the project; the file is downloaded."""
+    from mediaenhancer_core.formats import FORMATS  # noqa: PLC0415
+    from mediaenhancer_core.remote import run_remote_export  # noqa: PLC0415
+
+    dest = output or Path(f"export-{project_id[:8]}{FORMATS[body.get('format') or 'mp4'].extension}")
+    with _client(state, server) as client, _JobBar(state, project_id[:8], state.err.is_terminal and not quiet and not as_json) as bar:
+        job, export = run_remote_export(client, project_id, body, dest=dest, on_update=bar.update)
+    if as_json:
+        state.out.file.write(json.dumps({"output": str(dest), "job": job, "export": export}) + "\n")
+    elif not quiet:
+        state.out.print(f"exported project {project_id} on the server → {dest}", highlight=False, markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(jobs_app, name="jobs")
