@@ -7,6 +7,8 @@ not tell which emails have accounts.
 
 from __future__ import annotations
 
+import threading
+
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -35,7 +37,14 @@ class Passwords:
         self._hasher = (
             argon2.PasswordHasher.from_parameters(parameters) if parameters else argon2.PasswordHasher()
         )
-        self._dummy = self._hasher.hash("not a password: equalises the time of failed look-ups")
+        self._dummy: str | None = None  # made on first use: each hash takes the profile's memory (64 MiB)
+        self._lock = threading.Lock()
+
+    def _dummy_hash(self) -> str:
+        with self._lock:
+            if self._dummy is None:
+                self._dummy = self._hasher.hash("not a password: equalises the time of failed look-ups")
+            return self._dummy
 
     def hash(self, password: str) -> str:
         validate_password(password)
@@ -50,7 +59,7 @@ class Passwords:
     def verify_or_waste(self, password_hash: str | None, password: str) -> bool:
         """Verify, or spend the same time and fail when there is no hash to check."""
         if password_hash is None:
-            self.verify(self._dummy, password)
+            self.verify(self._dummy_hash(), password)
             return False
         return self.verify(password_hash, password)
 
