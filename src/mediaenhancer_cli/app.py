@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
 from .exit_codes import ExitCode, exit_code_for
 
@@ -30,7 +31,67 @@ if TYPE_CHECKING:
 
 __all__ = ["app", "main"]
 
+class _LazyGroup(TyperGroup):
+    """The root command group: the account, media, Gemini, billing and jobs commands live in their
+    own modules and load only when one of them runs (or full help is asked for one): building
+    every command's options costs ~90 ms, which `--help` and every local run would pay."""
+
+    # name -> (module that registers it, one-line help shown in `mediaenhancer --help`)
+    LAZY: dict[str, tuple[str, str]] = {
+        "login": ("account", "Sign in to the account server: shows a code to approve in your browser."),
+        "logout": ("account", "Forget the saved token (and revoke it on the server)."),
+        "whoami": ("account", "Show who you are signed in as, on which server, and your plan."),
+        "usage": ("account", "Show your use against your plan's limits."),
+        "profile": ("account", "Show or change your profile."),
+        "tokens": ("account", "Manage your API tokens."),
+        "upload": ("media", "Upload media to your library: progress with bytes/s, several at once, resumable."),
+        "media": ("media", "Your media library on the server."),
+        "projects": ("media", "Projects: ordered segments of your media."),
+        "jobs": ("jobs", "Jobs on the account server: list, watch, cancel."),
+        "transcribe": ("ai", "Transcribe speech with Gemini into subtitles with exact timings."),
+        "plans": ("billing", "List the plans, their prices and limits (no login needed)."),
+        "subscription": ("billing", "Show your plan, its status and period, and its limits."),
+        "upgrade": ("billing", "Subscribe to a paid plan: prints the Stripe Checkout URL."),
+        "cancel": ("billing", "Cancel your subscription at the end of the paid period."),
+        "resume": ("billing", "Keep a subscription you canceled, before its period ends."),
+        "billing": ("billing", "Payment methods and invoices (Stripe)."),
+    }
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*self.commands, *(n for n in self.LAZY if n not in self.commands)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and cmd_name in self.LAZY:
+            self._load(self.LAZY[cmd_name][0])
+        return self.commands.get(cmd_name)
+
+    def _load(self, module: str) -> None:
+        import importlib  # noqa: PLC0415
+
+        from typer.main import get_command  # noqa: PLC0415
+
+        sub = typer.Typer()
+        importlib.import_module(f"{__package__}.{module}").register(sub)
+        built = get_command(sub)
+        for name, cmd in (getattr(built, "commands", None) or {built.name: built}).items():
+            self.commands.setdefault(name, cmd)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = []
+        limit = formatter.width - 6 - max(len(n) for n in self.list_commands(ctx))
+        for name in self.list_commands(ctx):
+            cmd = self.commands.get(name)
+            if cmd is not None:
+                if not cmd.hidden:
+                    rows.append((name, cmd.get_short_help_str(limit)))
+            else:
+                rows.append((name, self.LAZY[name][1]))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
 app = typer.Typer(
+    cls=_LazyGroup,
     name="mediaenhancer",
     no_args_is_help=True,
     add_completion=False,
@@ -523,20 +584,6 @@ def doctor(ctx: typer.Context) -> None:
     state.out.print(state.tools.describe(), highlight=False)
     for key, value in state.settings.public_dict().items():
         state.out.print(f"{key} = {value}", highlight=False)
-
-
-def _register_groups(app: typer.Typer) -> None:
-    """Command groups that live in their own modules (accounts, media library, jobs...)."""
-    from . import account  # noqa: PLC0415 - it uses this module's helpers, so it loads after them
-
-    account.register(app)
-    __import__(f"{__package__}.media", fromlist=["register"]).register(app)  # media library (issue 4)
-    __import__(f"{__package__}.ai", fromlist=["register"]).register(app)  # transcribe (issue 7)
-    __import__(f"{__package__}.billing", fromlist=["register"]).register(app)  # plans, upgrade, cancel (issue 5)
-    __import__(f"{__package__}.jobs", fromlist=["register"]).register(app)  # jobs list|watch|cancel (issue 6)
-
-
-_register_groups(app)
 
 
 def main() -> None:

@@ -168,6 +168,7 @@ def _audio_graph(in_label: str) -> str:
         + ",".join(
             [
                 filter_str("ebur128", {"peak": "true", "framelog": "info"}, instance="raw"),
+                filter_str("asetnsamples", {"n": 16384, "p": 0}),  # astats costs per frame: fewer, larger ones
                 filter_str(
                     "astats",
                     {"measure_perchannel": "none", "measure_overall": "Peak_level+RMS_level+DC_offset+Peak_count+Flat_factor"},
@@ -176,7 +177,10 @@ def _audio_graph(in_label: str) -> str:
             ]
         )
         + "[aout]",
-        "[a_det]" + filter_str("aresample", {"out_sample_rate": 2000}) + f",asplit={len(names)}" + "".join(f"[a_{n}]" for n in names),
+        # One-second frames: resampled to 2 kHz, AAC's 1024-sample frames become 43-sample ones, and
+        # astats' per-frame cost then made this branch ten times slower (6.3 s against 0.6 s a minute).
+        "[a_det]" + filter_str("aresample", {"out_sample_rate": 2000}) + ","
+        + filter_str("asetnsamples", {"n": 2000, "p": 0}) + f",asplit={len(names)}" + "".join(f"[a_{n}]" for n in names),
     ]
     band_stats = {"measure_perchannel": "none", "measure_overall": "RMS_level"}
     for name, freq in det:
