@@ -337,6 +337,7 @@ def enhance(
     from mediaenhancer_core.ai.subtitles import is_language_code  # noqa: PLC0415
     from mediaenhancer_core.batch import expand_inputs, run_batch  # noqa: PLC0415
     from mediaenhancer_core.enhance import EnhanceJob  # noqa: PLC0415
+    from mediaenhancer_core.errors import OutputSameAsInputError as OutputSameAsInput  # noqa: PLC0415
     from mediaenhancer_core.planner import EnhanceOptions  # noqa: PLC0415
     from mediaenhancer_core.presets import get_preset  # noqa: PLC0415
 
@@ -345,11 +346,22 @@ def enhance(
     state = _state(ctx)
     settings = state.settings
     if remote:
-        if dry_run or plan_file or save_plan or skip_if_within is not None or subtitles or stabilize and job_type != JobType.stabilize:
-            raise _usage("--remote runs a server job: --dry-run, --plan, --save-plan, --skip-if-within, --subtitles and "
-                         "--stabilize (use --type stabilize) are for local runs")
+        if (dry_run or plan_file or save_plan or skip_if_within is not None or subtitles or audio_only or force
+                or (stabilize and job_type != JobType.stabilize)):
+            raise _usage("--remote runs a server job: --dry-run, --plan, --save-plan, --skip-if-within, --subtitles, "
+                         "--audio-only, --force and --stabilize (use --type stabilize) are for local runs")
+        from mediaenhancer_core.batch import expand_inputs  # noqa: PLC0415
+        from mediaenhancer_core.remote import is_media_id  # noqa: PLC0415
+
+        local = expand_inputs([f for f in files if not is_media_id(f)], recursive=recursive)
+        bad = next((i.error for i in local if i.error is not None), None)
+        if bad is not None:
+            raise bad
+        files = [*(f for f in files if is_media_id(f)), *(str(i.path) for i in local)]
         if output is not None and len(files) != 1:
             raise _usage(f"--output works with exactly one input file ({len(files)} given)")
+        if output is not None and any(Path(f).exists() and Path(f).resolve() == output.resolve() for f in files):
+            raise OutputSameAsInput(f"{output}: the output would overwrite the input; choose another name with -o")
         from .jobs import remote_enhance  # noqa: PLC0415
 
         remote_enhance(state, files, job_type=job_type.value, preset=preset,

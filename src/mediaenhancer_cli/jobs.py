@@ -116,13 +116,13 @@ def _finish(state: State, job: dict[str, Any], as_json: bool) -> None:
         state.out.file.write(json.dumps(job) + "\n")
     else:
         state.out.print(_row(job), highlight=False, markup=False)
-    if job["status"] != "succeeded":
-        from mediaenhancer_core.errors import CancelledError, RenderError  # noqa: PLC0415
+    from mediaenhancer_core.remote import job_error  # noqa: PLC0415
 
+    error = job_error(job)
+    if error is not None:
         from .exit_codes import exit_code_for  # noqa: PLC0415
 
-        exc = CancelledError("canceled") if job["status"] == "canceled" else RenderError(job.get("error") or "failed")
-        raise typer.Exit(int(exit_code_for(exc)))
+        raise typer.Exit(int(exit_code_for(error)))
 
 
 def remote_enhance(
@@ -157,7 +157,16 @@ def remote_enhance(
                     job, result = run_remote_enhance(client, source, job_type, preset=preset, options=options,
                                                      dest=None, resume=resume, on_update=bar.update)
                 dest = None
-                if result is not None and result.get("download_url"):
+                transcript = (job.get("result") or {}).get("transcript")
+                if transcript:  # --type transcribe: the subtitles come in the job's result
+                    from mediaenhancer_core.files import atomic_write_text  # noqa: PLC0415
+
+                    base = out_dir or (Path(source).parent if not is_media_id(source) else Path("."))
+                    stem = Path(source).stem if not is_media_id(source) else source[:8]
+                    dest = output or base / f"{stem}.srt"
+                    atomic_write_text(dest.with_suffix(".srt"), transcript["srt"])
+                    atomic_write_text(dest.with_suffix(".vtt"), transcript["vtt"])
+                elif result is not None and result.get("download_url"):
                     suffix = Path(result["filename"]).suffix or FORMATS[options.get("format") or "mp4"].extension
                     if output is not None:
                         dest = output
@@ -181,7 +190,7 @@ def remote_enhance(
                     state.out.file.write(json.dumps({"input": source, "status": "failed",
                                                      "error": {"code": exc.code, "message": exc.message}}) + "\n")
                 else:
-                    error_line(state, f"{source}: {exc.message}")
+                    error_line(state, exc.message if source in exc.message else f"{source}: {exc.message}")
     if first_error is not None:
         raise typer.Exit(int(exit_code_for(first_error)))
 

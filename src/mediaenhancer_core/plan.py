@@ -51,6 +51,16 @@ ALLOWED_FILTERS: dict[str, set[str]] = {
     "scale": {"w", "h", "flags"},
     "fps": {"fps"},
 }
+# parameters whose size is work for the workers: a plan may not ask for a 65535-pixel picture
+_BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
+    ("scale", "w"): (-2, 7680), ("scale", "h"): (-2, 4320), ("fps", "fps"): (1, 240),
+    ("hqdn3d", "luma_spatial"): (0, 32), ("hqdn3d", "chroma_spatial"): (0, 32),
+    ("hqdn3d", "luma_tmp"): (0, 48), ("hqdn3d", "chroma_tmp"): (0, 48),
+    ("unsharp", "luma_msize_x"): (3, 23), ("unsharp", "luma_msize_y"): (3, 23),
+    ("unsharp", "chroma_msize_x"): (3, 23), ("unsharp", "chroma_msize_y"): (3, 23),
+    ("vidstabtransform", "smoothing"): (0, 120),
+}
+MAX_TRIM_SPANS = 5000
 AUDIO_FILTERS = {"adeclip", "highpass", "lowpass", "bandreject", "afftdn", "equalizer", "acompressor", "deesser"}
 VIDEO_FILTERS = set(ALLOWED_FILTERS) - AUDIO_FILTERS
 _SAFE_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-+*/()<>=, ")
@@ -204,7 +214,11 @@ class Plan:
             trim = None
             if data.get("trim"):
                 t = data["trim"]
+                if len(t["keep"]) > MAX_TRIM_SPANS:
+                    raise PlanError(f"{source}: trim.keep has more than {MAX_TRIM_SPANS} spans")
                 keep = [(float(a), float(b)) for a, b in t["keep"]]
+                if not all(math.isfinite(x) for span in keep for x in span):
+                    raise PlanError(f"{source}: trim.keep spans must be finite")
                 if not keep or any(b <= a or a < 0 for a, b in keep) or any(
                     keep[i][1] > keep[i + 1][0] for i in range(len(keep) - 1)
                 ):
@@ -267,6 +281,9 @@ def _step(data: Any, source: str, allowed: set[str]) -> FilterStep:
         if isinstance(value, bool) or isinstance(value, (int, float)):
             if isinstance(value, float) and not math.isfinite(value):
                 raise PlanError(f"{source}: {name}.{key} must be finite")
+            lo, hi = _BOUNDS.get((name, key), (-100_000, 100_000))
+            if not isinstance(value, bool) and not lo <= value <= hi:
+                raise PlanError(f"{source}: {name}.{key} = {value} is outside {lo}..{hi}")
             continue
         if not isinstance(value, str) or len(value) > 64 or not set(value) <= _SAFE_CHARS:
             raise PlanError(f"{source}: {name}.{key} has an unsafe value {value!r}")

@@ -30,6 +30,7 @@ from .db.types import utcnow
 from .errors import NotFoundError
 
 __all__ = [
+    "plan_allows_ai",
     "FREE_PLAN_ID",
     "GOOD_STANDING",
     "list_plans",
@@ -113,3 +114,8 @@ def plan_dict(plan: SubscriptionPlan) -> dict[str, Any]:
             "media_duration_seconds": plan.max_media_duration_seconds,
         },
     }
+
+
+def plan_allows_ai(session: Session, user_id: uuid.UUID) -> bool:
+    """Whether the plan in force has the Gemini features (Starter has none)."""
+    return bool(plan_for_user(session, user_id)[0].ai_enabled)

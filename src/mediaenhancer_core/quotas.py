@@ -154,16 +154,18 @@ def check_media_duration(session: Session, limits: Limits, duration: float | Non
     )
 
 
-def check_export_quota(session: Session, user_id: uuid.UUID, limits: Limits, period: tuple[datetime, datetime]) -> None:
-    """Refuse an export when this period's succeeded exports reach the plan's limit (for issue 6)."""
+def check_export_quota(session: Session, user_id: uuid.UUID, limits: Limits, period: tuple[datetime, datetime], *,
+                       in_flight: bool = False) -> None:
+    """Refuse an export when this period's exports reach the plan's limit. ``in_flight``: count the
+    queued and running ones too (admitting a new export: call under :func:`lock_user`, so
+    concurrent requests cannot all pass); a failed export frees its place."""
     if limits.exports_per_month is None:
         return
     start, end = period
+    done = (Export.status == "succeeded") & (Export.completed_at >= start) & (Export.completed_at < end)
+    pending = Export.status.in_(("queued", "running")) & (Export.created_at >= start)
     used = int(session.scalar(
-        select(func.count(Export.id)).where(
-            Export.user_id == user_id, Export.status == "succeeded", Export.completed_at >= start,
-            Export.completed_at < end,
-        )
+        select(func.count(Export.id)).where(Export.user_id == user_id, (done | pending) if in_flight else done)
     ) or 0)
     if used >= limits.exports_per_month:
         raise ExportQuotaError(

@@ -19,7 +19,7 @@ from .client import ApiClient
 from .errors import CancelledError, MediaEnhancerError, RenderError
 from .transfer import ResumeState, download_file, upload_file
 
-__all__ = ["watch_job", "run_remote_enhance", "run_remote_export", "is_media_id", "FINISHED"]
+__all__ = ["watch_job", "run_remote_enhance", "run_remote_export", "is_media_id", "job_error", "FINISHED"]
 
 FINISHED = ("succeeded", "failed", "canceled")
 
@@ -59,11 +59,25 @@ def watch_job(
         raise
 
 
-def _outcome(job: dict[str, Any]) -> None:
+def job_error(job: dict[str, Any]) -> MediaEnhancerError | None:
+    """The error a finished job stands for (its class from the error code the server kept)."""
     if job["status"] == "canceled":
-        raise CancelledError(f"job {job['id']} was canceled")
-    if job["status"] != "succeeded":
-        raise RenderError(f"job {job['id']} failed on the server: {job.get('error') or 'no reason given'}")
+        return CancelledError(f"job {job['id']} was canceled")
+    if job["status"] == "succeeded":
+        return None
+    from .client import error_from_body  # noqa: PLC0415
+
+    message = f"job {job['id']} failed on the server: {job.get('error') or 'no reason given'}"
+    code = (job.get("result") or {}).get("error_code")
+    if not code:
+        return RenderError(message)
+    return error_from_body(500, {"error": {"code": code, "message": message}})
+
+
+def _outcome(job: dict[str, Any]) -> None:
+    error = job_error(job)
+    if error is not None:
+        raise error
 
 
 def run_remote_enhance(

@@ -246,6 +246,7 @@ class Settings:
             raise ConfigError(
                 f"{self.env_name('quality')}: unknown quality {self.quality!r}; use draft, standard, high or archive"
             )
+        self._validate_jobs()
         self._validate_server()
         self._validate_ai()
         self._validate_storage()
@@ -338,6 +339,27 @@ class Settings:
             raise ConfigError(f"{self.env_name('stripe_max_network_retries')}: must be 0 to 10, got {self.stripe_max_network_retries}")
         if self.stripe_webhook_tolerance_seconds < 1:
             raise ConfigError(f"{self.env_name('stripe_webhook_tolerance_seconds')}: must be 1 or more, got {self.stripe_webhook_tolerance_seconds}")
+
+    def _validate_jobs(self) -> None:
+        name = self.env_name
+        if self.queue not in ("embedded", "redis"):
+            raise ConfigError(f"{name('queue')}: unknown queue {self.queue!r}; use embedded or redis")
+        if self.queue == "redis" and not self.redis_url:
+            raise ConfigError(f"{name('queue')}=redis needs {name('redis_url')} (e.g. redis://host:6379/0)")
+        for field_name in ("job_lease_seconds", "job_heartbeat_seconds", "job_sweep_seconds", "job_retry_base_seconds",
+                           "callback_timeout_seconds"):
+            if not getattr(self, field_name) > 0:
+                raise ConfigError(f"{name(field_name)}: must be more than 0, got {getattr(self, field_name)}")
+        for field_name in ("job_max_attempts", "callback_max_attempts", "worker_threads"):
+            if getattr(self, field_name) < 1:
+                raise ConfigError(f"{name(field_name)}: must be 1 or more, got {getattr(self, field_name)}")
+        if self.embedded_workers < 0:
+            raise ConfigError(f"{name('embedded_workers')}: must be 0 or more, got {self.embedded_workers}")
+        if self.job_heartbeat_seconds * 2 > self.job_lease_seconds:
+            raise ConfigError(
+                f"{name('job_heartbeat_seconds')} ({self.job_heartbeat_seconds:g}) must be at most half of "
+                f"{name('job_lease_seconds')} ({self.job_lease_seconds:g}), or jobs lose their lease while running"
+            )
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from .db.models import Export, MediaFile, Project
 from .plans import plan_dict, plan_for_user
 
-__all__ = ["usage_summary", "month_period"]
+__all__ = ["usage_summary", "month_period", "usage_period", "export_period"]
 
 
 def month_period(now: datetime) -> tuple[datetime, datetime]:
@@ -27,12 +27,22 @@ def month_period(now: datetime) -> tuple[datetime, datetime]:
     return start, end
 
 
-def usage_summary(session: Session, user_id: uuid.UUID, now: datetime) -> dict[str, Any]:
-    plan, subscription = plan_for_user(session, user_id, now=now)
-    start, end = month_period(now)
+def usage_period(subscription: Any, now: datetime) -> tuple[datetime, datetime]:
+    """The period exports are counted in: the subscription's current one, else the calendar month."""
     if subscription is not None and subscription.current_period_start and subscription.current_period_end:
         if subscription.current_period_start <= now < subscription.current_period_end:
-            start, end = subscription.current_period_start, subscription.current_period_end
+            return subscription.current_period_start, subscription.current_period_end
+    return month_period(now)
+
+
+def export_period(session: Session, user_id: uuid.UUID, now: datetime) -> tuple[datetime, datetime]:
+    _plan, subscription = plan_for_user(session, user_id, now=now)
+    return usage_period(subscription, now)
+
+
+def usage_summary(session: Session, user_id: uuid.UUID, now: datetime) -> dict[str, Any]:
+    plan, subscription = plan_for_user(session, user_id, now=now)
+    start, end = usage_period(subscription, now)
     storage_used, media_count = session.execute(
         select(func.coalesce(func.sum(MediaFile.file_size), 0), func.count(MediaFile.id)).where(
             MediaFile.user_id == user_id

@@ -15,6 +15,7 @@ import asyncio
 import contextvars
 import functools
 import json
+import math
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -103,7 +104,9 @@ def validate_json(value: Any, schema: Mapping[str, Any], where: str = "body") ->
             raise ValidationError(f"{where}: use at least {schema['minLength']} characters", field=where)
         if "maxLength" in schema and len(value) > schema["maxLength"]:
             raise ValidationError(f"{where}: use at most {schema['maxLength']} characters", field=where)
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValidationError(f"{where}: must be a finite number", field=where)
         if "minimum" in schema and value < schema["minimum"]:
             raise ValidationError(f"{where}: must be {schema['minimum']} or more", field=where)
         if "maximum" in schema and value > schema["maximum"]:
@@ -299,6 +302,10 @@ API_ROUTES: list[ApiRoute] = [
 ]
 
 
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def _run(route: ApiRoute, call: ApiCall) -> Any:
     if not route.public and call.principal is None:
         call.principal = authenticate_bearer(call.core, call.request.headers)
@@ -306,9 +313,9 @@ def _run(route: ApiRoute, call: ApiCall) -> Any:
     if route.request_schema is not None and not route.raw_body:
         if call.body.strip():
             try:
-                call.data = json.loads(call.body)
+                call.data = json.loads(call.body, parse_constant=_no_constants)
             except (ValueError, UnicodeDecodeError):
-                raise ValidationError("body: not valid JSON", field="body") from None
+                raise ValidationError("body: not valid JSON (NaN and Infinity are not numbers)", field="body") from None
         else:
             call.data = {}
         validate_json(call.data, route.request_schema)

@@ -14,13 +14,16 @@ from typing import Any
 from sqlalchemy import select
 
 from mediaenhancer_core.db.models import Export, MediaFile, Project, User
-from mediaenhancer_core.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
+from mediaenhancer_core.errors import ConflictError, ForbiddenError, MediaEnhancerError, NotFoundError, ValidationError
 from mediaenhancer_core.jobs.callbacks import check_callback_url
-from mediaenhancer_core.jobs.handlers import ENHANCE_PARAMS, plan_allows_ai
+from mediaenhancer_core import quotas
+from mediaenhancer_core.db.types import utcnow
 from mediaenhancer_core.jobs.service import ENHANCE_TYPES, JobView
 from mediaenhancer_core.jobs.system import JobSystem
 from mediaenhancer_core.plan import Plan
+from mediaenhancer_core.plans import plan_allows_ai
 from mediaenhancer_core.planner import RESOLUTIONS
+from mediaenhancer_core.usage import export_period
 
 from .api import ApiCall, ApiRoute
 from .schemas import _obj
@@ -35,10 +38,10 @@ _OPTIONS = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "target_lufs": {"type": "number"},
-        "true_peak": {"type": "number"},
+        "target_lufs": {"type": "number", "minimum": -40, "maximum": -5},
+        "true_peak": {"type": "number", "minimum": -9, "maximum": 0},
         "resolution": {"type": "string", "enum": list(RESOLUTIONS)},
-        "fps": {"type": "number"},
+        "fps": {"type": "number", "minimum": 1, "maximum": 240},
         "format": {"type": "string", "enum": _FORMATS},
         "quality": {"type": "string", "enum": ["draft", "standard", "high", "archive"]},
         "trim_silence": {"type": "boolean"},
@@ -65,7 +68,7 @@ EXPORT_REQUEST = {
     "properties": {
         "format": {"type": "string", "enum": _FORMATS},
         "resolution": {"type": ["string", "null"], "enum": [*RESOLUTIONS, None]},
-        "fps": {"type": ["number", "null"]},
+        "fps": {"type": ["number", "null"], "minimum": 1, "maximum": 240},
         "quality": {"type": "string", "enum": ["draft", "standard", "high", "archive"]},
         "preset": {"type": "string", "maxLength": 64},
         "enhance": {"type": "boolean"},
@@ -96,25 +99,43 @@ CALLBACK_IN = {"type": "object", "additionalProperties": False, "required": ["ur
 
 
 def _jobs(call: ApiCall) -> JobSystem:
-    jobs = getattr(call.request.app.state, "jobs", None)
-    if jobs is None:
-        raise NotFoundError("this server runs no jobs")
-    return jobs
+    return call.request.app.state.jobs
 
 
 def _callback(call: ApiCall, session: Any, given: str | None) -> str | None:
+    """The request's URL (checked before the transaction), else the one the user registered
+    (checked when registered, and again at delivery)."""
     if given:
         return given
     user = session.get(User, call.user.user_id)
     return user.callback_url if user is not None else None
 
 
+def _check_request(call: ApiCall) -> None:
+    d = call.data
+    if d.get("callback_url"):
+        check_callback_url(d["callback_url"], allow_private=call.core.settings.callback_allow_private)
+    if d.get("preset"):
+        from mediaenhancer_core.presets import get_preset  # noqa: PLC0415
+
+        try:
+            get_preset(str(d["preset"]), call.core.settings.config_dir)
+        except MediaEnhancerError as exc:
+            raise ValidationError(f"preset: {exc.message}", field="preset") from None
+    language = (d.get("options") or {}).get("language")
+    if language is not None:
+        from mediaenhancer_core.ai.subtitles import is_language_code  # noqa: PLC0415
+
+        if not is_language_code(language):
+            raise ValidationError("options.language: use a language code such as en, de or pt-BR", field="options.language")
+
+
 def enhance_media(call: ApiCall) -> Any:
     jobs = _jobs(call)
     d = call.data
+    _check_request(call)
     media_id = call.path_uuid("media_id")
-    options = dict(d.get("options") or {})
-    params: dict[str, Any] = {k: v for k, v in options.items() if k in ENHANCE_PARAMS}
+    params: dict[str, Any] = dict(d.get("options") or {})  # the schema allows only the engine's options
     if d.get("preset"):
         params["preset"] = d["preset"]
     if d.get("plan") is not None:
@@ -131,8 +152,9 @@ def enhance_media(call: ApiCall) -> Any:
             raise ForbiddenError("transcription is not part of your plan; upgrade to Creator or Professional to use it")
         if d["type"] in ("upscale", "colorgrade", "stabilize") and row.file_type != "video":
             raise ValidationError(f"type: {d['type']} needs a video; this media is {row.file_type}", field="type")
-        view = jobs.submit(call.user.user_id, d["type"], params=params, media_id=media_id,
-                           callback_url=_callback(call, session, d.get("callback_url")), session=session)
+        view = jobs.service.create(call.user.user_id, d["type"], params=params, media_id=media_id,
+                                   callback_url=_callback(call, session, d.get("callback_url")),
+                                   max_attempts=call.core.settings.job_max_attempts, session=session)
     jobs.enqueue(view.id)  # after the commit: the message never points at a row that is not there
     return view.to_dict()
 
@@ -152,31 +174,33 @@ def get_job(call: ApiCall) -> Any:
 
 
 def cancel_job(call: ApiCall) -> Any:
-    return _jobs(call).service.request_cancel(call.user.user_id, call.path_uuid("job_id")).to_dict()
+    return _jobs(call).cancel(call.user.user_id, call.path_uuid("job_id")).to_dict()
 
 
 def export_project(call: ApiCall) -> Any:
     jobs = _jobs(call)
     d = call.data
+    _check_request(call)
     project_id = call.path_uuid("project_id")
+    user_id = call.user.user_id
     with call.core.db.session() as session:
-        project = session.scalar(select(Project).where(Project.id == project_id, Project.user_id == call.user.user_id))
+        project = session.scalar(select(Project).where(Project.id == project_id, Project.user_id == user_id))
         if project is None:
             raise NotFoundError("no such project")
-        from mediaenhancer_core import quotas  # noqa: PLC0415
-        from mediaenhancer_core.jobs.handlers import export_period  # noqa: PLC0415
-
-        # refuse at once when the month's exports are used up (the worker checks again)
-        quotas.check_export_quota(session, call.user.user_id, quotas.effective_limits(session, call.user.user_id),
-                                  export_period(session, call.user.user_id))
+        # admitted under the user's lock, counting the exports still in flight: concurrent requests
+        # cannot all pass; a failed export frees its place
+        quotas.lock_user(session, user_id)
+        quotas.check_export_quota(session, user_id, quotas.effective_limits(session, user_id),
+                                  export_period(session, user_id, utcnow()), in_flight=True)
         export = Export(user_id=call.user.user_id, project_id=project_id, format=d.get("format", "mp4"),
                         resolution=d.get("resolution"), fps=d.get("fps"), quality=d.get("quality", "standard"),
                         status="queued", progress=0)
         session.add(export)
         session.flush()
         params = {"export_id": str(export.id), **{k: d[k] for k in ("format", "resolution", "fps", "quality", "preset", "enhance") if k in d}}
-        view = jobs.submit(call.user.user_id, "export", params=params, project_id=project_id,
-                           callback_url=_callback(call, session, d.get("callback_url")), session=session)
+        view = jobs.service.create(user_id, "export", params=params, project_id=project_id,
+                                   callback_url=_callback(call, session, d.get("callback_url")),
+                                   max_attempts=call.core.settings.job_max_attempts, session=session)
         export.job_id = view.id
         export_id = export.id
     jobs.enqueue(view.id)

@@ -269,6 +269,14 @@ def test_callbacks_are_signed_and_retried_until_delivered(jobs: JobService, user
         server.server_close()
 
 
+def test_callback_urls_into_special_ranges_are_refused() -> None:
+    for addr in ("100.100.100.200", "169.254.169.254", "::ffff:10.0.0.1", "fd00::1", "0.0.0.0", "192.0.2.1"):
+        with pytest.raises(ValidationError, match="private or local"):
+            check_callback_url("https://hooks.example.com/x", resolve=lambda h, a=addr: [a])
+    # the address that was checked is the one to connect to (no second lookup to rebind)
+    assert check_callback_url("https://hooks.example.com/x", resolve=lambda h: ["93.184.216.34"]) == "93.184.216.34"
+
+
 def test_callback_urls_into_private_networks_are_refused() -> None:
     with pytest.raises(ValidationError, match="private or local"):
         check_callback_url("http://127.0.0.1:8080/x")

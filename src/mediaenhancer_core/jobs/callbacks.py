@@ -59,26 +59,38 @@ def verify(secret: str, body: bytes, header: str, *, tolerance: float = 300.0, n
     return hmac.compare_digest(expected, given) and fresh
 
 
+def _resolve(host: str) -> list[str]:
+    return [ai[4][0] for ai in socket.getaddrinfo(host, None)]
+
+
 def check_callback_url(url: str, *, allow_private: bool = False, resolve: Callable[[str], list[str]] | None = None) -> str:
-    """Validate a user's callback URL; raises ValidationError naming the field."""
+    """Validate a user's callback URL and return the address to connect to; raises ValidationError.
+
+    Unless ``allow_private``, every address the name resolves to must be globally routable
+    (no private, loopback, link-local, carrier-grade NAT or other special range), and the
+    caller connects to the returned address itself, so a second lookup cannot be steered
+    elsewhere (DNS rebinding)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2000:
         raise ValidationError("callback_url: must be an http(s) URL", field="callback_url")
     if parts.username or parts.password:
         raise ValidationError("callback_url: must not carry credentials", field="callback_url")
+    try:
+        addresses = (resolve or _resolve)(parts.hostname)
+    except OSError:
+        raise ValidationError(f"callback_url: cannot resolve {parts.hostname}", field="callback_url") from None
+    if not addresses:
+        raise ValidationError(f"callback_url: cannot resolve {parts.hostname}", field="callback_url")
     if not allow_private:
-        resolve = resolve or (lambda host: [ai[4][0] for ai in socket.getaddrinfo(host, None)])
-        try:
-            addresses = resolve(parts.hostname)
-        except OSError:
-            raise ValidationError(f"callback_url: cannot resolve {parts.hostname}", field="callback_url") from None
         for addr in addresses:
             ip = ipaddress.ip_address(addr.split("%")[0])
-            if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast or ip.is_unspecified:
+            if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+                ip = ip.ipv4_mapped
+            if not ip.is_global or ip.is_multicast:
                 raise ValidationError(
                     f"callback_url: {parts.hostname} is a private or local address; use a public URL", field="callback_url"
                 )
-    return url
+    return addresses[0]
 
 
 def payload(job: JobView) -> dict[str, Any]:
@@ -107,7 +119,7 @@ class CallbackSender:
         max_attempts: int = 6,
         base_delay: float = 5.0,
         allow_private: bool = False,
-        post: Callable[[str, bytes, dict[str, str], float], int] | None = None,
+        post: Callable[[str, str, bytes, dict[str, str], float], int] | None = None,
     ) -> None:
         self.service = service
         self.server_key = server_key
@@ -130,8 +142,8 @@ class CallbackSender:
             "MediaEnhancer-Delivery": f"{job.id}/{attempt}",
         }
         try:
-            check_callback_url(job.callback_url, allow_private=self.allow_private)
-            status = self._post(job.callback_url, body, headers, self.timeout)
+            address = check_callback_url(job.callback_url, allow_private=self.allow_private)
+            status = self._post(job.callback_url, address, body, headers, self.timeout)
             ok = 200 <= status < 300
             why = f"HTTP {status}"
         except ValidationError as exc:
@@ -151,8 +163,17 @@ class CallbackSender:
         return False
 
 
-def _httpx_post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+def _httpx_post(url: str, address: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+    """POST to ``url`` connecting to the checked ``address`` (TLS still verifies the host name)."""
     import httpx  # noqa: PLC0415
 
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    ip = f"[{address}]" if ":" in address else address
+    port = f":{parts.port}" if parts.port else ""
+    pinned = parts._replace(netloc=f"{ip}{port}").geturl()
+    request_headers = {**headers, "Host": f"{host}{port}"}
     with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-        return client.post(url, content=body, headers=headers).status_code
+        request = client.build_request("POST", pinned, content=body, headers=request_headers,
+                                       extensions={"sni_hostname": host} if parts.scheme == "https" else None)
+        return client.send(request).status_code

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from .. import quotas
 from ..db import Database
-from ..db.models import Export, Job, MediaFile, SubscriptionPlan, UsageEvent
+from ..db.models import Export, Job, MediaFile, UsageEvent
 from ..enhance import EnhanceJob, enhance_file
 from ..errors import CancelledError, ForbiddenError, MediaEnhancerError, NotFoundError, ValidationError
 from ..export import AudioTrack, Project, Segment, Title, export_project
@@ -40,8 +40,8 @@ from ..planner import RESOLUTIONS, EnhanceOptions, Planner
 from ..presets import get_preset
 from ..settings import Settings
 from ..db.types import utcnow
-from ..plans import plan_for_user
-from ..usage import month_period
+from ..plans import plan_allows_ai
+from ..usage import export_period
 from .runner import Handler, JobContext, JobOutcome
 
 __all__ = ["build_handlers", "ENHANCE_PARAMS", "options_for"]
@@ -88,22 +88,6 @@ def options_for(job_type: str, params: dict[str, Any], settings: Settings, *, ha
     if job_type == "transcribe":
         return EnhanceOptions(preset=no_video, **common)
     raise ValidationError(f"type: {job_type!r} is not an enhancement", field="type")
-
-
-def export_period(session: Session, user_id: uuid.UUID) -> tuple[Any, Any]:
-    """The period exports are counted in: the subscription's, else the calendar month (as usage does)."""
-    now = utcnow()
-    _plan, sub = plan_for_user(session, user_id, now=now)
-    if sub is not None and sub.current_period_start and sub.current_period_end:
-        if sub.current_period_start <= now < sub.current_period_end:
-            return sub.current_period_start, sub.current_period_end
-    return month_period(now)
-
-
-def plan_allows_ai(session: Session, user_id: uuid.UUID) -> bool:
-    limits = quotas.effective_limits(session, user_id)
-    plan = session.get(SubscriptionPlan, limits.plan_id)
-    return bool(plan is not None and plan.ai_enabled)
 
 
 class _Handlers:
@@ -175,21 +159,20 @@ class _Handlers:
         job = ctx.job
         if job.media_id is None:
             raise NotFoundError("the job's media is gone")
+        with self.db.session() as session:
+            ai = plan_allows_ai(session, job.user_id)  # the plan may have changed since the job was queued
+        if job.type == "transcribe" and not ai:
+            raise ForbiddenError("transcription is not part of your plan; upgrade to Creator or Professional to use it")
         src, row = self._source(ctx, job.media_id, "source")
         ctx.report(0.05)
         tools = self.tools()
+        if job.type == "transcribe":
+            return self._transcribe(ctx, src, row, tools)
         options = options_for(job.type, job.params, self.settings, has_video=row.file_type == "video")
         planner = None
-        ai = False
-        with self.db.session() as session:
-            ai = plan_allows_ai(session, job.user_id)
-        if job.type in ("auto", "transcribe") and ai and self.planner_factory is not None:
+        if job.type == "auto" and ai and self.planner_factory is not None:
             name = str(job.params.get("planner") or self.settings.planner)
             planner = self.planner_factory(name, self.settings, tools)
-        if job.type == "transcribe":
-            if not ai:
-                raise ForbiddenError("transcription is not part of your plan; upgrade to Creator or Professional to use it")
-            return self._transcribe(ctx, src, row, tools)
         out_dir = ctx.workdir / "out"
         out_dir.mkdir()
 
@@ -241,7 +224,9 @@ class _Handlers:
         export_id = uuid.UUID(str(job.params["export_id"]))
         with self.db.session() as session:
             limits = quotas.effective_limits(session, job.user_id)
-            quotas.check_export_quota(session, job.user_id, limits, export_period(session, job.user_id))
+            # this export is already counted as in flight: check what succeeded meanwhile, under the lock
+            quotas.lock_user(session, job.user_id)
+            quotas.check_export_quota(session, job.user_id, limits, export_period(session, job.user_id, utcnow()))
             session.execute(update(Export).where(Export.id == export_id).values(status="running"))
         data = self.lib.projects.get(job.user_id, job.project_id)
         params = job.params
@@ -287,15 +272,6 @@ class _Handlers:
             on_commit=complete,
             on_abandon=self._forget(job.user_id, stored.id),
         )
-
-    def export_failed(self, view: Any) -> None:
-        """A finished export job that did not succeed: its export row says so."""
-        if view.type != "export" or "export_id" not in view.params:
-            return
-        with self.db.session() as session:
-            session.execute(update(Export).where(Export.id == uuid.UUID(str(view.params["export_id"])),
-                                                 Export.status.in_(("queued", "running")))
-                            .values(status=view.status, error=view.error))
 
 
 def project_from_api(data: dict[str, Any], params: dict[str, Any]) -> Project:
@@ -355,10 +331,10 @@ def build_handlers(
     library: MediaServices,
     tools: Callable[[], FFmpegTools],
     **kw: Any,
-) -> tuple[dict[str, Handler], Callable[[Any], None]]:
-    """The job handlers of a worker, and the hook that marks failed exports."""
+) -> dict[str, Handler]:
+    """The job handlers of a worker."""
     h = _Handlers(settings, db, library, tools, **kw)
     handlers: dict[str, Handler] = {t: h.enhance for t in ("denoise", "upscale", "colorgrade", "stabilize", "auto",
                                                             "transcribe")}
     handlers["export"] = h.export
-    return handlers, h.export_failed
+    return handlers

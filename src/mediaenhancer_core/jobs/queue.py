@@ -21,7 +21,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
 from ..settings import Settings
 
 __all__ = ["JobQueue", "queue_path"]
@@ -49,12 +48,9 @@ class JobQueue:
             path = queue_path(settings)
             path.parent.mkdir(parents=True, exist_ok=True)
             self.huey = huey.SqliteHuey(name, filename=str(path), results=False, utc=True)
-        elif kind == "redis":
-            if not settings.redis_url:
-                raise ConfigError("MEDIAENHANCER_QUEUE=redis needs MEDIAENHANCER_REDIS_URL (e.g. redis://host:6379/0)")
+        else:  # "redis" (Settings.validate allows nothing else, and requires redis_url)
+            assert settings.redis_url is not None
             self.huey = huey.RedisHuey(name, url=settings.redis_url.reveal(), results=False, utc=True)
-        else:
-            raise ConfigError(f"MEDIAENHANCER_QUEUE: unknown queue {kind!r}; use embedded or redis")
         self._run_job: Callable[[str], None] | None = None
         self._deliver: Callable[[str, int], None] | None = None
         self._consumer: Any = None
@@ -104,20 +100,31 @@ class JobQueue:
             def _set_signal_handlers(self) -> None:
                 pass  # the host (uvicorn) owns the signals; it stops us through stop_consumer()
 
-        self._consumer = EmbeddedConsumer(self.huey, workers=max(1, workers), worker_type="thread", periodic=False,
-                                  initial_delay=0.05, backoff=1.15, max_delay=0.5, check_worker_health=True)
+        self._consumer = EmbeddedConsumer(self.huey, **_consumer_options(workers))
         self._consumer.start()
         log.info("embedded worker started: %d thread(s), queue %s", workers, self.settings.queue)
 
     def stop_consumer(self, graceful: bool = True) -> None:
         if self._consumer is not None:
-            self._consumer.stop(graceful=graceful)
-            self._consumer = None
+            consumer, self._consumer = self._consumer, None
+            consumer.stop(graceful=graceful)
 
-    def run_consumer(self, workers: int) -> None:
-        """Block running a consumer (``mediaenhancer-server worker``): stops on SIGINT/SIGTERM."""
+    def run_consumer(self, workers: int, *, on_stop: Callable[[], None] | None = None) -> None:
+        """Block running a consumer (``mediaenhancer-server worker``) until SIGINT/SIGTERM.
+
+        ``on_stop`` runs first when a signal arrives: the runner hands its running jobs back
+        to the queue (their ffmpeg stopped), so the graceful shutdown does not wait for them."""
         from huey.consumer import Consumer  # noqa: PLC0415
 
-        consumer = Consumer(self.huey, workers=max(1, workers), worker_type="thread", periodic=False,
-                            initial_delay=0.05, backoff=1.15, max_delay=0.5, check_worker_health=True)
-        consumer.run()
+        class WorkerConsumer(Consumer):  # type: ignore[misc]
+            def _handle_signal(self, signum: int, frame: Any) -> None:
+                if on_stop is not None:
+                    on_stop()
+                super()._handle_signal(signum, frame)
+
+        WorkerConsumer(self.huey, **_consumer_options(workers), graceful_signal="TERM").run()
+
+
+def _consumer_options(workers: int) -> dict[str, Any]:
+    return {"workers": max(1, workers), "worker_type": "thread", "periodic": False, "initial_delay": 0.05,
+            "backoff": 1.15, "max_delay": 0.5, "check_worker_health": True}

@@ -42,15 +42,9 @@ from ..ffmpeg import CancelToken
 from .queue import JobQueue
 from .service import JobService, JobView
 
-__all__ = ["JobContext", "JobOutcome", "JobRunner", "Handler", "TRANSIENT_ERRORS", "TransientJobError"]
+__all__ = ["JobContext", "JobOutcome", "JobRunner", "Handler", "TRANSIENT_ERRORS"]
 
 log = logging.getLogger("mediaenhancer.jobs")
-
-
-class TransientJobError(ServiceUnavailableError):
-    """Something outside the job failed for now (network, storage): try the job again later."""
-
-    code = "job_transient"
 
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -92,7 +86,6 @@ class JobRunner:
         sweep_seconds: float = 15.0,
         temp_dir: Path | None = None,
         on_finished: Callable[[JobView], None] | None = None,
-        on_failed_cleanup: Callable[[JobView], None] | None = None,
     ) -> None:
         self.service = service
         self.queue = queue
@@ -103,7 +96,6 @@ class JobRunner:
         self.sweep_seconds = sweep_seconds
         self.temp_dir = temp_dir
         self.on_finished = on_finished
-        self.on_failed_cleanup = on_failed_cleanup
         self.process_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
@@ -128,7 +120,7 @@ class JobRunner:
             while not done.wait(self.heartbeat_seconds):
                 try:
                     ours, cancel = self.service.heartbeat(jid, owner, self.lease, progress["value"])
-                except MediaEnhancerError as exc:  # database blip: the lease has slack, try again
+                except Exception as exc:  # noqa: BLE001 - a database blip: the lease has slack, beat again
                     log.warning("job %s: heartbeat failed: %s", jid, exc)
                     continue
                 if cancel:
@@ -156,10 +148,11 @@ class JobRunner:
             self._end_after_cancel(jid, owner, lost)
             return
         except TRANSIENT_ERRORS as exc:
-            self._retry_or_fail(job, owner, str(exc) or type(exc).__name__)
+            code = exc.code if isinstance(exc, MediaEnhancerError) else "service_unavailable"
+            self._retry_or_fail(job, owner, str(exc) or type(exc).__name__, code)
             return
         except MediaEnhancerError as exc:
-            self._record(jid, owner, "failed", error=exc.message)
+            self._record(jid, owner, "failed", error=exc.message, code=exc.code)
             return
         except Exception as exc:  # noqa: BLE001 - the outermost boundary of a job: record, never crash the worker
             log.exception("job %s: unexpected error", jid)
@@ -197,39 +190,46 @@ class JobRunner:
     def _end_after_cancel(self, jid: uuid.UUID, owner: str, lost: threading.Event) -> None:
         if lost.is_set():
             return  # someone else holds the job now
+        if self._stop.is_set():  # the worker is shutting down, not the user canceling: run it again later
+            if self.service.release(jid, owner, "its worker stopped; queued again"):
+                self.queue.enqueue(jid)
+            return
         self._record(jid, owner, "canceled", error="canceled by the user")
 
-    def _retry_or_fail(self, job: JobView, owner: str, error: str) -> None:
+    def _retry_or_fail(self, job: JobView, owner: str, error: str, code: str = "service_unavailable") -> None:
         if job.attempts < job.max_attempts:
             delay = self.retry_base * (2 ** (job.attempts - 1)) * random.uniform(0.8, 1.2)
             if self.service.release(job.id, owner, f"attempt {job.attempts} failed: {error}; retrying"):
                 log.info("job %s: attempt %d failed (%s); retrying in %.1f s", job.id, job.attempts, error, delay)
                 self.queue.enqueue(job.id, delay=delay)
             return
-        self._record(job.id, owner, "failed", error=f"{error} (after {job.attempts} attempts)")
+        self._record(job.id, owner, "failed", error=f"{error} (after {job.attempts} attempts)", code=code)
 
-    def _record(self, jid: uuid.UUID, owner: str, status: str, *, error: str | None = None) -> None:
-        view = self.service.finish(jid, owner, status, error=error)
+    def _record(self, jid: uuid.UUID, owner: str, status: str, *, error: str | None = None, code: str | None = None) -> None:
+        # the error's code travels with the job, so clients can tell a quota refusal from a render failure
+        view = self.service.finish(jid, owner, status, error=error, result={"error_code": code} if code else None)
         if view is not None:
             self._finished(view)
 
     def _finished(self, view: JobView) -> None:
-        if view.status != "succeeded" and self.on_failed_cleanup:
-            self.on_failed_cleanup(view)
-        if self.on_finished:
-            try:
-                self.on_finished(view)
-            except Exception:  # noqa: BLE001 - a callback problem must not undo the job
-                log.exception("job %s: after-finish hook failed", view.id)
+        """Every ending a worker sees goes through here (the completion callback is queued)."""
+        if self.on_finished is None:
+            return
+        try:
+            self.on_finished(view)
+        except Exception:  # noqa: BLE001 - a hook problem must not undo the job
+            log.exception("job %s: after-finish hook failed", view.id)
 
     # ---- recovery -------------------------------------------------------------
     def sweep(self) -> None:
-        """Queue again the jobs whose worker died; fail those out of attempts."""
-        again, failed = self.service.expired()
-        for jid in again:
-            log.warning("job %s: its worker stopped; queued again", jid)
+        """Queue again the jobs whose worker died, and queued jobs whose message was lost; end
+        those out of attempts (or canceled meanwhile) through the same hooks as any ending."""
+        again, ended = self.service.expired()
+        stale = self.service.stale_queued(older_than=self.lease)
+        for jid in [*again, *stale]:
+            log.warning("job %s: queued again (its worker stopped, or its message was lost)", jid)
             self.queue.enqueue(jid)
-        for jid in failed:
+        for jid in ended:
             view = self.service.load(jid)
             if view is not None:
                 self._finished(view)
@@ -246,6 +246,7 @@ class JobRunner:
         self._sweeper.start()
 
     def stop(self) -> None:
+        """Stop: running jobs stop their ffmpeg and go back to the queue (not canceled)."""
         self._stop.set()
         with self._lock:
             tokens = list(self.running.values())

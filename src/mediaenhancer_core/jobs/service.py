@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from ..db.models import JOB_STATUSES, JOB_TYPES, Job
+from ..db.models import JOB_STATUSES, JOB_TYPES, Export, Job
 from ..db.types import utcnow
 from ..errors import ConflictError, NotFoundError, ValidationError
 
@@ -81,6 +81,14 @@ class JobView:
             "attempts": self.attempts, "max_attempts": self.max_attempts, "cancel_requested": self.cancel_requested,
             "created_at": iso(self.created_at), "started_at": iso(self.started_at), "finished_at": iso(self.finished_at),
         }
+
+
+def _end_exports(session: Session, job: Job) -> None:
+    """An export follows its job when the job ends without success (success is recorded by the
+    export handler itself, with the file)."""
+    if job.status in ("failed", "canceled"):
+        session.execute(update(Export).where(Export.job_id == job.id, Export.status.in_(("queued", "running")))
+                        .values(status=job.status, error=job.error).execution_options(synchronize_session=False))
 
 
 class JobService:
@@ -150,6 +158,8 @@ class JobService:
             job.cancel_requested = True
             if job.status == "queued":
                 job.status, job.finished_at, job.lease_owner, job.lease_expires_at = "canceled", now, None, None
+                job.error = "canceled by the user"
+                _end_exports(s, job)
             s.commit()
             return JobView.of(job)
 
@@ -230,6 +240,7 @@ class JobService:
                 job.result_media_id = result_media_id
             if on_commit is not None:
                 on_commit(s, job)
+            _end_exports(s, job)
             s.commit()
             return JobView.of(job)
 
@@ -247,7 +258,7 @@ class JobService:
             return res.rowcount == 1
 
     def expired(self) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
-        """Running jobs whose worker stopped renewing its lease: (to run again, given up)."""
+        """Running jobs whose worker stopped renewing its lease: (to run again, ended: given up or canceled)."""
         now = self._clock()
         again: list[uuid.UUID] = []
         failed: list[uuid.UUID] = []
@@ -260,7 +271,8 @@ class JobService:
             for job in stale:
                 job.lease_owner, job.lease_expires_at = None, None
                 if job.cancel_requested:
-                    job.status, job.finished_at = "canceled", now
+                    job.status, job.finished_at, job.error = "canceled", now, "canceled by the user"
+                    failed.append(job.id)
                 elif job.attempts >= job.max_attempts:
                     job.status, job.finished_at = "failed", now
                     job.error = f"its worker stopped {job.attempts} times; giving up"
@@ -268,9 +280,14 @@ class JobService:
                 else:
                     job.status = "queued"
                     again.append(job.id)
+                _end_exports(s, job)
             s.commit()
         return again, failed
 
-    def queued_ids(self) -> list[uuid.UUID]:
+    def stale_queued(self, *, older_than: timedelta) -> list[uuid.UUID]:
+        """Queued jobs untouched for a while: their message may be lost (an enqueue that failed
+        after the commit). Queueing them again is harmless: only one claim can win."""
+        cutoff = self._clock() - older_than
         with self._session() as s:
-            return list(s.scalars(select(Job.id).where(Job.status == "queued").order_by(Job.created_at)))
+            return list(s.scalars(select(Job.id).where(Job.status == "queued", Job.updated_at < cutoff)
+                                  .order_by(Job.created_at).limit(500)))

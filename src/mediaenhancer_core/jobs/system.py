@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..keyfile import secret_key
 from ..settings import Settings
-from .callbacks import CallbackSender, check_callback_url, user_secret
+from .callbacks import CallbackSender, user_secret
 from .queue import JobQueue
 from .runner import Handler, JobRunner
 from .service import JobService, JobView
@@ -42,8 +42,6 @@ class JobSystem:
     @classmethod
     def open(cls, core: Any, *, queue: JobQueue | None = None, post: Callable[..., int] | None = None) -> JobSystem:
         settings: Settings = core.settings
-        if settings.queue not in ("embedded", "redis"):
-            raise ConfigError(f"MEDIAENHANCER_QUEUE: unknown queue {settings.queue!r}; use embedded or redis")
         service = JobService(core.db.session, clock=core.clock)
         queue = queue or JobQueue(settings)
         key = secret_key(settings.callback_signing_secret, settings.data_dir, CALLBACK_KEY_FILE,
@@ -56,22 +54,15 @@ class JobSystem:
         return cls(settings=settings, service=service, queue=queue, callbacks=callbacks, server_key=key, core=core)
 
     # ---- the user's side ----------------------------------------------------------------
-    def submit(self, user_id: uuid.UUID, type: str, *, params: dict[str, Any] | None = None,
-               media_id: uuid.UUID | None = None, project_id: uuid.UUID | None = None,
-               callback_url: str | None = None, session: Any = None) -> JobView:
-        """Record the job, then queue it. With ``session``, the caller commits (and then calls
-        :meth:`enqueue`): a message must never point at a row that was rolled back."""
-        url = callback_url
-        if url:
-            check_callback_url(url, allow_private=self.settings.callback_allow_private)
-        view = self.service.create(user_id, type, params=params, media_id=media_id, project_id=project_id,
-                                   callback_url=url, max_attempts=self.settings.job_max_attempts, session=session)
-        if session is None:
-            self.queue.enqueue(view.id)
-        return view
-
     def enqueue(self, job_id: uuid.UUID) -> None:
         self.queue.enqueue(job_id)
+
+    def cancel(self, user_id: uuid.UUID, job_id: uuid.UUID) -> JobView:
+        """Cancel a job; one that was still queued ends now, and its callback goes out."""
+        view = self.service.request_cancel(user_id, job_id)
+        if view.status == "canceled" and view.callback_url:
+            self.queue.enqueue_callback(view.id, 1)
+        return view
 
     def callback_secret(self, user_id: uuid.UUID) -> str:
         return user_secret(self.server_key, user_id)
@@ -85,7 +76,7 @@ class JobSystem:
             raise ConfigError("a worker needs the media library (storage settings)")
         lib = core.library
         planner_factory, transcriber = _ai_hooks()
-        handlers, export_failed = build_handlers(
+        handlers = build_handlers(
             self.settings, core.db, lib, lib.tools, planner_factory=planner_factory, transcriber=transcriber
         )
         handlers.update(self.extra_handlers)
@@ -99,7 +90,6 @@ class JobSystem:
             self.service, self.queue, handlers, lease_seconds=s.job_lease_seconds,
             heartbeat_seconds=s.job_heartbeat_seconds, retry_base_seconds=s.job_retry_base_seconds,
             sweep_seconds=s.job_sweep_seconds, temp_dir=s.temp_dir, on_finished=finished,
-            on_failed_cleanup=export_failed,
         )
         self.queue.attach(run_job=runner.run, deliver=lambda jid, attempt: self.callbacks.deliver(jid, attempt))
         self.runner = runner
@@ -112,9 +102,12 @@ class JobSystem:
         self.queue.start_consumer(threads)
 
     def stop(self) -> None:
+        """Stop taking jobs, then give the running ones back to the queue (another start runs them)."""
+        if self.runner is not None:
+            self.runner._stop.set()
+        self.queue.stop_consumer(graceful=False)
         if self.runner is not None:
             self.runner.stop()
-        self.queue.stop_consumer()
 
     def run_worker(self, threads: int) -> None:
         runner = self.runner or self.make_runner()
@@ -122,17 +115,14 @@ class JobSystem:
         runner.start_sweeper()
         log.info("worker %s: %d thread(s) on the %s queue", runner.process_id, threads, self.settings.queue)
         try:
-            self.queue.run_consumer(threads)
+            self.queue.run_consumer(threads, on_stop=runner.stop)
         finally:
             runner.stop()
 
 
 def _ai_hooks() -> tuple[Callable[..., Any] | None, Callable[..., Any] | None]:
     """Gemini planner and transcription (issue 7), when its module is there."""
-    try:
-        from ..ai import make_planner  # noqa: PLC0415
-    except ImportError:  # pragma: no cover
-        return None, None
+    from ..ai import make_planner  # noqa: PLC0415
 
     def transcribe(src: Any, tools: Any, settings: Settings, *, language: str | None, workdir: Any, cancel: Any,
                    report: Callable[[float], None]) -> dict[str, Any]:
@@ -142,8 +132,8 @@ def _ai_hooks() -> tuple[Callable[..., Any] | None, Callable[..., Any] | None]:
         job = SubtitleJob.from_settings(settings, language=language, formats=("srt", "vtt", "json"))
         try:
             t = transcribe_file(src, tools, job.model, language=language, chunk_seconds=job.chunk_seconds,
-                                concurrency=job.concurrency, timeout=job.timeout, temp_dir=workdir, cancel=cancel,
-                                on_progress=lambda d, total: report(d / total if total else 0.0))
+                                concurrency=job.concurrency, chapters=True, timeout=job.timeout, temp_dir=workdir,
+                                cancel=cancel, on_progress=lambda d, total: report(d / total if total else 0.0))
             from ..ai.subtitles import to_srt, to_vtt  # noqa: PLC0415
 
             return {**t.to_dict(), "srt": to_srt(t.segments), "vtt": to_vtt(t.segments, language=t.language)}
