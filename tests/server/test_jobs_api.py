@@ -168,6 +168,25 @@ def test_export_renders_the_project_and_counts_only_when_it_succeeds(client, cor
     assert client.get(f"/api/exports/{export_id}", headers=make_account().headers).status_code == 404
 
 
+def test_exports_in_flight_count_and_a_canceled_one_frees_its_place(client, core, make_account, tmp_path, tiny_plan) -> None:
+    account = make_account()
+    a = _upload(client, account, M.make_video(tmp_path / "a.mp4", 2.0, level=0.03))
+    project = client.post("/api/projects", headers=account.headers,
+                          json={"name": "P", "segments": [{"media_id": a["id"]}]}).json()["id"]
+    tiny_plan(account.email, exports=1)
+    client.app.state.jobs.queue.enqueue = lambda jid, delay=0.0: None  # nothing runs: the first stays queued
+    first = client.post(f"/api/projects/{project}/export", headers=account.headers, json={"quality": "draft"})
+    assert first.status_code == 202
+    second = client.post(f"/api/projects/{project}/export", headers=account.headers, json={"quality": "draft"})
+    assert second.status_code == 402, second.text  # the queued one already takes the month's only export
+    canceled = client.post(f"/api/jobs/{first.json()['job']['id']}/cancel", headers=account.headers).json()
+    assert canceled["status"] == "canceled"
+    exp = client.get(f"/api/exports/{first.json()['export_id']}", headers=account.headers).json()
+    assert exp["status"] == "canceled"
+    assert client.post(f"/api/projects/{project}/export", headers=account.headers,
+                       json={"quality": "draft"}).status_code == 202
+
+
 def test_a_failed_export_is_not_counted(client, core, make_account, tmp_path) -> None:
     account = make_account()
     a = _upload(client, account, M.make_video(tmp_path / "a.mp4", 2.0, level=0.03))

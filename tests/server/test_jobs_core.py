@@ -287,3 +287,62 @@ def test_callback_urls_into_private_networks_are_refused() -> None:
     with pytest.raises(ValidationError, match="credentials"):
         check_callback_url("https://u:p@hooks.example.com/x", resolve=lambda h: ["93.184.216.34"])
     assert check_callback_url("https://hooks.example.com/x", resolve=lambda h: ["93.184.216.34"])
+
+
+def test_a_stopping_worker_gives_its_running_job_back(jobs: JobService, user, settings, tools) -> None:
+    job = jobs.create(user.id, "auto")
+    started = threading.Event()
+
+    def slow(ctx: JobContext) -> JobOutcome:
+        started.set()
+        run([str(tools.ffmpeg), "-re", "-f", "lavfi", "-i", "sine=d=60", "-f", "null", "-"], cancel=ctx.cancel, what="render")
+        return JobOutcome()
+
+    requeued = []
+    runner = runner_for(jobs, settings, {"auto": slow})
+    runner.queue.enqueue = lambda jid, delay=0.0: requeued.append(jid)  # type: ignore[method-assign]
+    thread = threading.Thread(target=runner.run, args=(str(job.id),))
+    thread.start()
+    assert started.wait(10)
+    time.sleep(0.3)
+    runner.stop()  # a deploy, not the user
+    thread.join(15)
+    view = jobs.load(job.id)
+    assert view.status == "queued" and not view.cancel_requested and view.attempts == 1
+    assert requeued == [job.id]
+
+
+def test_lost_queue_messages_are_replaced_by_the_sweep(jobs: JobService, user, settings, clock) -> None:
+    job = jobs.create(user.id, "auto")  # committed, but its message never reached the queue
+    requeued = []
+    runner = runner_for(jobs, settings, {"auto": Recorder()}, lease_seconds=30)
+    runner.queue.enqueue = lambda jid, delay=0.0: requeued.append(jid)  # type: ignore[method-assign]
+    runner.sweep()
+    assert requeued == []  # young: its message may still be on its way
+    clock.advance(31)
+    runner.sweep()
+    assert requeued == [job.id]
+
+
+def test_a_failed_jobs_error_code_comes_back_to_the_client() -> None:
+    from mediaenhancer_cli.exit_codes import ExitCode, exit_code_for
+    from mediaenhancer_core.errors import QuotaExceededError, RenderError
+    from mediaenhancer_core.remote import job_error
+
+    quota = job_error({"id": "j", "status": "failed", "error": "the Starter plan allows 50 exports a month",
+                       "result": {"error_code": "quota_exceeded"}})
+    assert isinstance(quota, QuotaExceededError) and exit_code_for(quota) == ExitCode.QUOTA_EXCEEDED
+    assert isinstance(job_error({"id": "j", "status": "failed", "error": "x", "result": None}), RenderError)
+    assert job_error({"id": "j", "status": "succeeded"}) is None
+
+
+def test_job_settings_are_checked(settings_env) -> None:
+    from mediaenhancer_core.errors import ConfigError
+
+    for env, pattern in [({"MEDIAENHANCER_JOB_HEARTBEAT_SECONDS": "40"}, "at most half"),
+                         ({"MEDIAENHANCER_JOB_MAX_ATTEMPTS": "0"}, "1 or more"),
+                         ({"MEDIAENHANCER_QUEUE": "rabbit"}, "unknown queue"),
+                         ({"MEDIAENHANCER_QUEUE": "redis"}, "needs MEDIAENHANCER_REDIS_URL"),
+                         ({"MEDIAENHANCER_JOB_LEASE_SECONDS": "-1"}, "more than 0")]:
+        with pytest.raises(ConfigError, match=pattern):
+            Settings.load({**settings_env, **env})
