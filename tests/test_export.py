@@ -197,3 +197,49 @@ def test_cli_export_from_a_json_project(tmp_path: Path) -> None:
     assert again.returncode == 2 and "--force" in again.stderr  # never overwrites without asking
     bad = subprocess.run([CLI, "export", str(tmp_path / "nope.toml")], capture_output=True, text=True)
     assert bad.returncode == 25 and "Traceback" not in bad.stderr and bad.stderr.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_audio_tracks_play_their_spans_one_after_the_other(tmp_path: Path, tools) -> None:
+    from mediaenhancer_core.export import AudioTrack, ExportOptions, Segment
+
+    picture = tmp_path / "black.mp4"
+    M.ffmpeg("-f", "lavfi", "-i", "color=black:s=160x120:r=25:d=4", "-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo",
+             "-t", "4", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(picture))
+    low, high = tmp_path / "low.wav", tmp_path / "high.wav"
+    # two tones with a click at 1 s: the click must not be heard (only the span 1.5-3.0 s of each is used)
+    for path, hz in ((low, 400), (high, 1200)):
+        M.ffmpeg("-f", "lavfi", "-i", f"sine=f={hz}:r=48000:d=4", "-c:a", "pcm_s16le", str(path))
+    project = Project(
+        name="tracks",
+        segments=[Segment(media=str(picture))],
+        audio_tracks=[AudioTrack(media=str(low), volume_db=0, start=None, duck=False, source_start=1.5, source_end=3.0),
+                      AudioTrack(media=str(high), volume_db=0, start=None, duck=False, source_start=1.5, source_end=3.0)],
+        output=ExportOptions(quality="draft", enhance=False),
+    )
+    res = export_project(project, tmp_path / "tracks.mp4", tools, preset=BUILTIN_PRESETS["podcast"])
+    out = Path(res.output)
+    assert abs(_dominant_hz(out, 0.2, 1.3) - 400) < 15   # the first track's 1.5 s span, from 0
+    assert abs(_dominant_hz(out, 1.7, 2.8) - 1200) < 15  # then the second's, right after
+    data, rate = M.decode_audio(out)
+    tail = data[int(3.2 * rate): int(3.9 * rate), 0]
+    assert float(np.sqrt(np.mean(tail ** 2))) < 1e-3  # both spans over: silence
+
+
+def test_stored_project_segments_become_an_export(tmp_path: Path) -> None:
+    from mediaenhancer_core.jobs.handlers import project_from_api
+
+    data = {"name": "p", "segments": [
+        {"media_id": "m1", "track": "main", "start": 1.0, "end": 2.0,
+         "transformations": {"volume": 0.5, "rotate": 90, "flip": "h", "titles": [{"text": "Hi", "color": "#FF0000"}]}},
+        {"media_id": "m2", "track": "audio", "start": 3.0, "end": 9.0, "transformations": {"volume_db": -20, "loop": False}},
+    ]}
+    p = project_from_api(data, {"format": "mkv", "resolution": "720p"})
+    seg = p.segments[0]
+    assert (seg.media, seg.start, seg.end, seg.rotate, seg.flip) == ("m1", 1.0, 2.0, 90, "h")
+    assert abs(seg.volume_db - -6.02) < 0.01 and seg.titles[0].color == "#FF0000"
+    track = p.audio_tracks[0]
+    assert (track.media, track.volume_db, track.start, track.source_start, track.source_end) == ("m2", -20.0, None, 3.0, 9.0)
+    assert (p.output.format, p.output.resolution) == ("mkv", "720p")
+    with pytest.raises(Exception, match="no segments on its main track"):
+        project_from_api({"segments": [{"media_id": "m", "track": "audio", "transformations": {}}]}, {})

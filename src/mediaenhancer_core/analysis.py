@@ -419,10 +419,12 @@ def analyze(
     video: bool = True,
     stabilize: bool = False,
     workdir: Path | None = None,
+    span: tuple[float, float] | None = None,
     on_progress: Callable[[float], None] | None = None,
     cancel: CancelToken | None = None,
 ) -> Analysis:
-    """Measure ``path`` in one decode pass. ``info`` comes from :func:`probe`."""
+    """Measure ``path`` in one decode pass. ``info`` comes from :func:`probe`; ``span`` (start,
+    end seconds) limits the pass to the part that will be used (an export's segments)."""
     do_audio = audio and info.has_audio
     do_video = video and info.has_video
     if not do_audio and not do_video:
@@ -444,6 +446,8 @@ def analyze(
     args = [str(tools.ffmpeg), "-v", "info"]
     if tools.threads:
         args += ["-threads", str(tools.threads)]
+    if span is not None:
+        args += ["-ss", f"{span[0]:.6f}", "-t", f"{max(0.05, span[1] - span[0]):.6f}"]
     args += ["-i", str(path), "-filter_complex", ";".join(graph_parts), *maps]
     if do_video:
         args += ["-c:v", "wrapped_avframe"]
@@ -471,7 +475,7 @@ def analyze(
     if col._frame:
         col.frames.add(col._frame)
 
-    duration = info.duration
+    duration = (span[1] - span[0]) if span is not None else info.duration
     if duration > 2.0 and decoded < duration * 0.9 - 1.0 and col.decode_errors:
         raise CorruptMediaError(
             f"{path}: truncated or damaged (only {decoded:.1f} s of {duration:.1f} s decode); "

@@ -36,7 +36,8 @@ from .presets import Preset
 from .probe import MediaInfo, probe
 from .render import AudioAfter, MuxSource, finalize, render_pass
 
-__all__ = ["Title", "Segment", "AudioTrack", "ExportOptions", "Project", "ExportResult", "export_project", "load_project"]
+__all__ = ["Title", "Segment", "AudioTrack", "ExportOptions", "Project", "ExportResult", "export_project", "load_project",
+           "parse_title"]
 
 _COLOR = re.compile(r"^(#[0-9a-fA-F]{6}([0-9a-fA-F]{2})?|[a-zA-Z]{3,20})$")
 _POSITIONS = {
@@ -83,9 +84,11 @@ class Segment:
 class AudioTrack:
     media: str
     volume_db: float = -18.0
-    start: float = 0.0
+    start: float | None = 0.0  # seconds into the programme; None: right after the previous track
     loop: bool = False
     duck: bool = True  # lower it further while the programme speaks
+    source_start: float = 0.0  # the span of the media file used (ignored when looping)
+    source_end: float | None = None
 
 
 @dataclass
@@ -150,6 +153,11 @@ def _keys(data: Any, allowed: set[str], where: str) -> Mapping[str, Any]:
     if unknown:
         raise ProjectError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
     return data
+
+
+def parse_title(data: Any, where: str) -> Title:
+    """A title overlay, checked (text, colour, size, position, times); raises ProjectError naming the field."""
+    return _parse_title(data, where)
 
 
 def _parse_title(data: Any, where: str) -> Title:
@@ -226,7 +234,7 @@ def _parse_project(data: Any, source: str) -> Project:
     tracks = []
     for i, t in enumerate(tracks_raw):
         where = f"audio_tracks[{i}]"
-        td = _keys(t, {"media", "volume_db", "start", "loop", "duck"}, where)
+        td = _keys(t, {"media", "volume_db", "start", "loop", "duck", "source_start", "source_end"}, where)
         if not isinstance(td.get("media"), str) or not td.get("media"):
             raise ProjectError(f"{where}.media: required")
         tracks.append(
@@ -236,6 +244,8 @@ def _parse_project(data: Any, source: str) -> Project:
                 start=_num(td, "start", where, 0.0, 0.0, 86400.0) or 0.0,
                 loop=bool(td.get("loop", False)),
                 duck=bool(td.get("duck", True)),
+                source_start=_num(td, "source_start", where, 0.0, 0.0, 86400.0) or 0.0,
+                source_end=_num(td, "source_end", where, None, 0.0, 86400.0),
             )
         )
     out = _keys(d.get("output", {}), {"format", "resolution", "fps", "quality", "enhance"}, "output")
@@ -395,9 +405,14 @@ def export_project(
         loud: Loudness | None = None
         if opts.enhance:
             planner = MeasurementPlanner()
-            for media in {s.media for s in project.segments}:
+            used: dict[str, tuple[float, float]] = {}
+            for seg, (a, b) in zip(project.segments, spans):  # measure only the parts that are used
+                lo, hi = used.get(seg.media, (a, b))
+                used[seg.media] = (min(lo, a), max(hi, b))
+            for media in sorted(used):
                 info = infos[media]
-                analysis: Analysis = analyze(resolve(media), info, tools, video=has_video, workdir=work, cancel=cancel)
+                analysis: Analysis = analyze(resolve(media), info, tools, video=has_video, workdir=work,
+                                             span=used[media], cancel=cancel)
                 p = planner.plan(analysis, EnhanceOptions(preset=preset, format="mkv" if info.has_video else "flac"))
                 video_steps = [st for st in p.video_steps if st.filter in ("hqdn3d", "eq", "lutyuv")]
                 plans[media] = (p.audio_steps, video_steps)
@@ -460,18 +475,26 @@ def export_project(
         outs = ("[cv]" if has_video else "") + "[ca]"
         parts.append("".join(concat_in) + f"concat=n={n}:v={1 if has_video else 0}:a=1{outs}")
         main = "[ca]"
+        after = 0.0  # where the previous track ended, for tracks placed one after the other
         for k, track in enumerate(project.audio_tracks):
             tinfo = infos[track.media]
             if not tinfo.has_audio:
                 raise ProjectError(f"audio_tracks[{k}]: {Path(tinfo.path).name} has no sound")
             idx = len(inputs)
-            inputs.append((["-stream_loop", "-1"] if track.loop else [], resolve(track.media)))
-            delay_ms = int(round(track.start * 1000))
+            src_end = min(track.source_end, tinfo.duration) if track.source_end is not None else tinfo.duration
+            length = max(0.05, src_end - track.source_start)
+            at = after if track.start is None else track.start
+            after = at + length
+            if track.loop:
+                inputs.append((["-stream_loop", "-1"], resolve(track.media)))
+            else:
+                inputs.append((["-ss", f"{track.source_start:.6f}", "-t", f"{length:.6f}"], resolve(track.media)))
+            delay_ms = int(round(at * 1000))
             tchain = [
                 filter_str("aresample", {"out_sample_rate": 48000}),
                 filter_str("aformat", {"sample_fmts": "fltp", "channel_layouts": "stereo"}),
                 filter_str("volume", {"volume": f"{track.volume_db:.3f}dB"}),
-                filter_str("atrim", {"duration": f"{max(0.0, total - track.start):.6f}"}),
+                filter_str("atrim", {"duration": f"{max(0.05, total - at):.6f}"}),
                 filter_str("adelay", {"delays": delay_ms, "all": 1}),
             ]
             parts.append(f"[{idx}:{tinfo.audio.index}]{','.join(tchain)}[t{k}]")  # type: ignore[union-attr]

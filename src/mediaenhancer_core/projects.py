@@ -39,7 +39,6 @@ __all__ = ["Projects", "check_transformations"]
 MAX_SEGMENTS = 500
 MAX_TRANSFORM_BYTES = 16_384
 _SHIFT = 1_000_000  # positions are moved out of the way while reordering (UNIQUE project, track, position)
-_TITLE_KEYS = {"text", "start", "duration", "color", "size", "position"}
 
 
 def _number(value: Any, where: str, low: float, high: float) -> float:
@@ -74,13 +73,15 @@ def check_transformations(value: Any, where: str = "transformations") -> dict[st
     titles = value.get("titles", [])
     if not isinstance(titles, list):
         raise ValidationError(f"{where}.titles: must be a list", field=f"{where}.titles")
+    from .errors import ProjectError  # noqa: PLC0415
+    from .export import parse_title  # noqa: PLC0415 - the rules the export renders by
+
     for i, title in enumerate(titles):
         at = f"{where}.titles[{i}]"
-        if not isinstance(title, dict) or not isinstance(title.get("text"), str) or not title["text"].strip():
-            raise ValidationError(f"{at}: needs a non-empty text", field=at)
-        extra = set(title) - _TITLE_KEYS
-        if extra:
-            raise ValidationError(f"{at}.{sorted(extra)[0]}: unknown; known: {', '.join(sorted(_TITLE_KEYS))}", field=at)
+        try:
+            parse_title(title, at)
+        except ProjectError as exc:
+            raise ValidationError(exc.message, field=at) from None
     return value
 
 

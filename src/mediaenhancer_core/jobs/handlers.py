@@ -292,9 +292,10 @@ def project_from_api(data: dict[str, Any], params: dict[str, Any]) -> Project:
                               color=str(x.get("color", "white")), size=int(x.get("size", 48)),
                               position=str(x.get("position", "bottom"))) for x in t.get("titles", [])],
             ))
-        else:
+        else:  # the audio track: its segments play one after the other under the programme, each its span
             tracks.append(AudioTrack(media=s["media_id"], volume_db=float(volume_db if volume_db is not None else -18.0),
-                                     start=0.0, loop=bool(t.get("loop", False)), duck=bool(t.get("duck", True))))
+                                     start=None, loop=bool(t.get("loop", False)), duck=bool(t.get("duck", True)),
+                                     source_start=float(s.get("start") or 0.0), source_end=s.get("end")))
     if not segments:
         raise ValidationError("the project has no segments on its main track; add some before exporting",
                               field="segments")
