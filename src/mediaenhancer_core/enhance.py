@@ -22,7 +22,7 @@ from .analysis import Analysis, analyze
 from .errors import CancelledError, MediaEnhancerError, OutputError, OutputSameAsInputError, PlanError
 from .ffmpeg import CancelToken, FFmpegTools
 from .files import atomic_copy
-from .formats import FORMATS, default_format
+from .formats import FORMATS, default_format, format_for_path
 from .plan import Plan
 from .planner import EnhanceOptions, MeasurementPlanner, Planner
 from .probe import MediaInfo, probe
@@ -142,7 +142,7 @@ def enhance_file(
         elif job.options.format:
             fmt = job.options.format
         elif job.output is not None:
-            found = _format_from_suffix(job.output)
+            found = format_for_path(str(job.output))
             if found is None:
                 raise PlanError(
                     f"{job.output}: unknown output extension; use one of "
@@ -269,14 +269,6 @@ def enhance_file(
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
         result.seconds = time.monotonic() - started
-
-
-def _format_from_suffix(path: Path) -> str | None:
-    ext = path.suffix.lower()
-    for name, f in FORMATS.items():
-        if f.extension == ext:
-            return name
-    return None
 
 
 def _with_format(options: EnhanceOptions, fmt: str) -> EnhanceOptions:

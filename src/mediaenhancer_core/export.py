@@ -29,8 +29,8 @@ from .analysis import Analysis, analyze
 from .errors import ProjectError
 from .ffmpeg import CancelToken, FFmpegTools
 from .filtergraph import filter_str
-from .formats import FORMATS, QUALITIES, _audio_args, _video_args
-from .plan import FilterStep, Loudness, OutputSpec
+from .formats import FORMATS, QUALITIES, encode_spec
+from .plan import FilterStep, Loudness
 from .planner import RESOLUTIONS, EnhanceOptions, MeasurementPlanner
 from .presets import Preset
 from .probe import MediaInfo, probe
@@ -307,35 +307,6 @@ def _font(font_file: Path | None) -> str | None:
     return None  # ffmpeg's fontconfig default
 
 
-def _output_spec(fmt: str, quality: str, has_video: bool) -> OutputSpec:
-    f = FORMATS[fmt]
-    if has_video and not f.video:
-        has_video = False
-    vcodec = (f.default_video_encoder or "libx264") if has_video else None
-    acodec = f.audio_encoder
-    if acodec == "pcm_s16le":
-        acodec = "pcm_s24le"
-
-    class _A:  # what _audio_args looks at
-        sample_fmt = "flt"
-        codec = "pcm_f32le"
-
-    return OutputSpec(
-        format=fmt,
-        extension=f.extension,
-        video="encode" if has_video else "none",
-        video_codec=vcodec,
-        video_args=_video_args(vcodec, quality, "yuv420p") if vcodec else [],
-        audio_codec=acodec,
-        audio_args=_audio_args(acodec, quality, 2, _A()),
-        sample_rate=48000,
-        channels=2,
-        muxer_args=list(f.muxer_args),
-        quality=quality,
-        reason="export",
-    )
-
-
 def _even(x: float) -> int:
     return max(2, int(round(x / 2.0)) * 2)
 
@@ -396,7 +367,7 @@ def export_project(
         else:
             width, height = _even(w), _even(h)
         fps = fps or v.fps or 30.0
-    out = _output_spec(opts.format, opts.quality, has_video)
+    out = encode_spec(opts.format, opts.quality, has_video=has_video)
 
     # enhancement: one plan per distinct source, from one analysis pass each
     work = Path(tempfile.mkdtemp(prefix="mediaenhancer-export-", dir=temp_dir))

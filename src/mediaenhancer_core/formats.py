@@ -13,7 +13,7 @@ from .errors import PlanError
 from .plan import OutputSpec
 from .probe import MediaInfo
 
-__all__ = ["FORMATS", "QUALITIES", "output_spec", "default_format", "Format"]
+__all__ = ["FORMATS", "QUALITIES", "output_spec", "default_format", "format_for_path", "encode_spec", "Format"]
 
 QUALITIES = ("draft", "standard", "high", "archive")
 
@@ -64,6 +64,12 @@ _AAC_KBPS_PER_CH = {"draft": 48, "standard": 80, "high": 112, "archive": 160}
 _OPUS_KBPS_PER_CH = {"draft": 32, "standard": 56, "high": 80, "archive": 128}
 _MP3_VBR = {"draft": "6", "standard": "3", "high": "1", "archive": "0"}
 _VORBIS_Q = {"draft": "3", "standard": "5", "high": "7", "archive": "9"}
+
+
+def format_for_path(path: str) -> str | None:
+    """The output format a file name asks for by its extension, if it names one we write."""
+    ext = "." + path.rsplit(".", 1)[-1].lower() if "." in path else ""
+    return next((name for name, f in FORMATS.items() if f.extension == ext), None)
 
 
 def default_format(info: MediaInfo) -> str:
@@ -169,6 +175,28 @@ def output_spec(
     )
 
 
+def encode_spec(fmt: str, quality: str, *, has_video: bool, sample_rate: int = 48000, channels: int = 2) -> OutputSpec:
+    """The output of a newly rendered programme (an export): the format's own encoders, no copies."""
+    f = FORMATS[fmt]
+    has_video = has_video and f.video
+    vcodec = (f.default_video_encoder or "libx264") if has_video else None
+    acodec = "pcm_s24le" if f.audio_encoder == "pcm_s16le" else f.audio_encoder
+    return OutputSpec(
+        format=fmt,
+        extension=f.extension,
+        video="encode" if has_video else "none",
+        video_codec=vcodec,
+        video_args=_video_args(vcodec, quality, "yuv420p") if vcodec else [],
+        audio_codec=acodec,
+        audio_args=_audio_args(acodec, quality, channels, None, deep=True),
+        sample_rate=sample_rate,
+        channels=channels,
+        muxer_args=list(f.muxer_args),
+        quality=quality,
+        reason="rendered: the format's encoders",
+    )
+
+
 def _video_args(encoder: str, quality: str, pix_fmt: str | None) -> list[str]:
     crf = str(_CRF.get(encoder, _CRF["libx264"])[quality])
     if encoder in ("libx264", "libx265"):
@@ -184,7 +212,7 @@ def _video_args(encoder: str, quality: str, pix_fmt: str | None) -> list[str]:
     return ["-q:v", "3"]
 
 
-def _audio_args(encoder: str, quality: str, channels: int, a: object) -> list[str]:
+def _audio_args(encoder: str, quality: str, channels: int, a: object, *, deep: bool | None = None) -> list[str]:
     if encoder == "aac":
         return ["-b:a", f"{_AAC_KBPS_PER_CH[quality] * min(channels, 2)}k"]
     if encoder == "libopus":
@@ -194,7 +222,8 @@ def _audio_args(encoder: str, quality: str, channels: int, a: object) -> list[st
     if encoder == "libvorbis":
         return ["-q:a", _VORBIS_Q[quality]]
     if encoder == "flac":
-        src_fmt = getattr(a, "sample_fmt", None) or ""
-        deep = src_fmt.startswith(("s32", "flt", "dbl")) or getattr(a, "codec", "") in ("pcm_s24le", "pcm_s32le", "pcm_f32le")
+        if deep is None:
+            src_fmt = getattr(a, "sample_fmt", None) or ""
+            deep = src_fmt.startswith(("s32", "flt", "dbl")) or getattr(a, "codec", "") in ("pcm_s24le", "pcm_s32le", "pcm_f32le")
         return ["-sample_fmt", "s32", "-bits_per_raw_sample", "24"] if deep else ["-sample_fmt", "s16"]
     return []

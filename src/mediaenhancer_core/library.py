@@ -34,7 +34,6 @@ class MediaServices:
     uploads: Uploads
     projects: Projects
     reaper: Reaper
-    _tools: list[FFmpegTools] = field(default_factory=list)
     _locate: Callable[[], FFmpegTools] | None = None
 
     def tools(self) -> FFmpegTools:
@@ -63,7 +62,6 @@ class MediaServices:
             uploads=Uploads(db, storage, settings, clock=clock, tools=tools),
             projects=Projects(db, clock=clock),
             reaper=Reaper(db, storage, clock=clock),
-            _tools=found,
             _locate=tools,
         )
 
