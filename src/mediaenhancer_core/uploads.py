@@ -224,7 +224,8 @@ class Uploads:
     # --- the steps ---------------------------------------------------------------------------------------
     def create(self, user_id: uuid.UUID, *, filename: str | None, size: int | None = None,
                reserve: int | None = None, content_type: str | None = None,
-               checksum_sha256: str | None = None) -> UploadInfo:
+               checksum_sha256: str | None = None, source_media_id: uuid.UUID | None = None,
+               job_id: uuid.UUID | None = None) -> UploadInfo:
         """Reserve storage and start an upload. ``size``: the file's exact size (resumable uploads);
         ``reserve``: an upper bound when the size is not known yet (a multipart body's Content-Length)."""
         nbytes = size if size is not None else reserve
@@ -249,7 +250,8 @@ class Uploads:
         key = original_key(user_id, media_id)
         part_size = self.part_size_for(nbytes)
         meta = {"id": None, "size": size, "part_size": part_size,
-                "checksum_sha256": checksum_sha256.lower() if checksum_sha256 else None}
+                "checksum_sha256": checksum_sha256.lower() if checksum_sha256 else None,
+                "job_id": str(job_id) if job_id else None}
         with self.db.session() as session:
             quotas.lock_user(session, user_id)
             quotas.reserve_storage(session, user_id, nbytes, quotas.effective_limits(session, user_id))
@@ -257,7 +259,7 @@ class Uploads:
                 id=media_id, user_id=user_id, filename=name, original_filename=(filename or name)[:255],
                 file_type=guessed if guessed in ("video", "audio", "image") else "video",
                 mime_type="application/octet-stream", file_size=nbytes, storage_key=key, status="uploading",
-                media_metadata={"upload": meta},
+                media_metadata={"upload": meta}, source_media_id=source_media_id,
             ))
         try:
             upload_id = self.storage.start_upload(key, content_type="application/octet-stream")
@@ -378,7 +380,8 @@ class Uploads:
         row.width, row.height = facts.width, facts.height
         row.video_codec, row.audio_codec = facts.video_codec, facts.audio_codec
         row.checksum_sha256, row.thumbnail_key = checksum, thumb_key
-        row.media_metadata = {**facts.details, "container": family}
+        job = (row.media_metadata or {}).get("upload", {}).get("job_id")
+        row.media_metadata = {**facts.details, "container": family, **({"job_id": job} if job else {})}
 
     def _checksum(self, media_id: uuid.UUID, key: str, size: int) -> str:
         with self._lock:

@@ -126,18 +126,15 @@ class _Handlers:
         """Store ``path`` as a new media file of the job's user, through the normal upload path."""
         user = ctx.job.user_id
         size = path.stat().st_size
-        info = self.lib.uploads.create(user, filename=filename, size=size)
+        # the link to the source and the job are written with the row: no second update to lose
+        info = self.lib.uploads.create(user, filename=filename, size=size, source_media_id=source, job_id=ctx.job.id)
         try:
             writer = self.lib.uploads.open_writer(user, info.media_id, offset=0, length=size)
             with open(path, "rb") as fh:
                 while chunk := fh.read(CHUNK):
                     writer.write(chunk)
             writer.commit()
-            row = self.lib.uploads.finish(user, info.media_id)
-            with self.db.session() as session:
-                session.execute(update(MediaFile).where(MediaFile.id == row.id).values(
-                    source_media_id=source, media_metadata={**(row.media_metadata or {}), "job_id": str(ctx.job.id)}))
-            return row
+            return self.lib.uploads.finish(user, info.media_id)
         except BaseException:
             try:
                 self.lib.uploads.cancel(user, info.media_id)
