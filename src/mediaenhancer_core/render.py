@@ -29,7 +29,9 @@ from .probe import MediaInfo
 
 __all__ = ["render", "render_pass", "finalize", "MuxSource", "RenderResult", "AudioAfter", "LOSSY_MARGIN_DB"]
 
-LOSSY_MARGIN_DB = 0.5  # headroom for the peaks lossy encoders add
+LOSSY_MARGIN_DB = 0.5  # headroom for the peaks lossy encoders add, at standard bitrates and above
+# lower bitrates add bigger overshoots (seen: about 1 dB with AAC at 48 kb/s per channel)
+LOSSY_MARGIN_BY_QUALITY = {"draft": 1.2, "standard": 0.7, "high": 0.5, "archive": 0.4}
 LOSSLESS_MARGIN_DB = 0.1
 LOSSLESS = {"pcm_s16le", "pcm_s24le", "flac", "alac"}
 LOUDNESS_TOLERANCE = 0.2  # LU
@@ -226,7 +228,7 @@ def finalize(
         cleaned_tp = clean.get("Peak", -math.inf)
         target = loud.target_lufs if loud else cleaned_i
         ceiling = loud.true_peak_dbtp if loud else 0.0
-        margin = LOSSLESS_MARGIN_DB if out.audio_codec in LOSSLESS else LOSSY_MARGIN_DB
+        margin = LOSSLESS_MARGIN_DB if out.audio_codec in LOSSLESS else LOSSY_MARGIN_BY_QUALITY.get(out.quality, LOSSY_MARGIN_DB)
         effective = ceiling - margin
         silent = cleaned_i <= -69.0 or not math.isfinite(cleaned_tp)
         gain = 0.0 if (silent or loud is None) else target - cleaned_i
@@ -262,6 +264,19 @@ def finalize(
                 gain += max(-12.0, min(24.0, step))
             result = _mux(out, source, tmp, tools, (gain, limit_at, True), on_progress, cancel, path)
             passes += 1
+        if out.audio_codec not in LOSSLESS and loud is not None and not silent:
+            # A lossy encoder adds its own overshoot to peaks that sit near the ceiling: check the file
+            # itself, and tighten the limiter by what it added (once or twice; rarely needed).
+            for _ in range(2):
+                if result.get("Peak", -math.inf) < ceiling - margin - 1.0:
+                    break  # far enough below: no codec overshoot reaches the ceiling
+                written = _measure_file(tmp, tools, cancel, path).get("Peak", -math.inf)
+                if written <= ceiling:
+                    result["Peak"] = written
+                    break
+                limit_at = min(limit_at if limit_at is not None else effective, effective) - (written - ceiling) - 0.2
+                result = _mux(out, source, tmp, tools, (gain, limit_at, True), on_progress, cancel, path)
+                passes += 1
         peak = result.get("Peak", -120.0)
         level = result.get("I", -70.0)
         warning = None
@@ -293,6 +308,15 @@ def _limiter_chain(gain: float, limit_at: float | None, rate: int) -> list[str]:
         ]
     chain.append(filter_str("aresample", {"out_sample_rate": rate}))
     return chain
+
+
+def _measure_file(path_: Path, tools: FFmpegTools, cancel: CancelToken | None, path: Path | None) -> dict[str, float]:
+    """True peak and loudness of a written file's sound (decoded: what a player will play)."""
+    args = [str(tools.ffmpeg), "-i", str(path_), "-map", "0:a:0", "-af",
+            filter_str("ebur128", {"peak": "true", "framelog": "verbose"}, instance="final"), "-f", "null", "-"]
+    measure = _Loudness()
+    run(args, keep=measure.feed, cancel=cancel, what="output check", path=path)
+    return measure.get("final")
 
 
 def _measure_limited(

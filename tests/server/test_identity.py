@@ -234,9 +234,9 @@ def test_bad_signatures_are_400_and_change_nothing(client, core, clock, how) -> 
     elif how == "wrong-secret":
         response = deliver(client, clock, event, secret="whsec_" + "b3RoZXItc2VjcmV0LW90aGVyLXNlY3JldC1vdGhlcg==")
     elif how == "stale":
-        response = deliver(client, clock, event, timestamp=int(clock().timestamp()) - 301)
+        response = deliver(client, clock, event, timestamp=int(clock().timestamp()) - 330)  # margin: time passes under load
     elif how == "future":
-        response = deliver(client, clock, event, timestamp=int(clock().timestamp()) + 301)
+        response = deliver(client, clock, event, timestamp=int(clock().timestamp()) + 330)
     else:
         response = client.post("/api/webhooks/clerk", content=json.dumps(event).encode())
     assert response.status_code == 400 and response.json()["error"]["code"] == "webhook_signature_invalid"

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import ConfigError, DatabaseError
@@ -95,11 +95,17 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A unit of work: committed when the block ends, rolled back on any error."""
+        """A unit of work: committed when the block ends, rolled back on any error. The database
+        being unreachable or busy (connection lost, locked) surfaces as :class:`DatabaseError`,
+        which the API answers 503 and jobs retry."""
         session = self._sessions()
         try:
             yield session
             session.commit()
+        except (OperationalError, InterfaceError) as exc:
+            session.rollback()
+            raise DatabaseError(f"the database is unavailable ({exc.__class__.__name__}: "
+                                f"{str(exc.orig).strip().splitlines()[0] if exc.orig else 'no detail'}); try again") from exc
         except BaseException:
             session.rollback()
             raise
