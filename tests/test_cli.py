@@ -346,7 +346,10 @@ def _command_paths() -> list[list[str]]:
     paths: list[list[str]] = []
 
     def walk(group, prefix: list[str]) -> None:
-        for name, cmd in sorted(group.commands.items()):
+        # through list_commands/get_command: the account, media... groups load on demand
+        ctx = typer.Context(group)
+        for name in sorted(group.list_commands(ctx)):
+            cmd = group.get_command(ctx, name)
             paths.append([*prefix, name])
             if hasattr(cmd, "commands"):
                 walk(cmd, [*prefix, name])
@@ -373,7 +376,7 @@ def test_every_command_has_help_text(path: list[str]) -> None:
 
     cmd = typer.main.get_command(app)
     for name in path:
-        cmd = cmd.commands[name]
+        cmd = cmd.get_command(typer.Context(cmd), name)
     assert (cmd.help or "").strip(), f"`mediaenhancer {' '.join(path)}` has no help text"
     result = cli(*path, "--help")
     assert result.exit_code == 0, result.stderr
