@@ -108,6 +108,7 @@ def _serve(host: str | None, port: int | None, workers: int | None) -> None:
 
     settings = _settings(server_host=host, server_port=port, server_workers=workers)
     configure_logging(settings.log_level)
+    _few_malloc_arenas()
     from mediaenhancer_core.services import Core  # noqa: PLC0415
 
     core = Core.open(settings, path_env=os.environ.get("PATH"))
@@ -132,6 +133,22 @@ def _serve(host: str | None, port: int | None, workers: int | None) -> None:
         uvicorn.run("mediaenhancer_server.app:create_app_from_env", factory=True, workers=settings.server_workers, **common)
     else:
         uvicorn.run(create_app(core=core, prepare_database=False), **common)
+
+
+def _few_malloc_arenas(arenas: int = 2) -> None:
+    """Cap glibc's malloc arenas (as MALLOC_ARENA_MAX=2 would) before threads start: with one arena
+    per thread, upload and database threads each keep their freed buffers, and a 1 GB upload
+    peaked at 200 MB instead of ~140 MB. A no-op where there is no glibc."""
+    import ctypes  # noqa: PLC0415
+    import ctypes.util  # noqa: PLC0415
+
+    name = ctypes.util.find_library("c")
+    if not name:
+        return
+    try:
+        ctypes.CDLL(name).mallopt(-8, arenas)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
 
 
 # --- worker -------------------------------------------------------------------------------------
