@@ -50,6 +50,7 @@ def test_config_file_in_the_config_folder_is_read(tmp_path: Path) -> None:
         ({"MEDIAENHANCER_JOBS": "many"}, None, r"MEDIAENHANCER_JOBS: invalid value 'many'"),
         ({"MEDIAENHANCER_JOBS": "0"}, None, r"MEDIAENHANCER_JOBS: must be 1 or more"),
         ({"MEDIAENHANCER_QUALITY": "ultra"}, None, r"MEDIAENHANCER_QUALITY: unknown quality"),
+        ({"MEDIAENHANCER_S3_CHECKSUM": "md5"}, None, r"MEDIAENHANCER_S3_CHECKSUM: use crc32 or off, got 'md5'"),
         ({}, "jobs = \n", r"config.toml: not valid TOML"),
         ({}, 'colour = "blue"\n', r"config.toml: unknown setting 'colour'"),
         ({}, 'jobs = "three"\n', r"config.toml \[jobs\]: invalid value"),

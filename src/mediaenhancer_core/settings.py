@@ -131,6 +131,7 @@ class Settings:
     s3_secret_access_key: Secret | None = _setting(None, "Secret access key for the bucket.", secret=True)
     s3_prefix: str = _setting("", "Prefix of every object key in the bucket, e.g. `mediaenhancer/` to share a bucket.")
     s3_addressing_style: str = _setting("auto", "Bucket addressing: `auto`, `path` (https://host/bucket/key; MinIO, test servers) or `virtual` (https://bucket.host/key).")
+    s3_checksum: str = _setting("crc32", "Integrity check of upload parts: `crc32` (each part carries its CRC32, which S3 verifies; the multipart upload is created with ChecksumAlgorithm CRC32) or `off` for S3-compatible services that reject checksums. Applies to uploads started after a change.")
     s3_max_attempts: int = _setting(3, "Attempts per S3 request (botocore's standard retry mode) before the upload fails with 503.")
     s3_timeout_seconds: float = _setting(60.0, "Connect and read timeout of one S3 request, in seconds.")
     signed_url_ttl_seconds: int = _setting(3600, "Lifetime of signed download URLs (S3 presigned GET or the local backend's HMAC-signed /storage/ URL), in seconds.")
@@ -302,6 +303,8 @@ class Settings:
             raise ConfigError(f"{self.env_name('s3_endpoint_url')}: must be an http:// or https:// URL, got {self.s3_endpoint_url!r}")
         if self.s3_addressing_style not in {"auto", "path", "virtual"}:
             raise ConfigError(f"{self.env_name('s3_addressing_style')}: use auto, path or virtual, got {self.s3_addressing_style!r}")
+        if self.s3_checksum not in {"crc32", "off"}:
+            raise ConfigError(f"{self.env_name('s3_checksum')}: use crc32 or off, got {self.s3_checksum!r}")
         if self.upload_part_bytes < 5 * 1024 * 1024:
             raise ConfigError(f"{self.env_name('upload_part_bytes')}: must be at least 5242880 (5 MiB, S3's smallest part), got {self.upload_part_bytes}")
         for name in ("s3_max_attempts", "signed_url_ttl_seconds", "max_upload_bytes", "upload_concurrency",

@@ -56,6 +56,7 @@ def open_storage(settings: Settings, *, clock: Callable[[], float] = time.time) 
             secret_access_key=settings.s3_secret_access_key.reveal() if settings.s3_secret_access_key else None,
             prefix=settings.s3_prefix,
             addressing_style=settings.s3_addressing_style,
+            checksum=settings.s3_checksum,
             max_attempts=settings.s3_max_attempts,
             timeout=settings.s3_timeout_seconds,
             concurrency=settings.upload_concurrency,

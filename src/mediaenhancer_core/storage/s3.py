@@ -2,14 +2,21 @@
 
 boto3 is imported when the first request is made, not when this module loads. The
 client signs with SigV4 (also its presigned GET URLs), retries in botocore's standard
-mode up to ``s3_max_attempts`` times, and asks for checksums only where S3 requires
-them (several S3-compatible services reject the newer default trailers).
+mode up to ``s3_max_attempts`` times, and never lets botocore add its default checksum
+trailers (several S3-compatible services reject aws-chunked bodies); upload parts carry
+a CRC32 header of our own instead (below).
 
 Uploads are S3 multipart uploads: parts of ``part_size`` bytes are sent as they fill,
 ``concurrency`` at a time from a thread pool, so one upload holds at most
-``(concurrency + 1) * part_size`` bytes of memory. The resumable offset is the sum of
-the contiguous parts S3 lists; a request cut off mid-part drops that part's bytes and
-the client sends them again.
+``(concurrency + 1) * part_size`` bytes of memory, in buffers reused from part to part.
+The resumable offset is the sum of the contiguous parts S3 lists; a request cut off
+mid-part drops that part's bytes and the client sends them again.
+
+With ``checksum="crc32"`` (the default) the multipart upload is created with
+ChecksumAlgorithm CRC32 and each part goes out with its CRC32 in the
+``x-amz-checksum-crc32`` header, computed here with zlib: S3 refuses a part that was
+damaged on the way, and the object gets a composite CRC32. A resumed upload keeps the
+algorithm it was created with (ListParts says which), whatever the setting is now.
 
 Every botocore error becomes a StorageError: unreachable endpoints, timeouts, 5xx and
 throttling answers are :class:`StorageUnavailableError` (the API answers 503).
@@ -17,8 +24,10 @@ throttling answers are :class:`StorageUnavailableError` (the API answers 503).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import threading
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -35,6 +44,10 @@ _GONE_UPLOAD = {"NoSuchUpload"}
 
 
 class _S3PartWriter(PartWriter):
+    """Fills part-sized buffers and sends each one as it fills. The buffers are allocated once
+    (at most ``concurrency + 1`` of them) and reused as their parts settle, so a long upload
+    neither grows buffers byte by byte nor churns the allocator with a fresh 8 MiB per part."""
+
     def __init__(self, storage: S3Storage, key: str, upload_id: str, offset: int, part_size: int,
                  total_size: int | None) -> None:
         if offset % part_size and offset != total_size:
@@ -43,61 +56,79 @@ class _S3PartWriter(PartWriter):
         self._part_size = part_size
         self.offset = offset
         self._next_part = offset // part_size + 1
-        self._buf = bytearray()
-        self._inflight: deque[tuple[Future[None], int]] = deque()
+        self._buf: bytearray | None = None  # the part being filled (taken from _spare on first write)
+        self._fill = 0
+        self._spare: list[bytearray] = []  # buffers whose parts have settled
+        self._inflight: deque[tuple[Future[None], int, bytearray | None]] = deque()
         self._error: StorageError | None = None
         self._uploaded_any = offset > 0
+        self._crc32 = storage.upload_checksum(upload_id) == "CRC32"
 
     def _raise_if_failed(self) -> None:
         if self._error is not None:
             raise self._error
 
     def _settle_oldest(self) -> None:
-        future, size = self._inflight.popleft()
+        future, size, buffer = self._inflight.popleft()
         try:
             future.result()
         except StorageError as exc:
             self._error = self._error or exc
         except Exception as exc:  # noqa: BLE001 - a thread's failure, wrapped for the caller
             self._error = self._error or StorageUnavailableError(f"uploading to S3 failed ({exc.__class__.__name__})")
+        if buffer is not None:
+            self._spare.append(buffer)  # its request is over: the buffer can take the next part
         if self._error is None:
             self.offset += size  # parts settle in order, so the offset only counts contiguous parts
 
-    def _submit(self, data: bytearray) -> None:
+    def _submit(self, data: bytes | bytearray, reusable: bytearray | None) -> None:
         while len(self._inflight) >= self._s3.concurrency:
             self._settle_oldest()
         self._raise_if_failed()
         number = self._next_part
         self._next_part += 1
         self._uploaded_any = True
-        future = self._s3.pool.submit(self._s3.upload_part, self._key, self._upload_id, number, data)
-        self._inflight.append((future, len(data)))
+        future = self._s3.pool.submit(self._s3.upload_part, self._key, self._upload_id, number, data,
+                                      crc32=self._crc32)
+        self._inflight.append((future, len(data), reusable))
 
     def write(self, data: bytes) -> None:
         self._raise_if_failed()
         view = memoryview(data)
         while view:
-            room = self._part_size - len(self._buf)
-            self._buf += view[:room]
-            view = view[room:]
-            if len(self._buf) == self._part_size:
-                part, self._buf = self._buf, bytearray()  # handed over, not copied
-                self._submit(part)
+            if self._buf is None:
+                self._buf = self._spare.pop() if self._spare else bytearray(self._part_size)
+            n = min(self._part_size - self._fill, len(view))
+            self._buf[self._fill:self._fill + n] = view[:n]
+            self._fill += n
+            view = view[n:]
+            if self._fill == self._part_size:
+                part, self._buf, self._fill = self._buf, None, 0  # handed over whole, not copied
+                self._submit(part, part)
+
+    def _drop_partial(self) -> None:
+        if self._buf is not None:
+            self._spare.append(self._buf)
+        self._buf, self._fill = None, 0
 
     def commit(self, *, final: bool) -> int:
-        if final and (self._buf or not self._uploaded_any):
-            part, self._buf = self._buf, bytearray()
-            self._submit(part)
-        self._buf = bytearray()
+        if final and (self._fill or not self._uploaded_any):
+            last = self._buf if self._buf is not None else bytearray()
+            del last[self._fill:]  # shrunk in place, not copied: the short last part
+            self._buf, self._fill = None, 0
+            self._submit(last, None)
+        self._drop_partial()
         while self._inflight:
             self._settle_oldest()
+        self._spare.clear()
         self._raise_if_failed()
         return self.offset
 
     def discard(self) -> int:
-        self._buf = bytearray()
+        self._drop_partial()
         while self._inflight:
             self._settle_oldest()
+        self._spare.clear()
         return self.offset
 
 
@@ -117,12 +148,16 @@ class S3Storage(Storage):
         max_attempts: int = 3,
         timeout: float = 60.0,
         concurrency: int = 4,
+        checksum: str = "crc32",
     ) -> None:
         self.bucket = bucket
         self.endpoint_url = endpoint_url
         self.region = region
         self.prefix = prefix
         self.concurrency = concurrency
+        self.checksum = checksum
+        self._algorithms: dict[str, str | None] = {}  # upload id -> ChecksumAlgorithm it was created with
+        self._algorithms_lock = threading.Lock()
         self._client_args = {
             "access_key_id": access_key_id,
             "secret_access_key": secret_access_key,
@@ -267,13 +302,30 @@ class S3Storage(Storage):
 
     # --- multipart uploads -------------------------------------------------------------------
     def start_upload(self, key: str, *, content_type: str) -> str:
+        extra = {"ChecksumAlgorithm": "CRC32"} if self.checksum == "crc32" else {}
         answer = self._call("starting an upload", self.client.create_multipart_upload, Key=self._k(key),
-                            ContentType=content_type)
-        return str(answer["UploadId"])
+                            ContentType=content_type, **extra)
+        upload_id = str(answer["UploadId"])
+        self._remember_algorithm(upload_id, extra.get("ChecksumAlgorithm"))
+        return upload_id
 
-    def upload_part(self, key: str, upload_id: str, number: int, data: bytes | bytearray) -> None:
+    def _remember_algorithm(self, upload_id: str, algorithm: str | None) -> None:
+        with self._algorithms_lock:
+            self._algorithms[upload_id] = algorithm
+            while len(self._algorithms) > 1000:
+                self._algorithms.pop(next(iter(self._algorithms)))
+
+    def upload_checksum(self, upload_id: str) -> str | None:
+        """The checksum algorithm of an upload: as created here, else as ListParts reports it."""
+        if upload_id not in self._algorithms:
+            return "CRC32" if self.checksum == "crc32" else None  # only reached for uploads never listed
+        return self._algorithms[upload_id]
+
+    def upload_part(self, key: str, upload_id: str, number: int, data: bytes | bytearray, *,
+                    crc32: bool = False) -> None:
+        extra = {"ChecksumCRC32": base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()} if crc32 else {}
         self._call("uploading a part", self.client.upload_part, Key=self._k(key), UploadId=upload_id,
-                   PartNumber=number, Body=data)
+                   PartNumber=number, Body=data, **extra)
 
     def _parts(self, key: str, upload_id: str) -> list[dict[str, Any]]:
         paginator = self.client.get_paginator("list_parts")
@@ -282,6 +334,7 @@ class S3Storage(Storage):
         try:
             for page in self._guard(pages, "listing upload parts"):
                 parts.extend(page.get("Parts", []))
+                self._remember_algorithm(upload_id, page.get("ChecksumAlgorithm") or None)
         except StorageError as exc:
             if getattr(exc, "s3_code", None) in _GONE_UPLOAD:
                 raise StorageError(f"upload {upload_id} of {key} is gone (completed, aborted or reaped)") from None
@@ -308,18 +361,19 @@ class S3Storage(Storage):
     def complete_upload(self, key: str, upload_id: str, *, part_size: int) -> int:
         parts = self._contiguous(self._parts(key, upload_id), part_size)
         if not parts:
-            self.upload_part(key, upload_id, 1, b"")
+            self.upload_part(key, upload_id, 1, b"", crc32=self.upload_checksum(upload_id) == "CRC32")
             parts = self._parts(key, upload_id)[:1]
-        self._call(
-            "completing an upload",
-            self.client.complete_multipart_upload,
-            Key=self._k(key),
-            UploadId=upload_id,
-            MultipartUpload={"Parts": [{"PartNumber": int(p["PartNumber"]), "ETag": p["ETag"]} for p in parts]},
-        )
+        listed = [{"PartNumber": int(p["PartNumber"]), "ETag": p["ETag"],
+                   **({"ChecksumCRC32": p["ChecksumCRC32"]} if p.get("ChecksumCRC32") else {})} for p in parts]
+        self._call("completing an upload", self.client.complete_multipart_upload, Key=self._k(key),
+                   UploadId=upload_id, MultipartUpload={"Parts": listed})
+        with self._algorithms_lock:
+            self._algorithms.pop(upload_id, None)
         return sum(int(p["Size"]) for p in parts)
 
     def abort_upload(self, key: str, upload_id: str) -> None:
+        with self._algorithms_lock:
+            self._algorithms.pop(upload_id, None)
         try:
             self._call("aborting an upload", self.client.abort_multipart_upload, Key=self._k(key), UploadId=upload_id)
         except StorageError as exc:
