@@ -27,7 +27,7 @@ import mimetypes
 import threading
 import unicodedata
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -124,6 +124,11 @@ class ChunkWriter:
             self._hasher.update(data)
         self.received += len(data)
         self._pw.write(data)
+
+    def write_many(self, chunks: Iterable[bytes]) -> None:
+        """``write`` each chunk in turn (one thread hop for many small chunks)."""
+        for chunk in chunks:
+            self.write(chunk)
 
     def _sniff(self) -> None:
         assert self._head is not None

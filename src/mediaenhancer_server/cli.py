@@ -108,7 +108,8 @@ def _serve(host: str | None, port: int | None, workers: int | None) -> None:
 
     settings = _settings(server_host=host, server_port=port, server_workers=workers)
     configure_logging(settings.log_level)
-    _few_malloc_arenas()
+    _tune_malloc()
+    _without_redis_unless_used(settings)
     from mediaenhancer_core.services import Core  # noqa: PLC0415
 
     core = Core.open(settings, path_env=os.environ.get("PATH"))
@@ -135,10 +136,12 @@ def _serve(host: str | None, port: int | None, workers: int | None) -> None:
         uvicorn.run(create_app(core=core, prepare_database=False), **common)
 
 
-def _few_malloc_arenas(arenas: int = 2) -> None:
-    """Cap glibc's malloc arenas (as MALLOC_ARENA_MAX=2 would) before threads start: with one arena
-    per thread, upload and database threads each keep their freed buffers, and a 1 GB upload
-    peaked at 200 MB instead of ~140 MB. A no-op where there is no glibc."""
+def _tune_malloc(arenas: int = 2, mmap_threshold: int = 1024 * 1024) -> None:
+    """Make glibc's malloc give memory back, before threads start (as MALLOC_ARENA_MAX=2 and
+    MALLOC_MMAP_THRESHOLD_=1048576 would): with one arena per thread, upload and database
+    threads each kept their freed buffers, and with the default sliding mmap threshold freed
+    1-8 MiB buffers stayed in the heap; a 1 GB upload peaked at 200 MB, then 175 MB, now under
+    150 MB (bench/upload.py). A no-op where there is no glibc."""
     import ctypes  # noqa: PLC0415
     import ctypes.util  # noqa: PLC0415
 
@@ -146,9 +149,19 @@ def _few_malloc_arenas(arenas: int = 2) -> None:
     if not name:
         return
     try:
-        ctypes.CDLL(name).mallopt(-8, arenas)  # M_ARENA_MAX
+        libc = ctypes.CDLL(name)
+        libc.mallopt(-8, arenas)  # M_ARENA_MAX
+        libc.mallopt(-3, mmap_threshold)  # M_MMAP_THRESHOLD: big buffers are mapped and unmapped
     except (OSError, AttributeError):
         pass
+
+
+def _without_redis_unless_used(settings: Any) -> None:
+    """With the embedded queue nothing in this process talks to Redis, yet huey imports the
+    Redis client whenever it is installed (10 MB of the server's memory). A None entry in
+    sys.modules makes that import fail the way huey expects when redis is absent."""
+    if settings.queue != "redis" and "redis" not in sys.modules:
+        sys.modules["redis"] = None  # type: ignore[assignment]
 
 
 # --- worker -------------------------------------------------------------------------------------
@@ -171,6 +184,8 @@ def worker(
 
     settings = _settings(worker_threads=threads)
     configure_logging(settings.log_level)
+    _tune_malloc()
+    _without_redis_unless_used(settings)
     core = Core.open(settings, path_env=os.environ.get("PATH"))
     try:
         core.prepare_database()
