@@ -104,7 +104,7 @@ class Core:
     def prepare_database(self) -> None:
         """Make the database ready to serve: the embedded SQLite one is migrated in place;
         any other must already be at the newest migration (`mediaenhancer-server db upgrade`)."""
-        if self.db.is_embedded:
+        if self.db.is_embedded and self.db.current_revision() != self.db.head_revision():
             self.db.upgrade()
         self.db.check_current()
 

@@ -10,7 +10,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, insert, text
 from sqlalchemy.exc import IntegrityError
 
-from mediaenhancer_core.db import Database
+from mediaenhancer_core.db import HEAD_REVISION, Database
+from mediaenhancer_core.db.migrate import current_revision, head_revision
 from mediaenhancer_core.db.models import Base, Job, User
 
 pytestmark = pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
@@ -28,8 +29,14 @@ def test_migrations_produce_the_models_schema(kind: str, fresh_database_url) -> 
         db.upgrade()
         assert _diffs(db) == []
         assert db.current_revision() == db.head_revision()
+        assert db.current_revision() == current_revision(db.engine)  # our reading of the table = alembic's
     finally:
         db.dispose()
+
+
+def test_the_head_revision_constant_is_alembics_newest_migration(kind: str) -> None:
+    # HEAD_REVISION spares the server importing alembic; a new migration must move it
+    assert HEAD_REVISION == head_revision()
 
 
 def test_check_constraints_of_the_models_exist_in_the_migrated_database(kind: str, fresh_database_url) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import DatabaseError
 
-__all__ = ["alembic_config", "upgrade", "current_revision", "head_revision"]
+__all__ = ["alembic_config", "upgrade", "current_revision", "head_revision"]  # Database has alembic-free versions
 
 
 def alembic_config(engine: Engine | None = None) -> Config:
