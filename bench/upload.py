@@ -92,8 +92,8 @@ def make_wav(path: Path, size: int) -> None:
             left -= n
 
 
-def run_measured(argv: list[str], env: dict[str, str]) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS (ru_maxrss: the kernel's VmHWM at exit) and stdout of a child."""
+def run_measured(argv: list[str], env: dict[str, str]) -> tuple[float, int, str, float]:
+    """Wall seconds, peak RSS (ru_maxrss: the kernel's VmHWM at exit), stdout and CPU seconds of a child."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
@@ -104,7 +104,7 @@ def run_measured(argv: list[str], env: dict[str, str]) -> tuple[float, int, str]
         err.seek(0)
         if proc.returncode != 0:
             raise SystemExit(f"{argv[0]} failed ({proc.returncode}): {err.read().decode()[-2000:]}")
-        return elapsed, usage.ru_maxrss * 1024, out.read().decode()
+        return elapsed, usage.ru_maxrss * 1024, out.read().decode(), usage.ru_utime + usage.ru_stime
 
 
 def find_aws(explicit: str | None) -> list[str]:
@@ -179,19 +179,24 @@ def main() -> None:
         results: dict[str, list[float]] = {"server": [], "aws": [], "boto3": []}
         client_rss: list[int] = []
         for i in range(args.rounds):
-            t, _, _ = run_measured([*aws, "s3", "cp", str(media), f"s3://{BUCKET}/aws-{i}", "--endpoint-url", s3_url,
-                                    "--only-show-errors"], aws_env)
+            moto_before = cpu_seconds(procs[0].pid)
+            t, _, _, cpu = run_measured([*aws, "s3", "cp", str(media), f"s3://{BUCKET}/aws-{i}", "--endpoint-url",
+                                         s3_url, "--only-show-errors"], aws_env)
+            print(f"  aws s3 cp {t:.1f} s wall: aws {cpu:.1f} s CPU, moto {cpu_seconds(procs[0].pid) - moto_before:.1f} s CPU",
+                  file=sys.stderr)
             results["aws"].append(size / t / 1e6)
             cpu_before = cpu_seconds(server.pid), cpu_seconds(procs[0].pid)
-            t, rss, out = run_measured([str(BIN / "mediaenhancer"), "upload", str(media), "--json", "--quiet"], client_env)
+            t, rss, out, cpu = run_measured([str(BIN / "mediaenhancer"), "upload", str(media), "--json", "--quiet"],
+                                            client_env)
             cpu_used = [a - b for a, b in zip((cpu_seconds(server.pid), cpu_seconds(procs[0].pid)), cpu_before)]
-            print(f"  upload {t:.1f} s wall: server {cpu_used[0]:.1f} s CPU, moto {cpu_used[1]:.1f} s CPU", file=sys.stderr)
+            print(f"  upload {t:.1f} s wall: client {cpu:.1f} s CPU, server {cpu_used[0]:.1f} s CPU, "
+                  f"moto {cpu_used[1]:.1f} s CPU", file=sys.stderr)
             results["server"].append(size / t / 1e6)
             client_rss.append(rss)
             media_id = json.loads(out.splitlines()[0])["media"]["id"]
             subprocess.run([str(BIN / "mediaenhancer"), "media", "rm", media_id], env=client_env, check=True,
                            stdout=subprocess.DEVNULL)
-            t, _, _ = run_measured([sys.executable, "-c", BOTO3_CHILD, s3_url, str(media), BUCKET, f"boto3-{i}"], aws_env)
+            t, _, _, _ = run_measured([sys.executable, "-c", BOTO3_CHILD, s3_url, str(media), BUCKET, f"boto3-{i}"], aws_env)
             results["boto3"].append(size / t / 1e6)
             for key in (f"aws-{i}", f"boto3-{i}"):
                 subprocess.run([*aws, "s3", "rm", f"s3://{BUCKET}/{key}", "--endpoint-url", s3_url, "--only-show-errors"],
