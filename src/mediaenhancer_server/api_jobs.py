@@ -9,11 +9,12 @@ its status and progress; ``POST /api/jobs/{id}/cancel`` stops it, ffmpeg include
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
 
-from mediaenhancer_core.db.models import Export, MediaFile, Project, User
+from mediaenhancer_core.db.models import Export, Job, MediaFile, Project, User
 from mediaenhancer_core.errors import ConflictError, ForbiddenError, MediaEnhancerError, NotFoundError, ValidationError
 from mediaenhancer_core.jobs.callbacks import check_callback_url
 from mediaenhancer_core import quotas
@@ -207,7 +208,10 @@ def export_project(call: ApiCall) -> Any:
     return {"export_id": str(export_id), "job": view.to_dict()}
 
 
-def _export_dict(call: ApiCall, exp: Export, job: JobView | None) -> dict[str, Any]:
+def _export_dict(call: ApiCall, exp: Export, job: JobView | None,
+                 results: Mapping[uuid.UUID, MediaFile] | None = None) -> dict[str, Any]:
+    """An export as the API shows it. ``results``: the user's result media rows by id, loaded
+    beforehand for a list (None: load this export's one)."""
     out: dict[str, Any] = {
         "id": str(exp.id), "project_id": str(exp.project_id), "job_id": str(exp.job_id) if exp.job_id else None,
         "status": job.status if job and exp.status in ("queued", "running") else exp.status,
@@ -221,12 +225,19 @@ def _export_dict(call: ApiCall, exp: Export, job: JobView | None) -> dict[str, A
         out["job"] = job.to_dict()
     if exp.status == "succeeded" and exp.result_media_id and call.core.library is not None:
         lib = call.core.library
-        try:
-            row = lib.media.get(call.user.user_id, exp.result_media_id)
+        row: MediaFile | None
+        if results is None:
+            try:
+                row = lib.media.get(call.user.user_id, exp.result_media_id)
+            except NotFoundError:
+                row = None
+        else:
+            row = results.get(exp.result_media_id)
+        if row is None:
+            out["error"] = "the exported file was deleted"
+        else:
             base = (call.core.settings.public_url or str(call.request.base_url)).rstrip("/")
             out["download_url"] = lib.media.urls(row, base_url=base).get("download_url")
-        except NotFoundError:
-            out["error"] = "the exported file was deleted"
     return out
 
 
@@ -241,11 +252,17 @@ def get_export(call: ApiCall) -> Any:
 
 
 def list_exports(call: ApiCall) -> Any:
+    """Three queries whatever the number of exports: the exports, their jobs, their result files."""
+    user_id = call.user.user_id
     with call.core.db.session() as session:
-        rows = list(session.scalars(select(Export).where(Export.user_id == call.user.user_id)
+        rows = list(session.scalars(select(Export).where(Export.user_id == user_id)
                                     .order_by(Export.created_at.desc()).limit(100)))
-    jobs = _jobs(call).service
-    return {"exports": [_export_dict(call, e, jobs.load(e.job_id) if e.job_id else None) for e in rows]}
+        job_ids = {e.job_id for e in rows if e.job_id}
+        jobs = {j.id: JobView.of(j) for j in session.scalars(select(Job).where(Job.id.in_(job_ids)))} if job_ids else {}
+        media_ids = {e.result_media_id for e in rows if e.status == "succeeded" and e.result_media_id}
+        results = {m.id: m for m in session.scalars(select(MediaFile).where(
+            MediaFile.id.in_(media_ids), MediaFile.user_id == user_id))} if media_ids else {}
+    return {"exports": [_export_dict(call, e, jobs.get(e.job_id) if e.job_id else None, results) for e in rows]}
 
 
 def get_callback(call: ApiCall) -> Any:

@@ -311,3 +311,62 @@ def test_a_killed_workers_job_is_finished_by_another_worker(queue, database, sto
             assert len(names) == 2, names  # the source and one result: the killed attempt left nothing behind
     finally:
         core.library.close()
+
+
+def test_listing_exports_takes_three_queries_however_many_there_are(client, core, make_account, tmp_path) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import event
+
+    from mediaenhancer_core.db.models import Export, Job, Project
+    from mediaenhancer_core.db.types import utcnow
+
+    account, other = make_account(), make_account()
+    mine = _upload(client, account, M.make_video(tmp_path / "a.mp4", 1.0, level=0.03))
+    theirs = _upload(client, other, M.make_video(tmp_path / "b.mp4", 1.0, level=0.03))
+
+    def add(n: int, user: uuid.UUID, result: str) -> None:
+        with core.db.session() as s:
+            project = Project(user_id=user, name="p")
+            s.add(project)
+            s.flush()
+            for i in range(n):
+                running = i % 2 == 1
+                job = Job(user_id=user, type="export", status="running" if running else "succeeded", progress=40,
+                          lease_owner="elsewhere" if running else None,
+                          lease_expires_at=utcnow() + timedelta(hours=1) if running else None)
+                s.add(job)
+                s.flush()
+                s.add(Export(user_id=user, project_id=project.id, job_id=job.id, format="mp4",
+                             status="running" if running else "succeeded",
+                             result_media_id=None if running else uuid.UUID(result)))
+
+    def listed() -> tuple[list[dict[str, Any]], int]:
+        queries = []
+
+        def count(*_: Any) -> None:
+            queries.append(1)
+
+        event.listen(core.db.engine, "before_cursor_execute", count)
+        try:
+            r = client.get("/api/exports", headers=account.headers)
+        finally:
+            event.remove(core.db.engine, "before_cursor_execute", count)
+        assert r.status_code == 200, r.text
+        return r.json()["exports"], len(queries)
+
+    add(2, account.id, mine["id"])
+    few, few_queries = listed()
+    add(8, account.id, mine["id"])
+    add(3, other.id, theirs["id"])
+    add(1, account.id, theirs["id"])  # a result that is not this user's file is never shown
+    many, many_queries = listed()
+    assert len(few) == 2 and len(many) == 11
+    assert many_queries == few_queries  # no query per export
+    running = [e for e in many if e["status"] == "running"]
+    assert len(running) == 5 and all(e["progress"] == 40 and e["job"]["status"] == "running" for e in running)
+    done = [e for e in many if e["status"] == "succeeded"]
+    assert sum(1 for e in done if e["download_url"] and e["result_media_id"] == mine["id"]) == 5
+    foreign = [e for e in done if e["result_media_id"] == theirs["id"]]
+    assert len(foreign) == 1 and foreign[0]["download_url"] is None
+    assert foreign[0]["error"] == "the exported file was deleted"
