@@ -140,8 +140,7 @@ def remote_enhance(
 ) -> None:
     """`mediaenhancer enhance --remote`: each file (or media id) enhanced by the server, one after another."""
     from mediaenhancer_core.errors import MediaEnhancerError  # noqa: PLC0415
-    from mediaenhancer_core.formats import FORMATS  # noqa: PLC0415
-    from mediaenhancer_core.remote import is_media_id, run_remote_enhance  # noqa: PLC0415
+    from mediaenhancer_core.remote import run_remote_enhance  # noqa: PLC0415
     from mediaenhancer_core.transfer import ResumeState  # noqa: PLC0415
 
     from .app import error_line  # noqa: PLC0415
@@ -154,29 +153,9 @@ def remote_enhance(
         for source in files:
             try:
                 with _JobBar(state, Path(source).name, state.err.is_terminal and not quiet and not as_json) as bar:
-                    job, result = run_remote_enhance(client, source, job_type, preset=preset, options=options,
-                                                     dest=None, resume=resume, on_update=bar.update)
-                dest = None
-                transcript = (job.get("result") or {}).get("transcript")
-                if transcript:  # --type transcribe: the subtitles come in the job's result
-                    from mediaenhancer_core.files import atomic_write_text  # noqa: PLC0415
-
-                    base = out_dir or (Path(source).parent if not is_media_id(source) else Path("."))
-                    stem = Path(source).stem if not is_media_id(source) else source[:8]
-                    dest = output or base / f"{stem}.srt"
-                    atomic_write_text(dest.with_suffix(".srt"), transcript["srt"])
-                    atomic_write_text(dest.with_suffix(".vtt"), transcript["vtt"])
-                elif result is not None and result.get("download_url"):
-                    suffix = Path(result["filename"]).suffix or FORMATS[options.get("format") or "mp4"].extension
-                    if output is not None:
-                        dest = output
-                    else:
-                        stem = Path(result.get("original_filename") or source).stem if is_media_id(source) else Path(source).stem
-                        base = out_dir if out_dir is not None else (Path(source).parent if not is_media_id(source) else Path("."))
-                        dest = base / f"{stem}.enhanced{suffix}"
-                    from mediaenhancer_core.transfer import download_file  # noqa: PLC0415
-
-                    download_file(client, result["download_url"], dest)
+                    job, result, dest = run_remote_enhance(client, source, job_type, preset=preset, options=options,
+                                                           output=output, out_dir=out_dir, resume=resume,
+                                                           on_update=bar.update)
                 row = {"input": source, "status": "enhanced", "output": str(dest) if dest else None, "job": job,
                        "media": result}
                 if as_json:

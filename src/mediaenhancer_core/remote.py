@@ -1,6 +1,6 @@
 """Running work on the account server from the CLI: upload when needed, queue, follow, download.
 
-    job, media = run_remote_enhance(client, "talk.mp4", "auto", params, dest=Path("talk.enhanced.mp4"))
+    job, media, written = run_remote_enhance(client, "talk.mp4", "auto")  # -> talk.enhanced.mp4
 
 A local path is uploaded first (resumable, through :mod:`.transfer`); a media id is used as
 it is. The job is followed by polling ``GET /api/jobs/{id}``; an interrupt cancels it on
@@ -19,7 +19,7 @@ from .client import ApiClient
 from .errors import CancelledError, MediaEnhancerError, RenderError
 from .transfer import ResumeState, download_file, upload_file
 
-__all__ = ["watch_job", "run_remote_enhance", "run_remote_export", "is_media_id", "job_error", "FINISHED"]
+__all__ = ["watch_job", "run_remote_enhance", "run_remote_export", "save_outputs", "is_media_id", "job_error", "FINISHED"]
 
 FINISHED = ("succeeded", "failed", "canceled")
 
@@ -87,14 +87,16 @@ def run_remote_enhance(
     *,
     preset: str | None = None,
     options: dict[str, Any] | None = None,
-    dest: Path | None = None,
+    output: Path | None = None,
+    out_dir: Path | None = None,
     resume: ResumeState | None = None,
     on_upload: Callable[[int], None] | None = None,
     on_update: Callable[[dict[str, Any]], None] | None = None,
     on_download: Callable[[int], None] | None = None,
     poll: float = 1.0,
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """Upload (a path) or use (a media id), queue, follow; download the result to ``dest``."""
+) -> tuple[dict[str, Any], dict[str, Any] | None, Path | None]:
+    """Upload (a path) or use (a media id), queue, follow, then save what the job made (see
+    :func:`save_outputs`). Returns the job, the result media (if any) and the file written."""
     if is_media_id(source):
         media = dict(client.get(f"/api/media/{source}"))
     else:
@@ -105,12 +107,45 @@ def run_remote_enhance(
     job = dict(client.post(f"/api/media/{media['id']}/enhance", body))
     job = watch_job(client, job["id"], on_update=on_update, poll=poll)
     _outcome(job)
-    result = None
-    if job.get("result_media_id"):
-        result = dict(client.get(f"/api/media/{job['result_media_id']}"))
-        if dest is not None and result.get("download_url"):
-            download_file(client, result["download_url"], dest, on_progress=on_download)
-    return job, result
+    result = dict(client.get(f"/api/media/{job['result_media_id']}")) if job.get("result_media_id") else None
+    fmt = (options or {}).get("format")
+    written = save_outputs(client, source, job, result, output=output, out_dir=out_dir, fmt=fmt,
+                           on_download=on_download)
+    return job, result, written
+
+
+def save_outputs(
+    client: ApiClient,
+    source: str,
+    job: dict[str, Any],
+    result: dict[str, Any] | None,
+    *,
+    output: Path | None = None,
+    out_dir: Path | None = None,
+    fmt: str | None = None,
+    on_download: Callable[[int], None] | None = None,
+) -> Path | None:
+    """Write what a finished job made beside its source (a media id: in the current folder),
+    in ``out_dir``, or at ``output``: a transcription's NAME.srt and NAME.vtt, or the enhanced
+    file NAME.enhanced.EXT downloaded. Returns the path written (the .srt for subtitles)."""
+    from .files import atomic_write_text  # noqa: PLC0415
+    from .formats import FORMATS  # noqa: PLC0415
+
+    remote = is_media_id(source)
+    base = out_dir if out_dir is not None else (Path(".") if remote else Path(source).parent)
+    transcript = (job.get("result") or {}).get("transcript")
+    if transcript:
+        dest = output or base / f"{source[:8] if remote else Path(source).stem}.srt"
+        atomic_write_text(dest.with_suffix(".srt"), transcript["srt"])
+        atomic_write_text(dest.with_suffix(".vtt"), transcript["vtt"])
+        return dest.with_suffix(".srt")
+    if result is None or not result.get("download_url"):
+        return None
+    suffix = Path(result.get("filename") or "").suffix or FORMATS[fmt or "mp4"].extension
+    stem = Path(result.get("original_filename") or source).stem if remote else Path(source).stem
+    dest = output or base / f"{stem}.enhanced{suffix}"
+    download_file(client, result["download_url"], dest, on_progress=on_download)
+    return dest
 
 
 def run_remote_export(

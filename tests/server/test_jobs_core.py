@@ -336,6 +336,24 @@ def test_a_failed_jobs_error_code_comes_back_to_the_client() -> None:
     assert job_error({"id": "j", "status": "succeeded"}) is None
 
 
+def test_a_transcription_job_is_saved_as_srt_and_vtt_beside_its_source(tmp_path) -> None:
+    from mediaenhancer_core.remote import save_outputs
+
+    job = {"id": "j", "status": "succeeded",
+           "result": {"transcript": {"srt": "1\n00:00:00,000 --> 00:00:01,000\nHi\n", "vtt": "WEBVTT\n\nHi\n"}}}
+    source = tmp_path / "talk.wav"
+    assert save_outputs(None, str(source), job, None) == tmp_path / "talk.srt"  # type: ignore[arg-type]
+    assert (tmp_path / "talk.srt").read_text().startswith("1\n") and (tmp_path / "talk.vtt").read_text().startswith("WEBVTT")
+    media_id = str(uuid.uuid4())
+    out = tmp_path / "subs"
+    out.mkdir()
+    assert save_outputs(None, media_id, job, None, out_dir=out) == out / f"{media_id[:8]}.srt"  # type: ignore[arg-type]
+    assert (out / f"{media_id[:8]}.vtt").exists()
+    # nothing to save: no transcript and no result file
+    assert save_outputs(None, str(tmp_path / "other.wav"), {"id": "k", "result": None}, None) is None  # type: ignore[arg-type]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["subs", "talk.srt", "talk.vtt"]
+
+
 def test_job_settings_are_checked(settings_env) -> None:
     from mediaenhancer_core.errors import ConfigError
 
