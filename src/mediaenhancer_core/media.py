@@ -51,6 +51,17 @@ class MediaPage:
     per_page: int
 
 
+def ready_media(session: Session, user_id: uuid.UUID, media_id: uuid.UUID) -> MediaFile:
+    """The user's media file, ready to be used (in a project, a job): 404 when it is not theirs or
+    not there, 409 while it is still uploading or being processed."""
+    row = session.scalar(select(MediaFile).where(MediaFile.id == media_id, MediaFile.user_id == user_id))
+    if row is None:
+        raise NotFoundError(f"no such media {media_id}")
+    if row.status != "ready":
+        raise ConflictError(f"media {media_id} is {row.status}, not ready; wait for its upload to finish")
+    return row
+
+
 class MediaLibrary:
     def __init__(self, db: Database, storage: Storage, settings: Settings, *, clock: Callable[[], datetime]) -> None:
         self.db, self.storage, self.settings, self.clock = db, storage, settings, clock
@@ -157,10 +168,3 @@ class MediaLibrary:
             session.execute(delete(MediaFile).where(MediaFile.id == media_id))
             session.add(UsageEvent(user_id=user_id, kind="storage_freed", quantity=size, details={"media_id": str(media_id)}))
 
-    def ready_for_project(self, session: Session, user_id: uuid.UUID, media_id: uuid.UUID) -> MediaFile:
-        row = session.scalar(select(MediaFile).where(MediaFile.id == media_id, MediaFile.user_id == user_id))
-        if row is None:
-            raise NotFoundError(f"no such media {media_id}")
-        if row.status != "ready":
-            raise ConflictError(f"media {media_id} is {row.status}, not ready; wait for its upload to finish")
-        return row

@@ -32,7 +32,8 @@ from .db.models import (
     Project,
     ProjectMedia,
 )
-from .errors import ConflictError, NotFoundError, ValidationError
+from .errors import NotFoundError, ValidationError
+from .media import ready_media
 
 __all__ = ["Projects", "check_transformations"]
 
@@ -194,11 +195,7 @@ class Projects:
             media_id = uuid.UUID(str(data["media_id"]))
         except (KeyError, ValueError):
             raise ValidationError(f"{where}.media_id: must be a media id", field=f"{where}.media_id") from None
-        media = session.scalar(select(MediaFile).where(MediaFile.id == media_id, MediaFile.user_id == user_id))
-        if media is None:
-            raise NotFoundError(f"no such media {media_id}")
-        if media.status != "ready":
-            raise ConflictError(f"media {media_id} is {media.status}, not ready; wait for its upload to finish")
+        media = ready_media(session, user_id, media_id)
         start = _number(data.get("start", 0.0), f"{where}.start", 0, 1e7)
         end = data.get("end")
         if end is not None:

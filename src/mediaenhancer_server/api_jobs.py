@@ -15,12 +15,13 @@ from typing import Any
 from sqlalchemy import select
 
 from mediaenhancer_core.db.models import Export, Job, MediaFile, Project, User
-from mediaenhancer_core.errors import ConflictError, ForbiddenError, MediaEnhancerError, NotFoundError, ValidationError
+from mediaenhancer_core.errors import ForbiddenError, MediaEnhancerError, NotFoundError, ValidationError
 from mediaenhancer_core.jobs.callbacks import check_callback_url
 from mediaenhancer_core import quotas
 from mediaenhancer_core.db.types import utcnow
 from mediaenhancer_core.jobs.service import ENHANCE_TYPES, JobView
 from mediaenhancer_core.jobs.system import JobSystem
+from mediaenhancer_core.media import ready_media
 from mediaenhancer_core.plan import Plan
 from mediaenhancer_core.plans import plan_allows_ai
 from mediaenhancer_core.planner import RESOLUTIONS
@@ -144,11 +145,7 @@ def enhance_media(call: ApiCall) -> Any:
             raise ValidationError("plan: an explicit plan goes with type 'auto'", field="plan")
         params["plan"] = Plan.from_dict(d["plan"], source="plan").to_dict()  # validated against the allow-list
     with call.core.db.session() as session:
-        row = session.scalar(select(MediaFile).where(MediaFile.id == media_id, MediaFile.user_id == call.user.user_id))
-        if row is None:
-            raise NotFoundError("no such media")
-        if row.status != "ready":
-            raise ConflictError(f"the media is {row.status}; wait until it is ready")
+        row = ready_media(session, call.user.user_id, media_id)
         if d["type"] == "transcribe" and not plan_allows_ai(session, call.user.user_id):
             raise ForbiddenError("transcription is not part of your plan; upgrade to Creator or Professional to use it")
         if d["type"] in ("upscale", "colorgrade", "stabilize") and row.file_type != "video":

@@ -107,6 +107,11 @@ def test_jobs_belong_to_their_user_and_requests_are_checked(client, core, make_a
         assert r.status_code == code, (body, r.text)
         assert "error" in r.json()
     assert client.post(f"/api/media/{media['id']}/enhance", headers=bob.headers, json={"type": "auto"}).status_code == 404
+    pending = client.post("/api/media/uploads", headers=alice.headers, json={"filename": "later.wav", "size": 1000}).json()
+    for path, body in [(f"/api/media/{pending['id']}/enhance", {"type": "auto"}),
+                       ("/api/projects", {"name": "Early", "segments": [{"media_id": pending["id"]}]})]:
+        early = client.post(path, headers=alice.headers, json=body)  # still uploading: not usable yet
+        assert early.status_code == 409 and "not ready" in early.json()["error"]["message"], early.text
     job = client.post(f"/api/media/{media['id']}/enhance", headers=alice.headers, json={"type": "denoise"}).json()
     assert client.get(f"/api/jobs/{job['id']}", headers=bob.headers).status_code == 404
     assert client.post(f"/api/jobs/{job['id']}/cancel", headers=bob.headers).status_code == 404
