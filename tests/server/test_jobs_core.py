@@ -364,3 +364,31 @@ def test_job_settings_are_checked(settings_env) -> None:
                          ({"MEDIAENHANCER_JOB_LEASE_SECONDS": "-1"}, "more than 0")]:
         with pytest.raises(ConfigError, match=pattern):
             Settings.load({**settings_env, **env})
+
+
+def test_the_embedded_queue_runs_without_the_redis_client(settings_env) -> None:
+    """The server and worker keep redis-py out of memory with the embedded queue; huey must still
+    import and queue work then (a huey release that needs redis at import would stop the server)."""
+    import subprocess
+    import sys
+
+    code = """
+import json, os, sys
+from mediaenhancer_core.settings import Settings
+from mediaenhancer_server.cli import _without_redis_unless_used
+settings = Settings.load(json.loads(sys.argv[1]))
+_without_redis_unless_used(settings)
+from mediaenhancer_core.jobs.queue import JobQueue
+queue = JobQueue(settings)
+ran = []
+queue.attach(run_job=ran.append, deliver=lambda job_id, attempt: None)
+queue.huey.immediate = True  # the task runs in this process, through huey's own machinery
+job_id = "00000000-0000-4000-8000-000000000001"
+queue.enqueue(job_id)
+print(json.dumps({"ran": [str(j) for j in ran], "redis_loaded": sys.modules.get("redis") is not None}))
+"""
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(settings_env)], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {"ran": ["00000000-0000-4000-8000-000000000001"], "redis_loaded": False}
