@@ -68,12 +68,8 @@ def jobs_list(
     with _client(state, server) as client:
         query = f"?status={status}" if status else ""
         jobs = client.get(f"/api/jobs{query}")["jobs"]
-    if as_json:
-        for job in jobs:
-            state.out.file.write(json.dumps(job) + "\n")
-        return
     for job in jobs:
-        state.out.print(_row(job), highlight=False, markup=False)
+        _print_job(state, job, as_json)
 
 
 @jobs_app.command("watch")
@@ -105,6 +101,10 @@ def jobs_cancel(
     state = _state(ctx)
     with _client(state, server) as client:
         job = client.post(f"/api/jobs/{job_id}/cancel")
+    _print_job(state, job, as_json)
+
+
+def _print_job(state: State, job: dict[str, Any], as_json: bool) -> None:
     if as_json:
         state.out.file.write(json.dumps(job) + "\n")
     else:
@@ -112,10 +112,7 @@ def jobs_cancel(
 
 
 def _finish(state: State, job: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        state.out.file.write(json.dumps(job) + "\n")
-    else:
-        state.out.print(_row(job), highlight=False, markup=False)
+    _print_job(state, job, as_json)
     from mediaenhancer_core.remote import job_error  # noqa: PLC0415
 
     error = job_error(job)
