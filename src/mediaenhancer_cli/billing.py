@@ -97,9 +97,14 @@ def _describe(state: State, data: dict[str, Any]) -> None:
 
 def subscription(ctx: typer.Context, server: ServerOption = None, as_json: JsonOption = False) -> None:
     """Show your plan, its status and period, and its limits."""
+    _show_subscription(ctx, server, as_json, "GET", "/api/subscriptions/current")
+
+
+def _show_subscription(ctx: typer.Context, server: str | None, as_json: bool, method: str, path: str) -> None:
+    """Call one subscription endpoint and show the subscription it answers with."""
     state = _state(ctx)
     with _client(state, server) as client:
-        data = client.get("/api/subscriptions/current")
+        data = client.get(path) if method == "GET" else client.post(path)
     if as_json:
         _print_json(state, data)
         return
@@ -123,24 +128,12 @@ def upgrade(
 
 def cancel(ctx: typer.Context, server: ServerOption = None, as_json: JsonOption = False) -> None:
     """Cancel your subscription at the end of the paid period (nothing is deleted; `resume` undoes it)."""
-    state = _state(ctx)
-    with _client(state, server) as client:
-        data = client.post("/api/subscriptions/cancel")
-    if as_json:
-        _print_json(state, data)
-        return
-    _describe(state, data)
+    _show_subscription(ctx, server, as_json, "POST", "/api/subscriptions/cancel")
 
 
 def resume(ctx: typer.Context, server: ServerOption = None, as_json: JsonOption = False) -> None:
     """Keep a subscription you canceled, before its period ends."""
-    state = _state(ctx)
-    with _client(state, server) as client:
-        data = client.post("/api/subscriptions/resume")
-    if as_json:
-        _print_json(state, data)
-        return
-    _describe(state, data)
+    _show_subscription(ctx, server, as_json, "POST", "/api/subscriptions/resume")
 
 
 def billing_portal(ctx: typer.Context, server: ServerOption = None, no_browser: NoBrowserOption = False) -> None:
