@@ -124,3 +124,25 @@ def test_reused_part_buffers_never_mix_parts(s3_url: str) -> None:
         assert b"".join(storage.read("media/d")) == data
     finally:
         storage.close()
+
+
+def test_an_upload_listed_before_its_parts_are_written_still_sends_crc32(s3_url: str, data: bytes) -> None:
+    """The server asks ListParts where an upload stands before every request's bytes. The loopback
+    server's answer names no ChecksumAlgorithm; that must not make this process forget the CRC32
+    it created the upload with (it did: parts went out with no checksum at all)."""
+    storage, sent = _storage(s3_url, "crc32")
+    try:
+        upload_id = storage.start_upload("media/f", content_type="audio/wav")
+        assert storage.upload_offset("media/f", upload_id, part_size=PART) == 0
+        writer = storage.part_writer("media/f", upload_id, offset=0, part_size=PART, total_size=len(data))
+        writer.write(data[:PART])
+        assert writer.commit(final=False) == PART
+        assert storage.upload_offset("media/f", upload_id, part_size=PART) == PART  # listed again, one part in
+        writer = storage.part_writer("media/f", upload_id, offset=PART, part_size=PART, total_size=len(data))
+        writer.write(data[PART:])
+        assert writer.commit(final=True) == len(data)
+        assert storage.complete_upload("media/f", upload_id, part_size=PART) == len(data)
+        assert [h.get("x-amz-checksum-crc32") for h in sent] == [h["_body_crc"] for h in sent]
+        assert all("content-md5" not in h for h in sent) and len(sent) == 2
+    finally:
+        storage.close()

@@ -333,8 +333,15 @@ class S3Storage(Storage):
         parts: list[dict[str, Any]] = []
         try:
             for page in self._guard(pages, "listing upload parts"):
-                parts.extend(page.get("Parts", []))
-                self._remember_algorithm(upload_id, page.get("ChecksumAlgorithm") or None)
+                listed = page.get("Parts", [])
+                parts.extend(listed)
+                # Some services (moto among them) leave ChecksumAlgorithm out; the parts' own
+                # checksums still say it, and an answer without either never overrides what
+                # this process created the upload with.
+                reported = page.get("ChecksumAlgorithm") or ("CRC32" if any(p.get("ChecksumCRC32") for p in listed)
+                                                              else None)
+                if reported is not None or upload_id not in self._algorithms:
+                    self._remember_algorithm(upload_id, reported)
         except StorageError as exc:
             if getattr(exc, "s3_code", None) in _GONE_UPLOAD:
                 raise StorageError(f"upload {upload_id} of {key} is gone (completed, aborted or reaped)") from None
