@@ -141,7 +141,10 @@ def _tune_malloc(arenas: int = 2, mmap_threshold: int = 1024 * 1024) -> None:
     MALLOC_MMAP_THRESHOLD_=1048576 would): with one arena per thread, upload and database
     threads each kept their freed buffers, and with the default sliding mmap threshold freed
     1-8 MiB buffers stayed in the heap; a 1 GB upload peaked at 200 MB, then 175 MB, now under
-    150 MB (bench/upload.py). A no-op where there is no glibc."""
+    150 MB (bench/upload.py). A fixed mmap threshold leaves the trim threshold at 128 KiB, so
+    the heap top was given back and faulted in again for every 256 KiB read of a request
+    body: 2.3 s of system time per GB received; at twice the mmap threshold (what glibc's
+    sliding threshold sets) it is 0.4 s. A no-op where there is no glibc."""
     import ctypes  # noqa: PLC0415
     import ctypes.util  # noqa: PLC0415
 
@@ -152,6 +155,7 @@ def _tune_malloc(arenas: int = 2, mmap_threshold: int = 1024 * 1024) -> None:
         libc = ctypes.CDLL(name)
         libc.mallopt(-8, arenas)  # M_ARENA_MAX
         libc.mallopt(-3, mmap_threshold)  # M_MMAP_THRESHOLD: big buffers are mapped and unmapped
+        libc.mallopt(-1, 2 * mmap_threshold)  # M_TRIM_THRESHOLD, as the sliding threshold would set it
     except (OSError, AttributeError):
         pass
 
