@@ -126,6 +126,42 @@ def test_reused_part_buffers_never_mix_parts(s3_url: str) -> None:
         storage.close()
 
 
+def test_parts_with_a_checksum_are_not_hashed_again_for_the_signature(s3_url: str, data: bytes) -> None:
+    """A CRC32 header guards each part, so the signature covers UNSIGNED-PAYLOAD rather than a second
+    SHA-256 pass over the body; with checksums off botocore signs the body's SHA-256."""
+    import hashlib
+
+    for checksum in ("crc32", "off"):
+        storage, sent = _storage(s3_url, checksum)
+        try:
+            assert _upload(storage, f"media/sig-{checksum}", data) == len(data)
+            signed = [h["x-amz-content-sha256"] for h in sent]
+            if checksum == "crc32":
+                assert signed == ["UNSIGNED-PAYLOAD"] * 2
+            else:
+                assert sorted(signed) == sorted([hashlib.sha256(data[:PART]).hexdigest(),
+                                                 hashlib.sha256(data[PART:]).hexdigest()])
+        finally:
+            storage.close()
+
+
+def test_a_part_without_a_checksum_algorithm_carries_its_md5_when_the_payload_is_unsigned(s3_url: str) -> None:
+    """An upload created while checksums were off, continued with them on: its parts cannot carry a CRC32,
+    and the payload is not signed, so each goes with its Content-MD5 for S3 to check."""
+    import hashlib
+
+    storage, sent = _storage(s3_url, "crc32")
+    body = b"x" * PART
+    try:
+        upload_id = storage.client.create_multipart_upload(Bucket=storage.bucket, Key="media/e")["UploadId"]
+        storage.upload_part("media/e", upload_id, 1, body, crc32=False)
+        assert sent[0]["x-amz-content-sha256"] == "UNSIGNED-PAYLOAD"
+        assert sent[0]["content-md5"] == base64.b64encode(hashlib.md5(body).digest()).decode()
+        assert "x-amz-checksum-crc32" not in sent[0]
+    finally:
+        storage.close()
+
+
 def test_an_upload_listed_before_its_parts_are_written_still_sends_crc32(s3_url: str, data: bytes) -> None:
     """The server asks ListParts where an upload stands before every request's bytes. The loopback
     server's answer names no ChecksumAlgorithm; that must not make this process forget the CRC32

@@ -16,7 +16,11 @@ With ``checksum="crc32"`` (the default) the multipart upload is created with
 ChecksumAlgorithm CRC32 and each part goes out with its CRC32 in the
 ``x-amz-checksum-crc32`` header, computed here with zlib: S3 refuses a part that was
 damaged on the way, and the object gets a composite CRC32. A resumed upload keeps the
-algorithm it was created with (ListParts says which), whatever the setting is now.
+algorithm it was created with (ListParts says which), whatever the setting is now. With the
+checksum in the header the payload is not also SHA-256 signed (``UNSIGNED-PAYLOAD``, as
+botocore does over https for bodies it checksummed itself); a part of an upload created
+without checksums then carries its Content-MD5 instead. With ``checksum="off"`` botocore
+signs each body's SHA-256, as it does by default.
 
 Every botocore error becomes a StorageError: unreachable endpoints, timeouts, 5xx and
 throttling answers are :class:`StorageUnavailableError` (the API answers 503).
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import threading
 import zlib
 from collections import deque
@@ -192,7 +197,11 @@ class S3Storage(Storage):
             connect_timeout=a["timeout"],
             read_timeout=a["timeout"],
             max_pool_connections=max(16, self.concurrency * 4),
-            s3={"addressing_style": a["addressing_style"]},
+            # Parts carry their own checksum (below), so the body is not hashed again for the
+            # signature: botocore's default SHA-256 of every part over http, or over https when the
+            # checksum is not one botocore computed, costs a second pass over each byte.
+            s3={"addressing_style": a["addressing_style"],
+                **({"payload_signing_enabled": False} if self.checksum == "crc32" else {})},
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         )
@@ -323,7 +332,12 @@ class S3Storage(Storage):
 
     def upload_part(self, key: str, upload_id: str, number: int, data: bytes | bytearray, *,
                     crc32: bool = False) -> None:
-        extra = {"ChecksumCRC32": base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()} if crc32 else {}
+        if crc32:
+            extra = {"ChecksumCRC32": base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()}
+        elif self.checksum == "crc32":  # an upload created without checksums, resumed: the payload is unsigned here
+            extra = {"ContentMD5": base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()}
+        else:
+            extra = {}  # botocore signs the payload's SHA-256
         self._call("uploading a part", self.client.upload_part, Key=self._k(key), UploadId=upload_id,
                    PartNumber=number, Body=data, **extra)
 
