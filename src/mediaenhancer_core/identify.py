@@ -3,7 +3,8 @@
 :func:`identify` probes a path or URL (ffprobe reads S3 objects through a presigned
 URL with HTTP range requests, so nothing is downloaded whole) and says whether the file
 is a video, an audio file or an image, with its MIME type, duration, resolution and
-codecs. :func:`thumbnail_jpeg` grabs one frame as a small JPEG.
+codecs. :func:`identify_window` gives the same answer from the first and last bytes of
+an upload, or none. :func:`thumbnail_jpeg` grabs one frame as a small JPEG.
 
 The first bytes were already sniffed while uploading (:mod:`.sniff`): a file whose first
 bytes match no known container is :class:`NotMediaError`; one that does but cannot be
@@ -19,11 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import CorruptMediaError, NoStreamsError, NotMediaError, RenderError
+from .bytewindow import ByteWindow, serve
+from .errors import CorruptMediaError, InputError, NoStreamsError, NotMediaError, RenderError
 from .ffmpeg import FFmpegTools
 from .probe import IMAGE_CODECS, IMAGE_FORMATS
 
-__all__ = ["MediaFacts", "identify", "thumbnail_jpeg", "mime_type_for"]
+__all__ = ["MediaFacts", "identify", "identify_window", "thumbnail_jpeg", "mime_type_for"]
 
 PROBE_TIMEOUT = 120
 
@@ -72,13 +74,14 @@ def _num(value: Any, kind: type = float) -> Any:
     return number if number == number else None  # NaN
 
 
-def _ffprobe(source: str, ffprobe: Path) -> dict[str, Any]:
+def _ffprobe(source: str, ffprobe: Path, *, clean: bool = False) -> dict[str, Any]:
+    """ffprobe's JSON. ``clean``: any error ffprobe reports, even one it read past, is a failure."""
     argv = [str(ffprobe), "-v", "error", "-show_format", "-show_streams", "-of", "json", "--", source]
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, errors="replace", timeout=PROBE_TIMEOUT)
     except subprocess.TimeoutExpired:
         raise _Unreadable("probing timed out") from None
-    if proc.returncode != 0:
+    if proc.returncode != 0 or (clean and proc.stderr.strip()):
         lines = [ln.split("] ", 1)[-1] for ln in proc.stderr.strip().splitlines() if ln.strip()]
         raise _Unreadable(lines[-1].replace(f"{source}: ", "")[:200] if lines else "ffprobe failed")
     data = json.loads(proc.stdout or "{}")
@@ -126,6 +129,30 @@ def identify(source: str, tools: FFmpegTools | None, *, family: str | None, name
         if family is None:
             raise NotMediaError(f"{name} is not audio, video or an image ({exc.reason}); upload a media file") from None
         raise CorruptMediaError(f"{name} looks like {family} but cannot be read ({exc.reason}); re-export it and upload again") from None
+    return _facts(data, family, name)
+
+
+def identify_window(window: ByteWindow, tools: FFmpegTools | None, *, family: str | None,
+                    name: str = "the upload") -> MediaFacts | None:
+    """:func:`identify` from the first and last bytes of a file (:mod:`.bytewindow`), or None
+    when ffprobe needed a byte outside them, reported any error, or the file would be refused:
+    then the stored file is probed, and gives the answer (or the refusal) it always gave."""
+    if tools is None or tools.ffprobe is None:
+        return None
+    with serve(window) as served:
+        try:
+            data = _ffprobe(served.url, tools.ffprobe, clean=True)
+        except _Unreadable:
+            return None
+    if served.refused:
+        return None
+    try:
+        return _facts(data, family, name)
+    except InputError:
+        return None
+
+
+def _facts(data: dict[str, Any], family: str | None, name: str) -> MediaFacts:
     fmt = data["format"]
     format_name = str(fmt.get("format_name") or "unknown")
     streams = [s for s in data.get("streams", []) if s.get("codec_type") in ("audio", "video")

@@ -7,7 +7,11 @@ chunks)::
     writer = uploads.open_writer(user_id, info.media_id, offset=0)   # 409 at the wrong offset
     writer.write(chunk) ...                                          # 415 when the first bytes are no media
     offset = writer.commit()                                         # or writer.discard() when cut off
-    media = uploads.finish(user_id, info.media_id)                   # probe, thumbnail, status "ready"
+    media = uploads.finish(user_id, info.media_id, window=writer.window)  # probe, thumbnail, "ready"
+
+On a remote store the probe reads the first and last bytes that went through the writer
+(:mod:`.bytewindow`) instead of the stored object, when one request carried the whole file
+and ffprobe needed nothing else; otherwise it reads the object back, as it always could.
 
 Order of writes, so that a crash anywhere leaves nothing the reaper cannot find: the media
 row (status ``uploading``, ``file_size`` = the reserved bytes) is committed before storage
@@ -37,6 +41,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from . import quotas
+from .bytewindow import ByteWindow, WindowCollector
 from .db import Database
 from .db.models import MediaFile, UsageEvent
 from .errors import (
@@ -54,7 +59,7 @@ from .errors import (
     ValidationError,
 )
 from .ffmpeg import FFmpegTools
-from .identify import MediaFacts, identify, thumbnail_jpeg
+from .identify import MediaFacts, identify, identify_window, thumbnail_jpeg
 from .settings import Settings
 from .sniff import sniff_bytes
 from .storage import PartWriter, Storage
@@ -105,6 +110,8 @@ class ChunkWriter:
         self._hasher = hasher
         self._head: bytearray | None = bytearray() if offset == 0 else None
         self.family: str | None = None
+        self._collector = WindowCollector() if offset == 0 and uploads.storage.remote else None
+        self.window: ByteWindow | None = None  # set by commit when this request carried the whole file
 
     @property
     def position(self) -> int:
@@ -122,6 +129,8 @@ class ChunkWriter:
                 self._sniff()
         if self._hasher is not None:
             self._hasher.update(data)
+        if self._collector is not None:
+            self._collector.add(data)
         self.received += len(data)
         self._pw.write(data)
 
@@ -149,6 +158,9 @@ class ChunkWriter:
         if self._head is not None:
             self._sniff()  # a file shorter than SNIFF_BYTES
         offset = self._pw.commit(final=self.complete)
+        if self._collector is not None and self.complete and offset == self.position:
+            self.window = self._collector.window()
+        self._collector = None
         self._uploads._remember_hash(self.media_id, offset if offset == self.position else -1, self._hasher)
         if self.family is not None:
             self._uploads._remember_family(self.media_id, self.family)
@@ -319,9 +331,11 @@ class Uploads:
         return ChunkWriter(self, media_id, writer, offset=offset, size=meta["size"], limit=limit,
                            hasher=self._hasher_at(media_id, offset))
 
-    def finish(self, user_id: uuid.UUID, media_id: uuid.UUID) -> MediaFile:
+    def finish(self, user_id: uuid.UUID, media_id: uuid.UUID, *, window: ByteWindow | None = None) -> MediaFile:
         """Complete the stored object, identify it, make the thumbnail, and mark it ready. Any
-        refusal (not media, too long for the plan, checksum mismatch) removes it all."""
+        refusal (not media, too long for the plan, checksum mismatch) removes it all. ``window``
+        (a :class:`ChunkWriter`'s, when one request carried the whole file) lets it be identified
+        from the bytes that went through, not read back from a remote store."""
         with self.db.session() as session:
             row = self._load(session, user_id, media_id)
             if row.status == "ready":
@@ -334,7 +348,7 @@ class Uploads:
                 raise UploadOffsetError(f"the upload is incomplete: {stored} of {meta['size']} bytes arrived; "
                                         f"send the rest from byte {stored}", offset=stored)
         try:
-            return self._finish(user_id, row, meta)
+            return self._finish(user_id, row, meta, window)
         except SQLAlchemyError as exc:
             self.discard(user_id, media_id, key=key, upload_id=upload_id)
             raise DatabaseError(f"the database failed while finishing the upload ({exc.__class__.__name__}); "
@@ -343,7 +357,7 @@ class Uploads:
             self.discard(user_id, media_id, key=key, upload_id=upload_id)
             raise
 
-    def _finish(self, user_id: uuid.UUID, row: MediaFile, meta: dict[str, Any]) -> MediaFile:
+    def _finish(self, user_id: uuid.UUID, row: MediaFile, meta: dict[str, Any], window: ByteWindow | None) -> MediaFile:
         key = row.storage_key
         size = self.storage.complete_upload(key, meta["id"], part_size=meta["part_size"])
         with self.db.session() as session:
@@ -355,17 +369,23 @@ class Uploads:
                                   "upload it again", field="checksum_sha256")
         family = self._family(row.id, key)
         tools = self._tools()
+        name = f"'{row.filename}'"
+        usable = window is not None and window.size == size  # the bytes that went through are the object
+        facts = identify_window(window, tools, family=family, name=name) if usable and window else None
+        if facts is not None:
+            self._check_duration(user_id, facts)
         thumb: bytes | None = None
-        with self.storage.readable(key) as source:
-            facts = identify(source, tools, family=family, name=f"'{row.filename}'")
-            with self.db.session() as session:
-                quotas.check_media_duration(session, quotas.effective_limits(session, user_id), facts.duration)
-            if facts.file_type in ("video", "image"):
-                try:
-                    thumb = thumbnail_jpeg(source, tools, facts, width=self.settings.thumbnail_width,
-                                           temp_dir=self.settings.temp_dir)
-                except RenderError as exc:
-                    log.warning("no thumbnail for media %s: %s", row.id, exc.message)
+        if facts is None or facts.file_type in ("video", "image"):
+            with self.storage.readable(key) as source:
+                if facts is None:
+                    facts = identify(source, tools, family=family, name=name)
+                    self._check_duration(user_id, facts)
+                if facts.file_type in ("video", "image"):
+                    try:
+                        thumb = thumbnail_jpeg(source, tools, facts, width=self.settings.thumbnail_width,
+                                               temp_dir=self.settings.temp_dir)
+                    except RenderError as exc:
+                        log.warning("no thumbnail for media %s: %s", row.id, exc.message)
         thumb_key = None
         if thumb:
             thumb_key = thumbnail_key(user_id, row.id)
@@ -377,6 +397,10 @@ class Uploads:
                                    details={"file_type": facts.file_type}))
             session.flush()
             return current
+
+    def _check_duration(self, user_id: uuid.UUID, facts: MediaFacts) -> None:
+        with self.db.session() as session:
+            quotas.check_media_duration(session, quotas.effective_limits(session, user_id), facts.duration)
 
     @staticmethod
     def _apply(row: MediaFile, facts: MediaFacts, checksum: str, thumb_key: str | None, family: str | None) -> None:

@@ -176,7 +176,8 @@ async def upload_media(call: ApiCall) -> Response:
             return _disconnected()
         raise
     assert info is not None
-    media = await in_thread(request, lib.uploads.finish, user_id, info.media_id)
+    media = await in_thread(request, functools.partial(lib.uploads.finish, user_id, info.media_id,
+                                                       window=writer.window if writer is not None else None))
     return JSONResponse(_media_out(call, media), status_code=201)
 
 
@@ -226,7 +227,7 @@ async def upload_chunk(call: ApiCall) -> Response:
     body: dict[str, Any] = {"id": str(media_id), "offset": new_offset, "size": writer.size,
                             "complete": writer.size is not None and new_offset == writer.size}
     if body["complete"]:
-        media = await in_thread(request, lib.uploads.finish, user_id, media_id)
+        media = await in_thread(request, functools.partial(lib.uploads.finish, user_id, media_id, window=writer.window))
         body["media"] = _media_out(call, media)
     return JSONResponse(body, headers={"Upload-Offset": str(new_offset)})
 

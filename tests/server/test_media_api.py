@@ -264,6 +264,49 @@ def test_resumable_upload_continues_from_the_stored_offset(client, core, make_ac
     assert stored(core)[1] == []
 
 
+def test_an_upload_sent_whole_to_s3_is_identified_without_reading_it_back(client, core, make_account, long_wav,
+                                                                          media_files, storage_kind, monkeypatch) -> None:
+    """On S3 the probe reads the first and last bytes that went through the server, not the stored
+    object: no read-back for audio sent in one request (form or resumable). A video still reads the
+    object for its thumbnail; an upload whose window lacks what ffprobe needs, or that arrived in
+    several requests, is probed from storage. The local backend probes its file, as before."""
+    from mediaenhancer_core import uploads as uploads_module
+    from mediaenhancer_core.bytewindow import WindowCollector
+
+    storage = core.library.storage
+    reads: list[str] = []
+    real_readable = storage.readable
+
+    def counting(key):
+        reads.append(key)
+        return real_readable(key)
+
+    monkeypatch.setattr(storage, "readable", counting)
+    account = make_account()
+    data = long_wav.read_bytes()
+    remote = storage_kind == "s3"
+
+    form = _upload(client, account, long_wav).json()
+    created = client.post("/api/media/uploads", headers=account.headers,
+                          json={"filename": "long.wav", "size": len(data)}).json()
+    resumable = client.patch(created["upload_url"], headers={**account.headers, "Upload-Offset": "0"},
+                             content=data).json()["media"]
+    for media in (form, resumable):
+        assert (media["file_type"], media["audio_codec"], media["status"]) == ("audio", "pcm_s16le", "ready")
+        assert abs(media["duration"] - 60.0) < 0.01 and media["file_size"] == len(data)
+    assert len(reads) == (0 if remote else 2)
+
+    video = _upload(client, account, media_files["clip"]).json()
+    assert video["file_type"] == "video" and video["has_thumbnail"]
+    assert len(reads) == (1 if remote else 3)  # the thumbnail's frame comes from storage
+
+    # a window too small for ffprobe: it is noticed, and the stored object answers
+    monkeypatch.setattr(uploads_module, "WindowCollector", lambda: WindowCollector(512, 0))
+    small = _upload(client, account, long_wav).json()
+    assert (small["file_type"], small["audio_codec"], small["duration"]) == ("audio", "pcm_s16le", form["duration"])
+    assert len(reads) == (2 if remote else 4)
+
+
 @pytest.mark.parametrize("storage_kind", ["local"], indirect=True)
 def test_twenty_concurrent_uploads_never_exceed_the_quota(core, make_account, media_files, tiny_plan, live_server) -> None:
     from concurrent.futures import ThreadPoolExecutor

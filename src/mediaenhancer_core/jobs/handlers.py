@@ -134,7 +134,7 @@ class _Handlers:
                 while chunk := fh.read(CHUNK):
                     writer.write(chunk)
             writer.commit()
-            return self.lib.uploads.finish(user, info.media_id)
+            return self.lib.uploads.finish(user, info.media_id, window=writer.window)
         except BaseException:
             try:
                 self.lib.uploads.cancel(user, info.media_id)

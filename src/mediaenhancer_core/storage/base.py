@@ -83,6 +83,7 @@ class Storage(ABC):
     """An object store for media files and thumbnails."""
 
     backend: str = "?"
+    remote: bool = True  # reading an object back is a request to another service (local disk: False)
 
     # --- health -------------------------------------------------------------------
     @abstractmethod

@@ -76,6 +76,7 @@ class _LocalPartWriter(PartWriter):
 
 class LocalStorage(Storage):
     backend = "local"
+    remote = False
 
     def __init__(self, root: Path, signer: UrlSigner) -> None:
         self.root = Path(root)
