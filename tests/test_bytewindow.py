@@ -10,7 +10,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mediaenhancer_core.bytewindow import HEAD_BYTES, TAIL_BYTES, ByteWindow, WindowCollector, serve
+from mediaenhancer_core.bytewindow import (
+    HEAD_BYTES,
+    TAIL_BYTES,
+    ByteWindow,
+    WindowCollector,
+    serve,
+)
 from mediaenhancer_core.ffmpeg import locate_ffmpeg
 from mediaenhancer_core.identify import identify, identify_window
 from mediaenhancer_core.sniff import sniff_bytes

@@ -20,7 +20,6 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 __all__ = ["ByteWindow", "WindowCollector", "Served", "serve", "HEAD_BYTES", "TAIL_BYTES"]
 
@@ -96,6 +95,8 @@ class Served:
 @contextlib.contextmanager
 def serve(window: ByteWindow) -> Iterator[Served]:
     """Serve ``window`` at a random path on 127.0.0.1 for the block's duration."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: PLC0415 - only when probing
+
     path = "/" + secrets.token_urlsafe(16)
     served = Served(url="")
 
