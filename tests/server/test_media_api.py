@@ -339,6 +339,23 @@ def test_twenty_concurrent_uploads_never_exceed_the_quota(core, make_account, me
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_damaged_file_that_looks_like_media_is_refused_with_422(client, core, make_account, media_files,
+                                                                  tmp_path) -> None:
+    """An MP4 cut off before its moov: its first bytes say MP4, ffprobe cannot read it. On S3 the
+    window's probe fails too, and the stored object's probe gives the refusal; nothing is kept."""
+    account = make_account()
+    clip = media_files["clip"].read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(clip[: clip.rindex(b"moov") - 4])
+    refused = _upload(client, account, cut)
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "input_corrupt" and "'cut.mp4'" in error["message"]
+    assert client.get("/api/media", headers=account.headers).json()["total"] == 0
+    assert stored(core) == ([], [])
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_media_longer_than_the_plan_allows_is_refused_with_402(client, core, make_account, media_files, tiny_plan) -> None:
     account = make_account()
     tiny_plan(account.email, duration=1)
