@@ -131,7 +131,7 @@ class Settings:
     s3_secret_access_key: Secret | None = _setting(None, "Secret access key for the bucket.", secret=True)
     s3_prefix: str = _setting("", "Prefix of every object key in the bucket, e.g. `mediaenhancer/` to share a bucket.")
     s3_addressing_style: str = _setting("auto", "Bucket addressing: `auto`, `path` (https://host/bucket/key; MinIO, test servers) or `virtual` (https://bucket.host/key).")
-    s3_checksum: str = _setting("crc32", "Integrity check of upload parts: `crc32` (each part carries its CRC32, which S3 verifies; the multipart upload is created with ChecksumAlgorithm CRC32) or `off` for S3-compatible services that reject checksums. Applies to uploads started after a change.")
+    s3_checksum: str = _setting("crc32", "Integrity check of upload parts: `crc32` (each part carries its CRC32, which S3 verifies, so its body is not SHA-256-signed again; the multipart upload is created with ChecksumAlgorithm CRC32) or `off` for S3-compatible services that reject checksums (botocore then signs each part's SHA-256). Applies to uploads started after a change.")
     s3_max_attempts: int = _setting(3, "Attempts per S3 request (botocore's standard retry mode) before the upload fails with 503.")
     s3_timeout_seconds: float = _setting(60.0, "Connect and read timeout of one S3 request, in seconds.")
     signed_url_ttl_seconds: int = _setting(3600, "Lifetime of signed download URLs (S3 presigned GET or the local backend's HMAC-signed /storage/ URL), in seconds.")
