@@ -208,7 +208,13 @@ def test_images_and_text_are_not_taken_for_media(tmp_path: Path) -> None:
         (b"fLaC\x00\x00\x00\x22", "flac"),
         (b"OggS\x00\x02\x00\x00", "ogg"),
         (b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81", "matroska"),
-        (b"ID3\x04\x00\x00\x00\x00", "mp3"),
+        # an ID3 tag counts only for the audio frame behind it (issue 12: a playlist hid there)
+        (b"ID3\x04\x00\x00\x00\x00\x00\x00\xff\xfb\x90\x00\x00\x00\x00\x00\x00\x00", "mp3"),
+        (b"ID3\x03\x00\x00\x00\x00\x00\x02\x00\x00\xff\xf1\x50\x80\x00\x1f\x00\x00\x00\x00", "aac"),
+        (b"ID3\x04\x00\x00\x00\x00\x00\x00fLaC\x00\x00\x00\x22\x00\x00", "flac"),
+        (b"ID3\x04\x00\x00\x00\x00\x00\x00#EXTM3U\n#EXT-X-TARGETDURATION:2\n", None),
+        (b"ID3\x04\x00\x00\x00\x00", None),  # a cut-off tag header
+        (b"ID3\x04\x00\x00\x00\x00\x00\x05", None),  # a tag that runs past the bytes given
         (b"\xff\xfb\x90\x00\x00\x00", "mp3"),
         (b"\xff\xf1\x50\x80\x00\x1f", "aac"),
         (b"\x89PNG\r\n\x1a\n\x00\x00", "image"),
