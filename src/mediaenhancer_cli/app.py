@@ -416,6 +416,9 @@ def enhance(
     if subtitles:  # no key is exit code 60 before any work, naming GEMINI_API_KEY
         job.subtitles = SubtitleJob.from_settings(settings, language=language)
     planner = make_planner((planner_name.value if planner_name else settings.planner), settings, tools)
+    from mediaenhancer_core.workdirs import reap  # noqa: PLC0415
+
+    reap(settings.temp_dir)  # work folders of an earlier run that was killed outright
     show_progress = state.err.is_terminal and not quiet and not json_out and not dry_run
     progress = FileProgress(state.err, enabled=show_progress)
     try:

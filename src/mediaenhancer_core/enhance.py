@@ -10,8 +10,6 @@ and temporary files are removed.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +25,7 @@ from .plan import Plan
 from .planner import EnhanceOptions, MeasurementPlanner, Planner
 from .probe import MediaInfo, probe
 from .render import render
+from .workdirs import make_workdir, remove_workdir
 
 if TYPE_CHECKING:
     from .ai.transcribe import SubtitleJob
@@ -188,7 +187,7 @@ def enhance_file(
 
             return cb
 
-        workdir = Path(tempfile.mkdtemp(prefix="mediaenhancer-", dir=temp_dir))
+        workdir = make_workdir("mediaenhancer-", temp_dir)
         analysis: Analysis | None = None
         if plan is None or plan.stabilize:
             analysis = analyze(
@@ -267,7 +266,7 @@ def enhance_file(
         return result
     finally:
         if workdir is not None:
-            shutil.rmtree(workdir, ignore_errors=True)
+            remove_workdir(workdir)
         result.seconds = time.monotonic() - started
 
 

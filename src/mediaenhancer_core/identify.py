@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from .bytewindow import ByteWindow, serve
 from .errors import CorruptMediaError, InputError, NoStreamsError, NotMediaError, RenderError
 from .ffmpeg import REFUSED_FORMAT, FFmpegTools, guard_inputs, open_av, probe_argv, refused_format, run_probe
 from .probe import IMAGE_CODECS, IMAGE_FORMATS
+from .workdirs import workdir
 
 __all__ = ["MediaFacts", "identify", "identify_window", "thumbnail_jpeg", "mime_type_for"]
 
@@ -208,7 +208,7 @@ def thumbnail_jpeg(source: str, tools: FFmpegTools, facts: MediaFacts, *, width:
     """One frame of a video (a second in, or a third of a short clip) or the image, scaled to
     ``width`` (never up), as JPEG bytes."""
     seek = [] if facts.file_type == "image" else ["-ss", f"{min(1.0, (facts.duration or 0.0) / 3):.3f}"]
-    with tempfile.TemporaryDirectory(prefix="mediaenhancer-thumb-", dir=temp_dir) as folder:
+    with workdir("mediaenhancer-thumb-", temp_dir) as folder:
         out = Path(folder) / "thumbnail.jpg"
         argv = guard_inputs([str(tools.ffmpeg), "-nostdin", "-v", "error", *seek, "-i", source, "-frames:v", "1",
                              "-vf", f"scale='min({width},iw)':-2", "-f", "image2", "-c:v", "mjpeg", "-q:v", "4", "-y",

@@ -28,8 +28,6 @@ an ffmpeg error while making the proxy) returns the measurement plan with one no
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
@@ -40,6 +38,7 @@ from ..ffmpeg import FFmpegTools
 from ..formats import output_spec
 from ..plan import FilterStep, Plan
 from ..planner import EnhanceOptions, MeasurementPlanner, Planner
+from ..workdirs import make_workdir, remove_workdir
 from .gemini import KEY_HINT, GeminiClient, GeminiConfig, JsonModel
 from .proxy import Proxy, build_proxy
 
@@ -395,7 +394,7 @@ class GeminiPlanner:
         try:
             if self.model is None:
                 raise AINotConfiguredError(f"no Gemini API key; {KEY_HINT}")
-            workdir = Path(tempfile.mkdtemp(prefix="mediaenhancer-gemini-", dir=self.temp_dir))
+            workdir = make_workdir("mediaenhancer-gemini-", self.temp_dir)
             proxy = build_proxy(analysis, self.tools, workdir, full=self.full_media, audio_only=options.audio_only)
             answer = self.model.generate_json(
                 prompt=build_prompt(analysis, base, proxy),
@@ -417,7 +416,7 @@ class GeminiPlanner:
             return base
         finally:
             if workdir is not None:
-                shutil.rmtree(workdir, ignore_errors=True)
+                remove_workdir(workdir)
 
 
 def _short(text: str, limit: int = 160) -> str:
