@@ -375,6 +375,7 @@ class GeminiPlanner:
         self.timeout = timeout
         self.fallback = fallback or MeasurementPlanner()
         self.last_error: MediaEnhancerError | None = None  # why the last plan fell back (for logs and tests)
+        self.no_key_reason = NO_KEY_REASON  # a server's worker names its own key instead (jobs.handlers)
 
     def close(self) -> None:
         close = getattr(self.model, "close", None)
@@ -393,7 +394,7 @@ class GeminiPlanner:
         workdir: Path | None = None
         try:
             if self.model is None:
-                raise AINotConfiguredError(f"no Gemini API key; {KEY_HINT}")
+                raise AINotConfiguredError(self.no_key_reason)
             workdir = make_workdir("mediaenhancer-gemini-", self.temp_dir)
             proxy = build_proxy(analysis, self.tools, workdir, full=self.full_media, audio_only=options.audio_only)
             answer = self.model.generate_json(
@@ -412,11 +413,20 @@ class GeminiPlanner:
             raise
         except MediaEnhancerError as exc:  # AIError, or ffmpeg/plan errors while making the proxy or merging
             self.last_error = exc
-            base.notes.append(f"gemini planner not used, measurement plan instead: {_short(exc.message)}")
+            base.notes.append(fallback_note(exc.message))
             return base
         finally:
             if workdir is not None:
                 remove_workdir(workdir)
+
+
+FALLBACK_NOTE = "gemini planner not used, measurement plan instead"  # how a plan's note says it fell back
+NO_KEY_REASON = f"no Gemini API key; {KEY_HINT}"
+
+
+def fallback_note(reason: str) -> str:
+    """The plan note (and the CLI's notice) when the Gemini planner fell back to the measurements."""
+    return f"{FALLBACK_NOTE}: {_short(reason)}"
 
 
 def _short(text: str, limit: int = 160) -> str:
