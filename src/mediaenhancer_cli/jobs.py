@@ -159,6 +159,12 @@ def remote_enhance(
                 if reused and not quiet and not as_json:
                     state.err.print(f"{source}: the server already holds this file (media {reused['id']}): "
                                     "not uploaded again", highlight=False, markup=False)
+                if not quiet:  # the server's planner fell back from Gemini: say so, as a local run does
+                    from mediaenhancer_core.ai.planner import FALLBACK_NOTE  # noqa: PLC0415
+
+                    for note in (((job.get("result") or {}).get("plan") or {}).get("notes") or []):
+                        if note.startswith(FALLBACK_NOTE):
+                            state.err.print(f"mediaenhancer: notice: {source}: {note}", highlight=False, markup=False)
                 row = {"input": source, "status": "enhanced", "output": str(dest) if dest else None, "job": job,
                        "media": result, "source_media_id": job.get("media_id"),
                        "uploaded": not reused and Path(source).exists()}
