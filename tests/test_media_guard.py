@@ -175,6 +175,7 @@ FAMILIES: dict[str, tuple[str, tuple[str, ...], str]] = {
     "still.jpg": ("image", STILL, "system"),
     "still.gif": ("image", STILL, "system"),
     "still.webp": ("image", (*STILL, "-c:v", "libwebp"), "system"),
+    "still.avif": ("image", (*STILL, "-c:v", "libaom-av1", "-still-picture", "1"), "bundled"),
 }
 
 

@@ -227,3 +227,35 @@ def test_images_and_text_are_not_taken_for_media(tmp_path: Path) -> None:
 )
 def test_sniff_bytes(head: bytes, family: str | None) -> None:
     assert sniff_bytes(head) == family
+
+
+def _id3_tag(size: int) -> bytes:
+    return b"ID3\x04\x00\x00" + bytes([(size >> 21) & 0x7F, (size >> 14) & 0x7F, (size >> 7) & 0x7F, size & 0x7F]) + b"T" * size
+
+
+@pytest.mark.parametrize(
+    ("data", "family"),
+    [
+        (_id3_tag(300_000) + b"\xff\xfb\x90\x64" + b"\x00" * 1200, "mp3"),  # a cover picture in the tag
+        (_id3_tag(1000)[:-200] + b"\x00" * 500 + b"\xff\xfb\x90\x64" + b"\x00" * 600, "mp3"),  # zero padding after it
+        (_id3_tag(50) + _id3_tag(70) + b"\xff\xf1\x50\x80" + b"\x00" * 600, "aac"),  # two tags
+        (_id3_tag(300_000) + b"#EXTM3U\n" * 200, None),  # a playlist behind a long tag
+        (_id3_tag(20) + b"\x00" * 10_000, None),  # nothing but zeros after it
+        (_id3_tag(300_000), None),  # a tag and nothing else
+    ],
+    ids=["long-tag", "padding", "two-tags", "playlist", "zeros", "only-a-tag"],
+)
+def test_an_id3_file_is_judged_by_what_follows_the_tag_however_it_arrives(tmp_path: Path, data: bytes,
+                                                                          family: str | None) -> None:
+    from mediaenhancer_core.sniff import Sniffer, sniff_reader
+
+    path = tmp_path / "x.mp3"
+    path.write_bytes(data)
+    assert sniff_file(path) == family
+    assert sniff_reader(lambda offset, n: data[offset:offset + n]) == family
+    for chunk in (1, 7, 511, 4096, 65536, 1 << 20):  # as an upload streams in
+        sniffer = Sniffer()
+        for i in range(0, len(data), chunk):
+            if sniffer.feed(data[i:i + chunk]):
+                break
+        assert sniffer.finish() == family, chunk

@@ -92,3 +92,43 @@ def test_an_id3_tagged_playlist_with_a_file_segment_reads_no_server_file(client,
     _refused(again, defence)
     assert listener.requests == []
     assert stored(core) == ([], [])
+
+
+def _id3(size: int) -> bytes:
+    """An ID3v2.4 tag with ``size`` bytes of body (a cover picture, say)."""
+    syncsafe = bytes([(size >> 21) & 0x7F, (size >> 14) & 0x7F, (size >> 7) & 0x7F, size & 0x7F])
+    return b"ID3\x04\x00\x00" + syncsafe + b"P" * size
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_long_id3_tag_is_judged_by_what_follows_it_even_across_requests(client, core, make_account, tmp_path,
+                                                                          listener) -> None:
+    """A resumable upload whose first request ends inside a 300 kB tag: the bytes after the tag are
+    read back from storage when the upload finishes. MP3 audio there is accepted; a playlist is not."""
+    import subprocess
+
+    from tests import media as M
+
+    account = make_account()
+    plain = tmp_path / "plain.mp3"
+    subprocess.run([M.FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", "sine=f=440:d=2", "-c:a", "libmp3lame",
+                    "-write_id3v2", "0", str(plain)], check=True)
+    tagged = _id3(300_000) + plain.read_bytes()
+    hidden = _id3(300_000) + playlist(listener.url("/z.ts"))[10:]
+    for name, data, accepted in (("song.mp3", tagged, True), ("hidden.mp3", hidden, False)):
+        up = client.post("/api/media/uploads", headers=account.headers,
+                         json={"filename": name, "size": len(data)}).json()
+        first = client.patch(up["upload_url"], headers={**account.headers, "Upload-Offset": "0"}, content=data[:100_000])
+        assert first.status_code == 200, first.text  # nothing to judge yet: still inside the tag
+        offset = first.json()["offset"]
+        rest = client.patch(up["upload_url"], headers={**account.headers, "Upload-Offset": str(offset)},
+                            content=data[offset:])
+        if accepted:
+            assert rest.status_code == 200 and rest.json()["complete"], rest.text
+            media = rest.json()["media"]
+            assert (media["file_type"], media["audio_codec"]) == ("audio", "mp3")
+        else:
+            assert rest.status_code == 415, rest.text
+    assert listener.requests == []
+    listed = client.get("/api/media", headers=account.headers).json()
+    assert [m["filename"] for m in listed["media"]] == ["song.mp3"]
