@@ -216,3 +216,32 @@ def test_the_guard_needs_no_ffprobe_either(tmp_path, secret, listener) -> None:
         with pytest.raises(InputError):
             probe(path, tools)
     assert listener.requests == []
+
+
+def test_only_ffmpeg_py_starts_processes_or_opens_media() -> None:
+    """The rules above hold for ffmpeg runs added later only if they go through ffmpeg.py: run()
+    (or guard_inputs() and popen_options() for a process of your own), probe_argv()/run_probe(),
+    and open_av() for PyAV. A module that starts processes or opens media itself fails here."""
+    import ast
+
+    src = Path(__file__).resolve().parents[1] / "src"
+    offenders = []
+    for path in sorted(src.rglob("*.py")):
+        if path.name == "ffmpeg.py" and path.parent.name == "mediaenhancer_core":
+            continue
+        tree = ast.parse(path.read_text("utf-8"))
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            if any(n.split(".")[0] in ("subprocess", "multiprocessing", "pty") for n in names):
+                offenders.append(f"{path.relative_to(src)}:{node.lineno} imports {names}")
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and (
+                (node.value.id == "av" and node.attr == "open")
+                or (node.value.id == "os" and node.attr in ("system", "popen", "execv", "execvp", "spawnv", "fork"))
+                or node.attr in ("create_subprocess_exec", "create_subprocess_shell")
+            ):
+                offenders.append(f"{path.relative_to(src)}:{node.lineno} calls {node.value.id}.{node.attr}")
+    assert offenders == [], "start ffmpeg and open media through mediaenhancer_core.ffmpeg:\n" + "\n".join(offenders)

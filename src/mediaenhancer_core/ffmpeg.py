@@ -46,7 +46,8 @@ from typing import Any
 from .errors import CancelledError, DiskFullError, FFmpegNotFoundError, FFmpegTooOldError, RenderError
 
 __all__ = ["FFmpegTools", "locate_ffmpeg", "run", "RunResult", "CancelToken", "MIN_VERSION", "REQUIRED_FILTERS",
-           "MEDIA_DEMUXERS", "media_input", "guard_inputs", "probe_argv", "run_probe", "open_av", "popen_options"]
+           "MEDIA_DEMUXERS", "media_input", "guard_inputs", "probe_argv", "run_probe", "ProbeTimeout", "open_av",
+           "popen_options"]
 
 log = logging.getLogger("mediaenhancer.ffmpeg")
 
@@ -302,9 +303,12 @@ def probe_argv(ffprobe: Path | str, source: str, *args: str) -> list[str]:
     return [str(ffprobe), *args, *options, "-i", source]
 
 
+ProbeTimeout = subprocess.TimeoutExpired  # what run_probe raises when the time is up
+
+
 def run_probe(argv: Sequence[str], *, timeout: float) -> subprocess.CompletedProcess[str]:
     """Run an ffprobe (or short ffmpeg) command line to completion: text output, killed (with its
-    process group) when ``timeout`` passes, dies with its parent. Raises subprocess.TimeoutExpired."""
+    process group) when ``timeout`` passes, dies with its parent. Raises :data:`ProbeTimeout`."""
     proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, errors="replace", **popen_options())
     try:

@@ -14,14 +14,22 @@ probed is :class:`CorruptMediaError`.
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .bytewindow import ByteWindow, serve
 from .errors import CorruptMediaError, InputError, NoStreamsError, NotMediaError, RenderError
-from .ffmpeg import REFUSED_FORMAT, FFmpegTools, guard_inputs, open_av, probe_argv, refused_format, run_probe
+from .ffmpeg import (
+    REFUSED_FORMAT,
+    FFmpegTools,
+    ProbeTimeout,
+    guard_inputs,
+    open_av,
+    probe_argv,
+    refused_format,
+    run_probe,
+)
 from .probe import IMAGE_CODECS, IMAGE_FORMATS
 from .workdirs import workdir
 
@@ -79,7 +87,7 @@ def _ffprobe(source: str, ffprobe: Path, *, clean: bool = False) -> dict[str, An
     argv = probe_argv(ffprobe, source, "-v", "error", "-show_format", "-show_streams", "-of", "json")
     try:
         proc = run_probe(argv, timeout=PROBE_TIMEOUT)
-    except subprocess.TimeoutExpired:
+    except ProbeTimeout:
         raise _Unreadable("probing timed out") from None
     if proc.returncode != 0 or (clean and proc.stderr.strip()):
         lines = [ln.split("] ", 1)[-1] for ln in proc.stderr.strip().splitlines() if ln.strip()]
@@ -215,7 +223,7 @@ def thumbnail_jpeg(source: str, tools: FFmpegTools, facts: MediaFacts, *, width:
                              str(out)])
         try:
             proc = run_probe(argv, timeout=PROBE_TIMEOUT)
-        except subprocess.TimeoutExpired:
+        except ProbeTimeout:
             raise RenderError("making the thumbnail timed out") from None
         if proc.returncode != 0 or not out.exists() or out.stat().st_size == 0:
             last = proc.stderr.strip().splitlines()[-1:] or ["no frame"]

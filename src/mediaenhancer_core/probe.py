@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import subprocess
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -25,7 +24,7 @@ from .errors import (
     NoStreamsError,
     NotMediaError,
 )
-from .ffmpeg import REFUSED_FORMAT, FFmpegTools, open_av, probe_argv, refused_format, run_probe
+from .ffmpeg import REFUSED_FORMAT, FFmpegTools, ProbeTimeout, open_av, probe_argv, refused_format, run_probe
 from .sniff import sniff_file
 
 __all__ = ["StreamInfo", "MediaInfo", "probe", "check_input"]
@@ -200,7 +199,7 @@ def _probe_ffprobe(path: Path, ffprobe: Path) -> MediaInfo:
     argv = probe_argv(ffprobe, str(path), "-v", "error", "-show_format", "-show_streams", "-of", "json")
     try:
         proc = run_probe(argv, timeout=120)
-    except subprocess.TimeoutExpired:
+    except ProbeTimeout:
         raise _ProbeFailed("probing timed out") from None
     if proc.returncode != 0:
         lines = [ln.split("] ", 1)[-1] for ln in proc.stderr.strip().splitlines() if ln.strip()]
