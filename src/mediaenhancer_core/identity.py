@@ -34,6 +34,7 @@ from .accounts import Principal, normalize_email
 from .authcache import AuthCache
 from .db import Database
 from .db.models import ApiToken, ProcessedWebhookEvent, User, WebSession
+from .jsonbody import parse_json
 from .errors import (
     AccountDisabledError,
     ConflictError,
@@ -250,8 +251,8 @@ class ClerkWebhooks:
     def handle(self, headers: Mapping[str, str], body: bytes) -> str:
         """Verify and apply one delivery: 'processed', 'duplicate' or 'ignored'."""
         msg_id = verify_svix_signature(self.secret, headers, body, now=self.clock())
+        event = parse_json(body)  # depth, text and numbers checked: 422, never a 500
         try:
-            event = json.loads(body)
             event_type = str(event["type"])
             data = event["data"]
             if not isinstance(data, dict):
@@ -334,5 +335,7 @@ def _primary_email(data: dict[str, Any]) -> tuple[str | None, bool]:
 
 def _ms_to_datetime(value: Any) -> datetime | None:
     if isinstance(value, int) and not isinstance(value, bool):
+        if not 0 <= value <= 253_402_300_799_000:  # up to 9999-12-31: 1e20 is refused (422), not a 500
+            raise ValidationError(f"timestamp {value!r} is out of range", field="data.updated_at")
         return datetime.fromtimestamp(value / 1000, tz=UTC)
     return None

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import json
 import math
 import uuid
 from collections.abc import Callable, Mapping
@@ -29,6 +28,7 @@ from starlette.routing import Route
 
 from mediaenhancer_core.accounts import Principal
 from mediaenhancer_core.errors import NotFoundError, ServiceUnavailableError, ValidationError
+from mediaenhancer_core.jsonbody import parse_json
 from mediaenhancer_core.plans import list_plans, plan_dict
 from mediaenhancer_core.services import Core
 from mediaenhancer_core.usage import usage_summary
@@ -40,6 +40,7 @@ from .middleware import USER_ID_SCOPE_KEY
 __all__ = ["ApiRoute", "ApiCall", "API_ROUTES", "build_routes", "validate_json"]
 
 BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+MAX_QUERY_INT = 1_000_000_000  # pages and offsets: far beyond any real list, far inside a BIGINT
 
 
 @dataclass
@@ -54,6 +55,20 @@ class ApiCall:
     def user(self) -> Principal:
         assert self.principal is not None
         return self.principal
+
+    def query_int(self, name: str, default: int, *, low: int = 0, high: int = MAX_QUERY_INT) -> int:
+        """A whole-number query parameter within [low, high]; 422 naming it otherwise (never a
+        number the database cannot hold, such as 1e20)."""
+        raw = self.request.query_params.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw) if len(raw) <= 20 else None
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise ValidationError(f"{name}: must be a whole number from {low} to {high}", field=name)
+        return value
 
     def path_uuid(self, name: str) -> uuid.UUID:
         value = self.request.path_params[name]
@@ -302,20 +317,13 @@ API_ROUTES: list[ApiRoute] = [
 ]
 
 
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def _run(route: ApiRoute, call: ApiCall) -> Any:
     if not route.public and call.principal is None:
         call.principal = authenticate_bearer(call.core, call.request.headers)
         call.request.scope[USER_ID_SCOPE_KEY] = str(call.principal.user_id)
     if route.request_schema is not None and not route.raw_body:
         if call.body.strip():
-            try:
-                call.data = json.loads(call.body, parse_constant=_no_constants)
-            except (ValueError, UnicodeDecodeError):
-                raise ValidationError("body: not valid JSON (NaN and Infinity are not numbers)", field="body") from None
+            call.data = parse_json(call.body)  # depth, lone surrogates, NUL: 422 here, not 500 deeper in
         else:
             call.data = {}
         validate_json(call.data, route.request_schema)

@@ -159,10 +159,7 @@ def enhance_media(call: ApiCall) -> Any:
 
 def list_jobs(call: ApiCall) -> Any:
     q = call.request.query_params
-    try:
-        limit, offset = int(q.get("limit", 50)), int(q.get("offset", 0))
-    except ValueError:
-        raise ValidationError("limit and offset must be whole numbers", field="limit") from None
+    limit, offset = call.query_int("limit", 50, low=1, high=200), call.query_int("offset", 0)
     return {"jobs": [v.to_dict() for v in _jobs(call).service.list(call.user.user_id, status=q.get("status") or None,
                                                                       limit=limit, offset=offset)]}
 

@@ -90,13 +90,7 @@ def _int_header(request: Request, name: str, *, required: bool) -> int | None:
 
 
 def _query_int(call: ApiCall, name: str, default: int) -> int:
-    raw = call.request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValidationError(f"{name}: must be a whole number", field=name) from None
+    return call.query_int(name, default)
 
 
 async def _batches(request: Request) -> AsyncIterator[list[bytes]]:

@@ -10,6 +10,7 @@ stand-in on loopback); by default it is Stripe's.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from ..errors import BillingProviderError, WebhookSignatureError
@@ -151,11 +152,16 @@ class StripeGateway:
         if not signature_header:
             raise WebhookSignatureError("missing Stripe-Signature header")
         try:
-            stripe.Webhook.construct_event(payload, signature_header, secret, tolerance=tolerance, api_key="unused")
+            # verify_header checks the signature without parsing the body (construct_event's json.loads
+            # turned a signed 100k-deep body into a RecursionError); the caller parses it (jsonbody)
+            stripe.WebhookSignature.verify_header(payload, signature_header, secret, tolerance=tolerance)
         except stripe.SignatureVerificationError as exc:
             reason = str(exc._message or "signature does not match")
             if "tolerance" in reason:
                 reason = "the Stripe-Signature timestamp is too old (a replay, or the server clock is wrong)"
             raise WebhookSignatureError(f"invalid Stripe webhook signature: {reason}") from None
-        except (ValueError, UnicodeDecodeError):
-            pass  # a signed body that is not JSON: the caller reports it
+        except UnicodeDecodeError:
+            raise WebhookSignatureError("invalid Stripe webhook signature: the body is not UTF-8") from None
+        stamps = [part.partition("=")[2] for part in signature_header.split(",") if part.strip().startswith("t=")]
+        if stamps and stamps[0].strip().isdigit() and int(stamps[0]) > time.time() + tolerance:
+            raise WebhookSignatureError("invalid Stripe webhook signature: the timestamp is in the future")

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..db.models import SUBSCRIPTION_STATUSES, UserSubscription
+from ..errors import ValidationError
 
 __all__ = [
     "LIVE_STATUSES",
@@ -40,9 +41,16 @@ __all__ = [
 LIVE_STATUSES = ("active", "trialing", "past_due", "unpaid", "paused", "incomplete")
 
 
+MAX_TIMESTAMP = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second a datetime holds
+
+
 def from_timestamp(value: Any) -> datetime | None:
+    """A Unix time from Stripe as an aware datetime; None when absent. A number no calendar
+    holds (1e20, negative) is refused with ValidationError (422), not a 500."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
+    if value != value or not 0 <= value <= MAX_TIMESTAMP:
+        raise ValidationError(f"timestamp {value!r} is out of range", field="created")
     return datetime.fromtimestamp(int(value), tz=UTC)
 
 

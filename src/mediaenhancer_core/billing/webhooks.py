@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..db.models import ProcessedWebhookEvent
 from ..errors import BillingNotConfiguredError, ValidationError
+from ..jsonbody import parse_json
 from .gateway import StripeGateway
 from .state import SubscriptionState, from_timestamp, id_of
 
@@ -75,8 +76,8 @@ class StripeWebhooks:
                 "signing secret (whsec_...)"
             )
         StripeGateway.verify_event(body, signature_header, self.secret, tolerance=self.tolerance)
+        event = parse_json(body)  # depth, text and numbers checked: 422, never a 500
         try:
-            event = json.loads(body)
             event_id = str(event["id"])
             event_type = str(event["type"])
             obj = event["data"]["object"]
