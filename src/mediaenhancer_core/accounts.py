@@ -151,22 +151,21 @@ class Accounts:
     # --- signing in ---------------------------------------------------------------
 
     def sign_in(self, email: str, password: str, *, client_ip: str) -> Principal:
-        """Check a password; throttled per account+address and per address."""
+        """Check a password; throttled per account+address and per address, each attempt counted
+        (atomically, in the database) before the argon2 check."""
         try:
             email = normalize_email(email)
         except ValidationError:
             raise InvalidCredentialsError("wrong email or password") from None
+        with self.db.session() as session:  # committed before the check: concurrent attempts see it
+            self.limiter.acquire(session, email, client_ip)
         with self.db.session() as session:
-            self.limiter.check(session, email, client_ip)
             user = session.scalar(select(User).where(User.email == email))
             ok = self.passwords.verify_or_waste(user.password_hash if user else None, password)
-            if not ok or user is None:
-                self.limiter.record_failure(session, email, client_ip)
-                failed = True
-            else:
-                failed = False
-                self.limiter.clear(session, email, client_ip)
-                assert user.password_hash is not None
+            failed = not ok or user is None
+            if not failed:
+                self.limiter.succeeded(session, email, client_ip)
+                assert user is not None and user.password_hash is not None
                 if self.passwords.needs_rehash(user.password_hash):
                     user.password_hash = self.passwords.hash(password)
         if failed:
