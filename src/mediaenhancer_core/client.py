@@ -54,6 +54,20 @@ def error_from_body(status: int, body: Any) -> MediaEnhancerError:
     return klass(message)
 
 
+RETRY_CAP = 30.0  # seconds: the longest a 503's Retry-After makes the CLI wait before one retry
+
+
+def _retry_delay(header: str | None, attempt: int) -> float:
+    backoff = float(2 ** (attempt - 1))
+    try:
+        asked = float(header) if header is not None else None
+    except ValueError:
+        asked = None
+    if asked is None or not asked >= 0:
+        return backoff
+    return min(max(asked, backoff), RETRY_CAP)
+
+
 class ApiClient:
     def __init__(
         self,
@@ -62,6 +76,8 @@ class ApiClient:
         *,
         transport: Any = None,
         timeout: float = 30.0,
+        retries: int = 3,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         import httpx  # noqa: PLC0415 - lazy: keeps `mediaenhancer --help` fast
 
@@ -69,6 +85,8 @@ class ApiClient:
 
         self.base_url = base_url.rstrip("/")
         self.token = token
+        self.retries = retries
+        self._sleep = sleep
         self._httpx = httpx
         self._client = httpx.Client(
             base_url=self.base_url,
@@ -94,13 +112,24 @@ class ApiClient:
             if not self.token:
                 raise E.NotLoggedInError("not logged in; run `mediaenhancer login` or set MEDIAENHANCER_TOKEN")
             headers["Authorization"] = f"Bearer {self.token}"
-        try:
-            response = self._client.request(method, path, json=json, content=content, headers=headers)
-        except self._httpx.TransportError as exc:
-            raise E.ServerUnreachableError(
-                f"cannot reach the server at {self.base_url} ({exc.__class__.__name__}); check --server or "
-                "MEDIAENHANCER_SERVER_URL, or start one with `mediaenhancer-server`"
-            ) from None
+        replayable = content is None or isinstance(content, (bytes, bytearray, str))
+        attempt = 0
+        while True:
+            try:
+                response = self._client.request(method, path, json=json, content=content, headers=headers)
+            except self._httpx.TransportError as exc:
+                raise E.ServerUnreachableError(
+                    f"cannot reach the server at {self.base_url} ({exc.__class__.__name__}); check --server or "
+                    "MEDIAENHANCER_SERVER_URL, or start one with `mediaenhancer-server`"
+                ) from None
+            retry_after = response.headers.get("retry-after")
+            if response.status_code != 503 or retry_after is None or attempt >= self.retries or not replayable:
+                break
+            # a 503 with Retry-After: the server's database or storage is briefly unavailable and
+            # nothing was applied (a 503 without it, e.g. billing not configured, is not retried);
+            # wait as asked (Retry-After, at most RETRY_CAP seconds) or back off 1, 2, 4 s
+            attempt += 1
+            self._sleep(_retry_delay(retry_after, attempt))
         if response.status_code == 204:
             return None
         try:

@@ -7,6 +7,8 @@ is written at most once a minute per token to keep authenticated reads cheap.
 
 from __future__ import annotations
 
+import logging
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -24,6 +26,7 @@ from .security import constant_time_equals, hash_secret, new_secret
 
 __all__ = ["ApiTokens", "TOKEN_PREFIX", "looks_like_api_token"]
 
+log = logging.getLogger("mediaenhancer.tokens")
 TOKEN_PREFIX = "me_"
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 MAX_TOKENS_PER_USER = 100
@@ -52,11 +55,55 @@ def _clean_name(name: str) -> str:
     return name
 
 
+class LastUsedWriter:
+    """Writes ``last_used_at`` best effort, off the request: one background thread, the newest time
+    per token, and a failure (SQLite write-locked, PostgreSQL gone) only logged. A request never
+    waits for this write or fails because of it (before issue 12 a locked SQLite file made an
+    authenticated GET wait 10 s and answer 500)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._pending: dict[uuid.UUID, datetime] = {}
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def record(self, token_id: uuid.UUID, when: datetime) -> None:
+        with self._lock:
+            self._pending[token_id] = when
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="mediaenhancer-last-used", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def flush(self) -> None:
+        """Write what is pending now, in the caller's thread (tests, shutdown)."""
+        with self._write_lock:  # a flush also waits for the background thread's write in progress
+            with self._lock:
+                pending, self._pending = self._pending, {}
+            self._write(pending)
+
+    def _write(self, pending: dict[uuid.UUID, datetime]) -> None:
+        for token_id, when in pending.items():
+            try:
+                with self.db.engine.begin() as conn:
+                    conn.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=when))
+            except Exception as exc:  # noqa: BLE001 - best effort: the next use records it again
+                log.info("last_used_at not recorded (%s)", type(exc).__name__)
+
+    def _run(self) -> None:
+        while self._wake.wait(timeout=60):
+            self._wake.clear()
+            self.flush()
+
+
 class ApiTokens:
     def __init__(self, db: Database, *, clock: Callable[[], datetime], cache: AuthCache | None = None) -> None:
         self.db = db
         self.clock = clock
         self.cache = cache or AuthCache(0, clock=clock)
+        self.last_used = LastUsedWriter(db)
 
     def create(
         self,
@@ -123,8 +170,7 @@ class ApiTokens:
         if row.disabled:
             raise AccountDisabledError("this account is disabled; contact the administrator")
         if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
-            with self.db.engine.begin() as conn:
-                conn.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
+            self.last_used.record(row.id, now)
         principal = Principal(user_id=row.user_id, email=row.email, method="token", token_id=row.id)
         self.cache.put_principal(digest, principal, row.expires_at)
         return principal

@@ -96,7 +96,7 @@ def create_app(
     app.state.executor = executor
     app.state.api_routes = api_routes
     app.state.jobs = jobs
-    checks: dict[str, Callable[[], Any]] = {"database": core.db.check_current}
+    checks: dict[str, Callable[[], Any]] = {"database": core.db.check_ready}  # schema current and writable
     app.state.readiness_checks = checks
     install_media(app, core)  # /storage/ signed downloads and the "storage" readiness check (issue 4)
     return app

@@ -53,6 +53,8 @@ STATUS_TABLE: list[tuple[type[E.MediaEnhancerError], int]] = [
     (E.BillingError, 503),  # no Stripe key or price (billing_not_configured), or Stripe failed
 ]
 
+RETRY_AFTER_SECONDS = 5  # what a transient 503 (database, storage) asks clients to wait
+TRANSIENT: tuple[type[E.MediaEnhancerError], ...] = (E.DatabaseError, E.StorageError, E.TempDirError)
 _HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 
 
@@ -75,6 +77,8 @@ async def _core_error(request: Request, exc: Exception) -> Response:
     headers: dict[str, str] = {}
     if isinstance(exc, E.RateLimitedError):
         headers["Retry-After"] = str(exc.retry_after)
+    elif isinstance(exc, TRANSIENT):  # a retry soon may succeed (clients back off on Retry-After)
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="mediaenhancer"'
     if status >= 500:

@@ -32,6 +32,8 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # it here lets a server whose database is current start without importing alembic (about 10 MB).
 HEAD_REVISION = "0004_jobs_ai"
 DEFAULT_SQLITE_NAME = "mediaenhancer.db"
+SQLITE_BUSY_TIMEOUT_MS = 10_000  # how long a write waits for SQLite's lock before DatabaseError (503)
+CONNECT_TIMEOUT_SECONDS = 5  # a PostgreSQL that does not answer is "unavailable" after this, not a hang
 
 
 def database_url(settings: Settings) -> str:
@@ -46,10 +48,25 @@ def database_url(settings: Settings) -> str:
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
+
+
+def _unavailable(context: Any) -> BaseException | None:
+    """``handle_error`` hook: the database being unreachable, stopped or locked (DBAPI
+    OperationalError/InterfaceError, on connect or on a statement) becomes our DatabaseError,
+    which the API answers 503 ``database_unavailable`` with Retry-After and jobs retry. Other
+    errors (integrity, programming) stay SQLAlchemy's. The message names neither the SQL nor
+    its parameters."""
+    original = context.original_exception
+    dbapi = context.engine.dialect.loaded_dbapi if context.engine is not None else None
+    kinds = tuple(k for k in (getattr(dbapi, "OperationalError", None), getattr(dbapi, "InterfaceError", None)) if k)
+    if not kinds or not isinstance(original, kinds):
+        return None
+    detail = (str(original).strip().splitlines() or ["no detail"])[0][:200]
+    return DatabaseError(f"the database is unavailable ({type(original).__name__}: {detail}); try again shortly")
 
 
 class Database:
@@ -57,7 +74,9 @@ class Database:
 
     def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
         self.url = url
-        kwargs: dict[str, Any] = {"echo": echo}
+        # hide_parameters: SQL parameters (project names, settings, emails) never reach an
+        # exception's text, hence never a log line (issue 12)
+        kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if url.startswith("sqlite"):
             path = url.split("///", 1)[1] if "///" in url else ""
             if path and path != ":memory:":
@@ -70,13 +89,16 @@ class Database:
                     ) from None
             kwargs["connect_args"] = {"check_same_thread": False}
         else:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_timeout=10)
+            if url.startswith("postgresql"):
+                kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
         try:
             self.engine: Engine = create_engine(url, **kwargs)
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise ConfigError(f"MEDIAENHANCER_DATABASE_URL: cannot use this database URL ({exc})") from None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _set_sqlite_pragmas)
+        event.listen(self.engine, "handle_error", _unavailable)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @classmethod
@@ -122,6 +144,35 @@ class Database:
                 conn.execute(text("SELECT 1"))
         except SQLAlchemyError as exc:
             raise DatabaseError(f"database {self.describe()} is unreachable ({type(exc.orig or exc).__name__})") from None
+
+    def check_writable(self, timeout: float = 1.0) -> None:
+        """Raise DatabaseError unless the database would take a write now: SQLite's write lock
+        can be had within ``timeout`` (a reader answering is not enough: a locked file still
+        reads), PostgreSQL answers and is not a read-only standby. Nothing is written."""
+        try:
+            with self.engine.connect() as conn:
+                if self.dialect == "sqlite":
+                    raw = conn.connection.dbapi_connection
+                    assert raw is not None
+                    raw.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+                    try:
+                        raw.execute("BEGIN IMMEDIATE")
+                        raw.execute("ROLLBACK")
+                    finally:
+                        raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+                elif self.dialect == "postgresql":
+                    if conn.execute(text("SELECT pg_is_in_recovery()")).scalar():
+                        raise DatabaseError(f"database {self.describe()} is a read-only standby")
+        except DatabaseError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - sqlite3's own errors come straight from the driver here
+            raise DatabaseError(f"database {self.describe()} cannot take writes ({type(exc).__name__}: "
+                                f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})") from None
+
+    def check_ready(self) -> None:
+        """The readiness probe: current schema and able to write."""
+        self.check_current()
+        self.check_writable()
 
     # --- migrations -----------------------------------------------------------
 
