@@ -23,6 +23,7 @@ import secrets
 from pathlib import Path
 
 from .errors import ConfigError
+from .privatefs import make_dirs
 from .settings import Secret
 
 __all__ = ["secret_key", "MIN_KEY_BYTES"]
@@ -67,7 +68,7 @@ def _create(path: Path, setting: str) -> bytes:
     key = secrets.token_hex(32).encode()
     temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_dirs(path.parent)
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             os.write(fd, key)

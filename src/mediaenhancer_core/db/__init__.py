@@ -22,6 +22,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import ConfigError, DatabaseError
+from ..privatefs import make_dirs, touch_private
 from ..settings import Settings
 from .models import Base
 
@@ -80,8 +81,9 @@ class Database:
         if url.startswith("sqlite"):
             path = url.split("///", 1)[1] if "///" in url else ""
             if path and path != ":memory:":
-                try:
-                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                try:  # other people's data: the folder 0700, the file (and so its -wal, -shm) 0600
+                    make_dirs(Path(path).parent)
+                    touch_private(path)
                 except OSError as exc:
                     raise DatabaseError(
                         f"cannot create the database folder {Path(path).parent} ({exc.strerror}); "

@@ -59,6 +59,37 @@ def verify(secret: str, body: bytes, header: str, *, tolerance: float = 300.0, n
     return hmac.compare_digest(expected, given) and fresh
 
 
+_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address leads to: IPv4-mapped (::ffff:a.b.c.d), IPv4-compatible
+    (::a.b.c.d), NAT64 (64:ff9b::/96, RFC 6052; 64:ff9b:1::/48, RFC 8215), 6to4 (2002::/16) and
+    Teredo (2001::/32, its server and client)."""
+    found: list[ipaddress.IPv4Address] = []
+    low32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip.ipv4_mapped is not None:
+        found.append(ip.ipv4_mapped)
+    if ip in _IPV4_COMPATIBLE or any(ip in net for net in _NAT64):
+        found.append(low32)
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:
+        found.extend(ip.teredo)
+    return found
+
+
+def is_public_address(addr: str) -> bool:
+    """Globally routable, not multicast, and so is every IPv4 address it embeds (a NAT64 or 6to4
+    address of 127.0.0.1 reaches 127.0.0.1 through a translator)."""
+    ip = ipaddress.ip_address(addr.split("%")[0])
+    candidates: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address):
+        candidates.extend(embedded_ipv4(ip))
+    return all(c.is_global and not c.is_multicast for c in candidates)
+
+
 def _resolve(host: str) -> list[str]:
     return [ai[4][0] for ai in socket.getaddrinfo(host, None)]
 
@@ -83,10 +114,7 @@ def check_callback_url(url: str, *, allow_private: bool = False, resolve: Callab
         raise ValidationError(f"callback_url: cannot resolve {parts.hostname}", field="callback_url")
     if not allow_private:
         for addr in addresses:
-            ip = ipaddress.ip_address(addr.split("%")[0])
-            if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-                ip = ip.ipv4_mapped
-            if not ip.is_global or ip.is_multicast:
+            if not is_public_address(addr):
                 raise ValidationError(
                     f"callback_url: {parts.hostname} is a private or local address; use a public URL", field="callback_url"
                 )

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..privatefs import make_dirs, touch_private
 from ..settings import Settings
 
 __all__ = ["JobQueue", "queue_path"]
@@ -46,7 +47,8 @@ class JobQueue:
             self.huey: Any = huey.MemoryHuey(name, immediate=True)
         elif kind == "embedded":
             path = queue_path(settings)
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_dirs(path.parent)
+            touch_private(path)  # job ids and callback deliveries: 0600 like the database
             self.huey = huey.SqliteHuey(name, filename=str(path), results=False, utc=True)
         else:  # "redis" (Settings.validate allows nothing else, and requires redis_url)
             assert settings.redis_url is not None

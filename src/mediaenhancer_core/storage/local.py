@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import StorageError, StorageUnavailableError
+from ..privatefs import make_dirs, open_private, touch_private
 from .base import READ_CHUNK, ObjectInfo, PartWriter, PendingUpload, Storage, check_key
 from .signing import UrlSigner
 
@@ -99,8 +100,8 @@ class LocalStorage(Storage):
 
     def check(self) -> None:
         try:
-            self.objects.mkdir(parents=True, exist_ok=True)
-            self.uploads.mkdir(parents=True, exist_ok=True)
+            make_dirs(self.objects)
+            make_dirs(self.uploads)
         except OSError as exc:
             raise _os_error(exc, f"creating {self.root}") from None
         if not os.access(self.objects, os.W_OK) or not os.access(self.uploads, os.W_OK):
@@ -111,8 +112,8 @@ class LocalStorage(Storage):
         final = self.path(key)
         tmp = final.with_name(f".tmp-{secrets.token_hex(6)}")
         try:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as fh:
+            make_dirs(final.parent)
+            with open_private(tmp, "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
@@ -188,9 +189,10 @@ class LocalStorage(Storage):
         upload_id = uuid.uuid4().hex
         part, keyfile = self._staging(upload_id)
         try:
-            self.uploads.mkdir(parents=True, exist_ok=True)
-            keyfile.write_text(key, "utf-8")
-            part.touch()
+            make_dirs(self.uploads)
+            with open_private(keyfile, "w") as fh:
+                fh.write(key)
+            touch_private(part)
         except OSError as exc:
             raise _os_error(exc, "starting an upload") from None
         return upload_id
@@ -213,7 +215,7 @@ class LocalStorage(Storage):
         final = self.path(key)
         try:
             size = part.stat().st_size
-            final.parent.mkdir(parents=True, exist_ok=True)
+            make_dirs(final.parent)
             os.replace(part, final)
             keyfile.unlink(missing_ok=True)
         except FileNotFoundError:
