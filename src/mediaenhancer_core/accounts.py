@@ -176,12 +176,16 @@ class Accounts:
         return Principal(user_id=user.id, email=user.email, method="session")
 
     def set_password(self, user_id: uuid.UUID, password: str) -> None:
+        """Set a new password (the administrator's reset): every browser session and API token
+        of the account ends with it, since whoever knew the old password may hold them."""
         password_hash = self.passwords.hash(password)
         with self.db.session() as session:
             user = session.get(User, user_id)
             if user is None:
                 raise NotFoundError("no such user")
             user.password_hash = password_hash
+            self._end_access(session, user_id)
+        self.cache.forget_user(user_id)
 
     # --- administration --------------------------------------------------------------
 

@@ -4,12 +4,13 @@
 when an identity provider is configured, one of its JWTs. Anything else is 401.
 
 Pages use a session cookie (HttpOnly, SameSite=Lax, Secure over HTTPS) and every form
-carries a CSRF token that must equal the ``me_csrf`` cookie (double submit); a
-cross-site ``Origin`` header is refused as well.
+carries a CSRF token derived from the session secret (before sign-in, from a random
+``me_csrf`` cookie); a cross-site ``Origin`` header is refused as well.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Mapping
 
@@ -76,13 +77,33 @@ def _secure(request: Request) -> bool:
 # --- pages -------------------------------------------------------------------------
 
 
+def _derive(kind: str, secret: str) -> str:
+    return hashlib.sha256(f"mediaenhancer-csrf:{kind}:{secret}".encode()).hexdigest()
+
+
+def _csrf_basis(request: Request) -> tuple[str, str] | None:
+    """What this browser's CSRF token is derived from: its session (once signed in), else its
+    anonymous ``me_csrf`` cookie (sign-in and sign-up forms)."""
+    session = request.cookies.get(SESSION_COOKIE)
+    if session and 20 <= len(session) <= 200:
+        return "session", session
+    anonymous = request.cookies.get(CSRF_COOKIE) or request.scope.get("mediaenhancer.new_csrf")
+    if anonymous and 20 <= len(anonymous) <= 100:
+        return "anon", anonymous
+    return None
+
+
 def csrf_token_for(request: Request) -> str:
-    """The CSRF token for forms on this page: the cookie's value, or a new one."""
-    existing = request.cookies.get(CSRF_COOKIE)
-    if existing and 20 <= len(existing) <= 100:
-        return existing
-    token: str = request.scope.setdefault("mediaenhancer.new_csrf", secrets.token_urlsafe(32))
-    return token
+    """The CSRF token for forms on this page. It is derived from the browser's session secret
+    (or, before sign-in, from a random ``me_csrf`` cookie), never equal to a cookie: a cookie an
+    attacker managed to set (a sibling subdomain can) does not give them a token that works
+    with the victim's session (issue 12: it used to be any cookie the client chose)."""
+    basis = _csrf_basis(request)
+    if basis is None:
+        request.scope["mediaenhancer.new_csrf"] = secrets.token_urlsafe(32)
+        basis = _csrf_basis(request)
+        assert basis is not None
+    return _derive(*basis)
 
 
 def attach_csrf_cookie(request: Request, response: Response) -> None:
@@ -92,8 +113,8 @@ def attach_csrf_cookie(request: Request, response: Response) -> None:
 
 
 def check_csrf(request: Request, submitted: str | None) -> None:
-    cookie = request.cookies.get(CSRF_COOKIE)
-    if not cookie or not submitted or not constant_time_equals(cookie, submitted):
+    basis = _csrf_basis(request) if request.scope.get("mediaenhancer.new_csrf") is None else None
+    if basis is None or not submitted or not constant_time_equals(_derive(*basis), submitted):
         raise ForbiddenError("the form expired or came from another site; reload the page and try again")
     origin = request.headers.get("origin")
     if origin and origin != "null":

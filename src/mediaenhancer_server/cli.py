@@ -296,7 +296,8 @@ def users_set_password(
     email: str,
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")] = False,
 ) -> None:
-    """Set or reset an account's password (there is no e-mail reset flow)."""
+    """Set or reset an account's password (there is no e-mail reset flow). Its browser sessions
+    end and its API tokens are revoked."""
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -304,7 +305,7 @@ def users_set_password(
     with _core() as core:
         user = core.accounts.by_email(email)
         core.accounts.set_password(user.id, password)
-    typer.echo(f"password set for {user.email}")
+    typer.echo(f"password set for {user.email}; its sessions ended and its tokens were revoked")
 
 
 @users_app.command("set-plan")

@@ -55,6 +55,11 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# SQLite result codes that mean "not now" rather than "wrong": BUSY, LOCKED, READONLY, IOERR,
+# FULL, CANTOPEN, PROTOCOL (https://www.sqlite.org/rescode.html)
+_SQLITE_UNAVAILABLE = frozenset({5, 6, 8, 10, 13, 14, 15})
+
+
 def _unavailable(context: Any) -> BaseException | None:
     """``handle_error`` hook: the database being unreachable, stopped or locked (DBAPI
     OperationalError/InterfaceError, on connect or on a statement) becomes our DatabaseError,
@@ -66,6 +71,9 @@ def _unavailable(context: Any) -> BaseException | None:
     kinds = tuple(k for k in (getattr(dbapi, "OperationalError", None), getattr(dbapi, "InterfaceError", None)) if k)
     if not kinds or not isinstance(original, kinds):
         return None
+    code = getattr(original, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF not in _SQLITE_UNAVAILABLE:
+        return None  # SQLite reports mistakes (no such table or column) as OperationalError too
     detail = (str(original).strip().splitlines() or ["no detail"])[0][:200]
     return DatabaseError(f"the database is unavailable ({type(original).__name__}: {detail}); try again shortly")
 
