@@ -22,7 +22,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from .db.models import Export, MediaFile, Project, SubscriptionPlan, User
+from .db.models import Export, MediaFile, Project, SubscriptionPlan, UsageEvent, User
 from .errors import (
     ExportQuotaError,
     MediaTooLongError,
@@ -41,6 +41,7 @@ __all__ = [
     "check_project_quota",
     "check_media_duration",
     "check_export_quota",
+    "exports_used",
     "human_bytes",
 ]
 
@@ -154,6 +155,17 @@ def check_media_duration(session: Session, limits: Limits, duration: float | Non
     )
 
 
+def exports_used(session: Session, user_id: uuid.UUID, period: tuple[datetime, datetime]) -> int:
+    """Exports that succeeded in the period, from the usage records: they stay when the user
+    deletes the project or the exported file (issue 12: deleting a project reset the count)."""
+    start, end = period
+    return int(session.scalar(
+        select(func.count(UsageEvent.id)).where(
+            UsageEvent.user_id == user_id, UsageEvent.kind == "export_succeeded",
+            UsageEvent.created_at >= start, UsageEvent.created_at < end)
+    ) or 0)
+
+
 def check_export_quota(session: Session, user_id: uuid.UUID, limits: Limits, period: tuple[datetime, datetime], *,
                        in_flight: bool = False) -> None:
     """Refuse an export when this period's exports reach the plan's limit. ``in_flight``: count the
@@ -162,11 +174,10 @@ def check_export_quota(session: Session, user_id: uuid.UUID, limits: Limits, per
     if limits.exports_per_month is None:
         return
     start, end = period
-    done = (Export.status == "succeeded") & (Export.completed_at >= start) & (Export.completed_at < end)
-    pending = Export.status.in_(("queued", "running")) & (Export.created_at >= start)
-    used = int(session.scalar(
-        select(func.count(Export.id)).where(Export.user_id == user_id, (done | pending) if in_flight else done)
-    ) or 0)
+    used = exports_used(session, user_id, period)
+    if in_flight:
+        pending = Export.status.in_(("queued", "running")) & (Export.created_at >= start)
+        used += int(session.scalar(select(func.count(Export.id)).where(Export.user_id == user_id, pending)) or 0)
     if used >= limits.exports_per_month:
         raise ExportQuotaError(
             f"the {limits.plan_name} plan allows {limits.exports_per_month} exports a month and you made {used} "

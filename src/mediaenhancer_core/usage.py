@@ -2,7 +2,8 @@
 
 Storage counts every media file the user holds (any status: an upload in progress
 already takes its space; ``uploads`` says how much of it is such reservations);
-exports count those that succeeded in the current period, which is the calendar
+exports count those that succeeded in the current period (from the usage records, which
+outlive a deleted project), which is the calendar
 month in UTC until billing (issue 5) supplies subscription periods. Limits of ``None`` mean unlimited.
 """
 
@@ -15,8 +16,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .db.models import Export, MediaFile, Project
+from .db.models import MediaFile, Project
 from .plans import plan_dict, plan_for_user
+from .quotas import exports_used
 
 __all__ = ["usage_summary", "month_period", "usage_period", "export_period"]
 
@@ -54,17 +56,7 @@ def usage_summary(session: Session, user_id: uuid.UUID, now: datetime) -> dict[s
         )
     ).one()
     projects = session.scalar(select(func.count(Project.id)).where(Project.user_id == user_id)) or 0
-    exports = (
-        session.scalar(
-            select(func.count(Export.id)).where(
-                Export.user_id == user_id,
-                Export.status == "succeeded",
-                Export.completed_at >= start,
-                Export.completed_at < end,
-            )
-        )
-        or 0
-    )
+    exports = exports_used(session, user_id, (start, end))  # usage records outlive deleted projects
     limits = plan_dict(plan)["limits"]
     return {
         "plan": {"id": plan.id, "name": plan.name},

@@ -31,7 +31,7 @@ __all__ = ["Database", "database_url", "Base", "MIGRATIONS_DIR", "HEAD_REVISION"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The newest migration in migrations/versions (a test holds it to alembic's own answer). Knowing
 # it here lets a server whose database is current start without importing alembic (about 10 MB).
-HEAD_REVISION = "0004_jobs_ai"
+HEAD_REVISION = "0005_hardening"
 DEFAULT_SQLITE_NAME = "mediaenhancer.db"
 SQLITE_BUSY_TIMEOUT_MS = 10_000  # how long a write waits for SQLite's lock before DatabaseError (503)
 CONNECT_TIMEOUT_SECONDS = 5  # a PostgreSQL that does not answer is "unavailable" after this, not a hang

@@ -57,6 +57,7 @@ __all__ = [
     "ApiToken",
     "WebSession",
     "DeviceAuthorization",
+    "EmailVerification",
     "ProcessedWebhookEvent",
     "SignInThrottle",
     "SUBSCRIPTION_STATUSES",
@@ -147,6 +148,7 @@ class User(Base):
     deleted_at: Mapped[datetime | None]
     idp_updated_at: Mapped[datetime | None]  # newest identity-provider update applied (stale webhooks are skipped)
     callback_url: Mapped[str | None] = mapped_column(Text)  # where job completion callbacks go (issue 6)
+    email_verified_at: Mapped[datetime | None]  # set when the owner proved the address (issue 12)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 
@@ -162,6 +164,7 @@ class SubscriptionPlan(Base):
         CheckConstraint("project_limit IS NULL OR project_limit >= 0", name="project_limit_valid"),
         CheckConstraint("monthly_export_limit IS NULL OR monthly_export_limit >= 0", name="export_limit_valid"),
         CheckConstraint("max_media_duration_seconds > 0", name="duration_limit_valid"),
+        CheckConstraint("max_running_jobs >= 1 AND max_queued_jobs >= 1", name="job_limits_valid"),
     )
 
     id: Mapped[str] = mapped_column(String(50), primary_key=True)
@@ -178,6 +181,9 @@ class SubscriptionPlan(Base):
     sort_order: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     is_public: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     ai_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))  # Gemini features (issue 7)
+    # jobs a user of the plan may have running at once, and waiting in the queue (issue 12)
+    max_running_jobs: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    max_queued_jobs: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
 
 
 class UserSubscription(Base):
@@ -230,6 +236,18 @@ class WebSession(Base):
     id: Mapped[uuid.UUID] = _uuid_pk()
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = _created()
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class EmailVerification(Base):
+    """A link sent to prove an email address (open sign-up with verification on). The link holds
+    the secret; only its SHA-256 is stored (issue 12)."""
+
+    __tablename__ = "email_verifications"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = _created()
     expires_at: Mapped[datetime] = mapped_column(index=True)
 
@@ -450,4 +468,7 @@ class UsageEvent(Base):
     media_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("media_files.id", ondelete="SET NULL"), index=True)
     job_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), index=True)
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # the export an export_succeeded record counts (no foreign key: deleting the project, and with
+    # it the export, must not take its use away; unique: one record per export) (issue 12)
+    export_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, unique=True)
     created_at: Mapped[datetime] = _created()

@@ -289,6 +289,7 @@ class _Handlers:
                 exp.result_media_id, exp.storage_key, exp.file_size = stored.id, stored.storage_key, stored.file_size
                 exp.filename = stored.filename
             session.add(UsageEvent(user_id=job_row.user_id, kind="export_succeeded", quantity=1, media_id=stored.id,
+                                   export_id=export_id,  # the record outlives the project (issue 12)
                                    details={"export_id": str(export_id), "project_id": str(job_row.project_id)}))
 
         return JobOutcome(
