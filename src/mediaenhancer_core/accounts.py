@@ -12,7 +12,7 @@ import unicodedata
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,7 +23,14 @@ from sqlalchemy.orm import Session
 from .authcache import AuthCache
 from .db import Database
 from .db.models import ApiToken, SubscriptionPlan, User, UserSubscription, WebSession
-from .errors import AccountDisabledError, ConflictError, InvalidCredentialsError, NotFoundError, ValidationError
+from .errors import (
+    AccountDisabledError,
+    ConflictError,
+    EmailNotVerifiedError,
+    InvalidCredentialsError,
+    NotFoundError,
+    ValidationError,
+)
 from .passwords import Passwords
 from .plans import FREE_PLAN_ID, get_plan, plan_dict, plan_for_user, subscription_grants_plan
 from .throttle import SignInLimiter
@@ -106,26 +113,48 @@ class Accounts:
         limiter: SignInLimiter,
         clock: Callable[[], datetime],
         cache: AuthCache | None = None,
+        signup_ip_max: int = 5,
+        abuse_window: timedelta = timedelta(hours=1),
+        require_verified_email: bool = False,
     ) -> None:
         self.db = db
         self.passwords = passwords
         self.limiter = limiter
         self.clock = clock
         self.cache = cache or AuthCache(0, clock=clock)
+        self.signup_ip_max = signup_ip_max
+        self.abuse_window = abuse_window
+        self.require_verified_email = require_verified_email
 
     # --- creating and finding ----------------------------------------------------
 
-    def create_user(self, email: str, password: str | None = None, *, username: str | None = None) -> User:
-        """A new built-in account. Without a password it can only use API tokens."""
+    def create_user(self, email: str, password: str | None = None, *, username: str | None = None,
+                    verified: bool = False) -> User:
+        """A new built-in account. Without a password it can only use API tokens. ``verified``: the
+        address is known to be the user's (the administrator made the account)."""
         email = normalize_email(email)
-        password_hash = self.passwords.hash(password) if password is not None else None
-        user = User(email=email, password_hash=password_hash, username=_clean_username(username))
+        password_hash = self.passwords.hash(password, user_inputs=(email,)) if password is not None else None
+        user = User(email=email, password_hash=password_hash, username=_clean_username(username),
+                    email_verified_at=self.clock() if verified else None)
         try:
             with self.db.session() as session:
                 session.add(user)
         except IntegrityError:
             raise ConflictError(f"an account for {email} already exists; sign in instead") from None
         return user
+
+    def sign_up(self, email: str, password: str, *, client_ip: str) -> User | None:
+        """Open sign-up (the /signup page). Counted per client address before any work (429 past
+        ``signup_ip_max`` in the window); the new user, or None when the address already has an
+        account: the caller answers both the same way, so sign-up does not tell who has one.
+        The password is hashed in both cases (the answer takes as long)."""
+        with self.db.session() as session:  # committed before the argon2 hash
+            self.limiter.counter.hit(session, f"signup-ip:{client_ip}", limit=self.signup_ip_max,
+                                     window=self.abuse_window, what="sign-ups from your address")
+        try:
+            return self.create_user(email, password)
+        except ConflictError:
+            return None
 
     def get(self, user_id: uuid.UUID) -> User:
         with self.db.session() as session:
@@ -167,18 +196,24 @@ class Accounts:
                 self.limiter.succeeded(session, email, client_ip)
                 assert user is not None and user.password_hash is not None
                 if self.passwords.needs_rehash(user.password_hash):
-                    user.password_hash = self.passwords.hash(password)
+                    user.password_hash = self.passwords.rehash(password)
         if failed:
             raise InvalidCredentialsError("wrong email or password")
         assert user is not None
         if user.disabled or user.deleted_at is not None:
             raise AccountDisabledError("this account is disabled; contact the administrator")
+        if self.require_verified_email and user.email_verified_at is None:
+            raise EmailNotVerifiedError(
+                f"confirm {user.email} first: open the link we mailed to it (a new one is on its way)")
         return Principal(user_id=user.id, email=user.email, method="session")
 
     def set_password(self, user_id: uuid.UUID, password: str) -> None:
         """Set a new password (the administrator's reset): every browser session and API token
         of the account ends with it, since whoever knew the old password may hold them."""
-        password_hash = self.passwords.hash(password)
+        with self.db.session() as session:
+            found = session.get(User, user_id)
+            email = found.email if found is not None else ""
+        password_hash = self.passwords.hash(password, user_inputs=(email,))
         with self.db.session() as session:
             user = session.get(User, user_id)
             if user is None:

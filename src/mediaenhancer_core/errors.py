@@ -90,6 +90,10 @@ catch our names.
     └── AIServerNotConfiguredError   the account server has no Gemini key (--remote)    503
     OutputError
     └── OutputExistsError            the output exists and --force was not given       (CLI)
+    ForbiddenError
+    └── EmailNotVerifiedError        open sign-up: the address was not proven yet      403
+    RateLimitedError
+    └── TooManyJobsError             the plan's jobs in the queue are reached          429
 
 Messages are one line, name the file or field, and say what to do.
 """
@@ -170,6 +174,8 @@ __all__ = [
     "TempDirError",
     "AIServerNotConfiguredError",
     "OutputExistsError",
+    "EmailNotVerifiedError",
+    "TooManyJobsError",
 ]
 
 
@@ -524,3 +530,16 @@ class OutputExistsError(OutputError):
     """The output file exists and replacing it was not asked for (``--force``)."""
 
     code = "output_exists"
+
+
+class EmailNotVerifiedError(ForbiddenError):
+    """Open sign-up with verification on: the account has not opened its verification link yet."""
+
+    code = "email_not_verified"
+
+
+class TooManyJobsError(RateLimitedError):
+    """The user already has as many jobs waiting or running as the plan allows (``retry_after``:
+    when to try again); a job that ends frees a place."""
+
+    code = "too_many_jobs"

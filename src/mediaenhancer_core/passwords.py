@@ -18,13 +18,30 @@ __all__ = ["Passwords", "MIN_PASSWORD_LENGTH", "MAX_PASSWORD_LENGTH", "validate_
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
+MIN_STRENGTH = 2  # zxcvbn's score 0-4; below 2 a password falls to fewer than a million guesses
+STRENGTH_CHECK_CHARS = 100  # zxcvbn's work grows with length; a longer password is not a common one
 
 
-def validate_password(password: str) -> None:
+def validate_password(password: str, *, user_inputs: tuple[str, ...] = ()) -> None:
+    """Length limits, and no common or guessable password (issue 12: `12345678` and `password`
+    were accepted). Guessability is zxcvbn's estimate (Dropbox's model, maintained on PyPI as
+    ``zxcvbn``): its frequency lists hold the passwords most often found in breaches, and it also
+    sees keyboard walks, dates, repeats and the account's own email (``user_inputs``)."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationError(f"password: use at least {MIN_PASSWORD_LENGTH} characters", field="password")
     if len(password) > MAX_PASSWORD_LENGTH:
         raise ValidationError(f"password: use at most {MAX_PASSWORD_LENGTH} characters", field="password")
+    if len(password) > STRENGTH_CHECK_CHARS:
+        return
+    from zxcvbn import zxcvbn  # noqa: PLC0415 - loads its word lists: only where passwords are set
+
+    result = zxcvbn(password, user_inputs=[u for u in user_inputs if u])
+    if result["score"] < MIN_STRENGTH:
+        hint = (result.get("feedback") or {}).get("warning") or "it is too easy to guess"
+        raise ValidationError(
+            f"password: {hint.rstrip('.').lower() if hint else 'too easy to guess'}; "
+            "use a longer one, e.g. a few unrelated words", field="password"
+        )
 
 
 class Passwords:
@@ -46,8 +63,14 @@ class Passwords:
                 self._dummy = self._hasher.hash("not a password: equalises the time of failed look-ups")
             return self._dummy
 
-    def hash(self, password: str) -> str:
-        validate_password(password)
+    def hash(self, password: str, *, user_inputs: tuple[str, ...] = ()) -> str:
+        """The argon2id hash of a new password (refused when short or common)."""
+        validate_password(password, user_inputs=user_inputs)
+        return self._hasher.hash(password)
+
+    def rehash(self, password: str) -> str:
+        """A new hash of a password that was just verified (stronger parameters): no policy check,
+        the user chose it under the rules of its time."""
         return self._hasher.hash(password)
 
     def verify(self, password_hash: str, password: str) -> bool:

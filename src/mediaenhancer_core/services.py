@@ -23,10 +23,12 @@ from .db.types import utcnow
 from .devices import DeviceAuthorizations
 from .identity import ClerkWebhooks, ProviderTokenVerifier, http_get_json
 from .library import MediaServices
+from .mail import mailer_from_settings
 from .passwords import Passwords
 from .settings import Settings
 from .throttle import SignInLimiter
 from .tokens import ApiTokens
+from .verification import EmailVerifications
 from .websessions import WebSessions
 
 __all__ = ["Core"]
@@ -44,6 +46,7 @@ class Core:
     clerk_webhooks: ClerkWebhooks | None
     billing: Billing  # Stripe (issue 5); works without a key: see billing/service.py
     clock: Callable[[], datetime]
+    verifications: EmailVerifications  # open sign-up's proof of address (issue 12), off by default
     library: MediaServices | None = None  # storage, media, uploads, projects, reaper (issue 4)
 
     @classmethod
@@ -84,7 +87,12 @@ class Core:
         return cls(
             settings=settings,
             db=db,
-            accounts=Accounts(db, passwords=passwords or Passwords(), limiter=limiter, clock=clock, cache=cache),
+            accounts=Accounts(db, passwords=passwords or Passwords(), limiter=limiter, clock=clock, cache=cache,
+                              signup_ip_max=settings.signup_ip_max,
+                              abuse_window=timedelta(seconds=settings.abuse_window_seconds),
+                              require_verified_email=settings.signup_email_verification),
+            verifications=EmailVerifications(db, mailer_from_settings(settings),
+                                             ttl=timedelta(hours=settings.email_verification_hours), clock=clock),
             tokens=tokens,
             sessions=WebSessions(db, lifetime=timedelta(hours=settings.session_hours), clock=clock),
             devices=DeviceAuthorizations(

@@ -100,6 +100,22 @@ class Settings:
     device_code_ttl_seconds: int = _setting(600, "How long a `mediaenhancer login` code stays valid, in seconds.")
     auth_cache_seconds: int = _setting(10, "How long a server process remembers a checked API token and a profile, in seconds (0: always ask the database). A revoked token, disabled account or profile change takes effect at once in the process that made it and within this time in the others.")
     device_poll_interval_seconds: int = _setting(5, "Minimum seconds between two polls of the device login token endpoint.")
+    server_header_timeout_seconds: float = _setting(10.0, "Longest a client may take to send a request's line and headers, from its first byte (or from connecting); then the connection is closed (slow-header attacks).")
+    server_body_timeout_seconds: float = _setting(30.0, "Longest pause between two pieces of a request body while the server is waiting for it; then the connection is closed (slow-body attacks). Uploads that keep sending are never cut.")
+    signup_ip_max: int = _setting(5, "Sign-ups allowed per client address within abuse_window_seconds; then the sign-up page answers 429.")
+    abuse_window_seconds: int = _setting(3600, "Window of the sign-up and device-login counters, in seconds.")
+    device_code_ip_max: int = _setting(30, "Device login codes (`mediaenhancer login`) a client address may ask for within abuse_window_seconds; then 429 (RFC 8628 section 5.1).")
+    device_code_max_guesses: int = _setting(10, "Unknown or expired codes a signed-in user may type on the device page within abuse_window_seconds; then 429 (RFC 8628 section 5.1: user codes are short, guessing must be limited).")
+    signup_email_verification: bool = _setting(False, "Open sign-up proves the email address: the account signs in only after the link sent to it is opened. Off by default. Mail goes out through mail_backend.")
+    email_verification_hours: int = _setting(24, "How long an email verification link stays valid, in hours.")
+    mail_backend: str = _setting("outbox", "How the server sends mail (verification links): `outbox` writes each message as an .eml file into data_dir/outbox (nothing leaves the machine: for testing and for a relay that picks them up) or `smtp` (smtp_host).")
+    mail_from: str = _setting("Media Enhancer <no-reply@localhost>", "From address of the server's mail.")
+    smtp_host: str | None = _setting(None, "SMTP server for mail_backend = smtp.")
+    smtp_port: int = _setting(587, "Port of the SMTP server.")
+    smtp_security: str = _setting("starttls", "SMTP connection security: `starttls` (upgrade a plain connection, port 587), `tls` (TLS from the start, port 465) or `none` (local relays only).")
+    smtp_username: str | None = _setting(None, "SMTP user name (unset: no authentication).")
+    smtp_password: Secret | None = _setting(None, "SMTP password.", secret=True)
+    smtp_timeout_seconds: float = _setting(10.0, "Timeout of one SMTP conversation, in seconds.")
     log_level: str = _setting("info", "Server log level: debug, info, warning or error. Logs are JSON lines on stderr.")
     clerk_issuer: str | None = _setting(None, "Issuer (`iss`) of identity-provider JWTs to accept, e.g. `https://example.clerk.accounts.dev`. Unset: provider JWTs are refused.")
     clerk_audience: str | None = _setting(None, "Required audience (`aud`) of identity-provider JWTs. Unset: `aud` is not checked.")
@@ -174,6 +190,7 @@ class Settings:
     callback_signing_secret: Secret | None = _setting(None, "Key from which each user's callback signing secret is derived. Unset: a random key is created once in data_dir/callback-signing.key.", secret=True)
     callback_timeout_seconds: float = _setting(10.0, "Timeout of one completion-callback POST.")
     callback_max_attempts: int = _setting(6, "Deliveries tried per completion callback (exponential backoff from 5 s).")
+    callback_dns_timeout_seconds: float = _setting(3.0, "Longest wait for the DNS lookup of a callback URL's host, in seconds (lookups run on their own threads, never on the database's).")
     callback_allow_private: bool = _setting(False, "Allow callback URLs that resolve to private or loopback addresses (off: the server would otherwise reach into its own network).")
 
     # ------------------------------------------------------------------------
@@ -259,9 +276,20 @@ class Settings:
                 raise ConfigError(f"{self.env_name(name)}: must be a port number 1-65535, got {getattr(self, name)}")
         for name in ("server_workers", "max_body_bytes", "session_hours", "signin_max_failures",
                      "signin_ip_max_failures", "signin_window_seconds", "device_code_ttl_seconds",
-                     "device_poll_interval_seconds"):
+                     "device_poll_interval_seconds", "signup_ip_max", "abuse_window_seconds", "device_code_ip_max",
+                     "device_code_max_guesses", "email_verification_hours", "smtp_port"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{self.env_name(name)}: must be 1 or more, got {getattr(self, name)}")
+        for name in ("server_header_timeout_seconds", "server_body_timeout_seconds", "smtp_timeout_seconds",
+                     "callback_dns_timeout_seconds"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{self.env_name(name)}: must be more than 0, got {getattr(self, name)}")
+        if self.mail_backend not in {"outbox", "smtp"}:
+            raise ConfigError(f"{self.env_name('mail_backend')}: use outbox or smtp, got {self.mail_backend!r}")
+        if self.mail_backend == "smtp" and not self.smtp_host:
+            raise ConfigError(f"{self.env_name('mail_backend')}=smtp needs {self.env_name('smtp_host')}")
+        if self.smtp_security not in {"starttls", "tls", "none"}:
+            raise ConfigError(f"{self.env_name('smtp_security')}: use starttls, tls or none, got {self.smtp_security!r}")
         if self.auth_cache_seconds < 0:
             raise ConfigError(f"{self.env_name('auth_cache_seconds')}: must be 0 or more, got {self.auth_cache_seconds}")
         if self.log_level not in {"debug", "info", "warning", "error"}:

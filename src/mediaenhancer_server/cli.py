@@ -250,7 +250,7 @@ def users_create(
     elif sys.stdin.isatty():
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     with _core() as core:
-        user = core.accounts.create_user(email, password)
+        user = core.accounts.create_user(email, password, verified=True)  # the administrator vouches for it
         if plan:
             core.accounts.set_plan(user.email, plan)
     note = "" if password is not None else " (no password: it signs in with API tokens only)"

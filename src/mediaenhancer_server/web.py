@@ -20,8 +20,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from mediaenhancer_core.accounts import Principal
+from mediaenhancer_core.accounts import normalize_email
 from mediaenhancer_core.errors import (
-    ConflictError,
+    EmailNotVerifiedError,
     ForbiddenError,
     InvalidCredentialsError,
     NotFoundError,
@@ -107,6 +108,11 @@ async def signin_submit(request: Request) -> Response:
         response = _render(request, "signin.html", 429, error=exc.message, next=next_url, email=email)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
+    except EmailNotVerifiedError as exc:
+        user = await run_in_threadpool(core.accounts.by_email, email)
+        base = _base_url(request)
+        await run_in_threadpool(lambda: core.verifications.send(user.id, user.email, base_url=base))
+        return _render(request, "signin.html", 403, error=exc.message, next=next_url, email=email)
     except (InvalidCredentialsError, ForbiddenError) as exc:
         return _render(request, "signin.html", 401, error=exc.message, next=next_url, email=email)
     return await _start_session(request, principal, next_url)
@@ -139,11 +145,37 @@ async def signup_submit(request: Request) -> Response:
     if password != data.get("password_confirm", ""):
         return _render(request, "signup.html", 422, error="The two passwords differ.", next=next_url, email=email)
     try:
-        user = await run_in_threadpool(core.accounts.create_user, email, password)
-    except (ValidationError, ConflictError) as exc:
-        status = 409 if isinstance(exc, ConflictError) else 422
-        return _render(request, "signup.html", status, error=exc.message, next=next_url, email=email)
-    return await _start_session(request, Principal(user_id=user.id, email=user.email, method="session"), next_url)
+        user = await run_in_threadpool(core.accounts.sign_up, email, password, client_ip=client_ip(request))
+    except RateLimitedError as exc:
+        response = _render(request, "signup.html", 429, error=exc.message, next=next_url, email=email)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    except ValidationError as exc:
+        return _render(request, "signup.html", 422, error=exc.message, next=next_url, email=email)
+    verify = core.settings.signup_email_verification
+    if verify:
+        base = _base_url(request)
+        if user is not None:
+            await run_in_threadpool(lambda: core.verifications.send(user.id, user.email, base_url=base))
+        else:
+            await run_in_threadpool(lambda: core.verifications.notify_existing(normalize_email(email), base_url=base))
+    # The same answer whether or not the address already had an account (issue 12: a 409 told).
+    return _render(request, "signup_done.html", 200, title="Check your email" if verify else "Sign up received",
+                   email=normalize_email(email), verify=verify, next=next_url)
+
+
+def _base_url(request: Request) -> str:
+    return (_core(request).settings.public_url or str(request.base_url)).rstrip("/")
+
+
+async def verify_email(request: Request) -> Response:
+    core = _core(request)
+    try:
+        email = await run_in_threadpool(core.verifications.confirm, request.query_params.get("token", ""))
+    except NotFoundError as exc:
+        return _render(request, "message.html", 404, title="Link expired", message=exc.message)
+    return _render(request, "message.html", title="Address confirmed",
+                   message=f"{email} is confirmed. You can sign in now.")
 
 
 async def signout(request: Request) -> Response:
@@ -265,6 +297,7 @@ def page_routes() -> list[Route | Mount]:
         Route("/signup", signup_page, methods=["GET"]),
         Route("/signup", signup_submit, methods=["POST"]),
         Route("/signout", signout, methods=["POST"]),
+        Route("/verify-email", verify_email, methods=["GET"]),
         Route("/account", account_page, methods=["GET"]),
         Route("/account/tokens", account_create_token, methods=["POST"]),
         Route("/account/tokens/{token_id:uuid}/revoke", account_revoke_token, methods=["POST"]),

@@ -94,6 +94,12 @@ def test_browser_sign_up_account_page_and_tokens(page, live_server) -> None:
     page.fill("input[name=password]", PASSWORD)
     page.fill("input[name=password_confirm]", PASSWORD)
     page.click("button[type=submit]")
+    # the same answer whether or not the address had an account (issue 12); then sign in
+    assert "If browser@example.com had no account, it has one now" in page.inner_text("main")
+    page.goto(f"{base}/signin")
+    page.fill("input[name=email]", "browser@example.com")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
     page.wait_for_url(f"{base}/account")
     assert page.inner_text("[data-testid=plan-name]") == "Starter"
     assert "0 of 10" in page.inner_text("[data-testid=usage-projects]")
