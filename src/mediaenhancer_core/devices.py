@@ -15,6 +15,7 @@ Device codes are stored as SHA-256; user codes are short-lived, single-use and u
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,6 +36,7 @@ from .errors import (
     ValidationError,
 )
 from .security import format_user_code, hash_secret, new_secret, new_user_code, normalize_user_code
+from .throttle import AttemptCounter
 from .tokens import ApiTokens
 
 __all__ = ["DeviceAuthorizations", "DeviceStart", "PendingDevice", "SLOW_DOWN_STEP"]
@@ -68,14 +70,26 @@ class DeviceAuthorizations:
         ttl: timedelta,
         interval: int,
         clock: Callable[[], datetime],
+        codes_per_ip: int = 30,
+        max_guesses: int = 10,
+        window: timedelta = timedelta(hours=1),
     ) -> None:
         self.db = db
         self.tokens = tokens
         self.ttl = ttl
         self.interval = interval
         self.clock = clock
+        self.codes_per_ip = codes_per_ip
+        self.max_guesses = max_guesses
+        self.window = window
+        self.counter = AttemptCounter(clock)
 
-    def start(self, client_name: str) -> DeviceStart:
+    def start(self, client_name: str, *, client_ip: str = "unknown") -> DeviceStart:
+        """A new code pair; at most ``codes_per_ip`` per client address in the window (RFC 8628
+        section 5.1: creating codes en masse would make guessing a live one easier)."""
+        with self.db.session() as session:
+            self.counter.hit(session, f"device-code-ip:{client_ip}", limit=self.codes_per_ip, window=self.window,
+                             what="login codes from your address")
         client_name = " ".join((client_name or "mediaenhancer CLI").split())[:100] or "mediaenhancer CLI"
         device_code = new_secret(DEVICE_CODE_PREFIX)
         now = self.clock()
@@ -101,15 +115,29 @@ class DeviceAuthorizations:
             raise UnauthorizedError("could not allocate a login code; try again")
         return DeviceStart(device_code, format_user_code(user_code), int(self.ttl.total_seconds()), self.interval)
 
-    def pending(self, user_code: str) -> PendingDevice:
+    def _guess(self, user_id: uuid.UUID) -> str:
+        """Count one typed code of this user before looking it up (RFC 8628 section 5.1: user codes
+        are short, so guesses are limited); a code that turns out valid gives its count back."""
+        key = f"device-guess:{user_id}"
+        with self.db.session() as session:
+            self.counter.hit(session, key, limit=self.max_guesses, window=self.window, what="wrong login codes")
+        return key
+
+    def _found(self, key: str) -> None:
+        with self.db.session() as session:
+            self.counter.give_back(session, key)
+
+    def pending(self, user_code: str, *, user_id: uuid.UUID) -> PendingDevice:
         """The request behind a code the user typed, if it can still be approved."""
         code = normalize_user_code(user_code)
         if len(code) != 8:
             raise ValidationError("code: type the 8 letters shown by `mediaenhancer login`", field="user_code")
+        key = self._guess(user_id)
         with self.db.session() as session:
             row = session.scalar(select(DeviceAuthorization).where(DeviceAuthorization.user_code == code))
         if row is None or row.status != "pending" or row.expires_at <= self.clock():
             raise NotFoundError("this code is unknown, used or expired; run `mediaenhancer login` again for a new one")
+        self._found(key)
         return PendingDevice(format_user_code(row.user_code), row.client_name, row.status, row.expires_at)
 
     def approve(self, user_code: str, principal: Principal) -> None:
@@ -120,6 +148,7 @@ class DeviceAuthorizations:
 
     def _decide(self, user_code: str, principal: Principal, status: str) -> None:
         code = normalize_user_code(user_code)
+        key = self._guess(principal.user_id)
         with self.db.session() as session:
             result = session.execute(
                 update(DeviceAuthorization)
@@ -132,6 +161,7 @@ class DeviceAuthorizations:
             )
             if not result.rowcount:  # type: ignore[attr-defined]
                 raise NotFoundError("this code is unknown, used or expired; run `mediaenhancer login` again for a new one")
+        self._found(key)
 
     def poll(self, device_code: str) -> str:
         """The new API token once approved; otherwise raise the RFC 8628 answer."""

@@ -34,7 +34,7 @@ from mediaenhancer_core.services import Core
 from mediaenhancer_core.usage import usage_summary
 
 from . import schemas as S
-from .auth import authenticate_bearer, bearer_token
+from .auth import authenticate_bearer, bearer_token, client_ip
 from .middleware import USER_ID_SCOPE_KEY
 
 __all__ = ["ApiRoute", "ApiCall", "API_ROUTES", "build_routes", "validate_json"]
@@ -227,7 +227,8 @@ def revoke_token(call: ApiCall) -> Any:
 
 
 def device_code(call: ApiCall) -> Any:
-    start = call.core.devices.start((call.data or {}).get("client_name") or "mediaenhancer CLI")
+    start = call.core.devices.start((call.data or {}).get("client_name") or "mediaenhancer CLI",
+                                    client_ip=client_ip(call.request))
     base = (call.core.settings.public_url or str(call.request.base_url)).rstrip("/")
     return {
         "device_code": start.device_code,
@@ -306,7 +307,7 @@ API_ROUTES: list[ApiRoute] = [
              status=204, errors=(404,)),
     ApiRoute("/api/device/code", "POST", device_code, "Start a device login (RFC 8628 device authorization).",
              "device", public=True, request_schema=S.DEVICE_CODE_REQUEST, response_schema=S.DEVICE_CODE,
-             errors=(422,)),
+             errors=(422, 429)),
     ApiRoute("/api/device/token", "POST", device_token,
              "Poll a device login: the token once approved; else authorization_pending, slow_down, "
              "expired_token or access_denied (400).", "device", public=True,

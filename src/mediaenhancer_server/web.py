@@ -263,7 +263,12 @@ async def device_lookup(request: Request) -> Response:
     user = {"email": principal.email}
     try:
         data = await _form(request)
-        pending = await run_in_threadpool(_core(request).devices.pending, data.get("code", ""))
+        pending = await run_in_threadpool(
+            lambda: _core(request).devices.pending(data.get("code", ""), user_id=principal.user_id))
+    except RateLimitedError as exc:
+        response = _render(request, "device.html", 429, user=user, code="", error=exc.message)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     except (ValidationError, NotFoundError, ForbiddenError) as exc:
         return _render(request, "device.html", 404 if isinstance(exc, NotFoundError) else 422, user=user, code="", error=exc.message)
     return _render(request, "device_confirm.html", user=user, pending=pending)
@@ -280,6 +285,10 @@ async def device_decide(request: Request) -> Response:
         approve = data.get("decision") == "approve"
         action = core.devices.approve if approve else core.devices.deny
         await run_in_threadpool(action, data.get("code", ""), principal)
+    except RateLimitedError as exc:
+        response = _render(request, "device.html", 429, user=user, code="", error=exc.message)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     except (NotFoundError, ForbiddenError) as exc:
         return _render(request, "device.html", 404 if isinstance(exc, NotFoundError) else 403, user=user, code="", error=exc.message)
     if approve:
