@@ -29,6 +29,7 @@ from .errors import (
     NotFoundError,
     ProjectQuotaError,
     StorageQuotaError,
+    TooManyJobsError,
 )
 from .plans import list_plans, plan_for_user
 
@@ -42,6 +43,7 @@ __all__ = [
     "check_media_duration",
     "check_export_quota",
     "exports_used",
+    "check_job_slots",
     "human_bytes",
 ]
 
@@ -184,3 +186,21 @@ def check_export_quota(session: Session, user_id: uuid.UUID, limits: Limits, per
             f"this period; wait until {end:%Y-%m-%d}, or {_upgrade_hint(session, limits, 'monthly_export_limit')}",
             details={"plan": limits.plan_id, "limit": limits.exports_per_month, "used": used, "requested": 1},
         )
+
+
+JOB_SLOT_RETRY_SECONDS = 30
+
+
+def check_job_slots(session: Session, user_id: uuid.UUID) -> None:
+    """Refuse a new job when the user already has the plan's ``max_queued_jobs`` waiting or running
+    (call under :func:`lock_user`): one user cannot fill the queue (issue 12). TooManyJobsError (429)."""
+    from .db.models import Job  # noqa: PLC0415
+
+    plan, _ = plan_for_user(session, user_id)
+    limit = int(plan.max_queued_jobs or 1)
+    active = int(session.scalar(select(func.count(Job.id)).where(
+        Job.user_id == user_id, Job.status.in_(("queued", "running")))) or 0)
+    if active >= limit:
+        raise TooManyJobsError(
+            f"you have {active} jobs waiting or running, the most the {plan.name} plan allows at once; "
+            "wait for some to finish (or cancel some), then try again", retry_after=JOB_SLOT_RETRY_SECONDS)

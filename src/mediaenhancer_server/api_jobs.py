@@ -145,6 +145,8 @@ def enhance_media(call: ApiCall) -> Any:
             raise ValidationError("plan: an explicit plan goes with type 'auto'", field="plan")
         params["plan"] = Plan.from_dict(d["plan"], source="plan").to_dict()  # validated against the allow-list
     with call.core.db.session() as session:
+        quotas.lock_user(session, call.user.user_id)
+        quotas.check_job_slots(session, call.user.user_id)  # the plan's jobs in flight (issue 12)
         row = ready_media(session, call.user.user_id, media_id)
         if d["type"] == "transcribe" and not plan_allows_ai(session, call.user.user_id):
             raise ForbiddenError("transcription is not part of your plan; upgrade to Creator or Professional to use it")
@@ -185,6 +187,7 @@ def export_project(call: ApiCall) -> Any:
         # admitted under the user's lock, counting the exports still in flight: concurrent requests
         # cannot all pass; a failed export frees its place
         quotas.lock_user(session, user_id)
+        quotas.check_job_slots(session, user_id)  # the plan's jobs in flight (issue 12)
         quotas.check_export_quota(session, user_id, quotas.effective_limits(session, user_id),
                                   export_period(session, user_id, utcnow()), in_flight=True)
         export = Export(user_id=call.user.user_id, project_id=project_id, format=d.get("format", "mp4"),
@@ -284,7 +287,7 @@ JOB_ROUTES: list[ApiRoute] = [
     ApiRoute("/api/media/{media_id:uuid}/enhance", "POST", enhance_media,
              "Queue an enhancement of a media file: type denoise, upscale, colorgrade, stabilize, transcribe or auto "
              "(the local engine's full plan; an explicit 'plan' may be given). 202 with the job.", "jobs", status=202,
-             request_schema=ENHANCE_REQUEST, response_schema=JOB, errors=(403, *_Q)),
+             request_schema=ENHANCE_REQUEST, response_schema=JOB, errors=(403, *_Q, 429)),
     ApiRoute("/api/jobs", "GET", list_jobs, "The user's jobs, newest first: ?status, ?limit (1-200), ?offset.", "jobs",
              response_schema=JOB_LIST, errors=(422,)),
     ApiRoute("/api/jobs/{job_id:uuid}", "GET", get_job,
@@ -297,7 +300,7 @@ JOB_ROUTES: list[ApiRoute] = [
              "Render a project (trims, concatenation, per-segment operations, music under, enhancement) in a job. "
              "Counts against the monthly exports only when it succeeds. 202 with the export id and the job.",
              "exports", status=202, request_schema=EXPORT_REQUEST, response_schema=_obj(["export_id", "job"], export_id=_STR, job=JOB),
-             errors=(402, *_Q)),
+             errors=(402, *_Q, 429)),
     ApiRoute("/api/exports", "GET", list_exports, "The user's exports, newest first.", "exports",
              response_schema=EXPORT_LIST),
     ApiRoute("/api/exports/{export_id:uuid}", "GET", get_export,

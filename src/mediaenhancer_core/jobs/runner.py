@@ -95,6 +95,7 @@ class JobRunner:
         self.sweep_seconds = sweep_seconds
         self.temp_dir = temp_dir
         self.on_finished = on_finished
+        self.defer_seconds = max(0.2, heartbeat_seconds)  # a job held back by its user's running limit looks again
         self.process_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
@@ -103,12 +104,17 @@ class JobRunner:
 
     # ---- one job -----------------------------------------------------------
     def run(self, job_id: str) -> None:
-        jid = uuid.UUID(job_id)
+        hint = uuid.UUID(job_id)
         owner = f"{self.process_id}:{threading.get_ident()}"
-        job = self.service.claim(jid, owner, self.lease)
+        # the message says "a job is ready"; which one runs is decided fairly between users, within
+        # each user's running limit (issue 12; see JobService.claim_fair)
+        job, later = self.service.claim_fair(hint, owner, self.lease)
+        if later is not None:
+            self.queue.enqueue(later, delay=self.defer_seconds)
         if job is None:
-            log.info("job %s: not claimed (taken, finished or canceled)", jid)
+            log.info("job %s: nothing claimed (taken, finished, canceled, or its user is at the running limit)", hint)
             return
+        jid = job.id
         handler = self.handlers.get(job.type)
         token = CancelToken()
         progress = {"value": 0}

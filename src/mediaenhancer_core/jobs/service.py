@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..db.models import JOB_STATUSES, JOB_TYPES, Export, Job
@@ -31,6 +31,7 @@ from ..errors import ConflictError, NotFoundError, ValidationError
 __all__ = ["JobService", "JobView", "FINISHED", "ENHANCE_TYPES"]
 
 FINISHED = ("succeeded", "failed", "canceled")
+FAIR_WINDOW = 500  # queued jobs considered by one fair claim (the oldest)
 ENHANCE_TYPES = tuple(t for t in JOB_TYPES if t != "export")
 
 
@@ -81,6 +82,13 @@ class JobView:
             "attempts": self.attempts, "max_attempts": self.max_attempts, "cancel_requested": self.cancel_requested,
             "created_at": iso(self.created_at), "started_at": iso(self.started_at), "finished_at": iso(self.finished_at),
         }
+
+
+def _running_limit(session: Session, user_id: uuid.UUID) -> int:
+    from ..plans import plan_for_user  # noqa: PLC0415
+
+    plan, _ = plan_for_user(session, user_id)
+    return max(1, int(plan.max_running_jobs or 1))
 
 
 def _end_exports(session: Session, job: Job) -> None:
@@ -188,6 +196,80 @@ class JobService:
                     status="running", lease_owner=owner, lease_expires_at=now + lease, attempts=Job.attempts + 1,
                     started_at=now, updated_at=now,
                 )
+                .execution_options(synchronize_session=False)
+            )
+            s.commit()
+            if res.rowcount != 1:
+                return None
+            job = s.get(Job, job_id, populate_existing=True)
+            return JobView.of(job) if job else None
+
+    def claim_fair(self, hint: uuid.UUID, owner: str, lease: timedelta) -> tuple[JobView | None, uuid.UUID | None]:
+        """Take the next job to run, fairly between users (issue 12: 40 jobs of one user made
+        another user's job wait behind them all). A queue message only says "a job is ready";
+        which job runs is decided here:
+
+        * candidates: the job of the message (``hint``) if still queued, and every queued job that
+          never ran (a retry waits for its own delayed message);
+        * a user already running their plan's ``max_running_jobs`` is skipped;
+        * the others in round-robin order: fewest running jobs first, then the user served least
+          recently, then the oldest job.
+
+        Claiming takes the user's quota lock, so concurrent workers cannot exceed the user's
+        running limit. Returns (the job claimed or None, a job to look at again later: one that
+        waits only for its user's running jobs, whose message this call consumed)."""
+        now = self._clock()
+        with self._session() as s:
+            candidates = list(s.execute(
+                select(Job.id, Job.user_id, Job.created_at).where(
+                    Job.status == "queued", Job.cancel_requested.is_(False),
+                    or_(Job.id == hint, Job.attempts == 0))
+                .order_by(Job.created_at).limit(FAIR_WINDOW)
+            ).all())
+            hinted = s.execute(select(Job.id, Job.user_id, Job.created_at).where(
+                Job.id == hint, Job.status == "queued", Job.cancel_requested.is_(False))).first()
+            if hinted is not None and all(c.id != hint for c in candidates):
+                candidates.append(hinted)
+            users = {c.user_id for c in candidates}
+            if not users:
+                return None, None
+            live = and_(Job.status == "running", Job.lease_expires_at > now)
+            running = dict(s.execute(select(Job.user_id, func.count(Job.id)).where(live, Job.user_id.in_(users))
+                                     .group_by(Job.user_id)).all())
+            served = dict(s.execute(select(Job.user_id, func.max(Job.started_at)).where(Job.user_id.in_(users))
+                                    .group_by(Job.user_id)).all())
+            limits = {u: _running_limit(s, u) for u in users}
+        oldest = datetime.min.replace(tzinfo=now.tzinfo)
+        order = sorted(candidates, key=lambda c: (running.get(c.user_id, 0), served.get(c.user_id) or oldest,
+                                                  c.created_at, c.id != hint))
+        blocked: uuid.UUID | None = None
+        for c in order:
+            if running.get(c.user_id, 0) >= limits[c.user_id]:
+                blocked = blocked or c.id
+                continue
+            view = self._claim_within_limit(c.id, c.user_id, limits[c.user_id], owner, lease)
+            if view is not None:
+                return view, (hint if hinted is not None and hint != view.id and blocked == hint else None)
+        return None, (hint if hinted is not None else blocked)
+
+    def _claim_within_limit(self, job_id: uuid.UUID, user_id: uuid.UUID, limit: int, owner: str,
+                            lease: timedelta) -> JobView | None:
+        from ..quotas import lock_user  # noqa: PLC0415 - quotas imports plans, which imports this package's models
+
+        now = self._clock()
+        with self._session() as s:
+            lock_user(s, user_id)
+            busy = s.scalar(select(func.count(Job.id)).where(
+                Job.user_id == user_id, Job.status == "running", Job.lease_expires_at > now)) or 0
+            if busy >= limit:
+                s.rollback()
+                return None
+            res = s.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status == "queued", Job.cancel_requested.is_(False),
+                       Job.attempts < Job.max_attempts)
+                .values(status="running", lease_owner=owner, lease_expires_at=now + lease, attempts=Job.attempts + 1,
+                        started_at=now, updated_at=now)
                 .execution_options(synchronize_session=False)
             )
             s.commit()
