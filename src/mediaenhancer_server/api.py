@@ -16,7 +16,7 @@ import contextvars
 import functools
 import math
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -50,6 +50,7 @@ class ApiCall:
     body: bytes
     principal: Principal | None = None
     data: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)  # what a route's `prepare` step found
 
     @property
     def user(self) -> Principal:
@@ -97,6 +98,9 @@ class ApiRoute:
     fast: Callable[[ApiCall], Any] | None = None  # answers from the auth cache, or None to run `handler`
     stream: bool = False  # `handler` is a coroutine that reads the body itself, streaming (uploads)
     request_body: Mapping[str, Any] | None = None  # OpenAPI content of a non-JSON body (stream routes)
+    # runs on the event loop between checking the request (auth, body) and `handler`, for waits that
+    # must not hold a database thread (e.g. DNS lookups of callback URLs)
+    prepare: Callable[[ApiCall], Awaitable[None]] | None = None
 
     @property
     def name(self) -> str:
@@ -319,6 +323,12 @@ API_ROUTES: list[ApiRoute] = [
 
 
 def _run(route: ApiRoute, call: ApiCall) -> Any:
+    _check(route, call)
+    return route.handler(call)
+
+
+def _check(route: ApiRoute, call: ApiCall) -> None:
+    """Authentication (unless public) and the JSON body, parsed and validated."""
     if not route.public and call.principal is None:
         call.principal = authenticate_bearer(call.core, call.request.headers)
         call.request.scope[USER_ID_SCOPE_KEY] = str(call.principal.user_id)
@@ -328,7 +338,6 @@ def _run(route: ApiRoute, call: ApiCall) -> Any:
         else:
             call.data = {}
         validate_json(call.data, route.request_schema)
-    return route.handler(call)
 
 
 def _endpoint(route: ApiRoute) -> Callable[[Request], Any]:
@@ -348,7 +357,11 @@ def _endpoint(route: ApiRoute) -> Callable[[Request], Any]:
                 call.principal = principal
                 request.scope[USER_ID_SCOPE_KEY] = str(principal.user_id)
                 result = route.fast(call)
-        if result is None:
+        if result is None and route.prepare is not None:
+            await in_thread(request, _check, route, call)
+            await route.prepare(call)
+            result = await in_thread(request, route.handler, call)
+        elif result is None:
             result = await in_thread(request, _run, route, call)
         if isinstance(result, Response):
             return result

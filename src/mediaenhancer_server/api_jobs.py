@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 from typing import Any
 
 from sqlalchemy import select
 
 from mediaenhancer_core.db.models import Export, Job, MediaFile, Project, User
 from mediaenhancer_core.errors import ForbiddenError, MediaEnhancerError, NotFoundError, ValidationError
-from mediaenhancer_core.jobs.callbacks import check_callback_url
+from mediaenhancer_core.jobs.callbacks import check_callback_url, resolve_host_async
 from mediaenhancer_core import quotas
 from mediaenhancer_core.db.types import utcnow
 from mediaenhancer_core.jobs.service import ENHANCE_TYPES, JobView
@@ -113,10 +114,33 @@ def _callback(call: ApiCall, session: Any, given: str | None) -> str | None:
     return user.callback_url if user is not None else None
 
 
+async def resolve_callback(call: ApiCall) -> None:
+    """The ``prepare`` step of routes that take a callback URL: its host is looked up on the event
+    loop (on the DNS threads, bounded by callback_dns_timeout_seconds), never on a database
+    thread; the handler then checks the addresses found here."""
+    url = (call.data or {}).get("callback_url") or (call.data or {}).get("url")
+    if not isinstance(url, str) or not url:
+        return
+    host = urlsplit(url).hostname
+    if host:
+        call.extras["resolved"] = {host: await resolve_host_async(host, call.core.settings.callback_dns_timeout_seconds)}
+
+
+def _check_url(call: ApiCall, url: str) -> None:
+    resolved: dict[str, list[str]] = call.extras.get("resolved", {})
+
+    def known(host: str) -> list[str]:
+        if host not in resolved:  # pragma: no cover - prepare resolved it; never a lookup here
+            raise ValidationError(f"callback_url: cannot resolve {host}", field="callback_url")
+        return resolved[host]
+
+    check_callback_url(url, allow_private=call.core.settings.callback_allow_private, resolve=known)
+
+
 def _check_request(call: ApiCall) -> None:
     d = call.data
     if d.get("callback_url"):
-        check_callback_url(d["callback_url"], allow_private=call.core.settings.callback_allow_private)
+        _check_url(call, d["callback_url"])
     if d.get("preset"):
         from mediaenhancer_core.presets import get_preset  # noqa: PLC0415
 
@@ -273,7 +297,7 @@ def get_callback(call: ApiCall) -> Any:
 def set_callback(call: ApiCall) -> Any:
     url = call.data["url"]
     if url:
-        check_callback_url(url, allow_private=call.core.settings.callback_allow_private)
+        _check_url(call, url)
     with call.core.db.session() as session:
         user = session.get(User, call.user.user_id)
         if user is None:
@@ -287,7 +311,7 @@ JOB_ROUTES: list[ApiRoute] = [
     ApiRoute("/api/media/{media_id:uuid}/enhance", "POST", enhance_media,
              "Queue an enhancement of a media file: type denoise, upscale, colorgrade, stabilize, transcribe or auto "
              "(the local engine's full plan; an explicit 'plan' may be given). 202 with the job.", "jobs", status=202,
-             request_schema=ENHANCE_REQUEST, response_schema=JOB, errors=(403, *_Q, 429)),
+             request_schema=ENHANCE_REQUEST, response_schema=JOB, errors=(403, *_Q, 429), prepare=resolve_callback),
     ApiRoute("/api/jobs", "GET", list_jobs, "The user's jobs, newest first: ?status, ?limit (1-200), ?offset.", "jobs",
              response_schema=JOB_LIST, errors=(422,)),
     ApiRoute("/api/jobs/{job_id:uuid}", "GET", get_job,
@@ -300,7 +324,7 @@ JOB_ROUTES: list[ApiRoute] = [
              "Render a project (trims, concatenation, per-segment operations, music under, enhancement) in a job. "
              "Counts against the monthly exports only when it succeeds. 202 with the export id and the job.",
              "exports", status=202, request_schema=EXPORT_REQUEST, response_schema=_obj(["export_id", "job"], export_id=_STR, job=JOB),
-             errors=(402, *_Q, 429)),
+             errors=(402, *_Q, 429), prepare=resolve_callback),
     ApiRoute("/api/exports", "GET", list_exports, "The user's exports, newest first.", "exports",
              response_schema=EXPORT_LIST),
     ApiRoute("/api/exports/{export_id:uuid}", "GET", get_export,
@@ -311,5 +335,5 @@ JOB_ROUTES: list[ApiRoute] = [
              "users", response_schema=CALLBACK),
     ApiRoute("/api/users/callback", "PUT", set_callback,
              "Register (or clear, with null) the URL that receives a signed POST when any of your jobs ends.", "users",
-             request_schema=CALLBACK_IN, response_schema=CALLBACK, errors=(422,)),
+             request_schema=CALLBACK_IN, response_schema=CALLBACK, errors=(422,), prepare=resolve_callback),
 ]

@@ -110,7 +110,7 @@ def test_me_verify_profile_and_usage(client, core, make_account) -> None:
 
 
 def test_usage_counts_what_the_tables_hold(client, core, make_account, clock) -> None:
-    from mediaenhancer_core.db.models import Export, MediaFile, Project
+    from mediaenhancer_core.db.models import Export, MediaFile, Project, UsageEvent
 
     account = make_account()
     now = clock()
@@ -121,10 +121,13 @@ def test_usage_counts_what_the_tables_hold(client, core, make_account, clock) ->
         project = Project(user_id=account.id, name="p")
         s.add(project)
         s.flush()
-        s.add(Export(user_id=account.id, project_id=project.id, format="mp4", status="succeeded", progress=100, completed_at=now))
         s.add(Export(user_id=account.id, project_id=project.id, format="mp4", status="failed", completed_at=now))
-        s.add(Export(user_id=account.id, project_id=project.id, format="mp4", status="succeeded", progress=100,
-                     completed_at=now - timedelta(days=40)))
+        for when in (now, now - timedelta(days=40)):  # succeeded: the export and its usage record (issue 12)
+            done = Export(user_id=account.id, project_id=project.id, format="mp4", status="succeeded", progress=100,
+                          completed_at=when)
+            s.add(done)
+            s.flush()
+            s.add(UsageEvent(user_id=account.id, kind="export_succeeded", quantity=1, export_id=done.id, created_at=when))
     usage = client.get("/api/users/usage", headers=account.headers).json()
     assert usage["storage"]["used_bytes"] == 3500 and usage["media"]["count"] == 2
     assert usage["projects"] == {"used": 1, "limit": 10}

@@ -15,6 +15,7 @@ be a way into its own network).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import ipaddress
@@ -24,13 +25,16 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ValidationError
 from .service import JobService, JobView
 
-__all__ = ["sign", "verify", "user_secret", "check_callback_url", "CallbackSender", "SIGNATURE_HEADER"]
+__all__ = ["sign", "verify", "user_secret", "check_callback_url", "CallbackSender", "SIGNATURE_HEADER",
+           "resolve_host", "resolve_host_async", "is_public_address"]
 
 log = logging.getLogger("mediaenhancer.jobs")
 SIGNATURE_HEADER = "MediaEnhancer-Signature"
@@ -90,8 +94,45 @@ def is_public_address(addr: str) -> bool:
     return all(c.is_global and not c.is_multicast for c in candidates)
 
 
-def _resolve(host: str) -> list[str]:
+# DNS lookups of callback hosts run here, never on the threads that serve database work: a slow
+# name server then holds up only other lookups (issue 12: 20 slow lookups delayed another user's
+# GET by 3.8 s). Waits are bounded by callback_dns_timeout_seconds.
+DNS_THREADS = 8
+_dns_pool = ThreadPoolExecutor(max_workers=DNS_THREADS, thread_name_prefix="mediaenhancer-dns")
+DEFAULT_DNS_TIMEOUT = 3.0
+
+
+def _getaddrinfo(host: str) -> list[str]:
     return [ai[4][0] for ai in socket.getaddrinfo(host, None)]
+
+
+def _too_slow(host: str, timeout: float) -> ValidationError:
+    return ValidationError(f"callback_url: {host} did not resolve within {timeout:g} s; check the name",
+                           field="callback_url")
+
+
+def resolve_host(host: str, timeout: float = DEFAULT_DNS_TIMEOUT) -> list[str]:
+    """The addresses of ``host``, looked up on the DNS threads; ValidationError after ``timeout``."""
+    future = _dns_pool.submit(_getaddrinfo, host)
+    try:
+        return future.result(timeout=timeout)
+    except FutureTimeout:
+        future.cancel()
+        raise _too_slow(host, timeout) from None
+
+
+async def resolve_host_async(host: str, timeout: float = DEFAULT_DNS_TIMEOUT) -> list[str]:
+    """:func:`resolve_host` for the event loop: the request waits, no thread of the app does."""
+    loop = asyncio.get_running_loop()
+    future = loop.run_in_executor(_dns_pool, _getaddrinfo, host)
+    try:
+        return await asyncio.wait_for(future, timeout)
+    except asyncio.TimeoutError:
+        raise _too_slow(host, timeout) from None
+
+
+def _resolve(host: str) -> list[str]:
+    return resolve_host(host)
 
 
 def check_callback_url(url: str, *, allow_private: bool = False, resolve: Callable[[str], list[str]] | None = None) -> str:
@@ -148,6 +189,7 @@ class CallbackSender:
         base_delay: float = 5.0,
         allow_private: bool = False,
         post: Callable[[str, str, bytes, dict[str, str], float], int] | None = None,
+        dns_timeout: float = DEFAULT_DNS_TIMEOUT,
     ) -> None:
         self.service = service
         self.server_key = server_key
@@ -157,6 +199,7 @@ class CallbackSender:
         self.base_delay = base_delay
         self.allow_private = allow_private
         self._post = post or _httpx_post
+        self.dns_timeout = dns_timeout
 
     def deliver(self, job_id: str, attempt: int) -> bool:
         job = self.service.load(uuid.UUID(job_id))
@@ -170,7 +213,8 @@ class CallbackSender:
             "MediaEnhancer-Delivery": f"{job.id}/{attempt}",
         }
         try:
-            address = check_callback_url(job.callback_url, allow_private=self.allow_private)
+            address = check_callback_url(job.callback_url, allow_private=self.allow_private,
+                                         resolve=lambda host: resolve_host(host, self.dns_timeout))
             status = self._post(job.callback_url, address, body, headers, self.timeout)
             ok = 200 <= status < 300
             why = f"HTTP {status}"

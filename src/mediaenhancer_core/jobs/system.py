@@ -50,6 +50,7 @@ class JobSystem:
             service, key, lambda jid, attempt, delay: queue.enqueue_callback(jid, attempt, delay=delay),
             timeout=settings.callback_timeout_seconds, max_attempts=settings.callback_max_attempts,
             allow_private=settings.callback_allow_private, post=post,
+            dns_timeout=settings.callback_dns_timeout_seconds,
         )
         return cls(settings=settings, service=service, queue=queue, callbacks=callbacks, server_key=key, core=core)
 
