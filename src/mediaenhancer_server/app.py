@@ -114,6 +114,9 @@ def create_app_from_env() -> Starlette:
     """Factory for uvicorn workers (``--workers N``): settings from the environment."""
     from .logs import configure_logging  # noqa: PLC0415
 
+    from .protocol import configure  # noqa: PLC0415
+
     settings = Settings.load(os.environ)
     configure_logging(settings.log_level)
+    configure(header_timeout=settings.server_header_timeout_seconds, body_timeout=settings.server_body_timeout_seconds)
     return create_app(settings)

@@ -105,6 +105,8 @@ def _serve(host: str | None, port: int | None, workers: int | None) -> None:
 
     from .app import create_app  # noqa: PLC0415
     from .logs import configure_logging, uvicorn_log_config  # noqa: PLC0415
+    from .protocol import PROTOCOL  # noqa: PLC0415
+    from .protocol import configure as configure_protocol  # noqa: PLC0415
 
     settings = _settings(server_host=host, server_port=port, server_workers=workers)
     configure_logging(settings.log_level)
@@ -126,7 +128,12 @@ def _serve(host: str | None, port: int | None, workers: int | None) -> None:
         "proxy_headers": bool(settings.trusted_proxies),
         "forwarded_allow_ips": ",".join(settings.trusted_proxies) or "127.0.0.1",
         "server_header": False,
+        # h11 with header and body timeouts (protocol.py): uvicorn has none for slow clients
+        "http": PROTOCOL,
+        "timeout_keep_alive": 5,
     }
+    configure_protocol(header_timeout=settings.server_header_timeout_seconds,
+                       body_timeout=settings.server_body_timeout_seconds)
     typer.echo(f"mediaenhancer-server on http://{settings.server_host}:{settings.server_port} "
                f"(database {core.db.describe()})", err=True)
     if settings.server_workers > 1:
