@@ -44,6 +44,7 @@ from . import quotas
 from .bytewindow import ByteWindow, WindowCollector
 from .db import Database
 from .db.models import MediaFile, UsageEvent
+from .jsonbody import check_text
 from .errors import (
     ConflictError,
     DatabaseError,
@@ -267,6 +268,10 @@ class Uploads:
         if checksum_sha256 is not None and (len(checksum_sha256) != 64 or
                                             any(c not in "0123456789abcdef" for c in checksum_sha256.lower())):
             raise ValidationError("checksum_sha256: give 64 hexadecimal digits", field="checksum_sha256")
+        if filename is not None:
+            check_text(filename, "filename")  # NUL or a lone surrogate: 422 here, not a database error
+        if content_type is not None:
+            check_text(content_type, "content_type")
         name = clean_filename(filename)
         guessed = (content_type or mimetypes.guess_type(name)[0] or "").split("/")[0]
         media_id = uuid.uuid4()

@@ -41,6 +41,10 @@ __all__ = ["ApiRoute", "ApiCall", "API_ROUTES", "build_routes", "validate_json"]
 
 BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 MAX_QUERY_INT = 1_000_000_000  # pages and offsets: far beyond any real list, far inside a BIGINT
+PAGE_QUERY: dict[str, Any] = {
+    "page": {"type": "integer", "minimum": 1, "maximum": MAX_QUERY_INT, "default": 1},
+    "per_page": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+}
 
 
 @dataclass
@@ -101,6 +105,7 @@ class ApiRoute:
     # runs on the event loop between checking the request (auth, body) and `handler`, for waits that
     # must not hold a database thread (e.g. DNS lookups of callback URLs)
     prepare: Callable[[ApiCall], Awaitable[None]] | None = None
+    query: Mapping[str, Mapping[str, Any]] | None = None  # query parameters and their schemas (OpenAPI)
 
     @property
     def name(self) -> str:

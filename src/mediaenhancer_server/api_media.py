@@ -47,7 +47,7 @@ from mediaenhancer_core.services import Core
 from mediaenhancer_core.storage import STORAGE_ROUTE
 
 from . import schemas_media as M
-from .api import ApiCall, ApiRoute, in_thread
+from .api import PAGE_QUERY, ApiCall, ApiRoute, in_thread
 from .errors import error_response, status_for
 from .formdata import FormFileParser, boundary_of
 
@@ -323,7 +323,9 @@ MEDIA_ROUTES: list[ApiRoute] = [
     ApiRoute("/api/media", "GET", list_media,
              "The user's media: ?page, ?per_page (1-200), ?type=video|audio|image, ?status, "
              "?sort=created_at|filename|file_size|duration (- for descending; default -created_at).", "media",
-             response_schema=M.MEDIA_LIST, errors=(422,)),
+             response_schema=M.MEDIA_LIST, errors=(422,),
+             query={**PAGE_QUERY, "type": {"type": "string", "enum": ["video", "audio", "image"]},
+                    "status": {"type": "string"}, "sort": {"type": "string"}}),
     ApiRoute("/api/media/by-checksum/{checksum}", "GET", find_media,
              "Your newest ready media file whose content has this SHA-256 (64 hex digits), with signed URLs; "
              "404 when you have none. Lets a client reuse a file instead of uploading it again.", "media",
@@ -335,7 +337,8 @@ MEDIA_ROUTES: list[ApiRoute] = [
              "Delete a media file: its stored object and thumbnail go and its storage is freed (409 while a "
              "project uses it).", "media", status=204, errors=(404, 409, 503)),
     ApiRoute("/api/projects", "GET", list_projects, "The user's projects, newest change first: ?page, ?per_page, ?status.",
-             "projects", response_schema=M.PROJECT_LIST, errors=(422,)),
+             "projects", response_schema=M.PROJECT_LIST, errors=(422,),
+             query={**PAGE_QUERY, "status": {"type": "string", "enum": ["draft", "active", "archived"]}}),
     ApiRoute("/api/projects", "POST", create_project,
              "Create a project, optionally with its ordered segments (counts against the plan's projects).",
              "projects", status=201, request_schema=M.PROJECT_CREATE, response_schema=M.PROJECT,

@@ -43,10 +43,15 @@ def openapi_document(routes: list[ApiRoute], *, server_url: str | None = None) -
     for route in routes:
         op: dict[str, Any] = {"operationId": route.name, "summary": route.summary, "tags": [route.tag]}
         params = _CONVERTOR.findall(route.path)
-        if params:
-            op["parameters"] = [
-                {"name": p, "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}} for p in params
-            ]
+        parameters = [
+            {"name": p, "in": "path", "required": True,
+             "schema": {"type": "string", "format": "uuid"} if f"{{{p}:uuid}}" in route.path else {"type": "string"}}
+            for p in params
+        ]
+        parameters += [{"name": name, "in": "query", "required": False, "schema": dict(schema)}
+                       for name, schema in (route.query or {}).items()]
+        if parameters:
+            op["parameters"] = parameters
         if route.request_schema is not None:
             op["requestBody"] = {"required": True, "content": {"application/json": {"schema": route.request_schema}}}
         elif route.raw_body:
