@@ -49,7 +49,7 @@ def _error_classes() -> list[type[E.MediaEnhancerError]]:
 
 
 def _make(klass: type[E.MediaEnhancerError]) -> E.MediaEnhancerError:
-    if klass is E.RateLimitedError:
+    if issubclass(klass, E.RateLimitedError):
         return klass("slow down", retry_after=3)
     return klass("message")
 

@@ -121,8 +121,9 @@ async def resolve_callback(call: ApiCall) -> None:
     url = (call.data or {}).get("callback_url") or (call.data or {}).get("url")
     if not isinstance(url, str) or not url:
         return
-    host = urlsplit(url).hostname
-    if host:
+    parts = urlsplit(url)
+    host = parts.hostname
+    if host and parts.scheme in ("http", "https"):  # other schemes are refused by the handler, unlooked-up
         call.extras["resolved"] = {host: await resolve_host_async(host, call.core.settings.callback_dns_timeout_seconds)}
 
 

@@ -75,3 +75,24 @@ def test_a_lookup_that_takes_too_long_is_refused(core, make_account, slow_dns, m
     with TestClient(create_app(core=core, prepare_database=False)) as client:
         r = client.put("/api/users/callback", headers=account.headers, json={"url": "https://late.slow.example/x"})
     assert r.status_code == 422 and "did not resolve within" in r.json()["error"]["message"]
+
+
+def test_a_name_that_does_not_exist_is_refused_not_a_500(core, make_account, monkeypatch) -> None:
+    from starlette.testclient import TestClient
+
+    from mediaenhancer_server import create_app
+
+    looked_up: list[str] = []
+
+    def getaddrinfo(host, *args, **kwargs):
+        looked_up.append(host)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    account = make_account()
+    with TestClient(create_app(core=core, prepare_database=False)) as client:
+        missing = client.put("/api/users/callback", headers=account.headers, json={"url": "https://nowhere.invalid/x"})
+        other_scheme = client.put("/api/users/callback", headers=account.headers, json={"url": "ftp://x"})
+    assert missing.status_code == 422 and "cannot resolve nowhere.invalid" in missing.json()["error"]["message"]
+    assert other_scheme.status_code == 422
+    assert looked_up == ["nowhere.invalid"]  # a scheme that is refused anyway is never looked up

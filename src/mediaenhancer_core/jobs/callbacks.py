@@ -106,6 +106,10 @@ def _getaddrinfo(host: str) -> list[str]:
     return [ai[4][0] for ai in socket.getaddrinfo(host, None)]
 
 
+def _unresolvable(host: str) -> ValidationError:
+    return ValidationError(f"callback_url: cannot resolve {host}; check the name", field="callback_url")
+
+
 def _too_slow(host: str, timeout: float) -> ValidationError:
     return ValidationError(f"callback_url: {host} did not resolve within {timeout:g} s; check the name",
                            field="callback_url")
@@ -119,6 +123,8 @@ def resolve_host(host: str, timeout: float = DEFAULT_DNS_TIMEOUT) -> list[str]:
     except FutureTimeout:
         future.cancel()
         raise _too_slow(host, timeout) from None
+    except (OSError, UnicodeError):  # socket.gaierror: no such name; UnicodeError: not a valid IDNA name
+        raise _unresolvable(host) from None
 
 
 async def resolve_host_async(host: str, timeout: float = DEFAULT_DNS_TIMEOUT) -> list[str]:
@@ -129,6 +135,8 @@ async def resolve_host_async(host: str, timeout: float = DEFAULT_DNS_TIMEOUT) ->
         return await asyncio.wait_for(future, timeout)
     except asyncio.TimeoutError:
         raise _too_slow(host, timeout) from None
+    except (OSError, UnicodeError):
+        raise _unresolvable(host) from None
 
 
 def _resolve(host: str) -> list[str]:
