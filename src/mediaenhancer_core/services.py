@@ -120,6 +120,7 @@ class Core:
         self.db.check_current()
 
     def close(self) -> None:
+        self.tokens.last_used.close()  # before the engine goes: its last write needs a connection
         if self.library is not None:
             self.library.close()
         self.db.dispose()

@@ -61,6 +61,8 @@ class LastUsedWriter:
     waits for this write or fails because of it (before issue 12 a locked SQLite file made an
     authenticated GET wait 10 s and answer 500)."""
 
+    IDLE_SECONDS = 2.0
+
     def __init__(self, db: Database) -> None:
         self.db = db
         self._pending: dict[uuid.UUID, datetime] = {}
@@ -68,11 +70,14 @@ class LastUsedWriter:
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._closed = False
 
     def record(self, token_id: uuid.UUID, when: datetime) -> None:
         with self._lock:
             self._pending[token_id] = when
-            if self._thread is None or not self._thread.is_alive():
+            if self._closed:
+                return  # shutting down: close() writes what is pending in its own thread
+            if self._thread is None or not self._thread.is_alive():  # none, or it ended idle
                 self._thread = threading.Thread(target=self._run, name="mediaenhancer-last-used", daemon=True)
                 self._thread.start()
         self._wake.set()
@@ -92,10 +97,33 @@ class LastUsedWriter:
             except Exception as exc:  # noqa: BLE001 - best effort: the next use records it again
                 log.info("last_used_at not recorded (%s)", type(exc).__name__)
 
+    def close(self) -> None:
+        """Stop the background thread and write what is pending (server shutdown, Core.close).
+        Call it before the database's engine is disposed: a write after that would open a
+        connection nobody closes."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        self._wake.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=15)
+        self.flush()
+        with self._lock:
+            self._closed = False  # an app started again (tests, reload) records through a new thread
+
     def _run(self) -> None:
-        while self._wake.wait(timeout=60):
+        # the thread lives while there is work: idle for IDLE_SECONDS, it ends (record() starts
+        # another), so no thread outlives its server holding the engine
+        while True:
+            if not self._wake.wait(timeout=self.IDLE_SECONDS):
+                with self._lock:  # idle: end, unless a record() came in just now
+                    if not self._pending:
+                        self._thread = None
+                        return
             self._wake.clear()
             self.flush()
+            if self._closed:
+                return
 
 
 class ApiTokens:

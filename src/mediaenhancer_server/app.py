@@ -72,6 +72,7 @@ def create_app(
                 await run_in_threadpool(jobs.stop)
             if reaper is not None:
                 reaper.cancel()
+            await run_in_threadpool(core.tokens.last_used.close)  # pending last_used_at written, its thread ended
             executor.shutdown(wait=False)
 
     app = Starlette(

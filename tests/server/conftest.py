@@ -191,8 +191,10 @@ def fetch_json() -> Callable[[str], Any]:
 
 
 @pytest.fixture
-def core(settings: Settings, database: Database, clock: FakeClock, fetch_json: Callable[[str], Any]) -> Core:
-    return Core.open(settings, db=database, passwords=Passwords(CHEAPEST), clock=clock, fetch_json=fetch_json)
+def core(settings: Settings, database: Database, clock: FakeClock, fetch_json: Callable[[str], Any]) -> Iterator[Core]:
+    core = Core.open(settings, db=database, passwords=Passwords(CHEAPEST), clock=clock, fetch_json=fetch_json)
+    yield core
+    core.tokens.last_used.close()  # its thread's last write before `database` disposes the engine
 
 
 @pytest.fixture

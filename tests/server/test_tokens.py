@@ -77,6 +77,25 @@ def test_last_used_is_recorded_at_most_once_a_minute(core, make_account, clock) 
     assert last_used() > first
 
 
+def test_the_last_used_writer_ends_with_the_server_and_keeps_its_write(app, core, make_account, clock) -> None:
+    """Its thread ends when the app shuts down, after writing what was pending: a write after the
+    engine is disposed would open a connection nobody closes (leaked psycopg connections)."""
+    import threading
+
+    from starlette.testclient import TestClient
+
+    account = make_account()
+    with core.db.session() as s:
+        assert s.scalar(select(ApiToken.last_used_at).where(ApiToken.user_id == account.id)) is None
+    with TestClient(app) as client:
+        clock.advance(120)  # past the minute and the auth cache: this request records a use
+        assert client.get("/api/auth/me", headers=account.headers).status_code == 200
+    assert not [t for t in threading.enumerate() if t.name == "mediaenhancer-last-used"]
+    with core.db.session() as s:
+        when = s.scalar(select(ApiToken.last_used_at).where(ApiToken.user_id == account.id))
+    assert when is not None
+
+
 def test_token_names_are_required_and_bounded(core, make_account) -> None:
     account = make_account()
     for name in ["", "   ", "x" * 101, "tab\tname"]:
