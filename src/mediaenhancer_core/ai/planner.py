@@ -123,7 +123,7 @@ SYSTEM = (
 
 _LOUDNESS_WORDS = ("lufs", "loud", "gain", "peak", "limit", "normal")
 _AUDIO_ORDER = ["adeclip", "highpass", "bandreject", "afftdn", "equalizer", "deesser", "acompressor"]
-_VIDEO_ORDER = ["vidstabtransform", "hqdn3d", "eq", "lutyuv", "scale", "fps", "unsharp"]
+_VIDEO_ORDER = ["vidstabtransform", "hqdn3d", "nlmeans", "eq", "lutyuv", "scale", "fps", "unsharp"]
 
 
 @dataclass
