@@ -71,8 +71,8 @@ def denoise_step(v: VideoMeasurements) -> FilterStep | None:
             "at this noise it keeps 0.08-0.4 more SSIM than hqdn3d for about one encode's time",
             measured,
         )
-    ls = min(32.0, 2.2 * sigma)
-    cs = min(32.0, 2.2 * chroma)
+    ls = min(32.0, 2.6 * sigma)
+    cs = min(32.0, 2.6 * chroma)
     return FilterStep(
         "hqdn3d",
         {"luma_spatial": _r(ls), "chroma_spatial": _r(cs), "luma_tmp": _r(min(48.0, ls * 1.5)), "chroma_tmp": _r(min(48.0, cs * 1.5))},
