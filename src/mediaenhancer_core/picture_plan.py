@@ -33,6 +33,9 @@ __all__ = ["DENOISE_FROM", "is_noisy", "NLMEANS_FROM", "denoise_step", "cast_ste
 
 DENOISE_FROM = 3.0  # σ (8-bit levels) from which grain is visible on a flat area
 NLMEANS_FROM = 9.0  # σ from which nlmeans' gain over hqdn3d pays for its time (table above)
+# nlmeans costs about one x264 encode at 432p, several above 720p (1.4 fps at 1080p even with
+# a small window): larger pictures keep hqdn3d so enhance stays within 2.5x of a plain encode
+NLMEANS_MAX_PIXELS = 1280 * 720
 CAST_FROM = 8.0  # neutral-pixel chroma offset (8-bit levels) taken as a cast; clean real clips read 3-6 (bluish daylight walls, yellow woods)
 VISIBLE_LEVELS = 2.0  # luma or chroma change under this everywhere in the picture: not worth a re-encode
 
@@ -62,7 +65,7 @@ def denoise_step(v: VideoMeasurements) -> FilterStep | None:
     # residual, which reads about 3 on clean footage) is there: keep its old 7.5 threshold
     if max(sigma, chroma) < (DENOISE_FROM if pic else 7.5):
         return None
-    if max(sigma, chroma) >= NLMEANS_FROM:
+    if max(sigma, chroma) >= NLMEANS_FROM and v.width * v.height <= NLMEANS_MAX_PIXELS:
         s = min(30.0, max(1.0, 0.75 * max(sigma, chroma)))
         return FilterStep(
             "nlmeans",

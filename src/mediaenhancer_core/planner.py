@@ -286,7 +286,9 @@ def _levels(v: VideoMeasurements) -> FilterStep | None:
         t_lo = black + 0.35 * max(0.0, lo - black)  # pull most of the way, not all: keep some air
         t_hi = white - 0.35 * max(0.0, white - hi)
         contrast = min(1.4, max(1.0, (t_hi - t_lo) / (hi - lo)))
-        brightness = t_lo - (contrast * (lo - 0.5) + 0.5)
+        # the middle of the picture's range goes to the middle of the target range: when the
+        # stretch is capped, a dim picture is then lifted rather than left pinned to black
+        brightness = (t_lo + t_hi) / 2 - (contrast * ((lo + hi) / 2 - 0.5) + 0.5)
         brightness = min(0.15, max(-0.15, brightness))
         why.append(f"levels span only {lo:.2f}–{hi:.2f}: stretch contrast ×{contrast:.2f}")
     mean = contrast * (v.brightness - 0.5) + 0.5 + brightness
