@@ -95,6 +95,8 @@ class VideoMeasurements:
     frozen_spans: list[tuple[float, float]]
     sampled_frames: int
     stabilization_file: str | None = None
+    # measured on decoded frames by picture.measure_picture (None: not measured)
+    picture: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -488,7 +490,23 @@ def analyze(
         result.audio = _audio_measurements(col, decoded or duration)
     if do_video:
         result.video = _video_measurements(col, info, trf, decoded or duration)
+        _add_picture(result.video, path, info, tools, span, cancel)
     return result
+
+
+def _add_picture(vm: VideoMeasurements, path: Path, info: MediaInfo, tools: FFmpegTools,
+                 span: tuple[float, float] | None, cancel: CancelToken | None) -> None:
+    """Noise, black/white points and the cast of near-neutral pixels, from decoded frames
+    (see picture.py); the noise figure replaces the median-filter PSNR guess."""
+    from .picture import measure_picture
+
+    v = info.video
+    assert v is not None
+    stats = measure_picture(path, tools, width=v.width or 0, height=v.height or 0, duration=info.duration,
+                            span=span, stream=v.index, cancel=cancel)
+    if stats is not None:
+        vm.picture = stats.to_dict()
+        vm.noise_sigma = stats.noise_luma
 
 
 def _audio_measurements(col: _Collector, decoded: float) -> AudioMeasurements:

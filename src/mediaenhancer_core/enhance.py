@@ -276,6 +276,7 @@ def enhance_file(
                 {k: v for k, v in s.__dict__.items() if v is not None} for s in out_info.streams
             ],
             "audio": rendered.audio.to_dict() if rendered.audio else None,
+            "video": _picture_after(analysis, plan, dest, out_info, tools, cancel),
         }
         result.status = "enhanced"
         if on_progress:
@@ -292,6 +293,18 @@ def enhance_file(
         if workdir is not None:
             remove_workdir(workdir)
         result.seconds = time.monotonic() - started
+
+
+def _picture_after(analysis: Any, plan: Any, dest: Path, out_info: Any, tools: FFmpegTools,
+                   cancel: CancelToken | None) -> dict[str, Any] | None:
+    """The picture measured on the output beside the input (issue 14): only when it was re-encoded."""
+    v = out_info.video
+    if analysis is None or analysis.video is None or v is None or plan.output.video != "encode":
+        return None
+    from .picture import picture_report  # noqa: PLC0415
+
+    return picture_report(analysis.video.picture, dest, tools, width=v.width or 0, height=v.height or 0,
+                          duration=out_info.duration, cancel=cancel)
 
 
 def _with_format(options: EnhanceOptions, fmt: str) -> EnhanceOptions:

@@ -384,7 +384,7 @@ def export_project(
                 analysis: Analysis = analyze(resolve(media), info, tools, video=has_video, workdir=work,
                                              span=used[media], cancel=cancel)
                 p = planner.plan(analysis, EnhanceOptions(preset=preset, format="mkv" if info.has_video else "flac"))
-                video_steps = [st for st in p.video_steps if st.filter in ("hqdn3d", "eq", "lutyuv")]
+                video_steps = [st for st in p.video_steps if st.filter in ("hqdn3d", "nlmeans", "eq", "lutyuv")]
                 plans[media] = (p.audio_steps, video_steps)
             loud = Loudness(target_lufs=preset.target_lufs, true_peak_dbtp=preset.true_peak, reason="export loudness")
             notes.append(f"enhanced with preset {preset.name}: {preset.target_lufs:g} LUFS, {preset.true_peak:g} dBTP")

@@ -45,6 +45,7 @@ ALLOWED_FILTERS: dict[str, set[str]] = {
     # video
     "vidstabtransform": {"smoothing", "zoom", "optzoom", "interpol", "crop"},
     "hqdn3d": {"luma_spatial", "chroma_spatial", "luma_tmp", "chroma_tmp"},
+    "nlmeans": {"s", "p", "r"},
     "eq": {"contrast", "brightness", "saturation", "gamma"},
     "lutyuv": {"u", "v"},
     "unsharp": {"luma_msize_x", "luma_msize_y", "luma_amount", "chroma_msize_x", "chroma_msize_y", "chroma_amount"},
@@ -56,6 +57,7 @@ _BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
     ("scale", "w"): (-2, 7680), ("scale", "h"): (-2, 4320), ("fps", "fps"): (1, 240),
     ("hqdn3d", "luma_spatial"): (0, 32), ("hqdn3d", "chroma_spatial"): (0, 32),
     ("hqdn3d", "luma_tmp"): (0, 48), ("hqdn3d", "chroma_tmp"): (0, 48),
+    ("nlmeans", "s"): (1, 30), ("nlmeans", "p"): (1, 7), ("nlmeans", "r"): (1, 15),
     ("unsharp", "luma_msize_x"): (3, 23), ("unsharp", "luma_msize_y"): (3, 23),
     ("unsharp", "chroma_msize_x"): (3, 23), ("unsharp", "chroma_msize_y"): (3, 23),
     ("vidstabtransform", "smoothing"): (0, 120),

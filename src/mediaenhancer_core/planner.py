@@ -19,6 +19,7 @@ from typing import Protocol
 
 from .analysis import Analysis, AudioMeasurements, VideoMeasurements
 from .formats import output_spec
+from .picture_plan import cast_step, denoise_step, is_noisy, visible_change
 from .plan import PLAN_VERSION, FilterStep, Loudness, Plan, Trim
 from .presets import Preset
 
@@ -228,26 +229,15 @@ def video_chain(v: VideoMeasurements, options: EnhanceOptions) -> list[FilterSte
             )
         )
     denoised = False
-    if p.video and v.noise_sigma > 7.5:
-        # hqdn3d strengths are roughly in noise-sigma units; measured on generated noise,
-        # sigma - 3 cleans it without smearing edges much
-        ls = min(16.0, max(2.0, v.noise_sigma - 3.0))
-        steps.append(
-            FilterStep(
-                "hqdn3d",
-                {"luma_spatial": _r(ls, 1), "chroma_spatial": _r(ls * 0.75, 1), "luma_tmp": _r(ls * 1.5, 1), "chroma_tmp": _r(ls * 1.1, 1)},
-                f"picture noise about {v.noise_sigma} levels (σ): denoise at strength {ls:.1f}",
-                {"noise_sigma": v.noise_sigma},
-            )
-        )
-        denoised = True
+    if p.video:
+        dn = denoise_step(v)  # always before levels: a contrast stretch would amplify the grain
+        if dn is not None:
+            steps.append(dn)
+            denoised = True
     if p.video and v.sampled_frames > 0:
-        eq = _levels(v)
-        if eq is not None:
-            steps.append(eq)
-        cast = _cast(v)
-        if cast is not None:
-            steps.append(cast)
+        colour = [st for st in (_levels(v), cast_step(v) if v.picture else _cast(v)) if st is not None]
+        if visible_change(colour, v):  # changes under 2 levels everywhere are not worth a re-encode
+            steps += colour
     scaled_up = False
     if options.resolution:
         height = RESOLUTIONS[options.resolution]
@@ -265,7 +255,7 @@ def video_chain(v: VideoMeasurements, options: EnhanceOptions) -> list[FilterSte
         steps.append(FilterStep("fps", {"fps": _r(options.fps, 3)}, f"--fps: {v.fps:g} → {options.fps:g} fps", {"fps": v.fps}))
     # Sharpening a denoised picture brings the noise back; sharpen only what scaling or
     # stabilisation's interpolation softened.
-    if p.sharpen and (scaled_up or options.stabilize):
+    if p.sharpen and (scaled_up or options.stabilize) and (denoised or not is_noisy(v)):
         amount = 0.6 if scaled_up else 0.4
         if denoised:
             amount *= 0.5
@@ -286,13 +276,19 @@ def _levels(v: VideoMeasurements) -> FilterStep | None:
         return None  # a flat picture (slate, black, one colour): nothing to correct
     black, white = (0.0, 1.0) if v.full_range else (16 / 255, 235 / 255)
     lo, hi = v.luma_min, v.luma_max
+    if v.picture:  # black and white points from the histogram of decoded frames (0.5 and 99.5%)
+        lo, hi = v.picture["black_point"] / 255.0, v.picture["white_point"] / 255.0
     contrast, brightness, gamma, saturation = 1.0, 0.0, 1.0, 1.0
     why: list[str] = []
-    if hi - lo > 0.05 and (lo > black + 0.1 or hi < white - 0.1):
+    # stretch only a picture that uses under three quarters of the range (a clean clip with a
+    # dim white point is left as shot)
+    if hi - lo > 0.05 and (lo > black + 0.1 or hi < white - 0.1) and (hi - lo) < 0.75 * (white - black):
         t_lo = black + 0.35 * max(0.0, lo - black)  # pull most of the way, not all: keep some air
         t_hi = white - 0.35 * max(0.0, white - hi)
         contrast = min(1.4, max(1.0, (t_hi - t_lo) / (hi - lo)))
-        brightness = t_lo - (contrast * (lo - 0.5) + 0.5)
+        # the middle of the picture's range goes to the middle of the target range: when the
+        # stretch is capped, a dim picture is then lifted rather than left pinned to black
+        brightness = (t_lo + t_hi) / 2 - (contrast * ((lo + hi) / 2 - 0.5) + 0.5)
         brightness = min(0.15, max(-0.15, brightness))
         why.append(f"levels span only {lo:.2f}–{hi:.2f}: stretch contrast ×{contrast:.2f}")
     mean = contrast * (v.brightness - 0.5) + 0.5 + brightness
@@ -302,7 +298,7 @@ def _levels(v: VideoMeasurements) -> FilterStep | None:
     elif mean > 0.72:
         gamma = max(0.8, min(1.0, math.log(mean) / math.log(0.6)))
         why.append(f"picture is bright (mean luma {v.brightness:.2f}): gamma {gamma:.2f}")
-    if 0.01 < v.saturation < 0.12:
+    if 0.01 < v.saturation < 0.06:  # only washed-out colour; muted real scenes read 0.1 and up
         saturation = min(1.3, 0.15 / v.saturation)
         why.append(f"colours are dull (saturation {v.saturation:.2f}): saturation ×{saturation:.2f}")
     if not why:

@@ -123,7 +123,7 @@ SYSTEM = (
 
 _LOUDNESS_WORDS = ("lufs", "loud", "gain", "peak", "limit", "normal")
 _AUDIO_ORDER = ["adeclip", "highpass", "bandreject", "afftdn", "equalizer", "deesser", "acompressor"]
-_VIDEO_ORDER = ["vidstabtransform", "hqdn3d", "eq", "lutyuv", "scale", "fps", "unsharp"]
+_VIDEO_ORDER = ["vidstabtransform", "hqdn3d", "nlmeans", "eq", "lutyuv", "scale", "fps", "unsharp"]
 
 
 @dataclass
@@ -290,7 +290,7 @@ def _merge_video(steps: list[FilterStep], advice: Advice, noise_sigma: float, *,
                 + _evidence(advice, "low_light", "overexposed", "low_contrast", "dull_colors"),
                 dict(current.measured) if current else {}, source="gemini",
             )
-    if "denoise" in rec:
+    if "denoise" in rec and "nlmeans" not in by:  # the measured nlmeans already cleans: no second denoiser
         ls = rec["denoise"]
         if ls < 0.5:
             by.pop("hqdn3d", None)
