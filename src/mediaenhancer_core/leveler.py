@@ -1,0 +1,306 @@
+"""Speech leveler and gentle compressor: the dynamics half of the Python audio stage.
+
+:class:`Leveler` brings speech segments to one level: two people recorded 10 dB apart
+end up within a couple of LU. Every 100 ms block gets its K-weighted power (BS.1770,
+computed in the frequency domain) and a speech flag (Silero VAD on a 16 kHz copy).
+A speech block's gain is the distance from the reference level to the loudness of the
+speech blocks within +-1.5 s, scaled by the preset's strength and clamped; pauses
+shorter than a second keep the gain of the speech around them, longer ones (and noise)
+are never raised above 0 dB or above the speech beside them. The gain curve is
+smoothed without phase (a Hann window of +-0.5 s) and interpolated per sample; the
+leveler looks 2.5 s ahead, so the gain is already right when a quieter speaker starts.
+
+:class:`Compressor` then lowers the peaks that stand far above the speech level (a
+lookahead peak compressor on a 1 ms grid, soft knee), so that the final true-peak
+limiter of the mux step has little left to do.
+
+Both are streams: ``process`` returns what is ready, ``flush`` the rest; the output has
+exactly as many samples as the input, aligned.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+__all__ = ["Leveler", "Compressor", "k_weights"]
+
+RATE = 48000
+BLOCK = 4800  # 100 ms
+LOOKAHEAD_BLOCKS = 25  # 2.5 s
+LEVEL_HALF = 15  # +-1.5 s of speech blocks for the local speech level
+SMOOTH_HALF = 5  # +-0.5 s Hann smoothing of the gain
+HOLD_BLOCKS = 10  # pauses up to 1 s keep the speech gain around them
+
+# ITU-R BS.1770 K-weighting at 48 kHz: high shelf, then the RLB high-pass
+_K1 = ((1.53512485958697, -2.69169618940638, 1.19839281085285), (1.0, -1.69065929318241, 0.73248077421585))
+_K2 = ((1.0, -2.0, 1.0), (1.0, -1.99004745483398, 0.99007225036621))
+
+
+def k_weights(n: int) -> Any:
+    """|H(f)|^2 of the K-weighting filter at the rfft bins of an n-point block (48 kHz)."""
+    import numpy as np  # noqa: PLC0415
+
+    w = 2 * np.pi * np.arange(n // 2 + 1) / n
+    z = np.exp(-1j * w)
+    h = np.ones_like(z)
+    for (b0, b1, b2), (_, a1, a2) in (_K1, _K2):
+        h *= (b0 + b1 * z + b2 * z * z) / (1 + a1 * z + a2 * z * z)
+    weights = np.abs(h) ** 2
+    weights[1:-1] *= 2.0  # one-sided spectrum
+    return weights.astype(np.float64)
+
+
+class _Decimator:
+    """48 kHz -> 16 kHz for the VAD: windowed-sinc low-pass (7 kHz) and every third sample."""
+
+    def __init__(self) -> None:
+        import numpy as np  # noqa: PLC0415
+
+        self.np = np
+        taps = 63
+        n = np.arange(taps) - (taps - 1) / 2
+        fc = 7000 / RATE
+        h = 2 * fc * np.sinc(2 * fc * n) * np.hamming(taps)
+        self.h = (h / h.sum()).astype(np.float32)
+        self.hist = np.zeros(taps - 1, np.float32)
+        self.phase = 0
+
+    def __call__(self, x: Any) -> Any:
+        np = self.np
+        buf = np.concatenate([self.hist, x])
+        y = np.convolve(buf, self.h, mode="valid")
+        self.hist = buf[len(buf) - (len(self.h) - 1):]
+        out = y[self.phase::3]
+        self.phase = (self.phase - len(y)) % 3
+        return out
+
+
+class Leveler:
+    """Speech levelling; ``reference_lufs`` is the level speech is brought towards (the overall
+    loudness is set exactly afterwards), ``strength`` 0..1 how much of each correction is made."""
+
+    def __init__(self, channels: int, *, reference_lufs: float, strength: float, max_boost_db: float, max_cut_db: float) -> None:
+        import numpy as np  # noqa: PLC0415
+
+        from .speech import WINDOW, Vad  # noqa: PLC0415
+
+        self.np = np
+        self.channels = channels
+        self.ref = reference_lufs
+        self.strength = max(0.0, min(1.0, strength))
+        self.max_boost = max_boost_db
+        self.max_cut = max_cut_db
+        self.weights = k_weights(BLOCK)
+        self.vad = Vad()
+        self.vad_window = WINDOW
+        self.decimate = _Decimator()
+        self.pending = np.zeros((0, channels), np.float32)  # samples not yet in a full block
+        self.blocks: list[Any] = []  # audio of blocks not yet output
+        self.power: list[float] = []  # K-weighted mean square per block (whole stream)
+        self.first_block = 0  # stream index of self.blocks[0]
+        self.prev_gain_db = 0.0  # gain at the centre of the last block output
+        self.out_gain: list[float] = []  # smoothed gains (dB) by block, computed lazily
+        self.samples_in = 0
+        self.gains_applied: list[float] = []  # for the report: gain of each output block (dB)
+
+    # -- analysis
+    def _speech(self, upto: int) -> list[bool]:
+        """Speech flag per block from the VAD windows (32 ms) that overlap it."""
+        probs = self.vad.probs
+        flags = []
+        for b in range(upto):
+            a0 = int(b * BLOCK / 3 // self.vad_window)
+            a1 = int(math.ceil((b + 1) * BLOCK / 3 / self.vad_window))
+            window = probs[a0:a1]
+            flags.append(bool(window) and max(window) >= 0.5)
+        return flags
+
+    def _add_blocks(self, x: Any) -> None:
+        np = self.np
+        buf = np.concatenate([self.pending, x]) if len(self.pending) else x
+        n = len(buf) // BLOCK
+        mono = buf.mean(axis=1) if self.channels > 1 else buf[:, 0]
+        self.vad.feed(self.decimate(mono[: n * BLOCK] if n else mono[:0]))
+        for i in range(n):
+            blk = buf[i * BLOCK:(i + 1) * BLOCK]
+            spec = np.abs(np.fft.rfft(blk, axis=0)) ** 2  # [F, C]
+            ms = float((self.weights[:, None] * spec).sum()) / (BLOCK * BLOCK)
+            self.power.append(ms)
+            self.blocks.append(blk)
+        self.pending = buf[n * BLOCK:]
+
+    def _raw_gains(self, flags: list[bool]) -> list[float]:
+        """Unsmoothed gain (dB) of every block known so far."""
+        np = self.np
+        n = len(flags)
+        p = np.asarray(self.power[:n])
+        sp = np.asarray(flags, bool)
+        cs = np.concatenate([[0.0], np.cumsum(np.where(sp, p, 0.0))])
+        cn = np.concatenate([[0], np.cumsum(sp)])
+        raw = [0.0] * n
+        for j in range(n):
+            if not sp[j]:
+                continue
+            a, b = max(0, j - LEVEL_HALF), min(n, j + LEVEL_HALF + 1)
+            count = cn[b] - cn[a]
+            level = -0.691 + 10 * math.log10(max(1e-12, (cs[b] - cs[a]) / count))
+            if level < -70.0:
+                continue
+            g = (self.ref - level) * self.strength
+            raw[j] = max(-self.max_cut, min(self.max_boost, g))
+        # pauses: short ones hold the speech gain around them; long ones are never raised
+        j = 0
+        while j < n:
+            if sp[j]:
+                j += 1
+                continue
+            k = j
+            while k < n and not sp[k]:
+                k += 1
+            before = raw[j - 1] if j > 0 else None
+            after = raw[k] if k < n else None
+            around = [g for g in (before, after) if g is not None]
+            if k - j <= HOLD_BLOCKS and around and (k < n):
+                for i in range(j, k):  # linear between the speech on both sides
+                    f = (i - j + 1) / (k - j + 1)
+                    raw[i] = (before if before is not None else after) * (1 - f) + (after if after is not None else before) * f  # type: ignore[operator]
+            else:
+                hold = min([0.0, *around])
+                for i in range(j, k):
+                    raw[i] = hold
+            j = k
+        return raw
+
+    # -- output
+    def _emit(self, final: bool) -> Any:
+        np = self.np
+        total = len(self.power)
+        ready = total if final else total - LOOKAHEAD_BLOCKS
+        start = self.first_block + 0
+        if ready <= start:
+            return np.zeros((0, self.channels), np.float32)
+        flags = self._speech(total)
+        raw = self._raw_gains(flags)
+        win = np.hanning(2 * SMOOTH_HALF + 3)[1:-1]
+        out = []
+        for b in range(start, ready):
+            a0, a1 = max(0, b - SMOOTH_HALF), min(total, b + SMOOTH_HALF + 1)
+            w = win[a0 - (b - SMOOTH_HALF): len(win) - ((b + SMOOTH_HALF + 1) - a1)]
+            g = float(np.dot(w, raw[a0:a1]) / w.sum())
+            # per-sample gain: linear from the previous block's centre to this one's
+            ramp = np.linspace(self.prev_gain_db, g, BLOCK, endpoint=False, dtype=np.float32)
+            out.append(self.blocks[b - self.first_block] * (10.0 ** (ramp / 20.0))[:, None])
+            self.prev_gain_db = g
+            self.gains_applied.append(g)
+        del self.blocks[: ready - self.first_block]
+        self.first_block = ready
+        return np.concatenate(out)
+
+    def process(self, x: Any) -> Any:
+        np = self.np
+        x = np.asarray(x, np.float32).reshape(-1, self.channels)
+        self.samples_in += len(x)
+        self._add_blocks(x)
+        return self._emit(final=False)
+
+    def flush(self) -> Any:
+        np = self.np
+        tail = len(self.pending)
+        if tail:
+            self._add_blocks(np.zeros((BLOCK - tail, self.channels), np.float32))
+        out = self._emit(final=True)
+        emitted_before = len(self.gains_applied) * BLOCK - len(out)
+        return out[: max(0, self.samples_in - emitted_before)]
+
+
+class Compressor:
+    """Lookahead peak compressor on a 1 ms grid: above ``threshold_dbfs`` the level rises
+    ``ratio`` times slower (6 dB soft knee); attack within the 2 ms lookahead, release
+    ``release_ms``. The detector looks at every channel (the gain is shared)."""
+
+    HOP = 48  # 1 ms
+    AHEAD = 2  # hops of lookahead
+
+    def __init__(self, channels: int, *, threshold_dbfs: float, ratio: float, release_ms: float = 150.0, knee_db: float = 6.0) -> None:
+        import numpy as np  # noqa: PLC0415
+
+        self.np = np
+        self.channels = channels
+        self.thr = threshold_dbfs
+        self.slope = 1.0 - 1.0 / max(1.0, ratio)
+        self.knee = knee_db
+        self.release = 1.0 - math.exp(-1.0 / release_ms)  # per 1 ms hop, towards the target
+        self.pending = np.zeros((0, channels), np.float32)
+        self.delay = np.zeros((self.AHEAD * self.HOP, channels), np.float32)  # audio waiting for its lookahead
+        self.env_hist = np.zeros(self.AHEAD, np.float32)
+        self.g = 0.0  # current gain reduction (dB, <= 0)
+        self.prev = 0.0
+        self.samples_in = 0
+        self.synth = 0
+        self.emitted = 0
+        self.max_reduction = 0.0
+
+    def _curve(self, level_db: Any) -> Any:
+        np = self.np
+        over = level_db - self.thr
+        half = self.knee / 2
+        red = np.where(over <= -half, 0.0, np.where(over >= half, over * self.slope,
+                       self.slope * (over + half) ** 2 / (2 * self.knee)))
+        return -red
+
+    def _run(self, x: Any) -> Any:
+        """x: whole hops. Returns the same number of samples, delayed by the lookahead."""
+        np = self.np
+        hops = len(x) // self.HOP
+        peaks = np.abs(x).reshape(hops, self.HOP, self.channels).max(axis=(1, 2))
+        env = np.concatenate([self.env_hist, peaks])
+        # each hop's detector sees its own peak and the next AHEAD hops' (the audio is delayed to match)
+        look = np.max(np.stack([env[i: i + hops] for i in range(self.AHEAD + 1)]), axis=0) if len(env) >= hops + self.AHEAD else peaks
+        self.env_hist = env[len(env) - self.AHEAD:]
+        target = self._curve(20 * np.log10(np.maximum(look, 1e-9)))
+        gains = np.empty(hops, np.float64)
+        g = self.g
+        rel = self.release
+        for i in range(hops):
+            t = target[i]
+            g = t if t < g else g + (t - g) * rel
+            gains[i] = g
+        self.g = g
+        if hops:
+            self.max_reduction = min(self.max_reduction, float(gains.min()))
+        # per-sample gain, linear between hop starts; audio delayed by AHEAD hops
+        starts = np.concatenate([[self.prev], gains[:-1]]) if hops else gains
+        ramp = (starts[:, None] + (gains - starts)[:, None] * (np.arange(self.HOP) / self.HOP)[None, :]).reshape(-1)
+        if hops:
+            self.prev = float(gains[-1])
+        audio = np.concatenate([self.delay, x])
+        out = audio[: hops * self.HOP] * (10.0 ** (ramp / 20.0)).astype(np.float32)[:, None]
+        self.delay = audio[hops * self.HOP:]
+        return out
+
+    def _take(self, x: Any) -> Any:
+        np = self.np
+        buf = np.concatenate([self.pending, x]) if len(self.pending) else x
+        whole = len(buf) // self.HOP * self.HOP
+        self.pending = buf[whole:]
+        out = self._run(buf[:whole])
+        skip = max(0, self.AHEAD * self.HOP - self.synth)  # the lookahead's initial silence
+        self.synth += len(out)
+        return out[skip:]
+
+    def process(self, x: Any) -> Any:
+        np = self.np
+        x = np.asarray(x, np.float32).reshape(-1, self.channels)
+        self.samples_in += len(x)
+        out = self._take(x)
+        self.emitted += len(out)
+        return out
+
+    def flush(self) -> Any:
+        np = self.np
+        pad = (-len(self.pending)) % self.HOP + (self.AHEAD + 1) * self.HOP
+        out = self._take(np.zeros((pad, self.channels), np.float32))
+        out = out[: max(0, self.samples_in - self.emitted)]
+        self.emitted += len(out)
+        return out
