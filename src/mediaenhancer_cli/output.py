@@ -75,24 +75,42 @@ def analysis_table(analysis: Analysis) -> Table:
 _STATUS_STYLE = {"enhanced": "green", "skipped": "yellow", "planned": "cyan", "failed": "bold red"}
 
 
+_FIGURE_ROWS = (
+    ("loudness", "integrated_lufs", " LUFS"),
+    ("true peak", "true_peak_dbtp", " dBTP"),
+    ("noise in pauses", "pause_floor_lufs", " LUFS"),
+    ("speech to noise", "speech_to_noise_db", " dB"),
+    ("speech level spread", "speech_spread_lu", " LU"),
+)
+
+
+def _figures(r: FileResult) -> tuple[dict[str, Any], dict[str, Any]]:
+    before = (r.before or {}).get("audio_figures") or {}
+    after = (((r.after or {}).get("audio") or {}).get("measured")) or {}
+    return before, after
+
+
 def results_table(results: Sequence[FileResult]) -> Table:
     t = Table(title="Summary", title_justify="left")
     t.add_column("file", overflow="fold")
     t.add_column("status")
+    t.add_column("sound", style="dim")
     t.add_column("before", justify="right")
     t.add_column("after", justify="right")
     t.add_column("output / reason", overflow="fold")
     for r in results:
-        before = after = "–"
-        if r.before and r.before.get("audio"):
-            a = r.before["audio"]
-            before = f"{a['integrated_lufs']:.1f} LUFS"
-        if r.after and r.after.get("audio"):
-            a = r.after["audio"]
-            after = f"{a['integrated_lufs']:.1f} LUFS / {a['true_peak_dbtp']:.1f} dBTP"
         detail = r.error["message"] if r.error else (r.output if r.status == "enhanced" else (r.reason or r.output or ""))
         style = _STATUS_STYLE.get(r.status, "")
-        t.add_row(escape(Path(r.input).name), f"[{style}]{r.status}[/]", before, after, escape(detail))
+        before, after = _figures(r)
+        rows = [(label, _fmt(before.get(key), unit), _fmt(after.get(key), unit) if after else "–")
+                for label, key, unit in _FIGURE_ROWS if before.get(key) is not None or after.get(key) is not None]
+        if not rows:
+            rows = [("", "–", "–")]
+        for i, (label, b, a) in enumerate(rows):
+            first = i == 0
+            t.add_row(escape(Path(r.input).name) if first else "", f"[{style}]{r.status}[/]" if first else "",
+                      label, b, a, escape(detail) if first else "")
+        t.add_section()
     return t
 
 
@@ -136,7 +154,12 @@ def presets_table(presets: dict[str, Preset], default: str) -> Table:
     t.add_column("source", overflow="fold")
     for name in sorted(presets):
         p = presets[name]
-        cleanups = ", ".join(k for k in ("denoise", "dehum", "derumble", "declip", "video", "sharpen") if getattr(p, k)) or "none"
+        cleanups = ", ".join(k for k in ("denoise", "dehum", "derumble", "declip", "video", "sharpen") if getattr(p, k))
+        if p.leveler:
+            cleanups += f", leveler {p.leveler:g}"
+        if p.compression:
+            cleanups += f", compression {p.compression:g}"
+        cleanups = cleanups.strip(", ") or "none"
         t.add_row(name + (" (default)" if name == default else ""), f"{p.target_lufs:g} LUFS", f"{p.true_peak:g} dBTP", cleanups, p.description, p.source)
     return t
 
