@@ -4,11 +4,14 @@
 end up within a couple of LU. Every 100 ms block gets its K-weighted power (BS.1770,
 computed in the frequency domain) and a speech flag (Silero VAD on a 16 kHz copy).
 A speech block's gain is the distance from the reference level to the loudness of the
-speech blocks within +-1.5 s, scaled by the preset's strength and clamped; pauses
+speech blocks in the 3 s before or the 3 s after it, whichever is steadier (so the gain
+moves where one voice hands over to another), less a 1 dB dead band (so a voice's own
+rise and fall stays),
+scaled by the preset's strength and clamped; pauses
 shorter than a second keep the gain of the speech around them, longer ones (and noise)
 are never raised above 0 dB or above the speech beside them. The gain curve is
 smoothed without phase (a Hann window of +-0.5 s) and interpolated per sample; the
-leveler looks 2.5 s ahead, so the gain is already right when a quieter speaker starts.
+leveler looks 4 s ahead, so the gain is already right when a quieter speaker starts.
 
 :class:`Compressor` then lowers the peaks that stand far above the speech level (a
 lookahead peak compressor on a 1 ms grid, soft knee), so that the final true-peak
@@ -27,8 +30,9 @@ __all__ = ["Leveler", "Compressor", "k_weights"]
 
 RATE = 48000
 BLOCK = 4800  # 100 ms
-LOOKAHEAD_BLOCKS = 25  # 2.5 s
-LEVEL_HALF = 15  # +-1.5 s of speech blocks for the local speech level
+LOOKAHEAD_BLOCKS = 40  # 4 s
+LEVEL_HALF = 30  # +-3 s of speech blocks for the local speech level
+DEADBAND_DB = 1.0  # a speech stretch this close to the reference is left alone (speech's own life stays)
 SMOOTH_HALF = 5  # +-0.5 s Hann smoothing of the gain
 HOLD_BLOCKS = 10  # pauses up to 1 s keep the speech gain around them
 
@@ -136,18 +140,37 @@ class Leveler:
         n = len(flags)
         p = np.asarray(self.power[:n])
         sp = np.asarray(flags, bool)
+        lv = 10 * np.log10(np.maximum(p, 1e-12))
         cs = np.concatenate([[0.0], np.cumsum(np.where(sp, p, 0.0))])
+        cd = np.concatenate([[0.0], np.cumsum(np.where(sp, lv, 0.0))])
+        cd2 = np.concatenate([[0.0], np.cumsum(np.where(sp, lv * lv, 0.0))])
         cn = np.concatenate([[0], np.cumsum(sp)])
+
+        def window(a: int, b: int) -> tuple[float, float] | None:
+            """(loudness, spread in dB) of the speech blocks in [a, b)."""
+            count = cn[b] - cn[a]
+            if count < 5:
+                return None
+            mean = (cd[b] - cd[a]) / count
+            var = max(0.0, (cd2[b] - cd2[a]) / count - mean * mean)
+            return -0.691 + 10 * math.log10(max(1e-12, (cs[b] - cs[a]) / count)), math.sqrt(var)
+
         raw = [0.0] * n
         for j in range(n):
             if not sp[j]:
                 continue
-            a, b = max(0, j - LEVEL_HALF), min(n, j + LEVEL_HALF + 1)
-            count = cn[b] - cn[a]
-            level = -0.691 + 10 * math.log10(max(1e-12, (cs[b] - cs[a]) / count))
+            # the stretch before and the stretch after: the steadier one is this voice's level, so the gain
+            # changes where one speaker hands over to another, not seconds before or after
+            left = window(max(0, j - LEVEL_HALF), j + 1)
+            right = window(j, min(n, j + LEVEL_HALF + 1))
+            both = [w for w in (left, right) if w is not None]
+            if not both:
+                continue
+            level = min(both, key=lambda w: w[1])[0]
             if level < -70.0:
                 continue
-            g = (self.ref - level) * self.strength
+            d = self.ref - level
+            g = math.copysign(max(0.0, abs(d) - DEADBAND_DB), d) * self.strength
             raw[j] = max(-self.max_cut, min(self.max_boost, g))
         # pauses: short ones hold the speech gain around them; long ones are never raised
         j = 0
