@@ -119,3 +119,59 @@ def short_term_loudness(x: np.ndarray, start: float, end: float, rate: int = RAT
 
     seg = x[int(start * rate):int(end * rate)]
     return float(pyloudnorm.Meter(rate).integrated_loudness(seg))
+
+
+def noisy_speech(dest: Path, *, speech: str = "speech-male-en-2.flac", noise: str = "noise-rain-1.flac", snr: float = 10.0,
+                 hum_hz: int | None = None, codec: str = "pcm_s16le") -> Path:
+    """A real voice over real noise at ``snr`` dB (and mains hum with three harmonics, if asked), written to ``dest``."""
+    x = mix(load(speech), load(noise), snr)
+    if hum_hz:
+        t = np.arange(len(x)) / RATE
+        x = x + sum((0.01 / k) * np.sin(2 * np.pi * hum_hz * k * t) for k in (1, 2, 3))
+    return write(dest, x * 0.5, codec=codec)
+
+
+def phrase(length: float, used: set[tuple[int, int]] | None = None, rate: int = RATE,
+           voices: tuple[str, ...] = ("speech-female-en-1.flac", "speech-male-en-2.flac", "speech-female-en-2.flac",
+                                      "speech-female-eu-1.flac"), max_gap: float = 0.45) -> np.ndarray:
+    """A stretch of real speech exactly ``length`` seconds long (peak 0.5) that is loud at both ends and has
+    no pause longer than ``max_gap`` inside: one phrase with known bounds. ``used`` avoids repeats."""
+    used = used if used is not None else set()
+    hop = rate // 100
+    n = int(round(length * 100))
+    for k, name in enumerate(voices):
+        x = load(name, rate)
+        x = x / np.max(np.abs(x)) * 0.5
+        frames = len(x) // hop
+        loud = np.sqrt(np.mean(x[: frames * hop].reshape(frames, hop) ** 2, axis=1)) > 0.02
+        for s in range(0, frames - n):
+            if (k, s) in used or not (loud[s] and loud[s + 1] and loud[s + n - 1] and loud[s + n - 2]):
+                continue
+            quiet = longest = 0
+            for v in loud[s:s + n]:
+                quiet = 0 if v else quiet + 1
+                longest = max(longest, quiet)
+            if longest * 0.01 < max_gap:
+                used.add((k, s))
+                return x[s * hop:(s + n) * hop]
+    raise AssertionError(f"no {length} s phrase in the test recordings")
+
+
+def speech_sync_clip(dest: Path, duration: float, events: tuple[float, ...], phrase_s: float = 1.5) -> Path:
+    """Black video with a white flash at each event; the sound has a 1 kHz beep at the same instants, each
+    followed by a real spoken phrase, and digital silence between (pauses --trim-silence may cut)."""
+    x = np.zeros(int(duration * RATE))
+    used: set[tuple[int, int]] = set()
+    t = np.arange(int(0.1 * RATE)) / RATE
+    for e in events:
+        i = int(round(e * RATE))
+        x[i:i + len(t)] = 0.5 * np.sin(2 * np.pi * 1000 * t)
+        p = phrase(phrase_s, used)
+        x[i + len(t):i + len(t) + len(p)] = p[: len(x) - i - len(t)]
+    wav = write(dest.with_suffix(".wav"), x)
+    flash = "+".join(f"between(T\\,{e:g}\\,{e + 0.2:g})" for e in events)
+    M.ffmpeg("-f", "lavfi", "-i", f"color=black:s=160x120:r=25:d={duration}", "-i", str(wav), "-filter_complex",
+             f"[0]format=yuv420p,geq=lum='if({flash}\\,235\\,16)':cb=128:cr=128[v]", "-map", "[v]", "-map", "1:a",
+             "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-g", "25", "-c:a", "aac", "-b:a", "128k", str(dest))
+    wav.unlink()
+    return dest

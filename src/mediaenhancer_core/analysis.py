@@ -51,11 +51,11 @@ BLOCK_STEP = 0.1  # ebur128 reports momentary loudness every 100 ms
 BLOCK_WINDOW = 0.4  # over the last 400 ms
 SILENCE_MIN = 0.5  # seconds: shorter pauses are not spans
 # Clipping: the signal sits at its extreme value (whatever that is: clipping happens at any level, e.g.
-# in a preamp before a quiet recorder) in runs of equal samples. astats' flat factor is 20*log10 of the
-# mean run length at the extremes; a sine sampled at 45 degrees (EBU Tech 3341 case 19) gives runs of
-# two samples (6 dB) without being clipped.
-CLIP_MIN_RUNS = 8
-CLIP_MIN_FLAT_DB = 9.5  # mean run of at least three equal samples
+# in a preamp before a quiet recorder) in runs of equal samples. astats counts the samples at the
+# extremes ("Peak count") and gives 20*log10 of their mean run length ("Flat factor"); a sine sampled
+# at 45 degrees (EBU Tech 3341 case 19) sits at its extremes in runs of two (6 dB) without being clipped.
+CLIP_MIN_SAMPLES = 24
+CLIP_MIN_FLAT_DB = 9.5  # runs of three equal samples and more
 
 
 @dataclass
@@ -67,7 +67,7 @@ class AudioMeasurements:
     rms_dbfs: float
     noise_floor_lufs: float
     dc_offset: float
-    clipped_samples: int
+    clipped_samples: int  # samples at the extremes, in runs (all channels)
     clipping: bool
     silence_threshold_db: float
     silence_spans: list[tuple[float, float]]
@@ -88,6 +88,7 @@ class AudioMeasurements:
     tonality: float | None = None  # spectral flatness of the sounding non-speech parts (low: tonal, music)
     hum_fundamental_hz: float | None = None
     hum_harmonics: list[tuple[int, float, float]] = field(default_factory=list)  # (k, Hz, dB above neighbours)
+    sample_count: int = 0  # samples measured (all channels), for the share of clipped ones
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -191,7 +192,7 @@ def _audio_graph(in_label: str) -> str:
                 filter_str("asetnsamples", {"n": 16384, "p": 0}),  # astats costs per frame: fewer, larger ones
                 filter_str(
                     "astats",
-                    {"measure_perchannel": "none", "measure_overall": "Peak_level+RMS_level+DC_offset+Peak_count+Flat_factor"},
+                    {"measure_perchannel": "none", "measure_overall": "Peak_level+RMS_level+DC_offset+Peak_count+Flat_factor+Number_of_samples"},
                     instance="raw",
                 ),
             ]
@@ -443,6 +444,7 @@ def analyze(
     span: tuple[float, float] | None = None,
     on_progress: Callable[[float], None] | None = None,
     cancel: CancelToken | None = None,
+    what: str = "analysis",
 ) -> Analysis:
     """Measure ``path`` in one decode pass. ``info`` comes from :func:`probe`; ``span`` (start,
     end seconds) limits the pass to the part that will be used (an export's segments)."""
@@ -498,7 +500,7 @@ def analyze(
         if on_progress:
             on_progress(seconds)
 
-    run(args, keep=keep, on_progress=progress, cancel=cancel, what="analysis", path=path,
+    run(args, keep=keep, on_progress=progress, cancel=cancel, what=what, path=path,
         read_pipe=meter.read if meter is not None else None)
     if col._frame:
         col.frames.add(col._frame)
@@ -535,8 +537,8 @@ def _audio_measurements(col: _Collector, decoded: float, meter: Any) -> AudioMea
     peak = stats.get("Peak level dB", -math.inf)
     peak_count = int(stats.get("Peak count", 0) or 0)
     flat = stats.get("Flat factor", 0.0) or 0.0
-    clipping = math.isfinite(peak) and peak_count >= CLIP_MIN_RUNS and flat >= CLIP_MIN_FLAT_DB
-    clipped_samples = int(round(peak_count * 10 ** (flat / 20.0))) if clipping else 0
+    clipping = math.isfinite(peak) and peak_count >= CLIP_MIN_SAMPLES and flat >= CLIP_MIN_FLAT_DB
+    clipped_samples = peak_count if clipping else 0
 
     threshold = silence_threshold(noise_floor, integrated)
     spans = silence_spans(col.momentary, threshold, decoded)
@@ -582,6 +584,7 @@ def _audio_measurements(col: _Collector, decoded: float, meter: Any) -> AudioMea
         tonality=round(tonality, 4) if tonality is not None else None,
         hum_fundamental_hz=hum.fundamental_hz,
         hum_harmonics=hum.harmonics,
+        sample_count=int(stats.get("Number of samples", 0) or 0),
     )
 
 

@@ -250,7 +250,7 @@ def enhance_file(
         after_audio = rendered.audio.to_dict() if rendered.audio else None
         if after_audio is not None and out_info.has_audio:
             # the figures shown beside the input's: measured on the written file by the same meter
-            measured = analyze(dest, out_info, tools, audio=True, video=False, cancel=cancel).audio
+            measured = analyze(dest, out_info, tools, audio=True, video=False, cancel=cancel, what="output check").audio
             if measured is not None:
                 after_audio["measured"] = audio_figures(measured)
         result.after = {

@@ -101,24 +101,26 @@ class Leveler:
         self.decimate = _Decimator()
         self.pending = np.zeros((0, channels), np.float32)  # samples not yet in a full block
         self.blocks: list[Any] = []  # audio of blocks not yet output
-        self.power: list[float] = []  # K-weighted mean square per block (whole stream)
+        self.power: list[float] = []  # K-weighted mean square per block (whole stream; 8 bytes a block)
+        self.flags: list[bool] = []  # speech or not, per block
+        self.speech_gain: dict[int, float] = {}  # settled gains of speech blocks
         self.first_block = 0  # stream index of self.blocks[0]
         self.prev_gain_db = 0.0  # gain at the centre of the last block output
-        self.out_gain: list[float] = []  # smoothed gains (dB) by block, computed lazily
         self.samples_in = 0
         self.gains_applied: list[float] = []  # for the report: gain of each output block (dB)
 
     # -- analysis
-    def _speech(self, upto: int) -> list[bool]:
-        """Speech flag per block from the VAD windows (32 ms) that overlap it."""
+    def _update_flags(self) -> None:
+        """Speech flag of every block whose VAD windows (32 ms) are all known: any window >= 0.5."""
         probs = self.vad.probs
-        flags = []
-        for b in range(upto):
+        while len(self.flags) < len(self.power):
+            b = len(self.flags)
             a0 = int(b * BLOCK / 3 // self.vad_window)
             a1 = int(math.ceil((b + 1) * BLOCK / 3 / self.vad_window))
+            if a1 > len(probs):
+                break
             window = probs[a0:a1]
-            flags.append(bool(window) and max(window) >= 0.5)
-        return flags
+            self.flags.append(bool(window) and max(window) >= 0.5)
 
     def _add_blocks(self, x: Any) -> None:
         np = self.np
@@ -126,91 +128,114 @@ class Leveler:
         n = len(buf) // BLOCK
         mono = buf.mean(axis=1) if self.channels > 1 else buf[:, 0]
         self.vad.feed(self.decimate(mono[: n * BLOCK] if n else mono[:0]))
-        for i in range(n):
-            blk = buf[i * BLOCK:(i + 1) * BLOCK]
-            spec = np.abs(np.fft.rfft(blk, axis=0)) ** 2  # [F, C]
-            ms = float((self.weights[:, None] * spec).sum()) / (BLOCK * BLOCK)
-            self.power.append(ms)
-            self.blocks.append(blk)
+        if n:
+            blocks = buf[: n * BLOCK].reshape(n, BLOCK, self.channels)
+            spec = np.abs(np.fft.rfft(blocks, axis=1)) ** 2  # [n, F, C]
+            ms = (self.weights[None, :, None] * spec).sum(axis=(1, 2)) / (BLOCK * BLOCK)
+            self.power.extend(float(v) for v in ms)
+            self.blocks.extend(blocks[i] for i in range(n))
         self.pending = buf[n * BLOCK:]
+        self._update_flags()
 
-    def _raw_gains(self, flags: list[bool]) -> list[float]:
-        """Unsmoothed gain (dB) of every block known so far."""
+    def _gains(self, lo: int, hi: int, final: bool) -> tuple[Any, Any]:
+        """Raw gains (dB) of blocks [lo, hi) and, per block, a cap for long pauses (inf elsewhere)."""
         np = self.np
-        n = len(flags)
-        p = np.asarray(self.power[:n])
-        sp = np.asarray(flags, bool)
+        n = len(self.flags)
+        a, b = max(0, lo - LEVEL_HALF), min(n, hi + LEVEL_HALF + 1)
+        p = np.asarray(self.power[a:b])
+        sp = np.asarray(self.flags[a:b], bool)
         lv = 10 * np.log10(np.maximum(p, 1e-12))
         cs = np.concatenate([[0.0], np.cumsum(np.where(sp, p, 0.0))])
         cd = np.concatenate([[0.0], np.cumsum(np.where(sp, lv, 0.0))])
         cd2 = np.concatenate([[0.0], np.cumsum(np.where(sp, lv * lv, 0.0))])
         cn = np.concatenate([[0], np.cumsum(sp)])
 
-        def window(a: int, b: int) -> tuple[float, float] | None:
-            """(loudness, spread in dB) of the speech blocks in [a, b)."""
-            count = cn[b] - cn[a]
+        def window(u: int, v: int) -> tuple[float, float] | None:
+            """(loudness, spread in dB) of the speech blocks in [u, v) (local indices)."""
+            count = cn[v] - cn[u]
             if count < 5:
                 return None
-            mean = (cd[b] - cd[a]) / count
-            var = max(0.0, (cd2[b] - cd2[a]) / count - mean * mean)
-            return -0.691 + 10 * math.log10(max(1e-12, (cs[b] - cs[a]) / count)), math.sqrt(var)
+            mean = (cd[v] - cd[u]) / count
+            var = max(0.0, (cd2[v] - cd2[u]) / count - mean * mean)
+            return -0.691 + 10 * math.log10(max(1e-12, (cs[v] - cs[u]) / count)), math.sqrt(var)
 
-        raw = [0.0] * n
-        for j in range(n):
-            if not sp[j]:
-                continue
+        def speech_gain(j: int) -> float:
+            """Gain of speech block j (global index)."""
+            if j in self.speech_gain:
+                return self.speech_gain[j]
+            k = j - a
             # the stretch before and the stretch after: the steadier one is this voice's level, so the gain
             # changes where one speaker hands over to another, not seconds before or after
-            left = window(max(0, j - LEVEL_HALF), j + 1)
-            right = window(j, min(n, j + LEVEL_HALF + 1))
+            left = window(max(0, k - LEVEL_HALF), k + 1)
+            right = window(k, min(len(sp), k + LEVEL_HALF + 1))
             both = [w for w in (left, right) if w is not None]
-            if not both:
-                continue
-            level = min(both, key=lambda w: w[1])[0]
-            if level < -70.0:
-                continue
-            d = self.ref - level
-            g = math.copysign(max(0.0, abs(d) - DEADBAND_DB), d) * self.strength
-            raw[j] = max(-self.max_cut, min(self.max_boost, g))
-        # pauses: short ones hold the speech gain around them; long ones are never raised
-        j = 0
-        while j < n:
-            if sp[j]:
+            g = 0.0
+            if both:
+                level = min(both, key=lambda w: w[1])[0]
+                if level >= -70.0:
+                    d = self.ref - level
+                    g = math.copysign(max(0.0, abs(d) - DEADBAND_DB), d) * self.strength
+                    g = max(-self.max_cut, min(self.max_boost, g))
+            if j + LEVEL_HALF < n or final:  # its windows are complete: keep it
+                self.speech_gain[j] = g
+            return g
+
+        raw = np.zeros(hi - lo)
+        cap = np.full(hi - lo, np.inf)
+        flags = self.flags
+        j = lo
+        while j < hi:
+            if flags[j]:
+                raw[j - lo] = speech_gain(j)
                 j += 1
                 continue
-            k = j
-            while k < n and not sp[k]:
-                k += 1
-            before = raw[j - 1] if j > 0 else None
-            after = raw[k] if k < n else None
+            # a pause: find where it started and ends (as far as known)
+            s0 = j
+            while s0 > 0 and not flags[s0 - 1]:
+                s0 -= 1
+            e0 = j
+            while e0 < n and not flags[e0]:
+                e0 += 1
+            before = speech_gain(s0 - 1) if s0 > 0 else None
+            after = speech_gain(e0) if e0 < n else None
             around = [g for g in (before, after) if g is not None]
-            if k - j <= HOLD_BLOCKS and around and (k < n):
-                for i in range(j, k):  # linear between the speech on both sides
-                    f = (i - j + 1) / (k - j + 1)
-                    raw[i] = (before if before is not None else after) * (1 - f) + (after if after is not None else before) * f  # type: ignore[operator]
-            else:
-                hold = min([0.0, *around])
-                for i in range(j, k):
-                    raw[i] = hold
-            j = k
-        return raw
+            ended = e0 < n
+            short = e0 - s0 <= HOLD_BLOCKS and ended
+            for i in range(j, min(e0, hi)):
+                if short and around:  # short pauses: linear between the speech on both sides
+                    f = (i - s0 + 1) / (e0 - s0 + 1)
+                    g0 = before if before is not None else after
+                    g1 = after if after is not None else before
+                    raw[i - lo] = g0 * (1 - f) + g1 * f  # type: ignore[operator]
+                else:  # long pauses and noise are never raised: not above 0 dB or the speech beside them
+                    hold = min([0.0, *around])
+                    raw[i - lo] = hold
+                    # the smoothed gain may not carry the speech's gain into the pause: within two blocks
+                    # (200 ms) of the speech it ramps to the hold value
+                    d = min(i - s0 + 1, (e0 - i) if ended else 10**9)
+                    edge = before if (i - s0 + 1) <= ((e0 - i) if ended else 10**9) else after
+                    edge = hold if edge is None else max(hold, edge)
+                    cap[i - lo] = hold + (edge - hold) * max(0.0, 1.0 - d / 2.0)
+            j = min(e0, hi)
+        return raw, cap
 
     # -- output
     def _emit(self, final: bool) -> Any:
         np = self.np
-        total = len(self.power)
-        ready = total if final else total - LOOKAHEAD_BLOCKS
-        start = self.first_block + 0
+        known = len(self.flags)
+        ready = known if final else known - LOOKAHEAD_BLOCKS
+        start = self.first_block
         if ready <= start:
             return np.zeros((0, self.channels), np.float32)
-        flags = self._speech(total)
-        raw = self._raw_gains(flags)
+        lo, hi = max(0, start - SMOOTH_HALF), min(known, ready + SMOOTH_HALF)
+        raw, cap = self._gains(lo, hi, final)
         win = np.hanning(2 * SMOOTH_HALF + 3)[1:-1]
         out = []
         for b in range(start, ready):
-            a0, a1 = max(0, b - SMOOTH_HALF), min(total, b + SMOOTH_HALF + 1)
+            a0, a1 = max(lo, b - SMOOTH_HALF), min(hi, b + SMOOTH_HALF + 1)
             w = win[a0 - (b - SMOOTH_HALF): len(win) - ((b + SMOOTH_HALF + 1) - a1)]
-            g = float(np.dot(w, raw[a0:a1]) / w.sum())
+            g = float(np.dot(w, raw[a0 - lo:a1 - lo]) / w.sum())
+            g = min(g, float(cap[b - lo]))
             # per-sample gain: linear from the previous block's centre to this one's
             ramp = np.linspace(self.prev_gain_db, g, BLOCK, endpoint=False, dtype=np.float32)
             out.append(self.blocks[b - self.first_block] * (10.0 ** (ramp / 20.0))[:, None])
@@ -218,6 +243,9 @@ class Leveler:
             self.gains_applied.append(g)
         del self.blocks[: ready - self.first_block]
         self.first_block = ready
+        # gains of speech blocks long gone are not needed again
+        for k in [k for k in self.speech_gain if k < start - 4 * LEVEL_HALF]:
+            del self.speech_gain[k]
         return np.concatenate(out)
 
     def process(self, x: Any) -> Any:
@@ -232,6 +260,10 @@ class Leveler:
         tail = len(self.pending)
         if tail:
             self._add_blocks(np.zeros((BLOCK - tail, self.channels), np.float32))
+        self.vad.feed(np.zeros(self.vad_window, np.float32))  # completes the last VAD window
+        self._update_flags()
+        while len(self.flags) < len(self.power):
+            self.flags.append(False)
         out = self._emit(final=True)
         emitted_before = len(self.gains_applied) * BLOCK - len(out)
         return out[: max(0, self.samples_in - emitted_before)]

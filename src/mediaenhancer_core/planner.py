@@ -123,7 +123,7 @@ NORMAL_BELOW_SPEECH_DB = 60.0  # normal: noise may go down until it is this far 
 NORMAL_MIN_ATTEN_DB = 24.0  # ...but the cap is never tighter than this
 CLEAN_SNR_DB = 40.0  # pauses this far under the speech: already clean, no noise reduction
 SPEECH_KINDS = ("speech", "speech+music")
-MAX_DECLIP_SHARE = 0.05  # more of the samples than this "clipped" is a test tone or a square wave, not clipping
+MAX_DECLIP_SHARE = 0.25  # more of the samples than this "clipped" is a test tone or a square wave, not clipping
 
 
 def denoise_level(options: EnhanceOptions) -> str:
@@ -153,7 +153,7 @@ def audio_chain(a: AudioMeasurements, options: EnhanceOptions, notes: list[str] 
     p = options.preset
     notes = notes if notes is not None else []
     steps: list[FilterStep] = []
-    total = max(1, int(a.decoded_seconds * 48000))
+    total = max(1, a.sample_count or int(a.decoded_seconds * 48000))
     if p.declip and a.clipping:
         if a.clipped_samples / total <= MAX_DECLIP_SHARE:
             steps.append(
