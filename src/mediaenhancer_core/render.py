@@ -445,10 +445,10 @@ def render(
     subtitles: Path | None = None,
     on_progress: Progress | None = None,
     cancel: CancelToken | None = None,
-    stage_workers: int = 2,
+    stage_workers: int = 1,
 ) -> RenderResult:
     """Render ``plan``; ``subtitles`` is the SRT file drawn in when ``plan.burn_in``; ``stage_workers``
-    threads run the neural denoiser."""
+    threads run the neural denoiser (each holds a block of about 90 MB)."""
     out = plan.output
     encode_video = out.video == "encode" and info.has_video
     copy_video = out.video == "copy" and info.has_video
