@@ -60,7 +60,15 @@ def analysis_table(analysis: Analysis) -> Table:
         t.add_row("peaks", f"{a.true_peak_dbtp:.1f} dBTP true peak, {a.sample_peak_dbfs:.1f} dBFS sample peak")
         t.add_row("noise floor", f"{a.noise_floor_lufs:.1f} LUFS ({a.integrated_lufs - a.noise_floor_lufs:.1f} dB below programme)")
         t.add_row("clipping", f"{a.clipped_samples} samples" if a.clipping else "none")
-        t.add_row("hum / rumble", f"{a.hum_hz} Hz hum" if a.hum_hz else "no hum" + f"; low end {a.rumble_db:.1f} dB")
+        hum = (f"{a.hum_hz} Hz hum, harmonics {', '.join(str(k) for k, *_ in a.hum_harmonics)}" if a.hum_hz and a.hum_harmonics
+               else f"{a.hum_hz} Hz hum" if a.hum_hz else "no hum")
+        t.add_row("hum / rumble", hum + f"; low end {a.rumble_db:.1f} dB")
+        t.add_row("content", f"{a.content}: speech {a.speech_seconds:.1f} s ({a.speech_share * 100:.0f}% of the sound)")
+        if a.speech_lufs is not None:
+            pauses = (f"noise in pauses {a.pause_floor_lufs:.1f} LUFS, {a.speech_to_noise_db:.1f} dB under the speech"
+                      if a.pause_floor_lufs is not None and a.speech_to_noise_db is not None else "no pause long enough to measure")
+            spread = f"; spread between segments {a.speech_spread_lu:.1f} LU" if a.speech_spread_lu is not None else ""
+            t.add_row("speech", f"{a.speech_lufs:.1f} LUFS; {pauses}{spread}")
         t.add_row("silence", f"{a.silence_share * 100:.0f}% below {a.silence_threshold_db:g} LUFS: {_spans(a.silence_spans)}")
     v = analysis.video
     if v:
@@ -75,12 +83,15 @@ def analysis_table(analysis: Analysis) -> Table:
 _STATUS_STYLE = {"enhanced": "green", "skipped": "yellow", "planned": "cyan", "failed": "bold red"}
 
 
+# measured on the input and on the written output by the same meter (analysis.py): loudness, true peak, the
+# noise floor in the pauses between speech, speech loudness minus that floor, and the spread of loudness
+# between speech segments (P90 - P10)
 _FIGURE_ROWS = (
     ("loudness", "integrated_lufs", " LUFS"),
     ("true peak", "true_peak_dbtp", " dBTP"),
-    ("noise in pauses", "pause_floor_lufs", " LUFS"),
-    ("speech to noise", "speech_to_noise_db", " dB"),
-    ("speech level spread", "speech_spread_lu", " LU"),
+    ("pause noise", "pause_floor_lufs", " LUFS"),
+    ("speech/noise", "speech_to_noise_db", " dB"),
+    ("spread", "speech_spread_lu", " LU"),
 )
 
 
@@ -102,10 +113,9 @@ def results_table(results: Sequence[FileResult]) -> Table:
         detail = r.error["message"] if r.error else (r.output if r.status == "enhanced" else (r.reason or r.output or ""))
         style = _STATUS_STYLE.get(r.status, "")
         before, after = _figures(r)
+        # every figure, "–" where it cannot be measured (no pause long enough, too few speech segments)
         rows = [(label, _fmt(before.get(key), unit), _fmt(after.get(key), unit) if after else "–")
-                for label, key, unit in _FIGURE_ROWS if before.get(key) is not None or after.get(key) is not None]
-        if not rows:
-            rows = [("", "–", "–")]
+                for label, key, unit in _FIGURE_ROWS] if (before or after) else [("", "–", "–")]
         for i, (label, b, a) in enumerate(rows):
             first = i == 0
             t.add_row(escape(Path(r.input).name) if first else "", f"[{style}]{r.status}[/]" if first else "",
