@@ -270,7 +270,7 @@ def run(
     if read_pipe is not None:
         pipe_r, pipe_w = os.pipe()
         argv = [f"pipe:{pipe_w}" if a == PIPE_OUT else a for a in argv]
-    log.debug("%s: %s", what, shlex.join(a.replace(PIPE_OUT, "pipe:N") for a in argv))
+    log.debug("%s: %s", what, shlex.join(argv))
     try:
         proc = subprocess.Popen(
             argv,
