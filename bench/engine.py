@@ -138,6 +138,7 @@ def bench_full(runs: int) -> dict:
         # the speech meter's pipe (pipe:N) is replayed into /dev/null: what Python does with it is part of "ours"
         commands = [[("/dev/null" if re.fullmatch(r"pipe:([3-9]|\d\d+)", a) else a) for a in shlex.split(m.group(2))]
                     for m in re.finditer(r"^(analysis|render|mux|output check): (.*)$", out, re.M)]
+        commands = [[c[0], "-y", *c[1:]] for c in commands]  # /dev/null exists
         found = re.findall(r"^(analysis|render|mux|output check|audio stage):", out, re.M)
         assert found == ["analysis", "render", "mux", "output check"], out[-2000:]
         workdirs = {p for c in commands for p in c if "/mediaenhancer-" in p}
