@@ -141,7 +141,7 @@ def bench_full(runs: int) -> dict:
         commands = [[c[0], "-y", *c[1:]] for c in commands]  # /dev/null exists
         found = re.findall(r"^(analysis|render|mux|output check|audio stage):", out, re.M)
         assert found == ["analysis", "render", "mux", "output check"], out[-2000:]
-        workdirs = {p for c in commands for p in c if "/mediaenhancer-" in p}
+        workdirs = {p.removeprefix("file:") for c in commands for p in c if "/mediaenhancer-" in p}
 
         def by_hand() -> float:
             t = time.perf_counter()

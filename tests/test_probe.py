@@ -208,7 +208,13 @@ def test_images_and_text_are_not_taken_for_media(tmp_path: Path) -> None:
         (b"fLaC\x00\x00\x00\x22", "flac"),
         (b"OggS\x00\x02\x00\x00", "ogg"),
         (b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81", "matroska"),
-        (b"ID3\x04\x00\x00\x00\x00", "mp3"),
+        # an ID3 tag counts only for the audio frame behind it (issue 12: a playlist hid there)
+        (b"ID3\x04\x00\x00\x00\x00\x00\x00\xff\xfb\x90\x00\x00\x00\x00\x00\x00\x00", "mp3"),
+        (b"ID3\x03\x00\x00\x00\x00\x00\x02\x00\x00\xff\xf1\x50\x80\x00\x1f\x00\x00\x00\x00", "aac"),
+        (b"ID3\x04\x00\x00\x00\x00\x00\x00fLaC\x00\x00\x00\x22\x00\x00", "flac"),
+        (b"ID3\x04\x00\x00\x00\x00\x00\x00#EXTM3U\n#EXT-X-TARGETDURATION:2\n", None),
+        (b"ID3\x04\x00\x00\x00\x00", None),  # a cut-off tag header
+        (b"ID3\x04\x00\x00\x00\x00\x00\x05", None),  # a tag that runs past the bytes given
         (b"\xff\xfb\x90\x00\x00\x00", "mp3"),
         (b"\xff\xf1\x50\x80\x00\x1f", "aac"),
         (b"\x89PNG\r\n\x1a\n\x00\x00", "image"),
@@ -221,3 +227,35 @@ def test_images_and_text_are_not_taken_for_media(tmp_path: Path) -> None:
 )
 def test_sniff_bytes(head: bytes, family: str | None) -> None:
     assert sniff_bytes(head) == family
+
+
+def _id3_tag(size: int) -> bytes:
+    return b"ID3\x04\x00\x00" + bytes([(size >> 21) & 0x7F, (size >> 14) & 0x7F, (size >> 7) & 0x7F, size & 0x7F]) + b"T" * size
+
+
+@pytest.mark.parametrize(
+    ("data", "family"),
+    [
+        (_id3_tag(300_000) + b"\xff\xfb\x90\x64" + b"\x00" * 1200, "mp3"),  # a cover picture in the tag
+        (_id3_tag(1000)[:-200] + b"\x00" * 500 + b"\xff\xfb\x90\x64" + b"\x00" * 600, "mp3"),  # zero padding after it
+        (_id3_tag(50) + _id3_tag(70) + b"\xff\xf1\x50\x80" + b"\x00" * 600, "aac"),  # two tags
+        (_id3_tag(300_000) + b"#EXTM3U\n" * 200, None),  # a playlist behind a long tag
+        (_id3_tag(20) + b"\x00" * 10_000, None),  # nothing but zeros after it
+        (_id3_tag(300_000), None),  # a tag and nothing else
+    ],
+    ids=["long-tag", "padding", "two-tags", "playlist", "zeros", "only-a-tag"],
+)
+def test_an_id3_file_is_judged_by_what_follows_the_tag_however_it_arrives(tmp_path: Path, data: bytes,
+                                                                          family: str | None) -> None:
+    from mediaenhancer_core.sniff import Sniffer, sniff_reader
+
+    path = tmp_path / "x.mp3"
+    path.write_bytes(data)
+    assert sniff_file(path) == family
+    assert sniff_reader(lambda offset, n: data[offset:offset + n]) == family
+    for chunk in (1, 7, 511, 4096, 65536, 1 << 20):  # as an upload streams in
+        sniffer = Sniffer()
+        for i in range(0, len(data), chunk):
+            if sniffer.feed(data[i:i + chunk]):
+                break
+        assert sniffer.finish() == family, chunk

@@ -323,12 +323,12 @@ def enhance(
     stabilize: Annotated[bool, typer.Option("--stabilize", help="Stabilise shaky video (two-pass vid.stab).")] = False,
     resolution: Annotated[Resolution | None, typer.Option("--resolution", help="Scale the picture to this height.")] = None,
     fps: Annotated[float | None, typer.Option("--fps", min=1.0, max=240.0, help="Change the frame rate.")] = None,
-    fmt: Annotated[OutFormat | None, typer.Option("--format", "-f", help="Output format. Default: the input's container where sensible.")] = None,
+    fmt: Annotated[OutFormat | None, typer.Option("--format", "-f", help="Output format. Default: the input's container where sensible (or the -o name's). A -o name of another format is refused.")] = None,
     quality: Annotated[Quality | None, typer.Option("--quality", help="draft, standard, high or archive (CRF / bitrate). Default: setting `quality`.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; render nothing.")] = False,
-    save_plan: Annotated[Path | None, typer.Option("--save-plan", help="Write the plan as JSON (one input only).")] = None,
+    save_plan: Annotated[Path | None, typer.Option("--save-plan", help="Write the plan as JSON (one input only); written even when the render is skipped.")] = None,
     plan_file: Annotated[Path | None, typer.Option("--plan", help="Render this saved plan instead of planning (one input only).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Redo outputs that already exist and are newer than their input.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Redo outputs that already exist and are newer than their input (with --remote: replace an existing local output).")] = False,
     skip_if_within: Annotated[float | None, typer.Option("--skip-if-within", min=0.0, max=10.0, help="Copy files already within N LU of the target unchanged.")] = None,
     planner_name: Annotated[PlannerName | None, typer.Option("--planner", help="local: plan from the measurements, offline. gemini: add Gemini's opinion of a small proxy (needs GEMINI_API_KEY; falls back to local on any failure). Default: setting `planner` (local).")] = None,
     subtitles: Annotated[bool, typer.Option("--subtitles", help="Transcribe with Gemini and write NAME.enhanced.srt and .vtt beside each output (needs GEMINI_API_KEY).")] = False,
@@ -354,10 +354,10 @@ def enhance(
     state = _state(ctx)
     settings = state.settings
     if remote:
-        if (dry_run or plan_file or save_plan or skip_if_within is not None or subtitles or audio_only or force
+        if (dry_run or plan_file or save_plan or skip_if_within is not None or subtitles or audio_only
                 or (stabilize and job_type != JobType.stabilize)):
             raise _usage("--remote runs a server job: --dry-run, --plan, --save-plan, --skip-if-within, --subtitles, "
-                         "--audio-only, --force and --stabilize (use --type stabilize) are for local runs")
+                         "--audio-only and --stabilize (use --type stabilize) are for local runs")
         from mediaenhancer_core.batch import expand_inputs  # noqa: PLC0415
         from mediaenhancer_core.remote import is_media_id  # noqa: PLC0415
 
@@ -370,6 +370,15 @@ def enhance(
             raise _usage(f"--output works with exactly one input file ({len(files)} given)")
         if output is not None and any(Path(f).exists() and Path(f).resolve() == output.resolve() for f in files):
             raise OutputSameAsInput(f"{output}: the output would overwrite the input; choose another name with -o")
+        remote_format = fmt.value if fmt else None
+        if output is not None and job_type != JobType.transcribe:
+            from mediaenhancer_core.enhance import check_output_name  # noqa: PLC0415
+            from mediaenhancer_core.formats import format_for_path  # noqa: PLC0415
+
+            if remote_format is not None:
+                check_output_name(output, remote_format)
+            else:  # the server writes what the name asks for, not the source's format under that name
+                remote_format = format_for_path(str(output))
         from .jobs import remote_enhance  # noqa: PLC0415
 
         remote_enhance(state, files, job_type=job_type.value, preset=preset,
@@ -377,9 +386,9 @@ def enhance(
                                 "denoise": False if (no_denoise or (denoise and denoise.value == "off")) else None,
                                 "language": language,
                                 "resolution": resolution.value if resolution else None, "fps": fps,
-                                "format": fmt.value if fmt else None, "quality": quality.value if quality else None,
+                                "format": remote_format, "quality": quality.value if quality else None,
                                 "planner": planner_name.value if planner_name else None},
-                       output=output, out_dir=out_dir, server=server, as_json=json_out, quiet=quiet)
+                       output=output, out_dir=out_dir, server=server, as_json=json_out, quiet=quiet, force=force)
         return
     if output is not None and out_dir is not None:
         raise _usage("use either --output or --out-dir, not both")
@@ -427,6 +436,12 @@ def enhance(
     if subtitles:  # no key is exit code 60 before any work, naming GEMINI_API_KEY
         job.subtitles = SubtitleJob.from_settings(settings, language=language)
     planner = make_planner((planner_name.value if planner_name else settings.planner), settings, tools)
+    from mediaenhancer_core.workdirs import reap  # noqa: PLC0415
+
+    reap(settings.temp_dir)  # work folders of an earlier run that was killed outright
+    said: set[str] = set()  # Gemini fallback notices already printed
+    if not quiet:
+        said = _gemini_notices(state, planner, [], said)
     show_progress = state.err.is_terminal and not quiet and not json_out and not dry_run
     progress = FileProgress(state.err, enabled=show_progress)
     try:
@@ -447,6 +462,8 @@ def enhance(
             if hasattr(closable, "close"):
                 closable.close()  # type: ignore[union-attr]
 
+    if not quiet:
+        _gemini_notices(state, planner, results, said)
     if json_out:
         print_json_lines(state.out, [r.to_dict() for r in results])
     else:
@@ -470,6 +487,25 @@ def enhance(
     if failed:
         first = failed[0].exit_error
         raise typer.Exit(int(exit_code_for(first)) if first else int(ExitCode.FAILURE))
+
+
+def _gemini_notices(state: State, planner: Any, results: list[Any], said: set[str]) -> set[str]:
+    """One line on stderr for each reason the Gemini planner fell back to the measurements (the
+    README promises it): no key (said before any work), or a failure on a file."""
+    from rich.markup import escape  # noqa: PLC0415
+
+    from mediaenhancer_core.ai.planner import FALLBACK_NOTE, NO_KEY_REASON, GeminiPlanner, fallback_note  # noqa: PLC0415
+
+    lines: list[tuple[str, str]] = []
+    if isinstance(planner, GeminiPlanner) and planner.model is None:
+        lines.append((fallback_note(NO_KEY_REASON), ""))
+    for r in results:
+        lines += [(note, f"{r.input}: ") for note in ((r.plan or {}).get("notes") or []) if note.startswith(FALLBACK_NOTE)]
+    for note, where in lines:
+        if note not in said:
+            said.add(note)
+            state.err.print(f"[yellow]mediaenhancer: notice:[/] {escape(where + note)}", highlight=False, soft_wrap=True)
+    return said
 
 
 # --------------------------------------------------------------------------- export
@@ -499,7 +535,8 @@ def export_cmd(
 
         body = {"format": fmt.value if fmt else None, "resolution": resolution.value if resolution else None, "fps": fps,
                 "quality": quality.value if quality else None, "preset": preset, "enhance": False if no_enhance else None}
-        remote_export(_state(ctx), str(project_file), body, output=output, server=server, as_json=json_out, quiet=quiet)
+        remote_export(_state(ctx), str(project_file), body, output=output, server=server, as_json=json_out, quiet=quiet,
+                      force=force)
         return
     import dataclasses  # noqa: PLC0415
     import json  # noqa: PLC0415

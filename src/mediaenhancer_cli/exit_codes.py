@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad command-line usage
     CONFIG = 3  # invalid setting or config file
     FFMPEG = 4  # no usable ffmpeg, or too old
+    TEMP_DIR = 5  # the temporary folder (MEDIAENHANCER_TEMP_DIR) cannot be used
     INPUT_NOT_FOUND = 10
     INPUT_UNREADABLE = 11
     INPUT_EMPTY = 12
@@ -58,6 +59,8 @@ class ExitCode(IntEnum):
 
 # Most specific classes first: the first match wins.
 _TABLE: list[tuple[type[E.MediaEnhancerError], ExitCode]] = [
+    (E.TempDirError, ExitCode.TEMP_DIR),  # issue 12: ahead of its parent, ServiceUnavailableError
+    (E.OutputExistsError, ExitCode.USAGE),  # issue 12: pass --force, as `export` says with the same code
     (E.ConfigError, ExitCode.CONFIG),
     (E.FFmpegError, ExitCode.FFMPEG),
     (E.InputNotFoundError, ExitCode.INPUT_NOT_FOUND),

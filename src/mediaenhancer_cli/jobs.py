@@ -134,8 +134,10 @@ def remote_enhance(
     server: str | None,
     as_json: bool,
     quiet: bool,
+    force: bool = False,
 ) -> None:
-    """`mediaenhancer enhance --remote`: each file (or media id) enhanced by the server, one after another."""
+    """`mediaenhancer enhance --remote`: each file (or media id) enhanced by the server, one after another.
+    A file the server already holds (same content) is not uploaded again."""
     from mediaenhancer_core.errors import MediaEnhancerError  # noqa: PLC0415
     from mediaenhancer_core.remote import run_remote_enhance  # noqa: PLC0415
     from mediaenhancer_core.transfer import ResumeState  # noqa: PLC0415
@@ -149,12 +151,23 @@ def remote_enhance(
     with _client(state, server) as client:
         for source in files:
             try:
+                reused: dict[str, Any] = {}
                 with _JobBar(state, Path(source).name, state.err.is_terminal and not quiet and not as_json) as bar:
                     job, result, dest = run_remote_enhance(client, source, job_type, preset=preset, options=options,
-                                                           output=output, out_dir=out_dir, resume=resume,
-                                                           on_update=bar.update)
+                                                           output=output, out_dir=out_dir, resume=resume, force=force,
+                                                           on_update=bar.update, on_reuse=reused.update)
+                if reused and not quiet and not as_json:
+                    state.err.print(f"{source}: the server already holds this file (media {reused['id']}): "
+                                    "not uploaded again", highlight=False, markup=False)
+                if not quiet:  # the server's planner fell back from Gemini: say so, as a local run does
+                    from mediaenhancer_core.ai.planner import FALLBACK_NOTE  # noqa: PLC0415
+
+                    for note in (((job.get("result") or {}).get("plan") or {}).get("notes") or []):
+                        if note.startswith(FALLBACK_NOTE):
+                            state.err.print(f"mediaenhancer: notice: {source}: {note}", highlight=False, markup=False)
                 row = {"input": source, "status": "enhanced", "output": str(dest) if dest else None, "job": job,
-                       "media": result}
+                       "media": result, "source_media_id": job.get("media_id"),
+                       "uploaded": not reused and Path(source).exists()}
                 if as_json:
                     state.out.file.write(json.dumps(row) + "\n")
                 elif not quiet:
@@ -180,14 +193,16 @@ def remote_export(
     server: str | None,
     as_json: bool,
     quiet: bool,
+    force: bool = False,
 ) -> None:
-    """`mediaenhancer export --remote PROJECT_ID`: the server renders the project; the file is downloaded."""
+    """`mediaenhancer export --remote PROJECT_ID`: the server renders the project; the file is downloaded
+    (an existing file is replaced only with --force)."""
     from mediaenhancer_core.formats import FORMATS  # noqa: PLC0415
     from mediaenhancer_core.remote import run_remote_export  # noqa: PLC0415
 
     dest = output or Path(f"export-{project_id[:8]}{FORMATS[body.get('format') or 'mp4'].extension}")
     with _client(state, server) as client, _JobBar(state, project_id[:8], state.err.is_terminal and not quiet and not as_json) as bar:
-        job, export = run_remote_export(client, project_id, body, dest=dest, on_update=bar.update)
+        job, export = run_remote_export(client, project_id, body, dest=dest, on_update=bar.update, force=force)
     if as_json:
         state.out.file.write(json.dumps({"output": str(dest), "job": job, "export": export}) + "\n")
     elif not quiet:

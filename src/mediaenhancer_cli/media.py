@@ -193,10 +193,11 @@ def media_download(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write it (default: its name, here).")] = None,
     server: ServerOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace a file that is already there.")] = False,
 ) -> None:
-    """Download a media file; the output appears only once complete."""
+    """Download a media file; the output appears only once complete (an existing file only with --force)."""
     from mediaenhancer_core.errors import ConflictError  # noqa: PLC0415
-    from mediaenhancer_core.transfer import download_file  # noqa: PLC0415
+    from mediaenhancer_core.transfer import download_file, refuse_existing  # noqa: PLC0415
 
     state = _state(ctx)
     with _client(state, server) as client:
@@ -206,12 +207,14 @@ def media_download(
         dest = output or Path(Path(m["filename"]).name)
         if dest.is_dir():
             dest = dest / Path(m["filename"]).name
+        if not force:
+            refuse_existing(dest)
         url = m["download_url"]
         if url.startswith("/"):
             url = client.base_url + url
         with _Bars(state, state.err.is_terminal and not quiet) as bars:
             task = bars.add(dest.name, int(m["file_size"]))
-            written = download_file(client, url, dest, on_progress=lambda n: bars.advance(task, n))
+            written = download_file(client, url, dest, on_progress=lambda n: bars.advance(task, n), force=force)
     state.out.print(f"wrote {dest} ({_size(written)})", highlight=False)
 
 

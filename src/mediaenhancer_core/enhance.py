@@ -10,8 +10,6 @@ and temporary files are removed.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,11 +25,13 @@ from .plan import Plan
 from .planner import EnhanceOptions, MeasurementPlanner, Planner
 from .probe import MediaInfo, probe
 from .render import render
+from .workdirs import make_workdir, remove_workdir
 
 if TYPE_CHECKING:
     from .ai.transcribe import SubtitleJob
 
-__all__ = ["EnhanceJob", "FileResult", "enhance_file", "analyze_file", "default_output_path", "ProgressEvent", "audio_figures"]
+__all__ = ["EnhanceJob", "FileResult", "enhance_file", "analyze_file", "default_output_path", "ProgressEvent",
+           "check_output_name", "audio_figures"]
 
 ENHANCED_MARK = ".enhanced"
 
@@ -104,6 +104,19 @@ def default_output_path(src: Path, fmt: str, out_dir: Path | None, relative_to: 
     return out_dir / name
 
 
+def check_output_name(output: Path, fmt: str, chosen_by: str = "--format") -> None:
+    """Refuse an output whose name asks for another format than the one written (``-o out.wav``
+    with ``--format mp3`` would put MP3 data in a .wav file). Names we do not know (``.m4v``) pass."""
+    named = format_for_path(str(output))
+    if named is not None and named != fmt:
+        ext = FORMATS[fmt].extension
+        raise PlanError(
+            f"{output}: {chosen_by} writes {fmt.upper()} ({ext}), but the name ends in {FORMATS[named].extension}; "
+            f"name the output {Path(output).with_suffix(ext).name} or choose --format {named}",
+            path=output,
+        )
+
+
 def _same_file(a: Path, b: Path) -> bool:
     try:
         if a.resolve() == b.resolve():
@@ -151,6 +164,8 @@ def enhance_file(
             fmt = found
         else:
             fmt = default_format(info)
+        if job.output is not None:
+            check_output_name(job.output, fmt, "the plan" if plan is not None else "--format")
         dest = job.output or default_output_path(src, fmt, job.out_dir, job.relative_to)
         result.output = str(dest)
         if _same_file(src, dest):
@@ -168,10 +183,13 @@ def enhance_file(
                 "sub-folders, or enhance them separately",
                 path=dest,
             )
+        skipped: str | None = None  # why the render is skipped (--save-plan still plans, and writes the plan)
         if dest.exists() and not job.force and not job.dry_run:
             if dest.stat().st_mtime >= src.stat().st_mtime:
-                result.status, result.reason = "skipped", "output exists and is newer than the input (use --force to redo)"
-                return result
+                skipped = "output exists and is newer than the input (use --force to redo)"
+                if job.save_plan is None:
+                    result.status, result.reason = "skipped", skipped
+                    return result
         options = _with_format(job.options, fmt)
         weights = _WEIGHTS_AUDIO_ONLY if (options.audio_only or not info.has_video) else _WEIGHTS
 
@@ -188,7 +206,7 @@ def enhance_file(
 
             return cb
 
-        workdir = Path(tempfile.mkdtemp(prefix="mediaenhancer-", dir=temp_dir))
+        workdir = make_workdir("mediaenhancer-", temp_dir)
         analysis: Analysis | None = None
         if plan is None or plan.stabilize:
             analysis = analyze(
@@ -208,10 +226,12 @@ def enhance_file(
                     result.before["audio_figures"] = audio_figures(analysis.audio)
         if plan is None:
             assert analysis is not None
-            if job.skip_if_within is not None and analysis.audio is not None and not job.dry_run:
+            if job.skip_if_within is not None and analysis.audio is not None and not job.dry_run and skipped is None:
                 a = analysis.audio
                 off = abs(a.integrated_lufs - options.target)
                 if off <= job.skip_if_within and a.true_peak_dbtp <= options.ceiling and fmt == default_format(info):
+                    if job.save_plan:  # the plan it would have rendered, as --save-plan promises
+                        planner.plan(analysis, options).save(job.save_plan)
                     atomic_copy(src, dest)
                     result.status = "skipped"
                     result.reason = (
@@ -223,6 +243,9 @@ def enhance_file(
         result.plan = plan.to_dict()
         if job.save_plan:
             plan.save(job.save_plan)
+        if skipped is not None:
+            result.status, result.reason = "skipped", f"{skipped}; plan written to {job.save_plan}"
+            return result
         if job.dry_run:
             result.status, result.reason = "planned", "--dry-run: nothing rendered" + (
                 " or transcribed" if job.subtitles else "")
@@ -275,7 +298,7 @@ def enhance_file(
         return result
     finally:
         if workdir is not None:
-            shutil.rmtree(workdir, ignore_errors=True)
+            remove_workdir(workdir)
         result.seconds = time.monotonic() - started
 
 

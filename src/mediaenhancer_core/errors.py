@@ -83,6 +83,14 @@ catch our names.
         ├── BillingNotConfiguredError  no Stripe key (or no price for the plan)       503
         └── BillingProviderError     Stripe refused the request or is unreachable       503
 
+    --- hardening (issue 12), declared last ---
+    ServiceUnavailableError
+    └── TempDirError                 MEDIAENHANCER_TEMP_DIR (or the system's) is unusable 503
+    AINotConfiguredError
+    └── AIServerNotConfiguredError   the account server has no Gemini key (--remote)    503
+    OutputError
+    └── OutputExistsError            the output exists and --force was not given       (CLI)
+
 Messages are one line, name the file or field, and say what to do.
 """
 
@@ -158,6 +166,10 @@ __all__ = [
     "BillingError",
     "BillingNotConfiguredError",
     "BillingProviderError",
+    # hardening (issue 12)
+    "TempDirError",
+    "AIServerNotConfiguredError",
+    "OutputExistsError",
 ]
 
 
@@ -490,3 +502,25 @@ class BillingProviderError(BillingError):
     def __init__(self, message: str, *, missing: bool = False) -> None:
         super().__init__(message)
         self.missing = missing
+
+
+# --- hardening (issue 12) ---------------------------------------------------------------
+
+
+class TempDirError(ServiceUnavailableError):
+    """The folder for temporary work files (``MEDIAENHANCER_TEMP_DIR``, else the system's) cannot
+    be used. A server answers 503 and retries jobs; the CLI has its own exit code."""
+
+    code = "temp_dir_unusable"
+
+
+class AIServerNotConfiguredError(AINotConfiguredError):
+    """The account server has no Gemini API key: the user's own GEMINI_API_KEY cannot help."""
+
+    code = "ai_not_configured_on_server"
+
+
+class OutputExistsError(OutputError):
+    """The output file exists and replacing it was not asked for (``--force``)."""
+
+    code = "output_exists"

@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import shutil
-import tempfile
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -35,6 +33,7 @@ from .planner import RESOLUTIONS, EnhanceOptions, MeasurementPlanner, ffmpeg_onl
 from .presets import Preset
 from .probe import MediaInfo, probe
 from .render import AudioAfter, MuxSource, audio_filters, finalize, render_pass
+from .workdirs import make_workdir, remove_workdir
 
 __all__ = ["Title", "Segment", "AudioTrack", "ExportOptions", "Project", "ExportResult", "export_project", "load_project",
            "parse_title"]
@@ -370,7 +369,7 @@ def export_project(
     out = encode_spec(opts.format, opts.quality, has_video=has_video)
 
     # enhancement: one plan per distinct source, from one analysis pass each
-    work = Path(tempfile.mkdtemp(prefix="mediaenhancer-export-", dir=temp_dir))
+    work = make_workdir("mediaenhancer-export-", temp_dir)
     try:
         plans: dict[str, tuple[list[FilterStep], list[FilterStep]]] = {}
         loud: Loudness | None = None
@@ -501,7 +500,7 @@ def export_project(
         source = MuxSource(intermediate=intermediate, intermediate_has_video=has_video, duration=total, fps=fps or 0.0)
         after = finalize(out, loud, clean, source, dest, tools, on_progress=progress("mux"), cancel=cancel, path=dest)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        remove_workdir(work)
     return ExportResult(
         output=str(dest),
         duration=round(total, 3),

@@ -9,10 +9,23 @@ when it sits beside that ffmpeg or on PATH; without it, probing falls back to Py
 ``-progress`` output to report progress, keeps only the stderr lines the caller
 asks for (memory stays flat however long the media), and stops ffmpeg when the
 caller cancels or the process is interrupted.
+
+Every input ffmpeg reads is guarded here, in one place (:func:`media_input`, applied by
+:func:`run` to each ``-i``, by :func:`probe_argv` to ffprobe and by :func:`open_av` to PyAV):
+only the demuxers of the container families we accept (:data:`MEDIA_DEMUXERS`: none of them
+opens another file), only the one protocol its source needs (``file`` for a path, ``pipe``,
+or ``http``/``https`` over ``tcp`` for exactly the URL we built, without redirects). A file
+that hides an HLS playlist or a concat list behind an ID3 tag can then make ffmpeg fetch
+nothing: no URL, no other file on the machine.
+
+Every ffmpeg and ffprobe starts in its own process group and, on Linux, dies with the thread
+that started it (``PR_SET_PDEATHSIG``): a server or worker killed outright leaves no ffmpeg
+running beside the retry of its job.
 """
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import logging
@@ -22,16 +35,19 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from typing import BinaryIO
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from .errors import CancelledError, DiskFullError, FFmpegNotFoundError, FFmpegTooOldError, RenderError
 
-__all__ = ["FFmpegTools", "locate_ffmpeg", "run", "RunResult", "CancelToken", "MIN_VERSION", "REQUIRED_FILTERS", "PIPE_OUT"]
+__all__ = ["FFmpegTools", "locate_ffmpeg", "run", "RunResult", "CancelToken", "MIN_VERSION", "REQUIRED_FILTERS",
+           "MEDIA_DEMUXERS", "media_input", "guard_inputs", "probe_argv", "run_probe", "ProbeTimeout", "open_av",
+           "popen_options", "PIPE_OUT"]
 
 log = logging.getLogger("mediaenhancer.ffmpeg")
 
@@ -203,6 +219,153 @@ def locate_ffmpeg(
     )
 
 
+# --------------------------------------------------------------------------- reading media safely
+
+#: The demuxers user media may be read with: those of the container families :mod:`.sniff`
+#: accepts (MP4/MOV/M4A/HEIF, Matroska/WebM, WAV/RF64, AVI, AIFF, FLAC, Ogg, MP3, ADTS AAC,
+#: MPEG-TS, MPEG-PS, FLV, ASF, AMR, CAF, PNG/APNG, JPEG, GIF, WebP) and NUT (our own render
+#: intermediates). None of them opens another file or URL (MOV's external references stay off,
+#: their default). Playlists and lists of other files (``hls``, ``dash``, ``concat``, ``imf``,
+#: ``image2`` sequences, ``sdp``/``rtsp``...) are not here, so ffmpeg refuses them even when
+#: its probe picks them ("Format hls not on whitelist").
+MEDIA_DEMUXERS = frozenset({
+    "mov", "matroska", "wav", "avi", "aiff", "flac", "ogg", "mp3", "aac", "mpegts", "mpeg", "flv", "live_flv",
+    "asf", "amr", "amrnb", "amrwb", "caf", "png_pipe", "apng", "jpeg_pipe", "gif", "webp_pipe", "nut",
+    "srt", "ass", "webvtt",  # text subtitles: read only so that they are refused as "no sound or picture"
+})
+#: Formats a caller may force with ``-f`` before an input: generated sources (``lavfi``, whose
+#: graph is ours) and raw streams from a pipe. They read nothing but their one input either.
+FORCED_DEMUXERS = frozenset({"lavfi", "rawvideo", "f32le", "f64le", "s16le", "s24le", "s32le", "u8", "image2pipe",
+                             "yuv4mpegpipe"}) | MEDIA_DEMUXERS
+_DEMUXER_LIST = ",".join(sorted(MEDIA_DEMUXERS))
+REFUSED_FORMAT = "its format is not one this tool reads (playlists and lists of other files are refused)"
+
+
+def refused_format(lines: Iterable[str]) -> bool:
+    """Whether ffmpeg's messages say it refused the input's format (see :data:`MEDIA_DEMUXERS`)."""
+    return any("not on whitelist" in line for line in lines)
+_URL = re.compile(r"^(https?)://", re.IGNORECASE)
+
+
+def media_input(source: str, *, forced: str | None = None) -> tuple[list[str], str]:
+    """The ffmpeg/ffprobe input options that confine reading ``source`` to itself, and the source
+    as ffmpeg must be given it.
+
+    A path is read through the ``file`` protocol only (and named ``file:PATH``, so a path that
+    looks like ``http:...`` is still a path); ``-``/``pipe:`` through ``pipe``; an ``http(s)://``
+    URL (one we built: a presigned GET, the loopback byte-window server) through http(s) and
+    tcp, with no redirects. ``forced`` is a format given with ``-f`` before the input.
+    """
+    if forced == "lavfi":  # a filter graph we wrote, not a file
+        return ["-format_whitelist", "lavfi"], source
+    if forced is not None and forced not in FORCED_DEMUXERS:
+        raise ValueError(f"ffmpeg input format {forced!r} is not allowed for media (see ffmpeg.FORCED_DEMUXERS)")
+    formats = forced or _DEMUXER_LIST
+    extra: list[str] = []
+    url = _URL.match(source)
+    if url:
+        protocols = "http,tcp" if url.group(1).lower() == "http" else "https,tls,tcp"
+        extra = ["-max_redirects", "0"]
+    elif source == "-" or source.startswith("pipe:"):
+        protocols = "pipe"
+    else:
+        protocols = "file"
+        if not source.startswith("file:"):
+            source = "file:" + source
+    return ["-protocol_whitelist", protocols, "-format_whitelist", formats, *extra], source
+
+
+def guard_inputs(args: Sequence[str]) -> list[str]:
+    """``args`` (an ffmpeg command line) with :func:`media_input`'s options before every ``-i``."""
+    out = [args[0]] if args else []
+    forced: str | None = None
+    i = 1
+    while i < len(args):
+        arg = args[i]
+        if arg == "-f" and i + 1 < len(args):
+            forced = args[i + 1]
+            out += [arg, forced]
+            i += 2
+        elif arg == "-i" and i + 1 < len(args):
+            options, source = media_input(args[i + 1], forced=forced)
+            out += [*options, "-i", source]
+            forced = None
+            i += 2
+        else:
+            out.append(arg)
+            i += 1
+    return out
+
+
+def probe_argv(ffprobe: Path | str, source: str, *args: str) -> list[str]:
+    """An ffprobe command line reading ``source`` under the same rules as :func:`run`'s inputs."""
+    options, source = media_input(source)
+    return [str(ffprobe), *args, *options, "-i", source]
+
+
+ProbeTimeout = subprocess.TimeoutExpired  # what run_probe raises when the time is up
+
+
+def run_probe(argv: Sequence[str], *, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run an ffprobe (or short ffmpeg) command line to completion: text output, killed (with its
+    process group) when ``timeout`` passes, dies with its parent. Raises :data:`ProbeTimeout`."""
+    proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, errors="replace", **popen_options())
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except BaseException:
+        _stop(proc, grace=0.0)
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(list(argv), proc.returncode, out, err)
+
+
+def open_av(source: str, **kwargs: Any) -> Any:
+    """``av.open`` (PyAV, the probe without ffprobe) under the same rules as ffmpeg's inputs."""
+    import av  # noqa: PLC0415 - ~100 ms, only without ffprobe
+
+    options, source = media_input(source, forced=kwargs.get("format"))
+    av_options = dict(zip((o.lstrip("-") for o in options[::2]), options[1::2], strict=True))
+    return av.open(source, options={**av_options, **kwargs.pop("options", {})}, **kwargs)
+
+
+# --------------------------------------------------------------------------- process lifetime
+
+_PR_SET_PDEATHSIG = 1
+_prctl: Any = None
+if sys.platform.startswith("linux"):
+    try:
+        _prctl = ctypes.CDLL(None, use_errno=True).prctl
+        _prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+        _prctl.restype = ctypes.c_int
+    except (OSError, AttributeError):
+        _prctl = None
+
+
+_SIGKILL = int(signal.SIGKILL)
+
+
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    def preexec() -> None:  # in the child, between fork and exec: nothing but two system calls
+        _prctl(_PR_SET_PDEATHSIG, _SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the line above: go now
+            os.kill(os.getpid(), _SIGKILL)
+
+    return preexec
+
+
+def popen_options() -> dict[str, Any]:
+    """Keyword arguments for ``subprocess.Popen`` of an ffmpeg or ffprobe: its own process group
+    (so stopping it stops anything it started) and, on Linux, SIGKILL when the thread that
+    started it dies (a server killed with SIGKILL takes its ffmpeg along)."""
+    options: dict[str, Any] = {}
+    if os.name == "posix":
+        options["process_group"] = 0
+    if _prctl is not None:
+        options["preexec_fn"] = _die_with_parent(os.getpid())
+    return options
+
+
 # --------------------------------------------------------------------------- running
 
 
@@ -265,7 +428,7 @@ def run(
     :data:`PIPE_OUT` stands in ``args``. An exception in either stops ffmpeg and is raised here.
     """
     stdin_flag = ["-nostdin"] if write_stdin is None else []  # -nostdin would stop ffmpeg reading pipe:0
-    argv = [args[0], "-hide_banner", *stdin_flag, "-nostats", "-progress", "pipe:1", *args[1:]]
+    argv = guard_inputs([args[0], "-hide_banner", *stdin_flag, "-nostats", "-progress", "pipe:1", *args[1:]])
     pipe_r = pipe_w = -1
     if read_pipe is not None:
         pipe_r, pipe_w = os.pipe()
@@ -281,6 +444,7 @@ def run(
             errors="replace",
             bufsize=1,
             pass_fds=(pipe_w,) if read_pipe is not None else (),
+            **popen_options(),
         )
     except OSError as exc:
         if read_pipe is not None:
@@ -375,17 +539,29 @@ def run(
     return result
 
 
-def _stop(proc: subprocess.Popen[str]) -> None:
+def _signal(proc: subprocess.Popen[str], sig: int) -> None:
+    """``sig`` to ffmpeg's process group (its own, see :func:`popen_options`), or to ffmpeg alone."""
+    try:
+        if os.name == "posix" and os.getpgid(proc.pid) == proc.pid:
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _stop(proc: subprocess.Popen[str], grace: float = 1.0) -> None:
     if proc.poll() is not None:
         return
     try:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=1)  # the output is thrown away: no need for a graceful encoder flush
+        if grace > 0:
+            _signal(proc, signal.SIGTERM)
+            proc.wait(timeout=grace)  # the output is thrown away: no need for a graceful encoder flush
+            return
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    except ProcessLookupError:
         pass
+    _signal(proc, signal.SIGKILL)
+    proc.wait()
 
 
 def raise_for_failure(result: RunResult, *, what: str, path: Path | None) -> None:
@@ -403,6 +579,9 @@ _NOISE = re.compile(r"^\s*(Stream mapping|Press \[q\]|Output #|Input #|  Stream 
 
 
 def _last_error_line(lines: Iterable[str]) -> str:
+    lines = list(lines)
+    if refused_format(lines):
+        return REFUSED_FORMAT
     candidates = [ln.strip() for ln in lines if ln.strip() and not _NOISE.match(ln)]
     for line in reversed(candidates):
         if any(w in line.lower() for w in ("error", "invalid", "failed", "cannot", "unable", "no such")):

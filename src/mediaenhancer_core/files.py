@@ -15,7 +15,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import DiskFullError, OutputNotWritableError
+from .errors import DiskFullError, OutputExistsError, OutputNotWritableError
 
 __all__ = ["temp_path_for", "atomic_output", "atomic_write_text", "atomic_copy", "PARTIAL_MARK", "os_error"]
 
@@ -52,8 +52,10 @@ def ensure_parent(final: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_output(final: Path) -> Iterator[Path]:
-    """Yield a temporary path; on success rename it to ``final``, on any failure remove it."""
+def atomic_output(final: Path, *, replace: bool = True) -> Iterator[Path]:
+    """Yield a temporary path; on success rename it to ``final``, on any failure remove it.
+    ``replace=False``: a file that appeared at ``final`` meanwhile is never replaced
+    (:class:`OutputExistsError`; the new file is linked into place only where none is)."""
     ensure_parent(final)
     tmp = temp_path_for(final)
     try:
@@ -61,7 +63,12 @@ def atomic_output(final: Path) -> Iterator[Path]:
         if not tmp.exists():
             raise OutputNotWritableError(f"{final}: nothing was written", path=final)
         try:
-            os.replace(tmp, final)
+            if replace:
+                os.replace(tmp, final)
+            else:
+                _link_new(tmp, final)
+        except FileExistsError:
+            raise OutputExistsError(f"{final} exists; pass --force to replace it", path=final) from None
         except OSError as exc:
             raise os_error(exc, final) from None
     finally:
@@ -69,8 +76,20 @@ def atomic_output(final: Path) -> Iterator[Path]:
             tmp.unlink()
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    with atomic_output(Path(path)) as tmp:
+def _link_new(tmp: Path, final: Path) -> None:
+    """Put ``tmp`` at ``final`` only if nothing is there (atomically where hard links exist)."""
+    try:
+        os.link(tmp, final)  # fails with FileExistsError when something is there
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links on this filesystem (FAT, some network mounts): check, then rename
+        if os.path.lexists(final):
+            raise FileExistsError(final) from None
+        os.replace(tmp, final)
+
+
+def atomic_write_text(path: Path, text: str, *, replace: bool = True) -> None:
+    with atomic_output(Path(path), replace=replace) as tmp:
         try:
             with open(tmp, "w", encoding="utf-8") as fh:
                 fh.write(text)

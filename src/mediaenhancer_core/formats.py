@@ -13,7 +13,8 @@ from .errors import PlanError
 from .plan import OutputSpec
 from .probe import MediaInfo
 
-__all__ = ["FORMATS", "QUALITIES", "output_spec", "default_format", "format_for_path", "encode_spec", "Format"]
+__all__ = ["FORMATS", "QUALITIES", "output_spec", "default_format", "format_for_path", "format_for_input", "encode_spec",
+           "Format"]
 
 QUALITIES = ("draft", "standard", "high", "archive")
 
@@ -70,6 +71,13 @@ def format_for_path(path: str) -> str | None:
     """The output format a file name asks for by its extension, if it names one we write."""
     ext = "." + path.rsplit(".", 1)[-1].lower() if "." in path else ""
     return next((name for name, f in FORMATS.items() if f.extension == ext), None)
+
+
+def format_for_input(path: str) -> str | None:
+    """The output format an input of this name keeps by default (before probing: None when the
+    extension says nothing)."""
+    ext = "." + path.rsplit(".", 1)[-1].lower() if "." in path else ""
+    return _BY_EXTENSION.get(ext)
 
 
 def default_format(info: MediaInfo) -> str:

@@ -14,16 +14,24 @@ probed is :class:`CorruptMediaError`.
 from __future__ import annotations
 
 import json
-import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .bytewindow import ByteWindow, serve
 from .errors import CorruptMediaError, InputError, NoStreamsError, NotMediaError, RenderError
-from .ffmpeg import FFmpegTools
+from .ffmpeg import (
+    REFUSED_FORMAT,
+    FFmpegTools,
+    ProbeTimeout,
+    guard_inputs,
+    open_av,
+    probe_argv,
+    refused_format,
+    run_probe,
+)
 from .probe import IMAGE_CODECS, IMAGE_FORMATS
+from .workdirs import workdir
 
 __all__ = ["MediaFacts", "identify", "identify_window", "thumbnail_jpeg", "mime_type_for"]
 
@@ -76,25 +84,34 @@ def _num(value: Any, kind: type = float) -> Any:
 
 def _ffprobe(source: str, ffprobe: Path, *, clean: bool = False) -> dict[str, Any]:
     """ffprobe's JSON. ``clean``: any error ffprobe reports, even one it read past, is a failure."""
-    argv = [str(ffprobe), "-v", "error", "-show_format", "-show_streams", "-of", "json", "--", source]
+    argv = probe_argv(ffprobe, source, "-v", "error", "-show_format", "-show_streams", "-of", "json")
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, errors="replace", timeout=PROBE_TIMEOUT)
-    except subprocess.TimeoutExpired:
+        proc = run_probe(argv, timeout=PROBE_TIMEOUT)
+    except ProbeTimeout:
         raise _Unreadable("probing timed out") from None
     if proc.returncode != 0 or (clean and proc.stderr.strip()):
         lines = [ln.split("] ", 1)[-1] for ln in proc.stderr.strip().splitlines() if ln.strip()]
-        raise _Unreadable(lines[-1].replace(f"{source}: ", "")[:200] if lines else "ffprobe failed")
+        if refused_format(lines):
+            raise _Unreadable(REFUSED_FORMAT)
+        raise _Unreadable(_unnamed(lines[-1], source)[:200] if lines else "ffprobe failed")
     data = json.loads(proc.stdout or "{}")
     if not data.get("format"):
         raise _Unreadable("no container found")
     return data
 
 
+def _unnamed(line: str, source: str) -> str:
+    """An ffprobe message without the source's name in front (as given, or as ``file:PATH``)."""
+    for name in (f"file:{source}", source):
+        line = line.replace(f"{name}: ", "")
+    return line
+
+
 def _pyav(source: str) -> dict[str, Any]:
     import av  # noqa: PLC0415 - only without ffprobe
 
     try:
-        container = av.open(source, metadata_errors="ignore")
+        container = open_av(source, metadata_errors="ignore")
     except av.FFmpegError as exc:
         raise _Unreadable(str(getattr(exc, "strerror", None) or exc)) from None
     with container:
@@ -199,13 +216,14 @@ def thumbnail_jpeg(source: str, tools: FFmpegTools, facts: MediaFacts, *, width:
     """One frame of a video (a second in, or a third of a short clip) or the image, scaled to
     ``width`` (never up), as JPEG bytes."""
     seek = [] if facts.file_type == "image" else ["-ss", f"{min(1.0, (facts.duration or 0.0) / 3):.3f}"]
-    with tempfile.TemporaryDirectory(prefix="mediaenhancer-thumb-", dir=temp_dir) as folder:
+    with workdir("mediaenhancer-thumb-", temp_dir) as folder:
         out = Path(folder) / "thumbnail.jpg"
-        argv = [str(tools.ffmpeg), "-nostdin", "-v", "error", *seek, "-i", source, "-frames:v", "1",
-                "-vf", f"scale='min({width},iw)':-2", "-f", "image2", "-c:v", "mjpeg", "-q:v", "4", "-y", str(out)]
+        argv = guard_inputs([str(tools.ffmpeg), "-nostdin", "-v", "error", *seek, "-i", source, "-frames:v", "1",
+                             "-vf", f"scale='min({width},iw)':-2", "-f", "image2", "-c:v", "mjpeg", "-q:v", "4", "-y",
+                             str(out)])
         try:
-            proc = subprocess.run(argv, capture_output=True, text=True, errors="replace", timeout=PROBE_TIMEOUT)
-        except subprocess.TimeoutExpired:
+            proc = run_probe(argv, timeout=PROBE_TIMEOUT)
+        except ProbeTimeout:
             raise RenderError("making the thumbnail timed out") from None
         if proc.returncode != 0 or not out.exists() or out.stat().st_size == 0:
             last = proc.stderr.strip().splitlines()[-1:] or ["no frame"]

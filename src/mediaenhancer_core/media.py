@@ -100,6 +100,22 @@ class MediaLibrary:
             raise NotFoundError("no such media")
         return row
 
+    def find_by_checksum(self, user_id: uuid.UUID, checksum_sha256: str) -> MediaFile:
+        """The user's newest ready media file with this content (SHA-256), so a client can reuse
+        it instead of uploading (and counting) the same bytes again. Only the user's own files."""
+        digest = checksum_sha256.lower()
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise ValidationError("checksum_sha256: give 64 hexadecimal digits", field="checksum_sha256")
+        with self.db.session() as session:
+            row = session.scalar(
+                select(MediaFile).where(MediaFile.user_id == user_id, MediaFile.checksum_sha256 == digest,
+                                        MediaFile.status == "ready")
+                .order_by(desc(MediaFile.created_at), desc(MediaFile.id)).limit(1)
+            )
+        if row is None:
+            raise NotFoundError("no media with this content")
+        return row
+
     def urls(self, row: MediaFile, *, base_url: str) -> dict[str, Any]:
         """Signed download and thumbnail URLs of a ready file (None while it is not ready)."""
         if row.status != "ready":

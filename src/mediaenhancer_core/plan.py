@@ -131,6 +131,7 @@ class OutputSpec:
     muxer_args: list[str] = field(default_factory=list)
     quality: str = "standard"
     reason: str = ""
+    audio: str = "encode"  # "encode", or "copy": the input's sound as it is (audio_codec is then its codec)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -347,10 +348,12 @@ def _check_output(out: OutputSpec, source: str) -> None:
         raise PlanError(f"{source}: output.format {out.format!r} is not one of {', '.join(sorted(_FORMATS))}")
     if out.video not in ("copy", "encode", "none"):
         raise PlanError(f"{source}: output.video must be copy, encode or none")
+    if out.audio not in ("encode", "copy"):
+        raise PlanError(f"{source}: output.audio must be encode or copy")
     for arg in [*out.video_args, *out.audio_args, *out.muxer_args, out.video_codec or "", out.audio_codec or ""]:
         if not isinstance(arg, str) or not set(arg) <= _SAFE_ARG or len(arg) > 64:
             raise PlanError(f"{source}: output argument {arg!r} is not allowed")
-    for codec in (out.video_codec, out.audio_codec):
+    for codec in (out.video_codec, out.audio_codec if out.audio == "encode" else None):
         if codec is not None and codec not in _ENCODERS:
             raise PlanError(f"{source}: codec {codec!r} is not one this tool writes")
     for args in (out.video_args, out.audio_args, out.muxer_args):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import subprocess
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -25,7 +24,7 @@ from .errors import (
     NoStreamsError,
     NotMediaError,
 )
-from .ffmpeg import FFmpegTools
+from .ffmpeg import REFUSED_FORMAT, FFmpegTools, ProbeTimeout, open_av, probe_argv, refused_format, run_probe
 from .sniff import sniff_file
 
 __all__ = ["StreamInfo", "MediaInfo", "probe", "check_input"]
@@ -197,14 +196,16 @@ def _float(value: Any) -> float | None:
 
 
 def _probe_ffprobe(path: Path, ffprobe: Path) -> MediaInfo:
-    argv = [str(ffprobe), "-v", "error", "-show_format", "-show_streams", "-of", "json", "--", str(path)]
+    argv = probe_argv(ffprobe, str(path), "-v", "error", "-show_format", "-show_streams", "-of", "json")
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, errors="replace", timeout=120)
-    except subprocess.TimeoutExpired:
+        proc = run_probe(argv, timeout=120)
+    except ProbeTimeout:
         raise _ProbeFailed("probing timed out") from None
     if proc.returncode != 0:
         lines = [ln.split("] ", 1)[-1] for ln in proc.stderr.strip().splitlines() if ln.strip()]
-        raise _ProbeFailed(lines[-1].replace(f"{path}: ", "") if lines else "ffprobe failed")
+        if refused_format(lines):
+            raise _ProbeFailed(REFUSED_FORMAT)
+        raise _ProbeFailed(lines[-1].replace(f"file:{path}: ", "").replace(f"{path}: ", "") if lines else "ffprobe failed")
     data = json.loads(proc.stdout or "{}")
     fmt = data.get("format") or {}
     if not fmt:
@@ -254,7 +255,7 @@ def _probe_pyav(path: Path) -> MediaInfo:
     import av  # noqa: PLC0415 - lazy: ~100 ms import, only without ffprobe
 
     try:
-        container = av.open(str(path), metadata_errors="ignore")
+        container = open_av(str(path), metadata_errors="ignore")
     except av.FFmpegError as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise _ProbeFailed(str(reason)) from None

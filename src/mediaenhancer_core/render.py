@@ -145,11 +145,12 @@ def _audio_chain(plan: Plan) -> list[str]:
 
 
 def _render_graph(
-    plan: Plan, info: MediaInfo, motion: Path | None, encode_video: bool, subtitles: Path | None = None
+    plan: Plan, info: MediaInfo, motion: Path | None, encode_video: bool, subtitles: Path | None = None,
+    render_audio: bool = True,
 ) -> tuple[str, bool]:
     """The filtergraph of the render pass; returns it and whether it has a video output."""
     parts: list[str] = []
-    a_in = f"[0:{info.audio.index}]" if info.audio else None
+    a_in = f"[0:{info.audio.index}]" if (info.audio and render_audio) else None
     v_in = f"[0:{info.video.index}]" if (info.video and encode_video) else None
     if plan.trim:
         n = len(plan.trim.keep)
@@ -200,6 +201,7 @@ class MuxSource:
     intermediate_has_video: bool
     audio: Path | None = None  # the cleaned float audio, when it is not in `intermediate` (Python steps)
     copy_video: tuple[Path, int] | None = None  # (file, stream index) whose picture is copied as is
+    copy_audio: tuple[Path, int] | None = None  # (file, stream index) whose sound is copied as is (issue 12)
     metadata_from: Path | None = None  # global metadata (and chapters, unless edited) from this file
     keep_chapters: bool = True
     duration: float = 0.0
@@ -454,7 +456,10 @@ def render(
     copy_video = out.video == "copy" and info.has_video
     if copy_video and plan.trim:
         raise RenderError(f"{src}: trimming needs the video re-encoded; the plan copies it", path=src)
-    has_audio = info.has_audio and out.audio_codec is not None
+    copy_audio = out.audio == "copy" and info.audio is not None  # a job type that leaves the sound alone
+    if copy_audio and plan.trim:
+        raise RenderError(f"{src}: trimming needs the audio re-encoded; the plan copies it", path=src)
+    has_audio = info.has_audio and out.audio_codec is not None and not copy_audio
     duration = sum(e - s for s, e in plan.trim.keep) if plan.trim else info.duration
 
     def progress(phase: str) -> Callable[[float], None]:
@@ -470,7 +475,7 @@ def render(
         if steps:
             stage = AudioStage(steps, _stage_channels(info), workers=stage_workers)
     if has_audio or encode_video:
-        graph, has_v = _render_graph(plan, info, motion, encode_video, subtitles)
+        graph, has_v = _render_graph(plan, info, motion, encode_video, subtitles, render_audio=has_audio)
         clean = render_pass([src], graph, out, tools, intermediate, has_video=has_v, has_audio=has_audio,
                             on_progress=progress("render"), cancel=cancel, path=src, stage=stage)
     source = MuxSource(
@@ -478,6 +483,7 @@ def render(
         audio=audio_intermediate(intermediate) if stage is not None else None,
         intermediate_has_video=encode_video,
         copy_video=(src, info.video.index) if copy_video and info.video else None,
+        copy_audio=(src, info.audio.index) if copy_audio and info.audio else None,
         metadata_from=src,
         keep_chapters=plan.trim is None,
         duration=duration,
@@ -514,6 +520,8 @@ def _mux(
         inputs.append(audio_in)
     if source.copy_video is not None:
         inputs.append(source.copy_video[0])
+    if source.copy_audio is not None and source.copy_audio[0] not in inputs:
+        inputs.append(source.copy_audio[0])
     if source.metadata_from is not None and source.metadata_from not in inputs:
         inputs.append(source.metadata_from)
     for p in inputs:
@@ -527,7 +535,9 @@ def _mux(
         args += ["-map", f"{idx}:{source.copy_video[1]}", "-c:v", "copy"]
         if out.format in ("mp4", "mov") and out.video_codec == "hevc":
             args += ["-tag:v", "hvc1"]
-    if loudness is not None and audio_in is not None:
+    if source.copy_audio is not None:
+        args += ["-map", f"{inputs.index(source.copy_audio[0])}:{source.copy_audio[1]}", "-c:a", "copy"]
+    if loudness is not None and audio_in is not None and source.copy_audio is None:
         gain, limit_at, measure_final = loudness
         rate = out.sample_rate or 48000
         chain = _limiter_chain(gain, limit_at, rate)

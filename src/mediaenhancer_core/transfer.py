@@ -28,7 +28,7 @@ from .client import ApiClient
 from .files import atomic_output, os_error
 from .probe import check_input
 
-__all__ = ["upload_file", "download_file", "ResumeState", "READ_BYTES"]
+__all__ = ["upload_file", "download_file", "refuse_existing", "ResumeState", "READ_BYTES"]
 
 READ_BYTES = 1024 * 1024
 RETRYABLE = (E.ServerUnreachableError, E.StorageError, E.ServiceUnavailableError, E.DatabaseError, E.UploadOffsetError)
@@ -149,11 +149,21 @@ def upload_file(
         offset = int(answer["offset"])
 
 
-def download_file(client: ApiClient, url: str, dest: Path, *, on_progress: Progress | None = None) -> int:
-    """Stream ``url`` (a signed download URL) to ``dest`` atomically; returns the bytes written."""
+def refuse_existing(dest: Path, *, kept: str = "") -> None:
+    """Raise :class:`OutputExistsError` when ``dest`` exists (callers skip this with ``--force``)."""
+    if os.path.lexists(dest):
+        raise E.OutputExistsError(f"{dest} exists; pass --force to replace it{kept}", path=dest)
+
+
+def download_file(client: ApiClient, url: str, dest: Path, *, on_progress: Progress | None = None,
+                  force: bool = True) -> int:
+    """Stream ``url`` (a signed download URL) to ``dest`` atomically; returns the bytes written.
+    ``force=False``: refuse (:class:`OutputExistsError`) when ``dest`` exists, before and after."""
+    if not force:
+        refuse_existing(dest)
     httpx = client._httpx
     total = 0
-    with atomic_output(Path(dest)) as tmp:
+    with atomic_output(Path(dest), replace=force) as tmp:
         try:
             with client.http.stream("GET", url) as response:
                 if response.status_code >= 400:

@@ -61,7 +61,7 @@ from .errors import (
 from .ffmpeg import FFmpegTools
 from .identify import MediaFacts, identify, identify_window, thumbnail_jpeg
 from .settings import Settings
-from .sniff import sniff_bytes
+from .sniff import Sniffer, sniff_reader
 from .storage import PartWriter, Storage
 from .storage.keys import original_key, thumbnail_key
 
@@ -70,6 +70,8 @@ __all__ = ["Uploads", "UploadInfo", "ChunkWriter", "clean_filename", "SNIFF_BYTE
 log = logging.getLogger("mediaenhancer.uploads")
 
 SNIFF_BYTES = 512
+NOT_MEDIA = ("the uploaded file is not audio, video or an image (its first bytes match no media format, whatever "
+             "its name says); upload a media file")
 MAX_PARTS = 10_000  # S3's limit on parts per upload
 MiB = 1024 * 1024
 
@@ -108,7 +110,7 @@ class ChunkWriter:
         self.start, self.size, self.limit = offset, size, limit
         self.received = 0
         self._hasher = hasher
-        self._head: bytearray | None = bytearray() if offset == 0 else None
+        self._sniffer: Sniffer | None = Sniffer() if offset == 0 else None
         self.family: str | None = None
         self._collector = WindowCollector() if offset == 0 and uploads.storage.remote else None
         self.window: ByteWindow | None = None  # set by commit when this request carried the whole file
@@ -123,10 +125,8 @@ class ChunkWriter:
         if self.position + len(data) > self.limit:
             declared = "declared" if self.size is not None else "announced in Content-Length"
             raise PayloadTooLargeError(f"the upload is larger than the {self.limit} bytes it {declared}")
-        if self._head is not None:
-            self._head += data[: SNIFF_BYTES - len(self._head)]
-            if len(self._head) >= SNIFF_BYTES:
-                self._sniff()
+        if self._sniffer is not None and self._sniffer.feed(data):
+            self._sniff(empty=False)
         if self._hasher is not None:
             self._hasher.update(data)
         if self._collector is not None:
@@ -139,15 +139,15 @@ class ChunkWriter:
         for chunk in chunks:
             self.write(chunk)
 
-    def _sniff(self) -> None:
-        assert self._head is not None
-        if not self._head:
+    def _sniff(self, *, empty: bool) -> None:
+        """The first bytes decided (or the file ended): refuse what is not media."""
+        assert self._sniffer is not None
+        if empty:
             raise EmptyInputError("the uploaded file is empty (0 bytes); upload a media file")
-        self.family = sniff_bytes(bytes(self._head))
+        self.family = self._sniffer.finish()
+        self._sniffer = None
         if self.family is None:
-            raise NotMediaError("the uploaded file is not audio, video or an image (its first bytes match no media "
-                                "format, whatever its name says); upload a media file")
-        self._head = None
+            raise NotMediaError(NOT_MEDIA)
 
     @property
     def complete(self) -> bool:
@@ -155,8 +155,8 @@ class ChunkWriter:
 
     def commit(self) -> int:
         """All of this request's bytes arrived: store them. Returns the durable offset."""
-        if self._head is not None:
-            self._sniff()  # a file shorter than SNIFF_BYTES
+        if self._sniffer is not None and (self.complete or self.position == 0):
+            self._sniff(empty=self.position == 0)  # the file ended before its first bytes were judged
         offset = self._pw.commit(final=self.complete)
         if self._collector is not None and self.complete and offset == self.position:
             self.window = self._collector.window()
@@ -198,11 +198,17 @@ class Uploads:
             while len(self._families) > 1000:
                 self._families.pop(next(iter(self._families)))
 
-    def _family(self, media_id: uuid.UUID, key: str) -> str | None:
-        """What the first bytes were sniffed as (read back when another process received them)."""
+    def _family(self, media_id: uuid.UUID, key: str, size: int) -> str | None:
+        """What the first bytes were sniffed as (read back when another process received them, or
+        when the request that carried them ended inside a long ID3 tag)."""
         with self._lock:
             known = self._families.pop(media_id, None)
-        return known or sniff_bytes(b"".join(self.storage.read(key, 0, SNIFF_BYTES)))
+
+        def read(offset: int, length: int) -> bytes:
+            length = min(length, size - offset)
+            return b"".join(self.storage.read(key, offset, length)) if length > 0 else b""
+
+        return known or sniff_reader(read)
 
     def _hasher_at(self, media_id: uuid.UUID, offset: int) -> Any:
         if offset == 0:
@@ -367,7 +373,9 @@ class Uploads:
         if meta.get("checksum_sha256") and meta["checksum_sha256"] != checksum:
             raise ValidationError("checksum_sha256: the file that arrived differs from the one you declared; "
                                   "upload it again", field="checksum_sha256")
-        family = self._family(row.id, key)
+        family = self._family(row.id, key, size)
+        if family is None:  # judged here when the first request ended inside a long ID3 tag
+            raise NotMediaError(NOT_MEDIA)
         tools = self._tools()
         name = f"'{row.filename}'"
         usable = window is not None and window.size == size  # the bytes that went through are the object

@@ -245,6 +245,12 @@ def list_media(call: ApiCall) -> Any:
             "per_page": page.per_page}
 
 
+def find_media(call: ApiCall) -> Any:
+    """GET /api/media/by-checksum/{sha256}: issue 12, `enhance --remote` reuses what is stored."""
+    return _media_out(call, _lib(call).media.find_by_checksum(call.user.user_id,
+                                                              str(call.request.path_params["checksum"])))
+
+
 def get_media(call: ApiCall) -> Any:
     return _media_out(call, _lib(call).media.get(call.user.user_id, call.path_uuid("media_id")))
 
@@ -324,6 +330,10 @@ MEDIA_ROUTES: list[ApiRoute] = [
              "The user's media: ?page, ?per_page (1-200), ?type=video|audio|image, ?status, "
              "?sort=created_at|filename|file_size|duration (- for descending; default -created_at).", "media",
              response_schema=M.MEDIA_LIST, errors=(422,)),
+    ApiRoute("/api/media/by-checksum/{checksum}", "GET", find_media,
+             "Your newest ready media file whose content has this SHA-256 (64 hex digits), with signed URLs; "
+             "404 when you have none. Lets a client reuse a file instead of uploading it again.", "media",
+             response_schema=M.MEDIA, errors=(404, 422)),
     ApiRoute("/api/media/{media_id:uuid}", "GET", get_media,
              "One media file with signed download and thumbnail URLs (expiring).", "media",
              response_schema=M.MEDIA, errors=(404,)),

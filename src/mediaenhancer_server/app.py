@@ -24,6 +24,7 @@ from starlette.middleware.cors import CORSMiddleware
 from mediaenhancer_core.jobs.system import JobSystem
 from mediaenhancer_core.services import Core
 from mediaenhancer_core.settings import Settings
+from mediaenhancer_core.workdirs import reap as reap_workdirs
 
 from .api import API_ROUTES, build_routes
 from .api_media import install_media, start_reaper, upload_body_limits
@@ -61,6 +62,7 @@ def create_app(
         if prepare_database:
             await run_in_threadpool(core.prepare_database)
         reaper = start_reaper(core)  # storage reaper (issue 4), every storage_reap_interval_seconds
+        await run_in_threadpool(reap_workdirs, settings.temp_dir)  # work folders of a killed run (issue 12)
         if jobs is not None and settings.queue == "embedded" and settings.embedded_workers > 0 and core.library is not None:
             await run_in_threadpool(jobs.start_embedded, settings.embedded_workers)  # the broker-less default (issue 6)
         try:

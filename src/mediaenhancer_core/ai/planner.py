@@ -28,8 +28,6 @@ an ffmpeg error while making the proxy) returns the measurement plan with one no
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
@@ -40,6 +38,7 @@ from ..ffmpeg import FFmpegTools
 from ..formats import output_spec
 from ..plan import FilterStep, Plan
 from ..planner import EnhanceOptions, MeasurementPlanner, Planner, denoise_level
+from ..workdirs import make_workdir, remove_workdir
 from .gemini import KEY_HINT, GeminiClient, GeminiConfig, JsonModel
 from .proxy import Proxy, build_proxy
 
@@ -380,6 +379,7 @@ class GeminiPlanner:
         self.timeout = timeout
         self.fallback = fallback or MeasurementPlanner()
         self.last_error: MediaEnhancerError | None = None  # why the last plan fell back (for logs and tests)
+        self.no_key_reason = NO_KEY_REASON  # a server's worker names its own key instead (jobs.handlers)
 
     def close(self) -> None:
         close = getattr(self.model, "close", None)
@@ -398,8 +398,8 @@ class GeminiPlanner:
         workdir: Path | None = None
         try:
             if self.model is None:
-                raise AINotConfiguredError(f"no Gemini API key; {KEY_HINT}")
-            workdir = Path(tempfile.mkdtemp(prefix="mediaenhancer-gemini-", dir=self.temp_dir))
+                raise AINotConfiguredError(self.no_key_reason)
+            workdir = make_workdir("mediaenhancer-gemini-", self.temp_dir)
             proxy = build_proxy(analysis, self.tools, workdir, full=self.full_media, audio_only=options.audio_only)
             answer = self.model.generate_json(
                 prompt=build_prompt(analysis, base, proxy),
@@ -417,11 +417,20 @@ class GeminiPlanner:
             raise
         except MediaEnhancerError as exc:  # AIError, or ffmpeg/plan errors while making the proxy or merging
             self.last_error = exc
-            base.notes.append(f"gemini planner not used, measurement plan instead: {_short(exc.message)}")
+            base.notes.append(fallback_note(exc.message))
             return base
         finally:
             if workdir is not None:
-                shutil.rmtree(workdir, ignore_errors=True)
+                remove_workdir(workdir)
+
+
+FALLBACK_NOTE = "gemini planner not used, measurement plan instead"  # how a plan's note says it fell back
+NO_KEY_REASON = f"no Gemini API key; {KEY_HINT}"
+
+
+def fallback_note(reason: str) -> str:
+    """The plan note (and the CLI's notice) when the Gemini planner fell back to the measurements."""
+    return f"{FALLBACK_NOTE}: {_short(reason)}"
 
 
 def _short(text: str, limit: int = 160) -> str:

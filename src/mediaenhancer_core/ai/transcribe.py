@@ -16,8 +16,6 @@ Transcription has no offline fallback: Gemini's errors (:class:`AIError`) propag
 from __future__ import annotations
 
 import csv
-import shutil
-import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -31,6 +29,7 @@ from ..errors import CancelledError, NoStreamsError
 from ..ffmpeg import CancelToken, FFmpegTools, run
 from ..plan import Plan
 from ..probe import MediaInfo, probe
+from ..workdirs import make_workdir, remove_workdir
 from .chapters import summarize
 from .gemini import GeminiClient, GeminiConfig, JsonModel, MediaPart
 from .subtitles import Segment, Transcript, normalize, output_paths, retime_transcript, write_transcript
@@ -203,7 +202,7 @@ def transcribe_file(
         analysis = analyze(src, info, tools, video=False, cancel=cancel)
     silence = analysis.audio.silence_spans if analysis.audio else []
     spans = plan_chunks(info.duration, silence, chunk_seconds)
-    workdir = Path(tempfile.mkdtemp(prefix="mediaenhancer-transcribe-", dir=temp_dir))
+    workdir = make_workdir("mediaenhancer-transcribe-", temp_dir)
     try:
         chunks = split_audio(src, info, tools, workdir, spans, cancel=cancel)
         for c in chunks:
@@ -211,7 +210,7 @@ def transcribe_file(
         todo = [c for c in chunks if c.speech_seconds >= 0.3]
         results = _run_chunks(model, todo, language, timeout, concurrency, cancel, on_progress)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        remove_workdir(workdir)
     segments: list[Segment] = []
     languages: Counter[str] = Counter()
     dropped = 0

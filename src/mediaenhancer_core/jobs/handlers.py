@@ -2,7 +2,8 @@
 
 Enhance jobs (``denoise``, ``upscale``, ``colorgrade``, ``stabilize``, ``auto``,
 ``transcribe``) stream the source from storage into the job's temporary folder, run
-:func:`~mediaenhancer_core.enhance.enhance_file` exactly as ``mediaenhancer enhance`` does,
+:func:`~mediaenhancer_core.enhance.enhance_file` exactly as ``mediaenhancer enhance`` does
+(each type but ``auto`` with its plan cut down to the type's scope, :mod:`..scopes`),
 and store the output as a new media file linked to its source (through the same upload
 path as any upload: quota, content check, probe, thumbnail); the job's result records the
 plan and the measurements before and after. Export jobs render a project with
@@ -31,13 +32,23 @@ from .. import quotas
 from ..db import Database
 from ..db.models import Export, Job, MediaFile, UsageEvent
 from ..enhance import EnhanceJob, enhance_file
-from ..errors import CancelledError, ForbiddenError, MediaEnhancerError, NotFoundError, ValidationError
+from ..errors import (
+    AIKeyRejectedError,
+    AINotConfiguredError,
+    AIServerNotConfiguredError,
+    CancelledError,
+    ForbiddenError,
+    MediaEnhancerError,
+    NotFoundError,
+    ValidationError,
+)
 from ..export import AudioTrack, Project, Segment, Title, export_project
 from ..ffmpeg import FFmpegTools
 from ..formats import FORMATS
 from ..library import MediaServices
-from ..planner import RESOLUTIONS, EnhanceOptions, Planner
+from ..planner import RESOLUTIONS, EnhanceOptions, MeasurementPlanner, Planner
 from ..presets import get_preset
+from ..scopes import ScopedPlanner, scope_for
 from ..settings import Settings
 from ..db.types import utcnow
 from ..plans import plan_allows_ai
@@ -49,6 +60,11 @@ __all__ = ["build_handlers", "ENHANCE_PARAMS", "options_for"]
 log = logging.getLogger("mediaenhancer.jobs")
 
 CHUNK = 1024 * 1024
+SERVER_NO_KEY = ("this server has no Gemini API key, so it cannot use Gemini; ask its administrator to set "
+                 "MEDIAENHANCER_GEMINI_API_KEY on the server (docs/settings-ai.md), or run it on your own machine "
+                 "with your key (mediaenhancer transcribe FILE)")
+SERVER_KEY_REJECTED = ("Gemini refused this server's API key; ask its administrator to check "
+                       "MEDIAENHANCER_GEMINI_API_KEY on the server, or run it on your own machine with your key")
 ENHANCE_PARAMS = {"preset", "target_lufs", "true_peak", "resolution", "fps", "format", "quality", "trim_silence", "denoise",
                   "language", "planner"}
 
@@ -68,7 +84,8 @@ def options_for(job_type: str, params: dict[str, Any], settings: Settings, *, ha
         return EnhanceOptions(preset=preset, trim_silence=bool(params.get("trim_silence", False)),
                               resolution=params.get("resolution"), fps=params.get("fps"),
                               denoise=params.get("denoise"), **common)
-    if job_type == "denoise":  # sound and picture noise; loudness too, since the sound is re-rendered anyway
+    # what each type may change is cut from the plan by its scope (scopes.py): the options only plan it
+    if job_type == "denoise":  # noise in sound and picture: hum and rumble too
         return EnhanceOptions(preset=dataclasses.replace(preset, dehum=True, derumble=True, sharpen=False), denoise=True,
                               **common)
     if job_type == "colorgrade":
@@ -170,6 +187,11 @@ class _Handlers:
         if job.type == "auto" and ai and self.planner_factory is not None:
             name = str(job.params.get("planner") or self.settings.planner)
             planner = self.planner_factory(name, self.settings, tools)
+            if hasattr(planner, "no_key_reason"):  # its fallback note names the server's key, not the user's
+                planner.no_key_reason = SERVER_NO_KEY
+        scope = scope_for(job.type)
+        if scope is not None:  # the type's part of the plan only; what it leaves alone is copied
+            planner = ScopedPlanner(planner or MeasurementPlanner(), scope)
         out_dir = ctx.workdir / "out"
         out_dir.mkdir()
 
@@ -209,8 +231,15 @@ class _Handlers:
     def _transcribe(self, ctx: JobContext, src: Path, row: MediaFile, tools: FFmpegTools) -> JobOutcome:
         if self.transcriber is None:
             raise ForbiddenError("transcription is not configured on this server (no Gemini key)")
-        transcript = self.transcriber(src, tools, self.settings, language=ctx.job.params.get("language"),
-                                      workdir=ctx.workdir, cancel=ctx.cancel, report=ctx.report)
+        try:
+            transcript = self.transcriber(src, tools, self.settings, language=ctx.job.params.get("language"),
+                                          workdir=ctx.workdir, cancel=ctx.cancel, report=ctx.report)
+        except (AINotConfiguredError, AIKeyRejectedError) as exc:
+            if isinstance(exc, AIServerNotConfiguredError):
+                raise
+            # the server's key, not the user's: their GEMINI_API_KEY cannot help
+            raise AIServerNotConfiguredError(SERVER_NO_KEY if isinstance(exc, AINotConfiguredError) else
+                                             SERVER_KEY_REJECTED) from None
         return JobOutcome(result={"transcript": transcript})
 
     # ---- export ----------------------------------------------------------------------

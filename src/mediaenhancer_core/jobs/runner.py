@@ -13,9 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import random
-import shutil
 import socket
-import tempfile
 import threading
 import uuid
 from collections.abc import Callable
@@ -39,6 +37,7 @@ from ..errors import (
     StorageError,
 )
 from ..ffmpeg import CancelToken
+from ..workdirs import make_workdir, remove_workdir
 from .queue import JobQueue
 from .service import JobService, JobView
 
@@ -134,9 +133,11 @@ class JobRunner:
         beat.start()
         with self._lock:
             self.running[jid] = token
-        workdir = Path(tempfile.mkdtemp(prefix=f"mediaenhancer-job-{jid.hex[:8]}-", dir=self.temp_dir))
+        workdir: Path | None = None
         outcome: JobOutcome | None = None
         try:
+            # owned (locked) while the job runs: a worker that starts after this one died removes it
+            workdir = make_workdir(f"mediaenhancer-job-{jid.hex[:8]}-", self.temp_dir)
             if handler is None:
                 raise ConfigError(f"no worker here can run {job.type} jobs; start one with the handlers for it")
 
@@ -163,7 +164,8 @@ class JobRunner:
             beat.join(timeout=5)
             with self._lock:
                 self.running.pop(jid, None)
-            shutil.rmtree(workdir, ignore_errors=True)
+            if workdir is not None:
+                remove_workdir(workdir)
         assert outcome is not None
         try:
             view = self.service.finish(

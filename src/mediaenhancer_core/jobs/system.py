@@ -95,8 +95,19 @@ class JobSystem:
         self.runner = runner
         return runner
 
+    def reap_workdirs(self) -> None:
+        """Remove the work folders of jobs whose process died (killed mid-job): never one a live
+        process holds (see :mod:`..workdirs`)."""
+        from ..workdirs import reap  # noqa: PLC0415
+
+        try:
+            reap(self.settings.temp_dir)
+        except Exception:  # noqa: BLE001 - a cleanup must never stop a worker from starting
+            log.exception("removing old work folders failed")
+
     def start_embedded(self, threads: int) -> None:
         runner = self.runner or self.make_runner()
+        self.reap_workdirs()
         runner.sweep()  # jobs a previous run left running
         runner.start_sweeper()
         self.queue.start_consumer(threads)
@@ -111,6 +122,7 @@ class JobSystem:
 
     def run_worker(self, threads: int) -> None:
         runner = self.runner or self.make_runner()
+        self.reap_workdirs()
         runner.sweep()
         runner.start_sweeper()
         log.info("worker %s: %d thread(s) on the %s queue", runner.process_id, threads, self.settings.queue)
