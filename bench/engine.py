@@ -21,6 +21,9 @@ measured in the same run, alternating runs, median of N, because these machines 
                                                                          goal: < 300 MB, flat
 4. help       : `mediaenhancer --help` vs `python -c "import typer, rich"`.  goal <= 1.5
 5. batch      : 8 audio files, `--jobs 2` vs `--jobs 1`.                 goal: speed-up >= 1.6
+                Since issue 13 one file alone keeps about 1.3 cores busy, which caps the speed-up
+                near 1.5 (measured 1.37, with 1.88 of 2 cores busy under --jobs 2); the cores busy
+                are printed beside the ratio.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shlex
 import shutil
 import statistics
@@ -214,12 +218,25 @@ def bench_batch(runs: int) -> dict:
         if not f.exists():
             subprocess.run([FFMPEG, "-v", "error", "-y", "-filter_complex", audio_graph(45, level=0.02, noise=0.006, channels=2),
                             "-map", "[a]", "-c:a", "pcm_s16le", str(f)], check=True)
+    busy: dict[str, list[float]] = {"1": [], "2": []}
+
+    def run(jobs: str, tmp: str) -> float:
+        # CPU time of the batch's processes against its wall time: how many cores it kept busy
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wall = sh([CLI, "enhance", str(folder), "--out-dir", f"{tmp}/{jobs}", "--force", "-q", "--jobs", jobs])
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        busy[jobs].append((after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) / wall)
+        return wall
+
     with tempfile.TemporaryDirectory() as tmp:
-        one = lambda: sh([CLI, "enhance", str(folder), "--out-dir", f"{tmp}/1", "--force", "-q", "--jobs", "1"])  # noqa: E731
-        two = lambda: sh([CLI, "enhance", str(folder), "--out-dir", f"{tmp}/2", "--force", "-q", "--jobs", "2"])  # noqa: E731
-        t1, t2 = alternate(max(1, runs // 2), one, two)
-    return {"test": "batch of 8: --jobs 2 speed-up over --jobs 1", "ours_s": t2, "baseline_s": t1, "ratio": t1 / t2,
-            "goal": ">= 1.6", "ok": t1 / t2 >= 1.6}
+        t1, t2 = alternate(max(1, runs // 2), lambda: run("1", tmp), lambda: run("2", tmp))
+    # Since issue 13 one file alone already keeps about 1.3 cores busy (the analysis pass's ffmpeg and the Python
+    # speech meter reading its 16 kHz pipe run side by side), which caps the speed-up of --jobs 2 on two cores near 1.5; the cores busy are
+    # printed so that a low speed-up with both cores busy is told apart from a batch that leaves a core idle.
+    c1, c2 = statistics.median(busy["1"]), statistics.median(busy["2"])
+    return {"test": f"batch of 8: --jobs 2 speed-up over --jobs 1 (cores busy {c1:.2f} / {c2:.2f})", "ours_s": t2,
+            "baseline_s": t1, "ratio": t1 / t2, "goal": ">= 1.6", "ok": t1 / t2 >= 1.6, "cores_busy_jobs1": c1,
+            "cores_busy_jobs2": c2}
 
 
 BENCHES = {"audio-only": bench_audio_only, "audio-only-speech": bench_audio_only_speech, "full": bench_full,
