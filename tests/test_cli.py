@@ -137,6 +137,44 @@ def test_enhance_json_gives_status_error_before_and_after_per_file(here: Path, m
     assert abs(M.loudness(here / "a.enhanced.wav") - (-16.0)) <= 0.5
 
 
+@pytest.mark.slow
+def test_enhance_summary_shows_the_sound_before_and_after_as_measured_on_the_output(here: Path, media, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # a wide terminal: each label on one line
+    import numpy as np  # noqa: PLC0415
+
+    from tests import audio_meters as A  # noqa: PLC0415
+
+    clean = np.concatenate([A.load("speech-female-en-2.flac"), np.zeros(48000), A.load("speech-male-en-2.flac")])
+    A.write(here / "noisy.wav", A.mix(clean, A.load("noise-rain-1.flac"), 5) * 0.3)
+    result = cli("enhance", "--json", "noisy.wav")
+    assert result.exit_code == 0, result.stderr
+    (o,) = json_lines(result.stdout)
+    before, after = o["before"]["audio_figures"], o["after"]["audio"]["measured"]
+    for key in ("integrated_lufs", "true_peak_dbtp", "pause_floor_lufs", "speech_to_noise_db", "speech_spread_lu"):
+        assert key in before and key in after, key
+    # the figures are the written file's: an independent meter agrees on the loudness, and the noise in
+    # the pauses fell by what our own meter of the pauses finds
+    out = A.decode(here / "noisy.enhanced.wav")
+    assert abs(after["integrated_lufs"] - M.loudness(here / "noisy.enhanced.wav")) <= 0.3
+    noisy = A.decode(here / "noisy.wav")
+    ours = (A.pause_level(out, clean) - A.speech_level(out, clean)) - (A.pause_level(noisy, clean) - A.speech_level(noisy, clean))
+    assert ours <= -25.0
+    assert after["speech_to_noise_db"] > before["speech_to_noise_db"] + 20
+    # no reason in the plan promises an outcome
+    assert not any("reduce noise by" in s["reason"] for s in o["plan"]["audio_steps"])
+    # the table for people shows the same figures, before and after
+    table = cli("enhance", "--force", "noisy.wav")
+    assert table.exit_code == 0, table.stderr
+    for label in ("loudness", "true peak", "pause noise", "speech/noise", "spread"):
+        assert label in table.stdout, (label, table.stdout)
+    off = json_lines(cli("enhance", "--json", "--dry-run", "--denoise", "off", "noisy.wav").stdout)[0]
+    assert "deepfilternet" not in {s["filter"] for s in off["plan"]["audio_steps"]}
+    light = json_lines(cli("enhance", "--json", "--dry-run", "--denoise", "light", "noisy.wav").stdout)[0]
+    step = next(s for s in light["plan"]["audio_steps"] if s["filter"] == "deepfilternet")
+    assert step["params"] == {"atten_lim_db": 12.0, "level": "light"}
+    assert cli("enhance", "--denoise", "loud", "noisy.wav").exit_code == 2
+
+
 def test_one_bad_file_does_not_stop_the_batch(here: Path, media) -> None:
     put(media, here / "a.wav")
     put(media, here / "c.wav", 2.0, 0.05)

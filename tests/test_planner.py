@@ -62,22 +62,68 @@ def test_clean_recording_gets_nothing_but_gain_and_a_copied_picture() -> None:
     assert plan.loudness.mode == "linear" and plan.loudness.estimated_gain_db == 14.0
 
 
+def speech(**kw) -> AudioMeasurements:
+    """Measurements of a noisy speech recording: speech in 80% of it, noise in the pauses 12 dB under it."""
+    base = dict(content="speech", speech_seconds=16.0, speech_share=0.8, speech_spans=[(0.5, 8.0), (9.5, 17.0)],
+                speech_lufs=-30.0, pause_floor_lufs=-42.0, speech_to_noise_db=12.0, speech_spread_lu=3.0,
+                noise_floor_lufs=-42.0)
+    base.update(kw)
+    return audio(**base)
+
+
 def test_noise_hum_rumble_and_clipping_each_get_their_filter_with_reasons() -> None:
-    plan = make_plan(audio(noise_floor_lufs=-45.0, hum_hz=60, hum_prominence_db={"50": 1.0, "60": 20.0}, rumble_db=-10.0,
-                           clipping=True, clipped_samples=500, sample_peak_dbfs=0.0), None, path="in.wav")
-    assert names(plan.audio_steps) == ["adeclip", "highpass", "bandreject", "bandreject", "bandreject", "afftdn"]
-    assert [s.params["f"] for s in plan.audio_steps if s.filter == "bandreject"] == [60, 120, 180]
-    nr = plan.audio_steps[-1]
-    assert nr.measured["noise_floor_lufs"] == -45.0 and nr.params["nf"] == -45.0
+    harmonics = [(k, 60.0 * k, 20.0 - k) for k in (1, 2, 3, 4, 5, 6, 7, 8)]
+    plan = make_plan(speech(hum_hz=60, hum_prominence_db={"50": 1.0, "60": 20.0}, hum_harmonics=harmonics, rumble_db=-10.0,
+                            clipping=True, clipped_samples=500, sample_peak_dbfs=-10.5), None, path="in.wav")
+    assert names(plan.audio_steps) == ["adeclip", "highpass", *["bandreject"] * 8, "deepfilternet", "leveler", "compressor"]
+    assert [s.params["f"] for s in plan.audio_steps if s.filter == "bandreject"] == [60.0 * k for k in range(1, 9)]
+    nr = plan.audio_steps[10]
+    assert nr.measured["noise_lufs"] == -42.0 and nr.measured["speech_to_noise_db"] == 12.0
     assert all(s.reason and s.measured for s in plan.audio_steps)
+    # no reason promises an outcome: what is done is measured on the output
+    assert not any("reduce noise by" in s.reason for s in plan.audio_steps)
 
 
-def test_noise_reduction_strength_follows_the_noise_floor() -> None:
-    light = make_plan(audio(noise_floor_lufs=-57.0), None, path="a.wav").audio_steps[0]
-    heavy = make_plan(audio(noise_floor_lufs=-40.0), None, path="a.wav").audio_steps[0]
-    assert light.params["nr"] < heavy.params["nr"]
-    assert make_plan(audio(noise_floor_lufs=-57.0), None, path="a.wav", denoise=False).audio_steps == []
-    assert make_plan(audio(noise_floor_lufs=-57.0), None, path="a.wav", preset="music").audio_steps == []
+def test_noise_reduction_follows_the_content_and_the_level() -> None:
+    def steps(**kw):
+        opts = {k: kw.pop(k) for k in ("denoise", "preset") if k in kw}
+        return make_plan(speech(**kw), None, path="a.wav", **opts)
+
+    normal = steps().audio_steps[0]
+    assert normal.filter == "deepfilternet" and normal.params["level"] == "normal"
+    # normal: noise may go to about 60 dB under the speech; noisier input, a wider cap
+    noisy = steps(speech_to_noise_db=3.0).audio_steps[0]
+    assert noisy.params["atten_lim_db"] > normal.params["atten_lim_db"] >= 24
+    assert steps(denoise="light").audio_steps[0].params["atten_lim_db"] == 12
+    assert steps(denoise="strong").audio_steps[0].params["atten_lim_db"] == 100
+    off = steps(denoise="off")
+    assert "deepfilternet" not in names(off.audio_steps)
+    assert "deepfilternet" not in names(steps(denoise=False).audio_steps)
+    assert names(steps(preset="music").audio_steps) == []  # music: no denoise, no leveler, no compression
+    clean = steps(speech_to_noise_db=52.0, pause_floor_lufs=-82.0)
+    assert "deepfilternet" not in names(clean.audio_steps) and any("already clean" in n for n in clean.notes)
+    for content in ("music", "ambience"):
+        p = steps(content=content, speech_seconds=0.0, speech_share=0.0)
+        assert p.audio_steps == [] and any("no speech" in n for n in p.notes)
+    mixed = steps(content="speech+music").audio_steps[0]  # keep the music bed: light only
+    assert mixed.params["level"] == "light"
+    with pytest.raises(PlanError, match="--denoise"):
+        steps(denoise="max")
+
+
+def test_presets_decide_how_much_levelling_and_compression() -> None:
+    podcast = {s.filter: s for s in make_plan(speech(), None, path="a.wav").audio_steps}
+    broadcast = {s.filter: s for s in make_plan(speech(), None, path="a.wav", preset="broadcast").audio_steps}
+    assert podcast["leveler"].params["strength"] == 1.0 > broadcast["leveler"].params["strength"] > 0
+    assert podcast["compressor"].params["ratio"] > broadcast["compressor"].params["ratio"]
+    # broadcast's -23 LUFS leaves more room under the ceiling: its compressor starts higher
+    assert broadcast["compressor"].params["threshold_dbfs"] > podcast["compressor"].params["threshold_dbfs"]
+
+
+def test_declipping_is_not_planned_for_a_full_scale_test_tone() -> None:
+    # every sample "at the extremes": a square wave or a 45-degree sine, not a clipped recording
+    plan = make_plan(audio(clipping=True, clipped_samples=20 * 48000, decoded_seconds=20.0), None, path="a.wav")
+    assert "adeclip" not in names(plan.audio_steps) and any("not de-clipped" in n for n in plan.notes)
 
 
 def test_peaks_over_the_ceiling_plan_a_limiter_and_say_why() -> None:
@@ -107,15 +153,28 @@ def test_video_rules() -> None:
     assert make_plan(audio(), video(noise_sigma=12.0), audio_only=True).video_steps == []
 
 
-def test_trim_keeps_pads_and_snaps_to_frames() -> None:
-    a = audio(silence_spans=[(0.0, 2.0), (5.0, 8.0), (10.0, 10.6), (18.0, 20.0)])
+def test_trim_cuts_only_pauses_between_speech_keeps_pads_and_snaps_to_frames() -> None:
+    a = speech(speech_spans=[(2.0, 5.0), (8.0, 10.0), (10.6, 18.0)])
     analysis = Analysis(info=info(), audio=a, video=video(fps=25.0))
     trim = plan_trim(analysis, EnhanceOptions(preset=BUILTIN_PRESETS["podcast"], trim_silence=True))
     assert trim is not None
-    assert trim.keep == [(1.76, 5.24), (7.76, 18.24)]  # 0.6 s pause kept; 0.25 s of each long pause kept
+    assert trim.keep == [(1.72, 5.28), (7.72, 18.28)]  # 0.6 s pause kept; 0.25 s (and up to a frame) next to speech
     for s, e in trim.keep:
         assert abs(s * 25 - round(s * 25)) < 1e-6 and abs(e * 25 - round(e * 25)) < 1e-6
-    assert abs(trim.removed_seconds - (20.0 - (5.24 - 1.76) - (18.24 - 7.76))) < 1e-6
+    for start, end in a.speech_spans:  # never inside speech, nor its pads
+        assert any(s <= start - 0.25 and end + 0.25 <= e for s, e in trim.keep)
+    assert abs(trim.removed_seconds - (20.0 - (5.28 - 1.72) - (18.28 - 7.72))) < 1e-6
+
+
+def test_trim_keeps_a_clip_whole_without_speech_or_when_it_would_take_more_than_half() -> None:
+    for a in (audio(content="ambience", noise_floor_lufs=-60.0), audio(content="silence", integrated_lufs=-80.0)):
+        notes: list[str] = []
+        assert plan_trim(Analysis(info=info(), audio=a, video=video()), EnhanceOptions(preset=BUILTIN_PRESETS["podcast"]), notes) is None
+        assert notes and "kept whole" in notes[0]
+    notes = []
+    short = speech(speech_spans=[(9.0, 11.0)])
+    assert plan_trim(Analysis(info=info(), audio=short, video=video()), EnhanceOptions(preset=BUILTIN_PRESETS["podcast"]), notes) is None
+    assert "more than half" in notes[0]
 
 
 def test_output_rules() -> None:
@@ -135,7 +194,9 @@ def test_output_rules() -> None:
 
 
 def test_plan_round_trips_through_json() -> None:
-    plan = make_plan(audio(noise_floor_lufs=-45.0, hum_hz=50, hum_prominence_db={"50": 20.0, "60": 0.0}), video(noise_sigma=12.0))
+    plan = make_plan(speech(hum_hz=50, hum_prominence_db={"50": 20.0, "60": 0.0}, hum_harmonics=[(1, 50.0, 20.0), (2, 100.1, 9.0)]),
+                     video(noise_sigma=12.0))
+    assert {"deepfilternet", "leveler", "compressor", "bandreject"} <= set(names(plan.audio_steps))
     again = Plan.from_dict(__import__("json").loads(plan.to_json()))
     assert again.to_dict() == plan.to_dict()
 
@@ -147,6 +208,12 @@ def test_plan_round_trips_through_json() -> None:
         lambda d: d["audio_steps"].append({"filter": "afftdn", "params": {"nr": "12;movie=x"}}),
         lambda d: d["audio_steps"].append({"filter": "afftdn", "params": {"bogus": 1}}),
         lambda d: d["video_steps"].append({"filter": "afftdn", "params": {}}),
+        lambda d: d["audio_steps"].append({"filter": "deepfilternet", "params": {"atten_lim_db": 1000}}),
+        lambda d: d["audio_steps"].append({"filter": "deepfilternet", "params": {"atten_lim_db": "1e9"}}),
+        lambda d: d["audio_steps"].append({"filter": "deepfilternet", "params": {"level": "extreme"}}),
+        lambda d: d["audio_steps"].append({"filter": "leveler", "params": {"strength": 5}}),
+        lambda d: d["audio_steps"].append({"filter": "compressor", "params": {"ratio": 0}}),
+        lambda d: d["video_steps"].append({"filter": "leveler", "params": {}}),
         lambda d: d.update(version=99),
         lambda d: d["output"].update(video_args=["-i", "/etc/passwd"]),
         lambda d: d["loudness"].update(target_lufs=3.0),

@@ -51,17 +51,26 @@ from tests.gemini_standin import Call, GeminiStandIn, Reply, error_answer, json_
 SPEECH = [(0.5, 3.0), (4.2, 7.9), (9.5, 12.0), (13.0, 16.5), (18.2, 21.0)]
 DURATION = 22.0
 TOLERANCE = 0.1  # seconds: Opus frames are 20 ms, AAC adds a little
+MAX_GAP = 0.45  # longest quiet stretch inside one phrase (between words)
 
 
 def make_speech(dest: Path, spans=SPEECH, duration: float = DURATION) -> Path:
-    gate = "+".join(f"between(t\\,{a:g}\\,{b:g})" for a, b in spans)
-    harm = "+".join(f"{a}*sin(2*PI*{140 * k}*t)" for k, a in ((1, 1.0), (2, 0.7), (3, 0.5), (4, 0.35)))
-    expr = f"0.08*({harm})*(0.6+0.4*sin(2*PI*4*t))*({gate})"
-    M.ffmpeg("-f", "lavfi", "-i", f"aevalsrc=exprs='{expr}':s=16000:d={duration}", "-c:a", "aac", "-b:a", "64k", str(dest))
+    """Real read speech (several voices from tests/data/media) in exactly ``spans``, digital silence between."""
+    from tests import audio_meters as A  # noqa: PLC0415
+
+    rate = 16000
+    out = np.zeros(int(duration * rate))
+    used: set[tuple[int, int]] = set()
+    for a, b in spans:
+        seg = A.phrase(b - a, used, rate=rate, max_gap=MAX_GAP)
+        out[int(round(a * rate)):int(round(a * rate)) + len(seg)] = seg
+    A.write(dest.with_suffix(".src.wav"), out, rate=rate)
+    M.ffmpeg("-i", str(dest.with_suffix(".src.wav")), "-c:a", "aac", "-b:a", "64k", str(dest))
+    dest.with_suffix(".src.wav").unlink()
     return dest
 
 
-def sound_spans(audio: bytes, *, threshold: float = 0.01, gap: float = 0.3) -> tuple[list[tuple[float, float]], float]:
+def sound_spans(audio: bytes, *, threshold: float = 0.01, gap: float = MAX_GAP + 0.1) -> tuple[list[tuple[float, float]], float]:
     """Bursts of sound in an encoded audio file (decoded with ffmpeg), and its duration."""
     pcm = subprocess.run([M.FFMPEG, "-v", "error", "-i", "pipe:0", "-f", "f32le", "-ac", "1", "-ar", "16000", "pipe:1"],
                          input=audio, capture_output=True, check=True).stdout

@@ -280,6 +280,13 @@ class JobType(str, Enum):
     transcribe = "transcribe"
 
 
+class DenoiseLevel(str, Enum):
+    off = "off"
+    light = "light"
+    normal = "normal"
+    strong = "strong"
+
+
 class OutFormat(str, Enum):
     mp4 = "mp4"
     mov = "mov"
@@ -310,7 +317,8 @@ def enhance(
     target_lufs: Annotated[float | None, typer.Option("--target-lufs", min=-40.0, max=-5.0, help="Integrated loudness target in LUFS (overrides the preset).")] = None,
     true_peak: Annotated[float | None, typer.Option("--true-peak", min=-9.0, max=0.0, help="True-peak ceiling in dBTP (overrides the preset).")] = None,
     audio_only: Annotated[bool, typer.Option("--audio-only", help="Enhance only the sound; the video is always copied.")] = False,
-    no_denoise: Annotated[bool, typer.Option("--no-denoise", help="Skip audio noise reduction.")] = False,
+    denoise: Annotated[DenoiseLevel | None, typer.Option("--denoise", help="Neural noise reduction of speech (DeepFilterNet3): off, light (noise lowered by at most 12 dB, ambience stays), normal (noise down to about 60 dB under the speech) or strong (no cap). It runs only on speech that is not already clean. Default: normal (off for the music preset).")] = None,
+    no_denoise: Annotated[bool, typer.Option("--no-denoise", help="Same as --denoise off.")] = False,
     trim_silence: Annotated[bool, typer.Option("--trim-silence", help="Shorten long pauses (audio and video stay in sync).")] = False,
     stabilize: Annotated[bool, typer.Option("--stabilize", help="Stabilise shaky video (two-pass vid.stab).")] = False,
     resolution: Annotated[Resolution | None, typer.Option("--resolution", help="Scale the picture to this height.")] = None,
@@ -375,7 +383,8 @@ def enhance(
 
         remote_enhance(state, files, job_type=job_type.value, preset=preset,
                        options={"target_lufs": target_lufs, "true_peak": true_peak, "trim_silence": trim_silence or None,
-                                "denoise": False if no_denoise else None, "language": language,
+                                "denoise": False if (no_denoise or (denoise and denoise.value == "off")) else None,
+                                "language": language,
                                 "resolution": resolution.value if resolution else None, "fps": fps,
                                 "format": remote_format, "quality": quality.value if quality else None,
                                 "planner": planner_name.value if planner_name else None},
@@ -388,6 +397,8 @@ def enhance(
     for flag, value in (("--output", output), ("--save-plan", save_plan), ("--plan", plan_file)):
         if value is not None and not single:
             raise _usage(f"{flag} works with exactly one input file ({len(items)} given)")
+    if no_denoise and denoise is not None and denoise.value != "off":
+        raise _usage("--no-denoise and --denoise contradict each other; use one")
     if audio_only and (stabilize or resolution or fps or trim_silence):
         raise _usage("--audio-only copies the video: it cannot be combined with --stabilize, --resolution, --fps or --trim-silence")
     if (burn_in or language) and not subtitles:
@@ -402,7 +413,7 @@ def enhance(
         target_lufs=target_lufs,
         true_peak=true_peak,
         audio_only=audio_only,
-        denoise=False if no_denoise else None,
+        denoise="off" if no_denoise else (denoise.value if denoise else None),
         trim_silence=trim_silence,
         stabilize=stabilize,
         resolution=resolution.value if resolution else None,

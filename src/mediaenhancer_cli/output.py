@@ -60,7 +60,15 @@ def analysis_table(analysis: Analysis) -> Table:
         t.add_row("peaks", f"{a.true_peak_dbtp:.1f} dBTP true peak, {a.sample_peak_dbfs:.1f} dBFS sample peak")
         t.add_row("noise floor", f"{a.noise_floor_lufs:.1f} LUFS ({a.integrated_lufs - a.noise_floor_lufs:.1f} dB below programme)")
         t.add_row("clipping", f"{a.clipped_samples} samples" if a.clipping else "none")
-        t.add_row("hum / rumble", f"{a.hum_hz} Hz hum" if a.hum_hz else "no hum" + f"; low end {a.rumble_db:.1f} dB")
+        hum = (f"{a.hum_hz} Hz hum, harmonics {', '.join(str(k) for k, *_ in a.hum_harmonics)}" if a.hum_hz and a.hum_harmonics
+               else f"{a.hum_hz} Hz hum" if a.hum_hz else "no hum")
+        t.add_row("hum / rumble", hum + f"; low end {a.rumble_db:.1f} dB")
+        t.add_row("content", f"{a.content}: speech {a.speech_seconds:.1f} s ({a.speech_share * 100:.0f}% of the sound)")
+        if a.speech_lufs is not None:
+            pauses = (f"noise in pauses {a.pause_floor_lufs:.1f} LUFS, {a.speech_to_noise_db:.1f} dB under the speech"
+                      if a.pause_floor_lufs is not None and a.speech_to_noise_db is not None else "no pause long enough to measure")
+            spread = f"; spread between segments {a.speech_spread_lu:.1f} LU" if a.speech_spread_lu is not None else ""
+            t.add_row("speech", f"{a.speech_lufs:.1f} LUFS; {pauses}{spread}")
         t.add_row("silence", f"{a.silence_share * 100:.0f}% below {a.silence_threshold_db:g} LUFS: {_spans(a.silence_spans)}")
     v = analysis.video
     if v:
@@ -75,24 +83,44 @@ def analysis_table(analysis: Analysis) -> Table:
 _STATUS_STYLE = {"enhanced": "green", "skipped": "yellow", "planned": "cyan", "failed": "bold red"}
 
 
+# measured on the input and on the written output by the same meter (analysis.py): loudness, true peak, the
+# noise floor in the pauses between speech, speech loudness minus that floor, and the spread of loudness
+# between speech segments (P90 - P10)
+_FIGURE_ROWS = (
+    ("loudness", "integrated_lufs", " LUFS"),
+    ("true peak", "true_peak_dbtp", " dBTP"),
+    ("pause noise", "pause_floor_lufs", " LUFS"),
+    ("speech/noise", "speech_to_noise_db", " dB"),
+    ("spread", "speech_spread_lu", " LU"),
+)
+
+
+def _figures(r: FileResult) -> tuple[dict[str, Any], dict[str, Any]]:
+    before = (r.before or {}).get("audio_figures") or {}
+    after = (((r.after or {}).get("audio") or {}).get("measured")) or {}
+    return before, after
+
+
 def results_table(results: Sequence[FileResult]) -> Table:
     t = Table(title="Summary", title_justify="left")
     t.add_column("file", overflow="fold")
     t.add_column("status")
+    t.add_column("sound", style="dim")
     t.add_column("before", justify="right")
     t.add_column("after", justify="right")
     t.add_column("output / reason", overflow="fold")
     for r in results:
-        before = after = "–"
-        if r.before and r.before.get("audio"):
-            a = r.before["audio"]
-            before = f"{a['integrated_lufs']:.1f} LUFS"
-        if r.after and r.after.get("audio"):
-            a = r.after["audio"]
-            after = f"{a['integrated_lufs']:.1f} LUFS / {a['true_peak_dbtp']:.1f} dBTP"
         detail = r.error["message"] if r.error else (r.output if r.status == "enhanced" else (r.reason or r.output or ""))
         style = _STATUS_STYLE.get(r.status, "")
-        t.add_row(escape(Path(r.input).name), f"[{style}]{r.status}[/]", before, after, escape(detail))
+        before, after = _figures(r)
+        # every figure, "–" where it cannot be measured (no pause long enough, too few speech segments)
+        rows = [(label, _fmt(before.get(key), unit), _fmt(after.get(key), unit) if after else "–")
+                for label, key, unit in _FIGURE_ROWS] if (before or after) else [("", "–", "–")]
+        for i, (label, b, a) in enumerate(rows):
+            first = i == 0
+            t.add_row(escape(Path(r.input).name) if first else "", f"[{style}]{r.status}[/]" if first else "",
+                      label, b, a, escape(detail) if first else "")
+        t.add_section()
     return t
 
 
@@ -136,7 +164,12 @@ def presets_table(presets: dict[str, Preset], default: str) -> Table:
     t.add_column("source", overflow="fold")
     for name in sorted(presets):
         p = presets[name]
-        cleanups = ", ".join(k for k in ("denoise", "dehum", "derumble", "declip", "video", "sharpen") if getattr(p, k)) or "none"
+        cleanups = ", ".join(k for k in ("denoise", "dehum", "derumble", "declip", "video", "sharpen") if getattr(p, k))
+        if p.leveler:
+            cleanups += f", leveler {p.leveler:g}"
+        if p.compression:
+            cleanups += f", compression {p.compression:g}"
+        cleanups = cleanups.strip(", ") or "none"
         t.add_row(name + (" (default)" if name == default else ""), f"{p.target_lufs:g} LUFS", f"{p.true_peak:g} dBTP", cleanups, p.description, p.source)
     return t
 

@@ -7,8 +7,10 @@ audio
     ``ebur128`` (integrated loudness, loudness range, true peak, and the momentary
     loudness every 100 ms, from which the noise floor is taken), ``astats`` (sample
     peak, RMS, DC offset, clipping); silence spans are the runs of quiet 400 ms blocks
-    in the momentary series, with a threshold set from the measured noise floor; and
-    narrow-band detectors for mains hum (50/60 Hz) and low-frequency rumble.
+    in the momentary series, with a threshold set from the measured noise floor; a
+    low-frequency rumble detector; and a 16 kHz mono copy sent through a pipe to
+    :class:`~mediaenhancer_core.speech.SpeechMeter` (voice activity, content class,
+    speech and pause figures, mains hum harmonics from the long-term spectrum).
 video
     ``signalstats`` on two frames a second, downscaled (levels, brightness,
     saturation, colour cast), ``blackdetect`` and ``freezedetect`` on a small copy
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CorruptMediaError
-from .ffmpeg import CancelToken, FFmpegTools, run
+from .ffmpeg import PIPE_OUT, CancelToken, FFmpegTools, run
 from .filtergraph import filter_str
 from .probe import MediaInfo
 
@@ -47,8 +49,13 @@ __all__ = [
 
 BLOCK_STEP = 0.1  # ebur128 reports momentary loudness every 100 ms
 BLOCK_WINDOW = 0.4  # over the last 400 ms
-HUM_BANDS = {50: (42.0, 59.0), 60: (51.0, 71.0)}  # mains frequency -> reference bands either side
 SILENCE_MIN = 0.5  # seconds: shorter pauses are not spans
+# Clipping: the signal sits at its extreme value (whatever that is: clipping happens at any level, e.g.
+# in a preamp before a quiet recorder) in runs of equal samples. astats counts the samples at the
+# extremes ("Peak count") and gives 20*log10 of their mean run length ("Flat factor"); a sine sampled
+# at 45 degrees (EBU Tech 3341 case 19) sits at its extremes in runs of two (6 dB) without being clipped.
+CLIP_MIN_SAMPLES = 24
+CLIP_MIN_FLAT_DB = 9.5  # runs of three equal samples and more
 
 
 @dataclass
@@ -60,7 +67,7 @@ class AudioMeasurements:
     rms_dbfs: float
     noise_floor_lufs: float
     dc_offset: float
-    clipped_samples: int
+    clipped_samples: int  # samples at the extremes, in runs (all channels)
     clipping: bool
     silence_threshold_db: float
     silence_spans: list[tuple[float, float]]
@@ -69,6 +76,19 @@ class AudioMeasurements:
     hum_prominence_db: dict[str, float]
     rumble_db: float  # energy below 60 Hz relative to the whole signal
     decoded_seconds: float
+    # --- speech (voice activity from the 16 kHz copy; levels from the momentary loudness) ---
+    content: str = "unknown"  # speech, speech+music, music, ambience, silence (unknown: not measured)
+    speech_seconds: float = 0.0
+    speech_share: float = 0.0  # speech time over sounding time
+    speech_spans: list[tuple[float, float]] = field(default_factory=list)
+    speech_lufs: float | None = None
+    pause_floor_lufs: float | None = None  # noise floor in the pauses between speech
+    speech_to_noise_db: float | None = None
+    speech_spread_lu: float | None = None  # loudness spread between speech segments (P90 - P10)
+    tonality: float | None = None  # spectral flatness of the sounding non-speech parts (low: tonal, music)
+    hum_fundamental_hz: float | None = None
+    hum_harmonics: list[tuple[int, float, float]] = field(default_factory=list)  # (k, Hz, dB above neighbours)
+    sample_count: int = 0  # samples measured (all channels), for the share of clipped ones
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -134,7 +154,12 @@ class Analysis:
         video = data.get("video")
         return cls(
             info=info,
-            audio=AudioMeasurements(**{**audio, "silence_spans": [tuple(s) for s in audio["silence_spans"]]})
+            audio=AudioMeasurements(**{
+                **audio,
+                "silence_spans": [tuple(s) for s in audio["silence_spans"]],
+                "speech_spans": [tuple(s) for s in audio.get("speech_spans", [])],
+                "hum_harmonics": [tuple(h) for h in audio.get("hum_harmonics", [])],
+            })
             if audio
             else None,
             video=VideoMeasurements(
@@ -156,16 +181,12 @@ def _audio_graph(in_label: str) -> str:
     """The audio half of the analysis graph.
 
     The raw branch carries the real measurements (ebur128 with a momentary value every
-    100 ms, from which noise floor and silence spans are derived, and astats). Hum and
-    rumble detectors only look below 100 Hz, so they run on a 2 kHz copy: 24 times
-    fewer samples through their filters.
+    100 ms, from which noise floor and silence spans are derived, and astats). The rumble
+    detector only looks below 100 Hz, so it runs on a 2 kHz copy. ``[a16]`` is the 16 kHz
+    mono copy for the speech meter (written to a pipe).
     """
-    det = []
-    for hz, refs in HUM_BANDS.items():
-        det += [(f"h{hz}", float(hz)), (f"h{hz}lo", refs[0]), (f"h{hz}hi", refs[1])]
-    names = [n for n, _ in det] + ["rumble"]
     parts = [
-        f"{in_label}asplit=2[a_raw][a_det]",
+        f"{in_label}asplit=3[a_raw][a_det][a_sp]",
         "[a_raw]"
         + ",".join(
             [
@@ -173,7 +194,7 @@ def _audio_graph(in_label: str) -> str:
                 filter_str("asetnsamples", {"n": 16384, "p": 0}),  # astats costs per frame: fewer, larger ones
                 filter_str(
                     "astats",
-                    {"measure_perchannel": "none", "measure_overall": "Peak_level+RMS_level+DC_offset+Peak_count+Flat_factor"},
+                    {"measure_perchannel": "none", "measure_overall": "Peak_level+RMS_level+DC_offset+Peak_count+Flat_factor+Number_of_samples"},
                     instance="raw",
                 ),
             ]
@@ -182,14 +203,15 @@ def _audio_graph(in_label: str) -> str:
         # One-second frames: resampled to 2 kHz, AAC's 1024-sample frames become 43-sample ones, and
         # astats' per-frame cost then made this branch ten times slower (6.3 s against 0.6 s a minute).
         "[a_det]" + filter_str("aresample", {"out_sample_rate": 2000}) + ","
-        + filter_str("asetnsamples", {"n": 2000, "p": 0}) + f",asplit={len(names)}" + "".join(f"[a_{n}]" for n in names),
+        + filter_str("asetnsamples", {"n": 2000, "p": 0}) + ","
+        + (lp := filter_str("lowpass", {"f": 60, "poles": 2})) + f",{lp},"
+        + filter_str("astats", {"measure_perchannel": "none", "measure_overall": "RMS_level"}, instance="rumble")
+        + ",anullsink",
+        "[a_sp]" + ",".join([
+            filter_str("aresample", {"out_sample_rate": 16000}),
+            filter_str("aformat", {"sample_fmts": "flt", "channel_layouts": "mono"}),
+        ]) + "[a16]",
     ]
-    band_stats = {"measure_perchannel": "none", "measure_overall": "RMS_level"}
-    for name, freq in det:
-        bp = filter_str("bandpass", {"f": freq, "width_type": "q", "w": 25})
-        parts.append(f"[a_{name}]{bp},{bp}," + filter_str("astats", band_stats, instance=name) + ",anullsink")
-    lp = filter_str("lowpass", {"f": 60, "poles": 2})
-    parts.append(f"[a_rumble]{lp},{lp}," + filter_str("astats", band_stats, instance="rumble") + ",anullsink")
     return ";".join(parts)
 
 
@@ -424,6 +446,7 @@ def analyze(
     span: tuple[float, float] | None = None,
     on_progress: Callable[[float], None] | None = None,
     cancel: CancelToken | None = None,
+    what: str = "analysis",
 ) -> Analysis:
     """Measure ``path`` in one decode pass. ``info`` comes from :func:`probe`; ``span`` (start,
     end seconds) limits the pass to the part that will be used (an export's segments)."""
@@ -456,6 +479,12 @@ def analyze(
     if do_audio:
         args += ["-c:a", "pcm_f32le"]
     args += ["-f", "null", "-"]
+    meter = None
+    if do_audio:
+        from .speech import SpeechMeter  # noqa: PLC0415 - numpy and the VAD load only when sound is measured
+
+        meter = SpeechMeter()
+        args += ["-map", "[a16]", "-c:a", "pcm_f32le", "-f", "f32le", PIPE_OUT]
 
     col = _Collector()
 
@@ -473,7 +502,8 @@ def analyze(
         if on_progress:
             on_progress(seconds)
 
-    run(args, keep=keep, on_progress=progress, cancel=cancel, what="analysis", path=path)
+    run(args, keep=keep, on_progress=progress, cancel=cancel, what=what, path=path,
+        read_pipe=meter.read if meter is not None else None)
     if col._frame:
         col.frames.add(col._frame)
 
@@ -487,7 +517,8 @@ def analyze(
 
     result = Analysis(info=info)
     if do_audio:
-        result.audio = _audio_measurements(col, decoded or duration)
+        assert meter is not None
+        result.audio = _audio_measurements(col, decoded or duration, meter)
     if do_video:
         result.video = _video_measurements(col, info, trf, decoded or duration)
         _add_picture(result.video, path, info, tools, span, cancel)
@@ -509,7 +540,9 @@ def _add_picture(vm: VideoMeasurements, path: Path, info: MediaInfo, tools: FFmp
         vm.noise_sigma = stats.noise_luma
 
 
-def _audio_measurements(col: _Collector, decoded: float) -> AudioMeasurements:
+def _audio_measurements(col: _Collector, decoded: float, meter: Any) -> AudioMeasurements:
+    from .speech import speech_figures  # noqa: PLC0415
+
     raw = col.summary.get("raw", {})
     stats = col.stats.get("raw", {})
     integrated = raw.get("I", -70.0)
@@ -522,31 +555,26 @@ def _audio_measurements(col: _Collector, decoded: float) -> AudioMeasurements:
     peak = stats.get("Peak level dB", -math.inf)
     peak_count = int(stats.get("Peak count", 0) or 0)
     flat = stats.get("Flat factor", 0.0) or 0.0
-    clipping = math.isfinite(peak) and peak > -0.1 and (peak_count >= 8 or flat > 1.0)
+    clipping = math.isfinite(peak) and peak_count >= CLIP_MIN_SAMPLES and flat >= CLIP_MIN_FLAT_DB
+    clipped_samples = peak_count if clipping else 0
 
     threshold = silence_threshold(noise_floor, integrated)
     spans = silence_spans(col.momentary, threshold, decoded)
     silent = sum(b - a for a, b in spans)
 
-    hum: dict[str, float] = {}
-    for hz in HUM_BANDS:
-        centre = col.stats.get(f"h{hz}", {}).get("RMS level dB", -math.inf)
-        lo = col.stats.get(f"h{hz}lo", {}).get("RMS level dB", -math.inf)
-        hi = col.stats.get(f"h{hz}hi", {}).get("RMS level dB", -math.inf)
-        ref = max(lo, hi)
-        prominence = centre - ref if math.isfinite(centre) and math.isfinite(ref) else 0.0
-        hum[str(hz)] = round(prominence, 2)
     rms = stats.get("RMS level dB", -math.inf)
-    hum_hz = None
-    best = max(hum, key=lambda k: hum[k])
-    centre_level = col.stats.get(f"h{best}", {}).get("RMS level dB", -math.inf)
-    # hum: a narrow peak clearly above its neighbours and not negligible in level
-    if hum[best] >= 12.0 and math.isfinite(centre_level) and centre_level > rms - 40:
-        hum_hz = int(best)
     rumble_level = col.stats.get("rumble", {}).get("RMS level dB", -math.inf)
     rumble = rumble_level - rms if math.isfinite(rumble_level) and math.isfinite(rms) else -120.0
 
-    measurements = AudioMeasurements(
+    hum = meter.hum()
+    speech = meter.speech_spans()
+    figures = speech_figures(col.momentary, speech, decoded)
+    sounding = meter.sounding_seconds()
+    tonality = meter.tonality(speech)
+    share = min(1.0, figures.speech_seconds / sounding) if sounding > 0 else 0.0
+    content = classify(integrated, sounding, figures.speech_seconds, share, tonality)
+
+    return AudioMeasurements(
         integrated_lufs=_db(integrated),
         loudness_range_lu=_db(raw.get("LRA", 0.0)),
         true_peak_dbtp=_db(raw.get("Peak", -math.inf)),
@@ -554,17 +582,44 @@ def _audio_measurements(col: _Collector, decoded: float) -> AudioMeasurements:
         rms_dbfs=_db(rms),
         noise_floor_lufs=_db(noise_floor),
         dc_offset=round(stats.get("DC offset", 0.0) or 0.0, 6),
-        clipped_samples=peak_count if clipping else 0,
+        clipped_samples=clipped_samples,
         clipping=clipping,
         silence_threshold_db=float(threshold),
         silence_spans=spans,
         silence_share=round(silent / decoded, 4) if decoded > 0 else 0.0,
-        hum_hz=hum_hz,
-        hum_prominence_db=hum,
+        hum_hz=hum.mains_hz,
+        hum_prominence_db=hum.prominence_db,
         rumble_db=_db(rumble),
         decoded_seconds=round(decoded, 3),
+        content=content,
+        speech_seconds=figures.speech_seconds,
+        speech_share=round(share, 3),
+        speech_spans=speech,
+        speech_lufs=figures.speech_lufs,
+        pause_floor_lufs=figures.pause_floor_lufs,
+        speech_to_noise_db=figures.speech_to_noise_db,
+        speech_spread_lu=figures.speech_spread_lu,
+        tonality=round(tonality, 4) if tonality is not None else None,
+        hum_fundamental_hz=hum.fundamental_hz,
+        hum_harmonics=hum.harmonics,
+        sample_count=int(stats.get("Number of samples", 0) or 0),
     )
-    return measurements
+
+
+MUSIC_FLATNESS = 0.12  # sounding non-speech parts more tonal than this are music (noise: 0.3 and up)
+
+
+def classify(integrated: float, sounding: float, speech_seconds: float, share: float, tonality: float | None) -> str:
+    """What a sound track mostly holds, from the measurements."""
+    if integrated <= -69.0:
+        return "silence"
+    if sounding < 0.5:
+        return "ambience"  # sound, but next to nothing where speech would be
+    tonal = tonality is not None and tonality < MUSIC_FLATNESS
+    if speech_seconds >= 1.0 and share >= 0.25:
+        # music under the speech shows in the pauses; too little pause time says nothing
+        return "speech+music" if tonal and share < 0.6 else "speech"
+    return "music" if tonal else "ambience"
 
 
 def silence_threshold(noise_floor: float, integrated: float) -> float:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .analysis import Analysis, analyze
+from .analysis import Analysis, AudioMeasurements, analyze
 from .errors import CancelledError, MediaEnhancerError, OutputError, OutputSameAsInputError, PlanError
 from .ffmpeg import CancelToken, FFmpegTools
 from .files import atomic_copy
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from .ai.transcribe import SubtitleJob
 
 __all__ = ["EnhanceJob", "FileResult", "enhance_file", "analyze_file", "default_output_path", "ProgressEvent",
-           "check_output_name"]
+           "check_output_name", "audio_figures"]
 
 ENHANCED_MARK = ".enhanced"
 
@@ -222,6 +222,8 @@ def enhance_file(
             )
             if plan is None:
                 result.before = analysis.to_dict()
+                if analysis.audio is not None:
+                    result.before["audio_figures"] = audio_figures(analysis.audio)
         if plan is None:
             assert analysis is not None
             if job.skip_if_within is not None and analysis.audio is not None and not job.dry_run and skipped is None:
@@ -268,6 +270,12 @@ def enhance_file(
         if transcript is not None and job.subtitles is not None:
             result.subtitles = {fmt: str(p) for fmt, p in job.subtitles.write(transcript, dest).items()}
         out_info = probe(dest, tools)
+        after_audio = rendered.audio.to_dict() if rendered.audio else None
+        if after_audio is not None and out_info.has_audio:
+            # the figures shown beside the input's: measured on the written file by the same meter
+            measured = analyze(dest, out_info, tools, audio=True, video=False, cancel=cancel, what="output check").audio
+            if measured is not None:
+                after_audio["measured"] = audio_figures(measured)
         result.after = {
             "duration": out_info.duration,
             "format": out_info.format_name,
@@ -275,7 +283,7 @@ def enhance_file(
             "streams": [
                 {k: v for k, v in s.__dict__.items() if v is not None} for s in out_info.streams
             ],
-            "audio": rendered.audio.to_dict() if rendered.audio else None,
+            "audio": after_audio,
             "video": _picture_after(analysis, plan, dest, out_info, tools, cancel),
         }
         result.status = "enhanced"
@@ -305,6 +313,16 @@ def _picture_after(analysis: Any, plan: Any, dest: Path, out_info: Any, tools: F
 
     return picture_report(analysis.video.picture, dest, tools, width=v.width or 0, height=v.height or 0,
                           duration=out_info.duration, cancel=cancel)
+
+
+FIGURES = ("integrated_lufs", "true_peak_dbtp", "loudness_range_lu", "speech_lufs", "pause_floor_lufs",
+           "speech_to_noise_db", "speech_spread_lu", "noise_floor_lufs", "content", "speech_seconds")
+
+
+def audio_figures(a: AudioMeasurements) -> dict[str, Any]:
+    """The figures a summary shows before and after: loudness, peaks, noise in the pauses, speech to noise,
+    spread between speech segments (all from one meter, :func:`analyze`)."""
+    return {k: getattr(a, k) for k in FIGURES}
 
 
 def _with_format(options: EnhanceOptions, fmt: str) -> EnhanceOptions:

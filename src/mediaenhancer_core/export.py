@@ -29,10 +29,10 @@ from .ffmpeg import CancelToken, FFmpegTools
 from .filtergraph import filter_str
 from .formats import FORMATS, QUALITIES, encode_spec
 from .plan import FilterStep, Loudness
-from .planner import RESOLUTIONS, EnhanceOptions, MeasurementPlanner
+from .planner import RESOLUTIONS, EnhanceOptions, MeasurementPlanner, ffmpeg_only
 from .presets import Preset
 from .probe import MediaInfo, probe
-from .render import AudioAfter, MuxSource, finalize, render_pass
+from .render import AudioAfter, MuxSource, audio_filters, finalize, render_pass
 from .workdirs import make_workdir, remove_workdir
 
 __all__ = ["Title", "Segment", "AudioTrack", "ExportOptions", "Project", "ExportResult", "export_project", "load_project",
@@ -385,7 +385,8 @@ def export_project(
                                              span=used[media], cancel=cancel)
                 p = planner.plan(analysis, EnhanceOptions(preset=preset, format="mkv" if info.has_video else "flac"))
                 video_steps = [st for st in p.video_steps if st.filter in ("hqdn3d", "nlmeans", "eq", "lutyuv")]
-                plans[media] = (p.audio_steps, video_steps)
+                # exports run ffmpeg filters only: the neural denoiser's afftdn fallback, no leveler
+                plans[media] = (ffmpeg_only(p.audio_steps, analysis.audio), video_steps)
             loud = Loudness(target_lufs=preset.target_lufs, true_peak_dbtp=preset.true_peak, reason="export loudness")
             notes.append(f"enhanced with preset {preset.name}: {preset.target_lufs:g} LUFS, {preset.true_peak:g} dBTP")
         font = _font(font_file)
@@ -432,8 +433,8 @@ def export_project(
                 concat_in.append(f"[sv{i}]")
             if info.has_audio:
                 achain = [
-                    *(filter_str(st.filter, st.params) for st in a_steps),
                     filter_str("aresample", {"out_sample_rate": 48000}),
+                    *audio_filters(a_steps),
                     filter_str("aformat", {"sample_fmts": "fltp", "channel_layouts": "stereo"}),
                     filter_str("volume", {"volume": f"{seg.volume_db:.3f}dB"}),
                 ]

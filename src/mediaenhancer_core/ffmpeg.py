@@ -41,13 +41,13 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .errors import CancelledError, DiskFullError, FFmpegNotFoundError, FFmpegTooOldError, RenderError
 
 __all__ = ["FFmpegTools", "locate_ffmpeg", "run", "RunResult", "CancelToken", "MIN_VERSION", "REQUIRED_FILTERS",
            "MEDIA_DEMUXERS", "media_input", "guard_inputs", "probe_argv", "run_probe", "ProbeTimeout", "open_av",
-           "popen_options"]
+           "popen_options", "PIPE_OUT"]
 
 log = logging.getLogger("mediaenhancer.ffmpeg")
 
@@ -400,6 +400,10 @@ ProgressFn = Callable[[float], None]  # seconds of media processed so far
 
 _DISK_FULL = ("No space left on device", "Disk quota exceeded")
 
+# Put this in the argument list where an output file would go to have ffmpeg write that output into a
+# pipe that ``run(..., read_pipe=...)`` reads (ffmpeg sees ``pipe:N``, N the pipe's descriptor).
+PIPE_OUT = "\x00mediaenhancer-pipe-out"
+
 
 def run(
     args: Sequence[str],
@@ -410,27 +414,68 @@ def run(
     what: str = "ffmpeg",
     path: Path | None = None,
     check: bool = True,
+    write_stdin: Callable[[BinaryIO], None] | None = None,
+    read_pipe: Callable[[BinaryIO], None] | None = None,
 ) -> RunResult:
     """Run ffmpeg (``args[0]``) and wait for it.
 
     ``keep`` selects stderr lines to return; the last 40 lines are kept anyway for
     error messages. Progress comes from ``-progress pipe:1`` which this adds.
+
+    Streaming through Python: ``write_stdin`` is called in a thread with ffmpeg's standard
+    input (read it with ``-i pipe:0``) and the pipe is closed when it returns; ``read_pipe``
+    is called in a thread with the read end of a pipe whose write end ffmpeg gets where
+    :data:`PIPE_OUT` stands in ``args``. An exception in either stops ffmpeg and is raised here.
     """
-    argv = guard_inputs([args[0], "-hide_banner", "-nostdin", "-nostats", "-progress", "pipe:1", *args[1:]])
+    stdin_flag = ["-nostdin"] if write_stdin is None else []  # -nostdin would stop ffmpeg reading pipe:0
+    argv = guard_inputs([args[0], "-hide_banner", *stdin_flag, "-nostats", "-progress", "pipe:1", *args[1:]])
+    pipe_r = pipe_w = -1
+    if read_pipe is not None:
+        pipe_r, pipe_w = os.pipe()
+        argv = [f"pipe:{pipe_w}" if a == PIPE_OUT else a for a in argv]
     log.debug("%s: %s", what, shlex.join(argv))
     try:
         proc = subprocess.Popen(
             argv,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE if write_stdin is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             errors="replace",
             bufsize=1,
+            pass_fds=(pipe_w,) if read_pipe is not None else (),
             **popen_options(),
         )
     except OSError as exc:
+        if read_pipe is not None:
+            os.close(pipe_r)
+            os.close(pipe_w)
         raise FFmpegNotFoundError(f"cannot start {args[0]} ({exc.strerror}); {INSTALL_HINT}") from None
+    if read_pipe is not None:
+        os.close(pipe_w)  # only ffmpeg writes: the reader sees the end when ffmpeg exits
+    failures: list[BaseException] = []
+
+    def guarded(fn: Callable[[BinaryIO], None], stream: BinaryIO) -> Callable[[], None]:
+        def body() -> None:
+            try:
+                fn(stream)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+                failures.append(exc)
+                _stop(proc)
+            finally:
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+
+        return body
+
+    workers: list[threading.Thread] = []
+    if write_stdin is not None:
+        assert proc.stdin is not None
+        workers.append(threading.Thread(target=guarded(write_stdin, proc.stdin.buffer), daemon=True))
+    if read_pipe is not None:
+        workers.append(threading.Thread(target=guarded(read_pipe, os.fdopen(pipe_r, "rb")), daemon=True))
 
     kept: list[str] = []
     tail: deque[str] = deque(maxlen=40)
@@ -463,9 +508,13 @@ def run(
                     return
 
         threading.Thread(target=watch, daemon=True).start()
+    for t in workers:
+        t.start()
     interrupted: BaseException | None = None
     try:
         proc.wait()
+        for t in workers:
+            t.join()
     except BaseException as exc:  # KeyboardInterrupt / SystemExit: stop ffmpeg before unwinding
         interrupted = exc
         _stop(proc)
@@ -479,6 +528,8 @@ def run(
         raise interrupted
     if cancel is not None and cancel.cancelled:
         raise CancelledError(f"{what} {cancel.reason}", path=path)
+    if failures:
+        raise failures[0]
 
     result = RunResult(returncode=proc.returncode, kept=kept, tail=list(tail))
     # ffmpeg 5.1 exits 0 when writing the trailer fails (e.g. the disk filled up)

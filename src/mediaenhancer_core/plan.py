@@ -27,6 +27,7 @@ __all__ = [
     "OutputSpec",
     "Plan",
     "ALLOWED_FILTERS",
+    "PYTHON_AUDIO_STEPS",
 ]
 
 PLAN_VERSION = 1
@@ -42,6 +43,10 @@ ALLOWED_FILTERS: dict[str, set[str]] = {
     "equalizer": {"f", "width_type", "w", "g"},
     "acompressor": {"threshold", "ratio", "attack", "release", "makeup", "knee"},
     "deesser": {"i", "m", "f"},
+    # audio steps run in Python between the render pass's ffmpeg and the measuring one (audiostage.py)
+    "deepfilternet": {"atten_lim_db", "level"},
+    "leveler": {"reference_lufs", "strength", "max_boost_db", "max_cut_db"},
+    "compressor": {"threshold_dbfs", "ratio", "release_ms"},
     # video
     "vidstabtransform": {"smoothing", "zoom", "optzoom", "interpol", "crop"},
     "hqdn3d": {"luma_spatial", "chroma_spatial", "luma_tmp", "chroma_tmp"},
@@ -61,9 +66,17 @@ _BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
     ("unsharp", "luma_msize_x"): (3, 23), ("unsharp", "luma_msize_y"): (3, 23),
     ("unsharp", "chroma_msize_x"): (3, 23), ("unsharp", "chroma_msize_y"): (3, 23),
     ("vidstabtransform", "smoothing"): (0, 120),
+    ("deepfilternet", "atten_lim_db"): (3, 100),
+    ("leveler", "reference_lufs"): (-70, 0), ("leveler", "strength"): (0, 1),
+    ("leveler", "max_boost_db"): (0, 24), ("leveler", "max_cut_db"): (0, 24),
+    ("compressor", "threshold_dbfs"): (-60, 0), ("compressor", "ratio"): (1, 10), ("compressor", "release_ms"): (10, 2000),
 }
+# string parameters that name one of a few choices
+_CHOICES: dict[tuple[str, str], set[str]] = {("deepfilternet", "level"): {"light", "normal", "strong"}}
+PYTHON_AUDIO_STEPS = frozenset({"deepfilternet", "leveler", "compressor"})
 MAX_TRIM_SPANS = 5000
-AUDIO_FILTERS = {"adeclip", "highpass", "lowpass", "bandreject", "afftdn", "equalizer", "acompressor", "deesser"}
+AUDIO_FILTERS = {"adeclip", "highpass", "lowpass", "bandreject", "afftdn", "equalizer", "acompressor", "deesser",
+                 "deepfilternet", "leveler", "compressor"}
 VIDEO_FILTERS = set(ALLOWED_FILTERS) - AUDIO_FILTERS
 _SAFE_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-+*/()<>=, ")
 
@@ -288,8 +301,13 @@ def _step(data: Any, source: str, allowed: set[str]) -> FilterStep:
             if not isinstance(value, bool) and not lo <= value <= hi:
                 raise PlanError(f"{source}: {name}.{key} = {value} is outside {lo}..{hi}")
             continue
+        if name in PYTHON_AUDIO_STEPS and (name, key) in _BOUNDS:  # they are read as numbers, bounds and all
+            raise PlanError(f"{source}: {name}.{key} must be a number, got {value!r}")
         if not isinstance(value, str) or len(value) > 64 or not set(value) <= _SAFE_CHARS:
             raise PlanError(f"{source}: {name}.{key} has an unsafe value {value!r}")
+        choices = _CHOICES.get((name, key))
+        if choices is not None and value not in choices:
+            raise PlanError(f"{source}: {name}.{key} must be one of {', '.join(sorted(choices))}, got {value!r}")
     return FilterStep(
         filter=name,
         params=dict(params),

@@ -31,12 +31,14 @@ class Preset:
     description: str
     target_lufs: float = -16.0
     true_peak: float = -1.5
-    denoise: bool = True  # audio noise reduction when the noise floor calls for it
+    denoise: bool = True  # neural noise reduction of speech when the noise in the pauses calls for it
     dehum: bool = True
     derumble: bool = True
     declip: bool = True
     video: bool = True  # video levels/colour/denoise/sharpen when measurements call for it
     sharpen: bool = True
+    leveler: float = 1.0  # 0..1: how much of each speech segment's distance to the common level is corrected
+    compression: float = 1.0  # 0..1: gentle peak compression of speech (1: 4:1 on the peaks the target has no room for)
     source: str = "built-in"
 
     def to_dict(self) -> dict[str, Any]:
@@ -46,12 +48,16 @@ class Preset:
 BUILTIN_PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
-        Preset("podcast", "Spoken word: -16 LUFS, -1.5 dBTP (Apple Podcasts, Spotify speech)", -16.0, -1.5),
-        Preset("streaming", "Music and video streaming: -14 LUFS, -1 dBTP (YouTube, Spotify)", -14.0, -1.0),
-        Preset("broadcast", "EBU R128 broadcast: -23 LUFS, -1 dBTP", -23.0, -1.0),
-        Preset("atsc", "ATSC A/85 US broadcast: -24 LKFS, -2 dBTP", -24.0, -2.0),
-        Preset("music", "Music: -14 LUFS, -1 dBTP, no noise reduction or hum filters", -14.0, -1.0,
-               denoise=False, dehum=False, derumble=False),
+        Preset("podcast", "Spoken word: -16 LUFS, -1.5 dBTP (Apple Podcasts, Spotify speech); speakers levelled fully",
+               -16.0, -1.5),
+        Preset("streaming", "Music and video streaming: -14 LUFS, -1 dBTP (YouTube, Spotify); speech levelled most of the way",
+               -14.0, -1.0, leveler=0.7, compression=0.7),
+        Preset("broadcast", "EBU R128 broadcast: -23 LUFS, -1 dBTP; speech levelled lightly", -23.0, -1.0,
+               leveler=0.5, compression=0.3),
+        Preset("atsc", "ATSC A/85 US broadcast: -24 LKFS, -2 dBTP; speech levelled lightly", -24.0, -2.0,
+               leveler=0.5, compression=0.3),
+        Preset("music", "Music: -14 LUFS, -1 dBTP, no noise reduction, hum filters, levelling or compression", -14.0, -1.0,
+               denoise=False, dehum=False, derumble=False, leveler=0.0, compression=0.0),
         Preset("voice-clean", "Spoken word, gentle: -16 LUFS, video untouched", -16.0, -1.5, video=False),
     )
 }
@@ -69,6 +75,10 @@ def _validate(name: str, data: dict[str, Any], source: str) -> Preset:
         if key in ("target_lufs", "true_peak"):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise PresetError(f"{source}: {key} must be a number, got {value!r}")
+            values[key] = float(value)
+        elif key in ("leveler", "compression"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise PresetError(f"{source}: {key} must be a number from 0 to 1, got {value!r}")
             values[key] = float(value)
         elif key == "description":
             values[key] = str(value)

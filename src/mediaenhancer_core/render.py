@@ -1,5 +1,11 @@
 """Rendering a plan with ffmpeg: ONE render pass over the input, then a mux step.
 
+When the plan has Python audio steps (neural denoising, leveler, compressor: see
+``audiostage.py``), the render pass sends its cleaned audio as 48 kHz float PCM through
+a pipe instead; the steps run on the stream, and a second ffmpeg reading their output
+measures it with ``ebur128`` and writes the float audio intermediate. The rest is the
+same.
+
 The render pass decodes the input once, runs the cleanup filters (trim, audio
 cleanup, picture filters), encodes the picture when it changes, and writes the
 cleaned audio as 32-bit float to a NUT intermediate while ``ebur128`` measures it.
@@ -20,14 +26,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import RenderError
-from .ffmpeg import CancelToken, FFmpegTools, run
+from .errors import CancelledError, RenderError
+from .ffmpeg import PIPE_OUT, CancelToken, FFmpegTools, run
 from .files import atomic_output
 from .filtergraph import filter_str
 from .plan import FilterStep, Loudness, OutputSpec, Plan
 from .probe import MediaInfo
 
-__all__ = ["render", "render_pass", "finalize", "MuxSource", "RenderResult", "AudioAfter", "LOSSY_MARGIN_DB"]
+__all__ = ["render", "render_pass", "finalize", "MuxSource", "RenderResult", "AudioAfter", "LOSSY_MARGIN_DB", "audio_filters"]
 
 LOSSY_MARGIN_DB = 0.5  # headroom for the peaks lossy encoders add, at standard bitrates and above
 # lower bitrates add bigger overshoots (seen: about 1 dB with AAC at 48 kb/s per channel)
@@ -52,6 +58,8 @@ class AudioAfter:
     cleaned_true_peak: float
     mux_passes: int
     warning: str | None = None
+    limiter_db: float = 0.0  # how far the true peaks went over the limiter's ceiling (what it took off)
+    stage: dict[str, Any] | None = None  # what the Python audio steps reported
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,6 +106,9 @@ class _Loudness:
         return self.values.get(inst, {})
 
 
+AFFTDN_DELAY = 1200  # samples at 48 kHz: afftdn's output is this late (ffmpeg 5.1 and 9 alike, measured)
+
+
 def _steps(steps: list[FilterStep], motion: Path | None) -> list[str]:
     out = []
     for s in steps:
@@ -106,8 +117,31 @@ def _steps(steps: list[FilterStep], motion: Path | None) -> list[str]:
             if motion is None:
                 raise RenderError("stabilisation needs the motion analysis; run without --plan or add --stabilize")
             params = {"input": str(motion), **params}
+        if s.filter == "afftdn":
+            # Noise tracking (tn=1) barely reduces stationary noise on speech (1-3 dB against 9-13 dB in the
+            # pauses, measured): it is left off, also for plans written before. The filter's delay is taken
+            # back to the sample: pad the end, drop as many samples from the start (the chain runs at 48 kHz).
+            params.pop("tn", None)
+            out += [filter_str("apad", {"pad_len": AFFTDN_DELAY}), filter_str(s.filter, params),
+                    filter_str("atrim", {"start_sample": AFFTDN_DELAY}), "asetpts=PTS-STARTPTS"]
+            continue
         out.append(filter_str(s.filter, params))
     return out
+
+
+def audio_filters(steps: list[FilterStep]) -> list[str]:
+    """ffmpeg filters for audio steps that ffmpeg runs (the chain must be at 48 kHz for afftdn)."""
+    return _steps(steps, None)
+
+
+def _audio_chain(plan: Plan) -> list[str]:
+    """The ffmpeg part of the audio steps; at 48 kHz float when afftdn or a Python step needs it."""
+    from .audiostage import ffmpeg_steps, python_steps  # noqa: PLC0415
+
+    chain = _steps(ffmpeg_steps(plan.audio_steps), None)
+    if python_steps(plan.audio_steps) or any(s.filter == "afftdn" for s in plan.audio_steps):
+        chain = [filter_str("aresample", {"out_sample_rate": 48000}), filter_str("aformat", {"sample_fmts": "flt"}), *chain]
+    return chain
 
 
 def _render_graph(
@@ -141,8 +175,12 @@ def _render_graph(
         if a_in:
             a_in = "[ca]"
     if a_in:
-        chain = [*_steps(plan.audio_steps, None), filter_str("ebur128", {"peak": "true", "framelog": "verbose"}, instance="clean")]
-        parts.append(a_in + ",".join(chain) + "[aout]")
+        from .audiostage import python_steps  # noqa: PLC0415
+
+        chain = _audio_chain(plan)
+        if not python_steps(plan.audio_steps):  # with Python steps, the second ffmpeg measures
+            chain.append(filter_str("ebur128", {"peak": "true", "framelog": "verbose"}, instance="clean"))
+        parts.append(a_in + ",".join(chain or ["anull"]) + "[aout]")
     if v_in:
         chain = _steps(plan.video_steps, motion)
         if plan.burn_in:  # last, after scaling: the text is sized for the output picture
@@ -161,6 +199,7 @@ class MuxSource:
 
     intermediate: Path | None  # the render pass output: cleaned float audio, and the picture if encoded
     intermediate_has_video: bool
+    audio: Path | None = None  # the cleaned float audio, when it is not in `intermediate` (Python steps)
     copy_video: tuple[Path, int] | None = None  # (file, stream index) whose picture is copied as is
     copy_audio: tuple[Path, int] | None = None  # (file, stream index) whose sound is copied as is (issue 12)
     metadata_from: Path | None = None  # global metadata (and chapters, unless edited) from this file
@@ -182,6 +221,7 @@ def render_pass(
     cancel: CancelToken | None = None,
     path: Path | None = None,
     input_args: list[list[str]] | None = None,
+    stage: Any = None,
 ) -> dict[str, float]:
     """Run ``graph`` (outputs ``[vout]``/``[aout]``; ``[aout]`` ends in ``ebur128@clean``) once.
 
@@ -193,6 +233,9 @@ def render_pass(
     for i, p in enumerate(inputs):
         args += [*(input_args[i] if input_args else []), "-i", str(p)]
     args += ["-filter_complex", graph]
+    if stage is not None:
+        return _render_with_stage(args, stage, out, tools, intermediate, has_video=has_video, has_audio=has_audio,
+                                  on_progress=on_progress, cancel=cancel, path=path)
     if has_video:
         args += ["-map", "[vout]", "-c:v", out.video_codec or "libx264", *out.video_args]
     if has_audio:
@@ -201,6 +244,64 @@ def render_pass(
     measure = _Loudness()
     run(args, keep=measure.feed, on_progress=on_progress, cancel=cancel, what="render", path=path)
     return measure.get("clean")
+
+
+def _render_with_stage(
+    args: list[str],
+    stage: Any,
+    out: OutputSpec,
+    tools: FFmpegTools,
+    intermediate: Path,
+    *,
+    has_video: bool,
+    has_audio: bool,
+    on_progress: Callable[[float], None] | None,
+    cancel: CancelToken | None,
+    path: Path | None,
+) -> dict[str, float]:
+    """Render pass whose audio goes through the Python stage: ffmpeg (decode, filters, picture) ->
+    pipe -> stage -> ffmpeg (ebur128, float intermediate ``<intermediate>.audio.nut``)."""
+    import threading  # noqa: PLC0415
+
+    from .audiostage import RATE  # noqa: PLC0415
+
+    channels = stage.channels
+    if has_video:
+        args += ["-map", "[vout]", "-c:v", out.video_codec or "libx264", *out.video_args,
+                 "-an", "-map_metadata", "-1", "-f", "nut", str(intermediate)]
+    args += ["-map", "[aout]", "-c:a", "pcm_f32le", "-ar", str(RATE), "-ac", str(channels), "-f", "f32le", PIPE_OUT]
+    audio_file = audio_intermediate(intermediate)
+    writer = [str(tools.ffmpeg), "-y", "-f", "f32le", "-ar", str(RATE), "-ac", str(channels), "-i", "pipe:0",
+              "-af", filter_str("ebur128", {"peak": "true", "framelog": "verbose"}, instance="clean"),
+              "-c:a", "pcm_f32le", "-map_metadata", "-1", "-f", "nut", str(audio_file)]
+    measure = _Loudness()
+    failure: list[BaseException] = []
+
+    def measure_side() -> None:
+        try:
+            run(writer, keep=measure.feed, cancel=cancel, what="audio stage", path=path, write_stdin=stage.write)
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            failure.append(exc)
+            stage.abort()
+
+    side = threading.Thread(target=measure_side, name="audio-stage-writer", daemon=True)
+    side.start()
+    try:
+        run(args, on_progress=on_progress, cancel=cancel, what="render", path=path, read_pipe=stage.read)
+    except BaseException:
+        stage.abort()
+        side.join()
+        if failure and not isinstance(failure[0], CancelledError):
+            raise failure[0] from None
+        raise
+    side.join()
+    if failure:
+        raise failure[0]
+    return measure.get("clean")
+
+
+def audio_intermediate(intermediate: Path) -> Path:
+    return intermediate.with_name(intermediate.stem + ".audio.nut")
 
 
 def finalize(
@@ -243,10 +344,11 @@ def finalize(
             result = {"I": cleaned_i + gain, "Peak": cleaned_tp + gain, "LRA": clean.get("LRA", 0.0)}
             passes = 1
         else:
-            assert source.intermediate is not None
+            audio_file = source.audio or source.intermediate
+            assert audio_file is not None
             tried: list[tuple[float, float]] = []  # (gain, loudness)
             for _ in range(MAX_SEARCH_PASSES):
-                measured = _measure_limited(source.intermediate, gain, limit_at, out.sample_rate or 48000, tools, cancel, path)
+                measured = _measure_limited(audio_file, gain, limit_at, out.sample_rate or 48000, tools, cancel, path)
                 passes += 1
                 level, peak = measured.get("I", -70.0), measured.get("Peak", -math.inf)
                 if peak > effective + 0.05:  # resampling overshoot: pull the ceiling down by the excess
@@ -298,6 +400,7 @@ def finalize(
             cleaned_true_peak=round(cleaned_tp, 2) if math.isfinite(cleaned_tp) else -120.0,
             mux_passes=passes,
             warning=warning,
+            limiter_db=round(max(0.0, cleaned_tp + gain - limit_at), 2) if limit_at is not None and math.isfinite(cleaned_tp) else 0.0,
         )
 
 
@@ -344,8 +447,10 @@ def render(
     subtitles: Path | None = None,
     on_progress: Progress | None = None,
     cancel: CancelToken | None = None,
+    stage_workers: int = 1,
 ) -> RenderResult:
-    """Render ``plan``; ``subtitles`` is the SRT file drawn in when ``plan.burn_in``."""
+    """Render ``plan``; ``subtitles`` is the SRT file drawn in when ``plan.burn_in``; ``stage_workers``
+    threads run the neural denoiser (each holds a block of about 90 MB)."""
     out = plan.output
     encode_video = out.video == "encode" and info.has_video
     copy_video = out.video == "copy" and info.has_video
@@ -362,12 +467,20 @@ def render(
 
     intermediate = workdir / "render.nut"
     clean: dict[str, float] | None = None
+    stage = None
+    if has_audio:
+        from .audiostage import AudioStage, python_steps  # noqa: PLC0415
+
+        steps = python_steps(plan.audio_steps)
+        if steps:
+            stage = AudioStage(steps, _stage_channels(info), workers=stage_workers)
     if has_audio or encode_video:
         graph, has_v = _render_graph(plan, info, motion, encode_video, subtitles, render_audio=has_audio)
         clean = render_pass([src], graph, out, tools, intermediate, has_video=has_v, has_audio=has_audio,
-                            on_progress=progress("render"), cancel=cancel, path=src)
+                            on_progress=progress("render"), cancel=cancel, path=src, stage=stage)
     source = MuxSource(
-        intermediate=intermediate if (has_audio or encode_video) else None,
+        intermediate=intermediate if (encode_video or (has_audio and stage is None)) else None,
+        audio=audio_intermediate(intermediate) if stage is not None else None,
         intermediate_has_video=encode_video,
         copy_video=(src, info.video.index) if copy_video and info.video else None,
         copy_audio=(src, info.audio.index) if copy_audio and info.audio else None,
@@ -378,7 +491,14 @@ def render(
     )
     after = finalize(out, plan.loudness, clean if has_audio else None, source, dest, tools,
                      on_progress=progress("mux"), cancel=cancel, path=src)
+    if after is not None and stage is not None:
+        after.stage = stage.report.to_dict()
     return RenderResult(output=dest, duration=round(duration, 3), audio=after)
+
+
+def _stage_channels(info: MediaInfo) -> int:
+    ch = info.audio.channels if info.audio and info.audio.channels else 2
+    return max(1, min(8, ch))
 
 
 def _mux(
@@ -395,6 +515,9 @@ def _mux(
     inputs: list[Path] = []
     if source.intermediate is not None:
         inputs.append(source.intermediate)
+    audio_in = source.audio or source.intermediate
+    if audio_in is not None and audio_in not in inputs:
+        inputs.append(audio_in)
     if source.copy_video is not None:
         inputs.append(source.copy_video[0])
     if source.copy_audio is not None and source.copy_audio[0] not in inputs:
@@ -414,13 +537,13 @@ def _mux(
             args += ["-tag:v", "hvc1"]
     if source.copy_audio is not None:
         args += ["-map", f"{inputs.index(source.copy_audio[0])}:{source.copy_audio[1]}", "-c:a", "copy"]
-    if loudness is not None and source.intermediate is not None:
+    if loudness is not None and audio_in is not None and source.copy_audio is None:
         gain, limit_at, measure_final = loudness
         rate = out.sample_rate or 48000
         chain = _limiter_chain(gain, limit_at, rate)
         if measure_final:
             chain.append(filter_str("ebur128", {"peak": "true", "framelog": "verbose"}, instance="final"))
-        args += ["-filter_complex", "[0:a]" + ",".join(chain) + "[aout]", "-map", "[aout]"]
+        args += ["-filter_complex", f"[{inputs.index(audio_in)}:a]" + ",".join(chain) + "[aout]", "-map", "[aout]"]
         args += ["-c:a", out.audio_codec or "aac", *out.audio_args, "-ar", str(rate)]
         if out.channels:
             args += ["-ac", str(out.channels)]

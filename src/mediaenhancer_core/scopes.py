@@ -31,7 +31,9 @@ from .probe import MediaInfo
 
 __all__ = ["Scope", "SCOPES", "ScopedPlanner", "restrict", "scope_for", "can_copy_audio"]
 
-NOISE_AUDIO = frozenset({"afftdn", "anlmdn", "arnndn", "highpass", "bandreject"})
+# deepfilternet: the neural speech denoiser (issue 13), run by the Python audio stage in the render pass; the
+# stage's leveler and compressor change levels, not noise, so a denoise job leaves them out
+NOISE_AUDIO = frozenset({"deepfilternet", "afftdn", "anlmdn", "arnndn", "highpass", "bandreject"})
 NOISE_VIDEO = frozenset({"hqdn3d", "nlmeans", "atadenoise", "vaguedenoiser", "bm3d", "fftdnoiz", "owdenoise",
                          "dctdnoiz"})
 COLOUR_VIDEO = frozenset({"eq", "lutyuv", "colorlevels", "colorbalance", "colortemperature", "curves",

@@ -37,7 +37,7 @@ from ..errors import AINotConfiguredError, CancelledError, MediaEnhancerError
 from ..ffmpeg import FFmpegTools
 from ..formats import output_spec
 from ..plan import FilterStep, Plan
-from ..planner import EnhanceOptions, MeasurementPlanner, Planner
+from ..planner import EnhanceOptions, MeasurementPlanner, Planner, denoise_level
 from ..workdirs import make_workdir, remove_workdir
 from .gemini import KEY_HINT, GeminiClient, GeminiConfig, JsonModel
 from .proxy import Proxy, build_proxy
@@ -122,7 +122,8 @@ SYSTEM = (
 )
 
 _LOUDNESS_WORDS = ("lufs", "loud", "gain", "peak", "limit", "normal")
-_AUDIO_ORDER = ["adeclip", "highpass", "bandreject", "afftdn", "equalizer", "deesser", "acompressor"]
+_AUDIO_ORDER = ["adeclip", "highpass", "bandreject", "afftdn", "equalizer", "deesser", "acompressor",
+                "deepfilternet", "leveler", "compressor"]
 _VIDEO_ORDER = ["vidstabtransform", "hqdn3d", "nlmeans", "eq", "lutyuv", "scale", "fps", "unsharp"]
 
 
@@ -200,19 +201,22 @@ def merge_advice(base: Plan, advice: Advice, analysis: Analysis, options: Enhanc
     a = analysis.audio
     if a is not None:
         rec = advice.audio
-        denoise_allowed = preset.denoise if options.denoise is None else options.denoise
+        denoise_allowed = denoise_level(options) != "off"
         if "noise_reduction_db" in rec and denoise_allowed:
             nr = round(rec["noise_reduction_db"], 1)
             why = _evidence(advice, "hiss", "noise")
             if nr < 3.0:
-                if "afftdn" in audio:
-                    del audio["afftdn"]
-                    advice.notes.append(f"gemini: no noise reduction (it hears too little noise to remove){why}")
+                for name in ("afftdn", "deepfilternet"):
+                    if name in audio:
+                        del audio[name]
+                        advice.notes.append(f"gemini: no noise reduction (it hears too little noise to remove){why}")
+            elif "deepfilternet" in audio:
+                advice.notes.append(f"gemini: hears noise to remove ({nr:g} dB); the neural denoiser of the measured plan stays{why}")
             else:
                 nf = round(min(-20.0, max(-80.0, a.noise_floor_lufs)), 1)
                 audio["afftdn"] = FilterStep(
-                    "afftdn", {"nr": nr, "nf": nf, "tn": 1},
-                    f"reduce noise by {nr:g} dB (Gemini's strength; noise floor {a.noise_floor_lufs} LUFS measured){why}",
+                    "afftdn", {"nr": nr, "nf": nf},
+                    f"FFT noise reduction at Gemini's strength {nr:g} (noise floor {a.noise_floor_lufs} LUFS measured){why}",
                     {"noise_floor_lufs": a.noise_floor_lufs, "gemini_noise_reduction_db": nr}, source="gemini",
                 )
         hp = rec.get("highpass_hz")
