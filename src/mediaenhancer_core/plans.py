@@ -30,7 +30,10 @@ from .db.types import utcnow
 from .errors import NotFoundError
 
 __all__ = [
+    "AI_NOT_IN_PLAN",
+    "Plans",
     "plan_allows_ai",
+    "require_ai",
     "FREE_PLAN_ID",
     "GOOD_STANDING",
     "list_plans",
@@ -119,3 +122,36 @@ def plan_dict(plan: SubscriptionPlan) -> dict[str, Any]:
 def plan_allows_ai(session: Session, user_id: uuid.UUID) -> bool:
     """Whether the plan in force has the Gemini features (Starter has none)."""
     return bool(plan_for_user(session, user_id)[0].ai_enabled)
+
+
+AI_NOT_IN_PLAN = "transcription is not part of your plan; upgrade to Creator or Professional to use it"
+
+
+def require_ai(session: Session, user_id: uuid.UUID) -> None:
+    """The one rule for the Gemini features: admission (the API) and the worker (the plan may have
+    changed since the job was queued) both ask it."""
+    from .errors import ForbiddenError  # noqa: PLC0415
+
+    if not plan_allows_ai(session, user_id):
+        raise ForbiddenError(AI_NOT_IN_PLAN)
+
+
+class Plans:
+    """The catalogue and a user's place in it, for front ends that must not hold SQL sessions."""
+
+    def __init__(self, db: Any, *, clock: Any) -> None:
+        self._db, self._clock = db, clock
+
+    def catalogue(self) -> list[dict[str, Any]]:
+        with self._db.session() as session:
+            return [plan_dict(p) for p in list_plans(session)]
+
+    def current(self, user_id: uuid.UUID) -> dict[str, Any]:
+        with self._db.session() as session:
+            return plan_dict(plan_for_user(session, user_id)[0])
+
+    def usage(self, user_id: uuid.UUID) -> dict[str, Any]:
+        from .usage import usage_summary  # noqa: PLC0415 - usage imports this module
+
+        with self._db.session() as session:
+            return usage_summary(session, user_id, self._clock())

@@ -25,6 +25,7 @@ from .identity import ClerkWebhooks, ProviderTokenVerifier, http_get_json
 from .library import MediaServices
 from .mail import mailer_from_settings
 from .passwords import Passwords
+from .plans import Plans
 from .settings import Settings
 from .throttle import SignInLimiter
 from .tokens import ApiTokens
@@ -111,6 +112,11 @@ class Core:
             clock=clock,
             library=MediaServices.open(settings, db, clock=clock, storage=storage, path_env=path_env),
         )
+
+    @property
+    def plans(self) -> Plans:
+        """The plan catalogue, a user's plan and usage (no SQL session in the front ends)."""
+        return Plans(self.db, clock=self.clock)
 
     def prepare_database(self) -> None:
         """Make the database ready to serve: the embedded SQLite one is migrated in place;

@@ -29,9 +29,7 @@ from starlette.routing import Route
 from mediaenhancer_core.accounts import Principal
 from mediaenhancer_core.errors import NotFoundError, ServiceUnavailableError, ValidationError
 from mediaenhancer_core.jsonbody import parse_json
-from mediaenhancer_core.plans import list_plans, plan_dict
 from mediaenhancer_core.services import Core
-from mediaenhancer_core.usage import usage_summary
 
 from . import schemas as S
 from .auth import authenticate_bearer, bearer_token, client_ip
@@ -201,13 +199,11 @@ def put_profile(call: ApiCall) -> Any:
 
 
 def get_usage(call: ApiCall) -> Any:
-    with call.core.db.session() as session:
-        return usage_summary(session, call.user.user_id, call.core.clock())
+    return call.core.plans.usage(call.user.user_id)
 
 
 def get_plans(call: ApiCall) -> Any:
-    with call.core.db.session() as session:
-        return {"plans": [plan_dict(p) for p in list_plans(session)]}
+    return {"plans": call.core.plans.catalogue()}
 
 
 def list_tokens(call: ApiCall) -> Any:

@@ -8,25 +8,16 @@ its status and progress; ``POST /api/jobs/{id}/cancel`` stops it, ffmpeg include
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Mapping
 from urllib.parse import urlsplit
 from typing import Any
 
-from sqlalchemy import select
-
-from mediaenhancer_core.db.models import Export, Job, MediaFile, Project, User
-from mediaenhancer_core.errors import ForbiddenError, MediaEnhancerError, NotFoundError, ValidationError
+from mediaenhancer_core.errors import ValidationError
+from mediaenhancer_core.jobs.admission import check_options
 from mediaenhancer_core.jobs.callbacks import check_callback_url, resolve_host_async
-from mediaenhancer_core import quotas
-from mediaenhancer_core.db.types import utcnow
-from mediaenhancer_core.jobs.service import ENHANCE_TYPES, JobView
+from mediaenhancer_core.jobs.service import ENHANCE_TYPES
 from mediaenhancer_core.jobs.system import JobSystem
-from mediaenhancer_core.media import ready_media
 from mediaenhancer_core.plan import Plan
-from mediaenhancer_core.plans import plan_allows_ai
 from mediaenhancer_core.planner import RESOLUTIONS
-from mediaenhancer_core.usage import export_period
 
 from .api import ApiCall, ApiRoute
 from .schemas import _obj
@@ -105,13 +96,8 @@ def _jobs(call: ApiCall) -> JobSystem:
     return call.request.app.state.jobs
 
 
-def _callback(call: ApiCall, session: Any, given: str | None) -> str | None:
-    """The request's URL (checked before the transaction), else the one the user registered
-    (checked when registered, and again at delivery)."""
-    if given:
-        return given
-    user = session.get(User, call.user.user_id)
-    return user.callback_url if user is not None else None
+def _base_url(call: ApiCall) -> str:
+    return (call.core.settings.public_url or str(call.request.base_url)).rstrip("/")
 
 
 async def resolve_callback(call: ApiCall) -> None:
@@ -142,26 +128,13 @@ def _check_request(call: ApiCall) -> None:
     d = call.data
     if d.get("callback_url"):
         _check_url(call, d["callback_url"])
-    if d.get("preset"):
-        from mediaenhancer_core.presets import get_preset  # noqa: PLC0415
-
-        try:
-            get_preset(str(d["preset"]), call.core.settings.config_dir)
-        except MediaEnhancerError as exc:
-            raise ValidationError(f"preset: {exc.message}", field="preset") from None
-    language = (d.get("options") or {}).get("language")
-    if language is not None:
-        from mediaenhancer_core.ai.subtitles import is_language_code  # noqa: PLC0415
-
-        if not is_language_code(language):
-            raise ValidationError("options.language: use a language code such as en, de or pt-BR", field="options.language")
+    check_options(call.core.settings.config_dir, preset=d.get("preset"),
+                  language=(d.get("options") or {}).get("language"))
 
 
 def enhance_media(call: ApiCall) -> Any:
-    jobs = _jobs(call)
     d = call.data
     _check_request(call)
-    media_id = call.path_uuid("media_id")
     params: dict[str, Any] = dict(d.get("options") or {})  # the schema allows only the engine's options
     if d.get("preset"):
         params["preset"] = d["preset"]
@@ -169,18 +142,8 @@ def enhance_media(call: ApiCall) -> Any:
         if d["type"] != "auto":
             raise ValidationError("plan: an explicit plan goes with type 'auto'", field="plan")
         params["plan"] = Plan.from_dict(d["plan"], source="plan").to_dict()  # validated against the allow-list
-    with call.core.db.session() as session:
-        quotas.lock_user(session, call.user.user_id)
-        quotas.check_job_slots(session, call.user.user_id)  # the plan's jobs in flight (issue 12)
-        row = ready_media(session, call.user.user_id, media_id)
-        if d["type"] == "transcribe" and not plan_allows_ai(session, call.user.user_id):
-            raise ForbiddenError("transcription is not part of your plan; upgrade to Creator or Professional to use it")
-        if d["type"] in ("upscale", "colorgrade", "stabilize") and row.file_type != "video":
-            raise ValidationError(f"type: {d['type']} needs a video; this media is {row.file_type}", field="type")
-        view = jobs.service.create(call.user.user_id, d["type"], params=params, media_id=media_id,
-                                   callback_url=_callback(call, session, d.get("callback_url")),
-                                   max_attempts=call.core.settings.job_max_attempts, session=session)
-    jobs.enqueue(view.id)  # after the commit: the message never points at a row that is not there
+    view = _jobs(call).admission.enhance(call.user.user_id, call.path_uuid("media_id"), d["type"], params,
+                                         callback_url=d.get("callback_url"))
     return view.to_dict()
 
 
@@ -200,111 +163,29 @@ def cancel_job(call: ApiCall) -> Any:
 
 
 def export_project(call: ApiCall) -> Any:
-    jobs = _jobs(call)
-    d = call.data
     _check_request(call)
-    project_id = call.path_uuid("project_id")
-    user_id = call.user.user_id
-    with call.core.db.session() as session:
-        project = session.scalar(select(Project).where(Project.id == project_id, Project.user_id == user_id))
-        if project is None:
-            raise NotFoundError("no such project")
-        # admitted under the user's lock, counting the exports still in flight: concurrent requests
-        # cannot all pass; a failed export frees its place
-        quotas.lock_user(session, user_id)
-        quotas.check_job_slots(session, user_id)  # the plan's jobs in flight (issue 12)
-        quotas.check_export_quota(session, user_id, quotas.effective_limits(session, user_id),
-                                  export_period(session, user_id, utcnow()), in_flight=True)
-        export = Export(user_id=call.user.user_id, project_id=project_id, format=d.get("format", "mp4"),
-                        resolution=d.get("resolution"), fps=d.get("fps"), quality=d.get("quality", "standard"),
-                        status="queued", progress=0)
-        session.add(export)
-        session.flush()
-        params = {"export_id": str(export.id), **{k: d[k] for k in ("format", "resolution", "fps", "quality", "preset", "enhance") if k in d}}
-        view = jobs.service.create(user_id, "export", params=params, project_id=project_id,
-                                   callback_url=_callback(call, session, d.get("callback_url")),
-                                   max_attempts=call.core.settings.job_max_attempts, session=session)
-        export.job_id = view.id
-        export_id = export.id
-    jobs.enqueue(view.id)
+    export_id, view = _jobs(call).admission.export(call.user.user_id, call.path_uuid("project_id"), call.data,
+                                                   callback_url=call.data.get("callback_url"))
     return {"export_id": str(export_id), "job": view.to_dict()}
 
 
-def _export_dict(call: ApiCall, exp: Export, job: JobView | None,
-                 results: Mapping[uuid.UUID, MediaFile] | None = None) -> dict[str, Any]:
-    """An export as the API shows it. ``results``: the user's result media rows by id, loaded
-    beforehand for a list (None: load this export's one)."""
-    out: dict[str, Any] = {
-        "id": str(exp.id), "project_id": str(exp.project_id), "job_id": str(exp.job_id) if exp.job_id else None,
-        "status": job.status if job and exp.status in ("queued", "running") else exp.status,
-        "progress": job.progress if job and exp.status in ("queued", "running") else exp.progress,
-        "format": exp.format, "resolution": exp.resolution, "fps": exp.fps, "quality": exp.quality,
-        "filename": exp.filename, "file_size": exp.file_size, "error": exp.error,
-        "result_media_id": str(exp.result_media_id) if exp.result_media_id else None, "download_url": None,
-        "created_at": exp.created_at.isoformat(), "completed_at": exp.completed_at.isoformat() if exp.completed_at else None,
-    }
-    if job is not None:
-        out["job"] = job.to_dict()
-    if exp.status == "succeeded" and exp.result_media_id and call.core.library is not None:
-        lib = call.core.library
-        row: MediaFile | None
-        if results is None:
-            try:
-                row = lib.media.get(call.user.user_id, exp.result_media_id)
-            except NotFoundError:
-                row = None
-        else:
-            row = results.get(exp.result_media_id)
-        if row is None:
-            out["error"] = "the exported file was deleted"
-        else:
-            base = (call.core.settings.public_url or str(call.request.base_url)).rstrip("/")
-            out["download_url"] = lib.media.urls(row, base_url=base).get("download_url")
-    return out
-
-
 def get_export(call: ApiCall) -> Any:
-    export_id = call.path_uuid("export_id")
-    with call.core.db.session() as session:
-        exp = session.scalar(select(Export).where(Export.id == export_id, Export.user_id == call.user.user_id))
-        if exp is None:
-            raise NotFoundError("no such export")
-    job = _jobs(call).service.load(exp.job_id) if exp.job_id else None
-    return _export_dict(call, exp, job)
+    return _jobs(call).admission.get_export(call.user.user_id, call.path_uuid("export_id"), base_url=_base_url(call))
 
 
 def list_exports(call: ApiCall) -> Any:
-    """Three queries whatever the number of exports: the exports, their jobs, their result files."""
-    user_id = call.user.user_id
-    with call.core.db.session() as session:
-        rows = list(session.scalars(select(Export).where(Export.user_id == user_id)
-                                    .order_by(Export.created_at.desc()).limit(100)))
-        job_ids = {e.job_id for e in rows if e.job_id}
-        jobs = {j.id: JobView.of(j) for j in session.scalars(select(Job).where(Job.id.in_(job_ids)))} if job_ids else {}
-        media_ids = {e.result_media_id for e in rows if e.status == "succeeded" and e.result_media_id}
-        results = {m.id: m for m in session.scalars(select(MediaFile).where(
-            MediaFile.id.in_(media_ids), MediaFile.user_id == user_id))} if media_ids else {}
-    return {"exports": [_export_dict(call, e, jobs.get(e.job_id) if e.job_id else None, results) for e in rows]}
+    return {"exports": _jobs(call).admission.list_exports(call.user.user_id, base_url=_base_url(call))}
 
 
 def get_callback(call: ApiCall) -> Any:
-    with call.core.db.session() as session:
-        user = session.get(User, call.user.user_id)
-        url = user.callback_url if user else None
-    return {"url": url, "signing_secret": _jobs(call).callback_secret(call.user.user_id),
-            "signature_header": "MediaEnhancer-Signature"}
+    return _jobs(call).admission.callback_settings(call.user.user_id)
 
 
 def set_callback(call: ApiCall) -> Any:
     url = call.data["url"]
     if url:
         _check_url(call, url)
-    with call.core.db.session() as session:
-        user = session.get(User, call.user.user_id)
-        if user is None:
-            raise NotFoundError("no such user")
-        user.callback_url = url or None
-    return get_callback(call)
+    return _jobs(call).admission.set_callback_url(call.user.user_id, url)
 
 
 _Q = (404, 409, 422)

@@ -29,9 +29,7 @@ from mediaenhancer_core.errors import (
     RateLimitedError,
     ValidationError,
 )
-from mediaenhancer_core.plans import plan_dict, plan_for_user
 from mediaenhancer_core.services import Core
-from mediaenhancer_core.usage import usage_summary
 
 from .auth import (
     SESSION_COOKIE,
@@ -194,9 +192,8 @@ async def signout(request: Request) -> Response:
 
 def _account_context(core: Core, principal: Principal) -> dict[str, Any]:
     profile = core.accounts.profile(principal.user_id)
-    with core.db.session() as session:
-        usage = usage_summary(session, principal.user_id, core.clock())
-        plan = plan_dict(plan_for_user(session, principal.user_id)[0])
+    usage = core.plans.usage(principal.user_id)
+    plan = core.plans.current(principal.user_id)
     tokens = [core.tokens.to_dict(t) for t in core.tokens.list(principal.user_id)]
     return {"user": profile, "usage": usage, "plan": plan, "tokens": tokens}
 

@@ -25,7 +25,6 @@ from starlette.routing import Route
 
 from mediaenhancer_core.accounts import Principal
 from mediaenhancer_core.errors import MediaEnhancerError
-from mediaenhancer_core.plans import list_plans, plan_dict
 
 from .errors import status_for
 from .middleware import CONTENT_SECURITY_POLICY
@@ -40,8 +39,7 @@ def _signin(next_path: str) -> Response:
 
 def _pricing_context(request: Request, principal: Principal | None) -> dict[str, Any]:
     core = _core(request)
-    with core.db.session() as session:
-        plans = [plan_dict(p) for p in list_plans(session)]
+    plans = core.plans.catalogue()
     current = core.billing.current(principal.user_id) if principal is not None else None
     return {
         "plans": plans,

@@ -51,7 +51,7 @@ from ..presets import get_preset
 from ..scopes import ScopedPlanner, scope_for
 from ..settings import Settings
 from ..db.types import utcnow
-from ..plans import plan_allows_ai
+from ..plans import plan_allows_ai, require_ai
 from ..usage import export_period
 from .runner import Handler, JobContext, JobOutcome
 
@@ -173,10 +173,10 @@ class _Handlers:
         job = ctx.job
         if job.media_id is None:
             raise NotFoundError("the job's media is gone")
-        with self.db.session() as session:
-            ai = plan_allows_ai(session, job.user_id)  # the plan may have changed since the job was queued
-        if job.type == "transcribe" and not ai:
-            raise ForbiddenError("transcription is not part of your plan; upgrade to Creator or Professional to use it")
+        with self.db.session() as session:  # the plan may have changed since the job was queued
+            ai = plan_allows_ai(session, job.user_id)
+            if job.type == "transcribe":
+                require_ai(session, job.user_id)
         src, row = self._source(ctx, job.media_id, "source")
         ctx.report(0.05)
         tools = self.tools()

@@ -55,6 +55,13 @@ class JobSystem:
         return cls(settings=settings, service=service, queue=queue, callbacks=callbacks, server_key=key, core=core)
 
     # ---- the user's side ----------------------------------------------------------------
+    @property
+    def admission(self) -> Any:
+        """What the API admits and shows (:class:`.admission.JobAdmission`)."""
+        from .admission import JobAdmission  # noqa: PLC0415 - admission imports this module
+
+        return JobAdmission(self, self.core)
+
     def enqueue(self, job_id: uuid.UUID) -> None:
         self.queue.enqueue(job_id)
 
