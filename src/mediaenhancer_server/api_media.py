@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
@@ -32,17 +32,16 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from mediaenhancer_core.errors import (
-    EmptyInputError,
     LengthRequiredError,
     MediaEnhancerError,
     NotFoundError,
-    NotMediaError,
     PayloadTooLargeError,
     RangeNotSatisfiableError,
     ValidationError,
 )
 from mediaenhancer_core.library import MediaServices
 from mediaenhancer_core.media import MediaLibrary
+from mediaenhancer_core.receive import ChunkReceiver, FormReceiver
 from mediaenhancer_core.services import Core
 from mediaenhancer_core.storage import STORAGE_ROUTE
 
@@ -110,13 +109,6 @@ async def _batches(request: Request) -> AsyncIterator[list[bytes]]:
         yield batch
 
 
-async def _quietly(request: Request, fn: Callable[..., Any], *args: Any) -> None:
-    try:
-        await in_thread(request, fn, *args)
-    except Exception as exc:  # noqa: BLE001 - cleanup after a failure: the reaper covers what is left
-        log.warning("upload cleanup failed (%s); the reaper will remove what is left", exc.__class__.__name__)
-
-
 def _disconnected() -> Response:
     return error_response(400, "client_disconnected", "the client closed the connection before the upload ended")
 
@@ -133,10 +125,9 @@ async def upload_media(call: ApiCall) -> Response:
     if length > limit + MULTIPART_SLACK:
         raise PayloadTooLargeError(f"the upload is {length} bytes and this server accepts files up to {limit} bytes")
     boundary = boundary_of(request.headers.get("content-type"))
-    await in_thread(request, lib.uploads.check_fits, user_id, min(length, limit))  # 402 before reading
+    rx = FormReceiver(lib.uploads, user_id, reserve=min(length, limit))
+    await in_thread(request, rx.check_fits)  # 402 before reading
     form = FormFileParser(boundary)
-    info = writer = None
-    done = False
     batch: list[bytes] = []
     held = 0
     try:
@@ -146,32 +137,22 @@ async def upload_media(call: ApiCall) -> Response:
                     batch.append(event[1])
                     held += len(event[1])
                     if held >= BATCH:
-                        await in_thread(request, writer.write_many, batch)
+                        await in_thread(request, rx.write, batch)
                         batch, held = [], 0
                 elif event[0] == "start":
-                    info = await in_thread(request, functools.partial(
-                        lib.uploads.create, user_id, filename=event[1], reserve=min(length, limit),
-                        content_type=event[2]))
-                    writer = await in_thread(request, functools.partial(
-                        lib.uploads.open_writer, user_id, info.media_id, offset=0))
+                    await in_thread(request, rx.start, event[1], event[2])
                 else:
                     if batch:
-                        await in_thread(request, writer.write_many, batch)
+                        await in_thread(request, rx.write, batch)
                         batch, held = [], 0
-                    await in_thread(request, writer.commit)
-                    done = True
+                    await in_thread(request, rx.end)
         form.close()
     except BaseException as exc:
-        if writer is not None and not done:
-            await _quietly(request, writer.discard)
-        if info is not None:
-            await _quietly(request, lib.uploads.cancel, user_id, info.media_id)
+        await in_thread(request, rx.abort)
         if isinstance(exc, ClientDisconnect):
             return _disconnected()
         raise
-    assert info is not None
-    media = await in_thread(request, functools.partial(lib.uploads.finish, user_id, info.media_id,
-                                                       window=writer.window if writer is not None else None))
+    media = await in_thread(request, rx.finish)
     return JSONResponse(_media_out(call, media), status_code=201)
 
 
@@ -202,27 +183,21 @@ async def upload_chunk(call: ApiCall) -> Response:
     media_id = call.path_uuid("media_id")
     offset = _int_header(request, "upload-offset", required=True)
     length = _int_header(request, "content-length", required=False)
-    writer = await in_thread(request, functools.partial(
-        lib.uploads.open_writer, user_id, media_id, offset=offset, length=length))
+    assert offset is not None
+    rx = await in_thread(request, functools.partial(ChunkReceiver, lib.uploads, user_id, media_id,
+                                                    offset=offset, length=length))
     try:
         async for batch in _batches(request):
-            await in_thread(request, writer.write_many, batch)
-        new_offset = await in_thread(request, writer.commit)
-    except ClientDisconnect:
-        await _quietly(request, writer.discard)
-        return _disconnected()
-    except (NotMediaError, EmptyInputError, PayloadTooLargeError):
-        await _quietly(request, writer.discard)  # the content is refused: the upload cannot succeed
-        await _quietly(request, lib.uploads.cancel, user_id, media_id)
+            await in_thread(request, rx.write, batch)
+        new_offset = await in_thread(request, rx.commit)
+    except BaseException as exc:
+        await in_thread(request, rx.fail, exc)
+        if isinstance(exc, ClientDisconnect):
+            return _disconnected()
         raise
-    except BaseException:
-        await _quietly(request, writer.discard)  # e.g. storage failed: the client resumes from GET's offset
-        raise
-    body: dict[str, Any] = {"id": str(media_id), "offset": new_offset, "size": writer.size,
-                            "complete": writer.size is not None and new_offset == writer.size}
-    if body["complete"]:
-        media = await in_thread(request, functools.partial(lib.uploads.finish, user_id, media_id, window=writer.window))
-        body["media"] = _media_out(call, media)
+    body: dict[str, Any] = {"id": str(media_id), "offset": new_offset, "size": rx.size, "complete": rx.complete}
+    if rx.complete:
+        body["media"] = _media_out(call, await in_thread(request, rx.finish))
     return JSONResponse(body, headers={"Upload-Offset": str(new_offset)})
 
 
