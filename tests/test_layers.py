@@ -45,3 +45,15 @@ def test_server_sessions_only_through_core_services() -> None:
     """No handler opens a database session: ``.db.session(`` appears in no server module."""
     users = [p.name for p in SERVER.glob("*.py") if ".db.session(" in p.read_text(encoding="utf-8")]
     assert users == []
+
+
+@pytest.mark.parametrize("path", sorted(SERVER.glob("*.py")), ids=lambda p: p.name)
+def test_no_import_below_the_code(path: Path) -> None:
+    """An import after a module's functions is how a cycle hides (the route tables once imported
+    each other at their bottoms); every module-level import comes before the first def or class."""
+    body = ast.parse(path.read_text(encoding="utf-8")).body
+    first_code = next((n.lineno for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))),
+                      None)
+    late = [n.lineno for n in body if isinstance(n, (ast.Import, ast.ImportFrom))
+            and first_code is not None and n.lineno > first_code]
+    assert late == [], f"{path.name}: module-level imports at lines {late} come after the code"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import schemas as S
-from .api import ApiCall, ApiRoute
+from .routing import ApiCall, ApiRoute
 
 __all__ = ["BILLING_ROUTES"]
 

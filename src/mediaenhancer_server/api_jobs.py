@@ -19,7 +19,7 @@ from mediaenhancer_core.jobs.system import JobSystem
 from mediaenhancer_core.plan import Plan
 from mediaenhancer_core.planner import RESOLUTIONS
 
-from .api import ApiCall, ApiRoute
+from .routing import ApiCall, ApiRoute
 from .schemas import _obj
 
 __all__ = ["JOB_ROUTES"]

@@ -1,6 +1,6 @@
 """The media library's API (issue 4): streamed uploads, media, projects, signed downloads.
 
-Declared as :class:`~.api.ApiRoute` rows like the rest of the API (so /api/openapi.json
+Declared as :class:`~.routing.ApiRoute` rows like the rest of the API (so /api/openapi.json
 lists them). The two routes that receive file bytes are ``stream`` routes: their handler
 is a coroutine that reads ``request.stream()`` itself, hands the bytes to the core in
 1 MiB batches on the thread pool, and never holds the file in memory:
@@ -46,7 +46,7 @@ from mediaenhancer_core.services import Core
 from mediaenhancer_core.storage import STORAGE_ROUTE
 
 from . import schemas_media as M
-from .api import PAGE_QUERY, ApiCall, ApiRoute, in_thread
+from .routing import PAGE_QUERY, ApiCall, ApiRoute, in_thread
 from .errors import error_response, status_for
 from .formdata import FormFileParser, boundary_of
 

@@ -26,12 +26,13 @@ from mediaenhancer_core.services import Core
 from mediaenhancer_core.settings import Settings
 from mediaenhancer_core.workdirs import reap as reap_workdirs
 
-from .api import API_ROUTES, build_routes
-from .api_media import install_media, start_reaper, upload_body_limits
+from .api import API_ROUTES
+from .api_media import MEDIA_ROUTES, install_media, start_reaper, upload_body_limits
 from .api_billing import BILLING_ROUTES
 from .api_jobs import JOB_ROUTES
 from .errors import exception_handlers
 from .middleware import BodyLimitMiddleware, RequestContextMiddleware
+from .routing import build_routes
 from .web import page_routes
 from .web_billing import billing_page_routes
 
@@ -53,7 +54,7 @@ def create_app(
     settings = core.settings
     body_limit_overrides = {**upload_body_limits(core), **(body_limit_overrides or {})}
 
-    api_routes = [*API_ROUTES, *BILLING_ROUTES, *JOB_ROUTES]  # the table served and documented in /api/openapi.json
+    api_routes = [*API_ROUTES, *MEDIA_ROUTES, *BILLING_ROUTES, *JOB_ROUTES]  # the table served and documented in /api/openapi.json
     jobs = _open_jobs(core)
     executor = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="mediaenhancer-db")
 

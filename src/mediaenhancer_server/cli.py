@@ -14,16 +14,17 @@ line on stderr with the exit code of ``mediaenhancer_cli.exit_codes``.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import timedelta
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
+
+from .cli_billing import billing_app
+from .cli_common import _core, _settings, handle_errors
+from .cli_storage import storage_app
 
 __all__ = ["app", "main"]
 
@@ -40,47 +41,6 @@ tokens_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _err(message: str) -> None:
-    typer.echo(f"mediaenhancer-server: error: {message}", err=True)
-
-
-def handle_errors(fn: F) -> F:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from mediaenhancer_cli.exit_codes import exit_code_for  # noqa: PLC0415
-        from mediaenhancer_core.errors import MediaEnhancerError  # noqa: PLC0415
-
-        try:
-            return fn(*args, **kwargs)
-        except MediaEnhancerError as exc:
-            _err(exc.message)
-            raise typer.Exit(int(exit_code_for(exc))) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _settings(**overrides: Any) -> Any:
-    from mediaenhancer_core.settings import Settings  # noqa: PLC0415
-
-    return Settings.load(os.environ, overrides=overrides)
-
-
-@contextmanager
-def _core(**overrides: Any) -> Iterator[Any]:
-    """The core from settings, with the database ready; closed when the command ends."""
-    from mediaenhancer_core.services import Core  # noqa: PLC0415
-
-    core = Core.open(_settings(**overrides))
-    try:
-        core.prepare_database()
-        yield core
-    finally:
-        core.close()
-
 
 # --- serve -------------------------------------------------------------------------------------
 
@@ -345,13 +305,7 @@ def tokens_create(
     typer.echo(secret)
 
 
-from .cli_billing import billing_app  # noqa: E402 - it uses the helpers above
-
 app.add_typer(billing_app, name="billing")
-
-
-from .cli_storage import storage_app  # noqa: E402 - media storage (issue 4); it uses the helpers above
-
 app.add_typer(storage_app, name="storage")
 
 

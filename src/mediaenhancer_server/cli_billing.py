@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from .cli import _core, handle_errors
+from .cli_common import _core, handle_errors
 
 __all__ = ["billing_app"]
 

@@ -8,7 +8,7 @@ from typing import Any
 from mediaenhancer_core import __version__
 
 from . import schemas as S
-from .api import ApiRoute
+from .routing import ApiRoute
 
 __all__ = ["openapi_document", "openapi_path"]
 
