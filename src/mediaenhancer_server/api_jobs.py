@@ -216,7 +216,7 @@ JOB_ROUTES: list[ApiRoute] = [
              "An export: status, progress, and a signed download URL once it succeeded.", "exports",
              response_schema=EXPORT, errors=(404,)),
     ApiRoute("/api/users/callback", "GET", get_callback,
-             "The completion-callback URL and the secret its signatures use (MediaEnhancer-Signature: t=..,v1=HMAC).",
+             "The completion-callback URL and the whsec_ secret its Standard Webhooks signatures use (webhook-id, -timestamp, -signature).",
              "users", response_schema=CALLBACK),
     ApiRoute("/api/users/callback", "PUT", set_callback,
              "Register (or clear, with null) the URL that receives a signed POST when any of your jobs ends.", "users",

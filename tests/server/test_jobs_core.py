@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 import threading
@@ -257,10 +260,17 @@ def test_callbacks_are_signed_and_retried_until_delivered(jobs: JobService, user
         assert scheduled == [(2, 5.0), (3, 10.0)]
         body, headers = _Receiver.received[-1]
         secret = user_secret(key, user.id)
-        assert verify(secret, body, headers["MediaEnhancer-Signature"])
-        assert not verify(secret, body + b" ", headers["MediaEnhancer-Signature"])  # tampered
-        assert not verify(user_secret(key, uuid.uuid4()), body, headers["MediaEnhancer-Signature"])  # another user's
-        stale = sign(secret, body, int(time.time()) - 3600)
+        # Standard Webhooks, checked by hand: base64 HMAC-SHA256 of "<id>.<timestamp>.<body>" with the key
+        # inside whsec_
+        assert secret.startswith("whsec_") and headers["webhook-id"] == str(job.id)
+        mac = hmac.new(base64.b64decode(secret.removeprefix("whsec_")),
+                       f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body, hashlib.sha256)
+        assert "v1," + base64.b64encode(mac.digest()).decode() in headers["webhook-signature"].split()
+        assert abs(int(headers["webhook-timestamp"]) - time.time()) < 60
+        assert verify(secret, body, headers)
+        assert not verify(secret, body + b" ", headers)  # tampered
+        assert not verify(user_secret(key, uuid.uuid4()), body, headers)  # another user's
+        stale = sign(secret, str(job.id), body, int(time.time()) - 3600)
         assert not verify(secret, body, stale)
         data = json.loads(body)
         assert data["job"]["id"] == str(job.id) and data["job"]["status"] == "succeeded"

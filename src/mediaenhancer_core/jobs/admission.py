@@ -26,12 +26,12 @@ from ..errors import NotFoundError, ValidationError
 from ..media import ready_media
 from ..plans import require_ai
 from ..usage import export_period
+from .callbacks import SIGNATURE_HEADER
 from .service import JobView
 from .system import JobSystem
 
 __all__ = ["SIGNATURE_HEADER", "JobAdmission", "VIDEO_ONLY_TYPES", "EXPORT_PARAMS", "check_options"]
 
-SIGNATURE_HEADER = "MediaEnhancer-Signature"
 VIDEO_ONLY_TYPES = ("upscale", "colorgrade", "stabilize")
 EXPORT_PARAMS = ("format", "resolution", "fps", "quality", "preset", "enhance")
 

@@ -1,11 +1,13 @@
 """Completion callbacks: a signed POST to the user's URL when a job ends, retried with backoff.
 
-The body is JSON; the header ``MediaEnhancer-Signature: t=<unix time>,v1=<hex>`` carries an
-HMAC-SHA256 of ``f"{t}.{body}"`` with the user's callback signing secret (as Stripe signs
-its webhooks), so receivers can check the payload came from this server and is fresh::
+Signed with `Standard Webhooks <https://www.standardwebhooks.com/>`_ (the scheme Svix and
+Clerk use), so receivers can check it with any off-the-shelf library: the headers
+``webhook-id`` (the job's id, the same on every retry), ``webhook-timestamp`` (unix seconds)
+and ``webhook-signature`` (``v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">``), keyed
+with the user's ``whsec_…`` signing secret::
 
-    from mediaenhancer_core.jobs.callbacks import verify
-    verify(secret, request_body, request.headers["MediaEnhancer-Signature"], tolerance=300)
+    from standardwebhooks import Webhook
+    payload = Webhook(signing_secret).verify(request_body, request.headers)
 
 Each user's secret is derived from the server's key (HMAC of the user id), shown to the
 user by ``GET /api/users/callback``; nothing per user is stored. URLs must be http(s); by
@@ -16,6 +18,7 @@ be a way into its own network).
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import ipaddress
@@ -24,7 +27,8 @@ import logging
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
@@ -37,30 +41,33 @@ __all__ = ["sign", "verify", "user_secret", "check_callback_url", "CallbackSende
            "resolve_host", "resolve_host_async", "is_public_address"]
 
 log = logging.getLogger("mediaenhancer.jobs")
-SIGNATURE_HEADER = "MediaEnhancer-Signature"
+SIGNATURE_HEADER = "webhook-signature"  # Standard Webhooks; with webhook-id and webhook-timestamp
 
 
 def user_secret(server_key: bytes, user_id: uuid.UUID) -> str:
-    digest = hmac.new(server_key, b"callback-secret:" + user_id.bytes, hashlib.sha256).hexdigest()
-    return f"mecb_{digest}"
+    """The user's signing secret, in the Standard Webhooks form ``whsec_<base64 key>``."""
+    key = hmac.new(server_key, b"callback-secret:" + user_id.bytes, hashlib.sha256).digest()
+    return "whsec_" + base64.b64encode(key).decode()
 
 
-def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
+def sign(secret: str, msg_id: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+    """The three Standard Webhooks headers for one message."""
+    from standardwebhooks.webhooks import Webhook  # noqa: PLC0415 - only deliveries need it
+
     t = int(time.time()) if timestamp is None else timestamp
-    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={t},v1={mac}"
+    signature = Webhook(secret).sign(msg_id, datetime.fromtimestamp(t, UTC), body)
+    return {"webhook-id": msg_id, "webhook-timestamp": str(t), "webhook-signature": signature}
 
 
-def verify(secret: str, body: bytes, header: str, *, tolerance: float = 300.0, now: float | None = None) -> bool:
+def verify(secret: str, body: bytes, headers: Mapping[str, str]) -> bool:
+    """Whether a delivery carries a valid, fresh (5 minutes) signature of these exact bytes."""
+    from standardwebhooks.webhooks import Webhook, WebhookVerificationError  # noqa: PLC0415
+
     try:
-        parts = dict(p.split("=", 1) for p in header.split(","))
-        t = int(parts["t"])
-        given = parts["v1"]
-    except (ValueError, KeyError):
+        Webhook(secret).verify(body, dict(headers), json_parse=False)
+    except WebhookVerificationError:
         return False
-    expected = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    fresh = abs((time.time() if now is None else now) - t) <= tolerance
-    return hmac.compare_digest(expected, given) and fresh
+    return True
 
 
 _NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
@@ -217,7 +224,7 @@ class CallbackSender:
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "mediaenhancer-callbacks",
-            SIGNATURE_HEADER: sign(user_secret(self.server_key, job.user_id), body),
+            **sign(user_secret(self.server_key, job.user_id), str(job.id), body),
             "MediaEnhancer-Delivery": f"{job.id}/{attempt}",
         }
         try:
