@@ -317,7 +317,8 @@ def _step(data: Any, source: str, allowed: set[str]) -> FilterStep:
     )
 
 
-_FORMATS = {"mp4", "mov", "mkv", "webm", "mp3", "m4a", "wav", "flac", "ogg", "opus"}
+FORMATS = ("mp4", "mov", "mkv", "webm", "mp3", "m4a", "wav", "flac", "ogg", "opus")  # the output containers
+_FORMATS = set(FORMATS)
 _NUMBER = r"\d{1,6}(\.\d{1,3})?k?"
 # Each option with the values it may take: no option can name a file (x265's csv=, a second
 # output...), whatever a plan file says.

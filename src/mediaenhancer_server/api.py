@@ -12,6 +12,7 @@ from mediaenhancer_core.errors import NotFoundError, ServiceUnavailableError
 
 from . import schemas as S
 from .auth import client_ip
+from . import bodies as B
 from .routing import ApiCall, ApiRoute
 
 __all__ = ["API_ROUTES"]
@@ -151,7 +152,7 @@ API_ROUTES: list[ApiRoute] = [
              response_schema=S.VERIFY, fast=auth_verify),
     ApiRoute("/api/users/profile", "GET", get_profile, "The user's profile.", "users", response_schema=S.PROFILE),
     ApiRoute("/api/users/profile", "PUT", put_profile, "Change profile fields (absent: kept; null: cleared).",
-             "users", request_schema=S.PROFILE_UPDATE, response_schema=S.PROFILE, errors=(422,)),
+             "users", request_model=B.ProfileUpdate, response_schema=S.PROFILE, errors=(422,)),
     ApiRoute("/api/users/usage", "GET", get_usage, "Use against the plan's limits in the current period.", "users",
              response_schema=S.USAGE),
     ApiRoute("/api/subscriptions/plans", "GET", get_plans, "The plans and their limits.", "subscriptions",
@@ -159,18 +160,18 @@ API_ROUTES: list[ApiRoute] = [
     ApiRoute("/api/tokens", "GET", list_tokens, "The user's API tokens (never their secrets).", "tokens",
              response_schema=S.TOKEN_LIST),
     ApiRoute("/api/tokens", "POST", create_token, "Create an API token; its secret is in this answer only.",
-             "tokens", status=201, request_schema=S.TOKEN_CREATE, response_schema=S.TOKEN_CREATED, errors=(422,)),
+             "tokens", status=201, request_model=B.TokenCreate, response_schema=S.TOKEN_CREATED, errors=(422,)),
     ApiRoute("/api/tokens/current", "DELETE", revoke_current_token, "Revoke the token this request uses (logout).",
              "tokens", status=204, errors=(404,)),
     ApiRoute("/api/tokens/{token_id:uuid}", "DELETE", revoke_token, "Revoke one of the user's tokens.", "tokens",
              status=204, errors=(404,)),
     ApiRoute("/api/device/code", "POST", device_code, "Start a device login (RFC 8628 device authorization).",
-             "device", public=True, request_schema=S.DEVICE_CODE_REQUEST, response_schema=S.DEVICE_CODE,
+             "device", public=True, request_model=B.DeviceCodeRequest, response_schema=S.DEVICE_CODE,
              errors=(422, 429)),
     ApiRoute("/api/device/token", "POST", device_token,
              "Poll a device login: the token once approved; else authorization_pending, slow_down, "
              "expired_token or access_denied (400).", "device", public=True,
-             request_schema=S.DEVICE_TOKEN_REQUEST, response_schema=S.DEVICE_TOKEN, errors=(400, 422)),
+             request_model=B.DeviceTokenRequest, response_schema=S.DEVICE_TOKEN, errors=(400, 422)),
     ApiRoute("/api/webhooks/clerk", "POST", clerk_webhook,
              "Clerk user.created/updated/deleted, Svix-signed; idempotent by svix-id.", "webhooks", public=True,
              raw_body=True, response_schema=S.WEBHOOK_RESULT, errors=(400, 409, 422, 503)),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import schemas as S
+from . import bodies as B
 from .routing import ApiCall, ApiRoute
 
 __all__ = ["BILLING_ROUTES"]
@@ -43,12 +44,6 @@ CURRENT: S.Schema = _obj(
     subscription={**SUBSCRIPTION, "type": ["object", "null"]},
     billing_configured={"type": "boolean"},
 )
-CHECKOUT_REQUEST: S.Schema = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["plan"],
-    "properties": {"plan": {"type": "string", "minLength": 1, "maxLength": 50}},
-}
 CHECKOUT: S.Schema = _obj(["id", "url", "plan"], id=_STR, url=_STR, plan=S.PLAN_REF)
 PORTAL: S.Schema = _obj(["url"], url=_STR)
 STRIPE_WEBHOOK_RESULT: S.Schema = _obj(
@@ -92,7 +87,7 @@ BILLING_ROUTES: list[ApiRoute] = [
     ApiRoute("/api/subscriptions/checkout", "POST", create_checkout,
              "Start a Stripe Checkout for a paid plan; open the answer's url in a browser. 409 when already "
              "subscribed (change plans in the billing portal), 503 when billing is not configured.",
-             "subscriptions", request_schema=CHECKOUT_REQUEST, response_schema=CHECKOUT, errors=(404, 409, 503)),
+             "subscriptions", request_model=B.CheckoutRequest, response_schema=CHECKOUT, errors=(404, 409, 503)),
     ApiRoute("/api/subscriptions/cancel", "POST", cancel_subscription,
              "Cancel the subscription at the end of the paid period (resumable until then).", "subscriptions",
              response_schema=CURRENT, errors=(404, 503)),

@@ -14,11 +14,10 @@ from typing import Any
 from mediaenhancer_core.errors import ValidationError
 from mediaenhancer_core.jobs.admission import check_options
 from mediaenhancer_core.jobs.callbacks import check_callback_url, resolve_host_async
-from mediaenhancer_core.jobs.service import ENHANCE_TYPES
 from mediaenhancer_core.jobs.system import JobSystem
 from mediaenhancer_core.plan import Plan
-from mediaenhancer_core.planner import RESOLUTIONS
 
+from . import bodies as B
 from .routing import ApiCall, ApiRoute
 from .schemas import _obj
 
@@ -27,48 +26,6 @@ __all__ = ["JOB_ROUTES"]
 _STR = {"type": "string"}
 _STR_OR_NULL = {"type": ["string", "null"]}
 _UUID_OR_NULL = {"type": ["string", "null"], "format": "uuid"}
-_FORMATS = ["mp4", "mov", "mkv", "webm", "mp3", "m4a", "wav", "flac", "ogg", "opus"]
-_OPTIONS = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "target_lufs": {"type": "number", "minimum": -40, "maximum": -5},
-        "true_peak": {"type": "number", "minimum": -9, "maximum": 0},
-        "resolution": {"type": "string", "enum": list(RESOLUTIONS)},
-        "fps": {"type": "number", "minimum": 1, "maximum": 240},
-        "format": {"type": "string", "enum": _FORMATS},
-        "quality": {"type": "string", "enum": ["draft", "standard", "high", "archive"]},
-        "trim_silence": {"type": "boolean"},
-        "denoise": {"type": "boolean"},
-        "language": {"type": "string", "maxLength": 16},
-        "planner": {"type": "string", "enum": ["local", "gemini"]},
-    },
-}
-ENHANCE_REQUEST = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["type"],
-    "properties": {
-        "type": {"type": "string", "enum": list(ENHANCE_TYPES)},
-        "preset": {"type": "string", "maxLength": 64},
-        "options": _OPTIONS,
-        "plan": {"type": "object"},
-        "callback_url": {"type": ["string", "null"], "maxLength": 2000},
-    },
-}
-EXPORT_REQUEST = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "format": {"type": "string", "enum": _FORMATS},
-        "resolution": {"type": ["string", "null"], "enum": [*RESOLUTIONS, None]},
-        "fps": {"type": ["number", "null"], "minimum": 1, "maximum": 240},
-        "quality": {"type": "string", "enum": ["draft", "standard", "high", "archive"]},
-        "preset": {"type": "string", "maxLength": 64},
-        "enhance": {"type": "boolean"},
-        "callback_url": {"type": ["string", "null"], "maxLength": 2000},
-    },
-}
 JOB = _obj(
     ["id", "type", "status", "progress"],
     id={"type": "string", "format": "uuid"}, type=_STR, status={"type": "string", "enum": ["queued", "running", "succeeded", "failed", "canceled"]},
@@ -88,8 +45,6 @@ EXPORT = _obj(
 )
 EXPORT_LIST = _obj(["exports"], exports={"type": "array", "items": EXPORT})
 CALLBACK = _obj(["url", "signing_secret"], url=_STR_OR_NULL, signing_secret=_STR, signature_header=_STR)
-CALLBACK_IN = {"type": "object", "additionalProperties": False, "required": ["url"],
-               "properties": {"url": {"type": ["string", "null"], "maxLength": 2000}}}
 
 
 def _jobs(call: ApiCall) -> JobSystem:
@@ -193,7 +148,7 @@ JOB_ROUTES: list[ApiRoute] = [
     ApiRoute("/api/media/{media_id:uuid}/enhance", "POST", enhance_media,
              "Queue an enhancement of a media file: type denoise, upscale, colorgrade, stabilize, transcribe or auto "
              "(the local engine's full plan; an explicit 'plan' may be given). 202 with the job.", "jobs", status=202,
-             request_schema=ENHANCE_REQUEST, response_schema=JOB, errors=(403, *_Q, 429), prepare=resolve_callback),
+             request_model=B.EnhanceRequest, response_schema=JOB, errors=(403, *_Q, 429), prepare=resolve_callback),
     ApiRoute("/api/jobs", "GET", list_jobs, "The user's jobs, newest first: ?status, ?limit (1-200), ?offset.", "jobs",
              response_schema=JOB_LIST, errors=(422,),
              query={"status": {"type": "string", "enum": ["queued", "running", "succeeded", "failed", "canceled"]},
@@ -208,7 +163,7 @@ JOB_ROUTES: list[ApiRoute] = [
     ApiRoute("/api/projects/{project_id:uuid}/export", "POST", export_project,
              "Render a project (trims, concatenation, per-segment operations, music under, enhancement) in a job. "
              "Counts against the monthly exports only when it succeeds. 202 with the export id and the job.",
-             "exports", status=202, request_schema=EXPORT_REQUEST, response_schema=_obj(["export_id", "job"], export_id=_STR, job=JOB),
+             "exports", status=202, request_model=B.ExportRequest, response_schema=_obj(["export_id", "job"], export_id=_STR, job=JOB),
              errors=(402, *_Q, 429), prepare=resolve_callback),
     ApiRoute("/api/exports", "GET", list_exports, "The user's exports, newest first.", "exports",
              response_schema=EXPORT_LIST),
@@ -220,5 +175,5 @@ JOB_ROUTES: list[ApiRoute] = [
              "users", response_schema=CALLBACK),
     ApiRoute("/api/users/callback", "PUT", set_callback,
              "Register (or clear, with null) the URL that receives a signed POST when any of your jobs ends.", "users",
-             request_schema=CALLBACK_IN, response_schema=CALLBACK, errors=(422,), prepare=resolve_callback),
+             request_model=B.CallbackIn, response_schema=CALLBACK, errors=(422,), prepare=resolve_callback),
 ]

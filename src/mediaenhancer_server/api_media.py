@@ -46,6 +46,7 @@ from mediaenhancer_core.services import Core
 from mediaenhancer_core.storage import STORAGE_ROUTE
 
 from . import schemas_media as M
+from . import bodies as B
 from .routing import PAGE_QUERY, ApiCall, ApiRoute, in_thread
 from .errors import error_response, status_for
 from .formdata import FormFileParser, boundary_of
@@ -284,7 +285,7 @@ MEDIA_ROUTES: list[ApiRoute] = [
              request_body=M.MULTIPART_BODY, response_schema=M.MEDIA, errors=_UPLOAD_ERRORS),
     ApiRoute("/api/media/uploads", "POST", create_upload,
              "Start a resumable upload: reserves the file's size against the plan and answers its upload_url.",
-             "media", status=201, request_schema=M.UPLOAD_CREATE, response_schema=M.UPLOAD, errors=(402, 413, 422, 503)),
+             "media", status=201, request_model=B.UploadCreate, response_schema=M.UPLOAD, errors=(402, 413, 422, 503)),
     ApiRoute("/api/media/uploads/{media_id:uuid}", "GET", upload_status,
              "Where a resumable upload stands: the offset to send from (also in Upload-Offset).", "media",
              response_schema=M.UPLOAD, errors=(404, 409, 503)),
@@ -316,24 +317,24 @@ MEDIA_ROUTES: list[ApiRoute] = [
              query={**PAGE_QUERY, "status": {"type": "string", "enum": ["draft", "active", "archived"]}}),
     ApiRoute("/api/projects", "POST", create_project,
              "Create a project, optionally with its ordered segments (counts against the plan's projects).",
-             "projects", status=201, request_schema=M.PROJECT_CREATE, response_schema=M.PROJECT,
+             "projects", status=201, request_model=B.ProjectCreate, response_schema=M.PROJECT,
              errors=(402, 404, 409, 422)),
     ApiRoute("/api/projects/{project_id:uuid}", "GET", get_project, "A project with its segments in order.",
              "projects", response_schema=M.PROJECT, errors=(404,)),
     ApiRoute("/api/projects/{project_id:uuid}", "PUT", update_project,
              "Change a project's fields; 'segments' replaces the whole ordered list.", "projects",
-             request_schema=M.PROJECT_UPDATE, response_schema=M.PROJECT, errors=(404, 409, 422)),
+             request_model=B.ProjectUpdate, response_schema=M.PROJECT, errors=(404, 409, 422)),
     ApiRoute("/api/projects/{project_id:uuid}", "DELETE", delete_project, "Delete a project (its media stay).",
              "projects", status=204, errors=(404,)),
     ApiRoute("/api/projects/{project_id:uuid}/segments", "POST", add_segment,
              "Add a segment (a span of a ready media file) at 'position' (default: the end of its track).",
-             "projects", status=201, request_schema=M.SEGMENT_IN, response_schema=M.PROJECT,
+             "projects", status=201, request_model=B.SegmentIn, response_schema=M.PROJECT,
              errors=(404, 409, 422)),
     ApiRoute("/api/projects/{project_id:uuid}/segments/order", "PUT", reorder_segments,
              "Reorder a track's segments: every segment id of the track, in the new order.", "projects",
-             request_schema=M.SEGMENT_ORDER, response_schema=M.PROJECT, errors=(404, 422)),
+             request_model=B.SegmentOrder, response_schema=M.PROJECT, errors=(404, 422)),
     ApiRoute("/api/projects/{project_id:uuid}/segments/{segment_id:uuid}", "PUT", update_segment,
-             "Change a segment's start, end or transformations.", "projects", request_schema=M.SEGMENT_UPDATE,
+             "Change a segment's start, end or transformations.", "projects", request_model=B.SegmentUpdate,
              response_schema=M.PROJECT, errors=(404, 409, 422)),
     ApiRoute("/api/projects/{project_id:uuid}/segments/{segment_id:uuid}", "DELETE", delete_segment,
              "Remove a segment; the ones after it move up.", "projects", response_schema=M.PROJECT, errors=(404,)),

@@ -8,6 +8,7 @@ from typing import Any
 from mediaenhancer_core import __version__
 
 from . import schemas as S
+from .bodies import Body
 from .routing import ApiRoute
 
 __all__ = ["openapi_document", "openapi_path"]
@@ -38,8 +39,16 @@ def _error_ref() -> dict[str, Any]:
     return {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
+def _model_schemas(model: type[Body]) -> dict[str, Any]:
+    """The model's JSON Schema (2020-12, as OpenAPI 3.1 uses) and those of the models it holds."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    nested = schema.pop("$defs", {})
+    return {**nested, model.__name__: schema}
+
+
 def openapi_document(routes: list[ApiRoute], *, server_url: str | None = None) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
+    components: dict[str, Any] = {"Error": S.ERROR}
     for route in routes:
         op: dict[str, Any] = {"operationId": route.name, "summary": route.summary, "tags": [route.tag]}
         params = _CONVERTOR.findall(route.path)
@@ -52,8 +61,10 @@ def openapi_document(routes: list[ApiRoute], *, server_url: str | None = None) -
                        for name, schema in (route.query or {}).items()]
         if parameters:
             op["parameters"] = parameters
-        if route.request_schema is not None:
-            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": route.request_schema}}}
+        if route.request_model is not None:
+            components.update(_model_schemas(route.request_model))
+            ref = {"$ref": f"#/components/schemas/{route.request_model.__name__}"}
+            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref}}}
         elif route.raw_body:
             op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
         elif route.request_body is not None:
@@ -68,7 +79,7 @@ def openapi_document(routes: list[ApiRoute], *, server_url: str | None = None) -
             op["security"] = [{"bearer": []}]
         else:
             op["security"] = []
-        if route.request_schema is not None or route.raw_body:
+        if route.request_model is not None or route.raw_body:
             codes |= {413, 422}
         for code in sorted(codes):
             responses[str(code)] = {"description": _DESCRIPTIONS[code], **_error_ref()}
@@ -79,14 +90,14 @@ def openapi_document(routes: list[ApiRoute], *, server_url: str | None = None) -
         "info": {
             "title": "Media Enhancer API",
             "version": __version__,
-            "description": "Accounts, tokens and device login. Errors are "
+            "description": "Accounts, media, projects, enhancement and export jobs, and billing. Errors are "
             '{"error": {"code": ..., "message": ...}}. Authenticate with '
             "'Authorization: Bearer TOKEN' (a personal API token, or an identity-provider JWT when configured).",
         },
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Error": S.ERROR},
+            "schemas": components,
         },
     }
     if server_url:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import math
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,9 +32,10 @@ from mediaenhancer_core.jsonbody import parse_json
 from mediaenhancer_core.services import Core
 
 from .auth import authenticate_bearer, bearer_token
+from .bodies import Body, validate_body
 from .middleware import USER_ID_SCOPE_KEY
 
-__all__ = ["ApiRoute", "ApiCall", "build_routes", "validate_json", "in_thread", "PAGE_QUERY"]
+__all__ = ["ApiRoute", "ApiCall", "build_routes", "in_thread", "PAGE_QUERY"]
 
 BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 MAX_QUERY_INT = 1_000_000_000  # pages and offsets: far beyond any real list, far inside a BIGINT
@@ -92,7 +92,7 @@ class ApiRoute:
     tag: str
     public: bool = False
     status: int = 200
-    request_schema: Mapping[str, Any] | None = None
+    request_model: type[Body] | None = None  # the JSON body's model (bodies.py): validated, documented
     response_schema: Mapping[str, Any] | None = None
     raw_body: bool = False  # the handler reads call.body itself (signed webhooks)
     errors: tuple[int, ...] = field(default=())
@@ -110,58 +110,6 @@ class ApiRoute:
         return self.handler.__name__
 
 
-# --- request validation (the subset of JSON Schema our request schemas use) -----------------
-
-
-def validate_json(value: Any, schema: Mapping[str, Any], where: str = "body") -> None:
-    kinds = schema.get("type")
-    kinds = kinds if isinstance(kinds, list) else [kinds] if kinds else []
-    if kinds and not any(_is(value, k) for k in kinds):
-        raise ValidationError(f"{where}: must be {' or '.join(kinds)}", field=where)
-    if "enum" in schema and value not in schema["enum"]:
-        allowed = ", ".join(str(v) for v in schema["enum"] if v is not None)
-        raise ValidationError(f"{where}: use one of {allowed}", field=where)
-    if isinstance(value, str):
-        if "minLength" in schema and len(value) < schema["minLength"]:
-            raise ValidationError(f"{where}: use at least {schema['minLength']} characters", field=where)
-        if "maxLength" in schema and len(value) > schema["maxLength"]:
-            raise ValidationError(f"{where}: use at most {schema['maxLength']} characters", field=where)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValidationError(f"{where}: must be a finite number", field=where)
-        if "minimum" in schema and value < schema["minimum"]:
-            raise ValidationError(f"{where}: must be {schema['minimum']} or more", field=where)
-        if "maximum" in schema and value > schema["maximum"]:
-            raise ValidationError(f"{where}: must be {schema['maximum']} or less", field=where)
-    if isinstance(value, dict):
-        props = schema.get("properties", {})
-        for name in schema.get("required", []):
-            if name not in value:
-                raise ValidationError(f"{name}: required", field=name)
-        if schema.get("additionalProperties") is False:
-            for name in value:
-                if name not in props:
-                    raise ValidationError(f"{name}: unknown field; known: {', '.join(props)}", field=name)
-        for name, sub in props.items():
-            if name in value:
-                validate_json(value[name], sub, name if where == "body" else f"{where}.{name}")
-
-
-def _is(value: Any, kind: str) -> bool:
-    return {
-        "object": isinstance(value, dict),
-        "string": isinstance(value, str),
-        "integer": isinstance(value, int) and not isinstance(value, bool),
-        "boolean": isinstance(value, bool),
-        "null": value is None,
-        "array": isinstance(value, list),
-        "number": isinstance(value, (int, float)) and not isinstance(value, bool),
-    }[kind]
-
-
-# --- handlers ----------------------------------------------------------------------------------
-
-
 def _run(route: ApiRoute, call: ApiCall) -> Any:
     _check(route, call)
     return route.handler(call)
@@ -172,12 +120,9 @@ def _check(route: ApiRoute, call: ApiCall) -> None:
     if not route.public and call.principal is None:
         call.principal = authenticate_bearer(call.core, call.request.headers)
         call.request.scope[USER_ID_SCOPE_KEY] = str(call.principal.user_id)
-    if route.request_schema is not None and not route.raw_body:
-        if call.body.strip():
-            call.data = parse_json(call.body)  # depth, lone surrogates, NUL: 422 here, not 500 deeper in
-        else:
-            call.data = {}
-        validate_json(call.data, route.request_schema)
+    if route.request_model is not None and not route.raw_body:
+        data = parse_json(call.body) if call.body.strip() else {}  # depth, lone surrogates, NUL: 422 here
+        call.data = validate_body(route.request_model, data)
 
 
 def _endpoint(route: ApiRoute) -> Callable[[Request], Any]:

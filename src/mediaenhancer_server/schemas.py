@@ -44,14 +44,6 @@ VERIFY: Schema = _obj(
     auth_method=_STR,
     token_id=_STR_OR_NULL,
 )
-PROFILE_UPDATE: Schema = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "username": {"type": ["string", "null"], "maxLength": 100},
-        "avatar_url": {"type": ["string", "null"], "maxLength": 2048},
-    },
-}
 _LIMIT = _obj(["used", "limit"], used={"type": "integer"}, limit=_INT_OR_NULL)
 USAGE: Schema = _obj(
     ["plan", "period", "storage", "media", "projects", "exports"],
@@ -93,20 +85,6 @@ TOKEN: Schema = _obj(
 )
 TOKEN_LIST: Schema = _obj(["tokens"], tokens={"type": "array", "items": TOKEN})
 TOKEN_CREATED: Schema = {**TOKEN, "required": [*TOKEN["required"], "token"], "properties": {**TOKEN["properties"], "token": _STR}}
-TOKEN_CREATE: Schema = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["name"],
-    "properties": {
-        "name": {"type": "string", "minLength": 1, "maxLength": 100},
-        "expires_in_days": {"type": ["integer", "null"], "minimum": 1, "maximum": 3650},
-    },
-}
-DEVICE_CODE_REQUEST: Schema = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {"client_name": {"type": "string", "maxLength": 100}},
-}
 DEVICE_CODE: Schema = _obj(
     ["device_code", "user_code", "verification_uri", "verification_uri_complete", "expires_in", "interval"],
     device_code=_STR,
@@ -116,11 +94,5 @@ DEVICE_CODE: Schema = _obj(
     expires_in={"type": "integer"},
     interval={"type": "integer"},
 )
-DEVICE_TOKEN_REQUEST: Schema = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["device_code"],
-    "properties": {"device_code": {"type": "string", "maxLength": 200}},
-}
 DEVICE_TOKEN: Schema = _obj(["access_token", "token_type"], access_token=_STR, token_type=_STR)
 WEBHOOK_RESULT: Schema = _obj(["status"], status={"type": "string", "enum": ["processed", "duplicate", "ignored"]})

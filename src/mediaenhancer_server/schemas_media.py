@@ -39,17 +39,6 @@ MEDIA_LIST: Schema = _obj(
     media={"type": "array", "items": MEDIA}, total={"type": "integer"}, page={"type": "integer"},
     per_page={"type": "integer"},
 )
-UPLOAD_CREATE: Schema = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["filename", "size"],
-    "properties": {
-        "filename": {"type": "string", "minLength": 1, "maxLength": 1024},
-        "size": {"type": "integer", "minimum": 1},
-        "content_type": {"type": ["string", "null"], "maxLength": 200},
-        "checksum_sha256": {"type": ["string", "null"], "minLength": 64, "maxLength": 64},
-    },
-}
 UPLOAD: Schema = _obj(
     ["id", "filename", "status", "offset", "size", "part_size", "upload_url"],
     id=_UUID, filename=_STR, status=_STR, offset={"type": "integer"}, size=_INT_OR_NULL,
@@ -67,29 +56,6 @@ MULTIPART_BODY = {
 }
 CHUNK_BODY = {"application/offset+octet-stream": {"schema": {"type": "string", "format": "binary"}}}
 
-_TRANSFORMATIONS = {"type": ["object", "null"]}
-SEGMENT_IN: Schema = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["media_id"],
-    "properties": {
-        "media_id": _STR,
-        "track": {"type": "string", "maxLength": 16},
-        "start": {"type": ["number", "integer"]},
-        "end": {"type": ["number", "integer", "null"]},
-        "position": {"type": "integer", "minimum": 0},
-        "transformations": _TRANSFORMATIONS,
-    },
-}
-SEGMENT_UPDATE: Schema = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "start": {"type": ["number", "integer"]},
-        "end": {"type": ["number", "integer", "null"]},
-        "transformations": _TRANSFORMATIONS,
-    },
-}
 SEGMENT: Schema = _obj(
     ["id", "media_id", "track", "position", "start", "end", "transformations"],
     id=_UUID, media_id=_UUID, track=_STR, position={"type": "integer"}, start={"type": "number"},
@@ -107,25 +73,4 @@ PROJECT_LIST: Schema = _obj(
     projects={"type": "array", "items": PROJECT}, total={"type": "integer"}, page={"type": "integer"},
     per_page={"type": "integer"},
 )
-_SEGMENTS_IN = {"type": "array", "items": {**SEGMENT_IN, "required": ["media_id"],
-                                           "properties": {k: v for k, v in SEGMENT_IN["properties"].items() if k != "position"}}}
-PROJECT_CREATE: Schema = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["name"],
-    "properties": {
-        "name": {"type": "string", "minLength": 1, "maxLength": 255},
-        "description": {"type": ["string", "null"], "maxLength": 10_000},
-        "status": {"type": "string", "maxLength": 16},
-        "settings": {"type": ["object", "null"]},
-        "segments": _SEGMENTS_IN,
-    },
-}
-PROJECT_UPDATE: Schema = {**PROJECT_CREATE, "required": []}
-SEGMENT_ORDER: Schema = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["segment_ids"],
-    "properties": {"segment_ids": {"type": "array", "items": _STR}, "track": {"type": "string", "maxLength": 16}},
-}
 REAP: Schema = _obj(["stale_rows", "orphan_objects", "orphan_uploads", "freed_bytes"])
