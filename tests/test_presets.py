@@ -98,7 +98,8 @@ def test_music_preset_skips_the_speech_cleanups(here: Path, media) -> None:
     for preset in ("podcast", "music"):
         (o,) = [json.loads(ln) for ln in cli("enhance", "--json", "--dry-run", "--preset", preset, "noisy.wav").stdout.splitlines()]
         plans[preset] = {s["filter"] for s in o["plan"]["audio_steps"]}
-    assert {"deepfilternet", "leveler", "compressor"} <= plans["podcast"]
+    # (a single short turn of speech: nothing for the leveler to level against)
+    assert {"deepfilternet", "compressor"} <= plans["podcast"]
     assert not plans["music"] & {"deepfilternet", "afftdn", "leveler", "compressor", "bandreject", "highpass"}
 
 

@@ -568,7 +568,7 @@ def _audio_measurements(col: _Collector, decoded: float, meter: Any) -> AudioMea
 
     hum = meter.hum()
     speech = meter.speech_spans()
-    figures = speech_figures(col.momentary, speech, decoded)
+    figures = speech_figures(col.momentary, speech, decoded, meter.gap_snr(speech))
     sounding = meter.sounding_seconds()
     tonality = meter.tonality(speech)
     share = min(1.0, figures.speech_seconds / sounding) if sounding > 0 else 0.0

@@ -123,6 +123,9 @@ LIGHT_ATTEN_DB = 12.0  # light: noise is lowered by at most this much; ambience 
 NORMAL_BELOW_SPEECH_DB = 60.0  # normal: noise may go down until it is this far under the speech...
 NORMAL_MIN_ATTEN_DB = 24.0  # ...but the cap is never tighter than this
 CLEAN_SNR_DB = 40.0  # pauses this far under the speech: already clean, no noise reduction
+# Speech shorter than this with no second-long pause in it is one phrase group: no turns to level
+# against each other (the leveler would only ride the voice's own rise and fall)
+LEVELER_ONE_TURN_MAX_S = 20.0
 SPEECH_KINDS = ("speech", "speech+music")
 MAX_DECLIP_SHARE = 0.25  # more of the samples than this "clipped" is a test tone or a square wave, not clipping
 
@@ -211,7 +214,11 @@ def audio_chain(a: AudioMeasurements, options: EnhanceOptions, notes: list[str] 
         notes.append(f"the speech is already clean (noise {snr:.0f} dB under it): no noise reduction")
     else:
         steps.append(_denoise_step(a, level, snr))
-    if speech and p.leveler > 0 and a.speech_seconds >= 3.0 and a.speech_lufs is not None:
+    one_turn = a.speech_spread_lu is None and a.speech_seconds < LEVELER_ONE_TURN_MAX_S
+    if speech and p.leveler > 0 and one_turn and a.speech_lufs is not None:
+        notes.append(f"{a.speech_seconds:g} s of speech without a pause of a second: one turn, nothing to level "
+                     "against, so no leveler")
+    elif speech and p.leveler > 0 and a.speech_seconds >= 3.0 and a.speech_lufs is not None:
         strength = round(p.leveler, 2)
         steps.append(
             FilterStep(

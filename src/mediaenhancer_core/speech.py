@@ -134,9 +134,15 @@ def _pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, max(0, int(round(q * (len(s) - 1)))))]
 
 
-def speech_figures(momentary: Any, spans: list[tuple[float, float]], duration: float) -> SpeechFigures:
+def speech_figures(
+    momentary: Any, spans: list[tuple[float, float]], duration: float, gap_snr: float | None = None
+) -> SpeechFigures:
     """Speech and pause figures from ebur128's momentary loudness (400 ms blocks every 100 ms; the
-    value at index i covers [(i+1)*0.1 - 0.4, (i+1)*0.1]) and the speech spans."""
+    value at index i covers [(i+1)*0.1 - 0.4, (i+1)*0.1]) and the speech spans.
+
+    ``gap_snr`` (:meth:`SpeechMeter.gap_snr`, from 32 ms windows) stands in for the pauses when
+    fewer than three 400 ms blocks are free of speech: fluent read speech pauses for 0.2-0.5 s
+    between phrases, and every 400 ms block then still holds the tail of a word."""
     step, win = 0.1, 0.4
     n = len(momentary)
     # for each 100 ms tick: speech coverage of its 400 ms block
@@ -158,6 +164,9 @@ def speech_figures(momentary: Any, spans: list[tuple[float, float]], duration: f
     speech_lufs = _power_mean(speech_blocks)
     floor = _pct(pause_blocks, 0.5) if len(pause_blocks) >= 3 else None
     snr = round(speech_lufs - floor, 1) if speech_lufs is not None and floor is not None else None
+    if floor is None and gap_snr is not None and speech_lufs is not None:
+        snr = round(gap_snr, 1)
+        floor = speech_lufs - snr
     # loudness per speech segment (segments closer than 1 s joined: one turn, not one word)
     turns: list[tuple[float, float]] = []
     for a, b in spans:
@@ -276,6 +285,29 @@ class SpeechMeter:
         if sel.sum() < 10:
             return None
         return float(np.median(flat[sel]))
+
+    def gap_snr(self, spans: list[tuple[float, float]]) -> float | None:
+        """Speech level minus the level (power mean) of the 32 ms windows in the gaps between speech (each
+        at least 100 ms from it), unweighted; None with fewer than four such windows. For speech whose
+        pauses are too short for 400 ms loudness blocks (see :func:`speech_figures`)."""
+        np = self.np
+        if not self.window_rms or not spans:
+            return None
+        db = 20 * np.log10(np.maximum(np.asarray(self.window_rms), 1e-6))  # digital silence: -120 dB
+        t = np.arange(len(db)) * HOP_S
+        inside = np.zeros(len(db), bool)
+        near = np.zeros(len(db), bool)
+        for a, b in spans:
+            inside |= (t + HOP_S > a) & (t < b)
+            near |= (t + HOP_S > a - 0.1) & (t < b + 0.1)
+        gaps = db[~near]
+        if len(gaps) < 4 or not inside.any():
+            return None
+        def power_mean(x: Any) -> float:
+            return float(10 * np.log10(np.mean(10 ** (x / 10))))
+
+        # the gaps' power mean, not their median: a click or a clatter in a few gaps is noise too
+        return power_mean(db[inside]) - power_mean(gaps)
 
     def sounding_seconds(self) -> float:
         np = self.np
