@@ -143,7 +143,7 @@ def test_video_rules() -> None:
     eq = next(s for s in dim.video_steps if s.filter == "eq")
     assert eq.params["contrast"] > 1.0 and eq.params["gamma"] >= 1.0
     noisy = make_plan(audio(), video(noise_sigma=12.0))
-    assert names(noisy.video_steps) in (["hqdn3d"], ["nlmeans"]) and noisy.output.video == "encode"
+    assert names(noisy.video_steps) in (["hqdn3d"], ["nlmeans", "unsharp"]) and noisy.output.video == "encode"
     cast = make_plan(audio(), video(cast_u=0.1))
     assert names(cast.video_steps) == ["lutyuv"]
     flat = make_plan(audio(), video(contrast=0.01, luma_low=0.1, luma_high=0.11, brightness=0.1))

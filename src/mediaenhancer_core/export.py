@@ -384,7 +384,8 @@ def export_project(
                 analysis: Analysis = analyze(resolve(media), info, tools, video=has_video, workdir=work,
                                              span=used[media], cancel=cancel)
                 p = planner.plan(analysis, EnhanceOptions(preset=preset, format="mkv" if info.has_video else "flac"))
-                video_steps = [st for st in p.video_steps if st.filter in ("hqdn3d", "nlmeans", "eq", "lutyuv")]
+                # unsharp: only the mild one after nlmeans can be planned here (no scaling or stabilising)
+                video_steps = [st for st in p.video_steps if st.filter in ("hqdn3d", "nlmeans", "eq", "lutyuv", "unsharp")]
                 # exports run ffmpeg filters only: the neural denoiser's afftdn fallback, no leveler
                 plans[media] = (ffmpeg_only(p.audio_steps, analysis.audio), video_steps)
             loud = Loudness(target_lufs=preset.target_lufs, true_peak_dbtp=preset.true_peak, reason="export loudness")

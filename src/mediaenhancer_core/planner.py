@@ -22,7 +22,7 @@ from typing import Protocol
 
 from .analysis import Analysis, AudioMeasurements, VideoMeasurements
 from .formats import output_spec
-from .picture_plan import cast_step, denoise_step, is_noisy, visible_change
+from .picture_plan import cast_step, denoise_step, is_noisy, restore_sharpen, visible_change
 from .plan import PLAN_VERSION, FilterStep, Loudness, Plan, Trim
 from .presets import Preset
 
@@ -374,11 +374,13 @@ def video_chain(v: VideoMeasurements, options: EnhanceOptions) -> list[FilterSte
             )
         )
     denoised = False
+    restore = 0.0
     if p.video:
         dn = denoise_step(v)  # always before levels: a contrast stretch would amplify the grain
         if dn is not None:
             steps.append(dn)
             denoised = True
+            restore = restore_sharpen(dn) if p.sharpen else 0.0
     if p.video and v.sampled_frames > 0:
         colour = [st for st in (_levels(v), cast_step(v) if v.picture else _cast(v)) if st is not None]
         if visible_change(colour, v):  # changes under 2 levels everywhere are not worth a re-encode
@@ -400,11 +402,14 @@ def video_chain(v: VideoMeasurements, options: EnhanceOptions) -> list[FilterSte
         steps.append(FilterStep("fps", {"fps": _r(options.fps, 3)}, f"--fps: {v.fps:g} → {options.fps:g} fps", {"fps": v.fps}))
     # Sharpening a denoised picture brings the noise back; sharpen only what scaling or
     # stabilisation's interpolation softened.
-    if p.sharpen and (scaled_up or options.stabilize) and (denoised or not is_noisy(v)):
+    # After nlmeans a mild unsharp gives back the edge contrast the denoiser took (picture_plan).
+    if restore or (p.sharpen and (scaled_up or options.stabilize) and (denoised or not is_noisy(v))):
         amount = 0.6 if scaled_up else 0.4
         if denoised:
             amount *= 0.5
-        why = "restore detail softened by " + ("upscaling" if scaled_up else "stabilisation")
+        amount = max(amount if (scaled_up or options.stabilize) else 0.0, restore)
+        why = "restore detail softened by " + " and ".join(
+            w for w, on in (("denoising", restore), ("upscaling", scaled_up), ("stabilisation", options.stabilize and not scaled_up)) if on)
         steps.append(
             FilterStep(
                 "unsharp",
