@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from typer.core import TyperGroup
 
-from .exit_codes import ExitCode, exit_code_for
+from mediaenhancer_core.exit_codes import ExitCode, exit_code_for
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -117,7 +117,7 @@ def _finish(state: State, job: dict[str, Any], as_json: bool) -> None:
 
     error = job_error(job)
     if error is not None:
-        from .exit_codes import exit_code_for  # noqa: PLC0415
+        from mediaenhancer_core.exit_codes import exit_code_for  # noqa: PLC0415
 
         raise typer.Exit(int(exit_code_for(error)))
 
@@ -143,7 +143,7 @@ def remote_enhance(
     from mediaenhancer_core.transfer import ResumeState  # noqa: PLC0415
 
     from .app import error_line  # noqa: PLC0415
-    from .exit_codes import exit_code_for  # noqa: PLC0415
+    from mediaenhancer_core.exit_codes import exit_code_for  # noqa: PLC0415
 
     assert state.settings.cache_dir is not None
     resume = ResumeState(state.settings.cache_dir)

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from mediaenhancer_core.exit_codes import exit_code_for
+
 from .account import JsonOption, ServerOption, _client, _print_json
 from .app import _state, error_line, handle_errors
-from .exit_codes import exit_code_for
 
 if TYPE_CHECKING:
     from .app import State

@@ -1,7 +1,7 @@
 """The one exception tree of Media Enhancer.
 
 Every failure the core can report is one of these classes. Front ends translate
-them once: the CLI maps each class to an exit code (``mediaenhancer_cli.exit_codes``),
+them once: the CLI maps each class to an exit code (``mediaenhancer_core.exit_codes``),
 the server maps each to an HTTP status with a JSON error body. Third-party errors
 (subprocess, OS, SDKs) are wrapped where they enter the core, so callers only ever
 catch our names.

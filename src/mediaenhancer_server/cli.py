@@ -9,7 +9,7 @@
     mediaenhancer-server billing sync [--json]                     (repair subscriptions from Stripe)
 
 Each command opens the core from settings, calls one method, prints. Errors are one
-line on stderr with the exit code of ``mediaenhancer_cli.exit_codes``.
+line on stderr with the exit code of ``mediaenhancer_core.exit_codes``.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def _err(message: str) -> None:
 def handle_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from mediaenhancer_cli.exit_codes import exit_code_for  # noqa: PLC0415
+        from mediaenhancer_core.exit_codes import exit_code_for  # noqa: PLC0415
         from mediaenhancer_core.errors import MediaEnhancerError  # noqa: PLC0415
 
         try:
