@@ -22,6 +22,7 @@ import typer
 from typer.core import TyperGroup
 
 from mediaenhancer_core.exit_codes import ExitCode, exit_code_for
+from mediaenhancer_core.helpstyle import tidy_help
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -63,18 +64,24 @@ class _LazyGroup(TyperGroup):
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if cmd_name not in self.commands and cmd_name in self.LAZY:
             self._load(self.LAZY[cmd_name][0])
-        return self.commands.get(cmd_name)
+        cmd = self.commands.get(cmd_name)
+        return None if cmd is None else tidy_help(cmd)
 
     def _load(self, module: str) -> None:
         import importlib  # noqa: PLC0415
 
         from typer.main import get_command  # noqa: PLC0415
 
-        sub = typer.Typer()
+        # plain help like the root (Rich help costs ~100 ms), and no completion options on sub-commands
+        sub = typer.Typer(rich_markup_mode=None, add_completion=False)
         importlib.import_module(f"{__package__}.{module}").register(sub)
         built = get_command(sub)
         for name, cmd in (getattr(built, "commands", None) or {built.name: built}).items():
             self.commands.setdefault(name, cmd)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        tidy_help(self)
+        super().format_help(ctx, formatter)
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         rows = []
@@ -162,7 +169,7 @@ def handle_errors(fn: F) -> F:
         except MediaEnhancerError as exc:
             if state.traceback:
                 raise
-            error_line(state, exc.message)
+            error_line(state, _as_typed(exc, ctx))
             raise typer.Exit(int(exit_code_for(exc))) from None
         except KeyboardInterrupt:
             state.err.print("mediaenhancer: interrupted; temporary files removed", highlight=False)
@@ -172,6 +179,29 @@ def handle_errors(fn: F) -> F:
             raise typer.Exit(int(ExitCode.TERMINATED)) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+# request fields whose option has another name
+_FIELD_PARAMS = {"transformations": "transform", "file_type": "type"}
+
+
+def _as_typed(exc: Any, ctx: typer.Context) -> str:
+    """The server names request fields (`body.end: must be after start`); say it with the option or
+    argument the user typed (`--end: must be after start`), and drop a bare `body:` prefix."""
+    message, field = exc.message, getattr(exc, "field", None)
+    head, sep, rest = message.partition(": ")
+    if not field or not sep:
+        return message
+    if head != field:
+        return rest if field.startswith((head + ".", head + "[")) else message
+    key = field.rsplit(".", 1)[-1].split("[", 1)[0]
+    key = _FIELD_PARAMS.get(key, key)
+    for param in getattr(ctx.command, "params", ()):
+        if param.name == key:
+            if param.param_type_name == "argument":
+                return f"{param.metavar or key.upper()}: {rest}"
+            return f"{max(param.opts, key=len)}: {rest}"
+    return f"{key}: {rest}" if "." in field or "[" in field else message
 
 
 class _Terminated(BaseException):

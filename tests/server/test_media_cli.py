@@ -152,3 +152,19 @@ def test_projects_commands(cli, media_files) -> None:
     assert in_use.exit_code == ExitCode.CONFLICT
     assert cli("projects", "rm", pid).exit_code == 0
     assert cli("projects", "show", pid).exit_code == ExitCode.NOT_FOUND
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("storage_kind", ["local"], indirect=True)
+def test_refused_fields_are_named_as_the_options_typed(cli, media_files) -> None:
+    # the server answers `body.end: must be after start`; the user typed --end, not a JSON body
+    up = cli("upload", media_files["tone"], "--json")
+    media_id = _json_lines(up.stdout)[0]["media"]["id"]
+    pid = json.loads(cli("projects", "create", "Cut", "--json").stdout)["id"]
+    bad = cli("projects", "add", pid, media_id, "--start", "0.4", "--end", "0.2")
+    assert bad.exit_code == ExitCode.INVALID_REQUEST
+    line = bad.output.strip()
+    assert line == "mediaenhancer: error: --end: must be after start (0.4 s)", line
+    too_long = cli("projects", "add", pid, media_id, "--start", "0", "--end", "999")
+    assert too_long.exit_code == ExitCode.INVALID_REQUEST
+    assert "body" not in too_long.output and "media is" in too_long.output, too_long.output
