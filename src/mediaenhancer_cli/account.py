@@ -193,6 +193,8 @@ def usage(ctx: typer.Context, server: ServerOption = None, as_json: JsonOption =
     """Show your use against your plan's limits."""
     from rich.table import Table  # noqa: PLC0415
 
+    from .tables import show  # noqa: PLC0415
+
     state = _state(ctx)
     with _client(state, server) as client:
         data = client.get("/api/users/usage")
@@ -208,7 +210,7 @@ def usage(ctx: typer.Context, server: ServerOption = None, as_json: JsonOption =
         limit = data[key]["limit"]
         table.add_row(key, str(data[key]["used"]), "unlimited" if limit is None else str(limit))
     table.add_row("media files", str(data["media"]["count"]), f"≤ {data['media']['max_duration_seconds'] // 60} min each")
-    state.out.print(table)
+    show(state.out, table)
 
 
 # --- tokens -------------------------------------------------------------------------------------------
@@ -216,7 +218,7 @@ def usage(ctx: typer.Context, server: ServerOption = None, as_json: JsonOption =
 
 def tokens_list(ctx: typer.Context, server: ServerOption = None, as_json: JsonOption = False) -> None:
     """List your API tokens (never their secrets)."""
-    from rich.table import Table  # noqa: PLC0415
+    from .tables import Col, print_table  # noqa: PLC0415
 
     state = _state(ctx)
     with _client(state, server) as client:
@@ -224,13 +226,13 @@ def tokens_list(ctx: typer.Context, server: ServerOption = None, as_json: JsonOp
     if as_json:
         _print_json(state, tokens)
         return
-    table = Table(title_justify="left")
-    for col in ("id", "name", "token", "created", "last used", "expires"):
-        table.add_column(col, overflow="fold")
+    columns = (Col("id", "id"), Col("name", "name"), Col("token"), Col("created", "num"), Col("last used", "num"),
+               Col("expires", "num"))
+    rows = []
     for t in tokens:
         expires = "expired" if t["expired"] else (t["expires_at"] or "never")[:10]
-        table.add_row(t["id"], t["name"], t["prefix"] + "…", t["created_at"][:10], (t["last_used_at"] or "never")[:16], expires)
-    state.out.print(table)
+        rows.append((t["id"], t["name"], t["prefix"] + "…", t["created_at"][:10], (t["last_used_at"] or "never")[:16], expires))
+    print_table(state.out, columns, rows)
 
 
 def tokens_create(

@@ -250,6 +250,7 @@ def analyze(
     from mediaenhancer_core.errors import MediaEnhancerError  # noqa: PLC0415
 
     from .output import FileProgress, analysis_table, print_json_lines  # noqa: PLC0415
+    from .tables import show  # noqa: PLC0415
 
     state = _state(ctx)
     tools = state.tools
@@ -267,7 +268,7 @@ def analyze(
                                       on_progress=progress.update)
                 objects.append({"status": "ok", **result.to_dict()})
                 if not json_out:
-                    state.out.print(analysis_table(result))
+                    show(state.out, analysis_table(result))
             except MediaEnhancerError as exc:
                 first_error = first_error or exc
                 objects.append({"file": str(item.path), "status": "failed", "error": {"code": exc.code, "message": exc.message}})
@@ -379,7 +380,8 @@ def enhance(
     from mediaenhancer_core.planner import EnhanceOptions  # noqa: PLC0415
     from mediaenhancer_core.presets import get_preset  # noqa: PLC0415
 
-    from .output import FileProgress, plan_panel, print_json_lines, results_table  # noqa: PLC0415
+    from .output import FileProgress, plan_panel, print_json_lines, results_lines, results_table  # noqa: PLC0415
+    from .tables import show  # noqa: PLC0415
 
     state = _state(ctx)
     settings = state.settings
@@ -512,7 +514,9 @@ def enhance(
 
                 state.err.print(f"[yellow]mediaenhancer: warning:[/] {escape(r.input)}: {escape(warning)}", highlight=False)
         if not quiet and (len(results) > 1 or not dry_run):
-            state.out.print(results_table(results))
+            show(state.out, results_table(results))
+            for line in results_lines(results):  # paths whole, one line each (soft wrap: never broken by us)
+                state.out.print(line, highlight=False, markup=False, soft_wrap=True)
     failed = [r for r in results if r.status == "failed"]
     if failed:
         first = failed[0].exit_error

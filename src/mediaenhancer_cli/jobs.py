@@ -68,8 +68,18 @@ def jobs_list(
     with _client(state, server) as client:
         query = f"?status={status}" if status else ""
         jobs = client.get(f"/api/jobs{query}")["jobs"]
-    for job in jobs:
-        _print_job(state, job, as_json)
+    if as_json:
+        for job in jobs:
+            _print_job(state, job, as_json)
+        return
+    from .tables import Col, print_table  # noqa: PLC0415
+
+    columns = (Col("id", "id"), Col("type"), Col("status"), Col("done", "num"), Col("target", "id"),
+               Col("result", "id"), Col("error"))
+    rows = [(j["id"], j["type"], j["status"], f"{j['progress']}%", j.get("media_id") or j.get("project_id") or "–",
+             j.get("result_media_id") or "", j["error"] if j.get("error") and j["status"] != "succeeded" else "")
+            for j in jobs]
+    print_table(state.out, columns, rows)
 
 
 @jobs_app.command("watch")
@@ -108,7 +118,7 @@ def _print_job(state: State, job: dict[str, Any], as_json: bool) -> None:
     if as_json:
         state.out.file.write(json.dumps(job) + "\n")
     else:
-        state.out.print(_row(job), highlight=False, markup=False)
+        state.out.print(_row(job), highlight=False, markup=False, soft_wrap=True)  # ids never break across lines
 
 
 def _finish(state: State, job: dict[str, Any], as_json: bool) -> None:

@@ -19,6 +19,7 @@ from mediaenhancer_core.exit_codes import exit_code_for
 
 from .account import JsonOption, ServerOption, _client, _print_json
 from .app import _state, error_line, handle_errors
+from .tables import Col, print_table
 
 if TYPE_CHECKING:
     from .app import State
@@ -126,7 +127,8 @@ def upload(
                     state.out.file.write(json.dumps(row) + "\n")
                 elif row["status"] == "uploaded":
                     m = row["media"]
-                    state.out.print(f"{path.name} → {m['id']} ({m['file_type']}, {_size(m['file_size'])})", highlight=False)
+                    state.out.print(f"{path.name} → {m['id']} ({m['file_type']}, {_size(m['file_size'])})",
+                                    highlight=False, markup=False, soft_wrap=True)  # the id stays whole on one line
                 else:
                     error_line(state, f"{path}: {row['error']['message']}")
 
@@ -152,8 +154,6 @@ def media_list(
     """List your media files."""
     from urllib.parse import urlencode  # noqa: PLC0415
 
-    from rich.table import Table  # noqa: PLC0415
-
     state = _state(ctx)
     query = {"page": page, "per_page": per_page, "sort": sort, **({"type": file_type} if file_type else {}),
              **({"status": status} if status else {})}
@@ -162,14 +162,14 @@ def media_list(
     if as_json:
         _print_json(state, data)
         return
-    table = Table(title=f"{data['total']} media file(s), page {data['page']}", title_justify="left")
-    for col in ("id", "name", "type", "size", "duration", "resolution", "status", "added"):
-        table.add_column(col, overflow="fold")
+    columns = (Col("id", "id"), Col("name", "name"), Col("type"), Col("size", "num"), Col("duration", "num"),
+               Col("resolution", "num"), Col("status"), Col("added", "num"))
+    rows = []
     for m in data["media"]:
         res = f"{m['width']}x{m['height']}" if m.get("width") else "–"
         dur = f"{m['duration']:.1f} s" if m.get("duration") is not None else "–"
-        table.add_row(m["id"], m["filename"], m["file_type"], _size(m["file_size"]), dur, res, m["status"], m["created_at"][:16])
-    state.out.print(table)
+        rows.append((m["id"], m["filename"], m["file_type"], _size(m["file_size"]), dur, res, m["status"], m["created_at"][:10]))
+    print_table(state.out, columns, rows, title=f"{data['total']} media file(s), page {data['page']}")
 
 
 def media_info(ctx: typer.Context, media_id: Annotated[str, typer.Argument(help="The id from `media list`.")],
@@ -233,19 +233,16 @@ def media_rm(ctx: typer.Context, media_ids: Annotated[list[str], typer.Argument(
 
 
 def _show_project(state: State, p: dict[str, Any]) -> None:
-    from rich.table import Table  # noqa: PLC0415
-
     dur = f", {p['duration']:.1f} s" if p.get("duration") else ""
-    state.out.print(f"{p['name']} ({p['id']}) — {p['status']}{dur}", highlight=False)
+    state.out.print(f"{p['name']} ({p['id']}) — {p['status']}{dur}", highlight=False, markup=False, soft_wrap=True)
     if p.get("description"):
-        state.out.print(p["description"], highlight=False)
-    table = Table(title_justify="left")
-    for col in ("#", "segment", "track", "media", "start", "end", "transformations"):
-        table.add_column(col, overflow="fold")
-    for s in p.get("segments", []):
-        table.add_row(str(s["position"]), s["id"], s["track"], s["media_id"], f"{s['start']:g}",
-                      "end" if s["end"] is None else f"{s['end']:g}", json.dumps(s["transformations"]) if s["transformations"] else "")
-    state.out.print(table)
+        state.out.print(p["description"], highlight=False, markup=False)
+    columns = (Col("#", "num"), Col("segment", "id"), Col("track"), Col("media", "id"), Col("start", "num"),
+               Col("end", "num"), Col("transformations"))
+    rows = [(str(s["position"]), s["id"], s["track"], s["media_id"], f"{s['start']:g}",
+             "end" if s["end"] is None else f"{s['end']:g}", json.dumps(s["transformations"]) if s["transformations"] else "")
+            for s in p.get("segments", [])]
+    print_table(state.out, columns, rows)
 
 
 def _out_project(state: State, p: dict[str, Any], as_json: bool) -> None:
@@ -267,21 +264,17 @@ def projects_create(ctx: typer.Context, name: Annotated[str, typer.Argument(help
 
 def projects_list(ctx: typer.Context, server: ServerOption = None, as_json: JsonOption = False) -> None:
     """List your projects."""
-    from rich.table import Table  # noqa: PLC0415
-
     state = _state(ctx)
     with _client(state, server) as client:
         data = client.get("/api/projects?per_page=200")
     if as_json:
         _print_json(state, data)
         return
-    table = Table(title=f"{data['total']} project(s)", title_justify="left")
-    for col in ("id", "name", "status", "segments", "duration", "updated"):
-        table.add_column(col, overflow="fold")
-    for p in data["projects"]:
-        table.add_row(p["id"], p["name"], p["status"], str(p.get("segment_count", 0)),
-                      f"{p['duration']:.1f} s" if p.get("duration") else "–", p["updated_at"][:16])
-    state.out.print(table)
+    columns = (Col("id", "id"), Col("name", "name"), Col("status"), Col("segments", "num"), Col("duration", "num"),
+               Col("updated", "num"))
+    rows = [(p["id"], p["name"], p["status"], str(p.get("segment_count", 0)),
+             f"{p['duration']:.1f} s" if p.get("duration") else "–", p["updated_at"][:16]) for p in data["projects"]]
+    print_table(state.out, columns, rows, title=f"{data['total']} project(s)")
 
 
 def projects_show(ctx: typer.Context, project_id: Annotated[str, typer.Argument()], server: ServerOption = None,

@@ -55,7 +55,7 @@ def _lines(output: str) -> list[dict]:
     return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
 
 
-def test_enhance_remote_uploads_queues_follows_and_downloads(cli, tmp_path) -> None:
+def test_enhance_remote_uploads_queues_follows_and_downloads(cli, tmp_path, monkeypatch) -> None:
     talk = M.make_audio(tmp_path / "talk.wav", 5.0, ("-c:a", "pcm_s16le"), level=0.02, noise=0.006)
     r = cli("enhance", "--remote", talk, "--format", "flac", "--json")
     assert r.exit_code == 0, r.output
@@ -71,6 +71,17 @@ def test_enhance_remote_uploads_queues_follows_and_downloads(cli, tmp_path) -> N
     assert (tmp_path / "again.flac").exists()
     jobs = _lines(cli("jobs", "list", "--json").stdout)
     assert [j["type"] for j in jobs] == ["denoise", "auto"] and {j["status"] for j in jobs} == {"succeeded"}
+    # the table at 80 columns keeps ids whole (8 characters, accepted back as prefixes); piped: whole ids
+    from tests.cli_tables import PIPE_80, TERMINAL_80, assert_plain, assert_terminal
+
+    ids = tuple(x for j in jobs for x in (j["id"], j["media_id"], j.get("result_media_id")) if x)
+    for key, value in TERMINAL_80.items():
+        monkeypatch.setenv(key, value)
+    assert_terminal(cli("jobs", "list").stdout, ids=ids)
+    for key, value in PIPE_80.items():
+        monkeypatch.setenv(key, value)
+    assert_plain(cli("jobs", "list").stdout, *ids)
+    monkeypatch.setenv("TTY_COMPATIBLE", "")
     watched = cli("jobs", "watch", jobs[0]["id"], "--json")
     assert watched.exit_code == 0 and _lines(watched.stdout)[0]["status"] == "succeeded"
     late = cli("jobs", "cancel", jobs[0]["id"])

@@ -168,3 +168,34 @@ def test_refused_fields_are_named_as_the_options_typed(cli, media_files) -> None
     too_long = cli("projects", "add", pid, media_id, "--start", "0", "--end", "999")
     assert too_long.exit_code == ExitCode.INVALID_REQUEST
     assert "body" not in too_long.output and "media is" in too_long.output, too_long.output
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("storage_kind", ["local"], indirect=True)
+def test_tables_keep_ids_and_names_whole_at_80_columns_and_in_a_pipe(cli, media_files, monkeypatch, tmp_path) -> None:
+    from tests.cli_tables import PIPE_80, TERMINAL_80, assert_plain, assert_terminal
+
+    named = tmp_path / "speech_noisy_interview_take_03.wav"
+    named.write_bytes(media_files["tone"].read_bytes())
+    up = cli("upload", media_files["clip"], named, "--json")
+    media = {Path(r["file"]).name: r["media"]["id"] for r in _json_lines(up.stdout)}
+    pid = json.loads(cli("projects", "create", "Interview with a rather long project name", "--json").stdout)["id"]
+    added = json.loads(cli("projects", "add", pid, media[named.name], "--end", "0.5", "--json").stdout)
+    segment = added["segments"][0]["id"]
+    tokens = [t["id"] for t in json.loads(cli("tokens", "list", "--json").stdout)]
+    views = {("media", "list"): ((*media.values(),), (named.name, media_files["clip"].name)),
+             ("projects", "list"): ((pid,), ()),
+             ("projects", "show", pid): ((segment, media[named.name]), ()),
+             ("tokens", "list"): ((*tokens,), ())}
+    for args, (ids, names) in views.items():
+        for key, value in TERMINAL_80.items():
+            monkeypatch.setenv(key, value)
+        term = cli(*args)
+        assert term.exit_code == 0, term.output
+        assert_terminal(term.stdout.split("\n", 1)[1] if args[1] == "show" else term.stdout, ids=ids, names=names)
+        for key, value in PIPE_80.items():
+            monkeypatch.setenv(key, value)
+        piped = cli(*args)
+        assert piped.exit_code == 0, piped.output
+        assert_plain(piped.stdout, *ids, *names)
+
