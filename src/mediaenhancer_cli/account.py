@@ -249,20 +249,15 @@ def tokens_create(
     state.out.file.write(created["token"] + "\n")
 
 
-def tokens_revoke(ctx: typer.Context, token_id: Annotated[str, typer.Argument(help="The id from `tokens list`.")], server: ServerOption = None) -> None:
-    """Revoke an API token."""
-    import uuid  # noqa: PLC0415
-
-    from mediaenhancer_core.errors import NotFoundError  # noqa: PLC0415
+def tokens_revoke(ctx: typer.Context, token_id: Annotated[str, typer.Argument(help="The id from `tokens list`, or its first characters.")], server: ServerOption = None) -> None:
+    """Revoke an API token (its id from `tokens list`, or a unique prefix of it)."""
+    from .ids import resolve_id  # noqa: PLC0415
 
     state = _state(ctx)
-    try:
-        uuid.UUID(token_id)
-    except ValueError:
-        raise NotFoundError(f"no token {token_id}; list yours with `mediaenhancer tokens list`") from None
     with _client(state, server) as client:
-        client.delete(f"/api/tokens/{token_id}")
-    state.out.print(f"revoked {token_id}", highlight=False)
+        full = resolve_id(client, "token", token_id)
+        client.delete(f"/api/tokens/{full}")
+    state.out.print(f"revoked {full}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

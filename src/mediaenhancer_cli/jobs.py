@@ -86,16 +86,18 @@ def jobs_list(
 @handle_errors
 def jobs_watch(
     ctx: typer.Context,
-    job_id: Annotated[str, typer.Argument(help="The job's id.")],
+    job_id: Annotated[str, typer.Argument(help="The job's id, or its first characters.")],
     server: ServerOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Follow a job until it ends (Ctrl-C stops watching; the job goes on)."""
     from mediaenhancer_core.remote import watch_job  # noqa: PLC0415
 
+    from .ids import resolve_id  # noqa: PLC0415
+
     state = _state(ctx)
     with _client(state, server) as client, _JobBar(state, job_id[:8], state.err.is_terminal and not as_json) as bar:
-        job = watch_job(client, job_id, on_update=bar.update, cancel_on_interrupt=False)
+        job = watch_job(client, resolve_id(client, "job", job_id), on_update=bar.update, cancel_on_interrupt=False)
     _finish(state, job, as_json)
 
 
@@ -103,14 +105,16 @@ def jobs_watch(
 @handle_errors
 def jobs_cancel(
     ctx: typer.Context,
-    job_id: Annotated[str, typer.Argument(help="The job's id.")],
+    job_id: Annotated[str, typer.Argument(help="The job's id, or its first characters.")],
     server: ServerOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Cancel a job: a queued one at once, a running one within seconds (its ffmpeg stops)."""
     state = _state(ctx)
     with _client(state, server) as client:
-        job = client.post(f"/api/jobs/{job_id}/cancel")
+        from .ids import resolve_id  # noqa: PLC0415
+
+        job = client.post(f"/api/jobs/{resolve_id(client, 'job', job_id)}/cancel")
     _print_job(state, job, as_json)
 
 
@@ -161,6 +165,7 @@ def remote_enhance(
     with _client(state, server) as client:
         for source in files:
             try:
+                source = _media_source(client, source)  # noqa: PLW2901 - a media id prefix becomes the full id
                 reused: dict[str, Any] = {}
                 with _JobBar(state, Path(source).name, state.err.is_terminal and not quiet and not as_json) as bar:
                     job, result, dest = run_remote_enhance(client, source, job_type, preset=preset, options=options,
@@ -194,6 +199,18 @@ def remote_enhance(
         raise typer.Exit(int(exit_code_for(first_error)))
 
 
+def _media_source(client: Any, source: str) -> str:
+    """`enhance --remote` takes files and media ids: an argument that is no file and looks like the start
+    of an id (8 or more hex characters) is resolved as a media id prefix."""
+    import re  # noqa: PLC0415
+
+    from .ids import resolve_id  # noqa: PLC0415
+
+    if Path(source).exists() or not re.fullmatch(r"[0-9a-fA-F-]{8,36}", source):
+        return source
+    return resolve_id(client, "media", source)
+
+
 def remote_export(
     state: State,
     project_id: str,
@@ -210,8 +227,11 @@ def remote_export(
     from mediaenhancer_core.formats import FORMATS  # noqa: PLC0415
     from mediaenhancer_core.remote import run_remote_export  # noqa: PLC0415
 
+    from .ids import resolve_id  # noqa: PLC0415
+
     dest = output or Path(f"export-{project_id[:8]}{FORMATS[body.get('format') or 'mp4'].extension}")
     with _client(state, server) as client, _JobBar(state, project_id[:8], state.err.is_terminal and not quiet and not as_json) as bar:
+        project_id = resolve_id(client, "project", project_id)
         job, export = run_remote_export(client, project_id, body, dest=dest, on_update=bar.update, force=force)
     if as_json:
         state.out.file.write(json.dumps({"output": str(dest), "job": job, "export": export}) + "\n")

@@ -36,15 +36,30 @@ def _size(n: int | None) -> str:
     return f"{n} B"
 
 
-def _check_id(value: str, what: str) -> str:
+def _check_id(client: Any, value: str, what: str) -> str:
+    """A full id from a full id or a unique prefix (as git takes them)."""
+    from .ids import resolve_id  # noqa: PLC0415
+
+    return resolve_id(client, what, value)
+
+
+def _segment_ids(client: Any, project_id: str, values: list[str]) -> list[str]:
+    from .ids import resolve_segment  # noqa: PLC0415
+
+    if all(_is_full(v) for v in values):
+        return values
+    project = client.get(f"/api/projects/{project_id}")
+    return [resolve_segment(project, v) for v in values]
+
+
+def _is_full(value: str) -> bool:
     import uuid  # noqa: PLC0415
 
-    from mediaenhancer_core.errors import NotFoundError  # noqa: PLC0415
-
     try:
-        return str(uuid.UUID(value))
+        uuid.UUID(value)
     except ValueError:
-        raise NotFoundError(f"no {what} {value}; list yours with `mediaenhancer {what == 'media' and 'media' or 'projects'} list`") from None
+        return False
+    return True
 
 
 class _Bars:
@@ -172,12 +187,12 @@ def media_list(
     print_table(state.out, columns, rows, title=f"{data['total']} media file(s), page {data['page']}")
 
 
-def media_info(ctx: typer.Context, media_id: Annotated[str, typer.Argument(help="The id from `media list`.")],
+def media_info(ctx: typer.Context, media_id: Annotated[str, typer.Argument(help="The id from `media list`, or its first characters.")],
                server: ServerOption = None, as_json: JsonOption = False) -> None:
     """Show one media file (with a signed download link)."""
     state = _state(ctx)
     with _client(state, server) as client:
-        m = client.get(f"/api/media/{_check_id(media_id, 'media')}")
+        m = client.get(f"/api/media/{_check_id(client, media_id, 'media')}")
     if as_json:
         _print_json(state, m)
         return
@@ -190,7 +205,7 @@ def media_info(ctx: typer.Context, media_id: Annotated[str, typer.Argument(help=
 
 def media_download(
     ctx: typer.Context,
-    media_id: Annotated[str, typer.Argument(help="The id from `media list`.")],
+    media_id: Annotated[str, typer.Argument(help="The id from `media list`, or its first characters.")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write it (default: its name, here).")] = None,
     server: ServerOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -202,7 +217,7 @@ def media_download(
 
     state = _state(ctx)
     with _client(state, server) as client:
-        m = client.get(f"/api/media/{_check_id(media_id, 'media')}")
+        m = client.get(f"/api/media/{_check_id(client, media_id, 'media')}")
         if not m.get("download_url"):
             raise ConflictError(f"media {m['id']} is {m['status']}, not ready to download")
         dest = output or Path(Path(m["filename"]).name)
@@ -219,14 +234,15 @@ def media_download(
     state.out.print(f"wrote {dest} ({_size(written)})", highlight=False)
 
 
-def media_rm(ctx: typer.Context, media_ids: Annotated[list[str], typer.Argument(help="Ids from `media list`.")],
+def media_rm(ctx: typer.Context, media_ids: Annotated[list[str], typer.Argument(help="Ids from `media list`, or their first characters.")],
              server: ServerOption = None) -> None:
     """Delete media files (their storage is freed)."""
     state = _state(ctx)
     with _client(state, server) as client:
         for media_id in media_ids:
-            client.delete(f"/api/media/{_check_id(media_id, 'media')}")
-            state.out.print(f"deleted {media_id}", highlight=False)
+            full = _check_id(client, media_id, "media")
+            client.delete(f"/api/media/{full}")
+            state.out.print(f"deleted {full}", highlight=False)
 
 
 # --- projects -----------------------------------------------------------------------------------------
@@ -277,16 +293,16 @@ def projects_list(ctx: typer.Context, server: ServerOption = None, as_json: Json
     print_table(state.out, columns, rows, title=f"{data['total']} project(s)")
 
 
-def projects_show(ctx: typer.Context, project_id: Annotated[str, typer.Argument()], server: ServerOption = None,
+def projects_show(ctx: typer.Context, project_id: Annotated[str, typer.Argument(help="The id from `projects list`, or its first characters.")], server: ServerOption = None,
                   as_json: JsonOption = False) -> None:
     """Show a project and its segments in order."""
     state = _state(ctx)
     with _client(state, server) as client:
-        p = client.get(f"/api/projects/{_check_id(project_id, 'project')}")
+        p = client.get(f"/api/projects/{_check_id(client, project_id, 'project')}")
     _out_project(state, p, as_json)
 
 
-def projects_update(ctx: typer.Context, project_id: Annotated[str, typer.Argument()],
+def projects_update(ctx: typer.Context, project_id: Annotated[str, typer.Argument(help="The id from `projects list`, or its first characters.")],
                     name: Annotated[str | None, typer.Option("--name")] = None,
                     description: Annotated[str | None, typer.Option("--description")] = None,
                     status: Annotated[str | None, typer.Option("--status", help="draft, active or archived.")] = None,
@@ -299,21 +315,22 @@ def projects_update(ctx: typer.Context, project_id: Annotated[str, typer.Argumen
     if not changes:
         raise ValidationError("nothing to change; give --name, --description or --status")
     with _client(state, server) as client:
-        p = client.put(f"/api/projects/{_check_id(project_id, 'project')}", changes)
+        p = client.put(f"/api/projects/{_check_id(client, project_id, 'project')}", changes)
     _out_project(state, p, as_json)
 
 
-def projects_rm(ctx: typer.Context, project_id: Annotated[str, typer.Argument()], server: ServerOption = None) -> None:
+def projects_rm(ctx: typer.Context, project_id: Annotated[str, typer.Argument(help="The id from `projects list`, or its first characters.")], server: ServerOption = None) -> None:
     """Delete a project (its media stay in your library)."""
     state = _state(ctx)
     with _client(state, server) as client:
-        client.delete(f"/api/projects/{_check_id(project_id, 'project')}")
-    state.out.print(f"deleted project {project_id}", highlight=False)
+        full = _check_id(client, project_id, "project")
+        client.delete(f"/api/projects/{full}")
+    state.out.print(f"deleted project {full}", highlight=False)
 
 
 def projects_add(
     ctx: typer.Context,
-    project_id: Annotated[str, typer.Argument()],
+    project_id: Annotated[str, typer.Argument(help="The id from `projects list`, or its first characters.")],
     media_id: Annotated[str, typer.Argument(help="A ready media file of yours.")],
     start: Annotated[float, typer.Option("--start", min=0.0, help="Seconds into the media.")] = 0.0,
     end: Annotated[float | None, typer.Option("--end", help="Seconds into the media (default: its end).")] = None,
@@ -327,7 +344,7 @@ def projects_add(
     from mediaenhancer_core.errors import ValidationError  # noqa: PLC0415
 
     state = _state(ctx)
-    body: dict[str, Any] = {"media_id": _check_id(media_id, "media"), "start": start, "end": end, "track": track}
+    body: dict[str, Any] = {"start": start, "end": end, "track": track}
     if position is not None:
         body["position"] = position
     if transform:
@@ -336,13 +353,14 @@ def projects_add(
         except ValueError:
             raise ValidationError("--transform: not valid JSON") from None
     with _client(state, server) as client:
-        p = client.post(f"/api/projects/{_check_id(project_id, 'project')}/segments", body)
+        body["media_id"] = _check_id(client, media_id, "media")
+        p = client.post(f"/api/projects/{_check_id(client, project_id, 'project')}/segments", body)
     _out_project(state, p, as_json)
 
 
 def projects_reorder(
     ctx: typer.Context,
-    project_id: Annotated[str, typer.Argument()],
+    project_id: Annotated[str, typer.Argument(help="The id from `projects list`, or its first characters.")],
     segment_ids: Annotated[list[str], typer.Argument(help="Every segment id of the track, in the new order.")],
     track: Annotated[str, typer.Option("--track")] = "main",
     server: ServerOption = None,
@@ -351,18 +369,20 @@ def projects_reorder(
     """Put a track's segments in a new order."""
     state = _state(ctx)
     with _client(state, server) as client:
-        p = client.put(f"/api/projects/{_check_id(project_id, 'project')}/segments/order",
-                       {"segment_ids": segment_ids, "track": track})
+        pid = _check_id(client, project_id, "project")
+        p = client.put(f"/api/projects/{pid}/segments/order",
+                       {"segment_ids": _segment_ids(client, pid, segment_ids), "track": track})
     _out_project(state, p, as_json)
 
 
-def projects_remove_segment(ctx: typer.Context, project_id: Annotated[str, typer.Argument()],
-                            segment_id: Annotated[str, typer.Argument()], server: ServerOption = None,
+def projects_remove_segment(ctx: typer.Context, project_id: Annotated[str, typer.Argument(help="The id from `projects list`, or its first characters.")],
+                            segment_id: Annotated[str, typer.Argument(help="The id from `projects show`, or its first characters.")], server: ServerOption = None,
                             as_json: JsonOption = False) -> None:
     """Remove a segment from a project."""
     state = _state(ctx)
     with _client(state, server) as client:
-        p = client.delete(f"/api/projects/{_check_id(project_id, 'project')}/segments/{_check_id(segment_id, 'segment')}")
+        pid = _check_id(client, project_id, "project")
+        p = client.delete(f"/api/projects/{pid}/segments/{_segment_ids(client, pid, [segment_id])[0]}")
     _out_project(state, p, as_json)
 
 

@@ -42,6 +42,7 @@ class ExitCode(IntEnum):
     INVALID_REQUEST = 44  # the server refused a field (422) or the body size (413)
     RATE_LIMITED = 45  # too many attempts; wait and retry
     LOGIN_FAILED = 46  # device login denied or expired
+    AMBIGUOUS_ID = 47  # an id prefix matches several ids: give more characters
     SERVER_UNREACHABLE = 50  # cannot connect to the server
     SERVER_UNAVAILABLE = 51  # the server answered 5xx (database down, provider unreachable)
     # --- Gemini ---
@@ -86,6 +87,7 @@ _TABLE: list[tuple[type[E.MediaEnhancerError], ExitCode]] = [
     (E.ForbiddenError, ExitCode.FORBIDDEN),
     (E.NotFoundError, ExitCode.NOT_FOUND),
     (E.ConflictError, ExitCode.CONFLICT),
+    (E.AmbiguousIdError, ExitCode.AMBIGUOUS_ID),  # ahead of its parent, ValidationError
     (E.ValidationError, ExitCode.INVALID_REQUEST),
     (E.PayloadTooLargeError, ExitCode.INVALID_REQUEST),
     (E.RateLimitedError, ExitCode.RATE_LIMITED),

@@ -64,9 +64,9 @@ def test_enhance_remote_uploads_queues_follows_and_downloads(cli, tmp_path, monk
     out = Path(row["output"])
     assert out == tmp_path / "talk.enhanced.flac" and out.exists()
     assert abs(M.loudness(out) - -16.0) <= 0.5
-    # the uploaded original can be enhanced again by its media id
+    # the uploaded original can be enhanced again by its media id (a unique prefix of it, as git takes them)
     media_id = row["job"]["media_id"]
-    again = cli("enhance", "--remote", media_id, "--type", "denoise", "-o", tmp_path / "again.flac", "--json")
+    again = cli("enhance", "--remote", media_id[:8], "--type", "denoise", "-o", tmp_path / "again.flac", "--json")
     assert again.exit_code == 0, again.output
     assert (tmp_path / "again.flac").exists()
     jobs = _lines(cli("jobs", "list", "--json").stdout)
@@ -82,9 +82,9 @@ def test_enhance_remote_uploads_queues_follows_and_downloads(cli, tmp_path, monk
         monkeypatch.setenv(key, value)
     assert_plain(cli("jobs", "list").stdout, *ids)
     monkeypatch.setenv("TTY_COMPATIBLE", "")
-    watched = cli("jobs", "watch", jobs[0]["id"], "--json")
+    watched = cli("jobs", "watch", jobs[0]["id"][:8], "--json")
     assert watched.exit_code == 0 and _lines(watched.stdout)[0]["status"] == "succeeded"
-    late = cli("jobs", "cancel", jobs[0]["id"])
+    late = cli("jobs", "cancel", jobs[0]["id"][:6])
     assert late.exit_code == int(ExitCode.CONFLICT) and "already succeeded" in late.output
 
 
