@@ -182,7 +182,7 @@ def handle_errors(fn: F) -> F:
 
 
 # request fields whose option has another name
-_FIELD_PARAMS = {"transformations": "transform", "file_type": "type"}
+_FIELD_PARAMS = {"transformations": "transform", "file_type": "type", "expires_in_days": "expires_days"}
 
 
 def _as_typed(exc: Any, ctx: typer.Context) -> str:
