@@ -110,10 +110,10 @@ def jobs_cancel(
     as_json: JsonOption = False,
 ) -> None:
     """Cancel a job: a queued one at once, a running one within seconds (its ffmpeg stops)."""
+    from .ids import resolve_id  # noqa: PLC0415
+
     state = _state(ctx)
     with _client(state, server) as client:
-        from .ids import resolve_id  # noqa: PLC0415
-
         job = client.post(f"/api/jobs/{resolve_id(client, 'job', job_id)}/cancel")
     _print_job(state, job, as_json)
 
