@@ -19,7 +19,7 @@ import typer
 from typer.testing import CliRunner
 
 from mediaenhancer_cli.app import app
-from mediaenhancer_cli.exit_codes import ExitCode
+from mediaenhancer_core.exit_codes import ExitCode
 from tests import media as M
 
 

@@ -1,6 +1,6 @@
 """Exit codes stay distinct as features add their own."""
 
-from mediaenhancer_cli.exit_codes import ExitCode
+from mediaenhancer_core.exit_codes import ExitCode
 
 
 def test_no_two_exit_codes_share_a_number() -> None:

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mediaenhancer_cli.app import app
-from mediaenhancer_cli.exit_codes import ExitCode, exit_code_for
+from mediaenhancer_core.exit_codes import ExitCode, exit_code_for
 from mediaenhancer_core import errors as E
 from tests import media as M
 

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mediaenhancer_cli.app import app
-from mediaenhancer_cli.exit_codes import ExitCode
+from mediaenhancer_core.exit_codes import ExitCode
 from mediaenhancer_core.errors import FFmpegNotFoundError, FFmpegTooOldError
 from mediaenhancer_core.ffmpeg import MIN_VERSION, REQUIRED_FILTERS, locate_ffmpeg
 from mediaenhancer_core.probe import probe

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from mediaenhancer_cli.exit_codes import ExitCode
+from mediaenhancer_core.exit_codes import ExitCode
 from tests import media as M
 
 

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mediaenhancer_cli.app import app
-from mediaenhancer_cli.exit_codes import ExitCode
+from mediaenhancer_core.exit_codes import ExitCode
 from mediaenhancer_core.plan import ALLOWED_FILTERS, PLAN_VERSION, Plan
 from tests import media as M
 

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mediaenhancer_cli.app import app
-from mediaenhancer_cli.exit_codes import ExitCode
+from mediaenhancer_core.exit_codes import ExitCode
 from mediaenhancer_core.ai.subtitles import map_time
 from mediaenhancer_core.enhance import EnhanceJob
 from mediaenhancer_core.plan import Plan

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mediaenhancer_cli.exit_codes import ExitCode
+from mediaenhancer_core.exit_codes import ExitCode
 from mediaenhancer_core.errors import TempDirError
 from mediaenhancer_core.workdirs import OWNER, UNOWNED_AGE, make_workdir, reap, remove_workdir, workdir
 from tests import media as M

@@ -193,6 +193,8 @@ def usage(ctx: typer.Context, server: ServerOption = None, as_json: JsonOption =
     """Show your use against your plan's limits."""
     from rich.table import Table  # noqa: PLC0415
 
+    from .tables import show  # noqa: PLC0415
+
     state = _state(ctx)
     with _client(state, server) as client:
         data = client.get("/api/users/usage")
@@ -208,7 +210,7 @@ def usage(ctx: typer.Context, server: ServerOption = None, as_json: JsonOption =
         limit = data[key]["limit"]
         table.add_row(key, str(data[key]["used"]), "unlimited" if limit is None else str(limit))
     table.add_row("media files", str(data["media"]["count"]), f"≤ {data['media']['max_duration_seconds'] // 60} min each")
-    state.out.print(table)
+    show(state.out, table)
 
 
 # --- tokens -------------------------------------------------------------------------------------------
@@ -216,7 +218,7 @@ def usage(ctx: typer.Context, server: ServerOption = None, as_json: JsonOption =
 
 def tokens_list(ctx: typer.Context, server: ServerOption = None, as_json: JsonOption = False) -> None:
     """List your API tokens (never their secrets)."""
-    from rich.table import Table  # noqa: PLC0415
+    from .tables import Col, print_table  # noqa: PLC0415
 
     state = _state(ctx)
     with _client(state, server) as client:
@@ -224,13 +226,13 @@ def tokens_list(ctx: typer.Context, server: ServerOption = None, as_json: JsonOp
     if as_json:
         _print_json(state, tokens)
         return
-    table = Table(title_justify="left")
-    for col in ("id", "name", "token", "created", "last used", "expires"):
-        table.add_column(col, overflow="fold")
+    columns = (Col("id", "id"), Col("name", "name"), Col("token"), Col("created", "num"), Col("last used", "num"),
+               Col("expires", "num"))
+    rows = []
     for t in tokens:
         expires = "expired" if t["expired"] else (t["expires_at"] or "never")[:10]
-        table.add_row(t["id"], t["name"], t["prefix"] + "…", t["created_at"][:10], (t["last_used_at"] or "never")[:16], expires)
-    state.out.print(table)
+        rows.append((t["id"], t["name"], t["prefix"] + "…", t["created_at"][:10], (t["last_used_at"] or "never")[:16], expires))
+    print_table(state.out, columns, rows)
 
 
 def tokens_create(
@@ -247,20 +249,15 @@ def tokens_create(
     state.out.file.write(created["token"] + "\n")
 
 
-def tokens_revoke(ctx: typer.Context, token_id: Annotated[str, typer.Argument(help="The id from `tokens list`.")], server: ServerOption = None) -> None:
-    """Revoke an API token."""
-    import uuid  # noqa: PLC0415
-
-    from mediaenhancer_core.errors import NotFoundError  # noqa: PLC0415
+def tokens_revoke(ctx: typer.Context, token_id: Annotated[str, typer.Argument(help="The id from `tokens list`, or its first characters.")], server: ServerOption = None) -> None:
+    """Revoke an API token (its id from `tokens list`, or a unique prefix of it)."""
+    from .ids import resolve_id  # noqa: PLC0415
 
     state = _state(ctx)
-    try:
-        uuid.UUID(token_id)
-    except ValueError:
-        raise NotFoundError(f"no token {token_id}; list yours with `mediaenhancer tokens list`") from None
     with _client(state, server) as client:
-        client.delete(f"/api/tokens/{token_id}")
-    state.out.print(f"revoked {token_id}", highlight=False)
+        full = resolve_id(client, "token", token_id)
+        client.delete(f"/api/tokens/{full}")
+    state.out.print(f"revoked {full}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

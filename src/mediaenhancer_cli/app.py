@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from typer.core import TyperGroup
 
-from .exit_codes import ExitCode, exit_code_for
+from mediaenhancer_core.exit_codes import ExitCode, exit_code_for
+from mediaenhancer_core.helpstyle import tidy_help
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -63,18 +64,24 @@ class _LazyGroup(TyperGroup):
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if cmd_name not in self.commands and cmd_name in self.LAZY:
             self._load(self.LAZY[cmd_name][0])
-        return self.commands.get(cmd_name)
+        cmd = self.commands.get(cmd_name)
+        return None if cmd is None else tidy_help(cmd)
 
     def _load(self, module: str) -> None:
         import importlib  # noqa: PLC0415
 
         from typer.main import get_command  # noqa: PLC0415
 
-        sub = typer.Typer()
+        # plain help like the root (Rich help costs ~100 ms), and no completion options on sub-commands
+        sub = typer.Typer(rich_markup_mode=None, add_completion=False)
         importlib.import_module(f"{__package__}.{module}").register(sub)
         built = get_command(sub)
         for name, cmd in (getattr(built, "commands", None) or {built.name: built}).items():
             self.commands.setdefault(name, cmd)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        tidy_help(self)
+        super().format_help(ctx, formatter)
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         rows = []
@@ -162,7 +169,7 @@ def handle_errors(fn: F) -> F:
         except MediaEnhancerError as exc:
             if state.traceback:
                 raise
-            error_line(state, exc.message)
+            error_line(state, _as_typed(exc, ctx))
             raise typer.Exit(int(exit_code_for(exc))) from None
         except KeyboardInterrupt:
             state.err.print("mediaenhancer: interrupted; temporary files removed", highlight=False)
@@ -172,6 +179,29 @@ def handle_errors(fn: F) -> F:
             raise typer.Exit(int(ExitCode.TERMINATED)) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+# request fields whose option has another name
+_FIELD_PARAMS = {"transformations": "transform", "file_type": "type", "expires_in_days": "expires_days"}
+
+
+def _as_typed(exc: Any, ctx: typer.Context) -> str:
+    """The server names request fields (`body.end: must be after start`); say it with the option or
+    argument the user typed (`--end: must be after start`), and drop a bare `body:` prefix."""
+    message, field = exc.message, getattr(exc, "field", None)
+    head, sep, rest = message.partition(": ")
+    if not field or not sep:
+        return message
+    if head != field:
+        return rest if field.startswith((head + ".", head + "[")) else message
+    key = field.rsplit(".", 1)[-1].split("[", 1)[0]
+    key = _FIELD_PARAMS.get(key, key)
+    for param in getattr(ctx.command, "params", ()):
+        if param.name == key:
+            if param.param_type_name == "argument":
+                return f"{param.metavar or key.upper()}: {rest}"
+            return f"{max(param.opts, key=len)}: {rest}"
+    return f"{key}: {rest}" if "." in field or "[" in field else message
 
 
 class _Terminated(BaseException):
@@ -220,6 +250,7 @@ def analyze(
     from mediaenhancer_core.errors import MediaEnhancerError  # noqa: PLC0415
 
     from .output import FileProgress, analysis_table, print_json_lines  # noqa: PLC0415
+    from .tables import show  # noqa: PLC0415
 
     state = _state(ctx)
     tools = state.tools
@@ -237,7 +268,7 @@ def analyze(
                                       on_progress=progress.update)
                 objects.append({"status": "ok", **result.to_dict()})
                 if not json_out:
-                    state.out.print(analysis_table(result))
+                    show(state.out, analysis_table(result))
             except MediaEnhancerError as exc:
                 first_error = first_error or exc
                 objects.append({"file": str(item.path), "status": "failed", "error": {"code": exc.code, "message": exc.message}})
@@ -349,7 +380,8 @@ def enhance(
     from mediaenhancer_core.planner import EnhanceOptions  # noqa: PLC0415
     from mediaenhancer_core.presets import get_preset  # noqa: PLC0415
 
-    from .output import FileProgress, plan_panel, print_json_lines, results_table  # noqa: PLC0415
+    from .output import FileProgress, plan_panel, print_json_lines, results_lines, results_table  # noqa: PLC0415
+    from .tables import show  # noqa: PLC0415
 
     state = _state(ctx)
     settings = state.settings
@@ -482,7 +514,9 @@ def enhance(
 
                 state.err.print(f"[yellow]mediaenhancer: warning:[/] {escape(r.input)}: {escape(warning)}", highlight=False)
         if not quiet and (len(results) > 1 or not dry_run):
-            state.out.print(results_table(results))
+            show(state.out, results_table(results))
+            for line in results_lines(results):  # paths whole, one line each (soft wrap: never broken by us)
+                state.out.print(line, highlight=False, markup=False, soft_wrap=True)
     failed = [r for r in results if r.status == "failed"]
     if failed:
         first = failed[0].exit_error

@@ -68,24 +68,36 @@ def jobs_list(
     with _client(state, server) as client:
         query = f"?status={status}" if status else ""
         jobs = client.get(f"/api/jobs{query}")["jobs"]
-    for job in jobs:
-        _print_job(state, job, as_json)
+    if as_json:
+        for job in jobs:
+            _print_job(state, job, as_json)
+        return
+    from .tables import Col, print_table  # noqa: PLC0415
+
+    columns = (Col("id", "id"), Col("type"), Col("status"), Col("done", "num"), Col("target", "id"),
+               Col("result", "id"), Col("error"))
+    rows = [(j["id"], j["type"], j["status"], f"{j['progress']}%", j.get("media_id") or j.get("project_id") or "–",
+             j.get("result_media_id") or "", j["error"] if j.get("error") and j["status"] != "succeeded" else "")
+            for j in jobs]
+    print_table(state.out, columns, rows)
 
 
 @jobs_app.command("watch")
 @handle_errors
 def jobs_watch(
     ctx: typer.Context,
-    job_id: Annotated[str, typer.Argument(help="The job's id.")],
+    job_id: Annotated[str, typer.Argument(help="The job's id, or its first characters.")],
     server: ServerOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Follow a job until it ends (Ctrl-C stops watching; the job goes on)."""
     from mediaenhancer_core.remote import watch_job  # noqa: PLC0415
 
+    from .ids import resolve_id  # noqa: PLC0415
+
     state = _state(ctx)
     with _client(state, server) as client, _JobBar(state, job_id[:8], state.err.is_terminal and not as_json) as bar:
-        job = watch_job(client, job_id, on_update=bar.update, cancel_on_interrupt=False)
+        job = watch_job(client, resolve_id(client, "job", job_id), on_update=bar.update, cancel_on_interrupt=False)
     _finish(state, job, as_json)
 
 
@@ -93,14 +105,16 @@ def jobs_watch(
 @handle_errors
 def jobs_cancel(
     ctx: typer.Context,
-    job_id: Annotated[str, typer.Argument(help="The job's id.")],
+    job_id: Annotated[str, typer.Argument(help="The job's id, or its first characters.")],
     server: ServerOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Cancel a job: a queued one at once, a running one within seconds (its ffmpeg stops)."""
+    from .ids import resolve_id  # noqa: PLC0415
+
     state = _state(ctx)
     with _client(state, server) as client:
-        job = client.post(f"/api/jobs/{job_id}/cancel")
+        job = client.post(f"/api/jobs/{resolve_id(client, 'job', job_id)}/cancel")
     _print_job(state, job, as_json)
 
 
@@ -108,7 +122,7 @@ def _print_job(state: State, job: dict[str, Any], as_json: bool) -> None:
     if as_json:
         state.out.file.write(json.dumps(job) + "\n")
     else:
-        state.out.print(_row(job), highlight=False, markup=False)
+        state.out.print(_row(job), highlight=False, markup=False, soft_wrap=True)  # ids never break across lines
 
 
 def _finish(state: State, job: dict[str, Any], as_json: bool) -> None:
@@ -117,7 +131,7 @@ def _finish(state: State, job: dict[str, Any], as_json: bool) -> None:
 
     error = job_error(job)
     if error is not None:
-        from .exit_codes import exit_code_for  # noqa: PLC0415
+        from mediaenhancer_core.exit_codes import exit_code_for  # noqa: PLC0415
 
         raise typer.Exit(int(exit_code_for(error)))
 
@@ -143,7 +157,7 @@ def remote_enhance(
     from mediaenhancer_core.transfer import ResumeState  # noqa: PLC0415
 
     from .app import error_line  # noqa: PLC0415
-    from .exit_codes import exit_code_for  # noqa: PLC0415
+    from mediaenhancer_core.exit_codes import exit_code_for  # noqa: PLC0415
 
     assert state.settings.cache_dir is not None
     resume = ResumeState(state.settings.cache_dir)
@@ -151,6 +165,7 @@ def remote_enhance(
     with _client(state, server) as client:
         for source in files:
             try:
+                source = _media_source(client, source)  # noqa: PLW2901 - a media id prefix becomes the full id
                 reused: dict[str, Any] = {}
                 with _JobBar(state, Path(source).name, state.err.is_terminal and not quiet and not as_json) as bar:
                     job, result, dest = run_remote_enhance(client, source, job_type, preset=preset, options=options,
@@ -184,6 +199,18 @@ def remote_enhance(
         raise typer.Exit(int(exit_code_for(first_error)))
 
 
+def _media_source(client: Any, source: str) -> str:
+    """`enhance --remote` takes files and media ids: an argument that is no file and looks like the start
+    of an id (8 or more hex characters) is resolved as a media id prefix."""
+    import re  # noqa: PLC0415
+
+    from .ids import resolve_id  # noqa: PLC0415
+
+    if Path(source).exists() or not re.fullmatch(r"[0-9a-fA-F-]{8,36}", source):
+        return source
+    return resolve_id(client, "media", source)
+
+
 def remote_export(
     state: State,
     project_id: str,
@@ -200,8 +227,11 @@ def remote_export(
     from mediaenhancer_core.formats import FORMATS  # noqa: PLC0415
     from mediaenhancer_core.remote import run_remote_export  # noqa: PLC0415
 
+    from .ids import resolve_id  # noqa: PLC0415
+
     dest = output or Path(f"export-{project_id[:8]}{FORMATS[body.get('format') or 'mp4'].extension}")
     with _client(state, server) as client, _JobBar(state, project_id[:8], state.err.is_terminal and not quiet and not as_json) as bar:
+        project_id = resolve_id(client, "project", project_id)
         job, export = run_remote_export(client, project_id, body, dest=dest, on_update=bar.update, force=force)
     if as_json:
         state.out.file.write(json.dumps({"output": str(dest), "job": job, "export": export}) + "\n")

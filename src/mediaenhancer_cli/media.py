@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from mediaenhancer_core.exit_codes import exit_code_for
+
 from .account import JsonOption, ServerOption, _client, _print_json
 from .app import _state, error_line, handle_errors
-from .exit_codes import exit_code_for
+from .tables import Col, print_table
 
 if TYPE_CHECKING:
     from .app import State
@@ -34,15 +36,30 @@ def _size(n: int | None) -> str:
     return f"{n} B"
 
 
-def _check_id(value: str, what: str) -> str:
+def _check_id(client: Any, value: str, what: str) -> str:
+    """A full id from a full id or a unique prefix (as git takes them)."""
+    from .ids import resolve_id  # noqa: PLC0415
+
+    return resolve_id(client, what, value)
+
+
+def _segment_ids(client: Any, project_id: str, values: list[str]) -> list[str]:
+    from .ids import resolve_segment  # noqa: PLC0415
+
+    if all(_is_full(v) for v in values):
+        return values
+    project = client.get(f"/api/projects/{project_id}")
+    return [resolve_segment(project, v) for v in values]
+
+
+def _is_full(value: str) -> bool:
     import uuid  # noqa: PLC0415
 
-    from mediaenhancer_core.errors import NotFoundError  # noqa: PLC0415
-
     try:
-        return str(uuid.UUID(value))
+        uuid.UUID(value)
     except ValueError:
-        raise NotFoundError(f"no {what} {value}; list yours with `mediaenhancer {what == 'media' and 'media' or 'projects'} list`") from None
+        return False
+    return True
 
 
 class _Bars:
@@ -125,7 +142,8 @@ def upload(
                     state.out.file.write(json.dumps(row) + "\n")
                 elif row["status"] == "uploaded":
                     m = row["media"]
-                    state.out.print(f"{path.name} → {m['id']} ({m['file_type']}, {_size(m['file_size'])})", highlight=False)
+                    state.out.print(f"{path.name} → {m['id']} ({m['file_type']}, {_size(m['file_size'])})",
+                                    highlight=False, markup=False, soft_wrap=True)  # the id stays whole on one line
                 else:
                     error_line(state, f"{path}: {row['error']['message']}")
 
@@ -151,8 +169,6 @@ def media_list(
     """List your media files."""
     from urllib.parse import urlencode  # noqa: PLC0415
 
-    from rich.table import Table  # noqa: PLC0415
-
     state = _state(ctx)
     query = {"page": page, "per_page": per_page, "sort": sort, **({"type": file_type} if file_type else {}),
              **({"status": status} if status else {})}
@@ -161,22 +177,22 @@ def media_list(
     if as_json:
         _print_json(state, data)
         return
-    table = Table(title=f"{data['total']} media file(s), page {data['page']}", title_justify="left")
-    for col in ("id", "name", "type", "size", "duration", "resolution", "status", "added"):
-        table.add_column(col, overflow="fold")
+    columns = (Col("id", "id"), Col("name", "name"), Col("type"), Col("size", "num"), Col("duration", "num"),
+               Col("resolution", "num"), Col("status"), Col("added", "num"))
+    rows = []
     for m in data["media"]:
         res = f"{m['width']}x{m['height']}" if m.get("width") else "–"
         dur = f"{m['duration']:.1f} s" if m.get("duration") is not None else "–"
-        table.add_row(m["id"], m["filename"], m["file_type"], _size(m["file_size"]), dur, res, m["status"], m["created_at"][:16])
-    state.out.print(table)
+        rows.append((m["id"], m["filename"], m["file_type"], _size(m["file_size"]), dur, res, m["status"], m["created_at"][:10]))
+    print_table(state.out, columns, rows, title=f"{data['total']} media file(s), page {data['page']}")
 
 
-def media_info(ctx: typer.Context, media_id: Annotated[str, typer.Argument(help="The id from `media list`.")],
+def media_info(ctx: typer.Context, media_id: Annotated[str, typer.Argument(help="The id from `media list`, or its first characters.")],
                server: ServerOption = None, as_json: JsonOption = False) -> None:
     """Show one media file (with a signed download link)."""
     state = _state(ctx)
     with _client(state, server) as client:
-        m = client.get(f"/api/media/{_check_id(media_id, 'media')}")
+        m = client.get(f"/api/media/{_check_id(client, media_id, 'media')}")
     if as_json:
         _print_json(state, m)
         return
@@ -189,7 +205,7 @@ def media_info(ctx: typer.Context, media_id: Annotated[str, typer.Argument(help=
 
 def media_download(
     ctx: typer.Context,
-    media_id: Annotated[str, typer.Argument(help="The id from `media list`.")],
+    media_id: Annotated[str, typer.Argument(help="The id from `media list`, or its first characters.")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write it (default: its name, here).")] = None,
     server: ServerOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -201,7 +217,7 @@ def media_download(
 
     state = _state(ctx)
     with _client(state, server) as client:
-        m = client.get(f"/api/media/{_check_id(media_id, 'media')}")
+        m = client.get(f"/api/media/{_check_id(client, media_id, 'media')}")
         if not m.get("download_url"):
             raise ConflictError(f"media {m['id']} is {m['status']}, not ready to download")
         dest = output or Path(Path(m["filename"]).name)
@@ -218,33 +234,31 @@ def media_download(
     state.out.print(f"wrote {dest} ({_size(written)})", highlight=False)
 
 
-def media_rm(ctx: typer.Context, media_ids: Annotated[list[str], typer.Argument(help="Ids from `media list`.")],
+def media_rm(ctx: typer.Context, media_ids: Annotated[list[str], typer.Argument(help="Ids from `media list`, or their first characters.")],
              server: ServerOption = None) -> None:
     """Delete media files (their storage is freed)."""
     state = _state(ctx)
     with _client(state, server) as client:
         for media_id in media_ids:
-            client.delete(f"/api/media/{_check_id(media_id, 'media')}")
-            state.out.print(f"deleted {media_id}", highlight=False)
+            full = _check_id(client, media_id, "media")
+            client.delete(f"/api/media/{full}")
+            state.out.print(f"deleted {full}", highlight=False)
 
 
 # --- projects -----------------------------------------------------------------------------------------
 
 
 def _show_project(state: State, p: dict[str, Any]) -> None:
-    from rich.table import Table  # noqa: PLC0415
-
     dur = f", {p['duration']:.1f} s" if p.get("duration") else ""
-    state.out.print(f"{p['name']} ({p['id']}) — {p['status']}{dur}", highlight=False)
+    state.out.print(f"{p['name']} ({p['id']}) — {p['status']}{dur}", highlight=False, markup=False, soft_wrap=True)
     if p.get("description"):
-        state.out.print(p["description"], highlight=False)
-    table = Table(title_justify="left")
-    for col in ("#", "segment", "track", "media", "start", "end", "transformations"):
-        table.add_column(col, overflow="fold")
-    for s in p.get("segments", []):
-        table.add_row(str(s["position"]), s["id"], s["track"], s["media_id"], f"{s['start']:g}",
-                      "end" if s["end"] is None else f"{s['end']:g}", json.dumps(s["transformations"]) if s["transformations"] else "")
-    state.out.print(table)
+        state.out.print(p["description"], highlight=False, markup=False)
+    columns = (Col("#", "num"), Col("segment", "id"), Col("track"), Col("media", "id"), Col("start", "num"),
+               Col("end", "num"), Col("transformations"))
+    rows = [(str(s["position"]), s["id"], s["track"], s["media_id"], f"{s['start']:g}",
+             "end" if s["end"] is None else f"{s['end']:g}", json.dumps(s["transformations"]) if s["transformations"] else "")
+            for s in p.get("segments", [])]
+    print_table(state.out, columns, rows)
 
 
 def _out_project(state: State, p: dict[str, Any], as_json: bool) -> None:
@@ -266,33 +280,29 @@ def projects_create(ctx: typer.Context, name: Annotated[str, typer.Argument(help
 
 def projects_list(ctx: typer.Context, server: ServerOption = None, as_json: JsonOption = False) -> None:
     """List your projects."""
-    from rich.table import Table  # noqa: PLC0415
-
     state = _state(ctx)
     with _client(state, server) as client:
         data = client.get("/api/projects?per_page=200")
     if as_json:
         _print_json(state, data)
         return
-    table = Table(title=f"{data['total']} project(s)", title_justify="left")
-    for col in ("id", "name", "status", "segments", "duration", "updated"):
-        table.add_column(col, overflow="fold")
-    for p in data["projects"]:
-        table.add_row(p["id"], p["name"], p["status"], str(p.get("segment_count", 0)),
-                      f"{p['duration']:.1f} s" if p.get("duration") else "–", p["updated_at"][:16])
-    state.out.print(table)
+    columns = (Col("id", "id"), Col("name", "name"), Col("status"), Col("segments", "num"), Col("duration", "num"),
+               Col("updated", "num"))
+    rows = [(p["id"], p["name"], p["status"], str(p.get("segment_count", 0)),
+             f"{p['duration']:.1f} s" if p.get("duration") else "–", p["updated_at"][:16]) for p in data["projects"]]
+    print_table(state.out, columns, rows, title=f"{data['total']} project(s)")
 
 
-def projects_show(ctx: typer.Context, project_id: Annotated[str, typer.Argument()], server: ServerOption = None,
+def projects_show(ctx: typer.Context, project_id: Annotated[str, typer.Argument(help="The id from `projects list`, or its first characters.")], server: ServerOption = None,
                   as_json: JsonOption = False) -> None:
     """Show a project and its segments in order."""
     state = _state(ctx)
     with _client(state, server) as client:
-        p = client.get(f"/api/projects/{_check_id(project_id, 'project')}")
+        p = client.get(f"/api/projects/{_check_id(client, project_id, 'project')}")
     _out_project(state, p, as_json)
 
 
-def projects_update(ctx: typer.Context, project_id: Annotated[str, typer.Argument()],
+def projects_update(ctx: typer.Context, project_id: Annotated[str, typer.Argument(help="The id from `projects list`, or its first characters.")],
                     name: Annotated[str | None, typer.Option("--name")] = None,
                     description: Annotated[str | None, typer.Option("--description")] = None,
                     status: Annotated[str | None, typer.Option("--status", help="draft, active or archived.")] = None,
@@ -305,21 +315,22 @@ def projects_update(ctx: typer.Context, project_id: Annotated[str, typer.Argumen
     if not changes:
         raise ValidationError("nothing to change; give --name, --description or --status")
     with _client(state, server) as client:
-        p = client.put(f"/api/projects/{_check_id(project_id, 'project')}", changes)
+        p = client.put(f"/api/projects/{_check_id(client, project_id, 'project')}", changes)
     _out_project(state, p, as_json)
 
 
-def projects_rm(ctx: typer.Context, project_id: Annotated[str, typer.Argument()], server: ServerOption = None) -> None:
+def projects_rm(ctx: typer.Context, project_id: Annotated[str, typer.Argument(help="The id from `projects list`, or its first characters.")], server: ServerOption = None) -> None:
     """Delete a project (its media stay in your library)."""
     state = _state(ctx)
     with _client(state, server) as client:
-        client.delete(f"/api/projects/{_check_id(project_id, 'project')}")
-    state.out.print(f"deleted project {project_id}", highlight=False)
+        full = _check_id(client, project_id, "project")
+        client.delete(f"/api/projects/{full}")
+    state.out.print(f"deleted project {full}", highlight=False)
 
 
 def projects_add(
     ctx: typer.Context,
-    project_id: Annotated[str, typer.Argument()],
+    project_id: Annotated[str, typer.Argument(help="The id from `projects list`, or its first characters.")],
     media_id: Annotated[str, typer.Argument(help="A ready media file of yours.")],
     start: Annotated[float, typer.Option("--start", min=0.0, help="Seconds into the media.")] = 0.0,
     end: Annotated[float | None, typer.Option("--end", help="Seconds into the media (default: its end).")] = None,
@@ -333,7 +344,7 @@ def projects_add(
     from mediaenhancer_core.errors import ValidationError  # noqa: PLC0415
 
     state = _state(ctx)
-    body: dict[str, Any] = {"media_id": _check_id(media_id, "media"), "start": start, "end": end, "track": track}
+    body: dict[str, Any] = {"start": start, "end": end, "track": track}
     if position is not None:
         body["position"] = position
     if transform:
@@ -342,13 +353,14 @@ def projects_add(
         except ValueError:
             raise ValidationError("--transform: not valid JSON") from None
     with _client(state, server) as client:
-        p = client.post(f"/api/projects/{_check_id(project_id, 'project')}/segments", body)
+        body["media_id"] = _check_id(client, media_id, "media")
+        p = client.post(f"/api/projects/{_check_id(client, project_id, 'project')}/segments", body)
     _out_project(state, p, as_json)
 
 
 def projects_reorder(
     ctx: typer.Context,
-    project_id: Annotated[str, typer.Argument()],
+    project_id: Annotated[str, typer.Argument(help="The id from `projects list`, or its first characters.")],
     segment_ids: Annotated[list[str], typer.Argument(help="Every segment id of the track, in the new order.")],
     track: Annotated[str, typer.Option("--track")] = "main",
     server: ServerOption = None,
@@ -357,18 +369,20 @@ def projects_reorder(
     """Put a track's segments in a new order."""
     state = _state(ctx)
     with _client(state, server) as client:
-        p = client.put(f"/api/projects/{_check_id(project_id, 'project')}/segments/order",
-                       {"segment_ids": segment_ids, "track": track})
+        pid = _check_id(client, project_id, "project")
+        p = client.put(f"/api/projects/{pid}/segments/order",
+                       {"segment_ids": _segment_ids(client, pid, segment_ids), "track": track})
     _out_project(state, p, as_json)
 
 
-def projects_remove_segment(ctx: typer.Context, project_id: Annotated[str, typer.Argument()],
-                            segment_id: Annotated[str, typer.Argument()], server: ServerOption = None,
+def projects_remove_segment(ctx: typer.Context, project_id: Annotated[str, typer.Argument(help="The id from `projects list`, or its first characters.")],
+                            segment_id: Annotated[str, typer.Argument(help="The id from `projects show`, or its first characters.")], server: ServerOption = None,
                             as_json: JsonOption = False) -> None:
     """Remove a segment from a project."""
     state = _state(ctx)
     with _client(state, server) as client:
-        p = client.delete(f"/api/projects/{_check_id(project_id, 'project')}/segments/{_check_id(segment_id, 'segment')}")
+        pid = _check_id(client, project_id, "project")
+        p = client.delete(f"/api/projects/{pid}/segments/{_segment_ids(client, pid, [segment_id])[0]}")
     _out_project(state, p, as_json)
 
 

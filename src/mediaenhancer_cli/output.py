@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from mediaenhancer_core.plan import Plan
     from mediaenhancer_core.presets import Preset
 
-__all__ = ["print_json_lines", "analysis_table", "results_table", "plan_panel", "presets_table", "FileProgress"]
+__all__ = ["print_json_lines", "analysis_table", "results_lines", "results_table", "plan_panel", "presets_table", "FileProgress"]
 
 
 def _fmt(x: Any, unit: str = "", nd: int = 1) -> str:
@@ -102,15 +102,15 @@ def _figures(r: FileResult) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def results_table(results: Sequence[FileResult]) -> Table:
+    """Status and figures per file; where each output went (or why not) follows in :func:`results_lines`,
+    one line each, so that a path is never cut or broken by the table's width."""
     t = Table(title="Summary", title_justify="left")
-    t.add_column("file", overflow="fold")
-    t.add_column("status")
-    t.add_column("sound", style="dim")
-    t.add_column("before", justify="right")
-    t.add_column("after", justify="right")
-    t.add_column("output / reason", overflow="fold")
+    t.add_column("file", no_wrap=True, overflow="ellipsis", min_width=12, max_width=32)  # never broken mid-word
+    t.add_column("status", no_wrap=True)
+    t.add_column("sound", style="dim", no_wrap=True)
+    t.add_column("before", justify="right", no_wrap=True)
+    t.add_column("after", justify="right", no_wrap=True)
     for r in results:
-        detail = r.error["message"] if r.error else (r.output if r.status == "enhanced" else (r.reason or r.output or ""))
         style = _STATUS_STYLE.get(r.status, "")
         before, after = _figures(r)
         # every figure, "–" where it cannot be measured (no pause long enough, too few speech segments)
@@ -118,10 +118,23 @@ def results_table(results: Sequence[FileResult]) -> Table:
                 for label, key, unit in _FIGURE_ROWS] if (before or after) else [("", "–", "–")]
         for i, (label, b, a) in enumerate(rows):
             first = i == 0
-            t.add_row(escape(Path(r.input).name) if first else "", f"[{style}]{r.status}[/]" if first else "",
-                      label, b, a, escape(detail) if first else "")
+            t.add_row(escape(Path(r.input).name) if first else "", f"[{style}]{r.status}[/]" if first else "", label, b, a)
         t.add_section()
     return t
+
+
+def results_lines(results: Sequence[FileResult]) -> list[str]:
+    """`NAME → OUTPUT` for each file written, `NAME: reason` for the others (print with soft_wrap)."""
+    lines = []
+    for r in results:
+        name = Path(r.input).name
+        if r.error:
+            lines.append(f"{name}: {r.error['message']}")
+        elif r.status == "enhanced" and r.output:
+            lines.append(f"{name} → {r.output}")
+        elif r.reason or r.output:
+            lines.append(f"{name}: {r.reason or r.output}")
+    return lines
 
 
 def plan_panel(plan: Plan) -> Table:

@@ -1,7 +1,7 @@
 """The one exception tree of Media Enhancer.
 
 Every failure the core can report is one of these classes. Front ends translate
-them once: the CLI maps each class to an exit code (``mediaenhancer_cli.exit_codes``),
+them once: the CLI maps each class to an exit code (``mediaenhancer_core.exit_codes``),
 the server maps each to an HTTP status with a JSON error body. Third-party errors
 (subprocess, OS, SDKs) are wrapped where they enter the core, so callers only ever
 catch our names.
@@ -45,6 +45,7 @@ catch our names.
     ├── NotFoundError                no such resource (or not yours)                   404
     ├── ConflictError                unique value already taken                        409
     ├── ValidationError              a request field is invalid                        422
+    │   └── AmbiguousIdError         an id prefix matches several ids                  (CLI)
     ├── PayloadTooLargeError         request body over the limit                       413
     ├── RateLimitedError             too many attempts; retry later                    429
     ├── WebhookSignatureError        webhook signature missing, wrong or stale         400
@@ -104,6 +105,7 @@ from pathlib import Path
 
 __all__ = [
     "MediaEnhancerError",
+    "AmbiguousIdError",
     "ConfigError",
     "FFmpegError",
     "FFmpegNotFoundError",
@@ -354,6 +356,12 @@ class ValidationError(MediaEnhancerError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class AmbiguousIdError(ValidationError):
+    """An id prefix typed on the command line matches more than one of the user's ids."""
+
+    code = "ambiguous_id"
 
 
 class PayloadTooLargeError(MediaEnhancerError):

@@ -9,7 +9,7 @@
     mediaenhancer-server billing sync [--json]                     (repair subscriptions from Stripe)
 
 Each command opens the core from settings, calls one method, prints. Errors are one
-line on stderr with the exit code of ``mediaenhancer_cli.exit_codes``.
+line on stderr with the exit code of ``mediaenhancer_core.exit_codes``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
+
+from mediaenhancer_core.helpstyle import tidy_help
 
 from .cli_billing import billing_app
 from .cli_common import _core, _settings, handle_errors
@@ -28,8 +31,23 @@ from .cli_storage import storage_app
 
 __all__ = ["app", "main"]
 
+
+class _Group(TyperGroup):
+    """Plain help with metavars that say what to type (the same style as `mediaenhancer`)."""
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        cmd = super().get_command(ctx, cmd_name)
+        return None if cmd is None else tidy_help(cmd)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        tidy_help(self)
+        super().format_help(ctx, formatter)
+
+
 app = typer.Typer(
+    cls=_Group,
     name="mediaenhancer-server",
+    rich_markup_mode=None,
     help="The Media Enhancer account server (API, sign-in pages, device login) and its administration.",
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -143,7 +161,7 @@ def _without_redis_unless_used(settings: Any) -> None:
 def worker(
     threads: Annotated[int | None, typer.Option("--threads", min=1, max=64, help="Jobs run at once (default: setting worker_threads, 1).")] = None,
 ) -> None:
-    """Run enhancement and export jobs from the queue until SIGINT/SIGTERM (issue 6).
+    """Run enhancement and export jobs from the queue until SIGINT/SIGTERM.
 
     With queue = redis, start workers on any number of hosts that share the database and the
     object storage; with the embedded queue, workers on the server's machine share its queue file.

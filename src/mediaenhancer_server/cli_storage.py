@@ -50,6 +50,6 @@ def storage_reap(
     for error in report.errors:
         typer.echo(f"mediaenhancer-server: warning: {error}", err=True)
     if report.errors:
-        from mediaenhancer_cli.exit_codes import ExitCode  # noqa: PLC0415
+        from mediaenhancer_core.exit_codes import ExitCode  # noqa: PLC0415
 
         raise typer.Exit(int(ExitCode.STORAGE_UNAVAILABLE))

@@ -86,6 +86,20 @@ async def home(request: Request) -> Response:
     return RedirectResponse("/account", status_code=303)
 
 
+# addresses people type for the pages that have other names here; a JSON 404 is no answer for a browser
+_ALIASES = {"/login": "/signin", "/register": "/signup", "/logout": "/account"}
+
+
+async def page_alias(request: Request) -> Response:
+    """GET /login, /register → the sign-in and sign-up pages (a safe ?next= kept); /logout → the account
+    page, whose sign-out button posts the form (signing out takes a POST with its CSRF token)."""
+    target = _ALIASES[request.url.path]
+    next_url = request.query_params.get("next")
+    if next_url and target != "/account":
+        target += "?next=" + quote(safe_next(next_url), safe="")
+    return RedirectResponse(target, status_code=303)
+
+
 async def signin_page(request: Request) -> Response:
     return _render(request, "signin.html", next=safe_next(request.query_params.get("next")), email="")
 
@@ -299,6 +313,7 @@ def page_routes() -> list[Route | Mount]:
     return [
         Route("/", home, methods=["GET"]),
         Route("/signin", signin_page, methods=["GET"]),
+        *(Route(path, page_alias, methods=["GET"]) for path in _ALIASES),
         Route("/signin", signin_submit, methods=["POST"]),
         Route("/signup", signup_page, methods=["GET"]),
         Route("/signup", signup_submit, methods=["POST"]),

@@ -122,17 +122,20 @@ async def checkout_success(request: Request) -> Response:
     session_id = request.query_params.get("session_id", "")
     current: dict[str, Any] | None = None
     note = None
+    confirmed = False  # "your payment went through" only when Stripe confirmed this user's checkout session
     if principal is not None:
         try:
             if session_id and core.billing.configured:
                 current = await run_in_threadpool(core.billing.complete_checkout, principal.user_id, session_id)
+                confirmed = True
             else:
                 current = await run_in_threadpool(core.billing.current, principal.user_id)
         except MediaEnhancerError as exc:
             note = f"Your plan will change as soon as Stripe confirms the payment ({exc.message})."
             current = await run_in_threadpool(core.billing.current, principal.user_id)
     user = {"email": principal.email} if principal is not None else None
-    return _render(request, "checkout_success.html", user=user, current=current, note=note)
+    return _render(request, "checkout_success.html", user=user, current=current, note=note, confirmed=confirmed,
+                   billing=core.billing.configured)
 
 
 async def checkout_canceled(request: Request) -> Response:

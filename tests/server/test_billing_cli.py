@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from mediaenhancer_cli.app import app as _app  # noqa: F401 - the app first: it registers the command modules
 from mediaenhancer_cli.billing import can_open_browser
-from mediaenhancer_cli.exit_codes import ExitCode
+from mediaenhancer_core.exit_codes import ExitCode
 
 runner = CliRunner()
 

@@ -8,7 +8,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from mediaenhancer_cli.exit_codes import ExitCode
+from mediaenhancer_core.exit_codes import ExitCode
 
 from .billing_support import deliver, facts, row_of, subscribe
 

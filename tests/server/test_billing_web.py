@@ -99,11 +99,16 @@ def test_the_success_page_applies_only_the_users_own_checkout(client, make_accou
     _sign_in(client, bob.email)
     bobs = client.get(f"/checkout/success?session_id={checkout['id']}")
     assert bobs.status_code == 200 and "Starter" in bobs.text and "as soon as Stripe confirms" in bobs.text
+    assert "payment went through" not in bobs.text  # not his checkout: nothing of his was paid
     assert client.get("/api/subscriptions/current", headers=ann.headers).json()["plan"]["id"] == "starter"
     client.cookies.clear()
     _sign_in(client, ann.email)
     anns = client.get(f"/checkout/success?session_id={checkout['id']}")
     assert re.search(r'data-testid="current-plan">Creator<', anns.text)
+    assert "Your payment went through" in anns.text
+    client.cookies.clear()
+    anon = client.get(f"/checkout/success?session_id={checkout['id']}")  # signed out: no claim, a way to sign in
+    assert "payment went through" not in anon.text and "Sign in</a> to see your plan" in anon.text
     assert client.get("/api/subscriptions/current", headers=ann.headers).json()["plan"]["id"] == "creator"
 
 

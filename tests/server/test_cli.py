@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from mediaenhancer_cli.exit_codes import ExitCode
+from mediaenhancer_core.exit_codes import ExitCode
 from mediaenhancer_core.db.models import DeviceAuthorization
 
 runner = CliRunner()
@@ -173,7 +173,7 @@ def test_login_with_token_whoami_usage_profile_tokens_logout(cli, make_account, 
     assert cli("profile", "set", "--username", "Cli User").exit_code == 0
     assert json.loads(cli("profile", "show", "--json").stdout)["username"] == "Cli User"
     bad = cli("profile", "set", "--avatar-url", "not-a-url")
-    assert bad.exit_code == ExitCode.INVALID_REQUEST and "avatar_url" in bad.stderr
+    assert bad.exit_code == ExitCode.INVALID_REQUEST and "--avatar-url" in bad.stderr
 
     created = cli("tokens", "create", "build server", "--expires-days", "3")
     assert created.exit_code == 0

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mediaenhancer_cli.exit_codes import ExitCode
+from mediaenhancer_core.exit_codes import ExitCode
 from mediaenhancer_core.jobs.system import JobSystem
 from tests import media as M
 
@@ -55,7 +55,7 @@ def _lines(output: str) -> list[dict]:
     return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
 
 
-def test_enhance_remote_uploads_queues_follows_and_downloads(cli, tmp_path) -> None:
+def test_enhance_remote_uploads_queues_follows_and_downloads(cli, tmp_path, monkeypatch) -> None:
     talk = M.make_audio(tmp_path / "talk.wav", 5.0, ("-c:a", "pcm_s16le"), level=0.02, noise=0.006)
     r = cli("enhance", "--remote", talk, "--format", "flac", "--json")
     assert r.exit_code == 0, r.output
@@ -64,16 +64,27 @@ def test_enhance_remote_uploads_queues_follows_and_downloads(cli, tmp_path) -> N
     out = Path(row["output"])
     assert out == tmp_path / "talk.enhanced.flac" and out.exists()
     assert abs(M.loudness(out) - -16.0) <= 0.5
-    # the uploaded original can be enhanced again by its media id
+    # the uploaded original can be enhanced again by its media id (a unique prefix of it, as git takes them)
     media_id = row["job"]["media_id"]
-    again = cli("enhance", "--remote", media_id, "--type", "denoise", "-o", tmp_path / "again.flac", "--json")
+    again = cli("enhance", "--remote", media_id[:8], "--type", "denoise", "-o", tmp_path / "again.flac", "--json")
     assert again.exit_code == 0, again.output
     assert (tmp_path / "again.flac").exists()
     jobs = _lines(cli("jobs", "list", "--json").stdout)
     assert [j["type"] for j in jobs] == ["denoise", "auto"] and {j["status"] for j in jobs} == {"succeeded"}
-    watched = cli("jobs", "watch", jobs[0]["id"], "--json")
+    # the table at 80 columns keeps ids whole (8 characters, accepted back as prefixes); piped: whole ids
+    from tests.cli_tables import PIPE_80, TERMINAL_80, assert_plain, assert_terminal
+
+    ids = tuple(x for j in jobs for x in (j["id"], j["media_id"], j.get("result_media_id")) if x)
+    for key, value in TERMINAL_80.items():
+        monkeypatch.setenv(key, value)
+    assert_terminal(cli("jobs", "list").stdout, ids=ids)
+    for key, value in PIPE_80.items():
+        monkeypatch.setenv(key, value)
+    assert_plain(cli("jobs", "list").stdout, *ids)
+    monkeypatch.setenv("TTY_COMPATIBLE", "")
+    watched = cli("jobs", "watch", jobs[0]["id"][:8], "--json")
     assert watched.exit_code == 0 and _lines(watched.stdout)[0]["status"] == "succeeded"
-    late = cli("jobs", "cancel", jobs[0]["id"])
+    late = cli("jobs", "cancel", jobs[0]["id"][:6])
     assert late.exit_code == int(ExitCode.CONFLICT) and "already succeeded" in late.output
 
 

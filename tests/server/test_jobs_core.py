@@ -335,7 +335,7 @@ def test_lost_queue_messages_are_replaced_by_the_sweep(jobs: JobService, user, s
 
 
 def test_a_failed_jobs_error_code_comes_back_to_the_client() -> None:
-    from mediaenhancer_cli.exit_codes import ExitCode, exit_code_for
+    from mediaenhancer_core.exit_codes import ExitCode, exit_code_for
     from mediaenhancer_core.errors import QuotaExceededError, RenderError
     from mediaenhancer_core.remote import job_error
 

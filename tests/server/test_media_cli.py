@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mediaenhancer_cli.exit_codes import ExitCode
+from mediaenhancer_core.exit_codes import ExitCode
 
 runner = CliRunner()
 
@@ -152,3 +152,108 @@ def test_projects_commands(cli, media_files) -> None:
     assert in_use.exit_code == ExitCode.CONFLICT
     assert cli("projects", "rm", pid).exit_code == 0
     assert cli("projects", "show", pid).exit_code == ExitCode.NOT_FOUND
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("storage_kind", ["local"], indirect=True)
+def test_refused_fields_are_named_as_the_options_typed(cli, media_files) -> None:
+    # the server answers `body.end: must be after start`; the user typed --end, not a JSON body
+    up = cli("upload", media_files["tone"], "--json")
+    media_id = _json_lines(up.stdout)[0]["media"]["id"]
+    pid = json.loads(cli("projects", "create", "Cut", "--json").stdout)["id"]
+    bad = cli("projects", "add", pid, media_id, "--start", "0.4", "--end", "0.2")
+    assert bad.exit_code == ExitCode.INVALID_REQUEST
+    line = bad.output.strip()
+    assert line == "mediaenhancer: error: --end: must be after start (0.4 s)", line
+    too_long = cli("projects", "add", pid, media_id, "--start", "0", "--end", "999")
+    assert too_long.exit_code == ExitCode.INVALID_REQUEST
+    assert "body" not in too_long.output and "media is" in too_long.output, too_long.output
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("storage_kind", ["local"], indirect=True)
+def test_tables_keep_ids_and_names_whole_at_80_columns_and_in_a_pipe(cli, media_files, monkeypatch, tmp_path) -> None:
+    from tests.cli_tables import PIPE_80, TERMINAL_80, assert_plain, assert_terminal
+
+    named = tmp_path / "speech_noisy_interview_take_03.wav"
+    named.write_bytes(media_files["tone"].read_bytes())
+    up = cli("upload", media_files["clip"], named, "--json")
+    media = {Path(r["file"]).name: r["media"]["id"] for r in _json_lines(up.stdout)}
+    pid = json.loads(cli("projects", "create", "Interview with a rather long project name", "--json").stdout)["id"]
+    added = json.loads(cli("projects", "add", pid, media[named.name], "--end", "0.5", "--json").stdout)
+    segment = added["segments"][0]["id"]
+    tokens = [t["id"] for t in json.loads(cli("tokens", "list", "--json").stdout)]
+    views = {("media", "list"): ((*media.values(),), (named.name, media_files["clip"].name)),
+             ("projects", "list"): ((pid,), ()),
+             ("projects", "show", pid): ((segment, media[named.name]), ()),
+             ("tokens", "list"): ((*tokens,), ())}
+    for args, (ids, names) in views.items():
+        for key, value in TERMINAL_80.items():
+            monkeypatch.setenv(key, value)
+        term = cli(*args)
+        assert term.exit_code == 0, term.output
+        assert_terminal(term.stdout.split("\n", 1)[1] if args[1] == "show" else term.stdout, ids=ids, names=names)
+        for key, value in PIPE_80.items():
+            monkeypatch.setenv(key, value)
+        piped = cli(*args)
+        assert piped.exit_code == 0, piped.output
+        assert_plain(piped.stdout, *ids, *names)
+
+
+# --- id prefixes, as git takes them -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("storage_kind", ["local"], indirect=True)
+def test_commands_take_a_unique_id_prefix(cli, media_files) -> None:
+    up = cli("upload", media_files["clip"], media_files["tone"], "--json")
+    ids = {Path(r["file"]).suffix: r["media"]["id"] for r in _json_lines(up.stdout)}
+    video, tone = ids[".mp4"], ids[".wav"]
+    info = cli("media", "info", video[:8], "--json")  # the 8 characters the tables show
+    assert info.exit_code == 0, info.output
+    assert json.loads(info.stdout)["id"] == video
+    assert json.loads(cli("media", "info", video[:4].upper(), "--json").stdout)["id"] == video  # case ignored
+    pid = json.loads(cli("projects", "create", "Prefixes", "--json").stdout)["id"]
+    added = cli("projects", "add", pid[:6], tone[:6], "--end", "0.5", "--json")
+    assert added.exit_code == 0, added.output
+    segment = json.loads(added.stdout)["segments"][0]["id"]
+    removed = cli("projects", "remove-segment", pid[:8], segment[:8], "--json")
+    assert removed.exit_code == 0, removed.output and json.loads(removed.stdout)["segments"] == []
+    assert cli("projects", "rm", pid[:8]).exit_code == 0
+    assert cli("projects", "show", pid).exit_code == ExitCode.NOT_FOUND
+    # not found: one line that says how to list them; too short: refused before any lookup
+    other = next(c for c in "0123456789abcdef" if not video.startswith(c) and not tone.startswith(c))
+    missing = cli("media", "info", other * 6)
+    assert missing.exit_code == ExitCode.NOT_FOUND
+    assert missing.output.strip() == f"mediaenhancer: error: no media {other * 6}; list yours with `mediaenhancer media list`"
+    short = cli("media", "rm", video[:3])
+    assert short.exit_code == ExitCode.NOT_FOUND and "at least 4" in short.output
+    assert cli("media", "info", video, "--json").exit_code == 0  # nothing was deleted
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("storage_kind", ["local"], indirect=True)
+def test_an_ambiguous_prefix_is_refused_with_its_own_exit_code(cli, core, account) -> None:
+    from sqlalchemy import update
+
+    from mediaenhancer_core.db.models import ApiToken
+
+    made = [cli("tokens", "create", name).exit_code for name in ("one", "two")]
+    assert made == [0, 0]
+    listed = json.loads(cli("tokens", "list", "--json").stdout)
+    mine = {t["name"]: t["id"] for t in listed}
+    # give the two new tokens ids that share their first 6 characters
+    twins = {"one": uuid.UUID("abcdef01-0000-4000-8000-000000000001"), "two": uuid.UUID("abcdef02-0000-4000-8000-000000000002")}
+    with core.db.session() as session:
+        for name, new_id in twins.items():
+            session.execute(update(ApiToken).where(ApiToken.id == uuid.UUID(mine[name])).values(id=new_id))
+    both = cli("tokens", "revoke", "abcdef")
+    assert both.exit_code == ExitCode.AMBIGUOUS_ID == 47
+    assert both.output.strip() == ("mediaenhancer: error: abcdef is ambiguous: 2 token ids start with it "
+                                   "(abcdef01-0, abcdef02-0); give more characters")
+    names = {t["name"] for t in json.loads(cli("tokens", "list", "--json").stdout)}
+    assert {"one", "two"} <= names  # nothing revoked
+    one = cli("tokens", "revoke", "abcdef01")
+    assert one.exit_code == 0 and str(twins["one"]) in one.output
+    names = {t["name"] for t in json.loads(cli("tokens", "list", "--json").stdout)}
+    assert "one" not in names and "two" in names

@@ -60,6 +60,32 @@ def test_pages_need_a_session_and_sign_out_ends_it(client, make_account) -> None
     assert client.get("/account", follow_redirects=False).status_code == 303
 
 
+@pytest.mark.parametrize(("typed", "lands"), [
+    ("/login", "/signin"), ("/login?next=%2Fpricing", "/signin?next=%2Fpricing"),
+    ("/login?next=%2F%2Fevil.example", "/signin?next=%2Faccount"), ("/register", "/signup"), ("/logout", "/account"),
+])
+def test_addresses_people_type_lead_to_the_pages(client, typed, lands) -> None:
+    # a browser that asks for /login gets the sign-in page, not the API's JSON 404
+    response = client.get(typed, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == lands
+    page = client.get(typed)
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+
+
+def test_the_checkout_success_page_claims_no_payment_without_stripe(client, make_account) -> None:
+    # this server has no Stripe key: nobody can have paid, whoever opens the page and with any session id
+    for path in ("/checkout/success", "/checkout/success?session_id=cs_test_made_up"):
+        page = client.get(path)
+        assert page.status_code == 200
+        assert "payment went through" not in page.text and "Billing is not set up on this server" in page.text
+    make_account("nobilling@example.com")
+    token = _csrf(client.get("/signin").text)
+    client.post("/signin", data={"email": "nobilling@example.com", "password": PASSWORD, "csrf_token": token})
+    page = client.get("/checkout/success?session_id=cs_test_made_up")
+    assert "payment went through" not in page.text and "Billing is not set up on this server" in page.text
+    assert re.search(r'data-testid="current-plan">Starter<', page.text)
+
+
 def test_sign_up_can_be_closed(settings_env, database, clock, backend) -> None:
     from argon2.profiles import CHEAPEST
     from starlette.testclient import TestClient
