@@ -390,7 +390,6 @@ def enhance(
                 or (stabilize and job_type != JobType.stabilize)):
             raise _usage("--remote runs a server job: --dry-run, --plan, --save-plan, --skip-if-within, --subtitles, "
                          "--audio-only and --stabilize (use --type stabilize) are for local runs")
-        from mediaenhancer_core.batch import expand_inputs  # noqa: PLC0415
         from mediaenhancer_core.remote import is_media_id  # noqa: PLC0415
 
         local = expand_inputs([f for f in files if not is_media_id(f)], recursive=recursive)
