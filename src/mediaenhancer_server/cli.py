@@ -101,7 +101,9 @@ def serve(
 
 @handle_errors
 def _serve(host: str | None, port: int | None, workers: int | None) -> None:
-    import uvicorn  # noqa: PLC0415
+    from mediaenhancer_core.extras import import_extra  # noqa: PLC0415
+
+    uvicorn = import_extra("uvicorn", "server", "mediaenhancer-server")
 
     from .app import create_app  # noqa: PLC0415
     from .logs import configure_logging, uvicorn_log_config  # noqa: PLC0415
@@ -356,5 +358,16 @@ app.add_typer(storage_app, name="storage")
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. Without the [server] extra (a base install), one line says
+    what to install, with its exit code, before any command imports what is missing."""
+    from mediaenhancer_core.errors import MissingExtraError  # noqa: PLC0415
+    from mediaenhancer_core.extras import require_extra  # noqa: PLC0415
+
+    try:
+        require_extra("server", "mediaenhancer-server")
+    except MissingExtraError as exc:
+        from mediaenhancer_cli.exit_codes import exit_code_for  # noqa: PLC0415
+
+        _err(str(exc))
+        raise SystemExit(int(exit_code_for(exc))) from None
+    app(prog_name="mediaenhancer-server")
