@@ -357,8 +357,8 @@ from .cli_storage import storage_app  # noqa: E402 - media storage (issue 4); it
 app.add_typer(storage_app, name="storage")
 
 
-def main() -> None:
-    """Console-script entry point. Without the [server] extra (a base install), one line says
+def main(prog_name: str = "mediaenhancer-server") -> None:
+    """Console-script entry point (also ``python -m mediaenhancer_server``). Without the [server] extra (a base install), one line says
     what to install, with its exit code, before any command imports what is missing."""
     from mediaenhancer_core.errors import MissingExtraError  # noqa: PLC0415
     from mediaenhancer_core.extras import require_extra  # noqa: PLC0415
@@ -370,4 +370,4 @@ def main() -> None:
 
         _err(str(exc))
         raise SystemExit(int(exit_code_for(exc))) from None
-    app(prog_name="mediaenhancer-server")
+    app(prog_name=prog_name)
