@@ -128,4 +128,3 @@ SEGMENT_ORDER: Schema = {
     "required": ["segment_ids"],
     "properties": {"segment_ids": {"type": "array", "items": _STR}, "track": {"type": "string", "maxLength": 16}},
 }
-REAP: Schema = _obj(["stale_rows", "orphan_objects", "orphan_uploads", "freed_bytes"])

@@ -287,7 +287,7 @@ class _translated:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _tb: object) -> bool:
         if exc is None or isinstance(exc, (AIError, _Retryable)) or not isinstance(exc, Exception):
             return False
         import httpx  # noqa: PLC0415
