@@ -82,6 +82,18 @@ def test_stripe_without_its_package_names_billing(monkeypatch: pytest.MonkeyPatc
         StripeGateway.verify_event(b"{}", "t=1,v1=x", "whsec_x", tolerance=300)
 
 
+def test_a_server_with_a_stripe_key_but_no_stripe_package_says_so_at_start_up(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from mediaenhancer_core.billing import Billing
+    from mediaenhancer_core.settings import Settings
+
+    monkeypatch.setitem(sys.modules, "stripe", None)
+    settings = Settings.load({"MEDIAENHANCER_STRIPE_SECRET_KEY": "sk_test_x", "MEDIAENHANCER_DATA_DIR": str(tmp_path)})
+    with pytest.raises(MissingExtraError, match=r"pip install 'mediaenhancer\[billing\]'"):
+        Billing(None, settings, clock=lambda: None)  # type: ignore[arg-type]
+
+
 def test_postgres_url_without_psycopg_names_postgres(monkeypatch: pytest.MonkeyPatch) -> None:
     from mediaenhancer_core.db import Database
 
