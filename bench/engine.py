@@ -3,7 +3,7 @@
 measured in the same run, alternating runs, median of N, because these machines are noisy.
 
     .venv/bin/pip install -e '.[bench]'     # ffmpeg-normalize, the baseline of the first test
-    .venv/bin/python bench/engine.py [--runs 5] [--only audio-only,audio-only-speech,full,memory,memory-speech,help,batch]
+    .venv/bin/python bench/engine.py [--runs 5] [--only audio-only,audio-only-speech,full,memory,memory-speech,help,batch,install]
 
 1. audio-only : `enhance --audio-only` vs `ffmpeg-normalize` (loudness only, video copied, AAC)
                 on a 60 s 1080p clip with quiet, noisy audio.           goal: ratio <= 1.00
@@ -20,6 +20,12 @@ measured in the same run, alternating runs, median of N, because these machines 
    memory-speech : the same on real speech (neural denoiser and leveler running).
                                                                          goal: < 300 MB, flat
 4. help       : `mediaenhancer --help` vs `python -c "import typer, rich"`.  goal <= 1.5
+6. install    : what `pip install mediaenhancer` (no extras) installs against `[all]`: megabytes on disk
+                and distributions, summed from the installed files of the requirement closure read
+                from the installed metadata (tests/base_install.py; offline, no second venv); and
+                `mediaenhancer --help` / `enhance --help` started as a base install (a meta path
+                finder refuses every module outside the base closure) vs the full one.
+                                                          goal: base smaller; --help ratio <= 1.10
 5. batch      : 8 audio files, `--jobs 2` vs `--jobs 1`.                 goal: speed-up >= 1.6
                 Since issue 13 one file alone keeps about 1.3 cores busy, which caps the speed-up
                 near 1.5 (measured 1.37, with 1.88 of 2 cores busy under --jobs 2); the cores busy
@@ -239,8 +245,32 @@ def bench_batch(runs: int) -> dict:
             "cores_busy_jobs2": c2}
 
 
+def bench_install(runs: int) -> dict:
+    sys.path.insert(0, str(ROOT))
+    from tests import base_install as B
+
+    base, n_base, full, n_full = B.base_size()
+    print(f"install: base {base / 1e6:.0f} MB in {n_base} distributions; [all] {full / 1e6:.0f} MB in {n_full} "
+          f"(base is {base / full:.0%} of it)", flush=True)
+    subprocess.run([PY, "-m", "compileall", "-q", str(ROOT / "src")], check=True)
+    times = {}
+    for label, args in (("--help", ["--help"]), ("enhance --help", ["enhance", "--help"])):
+        as_base = B.cli_command("cli", args, base=True)
+        as_full = B.cli_command("cli", args, base=False)
+        times[label] = alternate(runs * 3, lambda c=as_base: sh(c), lambda c=as_full: sh(c))
+        a, b = times[label]
+        print(f"install: mediaenhancer {label:<15} base {a * 1000:6.0f} ms   full {b * 1000:6.0f} ms   ratio {a / b:5.2f}",
+              flush=True)
+    a, b = times["--help"]
+    ok = base < full and all(x / y <= 1.10 for x, y in times.values())
+    return {"test": f"base install: --help vs full ({base / 1e6:.0f} MB vs {full / 1e6:.0f} MB)", "ours_s": a,
+            "baseline_s": b, "ratio": a / b, "goal": "<= 1.10, smaller", "ok": ok, "base_mb": base / 1e6,
+            "full_mb": full / 1e6, "base_dists": n_base, "full_dists": n_full}
+
+
 BENCHES = {"audio-only": bench_audio_only, "audio-only-speech": bench_audio_only_speech, "full": bench_full,
-           "memory": bench_memory, "memory-speech": bench_memory_speech, "help": bench_help, "batch": bench_batch}
+           "memory": bench_memory, "memory-speech": bench_memory_speech, "help": bench_help, "batch": bench_batch,
+           "install": bench_install}
 
 
 def main() -> int:

@@ -57,6 +57,47 @@ def make_media(media_dir: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture
+def media(make_media, request: pytest.FixtureRequest) -> Callable[..., Path]:
+    """``make_media`` with cache keys private to the test file: the per-worker cache is shared by
+    every test file, and a name such as clip.mp4 means different media in each."""
+    prefix = request.module.__name__.rsplit(".", 1)[-1]
+
+    def build(name: str, factory: Callable[[Path], Path], dest_dir: Path) -> Path:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        return make_media(f"{prefix}-{name}", factory, dest_dir).rename(dest_dir / name)
+
+    return build
+
+
+# Markers for the tests that need a service (issue 15), so that e.g. `pytest -m "not slow and not
+# browser"` or `-m "not postgres and not s3 and not redis"` works on a machine without them. They are
+# applied here from what a test uses: a fixture that starts or reaches the service, or a parameter
+# that selects it (the backend, storage kind or queue it runs on). CI runs them all.
+SERVICE_FIXTURES: dict[str, set[str]] = {
+    "postgres": {"pg_admin_url", "pg_databases", "pg_migrated_url", "own_postgres"},
+    "s3": {"s3_url"},
+    "redis": set(),  # tests that read MEDIAENHANCER_TEST_REDIS_URL carry the marker themselves
+    "browser": {"browser", "page"},
+}
+SERVICE_PARAMS: dict[str, set[tuple[str, str]]] = {
+    "postgres": {("backend", "postgresql"), ("kind", "postgresql")},
+    "s3": {("storage_kind", "s3")},
+    "redis": {("queue", "redis")},
+    "browser": set(),
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        params = {(k, v) for k, v in callspec.params.items() if isinstance(v, str)} if callspec else set()
+        for marker, fixtures in SERVICE_FIXTURES.items():
+            if used & fixtures or params & SERVICE_PARAMS[marker]:
+                item.add_marker(marker)
+
+
+@pytest.fixture
 def noisy_speech_wav(make_media, tmp_path: Path) -> Path:
     return make_media("noisy.wav", lambda p: M.make_audio(p, 8.0, ("-c:a", "pcm_s16le"), level=0.02, noise=0.01, hum_hz=50), tmp_path)
 

@@ -16,17 +16,6 @@ from mediaenhancer_core import errors as E
 from tests import media as M
 
 
-@pytest.fixture
-def media(make_media):
-    """``make_media`` with cache keys private to this file: the per-worker cache is shared by
-    every test file, and a name such as clip.mp4 means different media in each."""
-
-    def build(name: str, factory, dest_dir: Path) -> Path:
-        dest_dir.mkdir(parents=True, exist_ok=True)
-        return make_media(f"{__name__.rsplit('.', 1)[-1]}-{name}", factory, dest_dir).rename(dest_dir / name)
-
-    return build
-
 DOC = Path(__file__).resolve().parents[1] / "docs" / "exit-codes.md"
 ROW = re.compile(r"^\|\s*(\d+)\s*\|\s*`?([A-Z_]+)`?\s*\|(.*)\|\s*$")
 

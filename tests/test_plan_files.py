@@ -20,18 +20,6 @@ from mediaenhancer_core.plan import ALLOWED_FILTERS, PLAN_VERSION, Plan
 from tests import media as M
 
 
-@pytest.fixture
-def media(make_media):
-    """``make_media`` with cache keys private to this file: the per-worker cache is shared by
-    every test file, and a name such as clip.mp4 means different media in each."""
-
-    def build(name: str, factory, dest_dir: Path) -> Path:
-        dest_dir.mkdir(parents=True, exist_ok=True)
-        return make_media(f"{__name__.rsplit('.', 1)[-1]}-{name}", factory, dest_dir).rename(dest_dir / name)
-
-    return build
-
-
 def cli(*args: str):
     result = CliRunner().invoke(app, list(args))
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)

@@ -14,17 +14,6 @@ from mediaenhancer_core.sniff import sniff_bytes, sniff_file
 from tests import media as M
 
 
-@pytest.fixture
-def media(make_media):
-    """``make_media`` with cache keys private to this file: the per-worker cache is shared by
-    every test file, and a name such as clip.mp4 means different media in each."""
-
-    def build(name: str, factory, dest_dir: Path) -> Path:
-        dest_dir.mkdir(parents=True, exist_ok=True)
-        return make_media(f"{__name__.rsplit('.', 1)[-1]}-{name}", factory, dest_dir).rename(dest_dir / name)
-
-    return build
-
 H264 = ("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")
 VP9 = ("-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "200k", "-pix_fmt", "yuv420p")
 

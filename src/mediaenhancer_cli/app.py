@@ -56,6 +56,7 @@ class _LazyGroup(TyperGroup):
         "cancel": ("billing", "Cancel your subscription at the end of the paid period."),
         "resume": ("billing", "Keep a subscription you canceled, before its period ends."),
         "billing": ("billing", "Payment methods and invoices (Stripe)."),
+        "completion": ("completion", "Print the shell completion script for bash, zsh or fish."),
     }
 
     def list_commands(self, ctx: Any) -> list[str]:
@@ -679,14 +680,18 @@ def doctor(ctx: typer.Context) -> None:
         state.out.print(f"{key} = {value}", highlight=False)
 
 
-def main() -> None:
-    """Console-script entry point."""
+def main(prog_name: str | None = None) -> None:
+    """Console-script entry point (``python -m mediaenhancer_cli`` passes its ``prog_name``)."""
 
     def on_term(signum: int, frame: Any) -> None:
         raise _Terminated()
 
     signal.signal(signal.SIGTERM, on_term)
+    if "_MEDIAENHANCER_COMPLETE" in os.environ:  # a script from `mediaenhancer completion` asks
+        from typer._completion_classes import completion_init  # noqa: PLC0415 - add_completion=False skips it
+
+        completion_init()
     try:
-        app()
+        app(prog_name=prog_name)
     except _Terminated:  # outside a command
         sys.exit(int(ExitCode.TERMINATED))

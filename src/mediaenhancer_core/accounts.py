@@ -126,6 +126,12 @@ class Accounts:
         self.abuse_window = abuse_window
         self.require_verified_email = require_verified_email
 
+    def purge_expired_attempts(self) -> int:
+        """Forget the attempt counters (sign-in, sign-up, device codes) whose window has ended,
+        so that the table does not grow with every address ever seen; the rows deleted."""
+        with self.db.session() as session:
+            return self.limiter.purge_expired(session, longest=self.abuse_window)
+
     # --- creating and finding ----------------------------------------------------
 
     def create_user(self, email: str, password: str | None = None, *, username: str | None = None,

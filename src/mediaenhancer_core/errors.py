@@ -96,6 +96,11 @@ catch our names.
     RateLimitedError
     └── TooManyJobsError             the plan's jobs in the queue are reached          429
 
+    --- packaging extras (issue 15), declared last ---
+    ConfigError
+    └── MissingExtraError            a feature's optional packages are not installed    503
+                                     (``extra`` names what to pip install)
+
 Messages are one line, name the file or field, and say what to do.
 """
 
@@ -178,6 +183,8 @@ __all__ = [
     "OutputExistsError",
     "EmailNotVerifiedError",
     "TooManyJobsError",
+    # packaging extras (issue 15)
+    "MissingExtraError",
 ]
 
 
@@ -551,3 +558,17 @@ class TooManyJobsError(RateLimitedError):
     when to try again); a job that ends frees a place."""
 
     code = "too_many_jobs"
+
+
+# --- packaging extras (issue 15) ----------------------------------------------------------
+
+
+class MissingExtraError(ConfigError):
+    """A feature needs packages of an optional extra that is not installed
+    (``pip install 'mediaenhancer[EXTRA]'``); raised by ``mediaenhancer_core.extras``."""
+
+    code = "missing_extra"
+
+    def __init__(self, message: str, *, extra: str = "") -> None:
+        super().__init__(message)
+        self.extra = extra

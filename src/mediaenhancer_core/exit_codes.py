@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     CONFIG = 3  # invalid setting or config file
     FFMPEG = 4  # no usable ffmpeg, or too old
     TEMP_DIR = 5  # the temporary folder (MEDIAENHANCER_TEMP_DIR) cannot be used
+    MISSING_EXTRA = 6  # a feature's optional packages are not installed: pip install 'mediaenhancer[EXTRA]'
     INPUT_NOT_FOUND = 10
     INPUT_UNREADABLE = 11
     INPUT_EMPTY = 12
@@ -63,6 +64,7 @@ class ExitCode(IntEnum):
 _TABLE: list[tuple[type[E.MediaEnhancerError], ExitCode]] = [
     (E.TempDirError, ExitCode.TEMP_DIR),  # ahead of its parent, ServiceUnavailableError
     (E.OutputExistsError, ExitCode.USAGE),  # pass --force, as `export` says with the same code
+    (E.MissingExtraError, ExitCode.MISSING_EXTRA),  # ahead of its parent, ConfigError
     (E.ConfigError, ExitCode.CONFIG),
     (E.FFmpegError, ExitCode.FFMPEG),
     (E.InputNotFoundError, ExitCode.INPUT_NOT_FOUND),

@@ -44,6 +44,7 @@ class ReapReport:
     orphan_objects: int = 0
     orphan_uploads: int = 0
     freed_bytes: int = 0
+    expired_throttle_rows: int = 0  # sign-in, sign-up and device-code counters whose window ended (issue 15)
     errors: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:

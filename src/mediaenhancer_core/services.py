@@ -125,6 +125,16 @@ class Core:
             self.db.upgrade()
         self.db.check_current()
 
+    def maintenance_round(self, *, older_than: timedelta) -> Any:
+        """One round of housekeeping, run by the server every storage_reap_interval_seconds and by
+        `mediaenhancer-server storage reap`: the storage reaper (abandoned uploads and deletes,
+        orphans older than ``older_than``), then the attempt counters whose window has ended.
+        Returns the reaper's ReapReport with ``expired_throttle_rows`` filled in."""
+        assert self.library is not None
+        report = self.library.reaper.reap(older_than=older_than)
+        report.expired_throttle_rows = self.accounts.purge_expired_attempts()
+        return report
+
     def close(self) -> None:
         self.tokens.last_used.close()  # before the engine goes: its last write needs a connection
         if self.library is not None:

@@ -119,5 +119,8 @@ class SignInLimiter:
         self.counter.clear(session, account_key)
         self.counter.give_back(session, ip_key)
 
-    def purge_expired(self, session: Session) -> int:
-        return self.counter.purge_older_than(session, self.window)
+    def purge_expired(self, session: Session, *, longest: timedelta | None = None) -> int:
+        """Delete the counters whose window has ended. The table also holds the sign-up and device
+        counters (abuse_window_seconds): ``longest`` is the longest window any of them uses, so
+        that no counter is forgotten while its window still runs. Returns the rows deleted."""
+        return self.counter.purge_older_than(session, max(self.window, longest or self.window))

@@ -428,13 +428,14 @@ def start_reaper(core: Core) -> asyncio.Task[None] | None:
 
     from starlette.concurrency import run_in_threadpool  # noqa: PLC0415
 
-    reaper, age = core.library.reaper, timedelta(seconds=core.settings.upload_stale_seconds)
+    age = timedelta(seconds=core.settings.upload_stale_seconds)
 
     async def loop() -> None:
         while True:
             await asyncio.sleep(interval)
             try:
-                await run_in_threadpool(functools.partial(reaper.reap, older_than=age))
+                # the storage reaper and the expired sign-in counters (Core.maintenance_round)
+                await run_in_threadpool(functools.partial(core.maintenance_round, older_than=age))
             except (MediaEnhancerError, Exception) as exc:  # noqa: BLE001 - a failed round is retried next time
                 log.warning("storage reaper round failed (%s)", exc.__class__.__name__)
 

@@ -26,7 +26,7 @@ from typer.core import TyperGroup
 from mediaenhancer_core.helpstyle import tidy_help
 
 from .cli_billing import billing_app
-from .cli_common import _core, _settings, handle_errors
+from .cli_common import _core, _err, _settings, handle_errors
 from .cli_storage import storage_app
 
 __all__ = ["app", "main"]
@@ -79,7 +79,9 @@ def serve(
 
 @handle_errors
 def _serve(host: str | None, port: int | None, workers: int | None) -> None:
-    import uvicorn  # noqa: PLC0415
+    from mediaenhancer_core.extras import import_extra  # noqa: PLC0415
+
+    uvicorn = import_extra("uvicorn", "server", "mediaenhancer-server")
 
     from .app import create_app  # noqa: PLC0415
     from .logs import configure_logging, uvicorn_log_config  # noqa: PLC0415
@@ -327,6 +329,17 @@ app.add_typer(billing_app, name="billing")
 app.add_typer(storage_app, name="storage")
 
 
-def main() -> None:
-    """Console-script entry point."""
-    app()
+def main(prog_name: str = "mediaenhancer-server") -> None:
+    """Console-script entry point (also ``python -m mediaenhancer_server``). Without the [server] extra (a base install), one line says
+    what to install, with its exit code, before any command imports what is missing."""
+    from mediaenhancer_core.errors import MissingExtraError  # noqa: PLC0415
+    from mediaenhancer_core.extras import require_extra  # noqa: PLC0415
+
+    try:
+        require_extra("server", "mediaenhancer-server")
+    except MissingExtraError as exc:
+        from mediaenhancer_core.exit_codes import exit_code_for  # noqa: PLC0415
+
+        _err(str(exc))
+        raise SystemExit(int(exit_code_for(exc))) from None
+    app(prog_name=prog_name)

@@ -41,12 +41,13 @@ def storage_reap(
     with _core() as core:
         assert core.library is not None
         age = core.settings.upload_stale_seconds if older_than is None else older_than
-        report = core.library.reaper.reap(older_than=timedelta(seconds=age))
+        report = core.maintenance_round(older_than=timedelta(seconds=age))
     if as_json:
         typer.echo(json.dumps(report.to_dict()))
     else:
         typer.echo(f"reaped {report.stale_rows} abandoned upload(s) or delete(s) ({report.freed_bytes} bytes freed), "
-                   f"{report.orphan_objects} orphan object(s), {report.orphan_uploads} orphan upload(s)")
+                   f"{report.orphan_objects} orphan object(s), {report.orphan_uploads} orphan upload(s), "
+                   f"{report.expired_throttle_rows} expired sign-in counter(s)")
     for error in report.errors:
         typer.echo(f"mediaenhancer-server: warning: {error}", err=True)
     if report.errors:

@@ -43,6 +43,7 @@ STATUS_TABLE: list[tuple[type[E.MediaEnhancerError], int]] = [
     (E.ConflictError, 409),
     (E.PayloadTooLargeError, 413),
     (E.ValidationError, 422),
+    (E.MissingExtraError, 503),  # issue 15: the server lacks an optional package (e.g. [s3]); the operator's to fix
     (E.ConfigError, 422),
     (E.PlanError, 422),
     (E.PresetError, 422),

@@ -73,4 +73,3 @@ PROJECT_LIST: Schema = _obj(
     projects={"type": "array", "items": PROJECT}, total={"type": "integer"}, page={"type": "integer"},
     per_page={"type": "integer"},
 )
-REAP: Schema = _obj(["stale_rows", "orphan_objects", "orphan_uploads", "freed_bytes"])

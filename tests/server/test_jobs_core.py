@@ -216,6 +216,7 @@ def test_embedded_sqlite_queue_runs_jobs_in_threads(jobs: JobService, user, sett
     _consume("embedded", settings, jobs, user)
 
 
+@pytest.mark.redis
 def test_redis_queue_runs_jobs(jobs: JobService, user, settings_env) -> None:
     url = os.environ.get("MEDIAENHANCER_TEST_REDIS_URL")
     if not url:

@@ -195,14 +195,13 @@ class GeminiClient:
         key = self.config.require_key()
         with self._lock:
             if self._client is None:
-                try:
-                    import httpx  # noqa: PLC0415
-                    from google import genai  # noqa: PLC0415 - ~0.8 s: only when Gemini is used
-                    from google.genai import types  # noqa: PLC0415
-                except ImportError:
-                    raise AINotConfiguredError(
-                        "Gemini support needs the google-genai package; install it with `pip install google-genai`"
-                    ) from None
+                import httpx  # noqa: PLC0415
+
+                from ..extras import import_extra  # noqa: PLC0415
+
+                # ~0.8 s: only when Gemini is used; a base install says to add the [ai] extra
+                genai = import_extra("google.genai", "ai", "Gemini (transcription, subtitles, the AI planner)")
+                types = import_extra("google.genai.types", "ai", "Gemini (transcription, subtitles, the AI planner)")
                 self._http = httpx.Client(timeout=self.config.timeout_seconds)
                 options = types.HttpOptions(
                     base_url=self.config.base_url,
@@ -288,7 +287,7 @@ class _translated:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _tb: object) -> bool:
         if exc is None or isinstance(exc, (AIError, _Retryable)) or not isinstance(exc, Exception):
             return False
         import httpx  # noqa: PLC0415

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from ..errors import BillingProviderError, WebhookSignatureError
+from ..extras import import_extra
 
 __all__ = ["DEFAULT_API_BASE", "StripeGateway"]
 
@@ -51,7 +52,8 @@ class StripeGateway:
     def client(self) -> Any:
         with self._lock:
             if self._client is None:
-                import stripe  # noqa: PLC0415 - lazy: only servers with billing configured pay for it
+                # lazy: only servers with billing configured pay for it; says to add [billing] when missing
+                stripe = import_extra("stripe", "billing", "Stripe billing")
 
                 self._client = stripe.StripeClient(
                     self._secret_key,
@@ -62,7 +64,7 @@ class StripeGateway:
             return self._client
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        import stripe  # noqa: PLC0415
+        stripe = import_extra("stripe", "billing", "Stripe billing")
 
         try:
             return fn(*args, **kwargs)
@@ -147,7 +149,7 @@ class StripeGateway:
         """Check the ``Stripe-Signature`` header on the raw body (stripe.Webhook.construct_event):
         ``t=...,v1=`` HMAC-SHA256 of ``f"{t}.{body}"`` with the endpoint's ``whsec_`` secret, and the
         timestamp no older than ``tolerance`` seconds. Raise WebhookSignatureError."""
-        import stripe  # noqa: PLC0415
+        stripe = import_extra("stripe", "billing", "Stripe webhooks")
 
         if not signature_header:
             raise WebhookSignatureError("missing Stripe-Signature header")

@@ -115,6 +115,9 @@ class Billing:
         self.clock = clock
         self.cache = cache or AuthCache(0, clock=clock)
         if gateway is None and settings.stripe_secret_key:
+            from ..extras import require_extra  # noqa: PLC0415
+
+            require_extra("billing", "Stripe billing (MEDIAENHANCER_STRIPE_SECRET_KEY is set)")  # at start-up
             gateway = StripeGateway(
                 settings.stripe_secret_key.reveal(),
                 api_base=settings.stripe_api_base,

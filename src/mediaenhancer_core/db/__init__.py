@@ -102,6 +102,10 @@ class Database:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_timeout=10)
             if url.startswith("postgresql"):
                 kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+                if url.startswith("postgresql+psycopg:"):
+                    from ..extras import import_extra  # noqa: PLC0415
+
+                    import_extra("psycopg", "postgres", "a PostgreSQL database")
         try:
             self.engine: Engine = create_engine(url, **kwargs)
         except (SQLAlchemyError, ImportError, ValueError) as exc:

@@ -38,7 +38,9 @@ class JobQueue:
     """Producer and consumer side of the queue. Handlers are attached by the worker process."""
 
     def __init__(self, settings: Settings, *, immediate: bool = False) -> None:
-        import huey  # noqa: PLC0415 - lazy: the CLI never needs it
+        from ..extras import import_extra  # noqa: PLC0415
+
+        huey = import_extra("huey", "server", "the job queue")  # lazy: the CLI never needs it
 
         self.settings = settings
         name = settings.queue_name
@@ -52,6 +54,7 @@ class JobQueue:
             self.huey = huey.SqliteHuey(name, filename=str(path), results=False, utc=True)
         else:  # "redis" (Settings.validate allows nothing else, and requires redis_url)
             assert settings.redis_url is not None
+            import_extra("redis", "redis", 'queue = "redis"')  # RedisHuey imports it; say which extra adds it
             self.huey = huey.RedisHuey(name, url=settings.redis_url.reveal(), results=False, utc=True)
         self._run_job: Callable[[str], None] | None = None
         self._deliver: Callable[[str, int], None] | None = None

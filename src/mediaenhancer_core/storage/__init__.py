@@ -45,6 +45,9 @@ def signing_secret(settings: Settings) -> bytes:
 def open_storage(settings: Settings, *, clock: Callable[[], float] = time.time) -> Storage:
     """The backend named by ``storage_backend``. ``clock`` (seconds) dates signed URLs."""
     if settings.storage_backend == "s3":
+        from ..extras import require_extra  # noqa: PLC0415
+
+        require_extra("s3", 'storage_backend = "s3"')  # at start-up, not at the first upload
         from .s3 import S3Storage  # noqa: PLC0415 - boto3 stays unloaded for the local backend
 
         assert settings.s3_bucket is not None  # Settings.validate

@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -163,8 +163,3 @@ class Storage(ABC):
                 for chunk in self.read(key):
                     fh.write(chunk)
             yield path
-
-
-def join_chunks(chunks: Iterable[bytes]) -> bytes:
-    """For tests and small objects only."""
-    return b"".join(chunks)

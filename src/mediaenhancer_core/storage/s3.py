@@ -186,7 +186,9 @@ class S3Storage(Storage):
         return self._client
 
     def _make_client(self) -> Any:
-        import boto3  # noqa: PLC0415 - heavy SDK, loaded on first use
+        from ..extras import import_extra  # noqa: PLC0415
+
+        boto3 = import_extra("boto3", "s3", "S3 storage")  # heavy SDK, loaded on first use
         from botocore.config import Config  # noqa: PLC0415
 
         a = self._client_args
