@@ -18,33 +18,10 @@ from mediaenhancer_core.jobs.system import JobSystem
 from mediaenhancer_core.plan import Plan
 
 from . import bodies as B
+from . import responses as R
 from .routing import ApiCall, ApiRoute
-from .schemas import _obj
 
 __all__ = ["JOB_ROUTES"]
-
-_STR = {"type": "string"}
-_STR_OR_NULL = {"type": ["string", "null"]}
-_UUID_OR_NULL = {"type": ["string", "null"], "format": "uuid"}
-JOB = _obj(
-    ["id", "type", "status", "progress"],
-    id={"type": "string", "format": "uuid"}, type=_STR, status={"type": "string", "enum": ["queued", "running", "succeeded", "failed", "canceled"]},
-    progress={"type": "integer"}, media_id=_UUID_OR_NULL, project_id=_UUID_OR_NULL, result_media_id=_UUID_OR_NULL,
-    params={"type": "object"}, result={"type": ["object", "null"]}, error=_STR_OR_NULL, attempts={"type": "integer"},
-    max_attempts={"type": "integer"}, cancel_requested={"type": "boolean"}, created_at=_STR, started_at=_STR_OR_NULL,
-    finished_at=_STR_OR_NULL,
-)
-JOB_LIST = _obj(["jobs"], jobs={"type": "array", "items": JOB})
-EXPORT = _obj(
-    ["id", "project_id", "status", "progress", "format"],
-    id={"type": "string", "format": "uuid"}, project_id={"type": "string", "format": "uuid"}, job_id=_UUID_OR_NULL,
-    status=_STR, progress={"type": "integer"}, format=_STR, resolution=_STR_OR_NULL, fps={"type": ["number", "null"]},
-    quality=_STR_OR_NULL, filename=_STR_OR_NULL, file_size={"type": ["integer", "null"]}, error=_STR_OR_NULL,
-    result_media_id=_UUID_OR_NULL, download_url=_STR_OR_NULL, created_at=_STR, completed_at=_STR_OR_NULL,
-    job=JOB,
-)
-EXPORT_LIST = _obj(["exports"], exports={"type": "array", "items": EXPORT})
-CALLBACK = _obj(["url", "signing_secret"], url=_STR_OR_NULL, signing_secret=_STR, signature_header=_STR)
 
 
 def _jobs(call: ApiCall) -> JobSystem:
@@ -148,32 +125,32 @@ JOB_ROUTES: list[ApiRoute] = [
     ApiRoute("/api/media/{media_id:uuid}/enhance", "POST", enhance_media,
              "Queue an enhancement of a media file: type denoise, upscale, colorgrade, stabilize, transcribe or auto "
              "(the local engine's full plan; an explicit 'plan' may be given). 202 with the job.", "jobs", status=202,
-             request_model=B.EnhanceRequest, response_schema=JOB, errors=(403, *_Q, 429), prepare=resolve_callback),
+             request_model=B.EnhanceRequest, response_model=R.Job, errors=(403, *_Q, 429), prepare=resolve_callback),
     ApiRoute("/api/jobs", "GET", list_jobs, "The user's jobs, newest first: ?status, ?limit (1-200), ?offset.", "jobs",
-             response_schema=JOB_LIST, errors=(422,),
-             query={"status": {"type": "string", "enum": ["queued", "running", "succeeded", "failed", "canceled"]},
+             response_model=R.JobList, errors=(422,),
+             query={"status": {"type": "string", "enum": list(R.JOB_STATES)},
                     "limit": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
                     "offset": {"type": "integer", "minimum": 0, "maximum": 1_000_000_000, "default": 0}}),
     ApiRoute("/api/jobs/{job_id:uuid}", "GET", get_job,
              "A job: status queued|running|succeeded|failed|canceled, progress 0-100, error, result_media_id, result.",
-             "jobs", response_schema=JOB, errors=(404,)),
+             "jobs", response_model=R.Job, errors=(404,)),
     ApiRoute("/api/jobs/{job_id:uuid}/cancel", "POST", cancel_job,
              "Cancel a job: a queued one at once, a running one within seconds (its ffmpeg is stopped).", "jobs",
-             response_schema=JOB, errors=(404, 409)),
+             response_model=R.Job, errors=(404, 409)),
     ApiRoute("/api/projects/{project_id:uuid}/export", "POST", export_project,
              "Render a project (trims, concatenation, per-segment operations, music under, enhancement) in a job. "
              "Counts against the monthly exports only when it succeeds. 202 with the export id and the job.",
-             "exports", status=202, request_model=B.ExportRequest, response_schema=_obj(["export_id", "job"], export_id=_STR, job=JOB),
+             "exports", status=202, request_model=B.ExportRequest, response_model=R.ExportStarted,
              errors=(402, *_Q, 429), prepare=resolve_callback),
     ApiRoute("/api/exports", "GET", list_exports, "The user's exports, newest first.", "exports",
-             response_schema=EXPORT_LIST),
+             response_model=R.ExportList),
     ApiRoute("/api/exports/{export_id:uuid}", "GET", get_export,
              "An export: status, progress, and a signed download URL once it succeeded.", "exports",
-             response_schema=EXPORT, errors=(404,)),
+             response_model=R.Export, errors=(404,)),
     ApiRoute("/api/users/callback", "GET", get_callback,
              "The completion-callback URL and the whsec_ secret its Standard Webhooks signatures use (webhook-id, -timestamp, -signature).",
-             "users", response_schema=CALLBACK),
+             "users", response_model=R.CallbackSettings),
     ApiRoute("/api/users/callback", "PUT", set_callback,
              "Register (or clear, with null) the URL that receives a signed POST when any of your jobs ends.", "users",
-             request_model=B.CallbackIn, response_schema=CALLBACK, errors=(422,), prepare=resolve_callback),
+             request_model=B.CallbackIn, response_model=R.CallbackSettings, errors=(422,), prepare=resolve_callback),
 ]

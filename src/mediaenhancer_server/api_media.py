@@ -45,8 +45,8 @@ from mediaenhancer_core.receive import ChunkReceiver, FormReceiver
 from mediaenhancer_core.services import Core
 from mediaenhancer_core.storage import STORAGE_ROUTE
 
-from . import schemas_media as M
 from . import bodies as B
+from . import responses as R
 from .routing import PAGE_QUERY, ApiCall, ApiRoute, in_thread
 from .errors import error_response, status_for
 from .formdata import FormFileParser, boundary_of
@@ -57,6 +57,13 @@ log = logging.getLogger("mediaenhancer.server.media")
 
 BATCH = 1024 * 1024  # bytes handed to the core per thread hop
 MULTIPART_SLACK = 64 * 1024  # multipart boundaries and part headers around the file
+MULTIPART_BODY = {  # the streamed request bodies, as the OpenAPI document shows them
+    "multipart/form-data": {
+        "schema": {"type": "object", "required": ["file"],
+                   "properties": {"file": {"type": "string", "format": "binary"}}},
+    }
+}
+CHUNK_BODY = {"application/offset+octet-stream": {"schema": {"type": "string", "format": "binary"}}}
 
 
 def _lib(call: ApiCall) -> MediaServices:
@@ -282,62 +289,62 @@ MEDIA_ROUTES: list[ApiRoute] = [
     ApiRoute("/api/media/upload", "POST", upload_media,
              "Upload a file in one multipart/form-data request (field 'file'); streamed to storage. 201 with the "
              "media once identified by its content.", "media", status=201, stream=True,
-             request_body=M.MULTIPART_BODY, response_schema=M.MEDIA, errors=_UPLOAD_ERRORS),
+             request_body=MULTIPART_BODY, response_model=R.Media, errors=_UPLOAD_ERRORS),
     ApiRoute("/api/media/uploads", "POST", create_upload,
              "Start a resumable upload: reserves the file's size against the plan and answers its upload_url.",
-             "media", status=201, request_model=B.UploadCreate, response_schema=M.UPLOAD, errors=(402, 413, 422, 503)),
+             "media", status=201, request_model=B.UploadCreate, response_model=R.Upload, errors=(402, 413, 422, 503)),
     ApiRoute("/api/media/uploads/{media_id:uuid}", "GET", upload_status,
              "Where a resumable upload stands: the offset to send from (also in Upload-Offset).", "media",
-             response_schema=M.UPLOAD, errors=(404, 409, 503)),
+             response_model=R.Upload, errors=(404, 409, 503)),
     ApiRoute("/api/media/uploads/{media_id:uuid}", "PATCH", upload_chunk,
              "Send bytes of a resumable upload from the Upload-Offset header (409 at another offset). The "
              "request that delivers the last byte answers the finished media.", "media", stream=True,
-             request_body=M.CHUNK_BODY, response_schema=M.UPLOAD_PROGRESS, errors=_UPLOAD_ERRORS),
+             request_body=CHUNK_BODY, response_model=R.UploadProgress, errors=_UPLOAD_ERRORS),
     ApiRoute("/api/media/uploads/{media_id:uuid}", "DELETE", cancel_upload,
              "Cancel a resumable upload: its bytes are dropped and the reserved storage freed.", "media",
              status=204, errors=(404, 409, 503)),
     ApiRoute("/api/media", "GET", list_media,
              "The user's media: ?page, ?per_page (1-200), ?type=video|audio|image, ?status, "
              "?sort=created_at|filename|file_size|duration (- for descending; default -created_at).", "media",
-             response_schema=M.MEDIA_LIST, errors=(422,),
+             response_model=R.MediaList, errors=(422,),
              query={**PAGE_QUERY, "type": {"type": "string", "enum": ["video", "audio", "image"]},
                     "status": {"type": "string"}, "sort": {"type": "string"}}),
     ApiRoute("/api/media/by-checksum/{checksum}", "GET", find_media,
              "Your newest ready media file whose content has this SHA-256 (64 hex digits), with signed URLs; "
              "404 when you have none. Lets a client reuse a file instead of uploading it again.", "media",
-             response_schema=M.MEDIA, errors=(404, 422)),
+             response_model=R.Media, errors=(404, 422)),
     ApiRoute("/api/media/{media_id:uuid}", "GET", get_media,
              "One media file with signed download and thumbnail URLs (expiring).", "media",
-             response_schema=M.MEDIA, errors=(404,)),
+             response_model=R.Media, errors=(404,)),
     ApiRoute("/api/media/{media_id:uuid}", "DELETE", delete_media,
              "Delete a media file: its stored object and thumbnail go and its storage is freed (409 while a "
              "project uses it).", "media", status=204, errors=(404, 409, 503)),
     ApiRoute("/api/projects", "GET", list_projects, "The user's projects, newest change first: ?page, ?per_page, ?status.",
-             "projects", response_schema=M.PROJECT_LIST, errors=(422,),
+             "projects", response_model=R.ProjectList, errors=(422,),
              query={**PAGE_QUERY, "status": {"type": "string", "enum": ["draft", "active", "archived"]}}),
     ApiRoute("/api/projects", "POST", create_project,
              "Create a project, optionally with its ordered segments (counts against the plan's projects).",
-             "projects", status=201, request_model=B.ProjectCreate, response_schema=M.PROJECT,
+             "projects", status=201, request_model=B.ProjectCreate, response_model=R.Project,
              errors=(402, 404, 409, 422)),
     ApiRoute("/api/projects/{project_id:uuid}", "GET", get_project, "A project with its segments in order.",
-             "projects", response_schema=M.PROJECT, errors=(404,)),
+             "projects", response_model=R.Project, errors=(404,)),
     ApiRoute("/api/projects/{project_id:uuid}", "PUT", update_project,
              "Change a project's fields; 'segments' replaces the whole ordered list.", "projects",
-             request_model=B.ProjectUpdate, response_schema=M.PROJECT, errors=(404, 409, 422)),
+             request_model=B.ProjectUpdate, response_model=R.Project, errors=(404, 409, 422)),
     ApiRoute("/api/projects/{project_id:uuid}", "DELETE", delete_project, "Delete a project (its media stay).",
              "projects", status=204, errors=(404,)),
     ApiRoute("/api/projects/{project_id:uuid}/segments", "POST", add_segment,
              "Add a segment (a span of a ready media file) at 'position' (default: the end of its track).",
-             "projects", status=201, request_model=B.SegmentIn, response_schema=M.PROJECT,
+             "projects", status=201, request_model=B.SegmentIn, response_model=R.Project,
              errors=(404, 409, 422)),
     ApiRoute("/api/projects/{project_id:uuid}/segments/order", "PUT", reorder_segments,
              "Reorder a track's segments: every segment id of the track, in the new order.", "projects",
-             request_model=B.SegmentOrder, response_schema=M.PROJECT, errors=(404, 422)),
+             request_model=B.SegmentOrder, response_model=R.Project, errors=(404, 422)),
     ApiRoute("/api/projects/{project_id:uuid}/segments/{segment_id:uuid}", "PUT", update_segment,
              "Change a segment's start, end or transformations.", "projects", request_model=B.SegmentUpdate,
-             response_schema=M.PROJECT, errors=(404, 409, 422)),
+             response_model=R.Project, errors=(404, 409, 422)),
     ApiRoute("/api/projects/{project_id:uuid}/segments/{segment_id:uuid}", "DELETE", delete_segment,
-             "Remove a segment; the ones after it move up.", "projects", response_schema=M.PROJECT, errors=(404,)),
+             "Remove a segment; the ones after it move up.", "projects", response_model=R.Project, errors=(404,)),
 ]
 
 

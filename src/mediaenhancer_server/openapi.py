@@ -7,8 +7,9 @@ from typing import Any
 
 from mediaenhancer_core import __version__
 
-from . import schemas as S
-from .bodies import Body
+from pydantic import BaseModel
+
+from . import responses as R
 from .routing import ApiRoute
 
 __all__ = ["openapi_document", "openapi_path"]
@@ -39,7 +40,7 @@ def _error_ref() -> dict[str, Any]:
     return {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
-def _model_schemas(model: type[Body]) -> dict[str, Any]:
+def _model_schemas(model: type[BaseModel]) -> dict[str, Any]:
     """The model's JSON Schema (2020-12, as OpenAPI 3.1 uses) and those of the models it holds."""
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
     nested = schema.pop("$defs", {})
@@ -48,7 +49,7 @@ def _model_schemas(model: type[Body]) -> dict[str, Any]:
 
 def openapi_document(routes: list[ApiRoute], *, server_url: str | None = None) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
-    components: dict[str, Any] = {"Error": S.ERROR}
+    components: dict[str, Any] = _model_schemas(R.Error)
     for route in routes:
         op: dict[str, Any] = {"operationId": route.name, "summary": route.summary, "tags": [route.tag]}
         params = _CONVERTOR.findall(route.path)
@@ -70,8 +71,10 @@ def openapi_document(routes: list[ApiRoute], *, server_url: str | None = None) -
         elif route.request_body is not None:
             op["requestBody"] = {"required": True, "content": route.request_body}
         ok: dict[str, Any] = {"description": "Success"}
-        if route.response_schema is not None:
-            ok["content"] = {"application/json": {"schema": route.response_schema}}
+        if route.response_model is not None:
+            components.update(_model_schemas(route.response_model))
+            ref = {"$ref": f"#/components/schemas/{route.response_model.__name__}"}
+            ok["content"] = {"application/json": {"schema": ref}}
         responses: dict[str, Any] = {str(route.status): ok}
         codes = set(route.errors)
         if not route.public:

@@ -1,7 +1,7 @@
 """How a declared API route becomes a Starlette endpoint.
 
-An :class:`ApiRoute` names its path, method, handler, summary and the JSON schemas of
-its request and response. From that one declaration :func:`build_routes` builds the
+An :class:`ApiRoute` names its path, method, handler, summary and the typed models of
+its request and response (``bodies.py``, ``responses.py``). From that one declaration :func:`build_routes` builds the
 Starlette route (authentication first unless ``public``; the body validated against the
 request schema) and ``openapi.py`` builds the OpenAPI document, so the two cannot drift.
 
@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -93,7 +94,7 @@ class ApiRoute:
     public: bool = False
     status: int = 200
     request_model: type[Body] | None = None  # the JSON body's model (bodies.py): validated, documented
-    response_schema: Mapping[str, Any] | None = None
+    response_model: type[BaseModel] | None = None  # the JSON answer's model (responses.py): documented, tested
     raw_body: bool = False  # the handler reads call.body itself (signed webhooks)
     errors: tuple[int, ...] = field(default=())
     inline: bool = False  # runs on the event loop: touches neither the database nor the disk

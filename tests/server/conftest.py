@@ -204,6 +204,23 @@ def app(core: Core) -> Any:
     return create_app(core=core, prepare_database=False)
 
 
+@pytest.fixture(autouse=True)
+def _answers_fit_their_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every answer of an in-process app is checked against its route's response model."""
+    from starlette.testclient import TestClient
+
+    from .response_check import check_response
+
+    request = TestClient.request
+
+    def checked(self: Any, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:
+        response = request(self, method, url, *args, **kwargs)
+        check_response(self.app, response)
+        return response
+
+    monkeypatch.setattr(TestClient, "request", checked)
+
+
 @pytest.fixture
 def client(app: Any) -> Iterator[Any]:
     from starlette.testclient import TestClient
