@@ -9,7 +9,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from typing import Literal
+
+from pydantic import Field
+
 from mediaenhancer_core.ai.gemini import GeminiClient, GeminiConfig, MediaPart
+from mediaenhancer_core.ai.schema import Answer
 from mediaenhancer_core.errors import (
     AIKeyRejectedError,
     AINotConfiguredError,
@@ -29,7 +34,15 @@ from tests.gemini_standin import (
     text_answer,
 )
 
-SCHEMA = {
+
+
+class Verdict(Answer):
+    verdict: Literal["ok", "bad"]
+    score: float = Field(None)
+
+
+SCHEMA = Verdict
+SENT = {  # what Gemini is asked for: plain JSON Schema generated from the model
     "type": "object",
     "properties": {"verdict": {"type": "string", "enum": ["ok", "bad"]}, "score": {"type": "number"}},
     "required": ["verdict"],
@@ -64,7 +77,7 @@ def test_structured_answer_round_trip_and_wire_format(standin: GeminiStandIn) ->
     assert call.headers["x-goog-api-key"] == "test-key"
     assert call.text == "judge this" and call.system_text == "be brief"
     assert call.generation_config["responseMimeType"] == "application/json"
-    assert call.generation_config["responseJsonSchema"] == SCHEMA
+    assert call.generation_config["responseJsonSchema"] == SENT
     assert call.media() == [("image/jpeg", b"\xff\xd8jpeg", "inline")]
 
 
@@ -194,3 +207,28 @@ def test_importing_the_core_and_the_cli_does_not_import_the_sdk() -> None:
             "print('google.genai' in sys.modules, 'httpx' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split()[0] == "False"
+
+
+def test_answers_are_checked_with_their_models_as_before() -> None:
+    from mediaenhancer_core.ai.gemini import answers
+    from mediaenhancer_core.ai.schema import check
+
+    advice = answers().AdviceAnswer
+    ok = {"content_type": "speech", "problems": [{"kind": "hiss", "severity": 1.7}], "rationale": "r" * 500,
+          "audio": {"noise_reduction_db": 99, "gain_db": 6}, "loudness": -3}
+    check(ok, advice, what="plan")  # out of range (clamped later), a little long, unknown fields: all accepted
+    refused = [
+        ({**ok, "rationale": "r" * 2000}, "$.rationale is far too long (2000 characters)"),
+        ({**ok, "problems": [{"kind": "hiss", "severity": 0.5}] * 13}, "$.problems has more than 12 items"),
+        ({**ok, "problems": [{"kind": "hiss"}]}, "$.problems[0].severity is missing"),
+        ({**ok, "problems": [{"kind": "hiss", "severity": float("nan")}]}, "$.problems[0].severity should be number"),
+        ({**ok, "audio": None}, "$.audio should be object, got null"),
+    ]
+    for answer, says in refused:
+        with pytest.raises(AIResponseError) as caught:
+            check(answer, advice, what="plan")
+        assert caught.value.message == f"Gemini's plan does not fit the schema: {says}" or says in caught.value.message
+        assert "\n" not in caught.value.message
+    chapters = answers().ChaptersAnswer
+    with pytest.raises(AIResponseError, match=r"\$\.chapters\[0\]\.start should be number or string, got boolean"):
+        check({"summary": "s", "chapters": [{"start": True, "title": "t"}]}, chapters, what="chapters")

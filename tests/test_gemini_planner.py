@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from mediaenhancer_core.ai.gemini import GeminiClient, GeminiConfig
-from mediaenhancer_core.ai.planner import ADVICE_SCHEMA, GeminiPlanner, make_planner, parse_advice
+from mediaenhancer_core.ai.gemini import GeminiClient, GeminiConfig, answers
+from mediaenhancer_core.ai.planner import GeminiPlanner, make_planner, parse_advice
+from mediaenhancer_core.ai.schema import gemini_schema
 from mediaenhancer_core.analysis import Analysis, analyze
 from mediaenhancer_core.enhance import EnhanceJob, enhance_file
 from mediaenhancer_core.errors import ConfigError
@@ -138,7 +139,7 @@ def test_the_request_carries_the_measurements_and_the_proxy_not_the_whole_file(s
     a = analyses["clip"].audio
     assert f'"integrated_lufs":{a.integrated_lufs}' in call.text and f'"noise_floor_lufs":{a.noise_floor_lufs}' in call.text
     assert "Loudness is fixed: -16 LUFS" in call.text and "bandreject" in call.text  # the measurement plan is shown
-    assert call.generation_config["responseJsonSchema"] == ADVICE_SCHEMA
+    assert call.generation_config["responseJsonSchema"] == gemini_schema(answers().AdviceAnswer)
     parts = call.media()
     assert [m for m, _, _ in parts] == ["audio/ogg"] + ["image/jpeg"] * 4
     assert all(how == "inline" for _, _, how in parts)
@@ -210,6 +211,12 @@ def _measurement_notes(analysis: Analysis, opts: EnhanceOptions) -> list[str]:
         (json_answer({"content_type": "podcast", "problems": [], "rationale": ""}), "is not one of speech"),
         (json_answer({"content_type": "speech", "problems": [{"kind": "hiss", "severity": "high"}], "rationale": ""}),
          "$.problems[0].severity should be number"),
+        (json_answer({"content_type": "speech", "problems": [{"kind": "hiss", "severity": 0.5}, "hum"], "rationale": ""}),
+         "$.problems[1] should be object, got string"),
+        (json_answer({"content_type": "speech", "problems": [{"kind": "hiss", "severity": True}], "rationale": ""}),
+         "$.problems[0].severity should be number, got boolean"),
+        (json_answer({"content_type": "speech", "problems": [], "audio": {"deess": "yes"}, "rationale": ""}),
+         "$.audio.deess should be boolean or null, got string"),
         (json_answer({"problems": []}), "content_type is missing"),
         (safety_block(), "stopped its answer (SAFETY)"),
         (prompt_blocked("SAFETY"), "blocked the request (SAFETY)"),
@@ -217,7 +224,8 @@ def _measurement_notes(analysis: Analysis, opts: EnhanceOptions) -> list[str]:
         (error_answer(500, "INTERNAL", "An internal error has occurred."), "500 INTERNAL"),
         (error_answer(503, "UNAVAILABLE", "The model is overloaded."), "503 UNAVAILABLE"),
     ],
-    ids=["malformed-json", "schema-enum", "schema-type", "schema-required", "safety", "prompt-blocked", "429", "500", "503"],
+    ids=["malformed-json", "schema-enum", "schema-type", "schema-nested-item", "schema-bool-number", "schema-nested-type",
+         "schema-required", "safety", "prompt-blocked", "429", "500", "503"],
 )
 def test_any_failure_falls_back_to_the_measurement_plan_with_one_notice(standin, tools, analyses, reply, says) -> None:
     standin.answer(reply)
@@ -330,5 +338,7 @@ def test_the_schema_uses_only_what_gemini_accepts() -> None:
             found |= keywords(schema["items"])
         return found
 
-    assert keywords(ADVICE_SCHEMA) <= allowed
-    assert len(json.dumps(ADVICE_SCHEMA)) < 4000
+    for name in ("AdviceAnswer", "TranscriptAnswer", "ChaptersAnswer"):
+        schema = gemini_schema(getattr(answers(), name))
+        assert keywords(schema) <= allowed, name
+        assert len(json.dumps(schema)) < 4000

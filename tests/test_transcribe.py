@@ -40,7 +40,7 @@ from mediaenhancer_core.ai.subtitles import (
 from mediaenhancer_core.ai.times import parse_time
 from mediaenhancer_core.ai.transcribe import plan_chunks, transcribe_file, transcript_for_output
 from mediaenhancer_core.analysis import analyze
-from mediaenhancer_core.errors import AIQuotaError, NoStreamsError
+from mediaenhancer_core.errors import AIQuotaError, AIResponseError, NoStreamsError
 from mediaenhancer_core.planner import EnhanceOptions, MeasurementPlanner
 from mediaenhancer_core.presets import get_preset
 from mediaenhancer_core.probe import probe
@@ -223,6 +223,18 @@ def test_transcription_has_no_fallback(standin, tools, speech) -> None:
     standin.answer(error_answer(429, "RESOURCE_EXHAUSTED", "Quota exceeded"))
     with client_for(standin) as client, pytest.raises(AIQuotaError):
         transcribe_file(path, tools, client, analysis=analysis, chunk_seconds=8.0, chapters=False)
+
+
+def test_a_segment_of_the_wrong_type_is_refused_in_one_line(standin, tools, speech) -> None:
+    path, analysis = speech
+    standin.answer(json_answer({"language": "en", "segments": [
+        {"start": 0.5, "end": 3.0, "text": "fine"},
+        {"start": 4.2, "end": 7.9, "text": ["not", "a", "string"]},
+    ]}))
+    with client_for(standin) as client, pytest.raises(AIResponseError) as caught:
+        transcribe_file(path, tools, client, analysis=analysis, chunk_seconds=60.0, chapters=False)
+    assert caught.value.message == ("Gemini's transcript does not fit the schema: $.segments[1].text should be string, "
+                                    "got array")
 
 
 def test_a_file_without_sound_cannot_be_transcribed(standin, tools, tmp_path) -> None:

@@ -1,7 +1,8 @@
 """Gemini-assisted enhancement, transcription and subtitles (issue 7).
 
     gemini.py       GeminiClient: google-genai, JSON answers checked against a schema, every error ours
-    schema.py       the check of an answer against its JSON Schema
+    schema.py       answer models: the schema sent to Gemini and the check of its answer
+    answers.py      the answers asked for (planner, transcript, chapters), imported on first use
     proxy.py        the small proxy the model sees: an audio excerpt and keyframes (never the whole file unless asked)
     planner.py      GeminiPlanner (the Planner protocol): measurement plan + Gemini's advice, falls back on any failure
     transcribe.py   chunks cut in pauses, timed segments per chunk, offsets applied

@@ -1,6 +1,6 @@
 """Chapters and a short summary from a transcript (one text-only Gemini request).
 
-The model sees the timed transcript lines and answers :data:`CHAPTERS_SCHEMA`.
+The model sees the timed transcript lines and answers :class:`~.answers.ChaptersAnswer`.
 :func:`normalize_chapters` makes its chapters safe to use: inside the media, ordered,
 snapped to the start of the segment nearest to each (so a chapter never begins
 mid-sentence), at least ``MIN_CHAPTER_SECONDS`` apart, the first at 0, each ending
@@ -13,34 +13,14 @@ import bisect
 from collections.abc import Sequence
 from typing import Any
 
-from .gemini import JsonModel
+from .gemini import JsonModel, answers
 from .subtitles import Chapter, Segment
 from .times import parse_time
 
-__all__ = ["CHAPTERS_SCHEMA", "summarize", "normalize_chapters", "MIN_CHAPTER_SECONDS"]
+__all__ = ["summarize", "normalize_chapters", "MIN_CHAPTER_SECONDS"]
 
 MIN_CHAPTER_SECONDS = 10.0
 MAX_PROMPT_CHARS = 400_000
-
-CHAPTERS_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "summary": {"type": "string", "maxLength": 600, "description": "Two to four sentences."},
-        "chapters": {
-            "type": "array",
-            "maxItems": 40,
-            "items": {
-                "type": "object",
-                "properties": {
-                    "start": {"type": ["number", "string"], "description": "Seconds from the start of the recording."},
-                    "title": {"type": "string", "maxLength": 80},
-                },
-                "required": ["start", "title"],
-            },
-        },
-    },
-    "required": ["summary", "chapters"],
-}
 
 SYSTEM = (
     "You write chapter lists and summaries for recordings from their transcripts. Answer only with JSON that fits "
@@ -65,7 +45,7 @@ def summarize(model: JsonModel, segments: Sequence[Segment], duration: float, *,
               timeout: float | None = None) -> tuple[str, list[Chapter]]:
     if not segments:
         return "", []
-    answer = model.generate_json(prompt=_prompt(segments, duration, language), schema=CHAPTERS_SCHEMA, system=SYSTEM,
+    answer = model.generate_json(prompt=_prompt(segments, duration, language), schema=answers().ChaptersAnswer, system=SYSTEM,
                                  timeout=timeout, what="chapters")
     summary = " ".join(str(answer.get("summary", "")).split())[:600]
     return summary, normalize_chapters(answer.get("chapters") or [], segments, duration)

@@ -37,12 +37,14 @@ from ..errors import (
     AIServiceError,
     AITimeoutError,
 )
-from .schema import check
 
 if TYPE_CHECKING:
-    from ..settings import Settings
+    from types import ModuleType
 
-__all__ = ["GeminiConfig", "MediaPart", "JsonModel", "GeminiClient", "DEFAULT_MODEL", "KEY_HINT"]
+    from ..settings import Settings
+    from .schema import Answer
+
+__all__ = ["GeminiConfig", "MediaPart", "JsonModel", "GeminiClient", "DEFAULT_MODEL", "KEY_HINT", "answers"]
 
 log = logging.getLogger("mediaenhancer.ai")
 
@@ -52,6 +54,14 @@ KEY_HINT = "set GEMINI_API_KEY (or gemini_api_key in config.toml); get a key at 
 _REFUSALS = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY",
              "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "LANGUAGE"}
 _FINISHED = {None, "STOP", "FINISH_REASON_UNSPECIFIED"}
+_FEATURES = "Gemini (transcription, subtitles, the AI planner)"
+
+
+def answers() -> ModuleType:
+    """The answer models (``answers.py``), imported on first use: pydantic comes with the [ai] extra."""
+    from ..extras import import_extra  # noqa: PLC0415
+
+    return import_extra("mediaenhancer_core.ai.answers", "ai", _FEATURES)
 
 
 @dataclass(frozen=True)
@@ -122,7 +132,7 @@ class JsonModel(Protocol):
         self,
         *,
         prompt: str,
-        schema: dict[str, Any],
+        schema: type[Answer],
         media: Sequence[MediaPart] = (),
         system: str | None = None,
         timeout: float | None = None,
@@ -164,19 +174,21 @@ class GeminiClient:
         self,
         *,
         prompt: str,
-        schema: dict[str, Any],
+        schema: type[Answer],
         media: Sequence[MediaPart] = (),
         system: str | None = None,
         timeout: float | None = None,
         what: str = "answer",
     ) -> Any:
-        """Ask for JSON fitting ``schema``; return it parsed and checked. Raises an :class:`AIError`."""
+        """Ask for JSON fitting the model ``schema`` (one of ``answers.py``); return it parsed and checked
+        against the model (a plain dict; unknown fields kept, never used). Raises an :class:`AIError`."""
+        from .schema import check, gemini_schema  # noqa: PLC0415 - pydantic, with the [ai] extra
         self.config.require_key()
         timeout = timeout or self.config.timeout_seconds
         attempt = 0
         while True:
             try:
-                text = self._generate_once(prompt, schema, media, system, timeout)
+                text = self._generate_once(prompt, gemini_schema(schema), media, system, timeout)
                 break
             except _Retryable as exc:
                 if attempt >= self.config.retries:
@@ -200,8 +212,8 @@ class GeminiClient:
                 from ..extras import import_extra  # noqa: PLC0415
 
                 # ~0.8 s: only when Gemini is used; a base install says to add the [ai] extra
-                genai = import_extra("google.genai", "ai", "Gemini (transcription, subtitles, the AI planner)")
-                types = import_extra("google.genai.types", "ai", "Gemini (transcription, subtitles, the AI planner)")
+                genai = import_extra("google.genai", "ai", _FEATURES)
+                types = import_extra("google.genai.types", "ai", _FEATURES)
                 self._http = httpx.Client(timeout=self.config.timeout_seconds)
                 options = types.HttpOptions(
                     base_url=self.config.base_url,

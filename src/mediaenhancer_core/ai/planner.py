@@ -4,7 +4,7 @@
 protocol. It first makes the measurement plan (``MeasurementPlanner``), then sends
 Gemini the measurements, that plan and a small proxy of the media (see ``proxy.py``;
 never the whole file unless ``full_media``), and asks for a JSON answer fitting
-:data:`ADVICE_SCHEMA`: the content type, the problems it hears and sees, recommended
+:class:`~.answers.AdviceAnswer`: the content type, the problems it hears and sees, recommended
 settings and a short rationale. The answer is checked, every value clamped to a safe
 range (each clamp is noted), and merged by :func:`merge_advice`:
 
@@ -39,13 +39,13 @@ from ..formats import output_spec
 from ..plan import FilterStep, Plan
 from ..planner import EnhanceOptions, MeasurementPlanner, Planner, denoise_level
 from ..workdirs import make_workdir, remove_workdir
-from .gemini import KEY_HINT, GeminiClient, GeminiConfig, JsonModel
+from .gemini import KEY_HINT, GeminiClient, GeminiConfig, JsonModel, answers
 from .proxy import Proxy, build_proxy
 
 if TYPE_CHECKING:
     from ..settings import Settings
 
-__all__ = ["GeminiPlanner", "Advice", "ADVICE_SCHEMA", "LIMITS", "parse_advice", "merge_advice", "make_planner"]
+__all__ = ["GeminiPlanner", "Advice", "LIMITS", "parse_advice", "merge_advice", "make_planner"]
 
 PROBLEMS = ["hum", "hiss", "noise", "reverb", "clipping", "rumble", "sibilance", "muffled", "distortion",
             "low_light", "overexposed", "low_contrast", "color_cast", "dull_colors", "video_noise", "soft", "shake"]
@@ -63,54 +63,6 @@ LIMITS: dict[str, tuple[float, float]] = {
     "video.sharpen": (0.0, 1.0),
 }
 
-
-def _num(name: str, description: str) -> dict[str, Any]:
-    lo, hi = LIMITS[name]
-    return {"type": ["number", "null"], "minimum": lo, "maximum": hi, "description": description}
-
-
-ADVICE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "content_type": {"type": "string", "enum": ["speech", "music", "mixed", "other"]},
-        "problems": {
-            "type": "array",
-            "maxItems": 12,
-            "items": {
-                "type": "object",
-                "properties": {
-                    "kind": {"type": "string", "enum": PROBLEMS},
-                    "severity": {"type": "number", "minimum": 0, "maximum": 1},
-                    "evidence": {"type": "string", "maxLength": 160},
-                },
-                "required": ["kind", "severity"],
-            },
-        },
-        "audio": {
-            "type": "object",
-            "properties": {
-                "noise_reduction_db": _num("audio.noise_reduction_db", "Broadband noise reduction in dB; 0 for none; null keeps the measured plan."),
-                "highpass_hz": _num("audio.highpass_hz", "High-pass cutoff against rumble in Hz; 0 for none."),
-                "presence_boost_db": _num("audio.presence_boost_db", "Gain around 3 kHz for muffled speech, in dB."),
-                "deess": {"type": ["boolean", "null"], "description": "Tame harsh sibilance."},
-                "compress": {"type": ["boolean", "null"], "description": "Gentle compression for uneven speech."},
-            },
-        },
-        "video": {
-            "type": "object",
-            "properties": {
-                "brightness": _num("video.brightness", "eq brightness offset (0 = unchanged)."),
-                "contrast": _num("video.contrast", "eq contrast factor (1 = unchanged)."),
-                "saturation": _num("video.saturation", "eq saturation factor (1 = unchanged)."),
-                "gamma": _num("video.gamma", "eq gamma (1 = unchanged; above 1 brightens mid-tones)."),
-                "denoise": _num("video.denoise", "Picture denoise strength (0 = none)."),
-                "sharpen": _num("video.sharpen", "Unsharp amount (0 = none)."),
-            },
-        },
-        "rationale": {"type": "string", "maxLength": 400},
-    },
-    "required": ["content_type", "problems", "rationale"],
-}
 
 SYSTEM = (
     "You are an audio and video restoration engineer. You receive ffmpeg measurements of a recording, the plan a "
@@ -166,7 +118,7 @@ def parse_advice(answer: Any) -> Advice:
             else:
                 notes.append(f"gemini: {name} ignored" + (" (loudness comes from the measurements)" if _loudish(key) else ""))
     for key in answer:
-        if key not in ADVICE_SCHEMA["properties"]:
+        if key not in answers().AdviceAnswer.model_fields:
             notes.append(f"gemini: {key} ignored" + (" (loudness comes from the measurements)" if _loudish(key) else ""))
     problems = [
         {"kind": p["kind"], "severity": round(min(1.0, max(0.0, float(p["severity"]))), 2), "evidence": str(p.get("evidence", ""))[:160]}
@@ -403,7 +355,7 @@ class GeminiPlanner:
             proxy = build_proxy(analysis, self.tools, workdir, full=self.full_media, audio_only=options.audio_only)
             answer = self.model.generate_json(
                 prompt=build_prompt(analysis, base, proxy),
-                schema=ADVICE_SCHEMA,
+                schema=answers().AdviceAnswer,
                 media=proxy.parts,
                 system=SYSTEM,
                 timeout=self.timeout,

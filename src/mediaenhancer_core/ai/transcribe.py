@@ -5,7 +5,7 @@
 of pauses into chunks of at most ``chunk_seconds`` (:func:`plan_chunks`), encodes all
 chunks in ONE ffmpeg run (16 kHz mono Opus, the segment muxer, whose list gives the
 exact start of every chunk), asks Gemini for timed segments of each chunk
-(:data:`TRANSCRIPT_SCHEMA`; times relative to the chunk), adds each chunk's start, and
+(:class:`~.answers.TranscriptAnswer`; times relative to the chunk), adds each chunk's start, and
 normalises the result (ordered, clamped, no overlaps). Chunks the analysis found
 silent are not sent. Optionally a second, text-only request writes chapters and a
 summary (``chapters.py``).
@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..analysis import Analysis, analyze
 from ..errors import CancelledError, NoStreamsError
@@ -31,41 +31,20 @@ from ..plan import Plan
 from ..probe import MediaInfo, probe
 from ..workdirs import make_workdir, remove_workdir
 from .chapters import summarize
-from .gemini import GeminiClient, GeminiConfig, JsonModel, MediaPart
+from .gemini import GeminiClient, GeminiConfig, JsonModel, MediaPart, answers
 from .subtitles import Segment, Transcript, normalize, output_paths, retime_transcript, write_transcript
 from .times import parse_time
 
 if TYPE_CHECKING:
     from ..settings import Settings
 
-__all__ = ["TRANSCRIPT_SCHEMA", "Chunk", "plan_chunks", "split_audio", "transcribe_chunk", "transcribe_file",
+__all__ = ["Chunk", "plan_chunks", "split_audio", "transcribe_chunk", "transcribe_file",
            "transcript_for_output", "SubtitleJob", "CHUNK_SECONDS"]
 
 CHUNK_SECONDS = 300.0
 CHUNK_RATE = 16000
 CHUNK_BITRATE = "32k"
 LATE_TOLERANCE = 1.0  # seconds a segment may run past its chunk before it is dropped as nonsense
-
-TRANSCRIPT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "language": {"type": ["string", "null"], "maxLength": 16, "description": "BCP-47 code of the spoken language."},
-        "segments": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "start": {"type": ["number", "string"], "description": "Seconds from the start of this audio."},
-                    "end": {"type": ["number", "string"], "description": "Seconds from the start of this audio."},
-                    "text": {"type": "string"},
-                    "speaker": {"type": ["string", "null"]},
-                },
-                "required": ["start", "end", "text"],
-            },
-        },
-    },
-    "required": ["segments"],
-}
 
 SYSTEM = (
     "You are a careful transcriber. Transcribe the speech in the audio verbatim (no summaries, no translation), "
@@ -152,7 +131,7 @@ def transcribe_chunk(model: JsonModel, chunk: Chunk, *, language: str | None = N
     """Segments of one chunk in INPUT time (chunk start added), its language, and how many were dropped."""
     assert chunk.path is not None
     part = MediaPart(mime_type="audio/ogg", label=f"audio {chunk.start:.1f}-{chunk.end:.1f} s", path=chunk.path)
-    answer = model.generate_json(prompt=_prompt(chunk, language), schema=TRANSCRIPT_SCHEMA, media=[part], system=SYSTEM,
+    answer = model.generate_json(prompt=_prompt(chunk, language), schema=answers().TranscriptAnswer, media=[part], system=SYSTEM,
                                  timeout=timeout, what="transcript")
     segments, dropped = [], 0
     for item in answer.get("segments") or []:
