@@ -12,7 +12,7 @@ import functools
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from typer.core import TyperGroup
 
+from mediaenhancer_core.choices import DENOISE_LEVELS, ENHANCE_TYPES, FORMATS, PLANNERS, QUALITIES, RESOLUTIONS
 from mediaenhancer_core.exit_codes import ExitCode, exit_code_for
 from mediaenhancer_core.helpstyle import tidy_help
 
@@ -284,52 +285,17 @@ def analyze(
 # --------------------------------------------------------------------------- enhance
 
 
-class Quality(str, Enum):
-    draft = "draft"
-    standard = "standard"
-    high = "high"
-    archive = "archive"
+def _choices(name: str, values: Iterable[str]) -> Any:
+    """An option's choices as typer takes them (a str Enum), the values written once in core."""
+    return Enum(name, [(v, v) for v in values], type=str)
 
 
-class Resolution(str, Enum):
-    r720 = "720p"
-    r1080 = "1080p"
-    r1440 = "1440p"
-    r2160 = "2160p"
-
-
-class PlannerName(str, Enum):
-    local = "local"
-    gemini = "gemini"
-
-
-class JobType(str, Enum):
-    auto = "auto"
-    denoise = "denoise"
-    upscale = "upscale"
-    colorgrade = "colorgrade"
-    stabilize = "stabilize"
-    transcribe = "transcribe"
-
-
-class DenoiseLevel(str, Enum):
-    off = "off"
-    light = "light"
-    normal = "normal"
-    strong = "strong"
-
-
-class OutFormat(str, Enum):
-    mp4 = "mp4"
-    mov = "mov"
-    mkv = "mkv"
-    webm = "webm"
-    mp3 = "mp3"
-    m4a = "m4a"
-    wav = "wav"
-    flac = "flac"
-    ogg = "ogg"
-    opus = "opus"
+Quality = _choices("Quality", QUALITIES)
+Resolution = _choices("Resolution", RESOLUTIONS)
+PlannerName = _choices("PlannerName", PLANNERS)
+JobType = _choices("JobType", sorted(ENHANCE_TYPES, key=lambda t: t != "auto"))  # auto, the default, first
+DenoiseLevel = _choices("DenoiseLevel", DENOISE_LEVELS)
+OutFormat = _choices("OutFormat", FORMATS)
 
 
 def _usage(message: str) -> typer.BadParameter:

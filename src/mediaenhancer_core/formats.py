@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .choices import QUALITIES
 from .errors import PlanError
 from .plan import OutputSpec
 from .probe import MediaInfo
 
 __all__ = ["FORMATS", "QUALITIES", "output_spec", "default_format", "format_for_path", "format_for_input", "encode_spec",
            "Format"]
-
-QUALITIES = ("draft", "standard", "high", "archive")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .choices import FORMATS  # the output containers
 from .errors import PlanError
 
 __all__ = [
@@ -317,7 +318,6 @@ def _step(data: Any, source: str, allowed: set[str]) -> FilterStep:
     )
 
 
-FORMATS = ("mp4", "mov", "mkv", "webm", "mp3", "m4a", "wav", "flac", "ogg", "opus")  # the output containers
 _FORMATS = set(FORMATS)
 _NUMBER = r"\d{1,6}(\.\d{1,3})?k?"
 # Each option with the values it may take: no option can name a file (x265's csv=, a second

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from .analysis import Analysis, AudioMeasurements, VideoMeasurements
+from .choices import DENOISE_LEVELS, RESOLUTIONS
 from .formats import output_spec
 from .picture_plan import cast_step, denoise_step, is_noisy, restore_sharpen, visible_change
 from .plan import PLAN_VERSION, FilterStep, Loudness, Plan, Trim
@@ -29,7 +30,6 @@ from .presets import Preset
 __all__ = ["EnhanceOptions", "Planner", "MeasurementPlanner", "RESOLUTIONS", "plan_trim", "DENOISE_LEVELS",
            "denoise_level", "ffmpeg_only"]
 
-RESOLUTIONS = {"720p": 720, "1080p": 1080, "1440p": 1440, "2160p": 2160}
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,6 @@ class MeasurementPlanner:
 # --------------------------------------------------------------------------- audio
 
 
-DENOISE_LEVELS = ("off", "light", "normal", "strong")
 LIGHT_ATTEN_DB = 12.0  # light: noise is lowered by at most this much; ambience stays
 NORMAL_BELOW_SPEECH_DB = 60.0  # normal: noise may go down until it is this far under the speech...
 NORMAL_MIN_ATTEN_DB = 24.0  # ...but the cap is never tighter than this

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .choices import PLANNERS, QUALITIES
 from .errors import ConfigError
 
 __all__ = ["Secret", "Settings", "ENV_PREFIX", "default_dirs"]
@@ -260,7 +261,7 @@ class Settings:
             raise ConfigError(f"{self.env_name('jobs')}: must be 1 or more, got {self.jobs}")
         if self.ffmpeg_threads < 0:
             raise ConfigError(f"{self.env_name('ffmpeg_threads')}: must be 0 or more, got {self.ffmpeg_threads}")
-        if self.quality not in {"draft", "standard", "high", "archive"}:
+        if self.quality not in QUALITIES:
             raise ConfigError(
                 f"{self.env_name('quality')}: unknown quality {self.quality!r}; use draft, standard, high or archive"
             )
@@ -305,7 +306,7 @@ class Settings:
                 )
 
     def _validate_ai(self) -> None:
-        if self.planner not in {"local", "gemini"}:
+        if self.planner not in PLANNERS:
             raise ConfigError(f"{self.env_name('planner')}: unknown planner {self.planner!r}; use local or gemini")
         if not self.gemini_base_url.startswith(("http://", "https://")):
             raise ConfigError(f"{self.env_name('gemini_base_url')}: must be an http:// or https:// URL, got {self.gemini_base_url!r}")

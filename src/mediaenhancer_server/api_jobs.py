@@ -11,6 +11,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 from typing import Any
 
+from mediaenhancer_core.choices import JOB_STATUSES
 from mediaenhancer_core.errors import ValidationError
 from mediaenhancer_core.jobs.admission import check_options
 from mediaenhancer_core.jobs.callbacks import check_callback_url, resolve_host_async
@@ -128,7 +129,7 @@ JOB_ROUTES: list[ApiRoute] = [
              request_model=B.EnhanceRequest, response_model=R.Job, errors=(403, *_Q, 429), prepare=resolve_callback),
     ApiRoute("/api/jobs", "GET", list_jobs, "The user's jobs, newest first: ?status, ?limit (1-200), ?offset.", "jobs",
              response_model=R.JobList, errors=(422,),
-             query={"status": {"type": "string", "enum": list(R.JOB_STATES)},
+             query={"status": {"type": "string", "enum": list(JOB_STATUSES)},
                     "limit": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
                     "offset": {"type": "integer", "minimum": 0, "maximum": 1_000_000_000, "default": 0}}),
     ApiRoute("/api/jobs/{job_id:uuid}", "GET", get_job,

@@ -14,11 +14,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticError
 
+from mediaenhancer_core.choices import ENHANCE_TYPES, FORMATS, PLANNERS, QUALITIES, RESOLUTIONS
 from mediaenhancer_core.errors import ValidationError
-from mediaenhancer_core.formats import QUALITIES
-from mediaenhancer_core.jobs.service import ENHANCE_TYPES
-from mediaenhancer_core.plan import FORMATS
-from mediaenhancer_core.planner import RESOLUTIONS
 
 __all__ = ["Body", "validate_body", "REQUEST_MODELS"]
 
@@ -26,6 +23,7 @@ Format = Literal[FORMATS]  # type: ignore[valid-type]
 Quality = Literal[QUALITIES]  # type: ignore[valid-type]
 Resolution = Literal[tuple(RESOLUTIONS)]  # type: ignore[valid-type]
 JobType = Literal[ENHANCE_TYPES]  # type: ignore[valid-type]
+PlannerName = Literal[PLANNERS]  # type: ignore[valid-type]
 
 
 def _drop_default(schema: dict[str, Any]) -> None:
@@ -126,7 +124,7 @@ class EnhanceOptions(Body):
     trim_silence: bool = _opt()
     denoise: bool = _opt()
     language: str = _opt(max_length=16)
-    planner: Literal["local", "gemini"] = _opt()
+    planner: PlannerName = _opt()
 
 
 class EnhanceRequest(Body):

@@ -15,7 +15,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Reply", "RESPONSE_MODELS", "JOB_STATES"]
+from mediaenhancer_core.choices import JOB_STATUSES
+
+__all__ = ["Reply", "RESPONSE_MODELS"]
 
 
 def _open(schema: dict[str, Any]) -> None:
@@ -38,8 +40,7 @@ class Reply(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, defer_build=True, json_schema_extra=_open)
 
 
-JOB_STATES = ("queued", "running", "succeeded", "failed", "canceled")
-JobState = Literal[JOB_STATES]  # type: ignore[valid-type]
+JobState = Literal[JOB_STATUSES]  # type: ignore[valid-type]
 
 
 # --- errors and the service -------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from ..choices import JOB_STATUSES, JOB_TYPES
 from .types import JSONType, UTCDateTime, utcnow
 
 __all__ = [
@@ -92,8 +93,6 @@ MEDIA_STATUSES = ("uploading", "processing", "ready", "failed", "deleting")
 PROJECT_STATUSES = ("draft", "active", "archived")
 SEGMENT_TRACKS = ("main", "audio")
 EXPORT_STATUSES = ("queued", "running", "succeeded", "failed", "canceled")
-JOB_TYPES = ("denoise", "upscale", "colorgrade", "stabilize", "transcribe", "auto", "export")
-JOB_STATUSES = ("queued", "running", "succeeded", "failed", "canceled")
 USAGE_KINDS = ("storage_added", "storage_freed", "export_succeeded", "job_succeeded", "processing_seconds")
 TOKEN_SOURCES = ("api", "device", "admin")
 DEVICE_STATUSES = ("pending", "approved", "denied", "consumed")

@@ -29,6 +29,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from .. import quotas
+from ..choices import ENHANCE_TYPES
 from ..db import Database
 from ..db.models import Export, Job, MediaFile, UsageEvent
 from ..enhance import EnhanceJob, enhance_file
@@ -362,7 +363,6 @@ def build_handlers(
 ) -> dict[str, Handler]:
     """The job handlers of a worker."""
     h = _Handlers(settings, db, library, tools, **kw)
-    handlers: dict[str, Handler] = {t: h.enhance for t in ("denoise", "upscale", "colorgrade", "stabilize", "auto",
-                                                            "transcribe")}
+    handlers: dict[str, Handler] = {t: h.enhance for t in ENHANCE_TYPES}
     handlers["export"] = h.export
     return handlers
