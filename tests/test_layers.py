@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 SERVER = Path(__file__).resolve().parents[1] / "src" / "mediaenhancer_server"
-FORBIDDEN = ("sqlalchemy", "mediaenhancer_core.db.models", "mediaenhancer_core.db.types", "mediaenhancer_core.quotas")
+FORBIDDEN = ("sqlalchemy", "mediaenhancer_core.db.models", "mediaenhancer_core.db.types", "mediaenhancer_core.plans.quotas")
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:

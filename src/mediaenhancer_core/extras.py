@@ -22,7 +22,7 @@ import importlib
 import importlib.util
 from types import ModuleType
 
-from .errors import MissingExtraError
+from mediaenhancer_core.errors import MissingExtraError
 
 __all__ = ["EXTRAS", "import_extra", "require_extra", "missing_extra_message"]
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from mediaenhancer_core.errors import ConfigError
 
 __all__ = ["Secret", "Settings", "ENV_PREFIX", "default_dirs"]
 

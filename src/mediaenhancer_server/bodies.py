@@ -15,10 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticError
 
 from mediaenhancer_core.errors import ValidationError
-from mediaenhancer_core.formats import QUALITIES
+from mediaenhancer_core.engine.formats import QUALITIES
 from mediaenhancer_core.jobs.service import ENHANCE_TYPES
-from mediaenhancer_core.plan import FORMATS
-from mediaenhancer_core.planner import RESOLUTIONS
+from mediaenhancer_core.engine.plan import FORMATS
+from mediaenhancer_core.engine.planner import RESOLUTIONS
 
 __all__ = ["Body", "validate_body", "REQUEST_MODELS"]
 

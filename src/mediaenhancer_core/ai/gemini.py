@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
-from ..errors import (
+from mediaenhancer_core.errors import (
     AIError,
     AIKeyRejectedError,
     AINotConfiguredError,
@@ -37,10 +37,10 @@ from ..errors import (
     AIServiceError,
     AITimeoutError,
 )
-from .schema import check
+from mediaenhancer_core.ai.schema import check
 
 if TYPE_CHECKING:
-    from ..settings import Settings
+    from mediaenhancer_core.settings import Settings
 
 __all__ = ["GeminiConfig", "MediaPart", "JsonModel", "GeminiClient", "DEFAULT_MODEL", "KEY_HINT"]
 
@@ -197,7 +197,7 @@ class GeminiClient:
             if self._client is None:
                 import httpx  # noqa: PLC0415
 
-                from ..extras import import_extra  # noqa: PLC0415
+                from mediaenhancer_core.extras import import_extra  # noqa: PLC0415
 
                 # ~0.8 s: only when Gemini is used; a base install says to add the [ai] extra
                 genai = import_extra("google.genai", "ai", "Gemini (transcription, subtitles, the AI planner)")

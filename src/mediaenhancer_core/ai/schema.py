@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..errors import AIResponseError
+from mediaenhancer_core.errors import AIResponseError
 
 __all__ = ["check"]
 

@@ -41,7 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from .types import JSONType, UTCDateTime, utcnow
+from mediaenhancer_core.db.types import JSONType, UTCDateTime, utcnow
 
 __all__ = [
     "Base",
