@@ -77,7 +77,7 @@ def _imports_of(tree: ast.AST, module: str, is_package: bool, modules: set[str])
                 yield (name if name in modules else _resolve(target, modules)), node.lineno
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _parse(path: Path) -> ast.AST:
     return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
 
@@ -259,10 +259,10 @@ def area(module: str) -> str | None:
 
 def _diagram() -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
     """The arrows of the mermaid block in docs/architecture.md: (allowed ``-->``, exceptions ``-.->``)."""
-    block = re.search(r"```mermaid\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
+    block = re.search(r"```mermaid\n(.*?)```", DOC.read_text(encoding="utf-8"), re.DOTALL)
     assert block, "docs/architecture.md has no mermaid diagram"
     allowed, exceptions = set(), set()
-    for a, arrow, b in re.findall(r"^\s*(\w+)(?:\[[^\]]*\])?\s*(-->|-\.->)(?:\|[^|]*\|)?\s*(\w+)", block[1], re.M):
+    for a, arrow, b in re.findall(r"^\s*(\w+)(?:\[[^\]]*\])?\s*(-->|-\.->)(?:\|[^|]*\|)?\s*(\w+)", block[1], re.MULTILINE):
         (allowed if arrow == "-->" else exceptions).add((a, b))
     return allowed, exceptions
 
