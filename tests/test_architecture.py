@@ -15,8 +15,8 @@ What is checked:
 - the diagram in docs/architecture.md: every import between two areas is an arrow there, and every
   arrow is an import that exists.
 
-Narrower checks of the server live in test_layers.py (no SQL, no late imports) and of the front ends
-in test_front_ends_apart.py.
+The server's checks that are not about imports (no SQL session opened, no import below the code)
+live in test_layers.py; that the two front ends never import each other is the front-ends contract.
 """
 
 from __future__ import annotations
@@ -210,6 +210,10 @@ def test_known_exceptions_still_exist(contract: Mapping, graph: Graph) -> None:
     ("mediaenhancer_core.plans._sample", "from ..jobs import admission\n", "core-areas"),
     # the server reaching for SQL
     ("mediaenhancer_server._sample", "import sqlalchemy.orm\n", "server-holds-no-sql"),
+    ("mediaenhancer_server._sample", "def f():\n    from mediaenhancer_core.db import models\n", "server-holds-no-sql"),
+    # the front ends apart, and the core under both
+    ("mediaenhancer_server._sample", "def f():\n    from mediaenhancer_cli.app import main\n", "front-ends"),
+    ("mediaenhancer_core.engine._sample", "import mediaenhancer_server.app\n", "front-ends"),
     # the CLI going around HTTP, through an innocent-looking module of its own
     ("mediaenhancer_cli._sample", "from mediaenhancer_core.services import Core\n", "cli-over-http"),
     # under TYPE_CHECKING still counts
