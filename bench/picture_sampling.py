@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import numpy as np  # noqa: E402
 
-from mediaenhancer_core import picture  # noqa: E402
-from mediaenhancer_core.ffmpeg import locate_ffmpeg  # noqa: E402
+from mediaenhancer_core.engine import picture  # noqa: E402
+from mediaenhancer_core.engine.ffmpeg import locate_ffmpeg  # noqa: E402
 
 
 def seek_frames(clip: Path, ff: str, *, width: int, height: int, duration: float, count: int = 8) -> list:

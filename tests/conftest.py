@@ -31,7 +31,7 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
 
 @pytest.fixture(scope="session")
 def tools():
-    from mediaenhancer_core.ffmpeg import locate_ffmpeg
+    from mediaenhancer_core.engine.ffmpeg import locate_ffmpeg
 
     return locate_ffmpeg(path_env=os.environ.get("PATH"))
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mediaenhancer_core.analysis import analyze, loudness_from_blocks, silence_spans, silence_threshold
-from mediaenhancer_core.probe import probe
+from mediaenhancer_core.engine.analysis import analyze, loudness_from_blocks, silence_spans, silence_threshold
+from mediaenhancer_core.engine.probe import probe
 from tests import media as M
 
 

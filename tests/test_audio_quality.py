@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mediaenhancer_core.enhance import EnhanceJob, enhance_file
-from mediaenhancer_core.planner import EnhanceOptions
-from mediaenhancer_core.presets import BUILTIN_PRESETS, Preset
+from mediaenhancer_core.engine.enhance import EnhanceJob, enhance_file
+from mediaenhancer_core.engine.planner import EnhanceOptions
+from mediaenhancer_core.engine.presets import BUILTIN_PRESETS, Preset
 from tests import audio_meters as A
 from tests import media as M
 

@@ -1,4 +1,4 @@
-"""The first and last bytes of an upload (mediaenhancer_core.bytewindow) and identifying a file from
+"""The first and last bytes of an upload (mediaenhancer_core.library.bytewindow) and identifying a file from
 them: a window gives exactly the answer the whole file gives, or none."""
 
 from __future__ import annotations
@@ -10,16 +10,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mediaenhancer_core.bytewindow import (
+from mediaenhancer_core.library.bytewindow import (
     HEAD_BYTES,
     TAIL_BYTES,
     ByteWindow,
     WindowCollector,
     serve,
 )
-from mediaenhancer_core.ffmpeg import locate_ffmpeg
-from mediaenhancer_core.identify import identify, identify_window
-from mediaenhancer_core.sniff import sniff_bytes
+from mediaenhancer_core.engine.ffmpeg import locate_ffmpeg
+from mediaenhancer_core.library.identify import identify, identify_window
+from mediaenhancer_core.engine.sniff import sniff_bytes
 from tests.media import ffmpeg
 
 

@@ -64,7 +64,7 @@ def test_the_job_handlers_take_what_the_api_sends() -> None:
 
 
 def test_the_engine_uses_the_same_lists() -> None:
-    from mediaenhancer_core import formats, plan, planner
+    from mediaenhancer_core.engine import formats, plan, planner
     from mediaenhancer_core.errors import ConfigError
     from mediaenhancer_core.settings import Settings
 

@@ -413,7 +413,7 @@ def test_every_command_has_help_text(path: list[str]) -> None:
 
 def test_help_starts_fast_without_importing_the_engine() -> None:
     code = ("import sys; from mediaenhancer_cli.app import app; "
-            "heavy = [m for m in ('av', 'numpy', 'mediaenhancer_core.analysis', 'mediaenhancer_core.render', "
+            "heavy = [m for m in ('av', 'numpy', 'mediaenhancer_core.engine.analysis', 'mediaenhancer_core.engine.render', "
             "'sqlalchemy', 'httpx') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]", f"imported at start-up: {out}"

@@ -8,8 +8,8 @@ import ctypes
 import numpy as np
 import pytest
 
-from mediaenhancer_core.denoiser import NeuralDenoiser, denoise_array
-from mediaenhancer_core.leveler import Compressor, Leveler
+from mediaenhancer_core.engine.denoiser import NeuralDenoiser, denoise_array
+from mediaenhancer_core.engine.leveler import Compressor, Leveler
 from tests import audio_meters as A
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from mediaenhancer_core.enhance import EnhanceJob, enhance_file
-from mediaenhancer_core.planner import EnhanceOptions
-from mediaenhancer_core.presets import BUILTIN_PRESETS
+from mediaenhancer_core.engine.enhance import EnhanceJob, enhance_file
+from mediaenhancer_core.engine.planner import EnhanceOptions
+from mediaenhancer_core.engine.presets import BUILTIN_PRESETS
 from tests import media as M
 
 

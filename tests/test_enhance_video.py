@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mediaenhancer_core.enhance import EnhanceJob, enhance_file
-from mediaenhancer_core.planner import EnhanceOptions
-from mediaenhancer_core.presets import BUILTIN_PRESETS
+from mediaenhancer_core.engine.enhance import EnhanceJob, enhance_file
+from mediaenhancer_core.engine.planner import EnhanceOptions
+from mediaenhancer_core.engine.presets import BUILTIN_PRESETS
 from tests import media as M
 
 
@@ -184,8 +184,8 @@ def test_mov_input_keeps_mov_and_pcm_never_goes_into_mp4(tmp_path: Path, tools) 
 
 
 def test_one_analysis_pass_and_one_render_pass(tmp_path: Path, tools, monkeypatch: pytest.MonkeyPatch) -> None:
-    import mediaenhancer_core.analysis as analysis
-    import mediaenhancer_core.render as render
+    import mediaenhancer_core.engine.analysis as analysis
+    import mediaenhancer_core.engine.render as render
 
     calls: list[tuple[str, int, list[str]]] = []
 

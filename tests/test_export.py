@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from mediaenhancer_core.errors import ProjectError
-from mediaenhancer_core.export import Project, export_project, load_project
-from mediaenhancer_core.presets import BUILTIN_PRESETS
+from mediaenhancer_core.engine.export import Project, export_project, load_project
+from mediaenhancer_core.engine.presets import BUILTIN_PRESETS
 from tests import media as M
 
 CLI = str(Path(sys.executable).with_name("mediaenhancer"))
@@ -201,7 +201,7 @@ def test_cli_export_from_a_json_project(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_audio_tracks_play_their_spans_one_after_the_other(tmp_path: Path, tools) -> None:
-    from mediaenhancer_core.export import AudioTrack, ExportOptions, Segment
+    from mediaenhancer_core.engine.export import AudioTrack, ExportOptions, Segment
 
     picture = tmp_path / "black.mp4"
     M.ffmpeg("-f", "lavfi", "-i", "color=black:s=160x120:r=25:d=4", "-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo",

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from mediaenhancer_cli.app import app
 from mediaenhancer_core.exit_codes import ExitCode
 from mediaenhancer_core.errors import FFmpegNotFoundError, FFmpegTooOldError
-from mediaenhancer_core.ffmpeg import MIN_VERSION, REQUIRED_FILTERS, locate_ffmpeg
-from mediaenhancer_core.probe import probe
+from mediaenhancer_core.engine.ffmpeg import MIN_VERSION, REQUIRED_FILTERS, locate_ffmpeg
+from mediaenhancer_core.engine.probe import probe
 from tests import media as M
 
 

@@ -18,12 +18,12 @@ import pytest
 from mediaenhancer_core.ai.gemini import GeminiClient, GeminiConfig, answers
 from mediaenhancer_core.ai.planner import GeminiPlanner, make_planner, parse_advice
 from mediaenhancer_core.ai.schema import gemini_schema
-from mediaenhancer_core.analysis import Analysis, analyze
-from mediaenhancer_core.enhance import EnhanceJob, enhance_file
+from mediaenhancer_core.engine.analysis import Analysis, analyze
+from mediaenhancer_core.engine.enhance import EnhanceJob, enhance_file
 from mediaenhancer_core.errors import ConfigError
-from mediaenhancer_core.planner import EnhanceOptions, MeasurementPlanner
-from mediaenhancer_core.presets import get_preset
-from mediaenhancer_core.probe import probe
+from mediaenhancer_core.engine.planner import EnhanceOptions, MeasurementPlanner
+from mediaenhancer_core.engine.presets import get_preset
+from mediaenhancer_core.engine.probe import probe
 from mediaenhancer_core.settings import Settings
 from tests import media as M
 from tests.gemini_standin import (
@@ -292,7 +292,7 @@ def test_enhance_renders_the_gemini_plan_and_dry_run_shows_where_each_step_came_
     from rich.console import Console
 
     from mediaenhancer_cli.output import plan_panel
-    from mediaenhancer_core.plan import Plan
+    from mediaenhancer_core.engine.plan import Plan
 
     src = tmp_path / "clip.mp4"
     shutil.copyfile(media["clip"], src)

@@ -20,15 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from mediaenhancer_core.bytewindow import ByteWindow
-from mediaenhancer_core.enhance import EnhanceJob, enhance_file
+from mediaenhancer_core.library.bytewindow import ByteWindow
+from mediaenhancer_core.engine.enhance import EnhanceJob, enhance_file
 from mediaenhancer_core.errors import InputError, RenderError
-from mediaenhancer_core.ffmpeg import guard_inputs, locate_ffmpeg, media_input, run
-from mediaenhancer_core.identify import MediaFacts, identify, identify_window, thumbnail_jpeg
-from mediaenhancer_core.planner import EnhanceOptions
-from mediaenhancer_core.presets import get_preset
-from mediaenhancer_core.probe import probe
-from mediaenhancer_core.sniff import sniff_file
+from mediaenhancer_core.engine.ffmpeg import guard_inputs, locate_ffmpeg, media_input, run
+from mediaenhancer_core.library.identify import MediaFacts, identify, identify_window, thumbnail_jpeg
+from mediaenhancer_core.engine.planner import EnhanceOptions
+from mediaenhancer_core.engine.presets import get_preset
+from mediaenhancer_core.engine.probe import probe
+from mediaenhancer_core.engine.sniff import sniff_file
 from tests import media as M
 from tests.ssrf_support import Listener, concat_list, playlist, served, server_secret
 
@@ -227,7 +227,7 @@ def test_only_ffmpeg_py_starts_processes_or_opens_media() -> None:
     src = Path(__file__).resolve().parents[1] / "src"
     offenders = []
     for path in sorted(src.rglob("*.py")):
-        if path.name == "ffmpeg.py" and path.parent.name == "mediaenhancer_core":
+        if path.name == "ffmpeg.py" and path.parent.name == "engine":
             continue
         tree = ast.parse(path.read_text("utf-8"))
         for node in ast.walk(tree):
@@ -244,4 +244,4 @@ def test_only_ffmpeg_py_starts_processes_or_opens_media() -> None:
                 or node.attr in ("create_subprocess_exec", "create_subprocess_shell")
             ):
                 offenders.append(f"{path.relative_to(src)}:{node.lineno} calls {node.value.id}.{node.attr}")
-    assert offenders == [], "start ffmpeg and open media through mediaenhancer_core.ffmpeg:\n" + "\n".join(offenders)
+    assert offenders == [], "start ffmpeg and open media through mediaenhancer_core.engine.ffmpeg:\n" + "\n".join(offenders)

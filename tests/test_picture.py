@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mediaenhancer_core.enhance import EnhanceJob, enhance_file
-from mediaenhancer_core.picture import noise_sigma
-from mediaenhancer_core.planner import EnhanceOptions
-from mediaenhancer_core.presets import BUILTIN_PRESETS
+from mediaenhancer_core.engine.enhance import EnhanceJob, enhance_file
+from mediaenhancer_core.engine.picture import noise_sigma
+from mediaenhancer_core.engine.planner import EnhanceOptions
+from mediaenhancer_core.engine.presets import BUILTIN_PRESETS
 from tests import media as M
 
 DATA = Path(__file__).parent / "data" / "media"

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from mediaenhancer_cli.app import app
 from mediaenhancer_core.exit_codes import ExitCode
-from mediaenhancer_core.plan import ALLOWED_FILTERS, PLAN_VERSION, Plan
+from mediaenhancer_core.engine.plan import ALLOWED_FILTERS, PLAN_VERSION, Plan
 from tests import media as M
 
 
@@ -45,9 +45,9 @@ def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="module")
 def planned(tmp_path_factory: pytest.TempPathFactory, tools) -> tuple[Path, dict]:
     """A short WAV and its real plan (made once per module through the core, as --save-plan would)."""
-    from mediaenhancer_core.enhance import EnhanceJob, enhance_file
-    from mediaenhancer_core.planner import EnhanceOptions
-    from mediaenhancer_core.presets import BUILTIN_PRESETS
+    from mediaenhancer_core.engine.enhance import EnhanceJob, enhance_file
+    from mediaenhancer_core.engine.planner import EnhanceOptions
+    from mediaenhancer_core.engine.presets import BUILTIN_PRESETS
 
     src = _speech(tmp_path_factory.mktemp("planned") / "take.wav")
     res = enhance_file(src, EnhanceJob(options=EnhanceOptions(preset=BUILTIN_PRESETS["podcast"]), dry_run=True), tools)

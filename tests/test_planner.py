@@ -6,14 +6,14 @@ import dataclasses
 
 import pytest
 
-from mediaenhancer_core.analysis import Analysis, AudioMeasurements, VideoMeasurements
+from mediaenhancer_core.engine.analysis import Analysis, AudioMeasurements, VideoMeasurements
 from mediaenhancer_core.errors import PlanError
-from mediaenhancer_core.filtergraph import escape_value, filter_str
-from mediaenhancer_core.formats import output_spec
-from mediaenhancer_core.plan import Plan
-from mediaenhancer_core.planner import EnhanceOptions, MeasurementPlanner, plan_trim
-from mediaenhancer_core.presets import BUILTIN_PRESETS
-from mediaenhancer_core.probe import MediaInfo, StreamInfo
+from mediaenhancer_core.engine.filtergraph import escape_value, filter_str
+from mediaenhancer_core.engine.formats import output_spec
+from mediaenhancer_core.engine.plan import Plan
+from mediaenhancer_core.engine.planner import EnhanceOptions, MeasurementPlanner, plan_trim
+from mediaenhancer_core.engine.presets import BUILTIN_PRESETS
+from mediaenhancer_core.engine.probe import MediaInfo, StreamInfo
 
 
 def audio(**kw) -> AudioMeasurements:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from mediaenhancer_core.errors import CorruptMediaError, EmptyInputError, NoStreamsError, NotMediaError
-from mediaenhancer_core.probe import probe
-from mediaenhancer_core.sniff import sniff_bytes, sniff_file
+from mediaenhancer_core.engine.probe import probe
+from mediaenhancer_core.engine.sniff import sniff_bytes, sniff_file
 from tests import media as M
 
 
@@ -114,7 +114,7 @@ def test_probe_matches_what_was_made(media, tmp_path: Path, tools, name: str) ->
 
 
 def test_media_info_round_trips_through_a_dict(media, tmp_path: Path, tools) -> None:
-    from mediaenhancer_core.probe import MediaInfo
+    from mediaenhancer_core.engine.probe import MediaInfo
 
     info = probe(_file(media, tmp_path, "clip.mp4"), tools)
     assert MediaInfo.from_dict(info.to_dict()) == info
@@ -236,7 +236,7 @@ def _id3_tag(size: int) -> bytes:
 )
 def test_an_id3_file_is_judged_by_what_follows_the_tag_however_it_arrives(tmp_path: Path, data: bytes,
                                                                           family: str | None) -> None:
-    from mediaenhancer_core.sniff import Sniffer, sniff_reader
+    from mediaenhancer_core.engine.sniff import Sniffer, sniff_reader
 
     path = tmp_path / "x.mp3"
     path.write_bytes(data)

@@ -9,9 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mediaenhancer_core.enhance import EnhanceJob, ProgressEvent, enhance_file
-from mediaenhancer_core.planner import EnhanceOptions
-from mediaenhancer_core.presets import BUILTIN_PRESETS
+from mediaenhancer_core.engine.enhance import EnhanceJob, ProgressEvent, enhance_file
+from mediaenhancer_core.engine.planner import EnhanceOptions
+from mediaenhancer_core.engine.presets import BUILTIN_PRESETS
 from tests import media as M
 
 CLI = str(Path(sys.executable).with_name("mediaenhancer"))

@@ -170,7 +170,7 @@ def test_pyav_probe_reports_codec_names_like_ffprobe(tmp_path: Path, tools, name
     # then no longer counts as copyable into mp4/mkv/webm and is re-encoded needlessly
     from dataclasses import replace
 
-    from mediaenhancer_core.probe import probe
+    from mediaenhancer_core.engine.probe import probe
 
     path = M.make_audio(tmp_path / name, 2.0, codec, level=0.05)
     assert [s.codec for s in probe(path, replace(tools, ffprobe=None)).streams] == [s.codec for s in probe(path, tools).streams]

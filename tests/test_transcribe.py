@@ -39,11 +39,11 @@ from mediaenhancer_core.ai.subtitles import (
 )
 from mediaenhancer_core.ai.times import parse_time
 from mediaenhancer_core.ai.transcribe import plan_chunks, transcribe_file, transcript_for_output
-from mediaenhancer_core.analysis import analyze
+from mediaenhancer_core.engine.analysis import analyze
 from mediaenhancer_core.errors import AIQuotaError, AIResponseError, NoStreamsError
-from mediaenhancer_core.planner import EnhanceOptions, MeasurementPlanner
-from mediaenhancer_core.presets import get_preset
-from mediaenhancer_core.probe import probe
+from mediaenhancer_core.engine.planner import EnhanceOptions, MeasurementPlanner
+from mediaenhancer_core.engine.presets import get_preset
+from mediaenhancer_core.engine.probe import probe
 from tests import media as M
 from tests.gemini_standin import Call, GeminiStandIn, Reply, error_answer, json_answer
 

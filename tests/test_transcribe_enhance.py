@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from mediaenhancer_cli.app import app
 from mediaenhancer_core.exit_codes import ExitCode
 from mediaenhancer_core.ai.subtitles import map_time
-from mediaenhancer_core.enhance import EnhanceJob
-from mediaenhancer_core.plan import Plan
+from mediaenhancer_core.engine.enhance import EnhanceJob
+from mediaenhancer_core.engine.plan import Plan
 from tests import media as M
 from tests.gemini_standin import GeminiStandIn, error_answer, json_answer
 from tests.test_gemini_planner import GOOD

@@ -17,7 +17,7 @@ import pytest
 
 from mediaenhancer_core.exit_codes import ExitCode
 from mediaenhancer_core.errors import TempDirError
-from mediaenhancer_core.workdirs import OWNER, UNOWNED_AGE, make_workdir, reap, remove_workdir, workdir
+from mediaenhancer_core.engine.workdirs import OWNER, UNOWNED_AGE, make_workdir, reap, remove_workdir, workdir
 from tests import media as M
 
 SCRIPT = Path(sys.executable).with_name("mediaenhancer")
@@ -57,7 +57,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fl
 def test_ffmpeg_started_from_a_thread_dies_with_its_killed_parent(tools) -> None:
     proc = _child("""
         import sys, threading, time
-        from mediaenhancer_core.ffmpeg import run
+        from mediaenhancer_core.engine.ffmpeg import run
         def work():
             run([sys.argv[1], "-re", "-f", "lavfi", "-i", "sine=d=120", "-f", "null", "-"], what="render")
         threading.Thread(target=work, daemon=True).start()
@@ -107,7 +107,7 @@ def test_a_folder_is_reaped_only_once_its_owner_is_dead(tmp_path) -> None:
     proc = _child("""
         import sys, time
         from pathlib import Path
-        from mediaenhancer_core.workdirs import make_workdir
+        from mediaenhancer_core.engine.workdirs import make_workdir
         print(make_workdir("mediaenhancer-job-", Path(sys.argv[1])), flush=True)
         time.sleep(120)
     """, str(temp))

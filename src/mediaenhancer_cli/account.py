@@ -20,8 +20,8 @@ import typer
 from .app import _state, handle_errors
 
 if TYPE_CHECKING:
-    from mediaenhancer_core.client import ApiClient
-    from mediaenhancer_core.credentials import CredentialStore
+    from mediaenhancer_core.client.api import ApiClient
+    from mediaenhancer_core.client.credentials import CredentialStore
 
     from .app import State
 
@@ -44,7 +44,7 @@ def _server(state: State, server: str | None) -> str:
 
 
 def _store(state: State) -> CredentialStore:
-    from mediaenhancer_core.credentials import CredentialStore  # noqa: PLC0415
+    from mediaenhancer_core.client.credentials import CredentialStore  # noqa: PLC0415
 
     assert state.settings.config_dir is not None
     return CredentialStore(state.settings.config_dir, warn=lambda m: state.err.print(f"warning: {m}", highlight=False))
@@ -58,7 +58,7 @@ def _token(state: State, server_url: str) -> tuple[str | None, str | None]:
 
 @contextmanager
 def _client(state: State, server: str | None, *, token: str | None = None) -> Iterator[ApiClient]:
-    from mediaenhancer_core.client import ApiClient  # noqa: PLC0415
+    from mediaenhancer_core.client.api import ApiClient  # noqa: PLC0415
 
     url = _server(state, server)
     if token is None:
@@ -80,7 +80,7 @@ def login(
     with_token: Annotated[bool, typer.Option("--with-token", help="Read an API token from stdin instead of the browser flow (for CI).")] = False,
 ) -> None:
     """Sign in to the account server: shows a code to approve in your browser (or --with-token)."""
-    from mediaenhancer_core.client import ApiClient, device_login  # noqa: PLC0415
+    from mediaenhancer_core.client.api import ApiClient, device_login  # noqa: PLC0415
     from mediaenhancer_core.errors import ValidationError  # noqa: PLC0415
 
     state = _state(ctx)
@@ -112,7 +112,7 @@ def logout(
     keep_token: Annotated[bool, typer.Option("--keep-token", help="Only forget the token here; do not revoke it on the server.")] = False,
 ) -> None:
     """Forget the saved token (and revoke it on the server)."""
-    from mediaenhancer_core.client import ApiClient  # noqa: PLC0415
+    from mediaenhancer_core.client.api import ApiClient  # noqa: PLC0415
     from mediaenhancer_core.errors import AuthError, NotFoundError, ServerUnreachableError  # noqa: PLC0415
 
     state = _state(ctx)

@@ -28,7 +28,7 @@ from mediaenhancer_core.helpstyle import tidy_help
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from mediaenhancer_core.ffmpeg import FFmpegTools
+    from mediaenhancer_core.engine.ffmpeg import FFmpegTools
     from mediaenhancer_core.settings import Settings
 
 __all__ = ["app", "main"]
@@ -132,7 +132,7 @@ class State:
     @property
     def tools(self) -> FFmpegTools:
         if self._tools is None:
-            from mediaenhancer_core.ffmpeg import locate_ffmpeg  # noqa: PLC0415
+            from mediaenhancer_core.engine.ffmpeg import locate_ffmpeg  # noqa: PLC0415
 
             s = self.settings
             self._tools = locate_ffmpeg(
@@ -247,8 +247,8 @@ def analyze(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Measure files in one decode pass: loudness, peaks, noise, silence; levels, colour, noise of the picture."""
-    from mediaenhancer_core.batch import expand_inputs  # noqa: PLC0415
-    from mediaenhancer_core.enhance import analyze_file  # noqa: PLC0415
+    from mediaenhancer_core.engine.batch import expand_inputs  # noqa: PLC0415
+    from mediaenhancer_core.engine.enhance import analyze_file  # noqa: PLC0415
     from mediaenhancer_core.errors import MediaEnhancerError  # noqa: PLC0415
 
     from .output import FileProgress, analysis_table, print_json_lines  # noqa: PLC0415
@@ -341,11 +341,11 @@ def enhance(
     """Enhance files: one analysis pass, a plan, then one render pass. Writes NAME.enhanced.EXT beside each input."""
     from mediaenhancer_core.ai import SubtitleJob, make_planner  # noqa: PLC0415 - google-genai loads on the first request
     from mediaenhancer_core.ai.subtitles import is_language_code  # noqa: PLC0415
-    from mediaenhancer_core.batch import expand_inputs, run_batch  # noqa: PLC0415
-    from mediaenhancer_core.enhance import EnhanceJob  # noqa: PLC0415
+    from mediaenhancer_core.engine.batch import expand_inputs, run_batch  # noqa: PLC0415
+    from mediaenhancer_core.engine.enhance import EnhanceJob  # noqa: PLC0415
     from mediaenhancer_core.errors import OutputSameAsInputError as OutputSameAsInput  # noqa: PLC0415
-    from mediaenhancer_core.planner import EnhanceOptions  # noqa: PLC0415
-    from mediaenhancer_core.presets import get_preset  # noqa: PLC0415
+    from mediaenhancer_core.engine.planner import EnhanceOptions  # noqa: PLC0415
+    from mediaenhancer_core.engine.presets import get_preset  # noqa: PLC0415
 
     from .output import FileProgress, plan_panel, print_json_lines, results_lines, results_table  # noqa: PLC0415
     from .tables import show  # noqa: PLC0415
@@ -357,7 +357,7 @@ def enhance(
                 or (stabilize and job_type != JobType.stabilize)):
             raise _usage("--remote runs a server job: --dry-run, --plan, --save-plan, --skip-if-within, --subtitles, "
                          "--audio-only and --stabilize (use --type stabilize) are for local runs")
-        from mediaenhancer_core.remote import is_media_id  # noqa: PLC0415
+        from mediaenhancer_core.client.remote import is_media_id  # noqa: PLC0415
 
         local = expand_inputs([f for f in files if not is_media_id(f)], recursive=recursive)
         bad = next((i.error for i in local if i.error is not None), None)
@@ -370,8 +370,8 @@ def enhance(
             raise OutputSameAsInput(f"{output}: the output would overwrite the input; choose another name with -o")
         remote_format = fmt.value if fmt else None
         if output is not None and job_type != JobType.transcribe:
-            from mediaenhancer_core.enhance import check_output_name  # noqa: PLC0415
-            from mediaenhancer_core.formats import format_for_path  # noqa: PLC0415
+            from mediaenhancer_core.engine.enhance import check_output_name  # noqa: PLC0415
+            from mediaenhancer_core.engine.formats import format_for_path  # noqa: PLC0415
 
             if remote_format is not None:
                 check_output_name(output, remote_format)
@@ -434,7 +434,7 @@ def enhance(
     if subtitles:  # no key is exit code 60 before any work, naming GEMINI_API_KEY
         job.subtitles = SubtitleJob.from_settings(settings, language=language)
     planner = make_planner((planner_name.value if planner_name else settings.planner), settings, tools)
-    from mediaenhancer_core.workdirs import reap  # noqa: PLC0415
+    from mediaenhancer_core.engine.workdirs import reap  # noqa: PLC0415
 
     reap(settings.temp_dir)  # work folders of an earlier run that was killed outright
     said: set[str] = set()  # Gemini fallback notices already printed
@@ -466,7 +466,7 @@ def enhance(
         print_json_lines(state.out, [r.to_dict() for r in results])
     else:
         if dry_run and not quiet:
-            from mediaenhancer_core.plan import Plan  # noqa: PLC0415
+            from mediaenhancer_core.engine.plan import Plan  # noqa: PLC0415
 
             for r in results:
                 if r.plan:
@@ -542,9 +542,9 @@ def export_cmd(
     import json  # noqa: PLC0415
 
     from mediaenhancer_core.errors import OutputSameAsInputError  # noqa: PLC0415
-    from mediaenhancer_core.export import export_project, load_project  # noqa: PLC0415
-    from mediaenhancer_core.formats import FORMATS  # noqa: PLC0415
-    from mediaenhancer_core.presets import get_preset  # noqa: PLC0415
+    from mediaenhancer_core.engine.export import export_project, load_project  # noqa: PLC0415
+    from mediaenhancer_core.engine.formats import FORMATS  # noqa: PLC0415
+    from mediaenhancer_core.engine.presets import get_preset  # noqa: PLC0415
 
     state = _state(ctx)
     settings = state.settings
@@ -569,7 +569,7 @@ def export_cmd(
     name = str(project_file)
 
     def on_progress(phase: str, done: float, total: float) -> None:
-        from mediaenhancer_core.enhance import ProgressEvent  # noqa: PLC0415
+        from mediaenhancer_core.engine.enhance import ProgressEvent  # noqa: PLC0415
 
         base, span = (0.0, 0.9) if phase == "render" else (0.9, 0.1)
         progress.update(ProgressEvent(name, phase, done, total, base + span * (done / total if total else 0.0)))
@@ -606,7 +606,7 @@ def presets(
     """List presets: the built-in ones and your own (TOML files in <config>/presets/)."""
     import json  # noqa: PLC0415
 
-    from mediaenhancer_core.presets import load_presets  # noqa: PLC0415
+    from mediaenhancer_core.engine.presets import load_presets  # noqa: PLC0415
 
     from .output import presets_table  # noqa: PLC0415
 
@@ -629,7 +629,7 @@ def sample(
     audio_only: Annotated[bool, typer.Option("--audio-only", help="Sound only.")] = False,
 ) -> None:
     """Write a generated sample clip with noisy, quiet, humming sound and a dim, noisy picture, to try the tool on."""
-    from mediaenhancer_core.sample import write_sample  # noqa: PLC0415
+    from mediaenhancer_core.engine.sample import write_sample  # noqa: PLC0415
 
     state = _state(ctx)
     write_sample(dest, state.tools, duration=duration, audio_only=audio_only)

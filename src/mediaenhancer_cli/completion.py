@@ -1,4 +1,4 @@
-"""`mediaenhancer completion bash|zsh|fish`: print the shell completion script (issue 15).
+"""`mediaenhancer completion bash|zsh|fish`: print the shell completion script.
 
 The script calls `mediaenhancer` back with `_MEDIAENHANCER_COMPLETE` set; Typer answers with the
 commands, options and choices that fit what is typed so far.
@@ -25,9 +25,14 @@ def completion(shell: Annotated[Shell, typer.Argument(help="The shell: bash, zsh
     """Print the shell completion script for bash, zsh or fish.
 
     \b
-    bash:  mediaenhancer completion bash > ~/.local/share/bash-completion/completions/mediaenhancer
-    zsh:   mediaenhancer completion zsh > "${fpath[1]}/_mediaenhancer"
-    fish:  mediaenhancer completion fish > ~/.config/fish/completions/mediaenhancer.fish
+    bash:
+      d=~/.local/share/bash-completion/completions; mkdir -p $d
+      mediaenhancer completion bash > $d/mediaenhancer
+    zsh:
+      mediaenhancer completion zsh > "${fpath[1]}/_mediaenhancer"
+    fish:
+      d=~/.config/fish/completions; mkdir -p $d
+      mediaenhancer completion fish > $d/mediaenhancer.fish
     """
     from typer._completion_shared import get_completion_script  # noqa: PLC0415 - the script --show-completion prints
 

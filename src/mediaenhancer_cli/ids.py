@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mediaenhancer_core.client import ApiClient
+    from mediaenhancer_core.client.api import ApiClient
 
 __all__ = ["MIN_PREFIX", "match_prefix", "resolve_id"]
 

@@ -91,7 +91,7 @@ def jobs_watch(
     as_json: JsonOption = False,
 ) -> None:
     """Follow a job until it ends (Ctrl-C stops watching; the job goes on)."""
-    from mediaenhancer_core.remote import watch_job  # noqa: PLC0415
+    from mediaenhancer_core.client.remote import watch_job  # noqa: PLC0415
 
     from .ids import resolve_id  # noqa: PLC0415
 
@@ -127,7 +127,7 @@ def _print_job(state: State, job: dict[str, Any], as_json: bool) -> None:
 
 def _finish(state: State, job: dict[str, Any], as_json: bool) -> None:
     _print_job(state, job, as_json)
-    from mediaenhancer_core.remote import job_error  # noqa: PLC0415
+    from mediaenhancer_core.client.remote import job_error  # noqa: PLC0415
 
     error = job_error(job)
     if error is not None:
@@ -153,8 +153,8 @@ def remote_enhance(
     """`mediaenhancer enhance --remote`: each file (or media id) enhanced by the server, one after another.
     A file the server already holds (same content) is not uploaded again."""
     from mediaenhancer_core.errors import MediaEnhancerError  # noqa: PLC0415
-    from mediaenhancer_core.remote import run_remote_enhance  # noqa: PLC0415
-    from mediaenhancer_core.transfer import ResumeState  # noqa: PLC0415
+    from mediaenhancer_core.client.remote import run_remote_enhance  # noqa: PLC0415
+    from mediaenhancer_core.client.transfer import ResumeState  # noqa: PLC0415
 
     from .app import error_line  # noqa: PLC0415
     from mediaenhancer_core.exit_codes import exit_code_for  # noqa: PLC0415
@@ -224,8 +224,8 @@ def remote_export(
 ) -> None:
     """`mediaenhancer export --remote PROJECT_ID`: the server renders the project; the file is downloaded
     (an existing file is replaced only with --force)."""
-    from mediaenhancer_core.formats import FORMATS  # noqa: PLC0415
-    from mediaenhancer_core.remote import run_remote_export  # noqa: PLC0415
+    from mediaenhancer_core.engine.formats import FORMATS  # noqa: PLC0415
+    from mediaenhancer_core.client.remote import run_remote_export  # noqa: PLC0415
 
     from .ids import resolve_id  # noqa: PLC0415
 

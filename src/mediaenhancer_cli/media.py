@@ -1,7 +1,7 @@
 """Media library commands of `mediaenhancer`: upload, media list|info|download|rm, projects ...
 
 Each command builds an API client (``--server``, the saved token or MEDIAENHANCER_TOKEN,
-as the account commands do), calls the API through ``mediaenhancer_core.transfer`` or
+as the account commands do), calls the API through ``mediaenhancer_core.client.transfer`` or
 ``ApiClient`` and renders a table or ``--json``. Only typer loads at import time.
 """
 
@@ -116,7 +116,7 @@ def upload(
     """Upload media to your library: progress with bytes/s, several at once, and an interrupted
     upload resumes where it stopped when you run the same command again."""
     from mediaenhancer_core.errors import MediaEnhancerError  # noqa: PLC0415
-    from mediaenhancer_core.transfer import ResumeState, upload_file  # noqa: PLC0415
+    from mediaenhancer_core.client.transfer import ResumeState, upload_file  # noqa: PLC0415
 
     state = _state(ctx)
     assert state.settings.cache_dir is not None
@@ -213,7 +213,7 @@ def media_download(
 ) -> None:
     """Download a media file; the output appears only once complete (an existing file only with --force)."""
     from mediaenhancer_core.errors import ConflictError  # noqa: PLC0415
-    from mediaenhancer_core.transfer import download_file, refuse_existing  # noqa: PLC0415
+    from mediaenhancer_core.client.transfer import download_file, refuse_existing  # noqa: PLC0415
 
     state = _state(ctx)
     with _client(state, server) as client:

@@ -14,10 +14,10 @@ from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from mediaenhancer_core.analysis import Analysis
-    from mediaenhancer_core.enhance import FileResult, ProgressEvent
-    from mediaenhancer_core.plan import Plan
-    from mediaenhancer_core.presets import Preset
+    from mediaenhancer_core.engine.analysis import Analysis
+    from mediaenhancer_core.engine.enhance import FileResult, ProgressEvent
+    from mediaenhancer_core.engine.plan import Plan
+    from mediaenhancer_core.engine.presets import Preset
 
 __all__ = ["print_json_lines", "analysis_table", "results_lines", "results_table", "plan_panel", "presets_table", "FileProgress"]
 

@@ -435,7 +435,7 @@ class AIServiceError(AIError):
 
 # --- media library, storage and plan quotas (issue 4) ----------------------------
 # Raised by mediaenhancer_core.storage (which wraps every boto3/botocore and OS error in
-# StorageError), mediaenhancer_core.quotas and the media, upload and project services.
+# StorageError), mediaenhancer_core.plans.quotas and the media, upload and project services.
 
 
 class StorageError(MediaEnhancerError):

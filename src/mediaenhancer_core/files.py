@@ -15,7 +15,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import DiskFullError, OutputExistsError, OutputNotWritableError
+from mediaenhancer_core.errors import DiskFullError, OutputExistsError, OutputNotWritableError
 
 __all__ = ["temp_path_for", "atomic_output", "atomic_write_text", "atomic_copy", "PARTIAL_MARK", "os_error"]
 

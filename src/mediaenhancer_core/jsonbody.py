@@ -22,7 +22,7 @@ import json
 import re
 from typing import Any
 
-from .errors import ValidationError
+from mediaenhancer_core.errors import ValidationError
 
 __all__ = ["parse_json", "check_text", "check_tree", "MAX_DEPTH", "MAX_NUMBER", "bad_text_reason"]
 

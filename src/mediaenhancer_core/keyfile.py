@@ -22,9 +22,9 @@ import os
 import secrets
 from pathlib import Path
 
-from .errors import ConfigError
-from .privatefs import make_dirs
-from .settings import Secret
+from mediaenhancer_core.errors import ConfigError
+from mediaenhancer_core.privatefs import make_dirs
+from mediaenhancer_core.settings import Secret
 
 __all__ = ["secret_key", "MIN_KEY_BYTES"]
 

@@ -15,22 +15,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from .accounts import Accounts
-from .authcache import AuthCache
-from .billing import Billing
-from .db import Database
-from .db.types import utcnow
-from .devices import DeviceAuthorizations
-from .identity import ClerkWebhooks, ProviderTokenVerifier, http_get_json
-from .library import MediaServices
-from .mail import mailer_from_settings
-from .passwords import Passwords
-from .plans import Plans
-from .settings import Settings
-from .throttle import SignInLimiter
-from .tokens import ApiTokens
-from .verification import EmailVerifications
-from .websessions import WebSessions
+from mediaenhancer_core.accounts.users import Accounts
+from mediaenhancer_core.accounts.authcache import AuthCache
+from mediaenhancer_core.billing import Billing
+from mediaenhancer_core.db import Database
+from mediaenhancer_core.db.types import utcnow
+from mediaenhancer_core.accounts.devices import DeviceAuthorizations
+from mediaenhancer_core.accounts.identity import ClerkWebhooks, ProviderTokenVerifier, http_get_json
+from mediaenhancer_core.library.services import MediaServices
+from mediaenhancer_core.accounts.mail import mailer_from_settings
+from mediaenhancer_core.accounts.passwords import Passwords
+from mediaenhancer_core.plans.catalogue import Plans
+from mediaenhancer_core.settings import Settings
+from mediaenhancer_core.accounts.throttle import SignInLimiter
+from mediaenhancer_core.accounts.tokens import ApiTokens
+from mediaenhancer_core.accounts.verification import EmailVerifications
+from mediaenhancer_core.accounts.sessions import WebSessions
 
 __all__ = ["Core"]
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .choices import PLANNERS, QUALITIES
-from .errors import ConfigError
+from mediaenhancer_core.choices import PLANNERS, QUALITIES
+from mediaenhancer_core.errors import ConfigError
 
 __all__ = ["Secret", "Settings", "ENV_PREFIX", "default_dirs"]
 

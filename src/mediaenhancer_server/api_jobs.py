@@ -16,7 +16,7 @@ from mediaenhancer_core.errors import ValidationError
 from mediaenhancer_core.jobs.admission import check_options
 from mediaenhancer_core.jobs.callbacks import check_callback_url, resolve_host_async
 from mediaenhancer_core.jobs.system import JobSystem
-from mediaenhancer_core.plan import Plan
+from mediaenhancer_core.engine.plan import Plan
 
 from . import bodies as B
 from . import responses as R

@@ -39,9 +39,9 @@ from mediaenhancer_core.errors import (
     RangeNotSatisfiableError,
     ValidationError,
 )
-from mediaenhancer_core.library import MediaServices
-from mediaenhancer_core.media import MediaLibrary
-from mediaenhancer_core.receive import ChunkReceiver, FormReceiver
+from mediaenhancer_core.library.services import MediaServices
+from mediaenhancer_core.library.media import MediaLibrary
+from mediaenhancer_core.library.receive import ChunkReceiver, FormReceiver
 from mediaenhancer_core.services import Core
 from mediaenhancer_core.storage import STORAGE_ROUTE
 

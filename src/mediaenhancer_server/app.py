@@ -24,7 +24,7 @@ from starlette.middleware.cors import CORSMiddleware
 from mediaenhancer_core.jobs.system import JobSystem
 from mediaenhancer_core.services import Core
 from mediaenhancer_core.settings import Settings
-from mediaenhancer_core.workdirs import reap as reap_workdirs
+from mediaenhancer_core.engine.workdirs import reap as reap_workdirs
 
 from .api import API_ROUTES
 from .api_media import MEDIA_ROUTES, install_media, start_reaper, upload_body_limits

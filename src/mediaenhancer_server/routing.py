@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mediaenhancer_core.accounts import Principal
+from mediaenhancer_core.accounts.users import Principal
 from mediaenhancer_core.errors import NotFoundError, ValidationError
 from mediaenhancer_core.jsonbody import parse_json
 from mediaenhancer_core.services import Core

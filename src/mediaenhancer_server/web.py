@@ -19,8 +19,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from mediaenhancer_core.accounts import Principal
-from mediaenhancer_core.accounts import normalize_email
+from mediaenhancer_core.accounts.users import Principal
+from mediaenhancer_core.accounts.users import normalize_email
 from mediaenhancer_core.errors import (
     EmailNotVerifiedError,
     ForbiddenError,

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from mediaenhancer_core.accounts import Principal
+from mediaenhancer_core.accounts.users import Principal
 from mediaenhancer_core.errors import MediaEnhancerError
 
 from .errors import status_for

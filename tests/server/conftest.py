@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 
 from mediaenhancer_core.db import Database
 from mediaenhancer_core.db.models import Base
-from mediaenhancer_core.passwords import Passwords
+from mediaenhancer_core.accounts.passwords import Passwords
 from mediaenhancer_core.services import Core
 from mediaenhancer_core.settings import Settings
 
@@ -185,7 +185,7 @@ def settings(settings_env: dict[str, str]) -> Settings:
 
 @pytest.fixture
 def fetch_json() -> Callable[[str], Any]:
-    from mediaenhancer_core.identity import http_get_json
+    from mediaenhancer_core.accounts.identity import http_get_json
 
     return http_get_json
 

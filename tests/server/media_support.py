@@ -23,7 +23,7 @@ import pytest
 from argon2.profiles import CHEAPEST
 from sqlalchemy import delete
 
-from mediaenhancer_core.passwords import Passwords
+from mediaenhancer_core.accounts.passwords import Passwords
 from mediaenhancer_core.services import Core
 from mediaenhancer_core.settings import Settings
 

@@ -90,7 +90,7 @@ def test_a_success_clears_the_account_counter(core) -> None:
 
 def test_password_spraying_from_one_address_is_throttled(core, settings_env) -> None:
     from mediaenhancer_core.settings import Settings
-    from mediaenhancer_core.throttle import SignInLimiter
+    from mediaenhancer_core.accounts.throttle import SignInLimiter
 
     core.accounts.limiter = SignInLimiter(max_failures=5, ip_max_failures=3, window_seconds=60, clock=core.clock)
     for i in range(3):

@@ -240,7 +240,7 @@ def test_cors_allows_listed_origins_only(settings_env, database, clock) -> None:
     from argon2.profiles import CHEAPEST
     from starlette.testclient import TestClient
 
-    from mediaenhancer_core.passwords import Passwords
+    from mediaenhancer_core.accounts.passwords import Passwords
     from mediaenhancer_core.services import Core
     from mediaenhancer_core.settings import Settings
     from mediaenhancer_server import create_app

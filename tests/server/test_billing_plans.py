@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from mediaenhancer_core.db.models import MediaFile, UserSubscription
 from mediaenhancer_core.errors import ConfigError
-from mediaenhancer_core.plans import plan_for_user
+from mediaenhancer_core.plans.catalogue import plan_for_user
 from mediaenhancer_core.settings import Settings
 
 DAY = timedelta(days=1)

@@ -66,7 +66,7 @@ def test_a_stripe_url_outside_the_hosted_origins_is_a_link_to_click(settings_env
     from argon2.profiles import CHEAPEST
     from starlette.testclient import TestClient
 
-    from mediaenhancer_core.passwords import Passwords
+    from mediaenhancer_core.accounts.passwords import Passwords
     from mediaenhancer_core.services import Core
     from mediaenhancer_core.settings import Settings
     from mediaenhancer_server import create_app

@@ -146,7 +146,7 @@ def cli(live_server, monkeypatch):
     monkeypatch.setenv("MEDIAENHANCER_SERVER_URL", live_server.url)
 
     def run(*args: str, input: str | None = None, keyring_module: Any = None):
-        from mediaenhancer_core import credentials
+        from mediaenhancer_core.client import credentials
 
         monkeypatch.setattr(credentials, "_default_keyring", lambda: keyring_module or memory)
         return runner.invoke(app, list(args), input=input)

@@ -22,10 +22,10 @@ from argon2.profiles import CHEAPEST
 from starlette.testclient import TestClient
 
 import mediaenhancer_core.db as dbmod
-from mediaenhancer_core.client import ApiClient
+from mediaenhancer_core.client.api import ApiClient
 from mediaenhancer_core.db import Database
 from mediaenhancer_core.errors import DatabaseError
-from mediaenhancer_core.passwords import Passwords
+from mediaenhancer_core.accounts.passwords import Passwords
 from mediaenhancer_core.services import Core
 from mediaenhancer_server import create_app
 

@@ -12,7 +12,7 @@ from mediaenhancer_core.errors import (
     SlowDownError,
     ValidationError,
 )
-from mediaenhancer_core.security import USER_CODE_ALPHABET
+from mediaenhancer_core.accounts.security import USER_CODE_ALPHABET
 
 
 def test_approved_device_gets_a_working_token_exactly_once(core, make_account, clock) -> None:

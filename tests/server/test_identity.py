@@ -17,7 +17,7 @@ from joserfc.jwk import KeySet, RSAKey
 from sqlalchemy import select
 
 from mediaenhancer_core.db.models import ProcessedWebhookEvent, User
-from mediaenhancer_core.identity import sign_svix
+from mediaenhancer_core.accounts.identity import sign_svix
 
 ISSUER = "https://clerk.test.example"
 AUDIENCE = "mediaenhancer-api"
@@ -126,7 +126,7 @@ def test_a_jwt_signed_by_another_key_is_refused(client, core, jwks, clock) -> No
 
 
 def test_a_rotated_key_is_fetched_once_it_appears(client, core, jwks, clock, monkeypatch) -> None:
-    from mediaenhancer_core import identity
+    from mediaenhancer_core.accounts import identity
 
     token = make_jwt(jwks.keys[0], clock, sub="user_rot", email="rot@example.com")
     assert client.get("/api/auth/me", headers=bearer(token)).status_code == 200
@@ -146,7 +146,7 @@ def test_provider_jwts_are_refused_when_no_provider_is_configured(database, cloc
     from argon2.profiles import CHEAPEST
     from starlette.testclient import TestClient
 
-    from mediaenhancer_core.passwords import Passwords
+    from mediaenhancer_core.accounts.passwords import Passwords
     from mediaenhancer_core.services import Core
     from mediaenhancer_core.settings import Settings
     from mediaenhancer_server import create_app

@@ -267,7 +267,7 @@ def test_a_killed_workers_job_is_finished_by_another_worker(queue, database, sto
     from starlette.testclient import TestClient
 
     from mediaenhancer_core.jobs.queue import JobQueue
-    from mediaenhancer_core.passwords import Passwords
+    from mediaenhancer_core.accounts.passwords import Passwords
     from mediaenhancer_core.services import Core
     from mediaenhancer_core.settings import Settings
     from mediaenhancer_server import create_app

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 from mediaenhancer_core.errors import ConflictError, NotFoundError, PlanError, StorageError, ValidationError
-from mediaenhancer_core.ffmpeg import run
+from mediaenhancer_core.engine.ffmpeg import run
 from mediaenhancer_core.jobs.callbacks import CallbackSender, check_callback_url, sign, user_secret, verify
 from mediaenhancer_core.jobs.queue import JobQueue
 from mediaenhancer_core.jobs.runner import JobContext, JobOutcome, JobRunner
@@ -338,7 +338,7 @@ def test_lost_queue_messages_are_replaced_by_the_sweep(jobs: JobService, user, s
 def test_a_failed_jobs_error_code_comes_back_to_the_client() -> None:
     from mediaenhancer_core.exit_codes import ExitCode, exit_code_for
     from mediaenhancer_core.errors import QuotaExceededError, RenderError
-    from mediaenhancer_core.remote import job_error
+    from mediaenhancer_core.client.remote import job_error
 
     quota = job_error({"id": "j", "status": "failed", "error": "the Starter plan allows 50 exports a month",
                        "result": {"error_code": "quota_exceeded"}})
@@ -348,7 +348,7 @@ def test_a_failed_jobs_error_code_comes_back_to_the_client() -> None:
 
 
 def test_a_transcription_job_is_saved_as_srt_and_vtt_beside_its_source(tmp_path) -> None:
-    from mediaenhancer_core.remote import save_outputs
+    from mediaenhancer_core.client.remote import save_outputs
 
     job = {"id": "j", "status": "succeeded",
            "result": {"transcript": {"srt": "1\n00:00:00,000 --> 00:00:01,000\nHi\n", "vtt": "WEBVTT\n\nHi\n"}}}

@@ -38,7 +38,7 @@ def test_a_worker_killed_mid_job_leaves_no_ffmpeg_and_the_next_one_removes_its_f
     from starlette.testclient import TestClient
 
     from mediaenhancer_core.jobs.queue import JobQueue
-    from mediaenhancer_core.passwords import Passwords
+    from mediaenhancer_core.accounts.passwords import Passwords
     from mediaenhancer_core.services import Core
     from mediaenhancer_core.settings import Settings
     from mediaenhancer_server import create_app
@@ -76,7 +76,7 @@ def test_a_worker_killed_mid_job_leaves_no_ffmpeg_and_the_next_one_removes_its_f
             assert _folders(temp) == [left]  # nobody could remove it yet
 
             # a folder some live process owns must survive the next worker's start
-            from mediaenhancer_core.workdirs import make_workdir, remove_workdir
+            from mediaenhancer_core.engine.workdirs import make_workdir, remove_workdir
 
             live = make_workdir("mediaenhancer-thumb-", temp)
             second = subprocess.Popen([SERVER, "worker"], env=env, stdout=subprocess.DEVNULL,

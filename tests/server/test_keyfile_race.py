@@ -72,7 +72,7 @@ def test_a_short_key_setting_is_refused(tmp_path: Path) -> None:
 def test_a_server_with_an_empty_callback_key_does_not_start(settings, database, clock, tmp_path) -> None:
     from argon2.profiles import CHEAPEST
 
-    from mediaenhancer_core.passwords import Passwords
+    from mediaenhancer_core.accounts.passwords import Passwords
     from mediaenhancer_core.services import Core
     from mediaenhancer_server import create_app
 

@@ -270,8 +270,8 @@ def test_an_upload_sent_whole_to_s3_is_identified_without_reading_it_back(client
     object: no read-back for audio sent in one request (form or resumable). A video still reads the
     object for its thumbnail; an upload whose window lacks what ffprobe needs, or that arrived in
     several requests, is probed from storage. The local backend probes its file, as before."""
-    from mediaenhancer_core import uploads as uploads_module
-    from mediaenhancer_core.bytewindow import WindowCollector
+    from mediaenhancer_core.library import uploads as uploads_module
+    from mediaenhancer_core.library.bytewindow import WindowCollector
 
     storage = core.library.storage
     reads: list[str] = []

@@ -88,9 +88,9 @@ def test_refusals_have_their_exit_codes(cli, account, media_files, tiny_plan) ->
 
 def test_an_interrupted_upload_resumes_with_the_same_command(cli, core, live_server, account, long_wav, storage_kind,
                                                              tmp_path) -> None:
-    from mediaenhancer_core.client import ApiClient
+    from mediaenhancer_core.client.api import ApiClient
     from mediaenhancer_core.errors import ServerUnreachableError
-    from mediaenhancer_core.transfer import ResumeState, upload_file
+    from mediaenhancer_core.client.transfer import ResumeState, upload_file
 
     state = ResumeState(tmp_path / "cache")
     part = core.settings.upload_part_bytes

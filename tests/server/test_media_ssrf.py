@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-import mediaenhancer_core.uploads as uploads
+import mediaenhancer_core.library.uploads as uploads
 from tests.server.media_support import stored
 from tests.ssrf_support import Listener, playlist, server_secret
 

@@ -13,7 +13,7 @@ import pytest
 from argon2.profiles import CHEAPEST
 from starlette.testclient import TestClient
 
-from mediaenhancer_core.passwords import Passwords
+from mediaenhancer_core.accounts.passwords import Passwords
 from mediaenhancer_core.services import Core
 from mediaenhancer_core.settings import Settings
 from mediaenhancer_server import create_app

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from mediaenhancer_core.db.models import ApiToken
 from mediaenhancer_core.errors import NotFoundError, UnauthorizedError, ValidationError
-from mediaenhancer_core.security import hash_secret
+from mediaenhancer_core.accounts.security import hash_secret
 
 
 def test_tokens_are_stored_only_as_their_hash(core, make_account) -> None:
@@ -142,7 +142,7 @@ def test_cached_tokens_still_expire_on_time(core, make_account, clock) -> None:
 def test_changes_made_by_another_process_show_within_the_cache_time(core, make_account, clock, settings) -> None:
     from argon2.profiles import CHEAPEST
 
-    from mediaenhancer_core.passwords import Passwords
+    from mediaenhancer_core.accounts.passwords import Passwords
     from mediaenhancer_core.services import Core
 
     account = make_account()

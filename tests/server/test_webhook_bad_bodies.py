@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from mediaenhancer_core.db.models import ProcessedWebhookEvent, User
-from mediaenhancer_core.identity import sign_svix
+from mediaenhancer_core.accounts.identity import sign_svix
 
 from .stripe_standin import sign
 

@@ -15,9 +15,9 @@ Importing this package does not import google-genai (about 0.8 s); the first req
 
 from __future__ import annotations
 
-from .gemini import GeminiClient, GeminiConfig, JsonModel, MediaPart
-from .planner import GeminiPlanner, make_planner
-from .subtitles import (
+from mediaenhancer_core.ai.gemini import GeminiClient, GeminiConfig, JsonModel, MediaPart
+from mediaenhancer_core.ai.planner import GeminiPlanner, make_planner
+from mediaenhancer_core.ai.subtitles import (
     Chapter,
     Segment,
     Transcript,
@@ -28,7 +28,7 @@ from .subtitles import (
     write_burn_in_file,
     write_transcript,
 )
-from .transcribe import SubtitleJob, transcribe_file, transcript_for_output
+from mediaenhancer_core.ai.transcribe import SubtitleJob, transcribe_file, transcript_for_output
 
 __all__ = [
     "GeminiClient",

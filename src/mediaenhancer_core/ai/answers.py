@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from .planner import LIMITS, PROBLEMS
-from .schema import Answer, number, text
+from mediaenhancer_core.ai.planner import LIMITS, PROBLEMS
+from mediaenhancer_core.ai.schema import Answer, number, text
 
 __all__ = ["AdviceAnswer", "TranscriptAnswer", "ChaptersAnswer"]
 

@@ -13,9 +13,9 @@ import bisect
 from collections.abc import Sequence
 from typing import Any
 
-from .gemini import JsonModel, answers
-from .subtitles import Chapter, Segment
-from .times import parse_time
+from mediaenhancer_core.ai.gemini import JsonModel, answers
+from mediaenhancer_core.ai.subtitles import Chapter, Segment
+from mediaenhancer_core.ai.times import parse_time
 
 __all__ = ["summarize", "normalize_chapters", "MIN_CHAPTER_SECONDS"]
 

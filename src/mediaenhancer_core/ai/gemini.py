@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
-from ..errors import (
+from mediaenhancer_core.errors import (
     AIError,
     AIKeyRejectedError,
     AINotConfiguredError,
@@ -41,8 +41,8 @@ from ..errors import (
 if TYPE_CHECKING:
     from types import ModuleType
 
-    from ..settings import Settings
-    from .schema import Answer
+    from mediaenhancer_core.ai.schema import Answer
+    from mediaenhancer_core.settings import Settings
 
 __all__ = ["GeminiConfig", "MediaPart", "JsonModel", "GeminiClient", "DEFAULT_MODEL", "KEY_HINT", "answers"]
 
@@ -59,7 +59,7 @@ _FEATURES = "Gemini (transcription, subtitles, the AI planner)"
 
 def answers() -> ModuleType:
     """The answer models (``answers.py``), imported on first use: pydantic comes with the [ai] extra."""
-    from ..extras import import_extra  # noqa: PLC0415
+    from mediaenhancer_core.extras import import_extra  # noqa: PLC0415
 
     return import_extra("mediaenhancer_core.ai.answers", "ai", _FEATURES)
 
@@ -182,7 +182,7 @@ class GeminiClient:
     ) -> Any:
         """Ask for JSON fitting the model ``schema`` (one of ``answers.py``); return it parsed and checked
         against the model (a plain dict; unknown fields kept, never used). Raises an :class:`AIError`."""
-        from .schema import check, gemini_schema  # noqa: PLC0415 - pydantic, with the [ai] extra
+        from mediaenhancer_core.ai.schema import check, gemini_schema  # noqa: PLC0415 - pydantic, with the [ai] extra
         self.config.require_key()
         timeout = timeout or self.config.timeout_seconds
         attempt = 0
@@ -209,7 +209,7 @@ class GeminiClient:
             if self._client is None:
                 import httpx  # noqa: PLC0415
 
-                from ..extras import import_extra  # noqa: PLC0415
+                from mediaenhancer_core.extras import import_extra  # noqa: PLC0415
 
                 # ~0.8 s: only when Gemini is used; a base install says to add the [ai] extra
                 genai = import_extra("google.genai", "ai", _FEATURES)

@@ -1,6 +1,6 @@
 """The Gemini planner: the measurement plan, adjusted by what Gemini hears and sees.
 
-:class:`GeminiPlanner` implements the :class:`~mediaenhancer_core.planner.Planner`
+:class:`GeminiPlanner` implements the :class:`~mediaenhancer_core.engine.planner.Planner`
 protocol. It first makes the measurement plan (``MeasurementPlanner``), then sends
 Gemini the measurements, that plan and a small proxy of the media (see ``proxy.py``;
 never the whole file unless ``full_media``), and asks for a JSON answer fitting
@@ -32,18 +32,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
-from ..analysis import Analysis
-from ..errors import AINotConfiguredError, CancelledError, MediaEnhancerError
-from ..ffmpeg import FFmpegTools
-from ..formats import output_spec
-from ..plan import FilterStep, Plan
-from ..planner import EnhanceOptions, MeasurementPlanner, Planner, denoise_level
-from ..workdirs import make_workdir, remove_workdir
-from .gemini import KEY_HINT, GeminiClient, GeminiConfig, JsonModel, answers
-from .proxy import Proxy, build_proxy
+from mediaenhancer_core.engine.analysis import Analysis
+from mediaenhancer_core.errors import AINotConfiguredError, CancelledError, MediaEnhancerError
+from mediaenhancer_core.engine.ffmpeg import FFmpegTools
+from mediaenhancer_core.engine.formats import output_spec
+from mediaenhancer_core.engine.plan import FilterStep, Plan
+from mediaenhancer_core.engine.planner import EnhanceOptions, MeasurementPlanner, Planner, denoise_level
+from mediaenhancer_core.engine.workdirs import make_workdir, remove_workdir
+from mediaenhancer_core.ai.gemini import KEY_HINT, GeminiClient, GeminiConfig, JsonModel, answers
+from mediaenhancer_core.ai.proxy import Proxy, build_proxy
 
 if TYPE_CHECKING:
-    from ..settings import Settings
+    from mediaenhancer_core.settings import Settings
 
 __all__ = ["GeminiPlanner", "Advice", "LIMITS", "parse_advice", "merge_advice", "make_planner"]
 
@@ -395,7 +395,7 @@ def make_planner(name: str, settings: Settings, tools: FFmpegTools) -> Planner:
     if name == "local":
         return MeasurementPlanner()
     if name != "gemini":
-        from ..errors import ConfigError  # noqa: PLC0415
+        from mediaenhancer_core.errors import ConfigError  # noqa: PLC0415
 
         raise ConfigError(f"--planner: unknown planner {name!r}; use local or gemini")
     config = GeminiConfig.from_settings(settings, timeout_seconds=settings.gemini_planner_timeout_seconds)

@@ -4,7 +4,7 @@ The proxy is a low-bitrate mono excerpt of the sound (16 kHz Opus in Ogg, at mos
 60 s, placed where the analysis found the most speech or music rather than silence)
 and a few small JPEG keyframes spread over the picture (skipping black stretches).
 A minute of audio is about 180 kB, a keyframe about 20 kB. Each is made by one
-ffmpeg run with an argument list (``mediaenhancer_core.ffmpeg.run``).
+ffmpeg run with an argument list (``mediaenhancer_core.engine.ffmpeg.run``).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..analysis import Analysis
-from ..ffmpeg import CancelToken, FFmpegTools, run
-from ..filtergraph import filter_str
-from .gemini import MediaPart
+from mediaenhancer_core.engine.analysis import Analysis
+from mediaenhancer_core.engine.ffmpeg import CancelToken, FFmpegTools, run
+from mediaenhancer_core.engine.filtergraph import filter_str
+from mediaenhancer_core.ai.gemini import MediaPart
 
 __all__ = ["Proxy", "build_proxy", "excerpt_window", "keyframe_times", "audio_excerpt", "keyframes", "full_media",
            "MIME_TYPES", "EXCERPT_SECONDS", "KEYFRAMES", "KEYFRAME_WIDTH"]

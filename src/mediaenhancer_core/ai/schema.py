@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticError
 
-from ..errors import AIResponseError
+from mediaenhancer_core.errors import AIResponseError
 
 __all__ = ["Answer", "check", "gemini_schema", "number", "text"]
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..files import atomic_write_text
-from ..filtergraph import filter_str
+from mediaenhancer_core.files import atomic_write_text
+from mediaenhancer_core.engine.filtergraph import filter_str
 
 __all__ = [
     "Segment", "Chapter", "Transcript", "normalize", "to_cues", "to_srt", "to_vtt", "to_json", "srt_time", "vtt_time",
@@ -319,7 +319,7 @@ def output_paths(src: Path, formats: Sequence[str], output: Path | None = None, 
     """
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
-        from ..errors import ValidationError  # noqa: PLC0415
+        from mediaenhancer_core.errors import ValidationError  # noqa: PLC0415
 
         raise ValidationError(f"--format: unknown subtitle format {unknown[0]!r}; use srt, vtt or json", field="format")
     suffix = {"srt": ".srt", "vtt": ".vtt", "json": ".transcript.json"}

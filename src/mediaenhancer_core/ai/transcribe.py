@@ -24,19 +24,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..analysis import Analysis, analyze
-from ..errors import CancelledError, NoStreamsError
-from ..ffmpeg import CancelToken, FFmpegTools, run
-from ..plan import Plan
-from ..probe import MediaInfo, probe
-from ..workdirs import make_workdir, remove_workdir
-from .chapters import summarize
-from .gemini import GeminiClient, GeminiConfig, JsonModel, MediaPart, answers
-from .subtitles import Segment, Transcript, normalize, output_paths, retime_transcript, write_transcript
-from .times import parse_time
+from mediaenhancer_core.engine.analysis import Analysis, analyze
+from mediaenhancer_core.errors import CancelledError, NoStreamsError
+from mediaenhancer_core.engine.ffmpeg import CancelToken, FFmpegTools, run
+from mediaenhancer_core.engine.plan import Plan
+from mediaenhancer_core.engine.probe import MediaInfo, probe
+from mediaenhancer_core.engine.workdirs import make_workdir, remove_workdir
+from mediaenhancer_core.ai.chapters import summarize
+from mediaenhancer_core.ai.gemini import GeminiClient, GeminiConfig, JsonModel, MediaPart, answers
+from mediaenhancer_core.ai.subtitles import Segment, Transcript, normalize, output_paths, retime_transcript, write_transcript
+from mediaenhancer_core.ai.times import parse_time
 
 if TYPE_CHECKING:
-    from ..settings import Settings
+    from mediaenhancer_core.settings import Settings
 
 __all__ = ["Chunk", "plan_chunks", "split_audio", "transcribe_chunk", "transcribe_file",
            "transcript_for_output", "SubtitleJob", "CHUNK_SECONDS"]

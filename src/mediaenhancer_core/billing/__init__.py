@@ -5,15 +5,15 @@
 - :class:`StripeGateway` (``gateway.py``): every Stripe call, through the official library;
 - :class:`SubscriptionState` and the ordering rule (``state.py``).
 
-Which plan's limits apply at a given moment is :func:`mediaenhancer_core.plans.plan_for_user`.
+Which plan's limits apply at a given moment is :func:`mediaenhancer_core.plans.catalogue.plan_for_user`.
 """
 
 from __future__ import annotations
 
-from .gateway import StripeGateway
-from .service import Billing, SyncChange, SyncReport
-from .state import LIVE_STATUSES, SubscriptionState
-from .webhooks import HANDLED_EVENTS, StripeWebhooks
+from mediaenhancer_core.billing.gateway import StripeGateway
+from mediaenhancer_core.billing.service import Billing, SyncChange, SyncReport
+from mediaenhancer_core.billing.state import LIVE_STATUSES, SubscriptionState
+from mediaenhancer_core.billing.webhooks import HANDLED_EVENTS, StripeWebhooks
 
 __all__ = [
     "HANDLED_EVENTS",

@@ -13,8 +13,8 @@ import threading
 import time
 from typing import Any
 
-from ..errors import BillingProviderError, WebhookSignatureError
-from ..extras import import_extra
+from mediaenhancer_core.errors import BillingProviderError, WebhookSignatureError
+from mediaenhancer_core.extras import import_extra
 
 __all__ = ["DEFAULT_API_BASE", "StripeGateway"]
 

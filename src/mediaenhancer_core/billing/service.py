@@ -30,20 +30,20 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..authcache import AuthCache
-from ..db import Database
-from ..db.models import ProcessedWebhookEvent, SubscriptionPlan, User, UserSubscription
-from ..errors import (
+from mediaenhancer_core.accounts.authcache import AuthCache
+from mediaenhancer_core.db import Database
+from mediaenhancer_core.db.models import ProcessedWebhookEvent, SubscriptionPlan, User, UserSubscription
+from mediaenhancer_core.errors import (
     BillingNotConfiguredError,
     BillingProviderError,
     ConflictError,
     NotFoundError,
     ValidationError,
 )
-from ..plans import FREE_PLAN_ID, get_plan, plan_dict, plan_for_user
-from ..settings import Settings
-from .gateway import StripeGateway
-from .state import (
+from mediaenhancer_core.plans.catalogue import FREE_PLAN_ID, get_plan, plan_dict, plan_for_user
+from mediaenhancer_core.settings import Settings
+from mediaenhancer_core.billing.gateway import StripeGateway
+from mediaenhancer_core.billing.state import (
     LIVE_STATUSES,
     SubscriptionState,
     choose_current,
@@ -51,7 +51,7 @@ from .state import (
     id_of,
     write,
 )
-from .webhooks import StripeWebhooks
+from mediaenhancer_core.billing.webhooks import StripeWebhooks
 
 __all__ = ["NOT_CONFIGURED", "Billing", "SyncChange", "SyncReport"]
 
@@ -115,7 +115,7 @@ class Billing:
         self.clock = clock
         self.cache = cache or AuthCache(0, clock=clock)
         if gateway is None and settings.stripe_secret_key:
-            from ..extras import require_extra  # noqa: PLC0415
+            from mediaenhancer_core.extras import require_extra  # noqa: PLC0415
 
             require_extra("billing", "Stripe billing (MEDIAENHANCER_STRIPE_SECRET_KEY is set)")  # at start-up
             gateway = StripeGateway(

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..db.models import SUBSCRIPTION_STATUSES, UserSubscription
-from ..errors import ValidationError
+from mediaenhancer_core.db.models import SUBSCRIPTION_STATUSES, UserSubscription
+from mediaenhancer_core.errors import ValidationError
 
 __all__ = [
     "LIVE_STATUSES",

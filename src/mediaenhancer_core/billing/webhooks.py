@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 
-from ..db.models import ProcessedWebhookEvent
-from ..errors import BillingNotConfiguredError, ValidationError
-from ..jsonbody import parse_json
-from .gateway import StripeGateway
-from .state import SubscriptionState, from_timestamp, id_of
+from mediaenhancer_core.db.models import ProcessedWebhookEvent
+from mediaenhancer_core.errors import BillingNotConfiguredError, ValidationError
+from mediaenhancer_core.jsonbody import parse_json
+from mediaenhancer_core.billing.gateway import StripeGateway
+from mediaenhancer_core.billing.state import SubscriptionState, from_timestamp, id_of
 
 if TYPE_CHECKING:
-    from .service import Billing
+    from mediaenhancer_core.billing.service import Billing
 
 __all__ = ["HANDLED_EVENTS", "StripeWebhooks"]
 

@@ -21,10 +21,10 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..errors import ConfigError, DatabaseError
-from ..privatefs import make_dirs, touch_private
-from ..settings import Settings
-from .models import Base
+from mediaenhancer_core.errors import ConfigError, DatabaseError
+from mediaenhancer_core.privatefs import make_dirs, touch_private
+from mediaenhancer_core.settings import Settings
+from mediaenhancer_core.db.models import Base
 
 __all__ = ["Database", "database_url", "Base", "MIGRATIONS_DIR", "HEAD_REVISION"]
 
@@ -103,7 +103,7 @@ class Database:
             if url.startswith("postgresql"):
                 kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
                 if url.startswith("postgresql+psycopg:"):
-                    from ..extras import import_extra  # noqa: PLC0415
+                    from mediaenhancer_core.extras import import_extra  # noqa: PLC0415
 
                     import_extra("psycopg", "postgres", "a PostgreSQL database")
         try:
@@ -191,7 +191,7 @@ class Database:
     # --- migrations -----------------------------------------------------------
 
     def upgrade(self, revision: str = "head") -> None:
-        from .migrate import upgrade  # noqa: PLC0415 - alembic is only needed here
+        from mediaenhancer_core.db.migrate import upgrade  # noqa: PLC0415 - alembic is only needed here
 
         upgrade(self.engine, revision)
 

@@ -9,13 +9,13 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..errors import DatabaseError
+from mediaenhancer_core.errors import DatabaseError
 
 __all__ = ["alembic_config", "upgrade", "current_revision", "head_revision"]  # Database has alembic-free versions
 
 
 def alembic_config(engine: Engine | None = None) -> Config:
-    from . import MIGRATIONS_DIR  # noqa: PLC0415 - avoid an import cycle
+    from mediaenhancer_core.db import MIGRATIONS_DIR  # noqa: PLC0415 - avoid an import cycle
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))

@@ -41,8 +41,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from ..choices import JOB_STATUSES, JOB_TYPES
-from .types import JSONType, UTCDateTime, utcnow
+from mediaenhancer_core.choices import JOB_STATUSES, JOB_TYPES
+from mediaenhancer_core.db.types import JSONType, UTCDateTime, utcnow
 
 __all__ = [
     "Base",

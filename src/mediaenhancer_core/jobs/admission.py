@@ -19,16 +19,16 @@ from typing import Any
 
 from sqlalchemy import select
 
-from .. import quotas
-from ..db.models import Export, Job, MediaFile, Project, User
-from ..db.types import utcnow
-from ..errors import NotFoundError, ValidationError
-from ..media import ready_media
-from ..plans import require_ai
-from ..usage import export_period
-from .callbacks import SIGNATURE_HEADER
-from .service import JobView
-from .system import JobSystem
+from mediaenhancer_core.plans import quotas
+from mediaenhancer_core.db.models import Export, Job, MediaFile, Project, User
+from mediaenhancer_core.db.types import utcnow
+from mediaenhancer_core.errors import NotFoundError, ValidationError
+from mediaenhancer_core.library.media import ready_media
+from mediaenhancer_core.plans.catalogue import require_ai
+from mediaenhancer_core.plans.usage import export_period
+from mediaenhancer_core.jobs.callbacks import SIGNATURE_HEADER
+from mediaenhancer_core.jobs.service import JobView
+from mediaenhancer_core.jobs.system import JobSystem
 
 __all__ = ["SIGNATURE_HEADER", "JobAdmission", "VIDEO_ONLY_TYPES", "EXPORT_PARAMS", "check_options"]
 
@@ -39,15 +39,15 @@ EXPORT_PARAMS = ("format", "resolution", "fps", "quality", "preset", "enhance")
 def check_options(config_dir: Any, *, preset: str | None = None, language: str | None = None) -> None:
     """A request's preset must exist (built in or the server's own) and its language be a code."""
     if preset:
-        from ..errors import MediaEnhancerError  # noqa: PLC0415
-        from ..presets import get_preset  # noqa: PLC0415
+        from mediaenhancer_core.errors import MediaEnhancerError  # noqa: PLC0415
+        from mediaenhancer_core.engine.presets import get_preset  # noqa: PLC0415
 
         try:
             get_preset(str(preset), config_dir)
         except MediaEnhancerError as exc:
             raise ValidationError(f"preset: {exc.message}", field="preset") from None
     if language is not None:
-        from ..ai.subtitles import is_language_code  # noqa: PLC0415
+        from mediaenhancer_core.ai.subtitles import is_language_code  # noqa: PLC0415
 
         if not is_language_code(language):
             raise ValidationError("options.language: use a language code such as en, de or pt-BR",

@@ -34,8 +34,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import ValidationError
-from .service import JobService, JobView
+from mediaenhancer_core.errors import ValidationError
+from mediaenhancer_core.jobs.service import JobService, JobView
 
 __all__ = ["sign", "verify", "user_secret", "check_callback_url", "CallbackSender", "SIGNATURE_HEADER",
            "resolve_host", "resolve_host_async", "is_public_address"]

@@ -2,12 +2,12 @@
 
 Enhance jobs (``denoise``, ``upscale``, ``colorgrade``, ``stabilize``, ``auto``,
 ``transcribe``) stream the source from storage into the job's temporary folder, run
-:func:`~mediaenhancer_core.enhance.enhance_file` exactly as ``mediaenhancer enhance`` does
+:func:`~mediaenhancer_core.engine.enhance.enhance_file` exactly as ``mediaenhancer enhance`` does
 (each type but ``auto`` with its plan cut down to the type's scope, :mod:`..scopes`),
 and store the output as a new media file linked to its source (through the same upload
 path as any upload: quota, content check, probe, thumbnail); the job's result records the
 plan and the measurements before and after. Export jobs render a project with
-:func:`~mediaenhancer_core.export.export_project`; the export counts against the monthly
+:func:`~mediaenhancer_core.engine.export.export_project`; the export counts against the monthly
 quota only in the transaction that records its success.
 
 Anything stored for a job that then cannot record its outcome (it lost its lease) is
@@ -28,12 +28,12 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from .. import quotas
-from ..choices import ENHANCE_TYPES
-from ..db import Database
-from ..db.models import Export, Job, MediaFile, UsageEvent
-from ..enhance import EnhanceJob, enhance_file
-from ..errors import (
+from mediaenhancer_core.plans import quotas
+from mediaenhancer_core.choices import ENHANCE_TYPES
+from mediaenhancer_core.db import Database
+from mediaenhancer_core.db.models import Export, Job, MediaFile, UsageEvent
+from mediaenhancer_core.engine.enhance import EnhanceJob, enhance_file
+from mediaenhancer_core.errors import (
     AIKeyRejectedError,
     AINotConfiguredError,
     AIServerNotConfiguredError,
@@ -43,18 +43,18 @@ from ..errors import (
     NotFoundError,
     ValidationError,
 )
-from ..export import AudioTrack, Project, Segment, Title, export_project
-from ..ffmpeg import FFmpegTools
-from ..formats import FORMATS
-from ..library import MediaServices
-from ..planner import RESOLUTIONS, EnhanceOptions, MeasurementPlanner, Planner
-from ..presets import get_preset
-from ..scopes import ScopedPlanner, scope_for
-from ..settings import Settings
-from ..db.types import utcnow
-from ..plans import plan_allows_ai, require_ai
-from ..usage import export_period
-from .runner import Handler, JobContext, JobOutcome
+from mediaenhancer_core.engine.export import AudioTrack, Project, Segment, Title, export_project
+from mediaenhancer_core.engine.ffmpeg import FFmpegTools
+from mediaenhancer_core.engine.formats import FORMATS
+from mediaenhancer_core.library.services import MediaServices
+from mediaenhancer_core.engine.planner import RESOLUTIONS, EnhanceOptions, MeasurementPlanner, Planner
+from mediaenhancer_core.engine.presets import get_preset
+from mediaenhancer_core.jobs.scopes import ScopedPlanner, scope_for
+from mediaenhancer_core.settings import Settings
+from mediaenhancer_core.db.types import utcnow
+from mediaenhancer_core.plans.catalogue import plan_allows_ai, require_ai
+from mediaenhancer_core.plans.usage import export_period
+from mediaenhancer_core.jobs.runner import Handler, JobContext, JobOutcome
 
 __all__ = ["build_handlers", "ENHANCE_PARAMS", "options_for"]
 

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..privatefs import make_dirs, touch_private
-from ..settings import Settings
+from mediaenhancer_core.privatefs import make_dirs, touch_private
+from mediaenhancer_core.settings import Settings
 
 __all__ = ["JobQueue", "queue_path"]
 
@@ -38,7 +38,7 @@ class JobQueue:
     """Producer and consumer side of the queue. Handlers are attached by the worker process."""
 
     def __init__(self, settings: Settings, *, immediate: bool = False) -> None:
-        from ..extras import import_extra  # noqa: PLC0415
+        from mediaenhancer_core.extras import import_extra  # noqa: PLC0415
 
         huey = import_extra("huey", "server", "the job queue")  # lazy: the CLI never needs it
 

@@ -2,7 +2,7 @@
 
 One :class:`JobRunner` per worker process. Each job runs under a lease renewed by a
 heartbeat thread, which also carries the user's cancel request to the running ffmpeg
-(through the handler's :class:`~mediaenhancer_core.ffmpeg.CancelToken`). Transient
+(through the handler's :class:`~mediaenhancer_core.engine.ffmpeg.CancelToken`). Transient
 failures (storage, network, database) are retried with exponential backoff up to the
 job's ``max_attempts``; permanent ones (bad input, invalid plan) fail the job at once.
 A sweeper thread re-queues jobs whose worker died (their lease expired).
@@ -24,8 +24,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ..db.models import Job
-from ..errors import (
+from mediaenhancer_core.db.models import Job
+from mediaenhancer_core.errors import (
     AIQuotaError,
     AIServiceError,
     AITimeoutError,
@@ -36,10 +36,10 @@ from ..errors import (
     ServiceUnavailableError,
     StorageError,
 )
-from ..ffmpeg import CancelToken
-from ..workdirs import make_workdir, remove_workdir
-from .queue import JobQueue
-from .service import JobService, JobView
+from mediaenhancer_core.engine.ffmpeg import CancelToken
+from mediaenhancer_core.engine.workdirs import make_workdir, remove_workdir
+from mediaenhancer_core.jobs.queue import JobQueue
+from mediaenhancer_core.jobs.service import JobService, JobView
 
 __all__ = ["JobContext", "JobOutcome", "JobRunner", "Handler", "TRANSIENT_ERRORS"]
 

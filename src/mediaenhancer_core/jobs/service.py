@@ -24,9 +24,9 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from ..db.models import JOB_STATUSES, JOB_TYPES, Export, Job
-from ..db.types import utcnow
-from ..errors import ConflictError, NotFoundError, ValidationError
+from mediaenhancer_core.db.models import JOB_STATUSES, JOB_TYPES, Export, Job
+from mediaenhancer_core.db.types import utcnow
+from mediaenhancer_core.errors import ConflictError, NotFoundError, ValidationError
 
 __all__ = ["JobService", "JobView", "FINISHED", "ENHANCE_TYPES"]
 
@@ -85,7 +85,7 @@ class JobView:
 
 
 def _running_limit(session: Session, user_id: uuid.UUID) -> int:
-    from ..plans import plan_for_user  # noqa: PLC0415
+    from mediaenhancer_core.plans.catalogue import plan_for_user  # noqa: PLC0415
 
     plan, _ = plan_for_user(session, user_id)
     return max(1, int(plan.max_running_jobs or 1))
@@ -254,7 +254,7 @@ class JobService:
 
     def _claim_within_limit(self, job_id: uuid.UUID, user_id: uuid.UUID, limit: int, owner: str,
                             lease: timedelta) -> JobView | None:
-        from ..quotas import lock_user  # noqa: PLC0415 - quotas imports plans, which imports this package's models
+        from mediaenhancer_core.plans.quotas import lock_user  # noqa: PLC0415 - quotas imports plans, which imports this package's models
 
         now = self._clock()
         with self._session() as s:

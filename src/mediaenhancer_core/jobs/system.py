@@ -14,13 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ConfigError
-from ..keyfile import secret_key
-from ..settings import Settings
-from .callbacks import CallbackSender, user_secret
-from .queue import JobQueue
-from .runner import Handler, JobRunner
-from .service import JobService, JobView
+from mediaenhancer_core.errors import ConfigError
+from mediaenhancer_core.keyfile import secret_key
+from mediaenhancer_core.settings import Settings
+from mediaenhancer_core.jobs.callbacks import CallbackSender, user_secret
+from mediaenhancer_core.jobs.queue import JobQueue
+from mediaenhancer_core.jobs.runner import Handler, JobRunner
+from mediaenhancer_core.jobs.service import JobService, JobView
 
 __all__ = ["JobSystem", "CALLBACK_KEY_FILE"]
 
@@ -58,7 +58,7 @@ class JobSystem:
     @property
     def admission(self) -> Any:
         """What the API admits and shows (:class:`.admission.JobAdmission`)."""
-        from .admission import JobAdmission  # noqa: PLC0415 - admission imports this module
+        from mediaenhancer_core.jobs.admission import JobAdmission  # noqa: PLC0415 - admission imports this module
 
         return JobAdmission(self, self.core)
 
@@ -77,7 +77,7 @@ class JobSystem:
 
     # ---- workers ------------------------------------------------------------------------
     def make_runner(self) -> JobRunner:
-        from .handlers import build_handlers  # noqa: PLC0415 - the engine: only worker processes load it
+        from mediaenhancer_core.jobs.handlers import build_handlers  # noqa: PLC0415 - the engine: only worker processes load it
 
         core = self.core
         if core is None or core.library is None:
@@ -106,7 +106,7 @@ class JobSystem:
     def reap_workdirs(self) -> None:
         """Remove the work folders of jobs whose process died (killed mid-job): never one a live
         process holds (see :mod:`..workdirs`)."""
-        from ..workdirs import reap  # noqa: PLC0415
+        from mediaenhancer_core.engine.workdirs import reap  # noqa: PLC0415
 
         try:
             reap(self.settings.temp_dir)
@@ -142,19 +142,19 @@ class JobSystem:
 
 def _ai_hooks() -> tuple[Callable[..., Any] | None, Callable[..., Any] | None]:
     """Gemini planner and transcription (issue 7), when its module is there."""
-    from ..ai import make_planner  # noqa: PLC0415
+    from mediaenhancer_core.ai import make_planner  # noqa: PLC0415
 
     def transcribe(src: Any, tools: Any, settings: Settings, *, language: str | None, workdir: Any, cancel: Any,
                    report: Callable[[float], None]) -> dict[str, Any]:
-        from ..ai import SubtitleJob  # noqa: PLC0415
-        from ..ai.transcribe import transcribe_file  # noqa: PLC0415
+        from mediaenhancer_core.ai import SubtitleJob  # noqa: PLC0415
+        from mediaenhancer_core.ai.transcribe import transcribe_file  # noqa: PLC0415
 
         job = SubtitleJob.from_settings(settings, language=language, formats=("srt", "vtt", "json"))
         try:
             t = transcribe_file(src, tools, job.model, language=language, chunk_seconds=job.chunk_seconds,
                                 concurrency=job.concurrency, chapters=True, timeout=job.timeout, temp_dir=workdir,
                                 cancel=cancel, on_progress=lambda d, total: report(d / total if total else 0.0))
-            from ..ai.subtitles import to_srt, to_vtt  # noqa: PLC0415
+            from mediaenhancer_core.ai.subtitles import to_srt, to_vtt  # noqa: PLC0415
 
             return {**t.to_dict(), "srt": to_srt(t.segments), "vtt": to_vtt(t.segments, language=t.language)}
         finally:

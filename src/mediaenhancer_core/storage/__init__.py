@@ -12,12 +12,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..keyfile import secret_key
-from ..settings import Settings
-from .base import ObjectInfo, PartWriter, PendingUpload, Storage
-from .local import LocalStorage
-from .memory import MemoryStorage
-from .signing import STORAGE_ROUTE, UrlSigner
+from mediaenhancer_core.keyfile import secret_key
+from mediaenhancer_core.settings import Settings
+from mediaenhancer_core.storage.base import ObjectInfo, PartWriter, PendingUpload, Storage
+from mediaenhancer_core.storage.local import LocalStorage
+from mediaenhancer_core.storage.memory import MemoryStorage
+from mediaenhancer_core.storage.signing import STORAGE_ROUTE, UrlSigner
 
 __all__ = [
     "Storage",
@@ -45,10 +45,10 @@ def signing_secret(settings: Settings) -> bytes:
 def open_storage(settings: Settings, *, clock: Callable[[], float] = time.time) -> Storage:
     """The backend named by ``storage_backend``. ``clock`` (seconds) dates signed URLs."""
     if settings.storage_backend == "s3":
-        from ..extras import require_extra  # noqa: PLC0415
+        from mediaenhancer_core.extras import require_extra  # noqa: PLC0415
 
         require_extra("s3", 'storage_backend = "s3"')  # at start-up, not at the first upload
-        from .s3 import S3Storage  # noqa: PLC0415 - boto3 stays unloaded for the local backend
+        from mediaenhancer_core.storage.s3 import S3Storage  # noqa: PLC0415 - boto3 stays unloaded for the local backend
 
         assert settings.s3_bucket is not None  # Settings.validate
         return S3Storage(

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..errors import StorageError
+from mediaenhancer_core.errors import StorageError
 
 __all__ = ["Storage", "PartWriter", "ObjectInfo", "PendingUpload", "check_key", "READ_CHUNK"]
 

@@ -20,10 +20,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..errors import StorageError, StorageUnavailableError
-from ..privatefs import make_dirs, open_private, touch_private
-from .base import READ_CHUNK, ObjectInfo, PartWriter, PendingUpload, Storage, check_key
-from .signing import UrlSigner
+from mediaenhancer_core.errors import StorageError, StorageUnavailableError
+from mediaenhancer_core.privatefs import make_dirs, open_private, touch_private
+from mediaenhancer_core.storage.base import READ_CHUNK, ObjectInfo, PartWriter, PendingUpload, Storage, check_key
+from mediaenhancer_core.storage.signing import UrlSigner
 
 __all__ = ["LocalStorage"]
 

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ..db.types import utcnow
-from ..errors import StorageError
-from .base import READ_CHUNK, ObjectInfo, PartWriter, PendingUpload, Storage, check_key
-from .signing import UrlSigner
+from mediaenhancer_core.db.types import utcnow
+from mediaenhancer_core.errors import StorageError
+from mediaenhancer_core.storage.base import READ_CHUNK, ObjectInfo, PartWriter, PendingUpload, Storage, check_key
+from mediaenhancer_core.storage.signing import UrlSigner
 
 __all__ = ["MemoryStorage"]
 
@@ -54,7 +54,7 @@ class MemoryStorage(Storage):
 
     def check(self) -> None:
         if not self.available:
-            from ..errors import StorageUnavailableError  # noqa: PLC0415
+            from mediaenhancer_core.errors import StorageUnavailableError  # noqa: PLC0415
 
             raise StorageUnavailableError("memory storage switched off by the test")
 

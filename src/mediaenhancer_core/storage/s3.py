@@ -38,8 +38,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from ..errors import StorageError, StorageUnavailableError
-from .base import READ_CHUNK, ObjectInfo, PartWriter, PendingUpload, Storage, check_key
+from mediaenhancer_core.errors import StorageError, StorageUnavailableError
+from mediaenhancer_core.storage.base import READ_CHUNK, ObjectInfo, PartWriter, PendingUpload, Storage, check_key
 
 __all__ = ["S3Storage"]
 
@@ -186,7 +186,7 @@ class S3Storage(Storage):
         return self._client
 
     def _make_client(self) -> Any:
-        from ..extras import import_extra  # noqa: PLC0415
+        from mediaenhancer_core.extras import import_extra  # noqa: PLC0415
 
         boto3 = import_extra("boto3", "s3", "S3 storage")  # heavy SDK, loaded on first use
         from botocore.config import Config  # noqa: PLC0415

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from urllib.parse import quote, urlencode
 
-from ..errors import DownloadLinkError
+from mediaenhancer_core.errors import DownloadLinkError
 
 __all__ = ["UrlSigner", "STORAGE_ROUTE"]
 

@@ -1,0 +1,1 @@
+"""The engine: probe, analyse, plan, render. Everything `mediaenhancer enhance` does on one machine."""
