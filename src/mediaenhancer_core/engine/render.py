@@ -186,7 +186,7 @@ def _render_graph(
         if plan.burn_in:  # last, after scaling: the text is sized for the output picture
             if subtitles is None:
                 raise RenderError("the plan burns in subtitles, but none were made; run with --subtitles")
-            from mediaenhancer_core.ai.subtitles import burn_in_filter  # noqa: PLC0415
+            from mediaenhancer_core.engine.subtitles import burn_in_filter  # noqa: PLC0415
 
             chain.append(burn_in_filter(subtitles))
         parts.append(v_in + ",".join(chain or ["null"]) + "[vout]")
