@@ -47,7 +47,7 @@ from mediaenhancer_core.engine.filters import optional_ffmpeg_filters, required_
 from mediaenhancer_core.errors import CancelledError, DiskFullError, FFmpegNotFoundError, FFmpegTooOldError, RenderError
 
 __all__ = ["FFmpegTools", "locate_ffmpeg", "run", "RunResult", "CancelToken", "MIN_VERSION", "REQUIRED_FILTERS",
-           "ENGINE_FILTERS", "missing_filters", "optional_steps",
+           "ENGINE_FILTERS", "missing_filters", "optional_steps", "available_filters",
            "MEDIA_DEMUXERS", "media_input", "guard_inputs", "probe_argv", "run_probe", "ProbeTimeout", "open_av",
            "popen_options", "PIPE_OUT"]
 
@@ -162,6 +162,11 @@ def _inspect(binary: Path, cache_dir: Path | None = None) -> tuple[tuple[int, ..
         except OSError:
             pass  # a cache is an optimisation only
     return result
+
+
+def available_filters(binary: Path, cache_dir: Path | None = None) -> frozenset[str]:
+    """The filter names ``binary`` lists with ``-filters`` (cached like the rest of the capability check)."""
+    return _inspect(binary, cache_dir)[2]
 
 
 def locate_ffmpeg(
