@@ -32,7 +32,7 @@ from mediaenhancer_core.engine.planner import EnhanceOptions, MeasurementPlanner
 from mediaenhancer_core.engine.presets import BUILTIN_PRESETS
 from mediaenhancer_core.errors import FFmpegTooOldError, PlanError
 from tests.test_ffmpeg_locate import _fake_ffmpeg
-from tests.test_planner import audio, info, speech, video
+from tests.test_planner import info, speech, video
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "mediaenhancer_core"
 PLANNERS = [SRC / "engine" / "planner.py", SRC / "engine" / "picture_plan.py", SRC / "ai" / "planner.py"]
