@@ -643,6 +643,7 @@ def presets(
     from mediaenhancer_core.engine.presets import load_presets  # noqa: PLC0415
 
     from .output import presets_table  # noqa: PLC0415
+    from .tables import show  # noqa: PLC0415
 
     state = _state(ctx)
     settings = state.settings
@@ -650,7 +651,7 @@ def presets(
     if json_out:
         typer.echo(json.dumps({name: p.to_dict() for name, p in sorted(found.items())}, indent=2))
         return
-    state.out.print(presets_table(found, settings.preset))
+    show(state.out, presets_table(found, settings.preset))
     state.out.print(f"User presets: {settings.config_dir / 'presets'}/NAME.toml", highlight=False)
 
 
