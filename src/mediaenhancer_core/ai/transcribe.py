@@ -329,9 +329,13 @@ class SubtitleJob:
     @classmethod
     def from_settings(cls, settings: Settings, *, language: str | None = None,
                       formats: Sequence[str] = ("srt", "vtt")) -> SubtitleJob:
-        """Raises :class:`AINotConfiguredError` (naming GEMINI_API_KEY) when there is no key: check before any work."""
+        """Raises :class:`AINotConfiguredError` (naming GEMINI_API_KEY) when there is no key, and
+        MissingExtraError without the [ai] extra: checked before any work."""
+        from mediaenhancer_core.extras import require_extra  # noqa: PLC0415
+
         config = GeminiConfig.from_settings(settings)
         config.require_key()
+        require_extra("ai", "Gemini (transcription, subtitles, the AI planner)")
         return cls(GeminiClient(config), tuple(formats), language, settings.transcribe_chunk_seconds,
                    settings.transcribe_concurrency, settings.gemini_timeout_seconds)
 
