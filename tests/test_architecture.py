@@ -182,7 +182,7 @@ def test_the_scan_reads_the_tree(graph: Graph) -> None:
     # a function-local import, a TYPE_CHECKING import, a relative-free `from pkg import module`
     cli_app = graph.imports["mediaenhancer_cli.app"]
     assert "mediaenhancer_core.engine.enhance" in cli_app
-    assert "mediaenhancer_core.ai.transcribe" in graph.imports["mediaenhancer_core.engine.enhance"]
+    assert "mediaenhancer_core.engine.subtitles" in graph.imports["mediaenhancer_core.engine.enhance"]  # TYPE_CHECKING
     assert "sqlalchemy" in graph.imports["mediaenhancer_core.db"]
 
 

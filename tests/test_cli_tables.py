@@ -86,3 +86,15 @@ def test_a_long_name_is_cut_once_not_wrapped() -> None:
     assert "…" in term
     assert_terminal(term, ids=(rows[0][0],), names=(name,))
     assert_plain(_render(False, cols, rows), name, rows[0][0])
+
+
+def test_a_tab_or_newline_in_a_cell_keeps_one_row_per_line() -> None:
+    rows = [(str(uuid.uuid4()), "take\t1\nfinal.wav", "ready")]
+    plain = _render(False, (Col("id", "id"), Col("name", "name"), Col("status")), rows)
+    assert plain.splitlines() == [f"{rows[0][0]}\ttake 1 final.wav\tready"]
+
+
+def test_presets_piped_are_plain_rows() -> None:
+    out = runner.invoke(app, ["presets"]).output
+    assert not any(ch in out for ch in "│┃━─┏┗"), out
+    assert any(line.startswith("podcast (default)\t") for line in out.splitlines()), out

@@ -135,6 +135,21 @@ def test_transcribe_without_the_ai_extra_prints_one_line_and_exits_6(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["talk.m4a"]  # nothing half-written
 
 
+def test_enhance_subtitles_without_the_ai_extra_stops_before_any_work(
+    talk_source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It used to analyse each file first and fail at the first request, printing the error twice."""
+    talk = tmp_path / "talk.m4a"
+    talk.write_bytes(talk_source.read_bytes())
+    monkeypatch.setenv("GEMINI_API_KEY", "test-key")
+    monkeypatch.setenv("MEDIAENHANCER_GEMINI_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setitem(sys.modules, "google.genai", None)
+    result = CliRunner().invoke(app, ["enhance", str(talk), "--subtitles"])
+    assert result.exit_code == ExitCode.MISSING_EXTRA, result.output
+    assert "needs the [ai] extra" in _one_line(result.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["talk.m4a"]
+
+
 # --------------------------------------------------------------------------- the base install as a whole
 
 

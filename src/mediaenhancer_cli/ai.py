@@ -39,7 +39,7 @@ def transcribe(
     import json  # noqa: PLC0415
 
     from mediaenhancer_core.ai import GeminiClient, GeminiConfig, output_paths, transcribe_file, write_transcript  # noqa: PLC0415
-    from mediaenhancer_core.ai.subtitles import is_language_code  # noqa: PLC0415
+    from mediaenhancer_core.engine.subtitles import is_language_code  # noqa: PLC0415
     from mediaenhancer_core.errors import OutputSameAsInputError  # noqa: PLC0415
 
     state = _state(ctx)

@@ -340,7 +340,7 @@ def enhance(
 ) -> None:
     """Enhance files: one analysis pass, a plan, then one render pass. Writes NAME.enhanced.EXT beside each input."""
     from mediaenhancer_core.ai import SubtitleJob, make_planner  # noqa: PLC0415 - google-genai loads on the first request
-    from mediaenhancer_core.ai.subtitles import is_language_code  # noqa: PLC0415
+    from mediaenhancer_core.engine.subtitles import is_language_code  # noqa: PLC0415
     from mediaenhancer_core.engine.batch import expand_inputs, run_batch  # noqa: PLC0415
     from mediaenhancer_core.engine.enhance import EnhanceJob  # noqa: PLC0415
     from mediaenhancer_core.errors import OutputSameAsInputError as OutputSameAsInput  # noqa: PLC0415
@@ -609,6 +609,7 @@ def presets(
     from mediaenhancer_core.engine.presets import load_presets  # noqa: PLC0415
 
     from .output import presets_table  # noqa: PLC0415
+    from .tables import show  # noqa: PLC0415
 
     state = _state(ctx)
     settings = state.settings
@@ -616,7 +617,7 @@ def presets(
     if json_out:
         typer.echo(json.dumps({name: p.to_dict() for name, p in sorted(found.items())}, indent=2))
         return
-    state.out.print(presets_table(found, settings.preset))
+    show(state.out, presets_table(found, settings.preset))
     state.out.print(f"User presets: {settings.config_dir / 'presets'}/NAME.toml", highlight=False)
 
 

@@ -17,6 +17,7 @@ import typer
 
 from .account import JsonOption, ServerOption, _client, _print_json
 from .app import State, _state, handle_errors
+from .tables import show
 
 __all__ = ["can_open_browser", "register"]
 
@@ -72,7 +73,7 @@ def plans(ctx: typer.Context, server: ServerOption = None, as_json: JsonOption =
         limits = p["limits"]
         table.add_row(p["id"], _price(p), _gb(limits["storage_bytes"]), _limit(limits["projects"]),
                       _limit(limits["exports_per_month"]), f"{limits['media_duration_seconds'] // 60} min")
-    state.out.print(table)
+    show(state.out, table)
     state.err.print("Subscribe with `mediaenhancer upgrade PLAN`.", highlight=False, soft_wrap=True)
 
 

@@ -32,8 +32,8 @@ def print_table(console: Console, columns: Sequence[Col], rows: Iterable[Sequenc
                 title: str | None = None) -> None:
     """Rows of plain strings (no Rich markup) under ``columns``."""
     rows = [["" if cell is None else str(cell) for cell in row] for row in rows]
-    if not console.is_terminal:
-        _write(console, ([title] if title else []) + ["\t".join(row).rstrip() for row in rows])
+    if not console.is_terminal:  # a tab or newline inside a cell would break the row
+        _write(console, ([title] if title else []) + ["\t".join(_flat(c) for c in row).rstrip() for row in rows])
         return
     from rich.table import Table  # noqa: PLC0415
     from rich.text import Text  # noqa: PLC0415
@@ -86,10 +86,14 @@ def plain_lines(table: Table) -> list[str]:
 
     lines = [text(table.title)] if table.title else []
     for row in zip(*(list(col.cells) for col in table.columns), strict=True):
-        cells = [text(c).replace("\n", " ") for c in row]
+        cells = [_flat(text(c)) for c in row]
         if any(cells):
             lines.append("\t".join(cells).rstrip())
     return lines
+
+
+def _flat(cell: str) -> str:
+    return cell.replace("\t", " ").replace("\r", " ").replace("\n", " ")
 
 
 def _write(console: Console, lines: list[str]) -> None:

@@ -126,8 +126,8 @@ async def checkout_success(request: Request) -> Response:
     if principal is not None:
         try:
             if session_id and core.billing.configured:
-                current = await run_in_threadpool(core.billing.complete_checkout, principal.user_id, session_id)
-                confirmed = True
+                current, confirmed = await run_in_threadpool(core.billing.confirm_checkout, principal.user_id,
+                                                             session_id)
             else:
                 current = await run_in_threadpool(core.billing.current, principal.user_id)
         except MediaEnhancerError as exc:

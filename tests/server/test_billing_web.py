@@ -112,6 +112,17 @@ def test_the_success_page_applies_only_the_users_own_checkout(client, make_accou
     assert client.get("/api/subscriptions/current", headers=ann.headers).json()["plan"]["id"] == "creator"
 
 
+def test_the_success_page_claims_no_payment_for_an_open_checkout(client, make_account, standin) -> None:
+    """Someone who opens /checkout/success with their own session before paying (or after leaving
+    Stripe's page) is not told the payment went through."""
+    ann = make_account()
+    checkout = client.post("/api/subscriptions/checkout", json={"plan": "creator"}, headers=ann.headers).json()
+    _sign_in(client, ann.email)
+    page = client.get(f"/checkout/success?session_id={checkout['id']}")  # open, unpaid
+    assert page.status_code == 200 and "payment went through" not in page.text
+    assert re.search(r'data-testid="current-plan">Starter<', page.text)
+
+
 # --- real browser ------------------------------------------------------------------------------------------
 
 

@@ -3,11 +3,13 @@ Svix-signed Clerk webhooks applied once."""
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -258,3 +260,32 @@ def test_a_verified_provider_email_links_an_existing_built_in_account(client, co
     unverified = clerk_event("user.created", user_id="user_other", email="both@example.com")
     unverified["data"]["email_addresses"][0]["verification"] = {"status": "unverified"}
     assert deliver(client, clock, unverified).status_code == 409
+
+
+def test_the_servers_clock_and_tolerance_judge_the_svix_timestamp() -> None:
+    """The library's own check (wall clock, fixed 5 minutes) does not overrule ours: a delivery
+    signed at an injected clock an hour behind, or 10 minutes old with a 15-minute tolerance, is
+    accepted; 16 minutes old is not; a tampered body never is."""
+    from mediaenhancer_core.accounts.identity import sign_svix, verify_svix_signature
+    from mediaenhancer_core.errors import WebhookSignatureError
+
+    secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
+    body = b'{"type":"user.created"}'
+    then = datetime.now(UTC) - timedelta(hours=1)
+    ts = int(then.timestamp())
+    headers = {"svix-id": "msg_1", "svix-timestamp": str(ts), "svix-signature": sign_svix(secret, "msg_1", ts, body)}
+    assert verify_svix_signature(secret, headers, body, now=then) == "msg_1"
+    assert verify_svix_signature(secret, headers, body, now=then + timedelta(minutes=10), tolerance=900) == "msg_1"
+    with pytest.raises(WebhookSignatureError, match="too old"):
+        verify_svix_signature(secret, headers, body, now=then + timedelta(minutes=16), tolerance=900)
+    with pytest.raises(WebhookSignatureError, match="no valid v1 signature"):
+        verify_svix_signature(secret, headers, body + b" ", now=then)
+
+
+def test_an_empty_svix_secret_is_a_clear_error_not_a_crash() -> None:
+    from mediaenhancer_core.accounts.identity import verify_svix_signature
+    from mediaenhancer_core.errors import WebhookSignatureError
+
+    headers = {"svix-id": "msg_1", "svix-timestamp": "1", "svix-signature": "v1,AAAA"}
+    with pytest.raises(WebhookSignatureError, match="empty or not valid base64"):
+        verify_svix_signature("whsec_", headers, b"{}", now=datetime.fromtimestamp(1, UTC))

@@ -7,7 +7,7 @@
     planner.py      GeminiPlanner (the Planner protocol): measurement plan + Gemini's advice, falls back on any failure
     transcribe.py   chunks cut in pauses, timed segments per chunk, offsets applied
     chapters.py     chapters and a summary from the transcript
-    subtitles.py    SRT / WebVTT / JSON, cue splitting, retiming for --trim-silence, the burn-in filter
+    (subtitle files: SRT / WebVTT / JSON, cue splitting, retiming, the burn-in filter: engine/subtitles.py)
     times.py        reading the times a model writes
 
 Importing this package does not import google-genai (about 0.8 s); the first request does.
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from mediaenhancer_core.ai.gemini import GeminiClient, GeminiConfig, JsonModel, MediaPart
 from mediaenhancer_core.ai.planner import GeminiPlanner, make_planner
-from mediaenhancer_core.ai.subtitles import (
+from mediaenhancer_core.engine.subtitles import (
     Chapter,
     Segment,
     Transcript,

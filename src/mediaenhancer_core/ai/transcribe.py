@@ -32,7 +32,7 @@ from mediaenhancer_core.engine.probe import MediaInfo, probe
 from mediaenhancer_core.engine.workdirs import make_workdir, remove_workdir
 from mediaenhancer_core.ai.chapters import summarize
 from mediaenhancer_core.ai.gemini import GeminiClient, GeminiConfig, JsonModel, MediaPart, answers
-from mediaenhancer_core.ai.subtitles import Segment, Transcript, normalize, output_paths, retime_transcript, write_transcript
+from mediaenhancer_core.engine.subtitles import Segment, Transcript, normalize, output_paths, retime_transcript, write_transcript
 from mediaenhancer_core.ai.times import parse_time
 
 if TYPE_CHECKING:
@@ -276,8 +276,8 @@ def transcript_for_output(
 
     ``--trim-silence`` moves everything after a cut: segments and chapters are mapped through
     ``plan.trim``. Call it after planning and before rendering; write the burn-in file with
-    :func:`~mediaenhancer_core.ai.subtitles.write_burn_in_file` into the work folder, and the
-    sidecars with :func:`~mediaenhancer_core.ai.subtitles.write_transcript` only once the render
+    :func:`~mediaenhancer_core.engine.subtitles.write_burn_in_file` into the work folder, and the
+    sidecars with :func:`~mediaenhancer_core.engine.subtitles.write_transcript` only once the render
     succeeded (no partial output).
     """
     usable = analysis if analysis is not None and analysis.audio is not None else None
@@ -308,9 +308,13 @@ class SubtitleJob:
     @classmethod
     def from_settings(cls, settings: Settings, *, language: str | None = None,
                       formats: Sequence[str] = ("srt", "vtt")) -> SubtitleJob:
-        """Raises :class:`AINotConfiguredError` (naming GEMINI_API_KEY) when there is no key: check before any work."""
+        """Raises :class:`AINotConfiguredError` (naming GEMINI_API_KEY) when there is no key, and
+        MissingExtraError without the [ai] extra: checked before any work."""
+        from mediaenhancer_core.extras import require_extra  # noqa: PLC0415
+
         config = GeminiConfig.from_settings(settings)
         config.require_key()
+        require_extra("ai", "Gemini (transcription, subtitles, the AI planner)")
         return cls(GeminiClient(config), tuple(formats), language, settings.transcribe_chunk_seconds,
                    settings.transcribe_concurrency, settings.gemini_timeout_seconds)
 

@@ -284,6 +284,11 @@ class Billing:
     def complete_checkout(self, user_id: uuid.UUID, session_id: str) -> dict[str, Any]:
         """Apply a finished Checkout Session at once (the success page), without waiting for the
         webhook. The session must be the user's."""
+        return self.confirm_checkout(user_id, session_id)[0]
+
+    def confirm_checkout(self, user_id: uuid.UUID, session_id: str) -> tuple[dict[str, Any], bool]:
+        """:meth:`complete_checkout`, and whether Stripe says this session is complete and paid (so
+        a page may say "your payment went through"); an open or unpaid session applies nothing."""
         gateway = self.gateway
         if not session_id.startswith("cs_") or len(session_id) > 255:
             raise NotFoundError("no such checkout session")
@@ -296,11 +301,14 @@ class Billing:
         if checkout.get("client_reference_id") != str(user_id):
             raise NotFoundError("no such checkout session")
         sub_id = id_of(checkout.get("subscription"))
+        paid = checkout.get("payment_status") in ("paid", "no_payment_required")
+        applied = False
         if checkout.get("status") == "complete" and sub_id:
             sub = gateway.retrieve_subscription(sub_id)
             if sub is not None:
                 self.apply(SubscriptionState.from_stripe(sub), as_of=None, authoritative=True, user_hint=user_id)
-        return self.current(user_id)
+                applied = True
+        return self.current(user_id), applied and paid
 
     # --- cancel, resume, portal -----------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from mediaenhancer_core.library.uploads import ChunkWriter, UploadInfo, Uploads
 
 __all__ = ["FormReceiver", "ChunkReceiver", "REFUSED_CONTENT"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("mediaenhancer.uploads")
 
 # the content itself is refused: the upload cannot succeed, whatever the client sends next
 REFUSED_CONTENT = (NotMediaError, EmptyInputError, PayloadTooLargeError)
