@@ -165,7 +165,7 @@ def remote_enhance(
     with _client(state, server) as client:
         for source in files:
             try:
-                source = _media_source(client, source)  # noqa: PLW2901 - a media id prefix becomes the full id
+                source = _media_source(client, source)  # a media id prefix becomes the full id
                 reused: dict[str, Any] = {}
                 with _JobBar(state, Path(source).name, state.err.is_terminal and not quiet and not as_json) as bar:
                     job, result, dest = run_remote_enhance(client, source, job_type, preset=preset, options=options,

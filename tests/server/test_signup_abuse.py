@@ -140,7 +140,7 @@ class SmtpSink:
         sink = self
 
         class Handler:
-            async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+            async def handle_DATA(self, server, session, envelope):  # aiosmtpd's name
                 sink.messages.append(message_from_bytes(envelope.content))
                 sink.received.set()
                 return "250 OK"

@@ -515,7 +515,7 @@ def run(
         proc.wait()
         for t in workers:
             t.join()
-    except BaseException as exc:  # KeyboardInterrupt / SystemExit: stop ffmpeg before unwinding
+    except BaseException as exc:  # noqa: BLE001 -- KeyboardInterrupt / SystemExit: stop ffmpeg before unwinding
         interrupted = exc
         _stop(proc)
     finally:
