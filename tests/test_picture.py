@@ -180,7 +180,7 @@ def test_warm_floor_scene_gets_no_colour_shift(tmp_path: Path, tools) -> None:
     src = _encode(INDOOR, tmp_path / "dim.mp4", "eq=brightness=-0.1:contrast=0.7", crf=18, seconds=3.0)
     res = enhance_file(src, _job(), tools)
     assert res.status == "enhanced", res.error
-    (y0, u0), (y1, u1) = _planes(src, 768, 432, count=1)[0], _planes(Path(res.output), 768, 432, count=1)[0]
+    (_y0, u0), (_y1, u1) = _planes(src, 768, 432, count=1)[0], _planes(Path(res.output), 768, 432, count=1)[0]
     assert abs(u1.mean() - u0.mean()) < 2.0
 
 

@@ -11,7 +11,6 @@ import re
 import threading
 from email import message_from_bytes
 from email.message import Message
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
