@@ -130,7 +130,7 @@ def upload(
             try:
                 media = upload_file(client, path, state=resume, on_progress=lambda n: bars.advance(task, n),
                                     on_resume=lambda offset: bars.set(task, offset))
-                row = {"file": str(path), "status": "uploaded", "media": media}
+                row: dict[str, Any] = {"file": str(path), "status": "uploaded", "media": media}
             except MediaEnhancerError as exc:
                 row = {"file": str(path), "status": "failed", "error": {"code": exc.code, "message": exc.message}}
                 with lock:

@@ -499,7 +499,7 @@ def export_project(
             input_args=[a for a, _ in inputs],
         )
         source = MuxSource(intermediate=intermediate, intermediate_has_video=has_video, duration=total, fps=fps or 0.0)
-        after = finalize(out, loud, clean, source, dest, tools, on_progress=progress("mux"), cancel=cancel, path=dest)
+        audio_after = finalize(out, loud, clean, source, dest, tools, on_progress=progress("mux"), cancel=cancel, path=dest)
     finally:
         remove_workdir(work)
     return ExportResult(
@@ -509,6 +509,6 @@ def export_project(
         height=height,
         fps=round(fps, 3) if fps else None,
         segments=len(project.segments),
-        audio=after,
+        audio=audio_after,
         notes=notes,
     )

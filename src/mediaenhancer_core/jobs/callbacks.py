@@ -110,7 +110,7 @@ DEFAULT_DNS_TIMEOUT = 3.0
 
 
 def _getaddrinfo(host: str) -> list[str]:
-    return [ai[4][0] for ai in socket.getaddrinfo(host, None)]
+    return [str(ai[4][0]) for ai in socket.getaddrinfo(host, None)]
 
 
 def _unresolvable(host: str) -> ValidationError:
