@@ -268,8 +268,8 @@ def _run_chunks(model: JsonModel, chunks: list[Chunk], language: str | None, tim
         futures = [pool.submit(one, c) for c in chunks]
         finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
         for f in futures:
-            if f in finished and f.exception() is not None:
-                raise f.exception()  # type: ignore[misc]
+            if f in finished and (error := f.exception()) is not None:
+                raise error
         return [f.result() for f in futures]
     except BaseException as exc:
         interrupted = not isinstance(exc, Exception)  # Ctrl-C: do not wait for requests in flight

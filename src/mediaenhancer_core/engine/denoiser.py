@@ -50,7 +50,6 @@ from typing import Any
 
 from mediaenhancer_core.errors import RenderError
 
-
 __all__ = ["NeuralDenoiser", "available", "unavailable_reason", "SAMPLE_RATE", "model_info"]
 
 SAMPLE_RATE = 48000
