@@ -1,8 +1,8 @@
 """The server is a thin front end: it parses, calls one core service, renders.
 
 It never opens SQL sessions or touches table rows itself (quota and admission rules live in
-the core, where the worker and the CLI share them). Checked on the source, every import
-(local ones too), so a shortcut cannot slip in unnoticed.
+the core, where the worker and the CLI share them). Checked on the source, so a shortcut cannot
+slip in unnoticed.
 """
 
 from __future__ import annotations
@@ -13,32 +13,10 @@ from pathlib import Path
 import pytest
 
 SERVER = Path(__file__).resolve().parents[1] / "src" / "mediaenhancer_server"
-FORBIDDEN = ("sqlalchemy", "mediaenhancer_core.db.models", "mediaenhancer_core.db.types", "mediaenhancer_core.plans.quotas")
 
-
-def _imports(path: Path) -> list[tuple[int, str]]:
-    found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-        if isinstance(node, ast.Import):
-            found += [(node.lineno, alias.name) for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.append((node.lineno, node.module))
-            found += [(node.lineno, f"{node.module}.{alias.name}") for alias in node.names]
-    return found
-
-
-@pytest.mark.parametrize("path", sorted(SERVER.glob("*.py")), ids=lambda p: p.name)
-def test_server_module_holds_no_sql(path: Path) -> None:
-    bad = [f"{path.name}:{line} imports {name}" for line, name in _imports(path)
-           if any(name == f or name.startswith(f + ".") for f in FORBIDDEN)]
-    assert bad == []
-
-
-def test_the_check_sees_a_violation(tmp_path: Path) -> None:
-    sample = tmp_path / "x.py"
-    sample.write_text("def f():\n    from sqlalchemy import select\n    from mediaenhancer_core.db import models\n")
-    names = [n for _, n in _imports(sample)]
-    assert "sqlalchemy" in names and "mediaenhancer_core.db.models" in names
+# Which modules the server may import (no sqlalchemy, db.models, db.types or plans.quotas) is the
+# "server-holds-no-sql" contract in pyproject.toml, checked with the other import rules by
+# tests/test_architecture.py. The checks below are about the code, not its imports.
 
 
 def test_server_sessions_only_through_core_services() -> None:

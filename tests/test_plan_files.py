@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 from mediaenhancer_cli.app import app
 from mediaenhancer_core.exit_codes import ExitCode
-from mediaenhancer_core.engine.plan import ALLOWED_FILTERS, PLAN_VERSION, Plan
+from mediaenhancer_core.engine.filters import FILTERS
+from mediaenhancer_core.engine.plan import PLAN_VERSION, Plan
 from tests import media as M
 
 
@@ -107,7 +108,7 @@ def test_dry_run_json_includes_the_whole_plan_with_reasons(here: Path, media) ->
     steps = plan["audio_steps"] + plan["video_steps"]
     assert steps
     for step in steps:
-        assert step["filter"] in ALLOWED_FILTERS
+        assert step["filter"] in FILTERS
         assert isinstance(step["params"], dict)
         assert step["reason"].strip()
         assert step["measured"], f"{step['filter']}: no measurement justifies it"

@@ -19,7 +19,7 @@ import pytest
 
 from mediaenhancer_core.ai.chapters import normalize_chapters
 from mediaenhancer_core.ai.gemini import GeminiClient, GeminiConfig
-from mediaenhancer_core.ai.subtitles import (
+from mediaenhancer_core.engine.subtitles import (
     Chapter,
     Segment,
     Transcript,

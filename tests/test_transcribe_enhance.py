@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from mediaenhancer_cli.app import app
 from mediaenhancer_core.exit_codes import ExitCode
-from mediaenhancer_core.ai.subtitles import map_time
+from mediaenhancer_core.engine.subtitles import map_time
 from mediaenhancer_core.engine.enhance import EnhanceJob
 from mediaenhancer_core.engine.plan import Plan
 from tests import media as M

@@ -41,7 +41,7 @@ def transcribe(
 ) -> None:
     """Transcribe speech with Gemini into subtitles with exact timings (needs GEMINI_API_KEY; the audio is sent to Google)."""
     from mediaenhancer_core.ai import GeminiClient, GeminiConfig, output_paths, transcribe_file, write_transcript  # noqa: PLC0415 - 40 ms: `transcribe --help` stays fast
-    from mediaenhancer_core.ai.subtitles import is_language_code  # noqa: PLC0415
+    from mediaenhancer_core.engine.subtitles import is_language_code  # noqa: PLC0415
 
     state = _state(ctx)
     names = _formats(formats)

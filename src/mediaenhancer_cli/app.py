@@ -374,7 +374,7 @@ def enhance(
 ) -> None:
     """Enhance files: one analysis pass, a plan, then one render pass. Writes NAME.enhanced.EXT beside each input."""
     from mediaenhancer_core.ai import SubtitleJob, make_planner  # noqa: PLC0415 - google-genai loads on the first request
-    from mediaenhancer_core.ai.subtitles import is_language_code  # noqa: PLC0415
+    from mediaenhancer_core.engine.subtitles import is_language_code  # noqa: PLC0415
     from mediaenhancer_core.engine.batch import expand_inputs, run_batch  # noqa: PLC0415
     from mediaenhancer_core.engine.enhance import EnhanceJob  # noqa: PLC0415
     from mediaenhancer_core.errors import OutputSameAsInputError as OutputSameAsInput  # noqa: PLC0415

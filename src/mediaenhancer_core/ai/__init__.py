@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from mediaenhancer_core.ai.gemini import GeminiClient, GeminiConfig, JsonModel, MediaPart
 from mediaenhancer_core.ai.planner import GeminiPlanner, make_planner
-from mediaenhancer_core.ai.subtitles import (
+from mediaenhancer_core.engine.subtitles import (
     Chapter,
     Segment,
     Transcript,

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mediaenhancer_core.ai.gemini import JsonModel
-from mediaenhancer_core.ai.subtitles import Chapter, Segment
+from mediaenhancer_core.engine.subtitles import Chapter, Segment
 from mediaenhancer_core.ai.times import parse_time
 
 __all__ = ["CHAPTERS_SCHEMA", "summarize", "normalize_chapters", "MIN_CHAPTER_SECONDS"]

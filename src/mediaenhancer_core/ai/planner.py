@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Self
 from mediaenhancer_core.engine.analysis import Analysis
 from mediaenhancer_core.errors import AINotConfiguredError, CancelledError, MediaEnhancerError
 from mediaenhancer_core.engine.ffmpeg import FFmpegTools
+from mediaenhancer_core.engine.filters import ordered
 from mediaenhancer_core.engine.formats import output_spec
 from mediaenhancer_core.engine.plan import FilterStep, Plan
 from mediaenhancer_core.engine.planner import EnhanceOptions, MeasurementPlanner, Planner, denoise_level
@@ -122,9 +123,6 @@ SYSTEM = (
 )
 
 _LOUDNESS_WORDS = ("lufs", "loud", "gain", "peak", "limit", "normal")
-_AUDIO_ORDER = ["adeclip", "highpass", "bandreject", "afftdn", "equalizer", "deesser", "acompressor",
-                "deepfilternet", "leveler", "compressor"]
-_VIDEO_ORDER = ["vidstabtransform", "hqdn3d", "nlmeans", "eq", "lutyuv", "scale", "fps", "unsharp"]
 
 
 @dataclass
@@ -248,8 +246,7 @@ def merge_advice(base: Plan, advice: Advice, analysis: Analysis, options: Enhanc
                 "gentle 2.5:1 compression above -18 dBFS for uneven speech (Gemini); loudness is set afterwards from the measurement",
                 {"loudness_range_lu": a.loudness_range_lu}, source="gemini",
             )
-    audio_steps = [audio[f] for f in _AUDIO_ORDER if f in audio and f != "bandreject"]
-    audio_steps = _ordered([*audio_steps, *extra_audio], _AUDIO_ORDER)
+    audio_steps = ordered([s for f, s in audio.items() if f != "bandreject"] + extra_audio)
 
     video_steps = list(base.video_steps)
     v = analysis.video
@@ -317,11 +314,7 @@ def _merge_video(steps: list[FilterStep], advice: Advice, noise_sigma: float, *,
                 {"luma_msize_x": 5, "luma_msize_y": 5, "luma_amount": round(amount, 2), "chroma_msize_x": 3, "chroma_msize_y": 3, "chroma_amount": 0.0},
                 f"sharpen by {amount:.2f} (Gemini){_evidence(advice, 'soft')}", {}, source="gemini",
             )
-    return _ordered(list(by.values()), _VIDEO_ORDER)
-
-
-def _ordered(steps: list[FilterStep], order: list[str]) -> list[FilterStep]:
-    return sorted(steps, key=lambda s: order.index(s.filter) if s.filter in order else len(order))
+    return ordered(list(by.values()))
 
 
 def _measurements(analysis: Analysis) -> dict[str, Any]:

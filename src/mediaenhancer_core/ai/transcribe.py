@@ -31,7 +31,7 @@ from mediaenhancer_core.engine.probe import MediaInfo, probe
 from mediaenhancer_core.engine.workdirs import make_workdir, remove_workdir
 from mediaenhancer_core.ai.chapters import summarize
 from mediaenhancer_core.ai.gemini import GeminiClient, GeminiConfig, JsonModel, MediaPart
-from mediaenhancer_core.ai.subtitles import Segment, Transcript, normalize, output_paths, retime_transcript, write_transcript
+from mediaenhancer_core.engine.subtitles import Segment, Transcript, normalize, output_paths, retime_transcript, write_transcript
 from mediaenhancer_core.ai.times import parse_time
 
 if TYPE_CHECKING:
@@ -297,8 +297,8 @@ def transcript_for_output(
 
     ``--trim-silence`` moves everything after a cut: segments and chapters are mapped through
     ``plan.trim``. Call it after planning and before rendering; write the burn-in file with
-    :func:`~mediaenhancer_core.ai.subtitles.write_burn_in_file` into the work folder, and the
-    sidecars with :func:`~mediaenhancer_core.ai.subtitles.write_transcript` only once the render
+    :func:`~mediaenhancer_core.engine.subtitles.write_burn_in_file` into the work folder, and the
+    sidecars with :func:`~mediaenhancer_core.engine.subtitles.write_transcript` only once the render
     succeeded (no partial output).
     """
     usable = analysis if analysis is not None and analysis.audio is not None else None

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from mediaenhancer_core.errors import CancelledError, RenderError
-from mediaenhancer_core.engine.plan import PYTHON_AUDIO_STEPS, FilterStep
+from mediaenhancer_core.engine.filters import is_python_step
+from mediaenhancer_core.engine.plan import FilterStep
 
 __all__ = ["AudioStage", "StageReport", "RATE", "python_steps", "ffmpeg_steps"]
 
@@ -29,11 +30,12 @@ READ_BYTES = 1 << 18  # 256 KiB pieces of the decoded stream
 
 
 def python_steps(steps: list[FilterStep]) -> list[FilterStep]:
-    return [s for s in steps if s.filter in PYTHON_AUDIO_STEPS]
+    """The steps this stage runs: those the filter registry marks as Python stages (no ffmpeg filter)."""
+    return [s for s in steps if is_python_step(s.filter)]
 
 
 def ffmpeg_steps(steps: list[FilterStep]) -> list[FilterStep]:
-    return [s for s in steps if s.filter not in PYTHON_AUDIO_STEPS]
+    return [s for s in steps if not is_python_step(s.filter)]
 
 
 @dataclass

@@ -28,7 +28,18 @@ from mediaenhancer_core.engine.render import render
 from mediaenhancer_core.engine.workdirs import make_workdir, remove_workdir
 
 if TYPE_CHECKING:
-    from mediaenhancer_core.ai.transcribe import SubtitleJob
+    from mediaenhancer_core.engine.subtitles import Transcript
+
+
+class SubtitleJob(Protocol):
+    """What ``enhance --subtitles`` hands the engine (``ai.transcribe.SubtitleJob`` is the one there is):
+    a transcript of the output-to-be, and the subtitle files written beside the output. The engine
+    never imports ``ai/``; Gemini stays behind this interface."""
+
+    def transcript(self, src: Path, analysis: Analysis | None, plan: Plan, tools: FFmpegTools, *,
+                   temp_dir: Path | None = None, cancel: CancelToken | None = None) -> Transcript: ...
+
+    def write(self, transcript: Transcript, dest: Path) -> dict[str, Path]: ...
 
 __all__ = ["EnhanceJob", "FileResult", "enhance_file", "analyze_file", "default_output_path", "ProgressEvent",
            "check_output_name", "audio_figures"]
@@ -267,7 +278,7 @@ def enhance_file(
 
         transcript = burn = None
         if job.subtitles is not None:  # before rendering: a Gemini failure fails the file before anything is written
-            from mediaenhancer_core.ai.subtitles import write_burn_in_file  # noqa: PLC0415
+            from mediaenhancer_core.engine.subtitles import write_burn_in_file  # noqa: PLC0415
 
             transcript = job.subtitles.transcript(src, analysis, plan, tools, temp_dir=workdir, cancel=cancel)
             burn = write_burn_in_file(transcript, workdir) if plan.burn_in else None

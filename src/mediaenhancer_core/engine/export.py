@@ -27,6 +27,7 @@ from mediaenhancer_core.engine.analysis import Analysis, analyze
 from mediaenhancer_core.errors import ProjectError
 from mediaenhancer_core.engine.ffmpeg import CancelToken, FFmpegTools
 from mediaenhancer_core.engine.filtergraph import filter_str
+from mediaenhancer_core.engine.filters import exportable
 from mediaenhancer_core.engine.formats import FORMATS, QUALITIES, encode_spec
 from mediaenhancer_core.engine.plan import FilterStep, Loudness
 from mediaenhancer_core.engine.planner import RESOLUTIONS, EnhanceOptions, MeasurementPlanner, ffmpeg_only
@@ -384,8 +385,9 @@ def export_project(
                 analysis: Analysis = analyze(resolve(media), info, tools, video=has_video, workdir=work,
                                              span=used[media], cancel=cancel)
                 p = planner.plan(analysis, EnhanceOptions(preset=preset, format="mkv" if info.has_video else "flac"))
-                # unsharp: only the mild one after nlmeans can be planned here (no scaling or stabilising)
-                video_steps = [st for st in p.video_steps if st.filter in ("hqdn3d", "nlmeans", "eq", "lutyuv", "unsharp")]
+                # the picture steps the registry lets exports run (no scaling, frame rate or stabilising: the export
+                # fits every segment itself), so unsharp is only the mild one after nlmeans
+                video_steps = [st for st in p.video_steps if exportable(st.filter)]
                 # exports run ffmpeg filters only: the neural denoiser's afftdn fallback, no leveler
                 plans[media] = (ffmpeg_only(p.audio_steps, analysis.audio), video_steps)
             loud = Loudness(target_lufs=preset.target_lufs, true_peak_dbtp=preset.true_peak, reason="export loudness")

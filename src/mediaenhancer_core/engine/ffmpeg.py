@@ -43,23 +43,39 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO, cast
 
+from mediaenhancer_core.engine.filters import optional_ffmpeg_filters, required_ffmpeg_filters
 from mediaenhancer_core.errors import CancelledError, DiskFullError, FFmpegNotFoundError, FFmpegTooOldError, RenderError
 
 __all__ = ["FFmpegTools", "locate_ffmpeg", "run", "RunResult", "CancelToken", "MIN_VERSION", "REQUIRED_FILTERS",
+           "ENGINE_FILTERS", "missing_filters", "optional_steps", "available_filters",
            "MEDIA_DEMUXERS", "media_input", "guard_inputs", "probe_argv", "run_probe", "ProbeTimeout", "open_av",
            "popen_options", "PIPE_OUT"]
 
 log = logging.getLogger("mediaenhancer.ffmpeg")
 
 MIN_VERSION = (5, 1)
-REQUIRED_FILTERS = frozenset(
+# The filters the engine runs itself, outside plan steps: measuring (analysis), the loudness gain
+# and limiter (mux), splitting and selecting. The plan steps' own come from the filter registry.
+ENGINE_FILTERS = frozenset(
     {
-        "ebur128", "astats", "silencedetect", "afftdn", "highpass", "bandreject", "bandpass",
-        "adeclip", "alimiter", "volume", "aresample", "signalstats", "blackdetect", "freezedetect",
-        "hqdn3d", "eq", "unsharp", "scale", "fps", "select", "aselect", "setpts", "asetpts",
-        "metadata", "anullsink", "nullsink", "asplit", "split", "median", "psnr",
+        "ebur128", "astats", "silencedetect", "bandpass", "alimiter", "volume", "aresample", "signalstats",
+        "blackdetect", "freezedetect", "select", "aselect", "setpts", "asetpts", "metadata", "anullsink",
+        "nullsink", "asplit", "split", "median", "psnr",
     }
 )
+REQUIRED_FILTERS = ENGINE_FILTERS | required_ffmpeg_filters()
+
+
+def missing_filters(available: Iterable[str]) -> list[str]:
+    """The filters a usable ffmpeg must have that ``available`` (``ffmpeg -filters``) lacks, sorted."""
+    return sorted(REQUIRED_FILTERS - set(available))
+
+
+def optional_steps(available: Iterable[str]) -> dict[str, bool]:
+    """Optional plan steps (``--stabilize``'s vidstabtransform) -> whether ``available`` can run them."""
+    have = set(available)
+    return {name: needs <= have for name, needs in optional_ffmpeg_filters().items()}
+
 INSTALL_HINT = (
     "install ffmpeg 5.1 or newer (e.g. `apt install ffmpeg`), set MEDIAENHANCER_FFMPEG to its path, "
     "or reinstall mediaenhancer so its bundled ffmpeg (imageio-ffmpeg) is present"
@@ -148,6 +164,11 @@ def _inspect(binary: Path, cache_dir: Path | None = None) -> tuple[tuple[int, ..
     return result
 
 
+def available_filters(binary: Path, cache_dir: Path | None = None) -> frozenset[str]:
+    """The filter names ``binary`` lists with ``-filters`` (cached like the rest of the capability check)."""
+    return _inspect(binary, cache_dir)[2]
+
+
 def locate_ffmpeg(
     ffmpeg: Path | None = None,
     ffprobe: Path | None = None,
@@ -188,7 +209,7 @@ def locate_ffmpeg(
             f"ffmpeg {text} at {binary} is too old (need {'.'.join(map(str, MIN_VERSION))} or newer); {INSTALL_HINT}",
             path=binary,
         )
-    missing = sorted(REQUIRED_FILTERS - filters)
+    missing = missing_filters(filters)
     if missing:
         raise FFmpegTooOldError(
             f"ffmpeg at {binary} lacks the filters {', '.join(missing)}; {INSTALL_HINT}",
@@ -214,7 +235,7 @@ def locate_ffmpeg(
         version=version,
         version_text=text,
         source=source,
-        has_vidstab={"vidstabdetect", "vidstabtransform"} <= filters,
+        has_vidstab=optional_steps(filters)["vidstabtransform"],
         threads=threads,
     )
 

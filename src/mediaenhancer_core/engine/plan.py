@@ -4,8 +4,9 @@ A plan lists every filter with its parameters, the reason it is there and the
 measurement that justified it. It is produced by a planner (see ``planner.py``),
 printed by ``--dry-run``, written by ``--save-plan`` and read back by ``--plan``,
 so a run can be reviewed and reproduced. Plans read from files (or sent to the
-server) are validated against an allow-list of filters and parameter types: a plan
-can never name an arbitrary ffmpeg filter or a file to read.
+server) are validated against the filter registry (``filters.py``: the filters a plan may
+name, their parameters' types and bounds): a plan can never name an arbitrary ffmpeg
+filter or a file to read.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mediaenhancer_core.engine.filters import AUDIO_FILTERS, FILTERS, VIDEO_FILTERS
 from mediaenhancer_core.errors import PlanError
 
 __all__ = [
@@ -26,59 +28,11 @@ __all__ = [
     "Trim",
     "OutputSpec",
     "Plan",
-    "ALLOWED_FILTERS",
-    "PYTHON_AUDIO_STEPS",
 ]
 
 PLAN_VERSION = 1
 
-# filter -> allowed parameter names. Values must be numbers, booleans or short plain strings.
-ALLOWED_FILTERS: dict[str, set[str]] = {
-    # audio
-    "adeclip": {"window", "overlap", "arorder", "threshold", "hsize", "method"},
-    "highpass": {"f", "poles", "width_type", "w"},
-    "lowpass": {"f", "poles", "width_type", "w"},
-    "bandreject": {"f", "width_type", "w"},
-    "afftdn": {"nr", "nf", "tn", "nt", "rf"},
-    "equalizer": {"f", "width_type", "w", "g"},
-    "acompressor": {"threshold", "ratio", "attack", "release", "makeup", "knee"},
-    "deesser": {"i", "m", "f"},
-    # audio steps run in Python between the render pass's ffmpeg and the measuring one (audiostage.py)
-    "deepfilternet": {"atten_lim_db", "level"},
-    "leveler": {"reference_lufs", "strength", "max_boost_db", "max_cut_db"},
-    "compressor": {"threshold_dbfs", "ratio", "release_ms"},
-    # video
-    "vidstabtransform": {"smoothing", "zoom", "optzoom", "interpol", "crop"},
-    "hqdn3d": {"luma_spatial", "chroma_spatial", "luma_tmp", "chroma_tmp"},
-    "nlmeans": {"s", "p", "r"},
-    "eq": {"contrast", "brightness", "saturation", "gamma"},
-    "lutyuv": {"u", "v"},
-    "unsharp": {"luma_msize_x", "luma_msize_y", "luma_amount", "chroma_msize_x", "chroma_msize_y", "chroma_amount"},
-    "scale": {"w", "h", "flags"},
-    "fps": {"fps"},
-}
-# parameters whose size is work for the workers: a plan may not ask for a 65535-pixel picture
-_BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
-    ("scale", "w"): (-2, 7680), ("scale", "h"): (-2, 4320), ("fps", "fps"): (1, 240),
-    ("hqdn3d", "luma_spatial"): (0, 32), ("hqdn3d", "chroma_spatial"): (0, 32),
-    ("hqdn3d", "luma_tmp"): (0, 48), ("hqdn3d", "chroma_tmp"): (0, 48),
-    ("nlmeans", "s"): (1, 30), ("nlmeans", "p"): (1, 7), ("nlmeans", "r"): (1, 15),
-    ("unsharp", "luma_msize_x"): (3, 23), ("unsharp", "luma_msize_y"): (3, 23),
-    ("unsharp", "chroma_msize_x"): (3, 23), ("unsharp", "chroma_msize_y"): (3, 23),
-    ("vidstabtransform", "smoothing"): (0, 120),
-    ("deepfilternet", "atten_lim_db"): (3, 100),
-    ("leveler", "reference_lufs"): (-70, 0), ("leveler", "strength"): (0, 1),
-    ("leveler", "max_boost_db"): (0, 24), ("leveler", "max_cut_db"): (0, 24),
-    ("compressor", "threshold_dbfs"): (-60, 0), ("compressor", "ratio"): (1, 10), ("compressor", "release_ms"): (10, 2000),
-}
-# string parameters that name one of a few choices
-_CHOICES: dict[tuple[str, str], set[str]] = {("deepfilternet", "level"): {"light", "normal", "strong"}}
-PYTHON_AUDIO_STEPS = frozenset({"deepfilternet", "leveler", "compressor"})
 MAX_TRIM_SPANS = 5000
-AUDIO_FILTERS = {"adeclip", "highpass", "lowpass", "bandreject", "afftdn", "equalizer", "acompressor", "deesser",
-                 "deepfilternet", "leveler", "compressor"}
-VIDEO_FILTERS = set(ALLOWED_FILTERS) - AUDIO_FILTERS
-_SAFE_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-+*/()<>=, ")
 
 
 @dataclass
@@ -280,7 +234,7 @@ def _check_range(value: Any, lo: float, hi: float, name: str) -> None:
         raise PlanError(f"{name} must be a number from {lo:g} to {hi:g}, got {value!r}")
 
 
-def _step(data: Any, source: str, allowed: set[str]) -> FilterStep:
+def _step(data: Any, source: str, allowed: frozenset[str]) -> FilterStep:
     if not isinstance(data, dict):
         raise PlanError(f"{source}: each step must be an object")
     name = data.get("filter")
@@ -291,23 +245,14 @@ def _step(data: Any, source: str, allowed: set[str]) -> FilterStep:
     params = data.get("params") or {}
     if not isinstance(params, dict):
         raise PlanError(f"{source}: params of {name} must be an object")
+    spec = FILTERS[name]
     for key, value in params.items():
-        if key not in ALLOWED_FILTERS[name]:
+        param = spec.param(key)
+        if param is None:
             raise PlanError(f"{source}: parameter {key!r} is not allowed for {name}")
-        if isinstance(value, bool) or isinstance(value, (int, float)):
-            if isinstance(value, float) and not math.isfinite(value):
-                raise PlanError(f"{source}: {name}.{key} must be finite")
-            lo, hi = _BOUNDS.get((name, key), (-100_000, 100_000))
-            if not isinstance(value, bool) and not lo <= value <= hi:
-                raise PlanError(f"{source}: {name}.{key} = {value} is outside {lo}..{hi}")
-            continue
-        if name in PYTHON_AUDIO_STEPS and (name, key) in _BOUNDS:  # they are read as numbers, bounds and all
-            raise PlanError(f"{source}: {name}.{key} must be a number, got {value!r}")
-        if not isinstance(value, str) or len(value) > 64 or not set(value) <= _SAFE_CHARS:
-            raise PlanError(f"{source}: {name}.{key} has an unsafe value {value!r}")
-        choices = _CHOICES.get((name, key))
-        if choices is not None and value not in choices:
-            raise PlanError(f"{source}: {name}.{key} must be one of {', '.join(sorted(choices))}, got {value!r}")
+        problem = param.problem(name, value)
+        if problem is not None:
+            raise PlanError(f"{source}: {problem}")
     return FilterStep(
         filter=name,
         params=dict(params),

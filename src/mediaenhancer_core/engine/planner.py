@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from mediaenhancer_core.engine.analysis import Analysis, AudioMeasurements, VideoMeasurements
+from mediaenhancer_core.engine.filters import exportable, ordered
 from mediaenhancer_core.engine.formats import output_spec
 from mediaenhancer_core.engine.picture_plan import cast_step, denoise_step, is_noisy, restore_sharpen, visible_change
 from mediaenhancer_core.engine.plan import PLAN_VERSION, FilterStep, Loudness, Plan, Trim
@@ -247,7 +248,7 @@ def audio_chain(a: AudioMeasurements, options: EnhanceOptions, notes: list[str] 
                 {"speech_lufs": a.speech_lufs, "true_peak_dbtp": a.true_peak_dbtp},
             )
         )
-    return steps
+    return ordered(steps)  # the chain order is the registry's (engine/filters.py)
 
 
 def _clean_speech_lufs(a: AudioMeasurements, snr: float) -> float:
@@ -304,13 +305,13 @@ def afftdn_fallback(a: AudioMeasurements, level: str, snr: float, why: str) -> F
 
 def ffmpeg_only(steps: list[FilterStep], a: AudioMeasurements | None) -> list[FilterStep]:
     """The plan's audio steps that ffmpeg runs by itself (exports): the neural denoiser becomes its
-    afftdn fallback, the leveler and compressor are left out."""
+    afftdn fallback; the other steps the registry keeps out of exports (leveler, compressor) are left out."""
     out = []
     for s in steps:
         if s.filter == "deepfilternet" and a is not None:
             level = str(s.params.get("level", "normal"))
             out.append(afftdn_fallback(a, level, _speech_to_noise(a), "speech with noise (export: ffmpeg filters only)"))
-        elif s.filter not in ("deepfilternet", "leveler", "compressor"):
+        elif exportable(s.filter):
             out.append(s)
     return out
 
@@ -418,7 +419,7 @@ def video_chain(v: VideoMeasurements, options: EnhanceOptions) -> list[FilterSte
                 {"noise_sigma": v.noise_sigma},
             )
         )
-    return steps
+    return ordered(steps)  # the chain order is the registry's (engine/filters.py)
 
 
 def _levels(v: VideoMeasurements) -> FilterStep | None:

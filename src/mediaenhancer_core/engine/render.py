@@ -30,6 +30,7 @@ from mediaenhancer_core.errors import CancelledError, RenderError
 from mediaenhancer_core.engine.ffmpeg import PIPE_OUT, CancelToken, FFmpegTools, run
 from mediaenhancer_core.files import atomic_output
 from mediaenhancer_core.engine.filtergraph import filter_str
+from mediaenhancer_core.engine.filters import FILTERS
 from mediaenhancer_core.engine.plan import FilterStep, Loudness, OutputSpec, Plan
 from mediaenhancer_core.engine.probe import MediaInfo
 
@@ -112,6 +113,9 @@ AFFTDN_DELAY = 1200  # samples at 48 kHz: afftdn's output is this late (ffmpeg 5
 def _steps(steps: list[FilterStep], motion: Path | None) -> list[str]:
     out = []
     for s in steps:
+        spec = FILTERS.get(s.filter)
+        if spec is None or spec.stage != "ffmpeg":  # plan validation keeps these out; a plan built in code too
+            raise RenderError(f"{s.filter!r} is not an ffmpeg filter of the registry (engine/filters.py)")
         params = dict(s.params)
         if s.filter == "vidstabtransform":
             if motion is None:
@@ -186,7 +190,7 @@ def _render_graph(
         if plan.burn_in:  # last, after scaling: the text is sized for the output picture
             if subtitles is None:
                 raise RenderError("the plan burns in subtitles, but none were made; run with --subtitles")
-            from mediaenhancer_core.ai.subtitles import burn_in_filter  # noqa: PLC0415
+            from mediaenhancer_core.engine.subtitles import burn_in_filter  # noqa: PLC0415
 
             chain.append(burn_in_filter(subtitles))
         parts.append(v_in + ",".join(chain or ["null"]) + "[vout]")

@@ -47,7 +47,7 @@ def check_options(config_dir: Any, *, preset: str | None = None, language: str |
         except MediaEnhancerError as exc:
             raise ValidationError(f"preset: {exc.message}", field="preset") from None
     if language is not None:
-        from mediaenhancer_core.ai.subtitles import is_language_code  # noqa: PLC0415
+        from mediaenhancer_core.engine.subtitles import is_language_code  # noqa: PLC0415
 
         if not is_language_code(language):
             raise ValidationError("options.language: use a language code such as en, de or pt-BR",

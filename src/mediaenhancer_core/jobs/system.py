@@ -154,7 +154,7 @@ def _ai_hooks() -> tuple[Callable[..., Any] | None, Callable[..., Any] | None]:
             t = transcribe_file(src, tools, job.model, language=language, chunk_seconds=job.chunk_seconds,
                                 concurrency=job.concurrency, chapters=True, timeout=job.timeout, temp_dir=workdir,
                                 cancel=cancel, on_progress=lambda d, total: report(d / total if total else 0.0))
-            from mediaenhancer_core.ai.subtitles import to_srt, to_vtt  # noqa: PLC0415
+            from mediaenhancer_core.engine.subtitles import to_srt, to_vtt  # noqa: PLC0415
 
             return {**t.to_dict(), "srt": to_srt(t.segments), "vtt": to_vtt(t.segments, language=t.language)}
         finally:

@@ -7,14 +7,17 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
-from mediaenhancer_core.db.types import utcnow
 from mediaenhancer_core.errors import StorageError
 from mediaenhancer_core.storage.base import READ_CHUNK, ObjectInfo, PartWriter, PendingUpload, Storage, check_key
 from mediaenhancer_core.storage.signing import UrlSigner
 
 __all__ = ["MemoryStorage"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
