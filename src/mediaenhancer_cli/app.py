@@ -647,6 +647,7 @@ def presets(
 
     state = _state(ctx)
     settings = state.settings
+    assert settings.config_dir is not None  # Settings.load always fills the folders
     found = load_presets(settings.config_dir)
     if json_out:
         typer.echo(json.dumps({name: p.to_dict() for name, p in sorted(found.items())}, indent=2))

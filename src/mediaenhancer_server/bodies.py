@@ -9,7 +9,7 @@ the messages the API has always used (``name: use at most 100 characters``).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticError
@@ -22,10 +22,16 @@ from mediaenhancer_core.engine.planner import RESOLUTIONS
 
 __all__ = ["Body", "validate_body", "REQUEST_MODELS"]
 
-Format = Literal[FORMATS]  # type: ignore[valid-type]
-Quality = Literal[QUALITIES]  # type: ignore[valid-type]
-Resolution = Literal[tuple(RESOLUTIONS)]  # type: ignore[valid-type]
-JobType = Literal[ENHANCE_TYPES]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # the choices are the engine's tables, made Literals at run time (pydantic checks them)
+    Format = str
+    Quality = str
+    Resolution = str
+    JobType = str
+else:
+    Format = Literal[FORMATS]
+    Quality = Literal[QUALITIES]
+    Resolution = Literal[tuple(RESOLUTIONS)]
+    JobType = Literal[ENHANCE_TYPES]
 
 
 def _drop_default(schema: dict[str, Any]) -> None:
