@@ -113,8 +113,8 @@ def bench_audio_only(runs: int) -> dict:
     if not normalize:
         raise SystemExit("ffmpeg-normalize missing: .venv/bin/pip install -e '.[bench]'")
     with tempfile.TemporaryDirectory() as tmp:
-        ours = lambda: sh([CLI, "enhance", str(src), "--audio-only", "-o", f"{tmp}/a.mp4", "--force", "-q"])  # noqa: E731
-        theirs = lambda: sh([normalize, str(src), "-o", f"{tmp}/b.mp4", "-c:a", "aac", "-f"])  # noqa: E731
+        ours = lambda: sh([CLI, "enhance", str(src), "--audio-only", "-o", f"{tmp}/a.mp4", "--force", "-q"])
+        theirs = lambda: sh([normalize, str(src), "-o", f"{tmp}/b.mp4", "-c:a", "aac", "-f"])
         ours()  # warm caches
         a, b = alternate(runs, ours, theirs)
     return {"test": "audio-only vs ffmpeg-normalize", "ours_s": a, "baseline_s": b, "ratio": a / b, "goal": "<= 1.00", "ok": a / b <= 1.0}
@@ -124,9 +124,9 @@ def bench_audio_only_speech(runs: int) -> dict:
     src = speech_clip("speech60.mp4", 60)
     normalize = shutil.which("ffmpeg-normalize", path=str(VENV)) or shutil.which("ffmpeg-normalize")
     with tempfile.TemporaryDirectory() as tmp:
-        ours = lambda: sh([CLI, "enhance", str(src), "--audio-only", "-o", f"{tmp}/a.mp4", "--force", "-q"])  # noqa: E731
-        off = lambda: sh([CLI, "enhance", str(src), "--audio-only", "--denoise", "off", "-o", f"{tmp}/o.mp4", "--force", "-q"])  # noqa: E731
-        theirs = lambda: sh([normalize, str(src), "-o", f"{tmp}/b.mp4", "-c:a", "aac", "-f"])  # noqa: E731
+        ours = lambda: sh([CLI, "enhance", str(src), "--audio-only", "-o", f"{tmp}/a.mp4", "--force", "-q"])
+        off = lambda: sh([CLI, "enhance", str(src), "--audio-only", "--denoise", "off", "-o", f"{tmp}/o.mp4", "--force", "-q"])
+        theirs = lambda: sh([normalize, str(src), "-o", f"{tmp}/b.mp4", "-c:a", "aac", "-f"])
         ours()
         a, b = alternate(runs, ours, theirs)
         c, _ = alternate(max(1, runs // 2), off, lambda: 0.0)
@@ -161,7 +161,7 @@ def bench_full(runs: int) -> dict:
                 subprocess.run(c, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             return time.perf_counter() - t
 
-        ours = lambda: sh([CLI, "enhance", str(src), "-o", f"{tmp}/c.mp4", "--force", "-q"], env=env)  # noqa: E731
+        ours = lambda: sh([CLI, "enhance", str(src), "-o", f"{tmp}/c.mp4", "--force", "-q"], env=env)
         a, b = alternate(max(1, runs // 2), ours, by_hand)
     return {"test": "full enhance vs the same ffmpeg commands by hand", "ours_s": a, "baseline_s": b, "ratio": a / b,
             "goal": "<= 1.10", "ok": a / b <= 1.10}
@@ -207,8 +207,8 @@ def bench_help(runs: int) -> dict:
     # As after `pip install`: our modules have their bytecode, like typer's and rich's in site-packages.
     # (With PYTHONDONTWRITEBYTECODE set, an editable install would otherwise compile app.py on every run.)
     subprocess.run([PY, "-m", "compileall", "-q", str(ROOT / "src")], check=True)
-    ours = lambda: sh([CLI, "--help"])  # noqa: E731
-    base = lambda: sh([PY, "-c", "import typer, rich"])  # noqa: E731
+    ours = lambda: sh([CLI, "--help"])
+    base = lambda: sh([PY, "-c", "import typer, rich"])
     a, b = alternate(runs * 3, ours, base)
     return {"test": "--help vs import typer, rich", "ours_s": a, "baseline_s": b, "ratio": a / b, "goal": "<= 1.5", "ok": a / b <= 1.5}
 

@@ -117,7 +117,7 @@ def loudness(x: np.ndarray) -> float:
 class Judges:
     def __init__(self) -> None:
         warnings.filterwarnings("ignore")
-        from speechmos import dnsmos  # noqa: PLC0415
+        from speechmos import dnsmos
 
         self.dnsmos = dnsmos
 
@@ -129,8 +129,8 @@ class Judges:
     def score(self, x: np.ndarray, clean: np.ndarray | None) -> dict[str, float]:
         """DNSMOS twice: on the signal as it is (its own level), and at a common level (SCORE_LUFS): the
         P.835 model hears loudness (plain gain from -29 to -16 LUFS costs clean speech 0.2-0.3 OVRL)."""
-        from pystoi import stoi  # noqa: PLC0415
-        from scipy.signal import resample_poly  # noqa: PLC0415
+        from pystoi import stoi
+        from scipy.signal import resample_poly
 
         x16 = resample_poly(x, 1, 3)
         out = self._mos(x16)

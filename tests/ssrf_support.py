@@ -57,7 +57,7 @@ def served(data: bytes, name: str = "object") -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             if self.path.split("?")[0] != f"/{name}":
                 self.send_error(404)
                 return

@@ -129,9 +129,9 @@ def test_enhance_json_gives_status_error_before_and_after_per_file(here: Path, m
 @pytest.mark.slow
 def test_enhance_summary_shows_the_sound_before_and_after_as_measured_on_the_output(here: Path, media, monkeypatch) -> None:
     monkeypatch.setenv("COLUMNS", "200")  # a wide terminal: each label on one line
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
-    from tests import audio_meters as A  # noqa: PLC0415
+    from tests import audio_meters as A
 
     clean = np.concatenate([A.load("speech-female-en-2.flac"), np.zeros(48000), A.load("speech-male-en-2.flac")])
     A.write(here / "noisy.wav", A.mix(clean, A.load("noise-rain-1.flac"), 5) * 0.3)

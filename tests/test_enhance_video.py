@@ -119,7 +119,7 @@ def test_stabilize_reduces_frame_to_frame_motion(tmp_path: Path, tools) -> None:
 
 @pytest.mark.slow
 def test_trim_silence_keeps_picture_and_sound_in_sync(tmp_path: Path, tools) -> None:
-    from tests.audio_meters import speech_sync_clip  # noqa: PLC0415
+    from tests.audio_meters import speech_sync_clip
 
     events = (2.0, 5.5, 8.6)
     src = speech_sync_clip(tmp_path / "sync.mp4", 10.5, events)  # a beep and a spoken phrase at each flash
@@ -139,9 +139,9 @@ def test_trim_silence_keeps_picture_and_sound_in_sync(tmp_path: Path, tools) -> 
 def beep_starts(path: Path, near: list[float], hz: float = 1000.0, length: float = 0.1) -> list[float]:
     """Where a ``length`` s tone at ``hz`` starts within 0.5 s of each time in ``near`` (matched filter; the
     speech after each beep does not correlate with a pure tone)."""
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
-    from tests.audio_meters import decode  # noqa: PLC0415
+    from tests.audio_meters import decode
 
     x = decode(path)
     rate = 48000

@@ -180,14 +180,14 @@ def test_warm_floor_scene_gets_no_colour_shift(tmp_path: Path, tools) -> None:
     src = _encode(INDOOR, tmp_path / "dim.mp4", "eq=brightness=-0.1:contrast=0.7", crf=18, seconds=3.0)
     res = enhance_file(src, _job(), tools)
     assert res.status == "enhanced", res.error
-    (y0, u0), (y1, u1) = _planes(src, 768, 432, count=1)[0], _planes(Path(res.output), 768, 432, count=1)[0]
+    (_y0, u0), (_y1, u1) = _planes(src, 768, 432, count=1)[0], _planes(Path(res.output), 768, 432, count=1)[0]
     assert abs(u1.mean() - u0.mean()) < 2.0
 
 
 def _vmaf(out: Path, clean: Path) -> tuple[float, float] | None:
     """(VMAF, VMAF NEG) of ``out`` against ``clean`` with libvmaf (only the bundled ffmpeg 9 has it)."""
     try:
-        import imageio_ffmpeg  # noqa: PLC0415
+        import imageio_ffmpeg
     except ImportError:
         return None
     ff = imageio_ffmpeg.get_ffmpeg_exe()
@@ -201,7 +201,7 @@ def _vmaf(out: Path, clean: Path) -> tuple[float, float] | None:
          f"|version=vmaf_v0.6.1neg\\\\:name=neg:log_fmt=json:log_path={log}", "-f", "null", "-"],
         capture_output=True, text=True, check=True,
     )
-    import json  # noqa: PLC0415
+    import json
 
     pooled = json.loads(log.read_text())["pooled_metrics"]
     return pooled["vmaf"]["mean"], pooled["neg"]["mean"]

@@ -79,7 +79,7 @@ def test_the_default_preset_setting_is_used_by_enhance(here: Path, media, monkey
 
 
 def test_music_preset_skips_the_speech_cleanups(here: Path, media) -> None:
-    from tests.audio_meters import noisy_speech  # noqa: PLC0415
+    from tests.audio_meters import noisy_speech
 
     media("noisy.wav", lambda p: noisy_speech(p, hum_hz=50), here)
     plans = {}

@@ -48,7 +48,7 @@ def test_the_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
             continue
         first = block.strip().splitlines()[0]
         try:
-            exec(compile(block, f"{DOC.name} block {i}", "exec"), namespace)  # noqa: S102 - our own doc
+            exec(compile(block, f"{DOC.name} block {i}", "exec"), namespace)  # our own doc
         except Exception as exc:
             raise AssertionError(f"docs/python-api.md, python block {i} ({first!r}) failed: {exc!r}") from exc
     assert namespace["result"].status == "enhanced"  # type: ignore[attr-defined]

@@ -56,7 +56,7 @@ MAX_GAP = 0.45  # longest quiet stretch inside one phrase (between words)
 
 def make_speech(dest: Path, spans=SPEECH, duration: float = DURATION) -> Path:
     """Real read speech (several voices from tests/data/media) in exactly ``spans``, digital silence between."""
-    from tests import audio_meters as A  # noqa: PLC0415
+    from tests import audio_meters as A
 
     rate = 16000
     out = np.zeros(int(duration * rate))

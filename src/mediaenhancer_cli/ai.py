@@ -2,16 +2,20 @@
 
 The command checks its options, makes a :class:`GeminiClient` from the settings, calls
 :func:`mediaenhancer_core.ai.transcribe_file`, writes the files and prints where they are.
-Only typer is imported at module level; the core (and google-genai, on the first request)
-load when the command runs.
+This module loads only when the command runs or its help is asked for (``_LazyGroup`` in
+app.py); the Gemini side of the core (40 ms) loads inside the command, so that
+`transcribe --help` stays fast, and google-genai loads on the first request.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from mediaenhancer_core.errors import OutputSameAsInputError
 
 from .app import _state, handle_errors
 
@@ -36,11 +40,8 @@ def transcribe(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
     """Transcribe speech with Gemini into subtitles with exact timings (needs GEMINI_API_KEY; the audio is sent to Google)."""
-    import json  # noqa: PLC0415
-
-    from mediaenhancer_core.ai import GeminiClient, GeminiConfig, output_paths, transcribe_file, write_transcript  # noqa: PLC0415
+    from mediaenhancer_core.ai import GeminiClient, GeminiConfig, output_paths, transcribe_file, write_transcript  # noqa: PLC0415 - 40 ms: `transcribe --help` stays fast
     from mediaenhancer_core.engine.subtitles import is_language_code  # noqa: PLC0415
-    from mediaenhancer_core.errors import OutputSameAsInputError  # noqa: PLC0415
 
     state = _state(ctx)
     names = _formats(formats)

@@ -290,12 +290,24 @@ def _choices(name: str, values: Iterable[str]) -> Any:
     return Enum(name, [(v, v) for v in values], type=str)
 
 
-Quality = _choices("Quality", QUALITIES)
-Resolution = _choices("Resolution", RESOLUTIONS)
-PlannerName = _choices("PlannerName", PLANNERS)
-JobType = _choices("JobType", sorted(ENHANCE_TYPES, key=lambda t: t != "auto"))  # auto, the default, first
-DenoiseLevel = _choices("DenoiseLevel", DENOISE_LEVELS)
-OutFormat = _choices("OutFormat", FORMATS)
+if TYPE_CHECKING:  # made from core's tables at run time; to mypy, str Enums
+
+    class _Choice(str, Enum):
+        pass
+
+    Quality = _Choice
+    Resolution = _Choice
+    PlannerName = _Choice
+    JobType = _Choice
+    DenoiseLevel = _Choice
+    OutFormat = _Choice
+else:
+    Quality = _choices("Quality", QUALITIES)
+    Resolution = _choices("Resolution", RESOLUTIONS)
+    PlannerName = _choices("PlannerName", PLANNERS)
+    JobType = _choices("JobType", sorted(ENHANCE_TYPES, key=lambda t: t != "auto"))  # auto, the default, first
+    DenoiseLevel = _choices("DenoiseLevel", DENOISE_LEVELS)
+    OutFormat = _choices("OutFormat", FORMATS)
 
 
 def _usage(message: str) -> typer.BadParameter:
@@ -333,7 +345,7 @@ def enhance(
     burn_in: Annotated[bool, typer.Option("--burn-in", help="With --subtitles: also draw them into the picture (re-encodes the video).")] = False,
     language: Annotated[str | None, typer.Option("--language", help="With --subtitles: the spoken language (en, de, pt-BR). Default: detected.")] = None,
     remote: Annotated[bool, typer.Option("--remote", help="Enhance on the account server instead: uploads the file (or takes a media id), queues a job, shows its progress, downloads the result.")] = False,
-    job_type: Annotated[JobType, typer.Option("--type", help="With --remote: denoise, upscale, colorgrade, stabilize, transcribe or auto (the full plan).")] = JobType.auto,
+    job_type: Annotated[JobType, typer.Option("--type", help="With --remote: denoise, upscale, colorgrade, stabilize, transcribe or auto (the full plan).")] = JobType("auto"),
     server: Annotated[str | None, typer.Option("--server", help="With --remote: the server's URL (default: setting server_url).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON result object per file (for scripts).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary; errors only.")] = False,
@@ -354,7 +366,7 @@ def enhance(
     settings = state.settings
     if remote:
         if (dry_run or plan_file or save_plan or skip_if_within is not None or subtitles or audio_only
-                or (stabilize and job_type != JobType.stabilize)):
+                or (stabilize and job_type != "stabilize")):
             raise _usage("--remote runs a server job: --dry-run, --plan, --save-plan, --skip-if-within, --subtitles, "
                          "--audio-only and --stabilize (use --type stabilize) are for local runs")
         from mediaenhancer_core.client.remote import is_media_id  # noqa: PLC0415
@@ -369,7 +381,7 @@ def enhance(
         if output is not None and any(Path(f).exists() and Path(f).resolve() == output.resolve() for f in files):
             raise OutputSameAsInput(f"{output}: the output would overwrite the input; choose another name with -o")
         remote_format = fmt.value if fmt else None
-        if output is not None and job_type != JobType.transcribe:
+        if output is not None and job_type != "transcribe":
             from mediaenhancer_core.engine.enhance import check_output_name  # noqa: PLC0415
             from mediaenhancer_core.engine.formats import format_for_path  # noqa: PLC0415
 
@@ -613,6 +625,7 @@ def presets(
 
     state = _state(ctx)
     settings = state.settings
+    assert settings.config_dir is not None  # Settings.load always fills the folders
     found = load_presets(settings.config_dir)
     if json_out:
         typer.echo(json.dumps({name: p.to_dict() for name, p in sorted(found.items())}, indent=2))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import webbrowser
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -37,7 +38,6 @@ def _open(state: State, url: str, no_browser: bool) -> None:
     state.out.file.write(url + "\n")
     if no_browser or not can_open_browser(os.environ, sys.platform, sys.stdout.isatty()):
         return
-    import webbrowser  # noqa: PLC0415
 
     if webbrowser.open(url):
         state.err.print("Opened it in your browser.", highlight=False, soft_wrap=True)
@@ -58,7 +58,7 @@ def _gb(n: int | None) -> str:
 
 def plans(ctx: typer.Context, server: ServerOption = None, as_json: JsonOption = False) -> None:
     """List the plans, their prices and limits (no login needed)."""
-    from rich.table import Table  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415 - rich.table: 17 ms on the group's --help
 
     state = _state(ctx)
     with _client(state, server, token="") as client:

@@ -1,16 +1,24 @@
 """Server-side work from the CLI: `jobs list|watch|cancel`, and the `--remote` runs of
-`enhance` and `export` (called from app.py). Only typer loads at import time."""
+`enhance` and `export` (called from app.py). This module loads only when one of these runs
+(``_LazyGroup`` in app.py), so most imports are at the top; what would load the engine or
+rich's progress bars (15-50 ms on `jobs --help`) loads where it is used."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from mediaenhancer_core.errors import MediaEnhancerError
+from mediaenhancer_core.exit_codes import exit_code_for
+
 from .account import JsonOption, ServerOption, _client
-from .app import _state, handle_errors
+from .app import _state, error_line, handle_errors
+from .ids import resolve_id
+from .tables import Col, print_table
 
 if TYPE_CHECKING:
     from .app import State
@@ -27,7 +35,7 @@ class _JobBar:
         self._progress: Any = None
         self._task: Any = None
         if enabled:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415 - 15 ms, only when a bar is shown
 
             self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                                       TextColumn("{task.fields[status]}", style="dim"), TimeElapsedColumn(),
@@ -72,7 +80,6 @@ def jobs_list(
         for job in jobs:
             _print_job(state, job, as_json)
         return
-    from .tables import Col, print_table  # noqa: PLC0415
 
     columns = (Col("id", "id"), Col("type"), Col("status"), Col("done", "num"), Col("target", "id"),
                Col("result", "id"), Col("error"))
@@ -91,9 +98,7 @@ def jobs_watch(
     as_json: JsonOption = False,
 ) -> None:
     """Follow a job until it ends (Ctrl-C stops watching; the job goes on)."""
-    from mediaenhancer_core.client.remote import watch_job  # noqa: PLC0415
-
-    from .ids import resolve_id  # noqa: PLC0415
+    from mediaenhancer_core.client.remote import watch_job  # noqa: PLC0415 - loads the engine's probe (15 ms)
 
     state = _state(ctx)
     with _client(state, server) as client, _JobBar(state, job_id[:8], state.err.is_terminal and not as_json) as bar:
@@ -110,8 +115,6 @@ def jobs_cancel(
     as_json: JsonOption = False,
 ) -> None:
     """Cancel a job: a queued one at once, a running one within seconds (its ffmpeg stops)."""
-    from .ids import resolve_id  # noqa: PLC0415
-
     state = _state(ctx)
     with _client(state, server) as client:
         job = client.post(f"/api/jobs/{resolve_id(client, 'job', job_id)}/cancel")
@@ -127,12 +130,10 @@ def _print_job(state: State, job: dict[str, Any], as_json: bool) -> None:
 
 def _finish(state: State, job: dict[str, Any], as_json: bool) -> None:
     _print_job(state, job, as_json)
-    from mediaenhancer_core.client.remote import job_error  # noqa: PLC0415
+    from mediaenhancer_core.client.remote import job_error  # noqa: PLC0415 - loads the engine's probe (15 ms)
 
     error = job_error(job)
     if error is not None:
-        from mediaenhancer_core.exit_codes import exit_code_for  # noqa: PLC0415
-
         raise typer.Exit(int(exit_code_for(error)))
 
 
@@ -152,12 +153,8 @@ def remote_enhance(
 ) -> None:
     """`mediaenhancer enhance --remote`: each file (or media id) enhanced by the server, one after another.
     A file the server already holds (same content) is not uploaded again."""
-    from mediaenhancer_core.errors import MediaEnhancerError  # noqa: PLC0415
-    from mediaenhancer_core.client.remote import run_remote_enhance  # noqa: PLC0415
-    from mediaenhancer_core.client.transfer import ResumeState  # noqa: PLC0415
-
-    from .app import error_line  # noqa: PLC0415
-    from mediaenhancer_core.exit_codes import exit_code_for  # noqa: PLC0415
+    from mediaenhancer_core.client.remote import run_remote_enhance  # noqa: PLC0415 - loads the engine's probe (15 ms)
+    from mediaenhancer_core.client.transfer import ResumeState  # noqa: PLC0415 - loads the engine's probe (15 ms)
 
     assert state.settings.cache_dir is not None
     resume = ResumeState(state.settings.cache_dir)
@@ -165,7 +162,7 @@ def remote_enhance(
     with _client(state, server) as client:
         for source in files:
             try:
-                source = _media_source(client, source)  # noqa: PLW2901 - a media id prefix becomes the full id
+                source = _media_source(client, source)  # a media id prefix becomes the full id
                 reused: dict[str, Any] = {}
                 with _JobBar(state, Path(source).name, state.err.is_terminal and not quiet and not as_json) as bar:
                     job, result, dest = run_remote_enhance(client, source, job_type, preset=preset, options=options,
@@ -175,7 +172,7 @@ def remote_enhance(
                     state.err.print(f"{source}: the server already holds this file (media {reused['id']}): "
                                     "not uploaded again", highlight=False, markup=False)
                 if not quiet:  # the server's planner fell back from Gemini: say so, as a local run does
-                    from mediaenhancer_core.ai.planner import FALLBACK_NOTE  # noqa: PLC0415
+                    from mediaenhancer_core.ai.planner import FALLBACK_NOTE  # noqa: PLC0415 - the Gemini planner loads the engine (50 ms)
 
                     for note in (((job.get("result") or {}).get("plan") or {}).get("notes") or []):
                         if note.startswith(FALLBACK_NOTE):
@@ -202,10 +199,6 @@ def remote_enhance(
 def _media_source(client: Any, source: str) -> str:
     """`enhance --remote` takes files and media ids: an argument that is no file and looks like the start
     of an id (8 or more hex characters) is resolved as a media id prefix."""
-    import re  # noqa: PLC0415
-
-    from .ids import resolve_id  # noqa: PLC0415
-
     if Path(source).exists() or not re.fullmatch(r"[0-9a-fA-F-]{8,36}", source):
         return source
     return resolve_id(client, "media", source)
@@ -224,10 +217,8 @@ def remote_export(
 ) -> None:
     """`mediaenhancer export --remote PROJECT_ID`: the server renders the project; the file is downloaded
     (an existing file is replaced only with --force)."""
-    from mediaenhancer_core.engine.formats import FORMATS  # noqa: PLC0415
-    from mediaenhancer_core.client.remote import run_remote_export  # noqa: PLC0415
-
-    from .ids import resolve_id  # noqa: PLC0415
+    from mediaenhancer_core.client.remote import run_remote_export  # noqa: PLC0415 - loads the engine's probe (15 ms)
+    from mediaenhancer_core.engine.formats import FORMATS  # noqa: PLC0415 - the engine (15 ms), for one command
 
     dest = output or Path(f"export-{project_id[:8]}{FORMATS[body.get('format') or 'mp4'].extension}")
     with _client(state, server) as client, _JobBar(state, project_id[:8], state.err.is_terminal and not quiet and not as_json) as bar:

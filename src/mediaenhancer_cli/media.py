@@ -2,23 +2,29 @@
 
 Each command builds an API client (``--server``, the saved token or MEDIAENHANCER_TOKEN,
 as the account commands do), calls the API through ``mediaenhancer_core.client.transfer`` or
-``ApiClient`` and renders a table or ``--json``. Only typer loads at import time.
+``ApiClient`` and renders a table or ``--json``. This module loads only when one of its
+commands runs (``_LazyGroup`` in app.py), so most imports are at the top; the transfer
+module (it loads the engine's probe) and rich's progress bars load where they are used.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlencode
 
 import typer
 
+from mediaenhancer_core.errors import ConflictError, MediaEnhancerError, ValidationError
 from mediaenhancer_core.exit_codes import exit_code_for
 
 from .account import JsonOption, ServerOption, _client, _print_json
 from .app import _state, error_line, handle_errors
+from .ids import resolve_id, resolve_segment
 from .tables import Col, print_table
 
 if TYPE_CHECKING:
@@ -38,14 +44,10 @@ def _size(n: int | None) -> str:
 
 def _check_id(client: Any, value: str, what: str) -> str:
     """A full id from a full id or a unique prefix (as git takes them)."""
-    from .ids import resolve_id  # noqa: PLC0415
-
     return resolve_id(client, what, value)
 
 
 def _segment_ids(client: Any, project_id: str, values: list[str]) -> list[str]:
-    from .ids import resolve_segment  # noqa: PLC0415
-
     if all(_is_full(v) for v in values):
         return values
     project = client.get(f"/api/projects/{project_id}")
@@ -53,8 +55,6 @@ def _segment_ids(client: Any, project_id: str, values: list[str]) -> list[str]:
 
 
 def _is_full(value: str) -> bool:
-    import uuid  # noqa: PLC0415
-
     try:
         uuid.UUID(value)
     except ValueError:
@@ -69,7 +69,7 @@ class _Bars:
         self.enabled = enabled
         self._progress: Any = None
         if enabled:
-            from rich.progress import (  # noqa: PLC0415
+            from rich.progress import (  # noqa: PLC0415 - 15 ms, only when a bar is shown
                 BarColumn,
                 DownloadColumn,
                 Progress,
@@ -115,8 +115,7 @@ def upload(
 ) -> None:
     """Upload media to your library: progress with bytes/s, several at once, and an interrupted
     upload resumes where it stopped when you run the same command again."""
-    from mediaenhancer_core.errors import MediaEnhancerError  # noqa: PLC0415
-    from mediaenhancer_core.client.transfer import ResumeState, upload_file  # noqa: PLC0415
+    from mediaenhancer_core.client.transfer import ResumeState, upload_file  # noqa: PLC0415 - loads the engine's probe (15 ms)
 
     state = _state(ctx)
     assert state.settings.cache_dir is not None
@@ -131,7 +130,7 @@ def upload(
             try:
                 media = upload_file(client, path, state=resume, on_progress=lambda n: bars.advance(task, n),
                                     on_resume=lambda offset: bars.set(task, offset))
-                row = {"file": str(path), "status": "uploaded", "media": media}
+                row: dict[str, Any] = {"file": str(path), "status": "uploaded", "media": media}
             except MediaEnhancerError as exc:
                 row = {"file": str(path), "status": "failed", "error": {"code": exc.code, "message": exc.message}}
                 with lock:
@@ -167,8 +166,6 @@ def media_list(
     as_json: JsonOption = False,
 ) -> None:
     """List your media files."""
-    from urllib.parse import urlencode  # noqa: PLC0415
-
     state = _state(ctx)
     query = {"page": page, "per_page": per_page, "sort": sort, **({"type": file_type} if file_type else {}),
              **({"status": status} if status else {})}
@@ -212,8 +209,7 @@ def media_download(
     force: Annotated[bool, typer.Option("--force", help="Replace a file that is already there.")] = False,
 ) -> None:
     """Download a media file; the output appears only once complete (an existing file only with --force)."""
-    from mediaenhancer_core.errors import ConflictError  # noqa: PLC0415
-    from mediaenhancer_core.client.transfer import download_file, refuse_existing  # noqa: PLC0415
+    from mediaenhancer_core.client.transfer import download_file, refuse_existing  # noqa: PLC0415 - loads the engine's probe (15 ms)
 
     state = _state(ctx)
     with _client(state, server) as client:
@@ -308,8 +304,6 @@ def projects_update(ctx: typer.Context, project_id: Annotated[str, typer.Argumen
                     status: Annotated[str | None, typer.Option("--status", help="draft, active or archived.")] = None,
                     server: ServerOption = None, as_json: JsonOption = False) -> None:
     """Change a project's name, description or status."""
-    from mediaenhancer_core.errors import ValidationError  # noqa: PLC0415
-
     state = _state(ctx)
     changes = {k: v for k, v in {"name": name, "description": description, "status": status}.items() if v is not None}
     if not changes:
@@ -341,8 +335,6 @@ def projects_add(
     as_json: JsonOption = False,
 ) -> None:
     """Add a segment (a span of a media file) to a project."""
-    from mediaenhancer_core.errors import ValidationError  # noqa: PLC0415
-
     state = _state(ctx)
     body: dict[str, Any] = {"start": start, "end": end, "track": track}
     if position is not None:

@@ -31,9 +31,9 @@ class Col:
 def print_table(console: Console, columns: Sequence[Col], rows: Iterable[Sequence[Any]], *,
                 title: str | None = None) -> None:
     """Rows of plain strings (no Rich markup) under ``columns``."""
-    rows = [["" if cell is None else str(cell) for cell in row] for row in rows]
+    cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
     if not console.is_terminal:  # a tab or newline inside a cell would break the row
-        _write(console, ([title] if title else []) + ["\t".join(_flat(c) for c in row).rstrip() for row in rows])
+        _write(console, ([title] if title else []) + ["\t".join(_flat(c) for c in row).rstrip() for row in cells])
         return
     from rich.table import Table  # noqa: PLC0415
     from rich.text import Text  # noqa: PLC0415
@@ -45,14 +45,14 @@ def print_table(console: Console, columns: Sequence[Col], rows: Iterable[Sequenc
             table.add_column(col.name, no_wrap=True, overflow="crop", max_width=SHORT_ID, min_width=SHORT_ID)
         elif col.kind == "name":
             # the one elastic column: what the others need (prose may fold to 16) is not its to take
-            others = sum(_natural(columns, rows, j) + 2 for j in range(len(columns)) if j != i)
+            others = sum(_natural(columns, cells, j) + 2 for j in range(len(columns)) if j != i)
             table.add_column(col.name, no_wrap=True, overflow="ellipsis", min_width=min(10, len(col.name) + 6),
                              max_width=max(10, console.width - others))
         elif col.kind == "num":
             table.add_column(col.name, justify="right", no_wrap=True)
         else:
-            table.add_column(col.name, overflow="fold", min_width=min(_natural(columns, rows, i), 10))
-    for row in rows:
+            table.add_column(col.name, overflow="fold", min_width=min(_natural(columns, cells, i), 10))
+    for row in cells:
         table.add_row(*(Text(cell) for cell in row))
     console.print(table)
 

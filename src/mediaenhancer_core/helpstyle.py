@@ -29,7 +29,7 @@ def _metavar(param: Any) -> str:
     else:
         choices = desc.choices
         annotation = desc.annotation
-        args = getattr(annotation, "__args__", ())
+        args: tuple[Any, ...] = getattr(annotation, "__args__", ())
         name = args[0] if desc.is_list and len(args) == 1 else annotation
         is_path = desc.is_path
         path_type = desc.path_type if is_path else ""

@@ -51,7 +51,7 @@ def _setting(default: Any, help: str, *, secret: bool = False, env: str | tuple[
 
 def default_dirs(environ: Mapping[str, str] | None = None) -> dict[str, Path]:
     """The platformdirs folders for config, data and cache."""
-    import platformdirs
+    import platformdirs  # noqa: PLC0415 - only when folders are resolved, not on --help
 
     env = environ or {}
     return {

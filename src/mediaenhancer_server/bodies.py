@@ -9,7 +9,7 @@ the messages the API has always used (``name: use at most 100 characters``).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticError
@@ -19,11 +19,18 @@ from mediaenhancer_core.errors import ValidationError
 
 __all__ = ["Body", "validate_body", "REQUEST_MODELS"]
 
-Format = Literal[FORMATS]  # type: ignore[valid-type]
-Quality = Literal[QUALITIES]  # type: ignore[valid-type]
-Resolution = Literal[tuple(RESOLUTIONS)]  # type: ignore[valid-type]
-JobType = Literal[ENHANCE_TYPES]  # type: ignore[valid-type]
-PlannerName = Literal[PLANNERS]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # the choices are the engine's tables, made Literals at run time (pydantic checks them)
+    Format = str
+    Quality = str
+    Resolution = str
+    JobType = str
+    PlannerName = str
+else:
+    Format = Literal[FORMATS]
+    Quality = Literal[QUALITIES]
+    Resolution = Literal[tuple(RESOLUTIONS)]
+    JobType = Literal[ENHANCE_TYPES]
+    PlannerName = Literal[PLANNERS]
 
 
 def _drop_default(schema: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ import functools
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import typer
 
@@ -33,7 +33,7 @@ def handle_errors(fn: F) -> F:
             _err(exc.message)
             raise typer.Exit(int(exit_code_for(exc))) from None
 
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)
 
 
 def _settings(**overrides: Any) -> Any:

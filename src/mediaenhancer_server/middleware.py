@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Mapping
 
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mediaenhancer_core.errors import PayloadTooLargeError
@@ -148,5 +149,5 @@ def _too_large_message(limit: int) -> str:
     return f"request body is larger than {limit} bytes"
 
 
-def _too_large(limit: int):  # type: ignore[no-untyped-def]
+def _too_large(limit: int) -> JSONResponse:
     return error_response(413, PayloadTooLargeError.code, _too_large_message(limit))

@@ -122,13 +122,13 @@ class StripeStandIn:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 standin._handle(self)
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 standin._handle(self)
 
-            def do_DELETE(self) -> None:  # noqa: N802
+            def do_DELETE(self) -> None:
                 standin._handle(self)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -440,7 +440,7 @@ class StripeStandIn:
         body, headers = self.signed(event)
         request = urllib.request.Request(self.webhook_url, data=body, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback only
+            with urllib.request.urlopen(request, timeout=10) as response:  # loopback only
                 status = response.status
         except urllib.error.HTTPError as exc:
             status = exc.code

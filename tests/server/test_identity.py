@@ -35,7 +35,7 @@ class Jwks:
         jwks = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 jwks.fetches += 1
                 body = json.dumps(KeySet(jwks.keys).as_dict(private=False)).encode()
                 self.send_response(200)

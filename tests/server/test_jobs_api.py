@@ -73,7 +73,7 @@ def _download(client, url: str, dest: Path) -> Path:
 
 @pytest.fixture
 def speech(tmp_path: Path) -> Path:
-    from tests.audio_meters import noisy_speech  # noqa: PLC0415 - a real voice: the engine denoises speech only
+    from tests.audio_meters import noisy_speech  # a real voice: the engine denoises speech only
 
     return noisy_speech(tmp_path / "talk.wav", hum_hz=50)
 
@@ -220,7 +220,7 @@ def test_a_failed_export_is_not_counted(client, core, make_account, tmp_path) ->
 class _Hook(BaseHTTPRequestHandler):
     received: list[tuple[bytes, dict[str, str]]] = []
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         type(self).received.append((self.rfile.read(int(self.headers["Content-Length"])), dict(self.headers)))
         self.send_response(204)
         self.end_headers()

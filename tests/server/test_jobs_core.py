@@ -233,7 +233,7 @@ class _Receiver(BaseHTTPRequestHandler):
     answers: list[int] = []
     received: list[tuple[bytes, dict[str, str]]] = []
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         type(self).received.append((body, dict(self.headers)))
         self.send_response(type(self).answers.pop(0) if type(self).answers else 200)

@@ -11,7 +11,6 @@ import re
 import threading
 from email import message_from_bytes
 from email.message import Message
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -140,7 +139,7 @@ class SmtpSink:
         sink = self
 
         class Handler:
-            async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+            async def handle_DATA(self, server, session, envelope):  # aiosmtpd's name
                 sink.messages.append(message_from_bytes(envelope.content))
                 sink.received.set()
                 return "250 OK"

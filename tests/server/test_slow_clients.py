@@ -53,7 +53,7 @@ def _closed_by_server(sock: socket.socket) -> bool:
                 chunk = sock.recv(4096)
                 if not chunk:
                     return True
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             return False
         except ConnectionResetError:
             return True

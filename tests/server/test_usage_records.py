@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select, text
 
 from mediaenhancer_core.db import Database
-from mediaenhancer_core.db.models import Export, Project, UsageEvent, User
+from mediaenhancer_core.db.models import Export, UsageEvent, User
 from tests import media as M
 from tests.server.test_jobs_api import _upload, _wait
 

@@ -19,8 +19,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mediaenhancer_core.accounts.users import Principal
@@ -150,7 +151,7 @@ class DeviceAuthorizations:
         code = normalize_user_code(user_code)
         key = self._guess(principal.user_id)
         with self.db.session() as session:
-            result = session.execute(
+            result = cast(CursorResult[Any], session.execute(
                 update(DeviceAuthorization)
                 .where(
                     DeviceAuthorization.user_code == code,
@@ -158,8 +159,8 @@ class DeviceAuthorizations:
                     DeviceAuthorization.expires_at > self.clock(),
                 )
                 .values(status=status, user_id=principal.user_id)
-            )
-            if not result.rowcount:  # type: ignore[attr-defined]
+            ))
+            if not result.rowcount:
                 raise NotFoundError("this code is unknown, used or expired; run `mediaenhancer login` again for a new one")
         self._found(key)
 
@@ -188,12 +189,12 @@ class DeviceAuthorizations:
                 session.commit()
                 raise AuthorizationPendingError("waiting for the user to approve the login in the browser")
             # approved: exchange exactly once
-            claimed = session.execute(
+            claimed = cast(CursorResult[Any], session.execute(
                 update(DeviceAuthorization)
                 .where(DeviceAuthorization.id == row.id, DeviceAuthorization.status == "approved")
                 .values(status="consumed")
-            )
-            if not claimed.rowcount:  # type: ignore[attr-defined]
+            ))
+            if not claimed.rowcount:
                 raise DeviceCodeExpiredError("this device code was already used; run `mediaenhancer login` again")
             assert row.user_id is not None
             _, secret = self.tokens.create(row.user_id, row.client_name, source="device", session=session)

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import case, delete, literal, update
+from sqlalchemy import CursorResult, case, delete, literal, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -83,8 +84,9 @@ class AttemptCounter:
         session.execute(delete(SignInThrottle).where(SignInThrottle.key == key))
 
     def purge_older_than(self, session: Session, age: timedelta) -> int:
-        result = session.execute(delete(SignInThrottle).where(SignInThrottle.window_started_at < self.clock() - age))
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        stmt = delete(SignInThrottle).where(SignInThrottle.window_started_at < self.clock() - age)
+        result = cast(CursorResult[Any], session.execute(stmt))
+        return int(result.rowcount or 0)
 
 
 class SignInLimiter:

@@ -12,9 +12,9 @@ import threading
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import CursorResult, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from mediaenhancer_core.accounts.users import Principal
@@ -221,12 +221,12 @@ class ApiTokens:
     def revoke(self, user_id: uuid.UUID, token_id: uuid.UUID) -> None:
         """Revoke one of the user's tokens; someone else's token is 'not found'."""
         with self.db.session() as session:
-            result = session.execute(
+            result = cast(CursorResult[Any], session.execute(
                 update(ApiToken)
                 .where(ApiToken.id == token_id, ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
                 .values(revoked_at=self.clock())
-            )
-            if not result.rowcount:  # type: ignore[attr-defined]
+            ))
+            if not result.rowcount:
                 raise NotFoundError(f"no token {token_id}; list yours with `mediaenhancer tokens list`")
         self.cache.forget_token(token_id)
 

@@ -53,8 +53,8 @@ class AdviceAnswer(Answer):
 
     content_type: Literal["speech", "music", "mixed", "other"]
     problems: list[Problem] = Field(max_length=12)
-    audio: AudioAdvice = Field(None)
-    video: VideoAdvice = Field(None)
+    audio: AudioAdvice = Field(None)  # type: ignore[assignment]  # absent is fine, null is not
+    video: VideoAdvice = Field(None)  # type: ignore[assignment]
     rationale: str = text(400)
 
 

@@ -59,8 +59,9 @@ def normalize_chapters(raw: Sequence[Any], segments: Sequence[Segment], duration
         t = parse_time(item.get("start")) if isinstance(item, dict) else None
         if not title or t is None or not 0.0 <= t < duration:
             continue
-        i = bisect.bisect_left(starts, t)
-        near = min(starts[max(0, i - 1) : i + 1] or [starts[-1]], key=lambda s: abs(s - t))
+        at = t  # a float here (the lambda would see the Optional)
+        i = bisect.bisect_left(starts, at)
+        near = min(starts[max(0, i - 1) : i + 1] or [starts[-1]], key=lambda s: abs(s - at))
         picked.append((near, title))
     picked.sort()
     chapters: list[tuple[float, str]] = []

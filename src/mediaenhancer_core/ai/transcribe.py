@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import threading
-from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -191,13 +190,14 @@ def transcribe_file(
     finally:
         remove_workdir(workdir)
     segments: list[Segment] = []
-    languages: Counter[str] = Counter()
+    languages: dict[str, float] = {}  # seconds of speech per language
     dropped = 0
     for segs, lang, lost in results:
         segments += segs
         dropped += lost
         if lang:
-            languages[lang.strip()] += sum(s.end - s.start for s in segs) or 0.01
+            key = lang.strip()
+            languages[key] = languages.get(key, 0.0) + (sum(s.end - s.start for s in segs) or 0.01)
     notes = []
     if dropped:
         notes.append(f"{dropped} segments with unusable times or no text were dropped")
@@ -206,7 +206,7 @@ def transcribe_file(
     transcript = Transcript(
         source=str(src),
         duration=info.duration,
-        language=language or (languages.most_common(1)[0][0] if languages else None),
+        language=language or (max(languages, key=languages.__getitem__) if languages else None),
         model=model.model,
         segments=normalize(segments, info.duration),
         chunks=[(c.start, c.end) for c in chunks],
@@ -247,8 +247,8 @@ def _run_chunks(model: JsonModel, chunks: list[Chunk], language: str | None, tim
         futures = [pool.submit(one, c) for c in chunks]
         finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
         for f in futures:
-            if f in finished and f.exception() is not None:
-                raise f.exception()  # type: ignore[misc]
+            if f in finished and (error := f.exception()) is not None:
+                raise error
         return [f.result() for f in futures]
     except BaseException as exc:
         interrupted = not isinstance(exc, Exception)  # Ctrl-C: do not wait for requests in flight

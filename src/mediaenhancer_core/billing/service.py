@@ -484,6 +484,7 @@ class Billing:
             ).all()
         report = SyncReport(customers=len(customers))
         for user_id, customer_id, email in customers:
+            assert customer_id is not None  # the query keeps the subscriptions with a customer
             try:
                 current = choose_current(gateway.list_subscriptions(customer_id))
                 if current is None:

@@ -19,7 +19,7 @@ library). :func:`decide` says whether a state may overwrite a user's row:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -119,7 +119,7 @@ class SubscriptionState:
         return self.status in LIVE_STATUSES
 
 
-def choose_current(subscriptions: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+def choose_current(subscriptions: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     """The subscription that is a customer's current one: the newest live one, else the newest."""
     if not subscriptions:
         return None

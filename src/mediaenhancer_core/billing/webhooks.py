@@ -16,7 +16,6 @@ changes nothing; a failure rolls both back and Stripe delivers again later.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any

@@ -157,7 +157,7 @@ class Database:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except SQLAlchemyError as exc:
-            raise DatabaseError(f"database {self.describe()} is unreachable ({type(exc.orig or exc).__name__})") from None
+            raise DatabaseError(f"database {self.describe()} is unreachable ({type(getattr(exc, 'orig', None) or exc).__name__})") from None
 
     def check_writable(self, timeout: float = 1.0) -> None:
         """Raise DatabaseError unless the database would take a write now: SQLite's write lock

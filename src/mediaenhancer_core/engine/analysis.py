@@ -529,7 +529,7 @@ def _add_picture(vm: VideoMeasurements, path: Path, info: MediaInfo, tools: FFmp
                  span: tuple[float, float] | None, cancel: CancelToken | None) -> None:
     """Noise, black/white points and the cast of near-neutral pixels, from decoded frames
     (see picture.py); the noise figure replaces the median-filter PSNR guess."""
-    from mediaenhancer_core.engine.picture import measure_picture
+    from mediaenhancer_core.engine.picture import measure_picture  # noqa: PLC0415 - numpy, only for video
 
     v = info.video
     assert v is not None

@@ -46,12 +46,9 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mediaenhancer_core.errors import RenderError
-
-if TYPE_CHECKING:
-    import numpy as np
 
 __all__ = ["NeuralDenoiser", "available", "unavailable_reason", "SAMPLE_RATE", "model_info"]
 

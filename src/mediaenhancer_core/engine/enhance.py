@@ -138,6 +138,12 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 # phase weights for the overall fraction of one file
+class _PhaseProgress(Protocol):
+    """How far one phase is: ``done`` of the phase's own total, or of the file's duration."""
+
+    def __call__(self, done: float, phase_total: float | None = None) -> None: ...
+
+
 _WEIGHTS = {"analysis": (0.0, 0.35), "render": (0.35, 0.55), "mux": (0.90, 0.10)}
 _WEIGHTS_AUDIO_ONLY = {"analysis": (0.0, 0.35), "render": (0.35, 0.45), "mux": (0.80, 0.20)}
 
@@ -204,7 +210,7 @@ def enhance_file(
         options = _with_format(job.options, fmt)
         weights = _WEIGHTS_AUDIO_ONLY if (options.audio_only or not info.has_video) else _WEIGHTS
 
-        def report(phase: str) -> Callable[[float], None]:
+        def report(phase: str) -> _PhaseProgress:
             base, span = weights.get(phase, (0.0, 1.0))
             total = info.duration
 

@@ -328,7 +328,7 @@ def export_project(
     opts = project.output
     notes: list[str] = []
     infos: dict[str, MediaInfo] = {}
-    for where, media in [(f"segments[{i}]", s.media) for i, s in enumerate(project.segments)] + [
+    for _where, media in [(f"segments[{i}]", s.media) for i, s in enumerate(project.segments)] + [
         (f"audio_tracks[{i}]", t.media) for i, t in enumerate(project.audio_tracks)
     ]:
         if media not in infos:
@@ -377,7 +377,7 @@ def export_project(
         if opts.enhance:
             planner = MeasurementPlanner()
             used: dict[str, tuple[float, float]] = {}
-            for seg, (a, b) in zip(project.segments, spans):  # measure only the parts that are used
+            for seg, (a, b) in zip(project.segments, spans, strict=True):  # measure only the parts that are used
                 lo, hi = used.get(seg.media, (a, b))
                 used[seg.media] = (min(lo, a), max(hi, b))
             for media in sorted(used):
@@ -397,7 +397,7 @@ def export_project(
         inputs: list[tuple[list[str], Path]] = []
         parts: list[str] = []
         concat_in: list[str] = []
-        for i, (seg, (s, e)) in enumerate(zip(project.segments, spans)):
+        for i, (seg, (s, e)) in enumerate(zip(project.segments, spans, strict=True)):
             info = infos[seg.media]
             dur = e - s
             idx = len(inputs)
@@ -501,7 +501,7 @@ def export_project(
             input_args=[a for a, _ in inputs],
         )
         source = MuxSource(intermediate=intermediate, intermediate_has_video=has_video, duration=total, fps=fps or 0.0)
-        after = finalize(out, loud, clean, source, dest, tools, on_progress=progress("mux"), cancel=cancel, path=dest)
+        audio_after = finalize(out, loud, clean, source, dest, tools, on_progress=progress("mux"), cancel=cancel, path=dest)
     finally:
         remove_workdir(work)
     return ExportResult(
@@ -511,6 +511,6 @@ def export_project(
         height=height,
         fps=round(fps, 3) if fps else None,
         segments=len(project.segments),
-        audio=after,
+        audio=audio_after,
         notes=notes,
     )

@@ -41,7 +41,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TextIO, cast
 
 from mediaenhancer_core.engine.filters import optional_ffmpeg_filters, required_ffmpeg_filters
 from mediaenhancer_core.errors import CancelledError, DiskFullError, FFmpegNotFoundError, FFmpegTooOldError, RenderError
@@ -494,7 +494,7 @@ def run(
     workers: list[threading.Thread] = []
     if write_stdin is not None:
         assert proc.stdin is not None
-        workers.append(threading.Thread(target=guarded(write_stdin, proc.stdin.buffer), daemon=True))
+        workers.append(threading.Thread(target=guarded(write_stdin, cast(TextIO, proc.stdin).buffer), daemon=True))
     if read_pipe is not None:
         workers.append(threading.Thread(target=guarded(read_pipe, os.fdopen(pipe_r, "rb")), daemon=True))
 
@@ -536,7 +536,7 @@ def run(
         proc.wait()
         for t in workers:
             t.join()
-    except BaseException as exc:  # KeyboardInterrupt / SystemExit: stop ffmpeg before unwinding
+    except BaseException as exc:  # noqa: BLE001 -- KeyboardInterrupt / SystemExit: stop ffmpeg before unwinding
         interrupted = exc
         _stop(proc)
     finally:

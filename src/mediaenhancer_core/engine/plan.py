@@ -308,6 +308,6 @@ def _check_output(out: OutputSpec, source: str) -> None:
         # option/value pairs of known codec options only: a bare word would be another output file
         if len(args) % 2 or any(opt not in _OUTPUT_OPTIONS for opt in args[::2]):
             raise PlanError(f"{source}: output arguments may only set codec options ({', '.join(sorted(_OUTPUT_OPTIONS))})")
-        for opt, value in zip(args[::2], args[1::2]):
+        for opt, value in zip(args[::2], args[1::2], strict=True):
             if not re.fullmatch(_OUTPUT_OPTIONS[opt], value):
                 raise PlanError(f"{source}: {opt} {value!r} is not an allowed value")

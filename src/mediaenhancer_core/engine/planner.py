@@ -237,11 +237,11 @@ def audio_chain(a: AudioMeasurements, options: EnhanceOptions, notes: list[str] 
         ratio = round(1.0 + 3.0 * c, 2)
         room = options.ceiling - options.target
         offset = round(room - 2.5 * c, 1)
-        level = _clean_speech_lufs(a, snr)
+        speech_level = _clean_speech_lufs(a, snr)
         steps.append(
             FilterStep(
                 "compressor",
-                {"threshold_dbfs": round(max(-60.0, min(0.0, level + offset)), 1), "ratio": ratio, "release_ms": 50},
+                {"threshold_dbfs": round(max(-60.0, min(0.0, speech_level + offset)), 1), "ratio": ratio, "release_ms": 50},
                 f"gentle {ratio:g}:1 compression of the peaks more than {offset:g} dB above the speech level (the target "
                 f"leaves {room:g} dB up to the ceiling), so the final limiter has little to do",
                 {"speech_lufs": a.speech_lufs, "true_peak_dbtp": a.true_peak_dbtp},

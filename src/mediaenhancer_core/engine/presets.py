@@ -62,7 +62,7 @@ BUILTIN_PRESETS: dict[str, Preset] = {
     )
 }
 
-_FIELDS = {f.name: f for f in dataclasses.fields(Preset)} 
+_FIELDS = {f.name: f for f in dataclasses.fields(Preset)}
 _USER_KEYS = set(_FIELDS) - {"name", "source"}
 
 

@@ -275,7 +275,7 @@ def retime_transcript(transcript: Transcript, keep: Sequence[tuple[float, float]
     """Map a whole transcript (segments and chapters) onto the output of ``--trim-silence``."""
     duration = round(sum(b - a for a, b in keep), 3)
     transcript.segments = retime_for_trim(transcript.segments, keep)
-    chapters = []
+    chapters: list[Chapter] = []
     for c in transcript.chapters:
         start = map_time(c.start, keep)
         if chapters and start - chapters[-1].start < 1.0:

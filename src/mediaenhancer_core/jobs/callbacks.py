@@ -110,7 +110,7 @@ DEFAULT_DNS_TIMEOUT = 3.0
 
 
 def _getaddrinfo(host: str) -> list[str]:
-    return [ai[4][0] for ai in socket.getaddrinfo(host, None)]
+    return [str(ai[4][0]) for ai in socket.getaddrinfo(host, None)]
 
 
 def _unresolvable(host: str) -> ValidationError:
@@ -140,7 +140,7 @@ async def resolve_host_async(host: str, timeout: float = DEFAULT_DNS_TIMEOUT) ->
     future = loop.run_in_executor(_dns_pool, _getaddrinfo, host)
     try:
         return await asyncio.wait_for(future, timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise _too_slow(host, timeout) from None
     except (OSError, UnicodeError):
         raise _unresolvable(host) from None

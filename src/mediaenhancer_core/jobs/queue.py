@@ -56,15 +56,15 @@ class JobQueue:
             assert settings.redis_url is not None
             import_extra("redis", "redis", 'queue = "redis"')  # RedisHuey imports it; say which extra adds it
             self.huey = huey.RedisHuey(name, url=settings.redis_url.reveal(), results=False, utc=True)
-        self._run_job: Callable[[str], None] | None = None
-        self._deliver: Callable[[str, int], None] | None = None
+        self._run_job: Callable[[str], object] | None = None
+        self._deliver: Callable[[str, int], object] | None = None
         self._consumer: Any = None
         # tasks are registered by name on every process (producers and consumers alike)
         self._task_run = self.huey.task(name="run_job")(self._dispatch_run)
         self._task_deliver = self.huey.task(name="deliver_callback")(self._dispatch_deliver)
 
     # ---- consumer wiring -------------------------------------------------
-    def attach(self, *, run_job: Callable[[str], None], deliver: Callable[[str, int], None]) -> None:
+    def attach(self, *, run_job: Callable[[str], object], deliver: Callable[[str, int], object]) -> None:
         self._run_job, self._deliver = run_job, deliver
 
     def _dispatch_run(self, job_id: str) -> None:
@@ -101,7 +101,7 @@ class JobQueue:
         """Run a consumer in threads of this process (the embedded worker of the server)."""
         from huey.consumer import Consumer  # noqa: PLC0415
 
-        class EmbeddedConsumer(Consumer):  # type: ignore[misc]
+        class EmbeddedConsumer(Consumer):
             def _set_signal_handlers(self) -> None:
                 pass  # the host (uvicorn) owns the signals; it stops us through stop_consumer()
 
@@ -121,7 +121,7 @@ class JobQueue:
         to the queue (their ffmpeg stopped), so the graceful shutdown does not wait for them."""
         from huey.consumer import Consumer  # noqa: PLC0415
 
-        class WorkerConsumer(Consumer):  # type: ignore[misc]
+        class WorkerConsumer(Consumer):
             def _handle_signal(self, signum: int, frame: Any) -> None:
                 if on_stop is not None:
                     on_stop()

@@ -161,7 +161,7 @@ class JobRunner:
         except MediaEnhancerError as exc:
             self._record(jid, owner, "failed", error=exc.message, code=exc.code)
             return
-        except Exception as exc:  # noqa: BLE001 - the outermost boundary of a job: record, never crash the worker
+        except Exception as exc:  # the outermost boundary of a job: record, never crash the worker
             log.exception("job %s: unexpected error", jid)
             self._record(jid, owner, "failed", error=f"internal error ({type(exc).__name__}); the job was not completed")
             return
@@ -178,13 +178,13 @@ class JobRunner:
                 jid, owner, "succeeded", result=outcome.result, result_media_id=outcome.result_media_id,
                 on_commit=outcome.on_commit,
             )
-        except Exception as exc:  # noqa: BLE001 - the outcome could not be recorded: undo it, try again later
+        except Exception as exc:  # the outcome could not be recorded: undo it, try again later
             log.exception("job %s: recording its result failed", jid)
             if outcome.on_abandon:
                 outcome.on_abandon()
             try:
                 self._retry_or_fail(job, owner, f"recording the result failed ({type(exc).__name__})")
-            except Exception:  # noqa: BLE001 - the database is down: the lease runs out and the sweep retries
+            except Exception:  # the database is down: the lease runs out and the sweep retries
                 log.exception("job %s: could not release it either", jid)
             return
         if view is None:
@@ -225,7 +225,7 @@ class JobRunner:
             return
         try:
             self.on_finished(view)
-        except Exception:  # noqa: BLE001 - a hook problem must not undo the job
+        except Exception:  # a hook problem must not undo the job
             log.exception("job %s: after-finish hook failed", view.id)
 
     # ---- recovery -------------------------------------------------------------
@@ -247,7 +247,7 @@ class JobRunner:
             while not self._stop.wait(self.sweep_seconds):
                 try:
                     self.sweep()
-                except Exception:  # noqa: BLE001 - keep sweeping after a database blip
+                except Exception:  # keep sweeping after a database blip
                     log.exception("job sweep failed")
 
         self._sweeper = threading.Thread(target=loop, name="job-sweeper", daemon=True)

@@ -14,14 +14,15 @@ now". A worker may run a job only while it holds its lease:
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import CursorResult, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from mediaenhancer_core.db.models import JOB_STATUSES, JOB_TYPES, Export, Job
@@ -181,7 +182,7 @@ class JobService:
         """Take the job if nobody holds a live lease on it; None when someone else has it or it ended."""
         now = self._clock()
         with self._session() as s:
-            res = s.execute(
+            res = cast(CursorResult[Any], s.execute(
                 update(Job)
                 .where(
                     Job.id == job_id,
@@ -197,7 +198,7 @@ class JobService:
                     started_at=now, updated_at=now,
                 )
                 .execution_options(synchronize_session=False)
-            )
+            ))
             s.commit()
             if res.rowcount != 1:
                 return None
@@ -264,14 +265,14 @@ class JobService:
             if busy >= limit:
                 s.rollback()
                 return None
-            res = s.execute(
+            res = cast(CursorResult[Any], s.execute(
                 update(Job)
                 .where(Job.id == job_id, Job.status == "queued", Job.cancel_requested.is_(False),
                        Job.attempts < Job.max_attempts)
                 .values(status="running", lease_owner=owner, lease_expires_at=now + lease, attempts=Job.attempts + 1,
                         started_at=now, updated_at=now)
                 .execution_options(synchronize_session=False)
-            )
+            ))
             s.commit()
             if res.rowcount != 1:
                 return None
@@ -285,12 +286,12 @@ class JobService:
         if progress is not None:
             values["progress"] = max(0, min(99, int(progress)))
         with self._session() as s:
-            res = s.execute(
+            res = cast(CursorResult[Any], s.execute(
                 update(Job)
                 .where(Job.id == job_id, Job.lease_owner == owner, Job.status == "running")
                 .values(**values)
                 .execution_options(synchronize_session=False)
-            )
+            ))
             s.commit()
             job = s.get(Job, job_id, populate_existing=True)
             return res.rowcount == 1, bool(job and job.cancel_requested)
@@ -330,16 +331,16 @@ class JobService:
         """Give the job back to the queue after a transient failure (the caller re-enqueues it)."""
         now = self._clock()
         with self._session() as s:
-            res = s.execute(
+            res = cast(CursorResult[Any], s.execute(
                 update(Job)
                 .where(Job.id == job_id, Job.lease_owner == owner, Job.status == "running")
                 .values(status="queued", lease_owner=None, lease_expires_at=None, error=error, updated_at=now)
                 .execution_options(synchronize_session=False)
-            )
+            ))
             s.commit()
             return res.rowcount == 1
 
-    def expired(self) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
+    def expired(self) -> tuple[builtins.list[uuid.UUID], builtins.list[uuid.UUID]]:
         """Running jobs whose worker stopped renewing its lease: (to run again, ended: given up or canceled)."""
         now = self._clock()
         again: list[uuid.UUID] = []
@@ -366,7 +367,7 @@ class JobService:
             s.commit()
         return again, failed
 
-    def stale_queued(self, *, older_than: timedelta) -> list[uuid.UUID]:
+    def stale_queued(self, *, older_than: timedelta) -> builtins.list[uuid.UUID]:
         """Queued jobs untouched for a while: their message may be lost (an enqueue that failed
         after the commit). Queueing them again is harmless: only one claim can win."""
         cutoff = self._clock() - older_than

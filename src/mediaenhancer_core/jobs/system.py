@@ -110,7 +110,7 @@ class JobSystem:
 
         try:
             reap(self.settings.temp_dir)
-        except Exception:  # noqa: BLE001 - a cleanup must never stop a worker from starting
+        except Exception:  # a cleanup must never stop a worker from starting
             log.exception("removing old work folders failed")
 
     def start_embedded(self, threads: int) -> None:

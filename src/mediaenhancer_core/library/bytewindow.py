@@ -103,7 +103,7 @@ def serve(window: ByteWindow) -> Iterator[Served]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        def log_message(self, format: str, *args: object) -> None:  # the base class's name
             pass
 
         def _refuse(self, status: int, why: str) -> None:
@@ -113,7 +113,7 @@ def serve(window: ByteWindow) -> Iterator[Served]:
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:  # http.server's name
             if self.path != path:
                 self.send_error(404)
                 return

@@ -14,6 +14,7 @@ quota lock like storage (:mod:`.quotas`).
 
 from __future__ import annotations
 
+import builtins
 import json
 import uuid
 from collections.abc import Callable
@@ -135,7 +136,7 @@ class Projects:
         return {"id": str(seg.id), "media_id": str(seg.media_id), "track": seg.track, "position": seg.position,
                 "start": seg.start_time, "end": seg.end_time, "transformations": seg.transformations or {}}
 
-    def to_dict(self, project: Project, segments: list[ProjectMedia] | None) -> dict[str, Any]:
+    def to_dict(self, project: Project, segments: builtins.list[ProjectMedia] | None) -> dict[str, Any]:
         out: dict[str, Any] = {
             "id": str(project.id), "name": project.name, "description": project.description,
             "status": project.status, "settings": project.settings or {}, "duration": project.duration,
@@ -176,7 +177,7 @@ class Projects:
             project = self._load(session, user_id, project_id, lock=True)
             for name in ("name", "description", "status", "settings"):
                 if name in data:
-                    value = data[name] if name != "settings" else (data[name] or {})
+                    value: Any = data[name] if name != "settings" else (data[name] or {})
                     setattr(project, name, value.strip() if name == "name" else value)
             if "segments" in data:
                 self._replace_segments(session, user_id, project, data["segments"] or [])
@@ -212,7 +213,7 @@ class Projects:
                   "transformations": check_transformations(data.get("transformations"), f"{where}.transformations")}
         return media, values
 
-    def _replace_segments(self, session: Session, user_id: uuid.UUID, project: Project, segments: list[Any]) -> None:
+    def _replace_segments(self, session: Session, user_id: uuid.UUID, project: Project, segments: builtins.list[Any]) -> None:
         if len(segments) > MAX_SEGMENTS:
             raise ValidationError(f"segments: at most {MAX_SEGMENTS}", field="segments")
         checked = []
@@ -309,7 +310,7 @@ class Projects:
             project.updated_at = self.clock()
             return self.to_dict(project, self._segments(session, project.id))
 
-    def reorder(self, user_id: uuid.UUID, project_id: uuid.UUID, segment_ids: list[str], track: str = "main") -> dict[str, Any]:
+    def reorder(self, user_id: uuid.UUID, project_id: uuid.UUID, segment_ids: builtins.list[str], track: str = "main") -> dict[str, Any]:
         with self.db.session() as session:
             project = self._load(session, user_id, project_id, lock=True)
             current = [s for s in self._segments(session, project.id) if s.track == track]

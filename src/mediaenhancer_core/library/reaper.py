@@ -22,9 +22,9 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 
 from mediaenhancer_core.db import Database
 from mediaenhancer_core.db.models import MediaFile
@@ -90,10 +90,10 @@ class Reaper:
                 report.errors.append(f"media {row.id}: {exc.message}")
                 continue
             with self.db.session() as session:
-                gone = session.execute(
+                gone = cast(CursorResult[Any], session.execute(
                     delete(MediaFile).where(MediaFile.id == row.id, MediaFile.status.in_(STALE_STATUSES),
                                             MediaFile.updated_at < cutoff)
-                ).rowcount
+                )).rowcount
             if gone:
                 report.stale_rows += 1
                 report.freed_bytes += row.file_size

@@ -18,8 +18,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from mediaenhancer_core.db.models import Export, MediaFile, Project, SubscriptionPlan, UsageEvent, User
@@ -75,14 +76,14 @@ def effective_limits(session: Session, user_id: uuid.UUID) -> Limits:
 def lock_user(session: Session, user_id: uuid.UUID) -> None:
     """Serialize quota decisions of one user until the transaction ends."""
     if session.get_bind().dialect.name == "postgresql":
-        found = session.execute(select(User.id).where(User.id == user_id).with_for_update()).first()
+        found = session.execute(select(User.id).where(User.id == user_id).with_for_update()).first() is not None
     else:
         # SQLite has no row locks: a write as the transaction's first statement takes the
         # database's write lock, and the counts that follow see every committed reservation.
-        found = session.execute(
+        found = cast(CursorResult[Any], session.execute(
             update(User).where(User.id == user_id).values(updated_at=User.updated_at)
             .execution_options(synchronize_session=False)
-        ).rowcount
+        )).rowcount == 1
     if not found:
         raise NotFoundError("no such user")
 

@@ -38,7 +38,7 @@ class _LocalPartWriter(PartWriter):
     def __init__(self, path: Path, offset: int) -> None:
         self.offset = offset
         try:
-            self._fh = open(path, "r+b")  # noqa: SIM115 - closed in commit/discard
+            self._fh = open(path, "r+b")  # closed in commit/discard
             self._fh.seek(offset)
             self._fh.truncate()
         except OSError as exc:
@@ -126,7 +126,7 @@ class LocalStorage(Storage):
     def read(self, key: str, start: int = 0, length: int | None = None) -> Iterator[bytes]:
         path = self.path(key)
         try:
-            fh = open(path, "rb")  # noqa: SIM115 - closed by the generator
+            fh = open(path, "rb")  # closed by the generator
         except FileNotFoundError:
             raise StorageError(f"object {key} is missing from {self.root}") from None
         except OSError as exc:
