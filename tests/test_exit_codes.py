@@ -219,17 +219,21 @@ def test_broken_config_file_exits_config(wav: Path, tmp_path: Path, monkeypatch:
     assert "config.toml" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_ffmpeg_failing_on_a_valid_input_exits_render_failed(wav: Path) -> None:
-    # a plan whose parameter passes validation but which ffmpeg refuses
-    assert CliRunner().invoke(app, ["enhance", "--dry-run", "--save-plan", "p.json", "a.wav"]).exit_code == 0
+def test_ffmpeg_failing_on_a_valid_input_exits_render_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             media) -> None:
+    # a plan that passes validation (an expression is checked by ffmpeg, not by us) but which ffmpeg refuses
+    monkeypatch.chdir(tmp_path)
+    clip = media("v.mp4", lambda p: M.make_video(p, 1.0), tmp_path)
+    assert CliRunner().invoke(app, ["enhance", "--dry-run", "--save-plan", "p.json", "v.mp4"]).exit_code == 0
     plan = json.loads(Path("p.json").read_text())
-    plan["audio_steps"] = [{"filter": "afftdn", "params": {"nr": "lots"}, "reason": "test"}]
+    plan["video_steps"] = [{"filter": "lutyuv", "params": {"u": "clip(val", "v": "val"}, "reason": "test"}]
+    plan["output"]["video"] = "encode"
     Path("p.json").write_text(json.dumps(plan))
-    result = CliRunner().invoke(app, ["enhance", "--plan", "p.json", "a.wav"])
+    result = CliRunner().invoke(app, ["enhance", "--plan", "p.json", "v.mp4"])
     assert result.exit_code == ExitCode.RENDER_FAILED, result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "a.wav" in lines[0], result.stderr
-    assert sorted(p.name for p in wav.parent.iterdir()) == ["a.wav", "p.json"]
+    assert len(lines) == 1 and "v.mp4" in lines[0], result.stderr
+    assert sorted(p.name for p in clip.parent.iterdir()) == ["p.json", "v.mp4"]
 
 
 def test_tracebacks_only_with_the_traceback_flag(wav: Path, monkeypatch: pytest.MonkeyPatch) -> None:
