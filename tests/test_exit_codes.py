@@ -243,3 +243,9 @@ def test_tracebacks_only_with_the_traceback_flag(wav: Path, monkeypatch: pytest.
     assert isinstance(quiet.exception, SystemExit)
     loud = CliRunner().invoke(app, ["--traceback", "enhance", "a.wav"])
     assert isinstance(loud.exception, E.ConfigError)
+
+
+def test_remote_denoise_levels_the_server_lacks_and_contradictions_are_usage_errors(wav: Path) -> None:
+    # before, --remote dropped the level silently and skipped the contradiction check
+    _usage_error(["enhance", "--remote", "--denoise", "strong", "a.wav"])
+    _usage_error(["enhance", "--remote", "--no-denoise", "--denoise", "normal", "a.wav"])

@@ -364,7 +364,11 @@ def enhance(
 
     state = _state(ctx)
     settings = state.settings
+    if no_denoise and denoise is not None and denoise.value != "off":
+        raise _usage("--no-denoise and --denoise contradict each other; use one")
     if remote:
+        if denoise is not None and denoise.value in ("light", "strong"):
+            raise _usage("--remote takes --denoise off or normal (the server's jobs have no light or strong level)")
         if (dry_run or plan_file or save_plan or skip_if_within is not None or subtitles or audio_only
                 or (stabilize and job_type != "stabilize")):
             raise _usage("--remote runs a server job: --dry-run, --plan, --save-plan, --skip-if-within, --subtitles, "
@@ -393,7 +397,8 @@ def enhance(
 
         remote_enhance(state, files, job_type=job_type.value, preset=preset,
                        options={"target_lufs": target_lufs, "true_peak": true_peak, "trim_silence": trim_silence or None,
-                                "denoise": False if (no_denoise or (denoise and denoise.value == "off")) else None,
+                                "denoise": False if (no_denoise or (denoise and denoise.value == "off"))
+                                else (True if denoise else None),
                                 "language": language,
                                 "resolution": resolution.value if resolution else None, "fps": fps,
                                 "format": remote_format, "quality": quality.value if quality else None,
@@ -407,8 +412,6 @@ def enhance(
     for flag, value in (("--output", output), ("--save-plan", save_plan), ("--plan", plan_file)):
         if value is not None and not single:
             raise _usage(f"{flag} works with exactly one input file ({len(items)} given)")
-    if no_denoise and denoise is not None and denoise.value != "off":
-        raise _usage("--no-denoise and --denoise contradict each other; use one")
     if audio_only and (stabilize or resolution or fps or trim_silence):
         raise _usage("--audio-only copies the video: it cannot be combined with --stabilize, --resolution, --fps or --trim-silence")
     if (burn_in or language) and not subtitles:
