@@ -26,9 +26,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from collections.abc import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -71,8 +71,12 @@ def ensure_wrk() -> str:
     if found:
         return found
     if os.geteuid() == 0:
-        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=False, stdout=subprocess.DEVNULL,
-                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "wrk"],
+            check=False,
+            stdout=subprocess.DEVNULL,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
         found = shutil.which("wrk")
     if not found:
         raise SystemExit("wrk is needed: apt-get install wrk")
@@ -106,21 +110,45 @@ def postgres_url() -> Iterator[str]:
         return
     pg_bin = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
     if not pg_bin or os.geteuid() != 0:
-        raise SystemExit("no PostgreSQL: set MEDIAENHANCER_BENCH_DATABASE_URL, or run as root with postgresql installed")
+        raise SystemExit(
+            "no PostgreSQL: set MEDIAENHANCER_BENCH_DATABASE_URL, or run as root with postgresql installed"
+        )
     bin_dir = pg_bin[-1]
     data = Path(tempfile.mkdtemp(prefix="me-bench-pg-"))
     data.chmod(0o755)
     shutil.chown(data, "postgres")
     port = free_port()
-    subprocess.run(["runuser", "-u", "postgres", "--", str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
-                   check=True, stdout=subprocess.DEVNULL)
-    subprocess.run(["runuser", "-u", "postgres", "--", str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(data / "log"),
-                    "-o", f"-p {port} -k {data} -c listen_addresses=127.0.0.1", "start"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["runuser", "-u", "postgres", "--", str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    subprocess.run(
+        [
+            "runuser",
+            "-u",
+            "postgres",
+            "--",
+            str(bin_dir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-w",
+            "-l",
+            str(data / "log"),
+            "-o",
+            f"-p {port} -k {data} -c listen_addresses=127.0.0.1",
+            "start",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run(["runuser", "-u", "postgres", "--", str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            stdout=subprocess.DEVNULL,
+        )
         shutil.rmtree(data, ignore_errors=True)
 
 
@@ -157,19 +185,36 @@ def run(backend: str, database_url: str, wrk: str, duration: int, connections: i
         "  (cache off)": (f"http://127.0.0.1:{nocache_port}/api/auth/me", token),
     }
     samples: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
-    bare_cmd = [PY, "-m", "uvicorn", "bench.bare_app:app", "--port", str(bare_port), "--no-access-log", "--log-level", "warning"]
+    bare_cmd = [
+        PY,
+        "-m",
+        "uvicorn",
+        "bench.bare_app:app",
+        "--port",
+        str(bare_port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
     ours = str(bin_dir / "mediaenhancer-server")
     nocache_env = {**env, "MEDIAENHANCER_AUTH_CACHE_SECONDS": "0"}
-    with server(bare_cmd, env, targets["bare Starlette"][0]), \
-            server([ours, "--port", str(our_port)], env, f"http://127.0.0.1:{our_port}/health"), \
-            server([ours, "--port", str(nocache_port)], nocache_env, f"http://127.0.0.1:{nocache_port}/health"):
+    with (
+        server(bare_cmd, env, targets["bare Starlette"][0]),
+        server([ours, "--port", str(our_port)], env, f"http://127.0.0.1:{our_port}/health"),
+        server([ours, "--port", str(nocache_port)], nocache_env, f"http://127.0.0.1:{nocache_port}/health"),
+    ):
         for _ in range(rounds):  # alternate, so a busy neighbour on the machine hits both alike
             for name, (url, auth) in targets.items():
                 samples[name].append(load(wrk, url, auth, duration, connections))
     shutil.rmtree(tmp, ignore_errors=True)
-    results = {name: {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50", "p99")} for name, runs in samples.items()}
-    print(f"\n{backend}: GET /api/auth/me, {connections} connections, median of {rounds} alternating {duration} s runs, "
-          "1 uvicorn worker each, wrk -t1")
+    results = {
+        name: {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50", "p99")}
+        for name, runs in samples.items()
+    }
+    print(
+        f"\n{backend}: GET /api/auth/me, {connections} connections, median of {rounds} alternating {duration} s runs, "
+        "1 uvicorn worker each, wrk -t1"
+    )
     print(f"  {'target':<16}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
     for name, r in results.items():
         print(f"  {name:<16}{r['rps']:>10.0f}{r['p50']:>10.2f}{r['p99']:>10.2f}")

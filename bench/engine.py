@@ -72,8 +72,32 @@ def clip(name: str, seconds: int, size: str = "1920x1080") -> Path:
     from tests.media import audio_graph
 
     graph = f"testsrc2=s={size}:r=30:d={seconds}[v];" + audio_graph(seconds, level=0.02, noise=0.006, channels=2)
-    subprocess.run([FFMPEG, "-v", "error", "-y", "-filter_complex", graph, "-map", "[v]", "-map", "[a]",
-                    "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-c:a", "aac", "-b:a", "128k", str(path)], check=True)
+    subprocess.run(
+        [
+            FFMPEG,
+            "-v",
+            "error",
+            "-y",
+            "-filter_complex",
+            graph,
+            "-map",
+            "[v]",
+            "-map",
+            "[a]",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-crf",
+            "23",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "128k",
+            str(path),
+        ],
+        check=True,
+    )
     return path
 
 
@@ -87,14 +111,50 @@ def speech_clip(name: str, seconds: int, size: str = "1920x1080") -> Path:
     voices = sorted(media.glob("speech-*.flac"))
     lst = OUT / f"{name}.txt"
     lst.write_text("".join(f"file '{v}'\n" for v in voices * (seconds // 60 + 2)))
-    graph = (f"[0:a]aresample=48000,aformat=channel_layouts=mono,apad,atrim=0:{seconds}[s];"
-             f"[1:a]aresample=48000,aformat=channel_layouts=mono,volume=0.15[n];"
-             f"[s][n]amix=inputs=2:normalize=0:duration=first,pan=stereo|c0=c0|c1=c0[a];"
-             f"testsrc2=s={size}:r=30:d={seconds}[v]")
-    subprocess.run([FFMPEG, "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(lst),
-                    "-stream_loop", "-1", "-i", str(media / "noise-rain-1.flac"), "-filter_complex", graph,
-                    "-map", "[v]", "-map", "[a]", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
-                    "-c:a", "aac", "-b:a", "128k", "-t", str(seconds), str(path)], check=True)
+    graph = (
+        f"[0:a]aresample=48000,aformat=channel_layouts=mono,apad,atrim=0:{seconds}[s];"
+        f"[1:a]aresample=48000,aformat=channel_layouts=mono,volume=0.15[n];"
+        f"[s][n]amix=inputs=2:normalize=0:duration=first,pan=stereo|c0=c0|c1=c0[a];"
+        f"testsrc2=s={size}:r=30:d={seconds}[v]"
+    )
+    subprocess.run(
+        [
+            FFMPEG,
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "concat",
+            "-safe",
+            "0",
+            "-i",
+            str(lst),
+            "-stream_loop",
+            "-1",
+            "-i",
+            str(media / "noise-rain-1.flac"),
+            "-filter_complex",
+            graph,
+            "-map",
+            "[v]",
+            "-map",
+            "[a]",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-crf",
+            "23",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "128k",
+            "-t",
+            str(seconds),
+            str(path),
+        ],
+        check=True,
+    )
     lst.unlink()
     return path
 
@@ -117,7 +177,14 @@ def bench_audio_only(runs: int) -> dict:
         theirs = lambda: sh([normalize, str(src), "-o", f"{tmp}/b.mp4", "-c:a", "aac", "-f"])
         ours()  # warm caches
         a, b = alternate(runs, ours, theirs)
-    return {"test": "audio-only vs ffmpeg-normalize", "ours_s": a, "baseline_s": b, "ratio": a / b, "goal": "<= 1.00", "ok": a / b <= 1.0}
+    return {
+        "test": "audio-only vs ffmpeg-normalize",
+        "ours_s": a,
+        "baseline_s": b,
+        "ratio": a / b,
+        "goal": "<= 1.00",
+        "ok": a / b <= 1.0,
+    }
 
 
 def bench_audio_only_speech(runs: int) -> dict:
@@ -125,13 +192,21 @@ def bench_audio_only_speech(runs: int) -> dict:
     normalize = shutil.which("ffmpeg-normalize", path=str(VENV)) or shutil.which("ffmpeg-normalize")
     with tempfile.TemporaryDirectory() as tmp:
         ours = lambda: sh([CLI, "enhance", str(src), "--audio-only", "-o", f"{tmp}/a.mp4", "--force", "-q"])
-        off = lambda: sh([CLI, "enhance", str(src), "--audio-only", "--denoise", "off", "-o", f"{tmp}/o.mp4", "--force", "-q"])
+        off = lambda: sh(
+            [CLI, "enhance", str(src), "--audio-only", "--denoise", "off", "-o", f"{tmp}/o.mp4", "--force", "-q"]
+        )
         theirs = lambda: sh([normalize, str(src), "-o", f"{tmp}/b.mp4", "-c:a", "aac", "-f"])
         ours()
         a, b = alternate(runs, ours, theirs)
         c, _ = alternate(max(1, runs // 2), off, lambda: 0.0)
-    return {"test": "audio-only, real speech: enhance (denoise on) vs ffmpeg-normalize", "ours_s": a, "baseline_s": b,
-            "ratio": a / b, "goal": f"none (off: {c / b:.2f})", "ok": True}
+    return {
+        "test": "audio-only, real speech: enhance (denoise on) vs ffmpeg-normalize",
+        "ours_s": a,
+        "baseline_s": b,
+        "ratio": a / b,
+        "goal": f"none (off: {c / b:.2f})",
+        "ok": True,
+    }
 
 
 def bench_full(runs: int) -> dict:
@@ -143,11 +218,18 @@ def bench_full(runs: int) -> dict:
             "import logging,sys;logging.basicConfig(level=logging.DEBUG,stream=sys.stderr,format='%(message)s');"
             "from mediaenhancer_cli.app import main;sys.argv=['mediaenhancer']+sys.argv[1:];main()"
         )
-        out = subprocess.run([PY, "-c", code, "enhance", str(src), "-o", f"{tmp}/c.mp4", "--force", "-q"],
-                             env=env, capture_output=True, text=True, check=True).stderr
+        out = subprocess.run(
+            [PY, "-c", code, "enhance", str(src), "-o", f"{tmp}/c.mp4", "--force", "-q"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stderr
         # the speech meter's pipe (pipe:N) is replayed into /dev/null: what Python does with it is part of "ours"
-        commands = [[("/dev/null" if re.fullmatch(r"pipe:([3-9]|\d\d+)", a) else a) for a in shlex.split(m.group(2))]
-                    for m in re.finditer(r"^(analysis|render|mux|output check): (.*)$", out, re.M)]
+        commands = [
+            [("/dev/null" if re.fullmatch(r"pipe:([3-9]|\d\d+)", a) else a) for a in shlex.split(m.group(2))]
+            for m in re.finditer(r"^(analysis|render|mux|output check): (.*)$", out, re.M)
+        ]
         commands = [[c[0], "-y", *c[1:]] for c in commands]  # /dev/null exists
         found = re.findall(r"^(analysis|render|mux|output check|audio stage):", out, re.M)
         assert found == ["analysis", "render", "mux", "output check"], out[-2000:]
@@ -163,8 +245,14 @@ def bench_full(runs: int) -> dict:
 
         ours = lambda: sh([CLI, "enhance", str(src), "-o", f"{tmp}/c.mp4", "--force", "-q"], env=env)
         a, b = alternate(max(1, runs // 2), ours, by_hand)
-    return {"test": "full enhance vs the same ffmpeg commands by hand", "ours_s": a, "baseline_s": b, "ratio": a / b,
-            "goal": "<= 1.10", "ok": a / b <= 1.10}
+    return {
+        "test": "full enhance vs the same ffmpeg commands by hand",
+        "ours_s": a,
+        "baseline_s": b,
+        "ratio": a / b,
+        "goal": "<= 1.10",
+        "ok": a / b <= 1.10,
+    }
 
 
 def peak_rss_mb(args: list[str]) -> float:
@@ -189,8 +277,15 @@ def bench_memory(runs: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         a = peak_rss_mb([CLI, "enhance", str(short), "--audio-only", "-o", f"{tmp}/s.mp4", "--force", "-q"])
         b = peak_rss_mb([CLI, "enhance", str(long), "--audio-only", "-o", f"{tmp}/l.mp4", "--force", "-q"])
-    return {"test": "peak RSS of the Python process, 1 min vs 10 min input", "ours_s": a, "baseline_s": b, "ratio": b / a,
-            "goal": "< 150 MB, flat", "ok": max(a, b) < 150 and b / a < 1.3, "unit": "MB"}
+    return {
+        "test": "peak RSS of the Python process, 1 min vs 10 min input",
+        "ours_s": a,
+        "baseline_s": b,
+        "ratio": b / a,
+        "goal": "< 150 MB, flat",
+        "ok": max(a, b) < 150 and b / a < 1.3,
+        "unit": "MB",
+    }
 
 
 def bench_memory_speech(runs: int) -> dict:
@@ -199,8 +294,15 @@ def bench_memory_speech(runs: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         a = peak_rss_mb([CLI, "enhance", str(short), "--audio-only", "-o", f"{tmp}/s.mp4", "--force", "-q"])
         b = peak_rss_mb([CLI, "enhance", str(long), "--audio-only", "-o", f"{tmp}/l.mp4", "--force", "-q"])
-    return {"test": "peak RSS, real speech (denoiser on), 1 min vs 10 min", "ours_s": a, "baseline_s": b, "ratio": b / a,
-            "goal": "< 300 MB, flat", "ok": max(a, b) < 300 and b / a < 1.3, "unit": "MB"}
+    return {
+        "test": "peak RSS, real speech (denoiser on), 1 min vs 10 min",
+        "ours_s": a,
+        "baseline_s": b,
+        "ratio": b / a,
+        "goal": "< 300 MB, flat",
+        "ok": max(a, b) < 300 and b / a < 1.3,
+        "unit": "MB",
+    }
 
 
 def bench_help(runs: int) -> dict:
@@ -210,7 +312,14 @@ def bench_help(runs: int) -> dict:
     ours = lambda: sh([CLI, "--help"])
     base = lambda: sh([PY, "-c", "import typer, rich"])
     a, b = alternate(runs * 3, ours, base)
-    return {"test": "--help vs import typer, rich", "ours_s": a, "baseline_s": b, "ratio": a / b, "goal": "<= 1.5", "ok": a / b <= 1.5}
+    return {
+        "test": "--help vs import typer, rich",
+        "ours_s": a,
+        "baseline_s": b,
+        "ratio": a / b,
+        "goal": "<= 1.5",
+        "ok": a / b <= 1.5,
+    }
 
 
 def bench_batch(runs: int) -> dict:
@@ -222,8 +331,22 @@ def bench_batch(runs: int) -> dict:
     for i in range(8):
         f = folder / f"take{i}.wav"
         if not f.exists():
-            subprocess.run([FFMPEG, "-v", "error", "-y", "-filter_complex", audio_graph(45, level=0.02, noise=0.006, channels=2),
-                            "-map", "[a]", "-c:a", "pcm_s16le", str(f)], check=True)
+            subprocess.run(
+                [
+                    FFMPEG,
+                    "-v",
+                    "error",
+                    "-y",
+                    "-filter_complex",
+                    audio_graph(45, level=0.02, noise=0.006, channels=2),
+                    "-map",
+                    "[a]",
+                    "-c:a",
+                    "pcm_s16le",
+                    str(f),
+                ],
+                check=True,
+            )
     busy: dict[str, list[float]] = {"1": [], "2": []}
 
     def run(jobs: str, tmp: str) -> float:
@@ -240,9 +363,16 @@ def bench_batch(runs: int) -> dict:
     # speech meter reading its 16 kHz pipe run side by side), which caps the speed-up of --jobs 2 on two cores near 1.5; the cores busy are
     # printed so that a low speed-up with both cores busy is told apart from a batch that leaves a core idle.
     c1, c2 = statistics.median(busy["1"]), statistics.median(busy["2"])
-    return {"test": f"batch of 8: --jobs 2 speed-up over --jobs 1 (cores busy {c1:.2f} / {c2:.2f})", "ours_s": t2,
-            "baseline_s": t1, "ratio": t1 / t2, "goal": ">= 1.6", "ok": t1 / t2 >= 1.6, "cores_busy_jobs1": c1,
-            "cores_busy_jobs2": c2}
+    return {
+        "test": f"batch of 8: --jobs 2 speed-up over --jobs 1 (cores busy {c1:.2f} / {c2:.2f})",
+        "ours_s": t2,
+        "baseline_s": t1,
+        "ratio": t1 / t2,
+        "goal": ">= 1.6",
+        "ok": t1 / t2 >= 1.6,
+        "cores_busy_jobs1": c1,
+        "cores_busy_jobs2": c2,
+    }
 
 
 def bench_install(runs: int) -> dict:
@@ -250,8 +380,11 @@ def bench_install(runs: int) -> dict:
     from tests import base_install as B
 
     base, n_base, full, n_full = B.base_size()
-    print(f"install: base {base / 1e6:.0f} MB in {n_base} distributions; [all] {full / 1e6:.0f} MB in {n_full} "
-          f"(base is {base / full:.0%} of it)", flush=True)
+    print(
+        f"install: base {base / 1e6:.0f} MB in {n_base} distributions; [all] {full / 1e6:.0f} MB in {n_full} "
+        f"(base is {base / full:.0%} of it)",
+        flush=True,
+    )
     subprocess.run([PY, "-m", "compileall", "-q", str(ROOT / "src")], check=True)
     times = {}
     for label, args in (("--help", ["--help"]), ("enhance --help", ["enhance", "--help"])):
@@ -259,18 +392,36 @@ def bench_install(runs: int) -> dict:
         as_full = B.cli_command("cli", args, base=False)
         times[label] = alternate(runs * 3, lambda c=as_base: sh(c), lambda c=as_full: sh(c))
         a, b = times[label]
-        print(f"install: mediaenhancer {label:<15} base {a * 1000:6.0f} ms   full {b * 1000:6.0f} ms   ratio {a / b:5.2f}",
-              flush=True)
+        print(
+            f"install: mediaenhancer {label:<15} base {a * 1000:6.0f} ms   full {b * 1000:6.0f} ms   ratio {a / b:5.2f}",
+            flush=True,
+        )
     a, b = times["--help"]
     ok = base < full and all(x / y <= 1.10 for x, y in times.values())
-    return {"test": f"base install: --help vs full ({base / 1e6:.0f} MB vs {full / 1e6:.0f} MB)", "ours_s": a,
-            "baseline_s": b, "ratio": a / b, "goal": "<= 1.10, smaller", "ok": ok, "base_mb": base / 1e6,
-            "full_mb": full / 1e6, "base_dists": n_base, "full_dists": n_full}
+    return {
+        "test": f"base install: --help vs full ({base / 1e6:.0f} MB vs {full / 1e6:.0f} MB)",
+        "ours_s": a,
+        "baseline_s": b,
+        "ratio": a / b,
+        "goal": "<= 1.10, smaller",
+        "ok": ok,
+        "base_mb": base / 1e6,
+        "full_mb": full / 1e6,
+        "base_dists": n_base,
+        "full_dists": n_full,
+    }
 
 
-BENCHES = {"audio-only": bench_audio_only, "audio-only-speech": bench_audio_only_speech, "full": bench_full,
-           "memory": bench_memory, "memory-speech": bench_memory_speech, "help": bench_help, "batch": bench_batch,
-           "install": bench_install}
+BENCHES = {
+    "audio-only": bench_audio_only,
+    "audio-only-speech": bench_audio_only_speech,
+    "full": bench_full,
+    "memory": bench_memory,
+    "memory-speech": bench_memory_speech,
+    "help": bench_help,
+    "batch": bench_batch,
+    "install": bench_install,
+}
 
 
 def main() -> int:
@@ -284,8 +435,11 @@ def main() -> int:
         r = BENCHES[name](args.runs)
         results.append(r)
         unit = r.get("unit", "s")
-        print(f"{r['test']:<58} ours {r['ours_s']:8.2f} {unit}  baseline {r['baseline_s']:8.2f} {unit}  "
-              f"ratio {r['ratio']:5.2f}  goal {r['goal']:<14} {'ok' if r['ok'] else 'MISSED'}", flush=True)
+        print(
+            f"{r['test']:<58} ours {r['ours_s']:8.2f} {unit}  baseline {r['baseline_s']:8.2f} {unit}  "
+            f"ratio {r['ratio']:5.2f}  goal {r['goal']:<14} {'ok' if r['ok'] else 'MISSED'}",
+            flush=True,
+        )
     if args.json:
         print(json.dumps(results, indent=2))
     return 0 if all(r["ok"] for r in results) else 1

@@ -42,18 +42,25 @@ def seek_frames(clip: Path, ff: str, *, width: int, height: int, duration: float
     chains = []
     for k in range(count):
         args += ["-threads", "1", "-ss", f"{duration * (k + 0.5) / count:.6f}", "-t", "0.5", "-i", str(clip)]
-        chains.append(f"[{k}:v:0]trim=end_frame=1,setpts=PTS-STARTPTS,scale={width}:{height}:flags=area,format=yuv420p[f{k}]")
+        chains.append(
+            f"[{k}:v:0]trim=end_frame=1,setpts=PTS-STARTPTS,scale={width}:{height}:flags=area,format=yuv420p[f{k}]"
+        )
     graph = ";".join(chains) + ";" + "".join(f"[f{k}]" for k in range(count)) + f"concat=n={count}:v=1:a=0[out]"
-    out = subprocess.run([*args, "-filter_complex", graph, "-map", "[out]", "-f", "rawvideo", "-"],
-                         capture_output=True, check=True).stdout
+    out = subprocess.run(
+        [*args, "-filter_complex", graph, "-map", "[out]", "-f", "rawvideo", "-"], capture_output=True, check=True
+    ).stdout
     data = np.frombuffer(out, dtype=np.uint8)
     size = width * height * 3 // 2
     frames = []
     for k in range(len(data) // size):
-        f = data[k * size:(k + 1) * size]
-        frames.append((f[: width * height].reshape(height, width),
-                       f[width * height: width * height * 5 // 4].reshape(height // 2, width // 2),
-                       f[width * height * 5 // 4:].reshape(height // 2, width // 2)))
+        f = data[k * size : (k + 1) * size]
+        frames.append(
+            (
+                f[: width * height].reshape(height, width),
+                f[width * height : width * height * 5 // 4].reshape(height // 2, width // 2),
+                f[width * height * 5 // 4 :].reshape(height // 2, width // 2),
+            )
+        )
     return frames
 
 
@@ -70,9 +77,31 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="me-bench-sampling-") as tmp:
         clip = Path(tmp) / "long.mp4"
         src = ROOT / "tests" / "data" / "media" / "video-indoor-steady.mp4"
-        subprocess.run([ff, "-v", "error", "-y", "-stream_loop", "-1", "-i", str(src), "-t", str(seconds), "-an",
-                        "-vf", "fps=30,scale=1280:720,noise=alls=10:allf=t", "-c:v", "libx264", "-preset", "ultrafast",
-                        "-g", str(gop), str(clip)], check=True)
+        subprocess.run(
+            [
+                ff,
+                "-v",
+                "error",
+                "-y",
+                "-stream_loop",
+                "-1",
+                "-i",
+                str(src),
+                "-t",
+                str(seconds),
+                "-an",
+                "-vf",
+                "fps=30,scale=1280:720,noise=alls=10:allf=t",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-g",
+                str(gop),
+                str(clip),
+            ],
+            check=True,
+        )
         kw = {"width": 1280, "height": 720, "duration": seconds}
         times: dict[str, list[float]] = {"baseline": [], "select": [], "seek": []}
         stats = {}
@@ -87,8 +116,10 @@ def main(argv: list[str]) -> int:
                 stats[how] = [picture.frame_stats(*f)["noise_luma"] for f in frames]
     base = statistics.median(times["baseline"])
     for how in ("select", "seek"):
-        print(f"{how:7} {seconds:g} s 720p, 8 frames: {statistics.median(times[how]) / base:6.1f}x the baseline "
-              f"(noise σ of the frames: {', '.join(f'{s:.2f}' for s in stats[how])})")
+        print(
+            f"{how:7} {seconds:g} s 720p, 8 frames: {statistics.median(times[how]) / base:6.1f}x the baseline "
+            f"(noise σ of the frames: {', '.join(f'{s:.2f}' for s in stats[how])})"
+        )
     print(f"seek / select = {statistics.median(times['seek']) / statistics.median(times['select']):.2f}")
     return 0
 

@@ -56,8 +56,13 @@ CLI = str(VENV / "mediaenhancer") if (VENV / "mediaenhancer").exists() else "med
 FFMPEG = shutil.which("ffmpeg") or "ffmpeg"
 RATE = 48000
 
-CLEAN = ["speech-female-en-1.flac", "speech-female-en-2.flac", "speech-female-eu-1.flac", "speech-male-en-2.flac",
-         "speech-male-en-3.flac"]
+CLEAN = [
+    "speech-female-en-1.flac",
+    "speech-female-en-2.flac",
+    "speech-female-eu-1.flac",
+    "speech-male-en-2.flac",
+    "speech-male-en-3.flac",
+]
 NOISY_AS_RECORDED = ["speech-male-en-1.flac"]  # JFK: crowd and room noise, no clean reference
 NOISES = ["noise-rain-1.flac", "noise-keyboard-1.flac", "noise-kitchen-dishes-1.flac", "noise-exercise-bike-1.flac"]
 SNRS = [0, 5, 10, 20]
@@ -68,14 +73,36 @@ SCORE_LUFS = -26.0  # the common level DNSMOS also judges at (ITU-T P.56's custo
 
 
 def load(path: Path, rate: int = RATE) -> np.ndarray:
-    out = subprocess.run([FFMPEG, "-v", "error", "-i", str(path), "-map", "0:a:0", "-ac", "1", "-ar", str(rate), "-f", "f32le", "-"],
-                         capture_output=True, check=True).stdout
+    out = subprocess.run(
+        [FFMPEG, "-v", "error", "-i", str(path), "-map", "0:a:0", "-ac", "1", "-ar", str(rate), "-f", "f32le", "-"],
+        capture_output=True,
+        check=True,
+    ).stdout
     return np.frombuffer(out, np.float32).astype(np.float64)
 
 
 def write(path: Path, x: np.ndarray) -> Path:
-    subprocess.run([FFMPEG, "-v", "error", "-y", "-f", "f32le", "-ar", str(RATE), "-ac", "1", "-i", "-", "-c:a", "pcm_s24le",
-                    str(path)], input=np.asarray(x, np.float32).tobytes(), check=True)
+    subprocess.run(
+        [
+            FFMPEG,
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "f32le",
+            "-ar",
+            str(RATE),
+            "-ac",
+            "1",
+            "-i",
+            "-",
+            "-c:a",
+            "pcm_s24le",
+            str(path),
+        ],
+        input=np.asarray(x, np.float32).tobytes(),
+        check=True,
+    )
     return path
 
 
@@ -141,14 +168,20 @@ class Judges:
             est = align(x, clean)
             n = min(len(est), len(clean))
             out["si_sdr"] = si_sdr(est[:n], clean[:n])
-            out["stoi"] = float(stoi(resample_poly(clean[:n], 1, 3), resample_poly(est[:n], 1, 3), 16000, extended=False))
+            out["stoi"] = float(
+                stoi(resample_poly(clean[:n], 1, 3), resample_poly(est[:n], 1, 3), 16000, extended=False)
+            )
         return out
 
 
 def enhance(src: Path, dst: Path, *extra: str) -> float:
     t = time.perf_counter()
-    subprocess.run([CLI, "enhance", str(src), "-o", str(dst), "--force", "-q", *extra], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    subprocess.run(
+        [CLI, "enhance", str(src), "-o", str(dst), "--force", "-q", *extra],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     return time.perf_counter() - t
 
 
@@ -156,8 +189,12 @@ def normalize(src: Path, dst: Path) -> None:
     tool = shutil.which("ffmpeg-normalize", path=str(VENV)) or shutil.which("ffmpeg-normalize")
     if not tool:
         raise SystemExit("ffmpeg-normalize missing: .venv/bin/pip install -e '.[bench]'")
-    subprocess.run([tool, str(src), "-o", str(dst), "-f", "-t", "-16", "-tp", "-1.5", "-ar", str(RATE), "-c:a", "pcm_s24le"],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [tool, str(src), "-o", str(dst), "-f", "-t", "-16", "-tp", "-1.5", "-ar", str(RATE), "-c:a", "pcm_s24le"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 # --------------------------------------------------------------------------- quality
@@ -184,18 +221,24 @@ def quality(quick: bool, work: Path) -> dict:
         seconds += enhance(src, work / f"enh{i}.wav")
         total_audio += len(x) / RATE
         normalize(src, work / f"norm{i}.wav")
-        row = {"case": label, "snr": snr,
-               "input": judges.score(x, clean),
-               "enhance": judges.score(load(work / f"enh{i}.wav"), clean),
-               "normalize": judges.score(load(work / f"norm{i}.wav"), clean)}
+        row = {
+            "case": label,
+            "snr": snr,
+            "input": judges.score(x, clean),
+            "enhance": judges.score(load(work / f"enh{i}.wav"), clean),
+            "normalize": judges.score(load(work / f"norm{i}.wav"), clean),
+        }
         if clean is not None and snr in (5, 10):
             enhance(src, work / f"unity{i}.wav", "--target-lufs", f"{max(-40.0, min(-5.0, loudness(x))):.2f}")
             row["enhance_unity_si_sdr"] = si_sdr(align(load(work / f"unity{i}.wav"), clean), clean)
         rows.append(row)
         e, n0 = row["enhance"], row["input"]
-        print(f"  {label:<62} OVRL {n0['ovrl_eq']:.2f} -> {e['ovrl_eq']:.2f} (as written {n0['ovrl']:.2f} -> {e['ovrl']:.2f})"
-              f"  BAK {n0['bak_eq']:.2f} -> {e['bak_eq']:.2f}"
-              + (f"  SI-SDR {n0['si_sdr']:5.1f} -> {e['si_sdr']:5.1f}" if "si_sdr" in e else ""), flush=True)
+        print(
+            f"  {label:<62} OVRL {n0['ovrl_eq']:.2f} -> {e['ovrl_eq']:.2f} (as written {n0['ovrl']:.2f} -> {e['ovrl']:.2f})"
+            f"  BAK {n0['bak_eq']:.2f} -> {e['bak_eq']:.2f}"
+            + (f"  SI-SDR {n0['si_sdr']:5.1f} -> {e['si_sdr']:5.1f}" if "si_sdr" in e else ""),
+            flush=True,
+        )
     return {"rows": rows, "enhance_seconds": seconds, "audio_seconds": total_audio}
 
 
@@ -214,22 +257,39 @@ def summarise(q: dict) -> tuple[list[str], dict[str, bool]]:
                 continue
             med = [statistics.median(r[k][judge] for r in group) for k in ("input", "enhance", "normalize")]
             nd = 3 if judge == "stoi" else (1 if judge == "si_sdr" else 2)
-            label = {"sig_eq": "SIG", "bak_eq": "BAK", "ovrl_eq": "OVRL", "ovrl": "OVRL as written", "si_sdr": "SI-SDR",
-                     "stoi": "STOI"}[judge]
+            label = {
+                "sig_eq": "SIG",
+                "bak_eq": "BAK",
+                "ovrl_eq": "OVRL",
+                "ovrl": "OVRL as written",
+                "si_sdr": "SI-SDR",
+                "stoi": "STOI",
+            }[judge]
             lines.append(f"| {name} | {len(group)} | {label} | {med[0]:.{nd}f} | {med[1]:.{nd}f} | {med[2]:.{nd}f} |")
+
     def dns(key: str) -> tuple[float, float, float, float, str]:
         gains = [r["enhance"][key] - r["input"][key] for r in noisy]
         worst_row = min(rows, key=lambda r: r["enhance"][key] - r["input"][key])
         bak_key = key.replace("ovrl", "bak")
-        return (statistics.median(gains), worst_row["enhance"][key] - worst_row["input"][key],
-                statistics.median(r["enhance"][bak_key] for r in noisy), min(r["enhance"][bak_key] for r in noisy),
-                worst_row["case"])
+        return (
+            statistics.median(gains),
+            worst_row["enhance"][key] - worst_row["input"][key],
+            statistics.median(r["enhance"][bak_key] for r in noisy),
+            min(r["enhance"][bak_key] for r in noisy),
+            worst_row["case"],
+        )
 
     gain, worst, bak, bak_min, worst_case = dns("ovrl_eq")
     gain_w, worst_w, bak_w, bak_min_w, worst_case_w = dns("ovrl")
     unity = [r["enhance_unity_si_sdr"] - r["input"]["si_sdr"] for r in rows if "enhance_unity_si_sdr" in r]
-    unity_by = {snr: statistics.median(r["enhance_unity_si_sdr"] - r["input"]["si_sdr"] for r in rows
-                                       if r["snr"] == snr and "enhance_unity_si_sdr" in r) for snr in (5, 10)}
+    unity_by = {
+        snr: statistics.median(
+            r["enhance_unity_si_sdr"] - r["input"]["si_sdr"]
+            for r in rows
+            if r["snr"] == snr and "enhance_unity_si_sdr" in r
+        )
+        for snr in (5, 10)
+    }
     lines += [
         "",
         f"DNSMOS at {SCORE_LUFS:g} LUFS (every signal at the same level):",
@@ -272,8 +332,27 @@ def long_speech(path: Path, minutes: float = 10.0) -> Path:
         i += 1
     x = np.concatenate(parts)[: int(minutes * 60 * RATE)]
     x = mix(x, noise, 15)
-    subprocess.run([FFMPEG, "-v", "error", "-y", "-f", "f32le", "-ar", str(RATE), "-ac", "1", "-i", "-", "-c:a", "flac", str(path)],
-                   input=np.asarray(x, np.float32).tobytes(), check=True)
+    subprocess.run(
+        [
+            FFMPEG,
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "f32le",
+            "-ar",
+            str(RATE),
+            "-ac",
+            "1",
+            "-i",
+            "-",
+            "-c:a",
+            "flac",
+            str(path),
+        ],
+        input=np.asarray(x, np.float32).tobytes(),
+        check=True,
+    )
     return path
 
 
@@ -301,18 +380,24 @@ def speed(work: Path) -> tuple[list[str], dict[str, bool], dict]:
     assert src is not None
     load_before = os.getloadavg()
     wall, rss = peak_rss([CLI, "enhance", str(src), "-o", str(work / "long.flac"), "--force", "-q"])
-    wall_off, _ = peak_rss([CLI, "enhance", str(src), "-o", str(work / "long-off.flac"), "--force", "-q", "--denoise", "off"])
+    wall_off, _ = peak_rss(
+        [CLI, "enhance", str(src), "-o", str(work / "long-off.flac"), "--force", "-q", "--denoise", "off"]
+    )
     load_after = os.getloadavg()
     # batch: four 2.5-minute files with --jobs 2; CPU used by the processes against two cores of wall time
     folder = work / "batch"
     folder.mkdir(exist_ok=True)
     x = load(src)
     for k in range(4):
-        write(folder / f"part{k}.wav", x[k * 150 * RATE:(k + 1) * 150 * RATE])
+        write(folder / f"part{k}.wav", x[k * 150 * RATE : (k + 1) * 150 * RATE])
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    subprocess.run([CLI, "enhance", str(folder), "--out-dir", str(work / "batch-out"), "--force", "-q", "--jobs", "2"], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [CLI, "enhance", str(folder), "--out-dir", str(work / "batch-out"), "--force", "-q", "--jobs", "2"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     batch_wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -327,13 +412,22 @@ def speed(work: Path) -> tuple[list[str], dict[str, bool], dict]:
         f"(other engineers share the machine; {os.cpu_count()} cores)",
     ]
     ok = {"speed": 600 / wall >= 8.0, "memory": rss < 300, "jobs2_busy": busy >= 0.8}
-    data = {"wall_s": wall, "wall_denoise_off_s": wall_off, "rss_mb": rss, "batch_wall_s": batch_wall, "batch_cpu_s": cpu,
-            "busy": busy, "load": [load_before[0], load_after[0]]}
+    data = {
+        "wall_s": wall,
+        "wall_denoise_off_s": wall_off,
+        "rss_mb": rss,
+        "batch_wall_s": batch_wall,
+        "batch_cpu_s": cpu,
+        "busy": busy,
+        "load": [load_before[0], load_after[0]],
+    }
     return lines, ok, data
 
 
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, prog="quality.py audio")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, prog="quality.py audio"
+    )
     ap.add_argument("--quick", action="store_true", help="two voices, two noises (about a minute)")
     ap.add_argument("--skip-speed", action="store_true", help="quality only")
     ap.add_argument("--skip-quality", action="store_true", help="speed and memory only")
@@ -346,7 +440,10 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="quality-audio-") as tmp:
         work = Path(tmp)
         if not args.skip_quality:
-            print("audio quality: input / enhance (default) / ffmpeg-normalize, judged by DNSMOS P.835, SI-SDR, STOI", flush=True)
+            print(
+                "audio quality: input / enhance (default) / ffmpeg-normalize, judged by DNSMOS P.835, SI-SDR, STOI",
+                flush=True,
+            )
             q = quality(args.quick, work)
             more, good = summarise(q)
             lines += more

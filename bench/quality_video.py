@@ -75,9 +75,21 @@ def score(ff: str, out: Path, clean: Path) -> dict[str, float | None]:
         log = Path(tmp) / "vmaf.json"
         vmaf = f";[a2][b2]libvmaf=model={VMAF_MODELS}:log_fmt=json:log_path={log}" if _has_vmaf(ff) else ""
         n = 3 if vmaf else 2
-        err = sh(ff, "-hide_banner", "-nostats", "-i", str(out), "-i", str(clean), "-lavfi",
-                 f"[0:v]{ALIGN},split={n}[a0][a1]{'[a2]' if vmaf else ''};[1:v]{ALIGN},split={n}[b0][b1]{'[b2]' if vmaf else ''};"
-                 f"[a0][b0]ssim;[a1][b1]psnr{vmaf}", "-f", "null", "-")
+        err = sh(
+            ff,
+            "-hide_banner",
+            "-nostats",
+            "-i",
+            str(out),
+            "-i",
+            str(clean),
+            "-lavfi",
+            f"[0:v]{ALIGN},split={n}[a0][a1]{'[a2]' if vmaf else ''};[1:v]{ALIGN},split={n}[b0][b1]{'[b2]' if vmaf else ''};"
+            f"[a0][b0]ssim;[a1][b1]psnr{vmaf}",
+            "-f",
+            "null",
+            "-",
+        )
         pooled = json.loads(log.read_text())["pooled_metrics"] if vmaf else {}
     ssim = re.search(r"SSIM .*All:([0-9.]+)", err)
     psnr = re.search(r"PSNR .*average:([0-9.inf]+)", err)
@@ -113,16 +125,42 @@ def _row(name: str, case: str, who: str, r: dict, note: str = "") -> None:
     print(f"{name:7} {case:14} {who:10} {r['psnr']:6.2f} {r['ssim'] or 0:6.3f}{v}   {note}")
 
 
-def quality(ff: str, work: Path, clips: list[str], cases: list[str], seconds: float,
-            tries: list[str]) -> list[str]:
+def quality(ff: str, work: Path, clips: list[str], cases: list[str], seconds: float, tries: list[str]) -> list[str]:
     missed: list[str] = []
     print(f"{'clip':7} {'case':14} {'':10} {'PSNR':>6} {'SSIM':>6} {'VMAF':>6} {'NEG':>6}   plan")
     for name in clips:
         clean = work / f"{name}-clean.mkv"
-        sh(ff, "-y", "-i", str(CLIPS[name]), "-t", str(seconds), "-an", "-c:v", "ffv1", "-pix_fmt", "yuv420p", str(clean))
+        sh(
+            ff,
+            "-y",
+            "-i",
+            str(CLIPS[name]),
+            "-t",
+            str(seconds),
+            "-an",
+            "-c:v",
+            "ffv1",
+            "-pix_fmt",
+            "yuv420p",
+            str(clean),
+        )
         for case in cases:
             bad = work / f"{name}-{case}.mp4"
-            sh(ff, "-y", "-i", str(clean), "-vf", CASES[case], "-c:v", "libx264", "-preset", "faster", "-crf", "18", str(bad))
+            sh(
+                ff,
+                "-y",
+                "-i",
+                str(clean),
+                "-vf",
+                CASES[case],
+                "-c:v",
+                "libx264",
+                "-preset",
+                "faster",
+                "-crf",
+                "18",
+                str(bad),
+            )
             out = work / f"{name}-{case}-enh.mp4"
             _, data = enhance(bad, out)
             plan = data.get("plan") or {}
@@ -134,11 +172,29 @@ def quality(ff: str, work: Path, clips: list[str], cases: list[str], seconds: fl
                 _row(name, case, who, r, "+".join(steps) if who == "enhance" else "")
             for i, vf in enumerate(tries):
                 tried = work / f"{name}-{case}-try{i}.mp4"
-                sh(ff, "-y", "-i", str(bad), "-vf", vf, "-c:v", "libx264", "-preset", "faster", "-crf", "21", str(tried))
+                sh(
+                    ff,
+                    "-y",
+                    "-i",
+                    str(bad),
+                    "-vf",
+                    vf,
+                    "-c:v",
+                    "libx264",
+                    "-preset",
+                    "faster",
+                    "-crf",
+                    "21",
+                    str(tried),
+                )
                 _row(name, case, f"try{i}", score(ff, tried, clean), vf)
             i, e = rows["input"], rows["enhance"]
             for k in ("psnr", "ssim", "vmaf", "neg"):
-                if i[k] is not None and e[k] is not None and e[k] < i[k] - (0.05 if k == "psnr" else 0.002 if k == "ssim" else 0.5):
+                if (
+                    i[k] is not None
+                    and e[k] is not None
+                    and e[k] < i[k] - (0.05 if k == "psnr" else 0.002 if k == "ssim" else 0.5)
+                ):
                     missed.append(f"{name} {case}: enhance lowered {k} ({i[k]:.3f} → {e[k]:.3f})")
             if case in ("σ10", "σ20"):
                 if e["ssim"] is not None and e["ssim"] - i["ssim"] < 0.15:
@@ -152,15 +208,49 @@ def quality(ff: str, work: Path, clips: list[str], cases: list[str], seconds: fl
 
 def speed(ff: str, work: Path, seconds: float) -> list[str]:
     clip = work / "speed-1080p.mp4"
-    sh(ff, "-y", "-stream_loop", "-1", "-i", str(CLIPS["indoor"]), "-t", str(seconds), "-an",
-       "-vf", "scale=1920:1080:flags=bicubic,noise=alls=14:allf=t", "-c:v", "libx264", "-preset", "faster", "-crf", "18", str(clip))
+    sh(
+        ff,
+        "-y",
+        "-stream_loop",
+        "-1",
+        "-i",
+        str(CLIPS["indoor"]),
+        "-t",
+        str(seconds),
+        "-an",
+        "-vf",
+        "scale=1920:1080:flags=bicubic,noise=alls=14:allf=t",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "faster",
+        "-crf",
+        "18",
+        str(clip),
+    )
     t0 = time.monotonic()
-    sh(ff, "-y", "-i", str(clip), "-c:v", "libx264", "-preset", "faster", "-crf", "21", "-pix_fmt", "yuv420p", str(work / "x264.mp4"))
+    sh(
+        ff,
+        "-y",
+        "-i",
+        str(clip),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "faster",
+        "-crf",
+        "21",
+        "-pix_fmt",
+        "yuv420p",
+        str(work / "x264.mp4"),
+    )
     x264 = time.monotonic() - t0
     took, data = enhance(clip, work / "speed-enh.mp4")
     steps = [s["filter"] for s in (data.get("plan") or {}).get("video_steps", [])]
     ratio = took / x264
-    print(f"speed: {seconds:g} s 1080p with grain, enhance ({'+'.join(steps)}) / plain x264 faster = {ratio:.2f}x (goal ≤ 2.5x)")
+    print(
+        f"speed: {seconds:g} s 1080p with grain, enhance ({'+'.join(steps)}) / plain x264 faster = {ratio:.2f}x (goal ≤ 2.5x)"
+    )
     return [f"speed {ratio:.2f}x of x264 (goal ≤ 2.5x)"] if ratio > 2.5 else []
 
 

@@ -80,9 +80,14 @@ def make_wav(path: Path, size: int) -> None:
     channels, rate, width = 8, 48_000, 4
     data = size - 44
     data -= data % (channels * width)
-    header = b"RIFF" + struct.pack("<I", 36 + data) + b"WAVEfmt " + struct.pack(
-        "<IHHIIHH", 16, 3, channels, rate, rate * channels * width, channels * width, width * 8
-    ) + b"data" + struct.pack("<I", data)
+    header = (
+        b"RIFF"
+        + struct.pack("<I", 36 + data)
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 3, channels, rate, rate * channels * width, channels * width, width * 8)
+        + b"data"
+        + struct.pack("<I", data)
+    )
     block = os.urandom(MB)
     block = bytes(b & 0x3E for b in block[:4096]) * (MB // 4096)  # small floats: no NaN/inf samples
     with open(path, "wb") as fh:
@@ -136,8 +141,13 @@ def main() -> None:
     ap.add_argument("--size-mb", type=int, default=1024)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--aws", help="path of the aws command (default: on PATH, else installed into bench/out)")
-    ap.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
-                    help="extra setting for the server, e.g. MEDIAENHANCER_UPLOAD_CONCURRENCY=6 (repeatable)")
+    ap.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra setting for the server, e.g. MEDIAENHANCER_UPLOAD_CONCURRENCY=6 (repeatable)",
+    )
     args = ap.parse_args()
     aws = find_aws(args.aws)
 
@@ -150,30 +160,57 @@ def main() -> None:
         base_env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIAENHANCER_")}
 
         s3_port = free_port()
-        procs.append(subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(s3_port)],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(s3_port)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         s3_url = f"http://127.0.0.1:{s3_port}"
         wait_http(s3_url + "/moto-api/")
         aws_env = {**base_env, **KEYS}
-        subprocess.run([*aws, "s3api", "create-bucket", "--bucket", BUCKET, "--endpoint-url", s3_url], env=aws_env,
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [*aws, "s3api", "create-bucket", "--bucket", BUCKET, "--endpoint-url", s3_url],
+            env=aws_env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
 
         port = free_port()
-        env = {**base_env, "MEDIAENHANCER_DATA_DIR": str(work / "data"), "MEDIAENHANCER_CONFIG_DIR": str(work / "config"),
-               "MEDIAENHANCER_CACHE_DIR": str(work / "cache"), "MEDIAENHANCER_STORAGE_BACKEND": "s3",
-               "MEDIAENHANCER_S3_ENDPOINT_URL": s3_url, "MEDIAENHANCER_S3_BUCKET": BUCKET,
-               "MEDIAENHANCER_S3_ACCESS_KEY_ID": KEYS["AWS_ACCESS_KEY_ID"],
-               "MEDIAENHANCER_S3_SECRET_ACCESS_KEY": KEYS["AWS_SECRET_ACCESS_KEY"],
-               "MEDIAENHANCER_STORAGE_REAP_INTERVAL_SECONDS": "0", "MEDIAENHANCER_LOG_LEVEL": "warning",
-               "MEDIAENHANCER_SERVER_URL": f"http://127.0.0.1:{port}"}
+        env = {
+            **base_env,
+            "MEDIAENHANCER_DATA_DIR": str(work / "data"),
+            "MEDIAENHANCER_CONFIG_DIR": str(work / "config"),
+            "MEDIAENHANCER_CACHE_DIR": str(work / "cache"),
+            "MEDIAENHANCER_STORAGE_BACKEND": "s3",
+            "MEDIAENHANCER_S3_ENDPOINT_URL": s3_url,
+            "MEDIAENHANCER_S3_BUCKET": BUCKET,
+            "MEDIAENHANCER_S3_ACCESS_KEY_ID": KEYS["AWS_ACCESS_KEY_ID"],
+            "MEDIAENHANCER_S3_SECRET_ACCESS_KEY": KEYS["AWS_SECRET_ACCESS_KEY"],
+            "MEDIAENHANCER_STORAGE_REAP_INTERVAL_SECONDS": "0",
+            "MEDIAENHANCER_LOG_LEVEL": "warning",
+            "MEDIAENHANCER_SERVER_URL": f"http://127.0.0.1:{port}",
+        }
         env.update(dict(item.split("=", 1) for item in args.server_env))
         admin = str(BIN / "mediaenhancer-server")
-        subprocess.run([admin, "users", "create", "bench@example.com", "--plan", "professional"], env=env, check=True,
-                       stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-        token = subprocess.run([admin, "tokens", "create", "bench@example.com"], env=env, check=True,
-                               capture_output=True, text=True).stdout.strip().splitlines()[-1]
-        server = subprocess.Popen([admin, "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [admin, "users", "create", "bench@example.com", "--plan", "professional"],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+        )
+        token = (
+            subprocess.run(
+                [admin, "tokens", "create", "bench@example.com"], env=env, check=True, capture_output=True, text=True
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        server = subprocess.Popen(
+            [admin, "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         procs.append(server)
         wait_http(f"http://127.0.0.1:{port}/health")
         client_env = {**env, "MEDIAENHANCER_TOKEN": token}
@@ -183,32 +220,61 @@ def main() -> None:
 
         def aws_cp(i: int) -> None:
             moto_before = cpu_seconds(procs[0].pid)
-            t, _, _, cpu = run_measured([*aws, "s3", "cp", str(media), f"s3://{BUCKET}/aws-{i}", "--endpoint-url",
-                                         s3_url, "--only-show-errors"], aws_env)
-            print(f"  aws s3 cp {t:.1f} s wall: aws {cpu:.1f} s CPU, moto {cpu_seconds(procs[0].pid) - moto_before:.1f} s CPU",
-                  file=sys.stderr)
+            t, _, _, cpu = run_measured(
+                [
+                    *aws,
+                    "s3",
+                    "cp",
+                    str(media),
+                    f"s3://{BUCKET}/aws-{i}",
+                    "--endpoint-url",
+                    s3_url,
+                    "--only-show-errors",
+                ],
+                aws_env,
+            )
+            print(
+                f"  aws s3 cp {t:.1f} s wall: aws {cpu:.1f} s CPU, moto {cpu_seconds(procs[0].pid) - moto_before:.1f} s CPU",
+                file=sys.stderr,
+            )
             results["aws"].append(size / t / 1e6)
-            subprocess.run([*aws, "s3", "rm", f"s3://{BUCKET}/aws-{i}", "--endpoint-url", s3_url, "--only-show-errors"],
-                           env=aws_env, check=True)
+            subprocess.run(
+                [*aws, "s3", "rm", f"s3://{BUCKET}/aws-{i}", "--endpoint-url", s3_url, "--only-show-errors"],
+                env=aws_env,
+                check=True,
+            )
 
         def through_server(i: int) -> None:
             cpu_before = cpu_seconds(server.pid), cpu_seconds(procs[0].pid)
-            t, rss, out, cpu = run_measured([str(BIN / "mediaenhancer"), "upload", str(media), "--json", "--quiet"],
-                                            client_env)
+            t, rss, out, cpu = run_measured(
+                [str(BIN / "mediaenhancer"), "upload", str(media), "--json", "--quiet"], client_env
+            )
             cpu_used = [a - b for a, b in zip((cpu_seconds(server.pid), cpu_seconds(procs[0].pid)), cpu_before)]
-            print(f"  upload {t:.1f} s wall: client {cpu:.1f} s CPU, server {cpu_used[0]:.1f} s CPU, "
-                  f"moto {cpu_used[1]:.1f} s CPU", file=sys.stderr)
+            print(
+                f"  upload {t:.1f} s wall: client {cpu:.1f} s CPU, server {cpu_used[0]:.1f} s CPU, "
+                f"moto {cpu_used[1]:.1f} s CPU",
+                file=sys.stderr,
+            )
             results["server"].append(size / t / 1e6)
             client_rss.append(rss)
             media_id = json.loads(out.splitlines()[0])["media"]["id"]
-            subprocess.run([str(BIN / "mediaenhancer"), "media", "rm", media_id], env=client_env, check=True,
-                           stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [str(BIN / "mediaenhancer"), "media", "rm", media_id],
+                env=client_env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
 
         def boto3_upload_file(i: int) -> None:
-            t, _, _, _ = run_measured([sys.executable, "-c", BOTO3_CHILD, s3_url, str(media), BUCKET, f"boto3-{i}"], aws_env)
+            t, _, _, _ = run_measured(
+                [sys.executable, "-c", BOTO3_CHILD, s3_url, str(media), BUCKET, f"boto3-{i}"], aws_env
+            )
             results["boto3"].append(size / t / 1e6)
-            subprocess.run([*aws, "s3", "rm", f"s3://{BUCKET}/boto3-{i}", "--endpoint-url", s3_url, "--only-show-errors"],
-                           env=aws_env, check=True)
+            subprocess.run(
+                [*aws, "s3", "rm", f"s3://{BUCKET}/boto3-{i}", "--endpoint-url", s3_url, "--only-show-errors"],
+                env=aws_env,
+                check=True,
+            )
 
         for i in range(args.rounds):
             # Each transfer starts from the same state: its object removed after it, and the
@@ -217,14 +283,21 @@ def main() -> None:
             for run in ((aws_cp, through_server) if i % 2 == 0 else (through_server, aws_cp)) + (boto3_upload_file,):
                 os.sync()
                 run(i)
-            print(f"round {i + 1}: server {results['server'][-1]:.0f} MB/s, aws s3 cp {results['aws'][-1]:.0f} MB/s, "
-                  f"boto3 upload_file {results['boto3'][-1]:.0f} MB/s", file=sys.stderr)
+            print(
+                f"round {i + 1}: server {results['server'][-1]:.0f} MB/s, aws s3 cp {results['aws'][-1]:.0f} MB/s, "
+                f"boto3 upload_file {results['boto3'][-1]:.0f} MB/s",
+                file=sys.stderr,
+            )
         server_rss = vm_hwm(server.pid)
         best = {k: max(v) for k, v in results.items()}
         print(f"file: {size / 1e6:.0f} MB WAV, {args.rounds} round(s), best of each; S3: moto_server on loopback")
         print(f"through mediaenhancer-server : {best['server']:7.1f} MB/s")
-        print(f"aws s3 cp                    : {best['aws']:7.1f} MB/s   ratio server/aws   = {best['server'] / best['aws']:.2f} (goal >= 0.8)")
-        print(f"boto3 upload_file            : {best['boto3']:7.1f} MB/s   ratio server/boto3 = {best['server'] / best['boto3']:.2f}")
+        print(
+            f"aws s3 cp                    : {best['aws']:7.1f} MB/s   ratio server/aws   = {best['server'] / best['aws']:.2f} (goal >= 0.8)"
+        )
+        print(
+            f"boto3 upload_file            : {best['boto3']:7.1f} MB/s   ratio server/boto3 = {best['server'] / best['boto3']:.2f}"
+        )
         print(f"peak RSS: server {server_rss / MB:.0f} MB, client {max(client_rss) / MB:.0f} MB (goal < 150 MB each)")
     finally:
         for p in procs:

@@ -128,7 +128,10 @@ def base_python(code: str, *, base: bool = True) -> list[str]:
 def cli_command(prog: str, args: list[str], *, base: bool = True) -> list[str]:
     """``mediaenhancer`` (``prog="cli"``) or ``mediaenhancer-server`` (``"server"``) run as after a
     base install (``base=True``) or the full one."""
-    target = {"cli": ("mediaenhancer_cli.app", "mediaenhancer"), "server": ("mediaenhancer_server.cli", "mediaenhancer-server")}
+    target = {
+        "cli": ("mediaenhancer_cli.app", "mediaenhancer"),
+        "server": ("mediaenhancer_server.cli", "mediaenhancer-server"),
+    }
     module, name = target[prog]
     code = f"import sys; sys.argv = [{name!r}, *{args!r}]; from {module} import main; main()"
     return base_python(code, base=base)

@@ -26,13 +26,17 @@ def assert_terminal(text: str, ids: tuple[str, ...] = (), names: tuple[str, ...]
     for ident in ids:
         assert ident[:8] in text, f"{ident[:8]} missing:\n{text}"
         tail = ident.replace("-", "")[8:]
-        assert not any(tail[i:i + 6] in re.sub(r"[^0-9a-f]", "", line) for line in text.splitlines()
-                       for i in range(0, len(tail) - 5)), f"rest of {ident} shown (wrapped?):\n{text}"
+        assert not any(
+            tail[i : i + 6] in re.sub(r"[^0-9a-f]", "", line)
+            for line in text.splitlines()
+            for i in range(0, len(tail) - 5)
+        ), f"rest of {ident} shown (wrapped?):\n{text}"
     for name in names:
         starts = [m.start() for m in re.finditer(re.escape(name[:8]), text)]
         assert starts, f"{name} missing:\n{text}"
         for at in starts:
-            shown = text[at:at + len(name)]
+            shown = text[at : at + len(name)]
             cut = shown.split("…")[0]
-            assert shown == name or ("…" in shown and name.startswith(cut)), \
+            assert shown == name or ("…" in shown and name.startswith(cut)), (
                 f"{name} broken mid-word as {shown!r}:\n{text}"
+            )

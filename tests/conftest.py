@@ -99,7 +99,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture
 def noisy_speech_wav(make_media, tmp_path: Path) -> Path:
-    return make_media("noisy.wav", lambda p: M.make_audio(p, 8.0, ("-c:a", "pcm_s16le"), level=0.02, noise=0.01, hum_hz=50), tmp_path)
+    return make_media(
+        "noisy.wav", lambda p: M.make_audio(p, 8.0, ("-c:a", "pcm_s16le"), level=0.02, noise=0.01, hum_hz=50), tmp_path
+    )
 
 
 @pytest.fixture

@@ -33,8 +33,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["GeminiStandIn", "Call", "Reply", "json_answer", "text_answer", "error_answer", "safety_block",
-           "prompt_blocked", "slow"]
+__all__ = [
+    "GeminiStandIn",
+    "Call",
+    "Reply",
+    "json_answer",
+    "text_answer",
+    "error_answer",
+    "safety_block",
+    "prompt_blocked",
+    "slow",
+]
 
 
 @dataclass
@@ -105,11 +114,14 @@ def _candidate(text: str, finish: str = "STOP") -> dict[str, Any]:
 
 
 def text_answer(text: str, *, finish: str = "STOP") -> Reply:
-    return Reply(200, {
-        "candidates": [_candidate(text, finish)],
-        "usageMetadata": {"promptTokenCount": 100, "candidatesTokenCount": 20, "totalTokenCount": 120},
-        "modelVersion": "standin-1",
-    })
+    return Reply(
+        200,
+        {
+            "candidates": [_candidate(text, finish)],
+            "usageMetadata": {"promptTokenCount": 100, "candidatesTokenCount": 20, "totalTokenCount": 120},
+            "modelVersion": "standin-1",
+        },
+    )
 
 
 def json_answer(obj: Any) -> Reply:
@@ -122,14 +134,21 @@ def error_answer(code: int, status: str, message: str, *, delay: float = 0.0) ->
 
 def safety_block() -> Reply:
     """The model stopped for safety: a candidate without content and finishReason SAFETY."""
-    return Reply(200, {
-        "candidates": [{
-            "finishReason": "SAFETY",
-            "index": 0,
-            "safetyRatings": [{"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": True}],
-        }],
-        "modelVersion": "standin-1",
-    })
+    return Reply(
+        200,
+        {
+            "candidates": [
+                {
+                    "finishReason": "SAFETY",
+                    "index": 0,
+                    "safetyRatings": [
+                        {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": True}
+                    ],
+                }
+            ],
+            "modelVersion": "standin-1",
+        },
+    )
 
 
 def prompt_blocked(reason: str = "SAFETY") -> Reply:
@@ -264,7 +283,11 @@ class GeminiStandIn:
     def _send(self, h: BaseHTTPRequestHandler, reply: Reply) -> None:
         if reply.delay:
             time.sleep(reply.delay)
-        body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body if reply.body is not None else {}).encode()
+        body = (
+            reply.body
+            if isinstance(reply.body, bytes)
+            else json.dumps(reply.body if reply.body is not None else {}).encode()
+        )
         try:
             h.send_response(reply.status)
             h.send_header("Content-Type", "application/json; charset=UTF-8")
@@ -280,7 +303,9 @@ class GeminiStandIn:
     # -- generateContent
     def _generate(self, path: str, headers: dict[str, str], raw: bytes) -> Reply:
         model = path.rsplit("/", 1)[-1].split(":", 1)[0]
-        call = Call(path=path, model=model, headers=headers, body=json.loads(raw or b"{}"), raw_size=len(raw), standin=self)
+        call = Call(
+            path=path, model=model, headers=headers, body=json.loads(raw or b"{}"), raw_size=len(raw), standin=self
+        )
         with self._lock:
             self.calls.append(call)
         return self.handler(call)
@@ -289,7 +314,7 @@ class GeminiStandIn:
     def _upload_start(self, path: str, headers: dict[str, str], raw: bytes) -> Reply:
         if headers.get("x-goog-upload-protocol") != "resumable" or headers.get("x-goog-upload-command") != "start":
             return error_answer(400, "INVALID_ARGUMENT", "expected a resumable upload start")
-        meta = (json.loads(raw or b"{}").get("file") or {})
+        meta = json.loads(raw or b"{}").get("file") or {}
         upload_id = uuid.uuid4().hex
         version = path.split("/")[2]
         with self._lock:
@@ -313,8 +338,11 @@ class GeminiStandIn:
             command = headers.get("x-goog-upload-command", "")
             offset = int(headers.get("x-goog-upload-offset", "-1"))
             if offset != len(session["data"]):
-                return Reply(400, {"error": {"code": 400, "message": "bad offset", "status": "INVALID_ARGUMENT"}},
-                             headers={"X-Goog-Upload-Status": "final"})
+                return Reply(
+                    400,
+                    {"error": {"code": 400, "message": "bad offset", "status": "INVALID_ARGUMENT"}},
+                    headers={"X-Goog-Upload-Status": "final"},
+                )
             session["data"] += raw
             if "finalize" not in command:
                 return Reply(200, {}, headers={"X-Goog-Upload-Status": "active"})

@@ -23,8 +23,12 @@ def ffmpeg(*args: str) -> None:
     subprocess.run([FFMPEG, "-hide_banner", "-v", "error", "-y", *args], check=True)
 
 
-def speech_expr(level: float = 0.05, f0: float = 140.0, pause_every: float = 4.0, pause: float = 1.2, start: float = 0.0) -> str:
-    harm = "+".join(f"{a}*sin(2*PI*{f0 * k:g}*t)" for k, a in ((1, 1.0), (2, 0.7), (3, 0.5), (4, 0.35), (5, 0.25), (7, 0.15)))
+def speech_expr(
+    level: float = 0.05, f0: float = 140.0, pause_every: float = 4.0, pause: float = 1.2, start: float = 0.0
+) -> str:
+    harm = "+".join(
+        f"{a}*sin(2*PI*{f0 * k:g}*t)" for k, a in ((1, 1.0), (2, 0.7), (3, 0.5), (4, 0.35), (5, 0.25), (7, 0.15))
+    )
     gate = f"gt(mod(t-{start:g}\\,{pause_every:g})\\,{pause:g})*gte(t\\,{start:g})"
     return f"{level}*({harm})*(0.55+0.45*sin(2*PI*4*t))*{gate}"
 
@@ -105,8 +109,27 @@ def make_sync_clip(dest: Path, duration: float = 10.0, events: tuple[float, ...]
         f"color=black:s=160x120:r=25:d={duration},format=yuv420p,geq=lum='if({flash}\\,235\\,16)':cb=128:cr=128[v];"
         f"aevalsrc=exprs='0.5*sin(2*PI*1000*t)*({beep})':s=48000:d={duration}[a]"
     )
-    ffmpeg("-filter_complex", graph, "-map", "[v]", "-map", "[a]", "-c:v", "libx264", "-preset", "ultrafast",
-           "-crf", "18", "-g", "25", "-c:a", "aac", "-b:a", "128k", str(dest))
+    ffmpeg(
+        "-filter_complex",
+        graph,
+        "-map",
+        "[v]",
+        "-map",
+        "[a]",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-crf",
+        "18",
+        "-g",
+        "25",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        str(dest),
+    )
     return dest
 
 
@@ -140,15 +163,23 @@ def true_peak(path: Path) -> float:
 
 def probe(path: Path) -> dict:
     assert FFPROBE, "ffprobe needed by the tests"
-    out = subprocess.run([FFPROBE, "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [FFPROBE, "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout)
 
 
 def stream_md5(path: Path, selector: str) -> str:
     """MD5 of a stream's packets, copied without decoding (proves a stream was copied)."""
-    out = subprocess.run([FFMPEG, "-v", "error", "-i", str(path), "-map", f"0:{selector}", "-c", "copy", "-f", "md5", "-"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [FFMPEG, "-v", "error", "-i", str(path), "-map", f"0:{selector}", "-c", "copy", "-f", "md5", "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return out.stdout.strip()
 
 
@@ -160,8 +191,23 @@ def events(path: Path, kind: str) -> list[float]:
     """Start times of flashes (video) or beeps (audio) in a sync clip."""
     if kind == "video":
         out = subprocess.run(
-            [FFMPEG, "-hide_banner", "-i", str(path), "-map", "0:v", "-vf", "signalstats,metadata=mode=print:key=lavfi.signalstats.YAVG",
-             "-f", "null", "-"], capture_output=True, text=True, check=True).stderr
+            [
+                FFMPEG,
+                "-hide_banner",
+                "-i",
+                str(path),
+                "-map",
+                "0:v",
+                "-vf",
+                "signalstats,metadata=mode=print:key=lavfi.signalstats.YAVG",
+                "-f",
+                "null",
+                "-",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stderr
         times, values = [], []
         t = None
         for line in out.splitlines():

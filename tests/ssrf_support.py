@@ -103,6 +103,22 @@ def server_secret(folder: Path) -> Path:
     """A file on the machine that no user gave: a 2 s red video with a 1 kHz tone."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "secret.mp4"
-    M.ffmpeg("-f", "lavfi", "-i", "color=c=red:s=64x48:r=25:d=2", "-f", "lavfi", "-i", "sine=f=1000:d=2",
-             "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path))
+    M.ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=red:s=64x48:r=25:d=2",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=f=1000:d=2",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-shortest",
+        str(path),
+    )
     return path

@@ -25,7 +25,9 @@ def test_loudness_matches_an_independent_meter(tmp_path: Path, tools) -> None:
 
 def test_silence_spans_match_the_generated_pauses(tmp_path: Path, tools) -> None:
     # pauses of 1.5 s every 4 s: [0, 1.5], [4, 5.5], [8, 9.5]
-    src = M.make_audio(tmp_path / "p.wav", 10.0, ("-c:a", "pcm_s16le"), level=0.05, noise=0.001, pause_every=4.0, pause=1.5)
+    src = M.make_audio(
+        tmp_path / "p.wav", 10.0, ("-c:a", "pcm_s16le"), level=0.05, noise=0.001, pause_every=4.0, pause=1.5
+    )
     a = _analyze(src, tools).audio
     assert a is not None
     assert len(a.silence_spans) == 3, a.silence_spans
@@ -37,8 +39,9 @@ def test_silence_spans_match_the_generated_pauses(tmp_path: Path, tools) -> None
 @pytest.mark.parametrize(("hz", "channels"), [(50, 1), (60, 1), (50, 2)])
 def test_mains_hum_is_found_at_its_frequency(tmp_path: Path, tools, hz: int, channels: int) -> None:
     # speech with pauses of digital silence: the detectors must work there too (denormals, layouts)
-    src = M.make_audio(tmp_path / f"h{hz}.wav", 4.0, ("-c:a", "pcm_s16le"), level=0.05, hum_hz=hz, hum=0.02,
-                       channels=channels)
+    src = M.make_audio(
+        tmp_path / f"h{hz}.wav", 4.0, ("-c:a", "pcm_s16le"), level=0.05, hum_hz=hz, hum=0.02, channels=channels
+    )
     a = _analyze(src, tools).audio
     assert a is not None and a.hum_hz == hz, a.hum_prominence_db
 
@@ -72,7 +75,13 @@ def test_video_statistics_black_and_frozen_stretches(tmp_path: Path, tools) -> N
         "-filter_complex",
         "color=black:s=160x120:r=25:d=1.5,format=yuv420p[b];testsrc2=s=160x120:r=25:d=2,format=yuv420p[m];"
         "testsrc2=s=160x120:r=25:d=0.04,format=yuv420p,loop=loop=75:size=1,setpts=N/25/TB[f];[b][m][f]concat=n=3:v=1:a=0[v]",
-        "-map", "[v]", "-c:v", "libx264", "-preset", "ultrafast", str(src),
+        "-map",
+        "[v]",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        str(src),
     )
     v = _analyze(src, tools).video
     assert v is not None

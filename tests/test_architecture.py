@@ -156,7 +156,7 @@ def check(contract: Mapping, graph: Graph) -> list[str]:
         prefixes = [f"{c}." for c in contract.get("containers", [])] or [""]
         layers = [[p + name.strip() for p in prefixes for name in line.split("|")] for line in contract["layers"]]
         for i, higher in enumerate(layers):
-            for lower in layers[i + 1:]:
+            for lower in layers[i + 1 :]:
                 for low in lower:
                     if chain := _chain(edges, [low], higher):
                         broken.append("up a layer: " + " -> ".join(chain))
@@ -192,8 +192,11 @@ def test_contract_is_kept(contract: Mapping, graph: Graph) -> None:
     assert not broken, f"{contract['name']}: broken by\n  " + "\n  ".join(broken)
 
 
-@pytest.mark.parametrize("contract", [c for c in CONTRACTS if c.get("ignore_imports")],
-                         ids=[c["id"] for c in CONTRACTS if c.get("ignore_imports")])
+@pytest.mark.parametrize(
+    "contract",
+    [c for c in CONTRACTS if c.get("ignore_imports")],
+    ids=[c["id"] for c in CONTRACTS if c.get("ignore_imports")],
+)
 def test_known_exceptions_still_exist(contract: Mapping, graph: Graph) -> None:
     """An exception that was fixed leaves ignore_imports (import-linter says the same)."""
     gone = [f"{a} -> {b}" for a, b in _ignored(contract) if b not in graph.imports.get(a, {})]
@@ -203,25 +206,38 @@ def test_known_exceptions_still_exist(contract: Mapping, graph: Graph) -> None:
 # --- the checker catches what it should -----------------------------------------------------------
 
 
-@pytest.mark.parametrize(("module", "source", "contract_id"), [
-    # a lazy import of the database inside an engine function
-    ("mediaenhancer_core.engine._sample", "def f():\n    from mediaenhancer_core.db import models\n", "engine-alone"),
-    # a relative import from plans up to jobs: up a layer
-    ("mediaenhancer_core.plans._sample", "from ..jobs import admission\n", "core-areas"),
-    # the server reaching for SQL
-    ("mediaenhancer_server._sample", "import sqlalchemy.orm\n", "server-holds-no-sql"),
-    ("mediaenhancer_server._sample", "def f():\n    from mediaenhancer_core.db import models\n", "server-holds-no-sql"),
-    # the front ends apart, and the core under both
-    ("mediaenhancer_server._sample", "def f():\n    from mediaenhancer_cli.app import main\n", "front-ends"),
-    ("mediaenhancer_core.engine._sample", "import mediaenhancer_server.app\n", "front-ends"),
-    # the CLI going around HTTP, through an innocent-looking module of its own
-    ("mediaenhancer_cli._sample", "from mediaenhancer_core.services import Core\n", "cli-over-http"),
-    # under TYPE_CHECKING still counts
-    ("mediaenhancer_core.client._sample",
-     "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from mediaenhancer_core.accounts.users import User\n",
-     "client-off-server-side"),
-    ("mediaenhancer_core.engine._sample", "import rich\n", "core-never-prints"),
-])
+@pytest.mark.parametrize(
+    ("module", "source", "contract_id"),
+    [
+        # a lazy import of the database inside an engine function
+        (
+            "mediaenhancer_core.engine._sample",
+            "def f():\n    from mediaenhancer_core.db import models\n",
+            "engine-alone",
+        ),
+        # a relative import from plans up to jobs: up a layer
+        ("mediaenhancer_core.plans._sample", "from ..jobs import admission\n", "core-areas"),
+        # the server reaching for SQL
+        ("mediaenhancer_server._sample", "import sqlalchemy.orm\n", "server-holds-no-sql"),
+        (
+            "mediaenhancer_server._sample",
+            "def f():\n    from mediaenhancer_core.db import models\n",
+            "server-holds-no-sql",
+        ),
+        # the front ends apart, and the core under both
+        ("mediaenhancer_server._sample", "def f():\n    from mediaenhancer_cli.app import main\n", "front-ends"),
+        ("mediaenhancer_core.engine._sample", "import mediaenhancer_server.app\n", "front-ends"),
+        # the CLI going around HTTP, through an innocent-looking module of its own
+        ("mediaenhancer_cli._sample", "from mediaenhancer_core.services import Core\n", "cli-over-http"),
+        # under TYPE_CHECKING still counts
+        (
+            "mediaenhancer_core.client._sample",
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from mediaenhancer_core.accounts.users import User\n",
+            "client-off-server-side",
+        ),
+        ("mediaenhancer_core.engine._sample", "import rich\n", "core-never-prints"),
+    ],
+)
 def test_the_checker_catches_a_violation(tmp_path: Path, module: str, source: str, contract_id: str) -> None:
     sample = tmp_path / "sample.py"
     sample.write_text(source, encoding="utf-8")
@@ -236,16 +252,28 @@ def test_the_checker_follows_chains(tmp_path: Path) -> None:
     helper.write_text("from mediaenhancer_core.db import Database\n", encoding="utf-8")
     user.write_text("def f():\n    from mediaenhancer_core import _helper\n", encoding="utf-8")
     contract = next(c for c in CONTRACTS if c["id"] == "engine-alone")
-    broken = check(contract, build_graph(extra={"mediaenhancer_core._helper": helper,
-                                                "mediaenhancer_core.engine._user": user}))
-    assert any("mediaenhancer_core.engine._user -> mediaenhancer_core._helper -> mediaenhancer_core.db" in b
-               for b in broken), broken
+    broken = check(
+        contract, build_graph(extra={"mediaenhancer_core._helper": helper, "mediaenhancer_core.engine._user": user})
+    )
+    assert any(
+        "mediaenhancer_core.engine._user -> mediaenhancer_core._helper -> mediaenhancer_core.db" in b for b in broken
+    ), broken
 
 
 # --- the diagram ------------------------------------------------------------------------------------
 
-SHARED = {"choices", "errors", "exit_codes", "extras", "files", "helpstyle", "jsonbody", "keyfile", "privatefs",
-          "settings"}
+SHARED = {
+    "choices",
+    "errors",
+    "exit_codes",
+    "extras",
+    "files",
+    "helpstyle",
+    "jsonbody",
+    "keyfile",
+    "privatefs",
+    "settings",
+}
 
 
 def area(module: str) -> str | None:
@@ -267,7 +295,9 @@ def _diagram() -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
     block = re.search(r"```mermaid\n(.*?)```", DOC.read_text(encoding="utf-8"), re.DOTALL)
     assert block, "docs/architecture.md has no mermaid diagram"
     allowed, exceptions = set(), set()
-    for a, arrow, b in re.findall(r"^\s*(\w+)(?:\[[^\]]*\])?\s*(-->|-\.->)(?:\|[^|]*\|)?\s*(\w+)", block[1], re.MULTILINE):
+    for a, arrow, b in re.findall(
+        r"^\s*(\w+)(?:\[[^\]]*\])?\s*(-->|-\.->)(?:\|[^|]*\|)?\s*(\w+)", block[1], re.MULTILINE
+    ):
         (allowed if arrow == "-->" else exceptions).add((a, b))
     return allowed, exceptions
 
@@ -288,23 +318,32 @@ def _all_ignored() -> set[tuple[str, str]]:
 
 
 def test_shared_modules_import_only_shared(graph: Graph) -> None:
-    bad = [f"{m} -> {t}" for m, targets in graph.imports.items() if area(m) == "shared"
-           for t in targets if area(t) not in (None, "shared")]
+    bad = [
+        f"{m} -> {t}"
+        for m, targets in graph.imports.items()
+        if area(m) == "shared"
+        for t in targets
+        if area(t) not in (None, "shared")
+    ]
     assert not bad, "the shared top-level modules sit under every area:\n" + "\n".join(bad)
 
 
 def test_every_import_between_areas_is_an_arrow_of_the_diagram(graph: Graph) -> None:
     allowed, _ = _diagram()
     extra = {edge: where for edge, where in _area_edges(graph, _all_ignored()).items() if edge not in allowed}
-    assert not extra, ("imports between areas that docs/architecture.md does not allow (move the code, or "
-                       "add the arrow and the contract in pyproject.toml if the rule was wrong):\n"
-                       + "\n".join(f"{a} --> {b}: {w[0]}" for (a, b), w in sorted(extra.items())))
+    assert not extra, (
+        "imports between areas that docs/architecture.md does not allow (move the code, or "
+        "add the arrow and the contract in pyproject.toml if the rule was wrong):\n"
+        + "\n".join(f"{a} --> {b}: {w[0]}" for (a, b), w in sorted(extra.items()))
+    )
 
 
 def test_every_arrow_of_the_diagram_is_an_import(graph: Graph) -> None:
     allowed, exceptions = _diagram()
     used = set(_area_edges(graph, set()))
-    assert not (allowed | exceptions) - used, f"arrows with no import behind them: {sorted((allowed | exceptions) - used)}"
+    assert not (allowed | exceptions) - used, (
+        f"arrows with no import behind them: {sorted((allowed | exceptions) - used)}"
+    )
 
 
 def test_dotted_arrows_are_the_known_exceptions() -> None:

@@ -31,8 +31,17 @@ def loudness(x: np.ndarray) -> float:
     return float(pyloudnorm.Meter(A.RATE).integrated_loudness(x))
 
 
-def enhance(tmp: Path, x: np.ndarray, name: str, tools, *, preset: str | Preset = "podcast", unity: bool = False,
-            fmt: str = "wav", **opts):
+def enhance(
+    tmp: Path,
+    x: np.ndarray,
+    name: str,
+    tools,
+    *,
+    preset: str | Preset = "podcast",
+    unity: bool = False,
+    fmt: str = "wav",
+    **opts,
+):
     """Write ``x`` (48 kHz), enhance it, return (decoded output, result)."""
     src = A.write(tmp / f"{name}.{fmt}", x, codec="pcm_s24le" if fmt == "wav" else "flac")
     if unity:
@@ -60,7 +69,9 @@ def steps(res) -> list[str]:
         ("speech-male-en-3.flac", "noise-exercise-bike-1.flac", 10),
     ],
 )
-def test_noisy_speech_comes_out_cleaner_closer_to_the_clean_recording_and_not_late(tmp_path: Path, tools, speech, noise, snr) -> None:
+def test_noisy_speech_comes_out_cleaner_closer_to_the_clean_recording_and_not_late(
+    tmp_path: Path, tools, speech, noise, snr
+) -> None:
     clean = A.load(speech)
     noisy = A.mix(clean, A.load(noise), snr)
     out, res = enhance(tmp_path, noisy, "noisy", tools, unity=True)
@@ -151,7 +162,7 @@ def two_speakers(apart_db: float = 10.0, pause: float = 1.5, bed_db: float | Non
     b = A.load("speech-male-en-3.flac") * 10 ** (-apart_db / 20) * (A.rms(a) / A.rms(A.load("speech-male-en-3.flac")))
     gap = np.zeros(int(pause * A.RATE))
     parts, turns, t = [], [], 0.0
-    for who, seg in (("A", a[: 8 * A.RATE]), ("B", b[: 8 * A.RATE]), ("A", a[8 * A.RATE:]), ("B", b[: 9 * A.RATE])):
+    for who, seg in (("A", a[: 8 * A.RATE]), ("B", b[: 8 * A.RATE]), ("A", a[8 * A.RATE :]), ("B", b[: 9 * A.RATE])):
         parts += [seg, gap]
         turns.append((who, t, t + len(seg) / A.RATE))
         t += (len(seg) + len(gap)) / A.RATE
@@ -248,9 +259,15 @@ def test_a_true_peak_test_tone_is_not_declipped_and_renders(tmp_path: Path, tool
 
 def test_loudness_target_holds_with_everything_on(tmp_path: Path, tools) -> None:
     # two turns 6 dB apart with a pause between them, so that there is something to level
-    speech = np.concatenate([A.load("speech-female-en-2.flac"), np.zeros(int(1.5 * A.RATE)), 0.5 * A.load("speech-male-en-3.flac")])
+    speech = np.concatenate(
+        [A.load("speech-female-en-2.flac"), np.zeros(int(1.5 * A.RATE)), 0.5 * A.load("speech-male-en-3.flac")]
+    )
     t = np.arange(len(speech)) / A.RATE
-    x = A.mix(speech, A.load("noise-rain-1.flac"), 8) + 0.01 * np.sin(2 * np.pi * 60 * t) + 0.004 * np.sin(2 * np.pi * 180 * t)
+    x = (
+        A.mix(speech, A.load("noise-rain-1.flac"), 8)
+        + 0.01 * np.sin(2 * np.pi * 60 * t)
+        + 0.004 * np.sin(2 * np.pi * 180 * t)
+    )
     for preset, target, ceiling in (("podcast", -16.0, -1.5), ("broadcast", -23.0, -1.0)):
         out, res = enhance(tmp_path, x * 0.3, preset, tools, preset=preset, trim_silence=True)
         assert {"deepfilternet", "leveler", "compressor", "bandreject", "highpass"} <= set(steps(res))
@@ -267,9 +284,29 @@ def test_sound_stays_on_the_picture(tmp_path: Path, tools) -> None:
     speech = A.mix(A.load("speech-female-en-2.flac"), A.load("noise-kitchen-dishes-1.flac"), 5)
     wav = A.write(tmp_path / "track.wav", speech)
     src = tmp_path / "clip.mkv"
-    M.ffmpeg("-f", "lavfi", "-i", f"testsrc2=s=160x120:r=25:d={len(speech) / A.RATE:.3f}", "-i", str(wav),
-             "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "flac", "-shortest", str(src))
-    res = enhance_file(src, EnhanceJob(options=EnhanceOptions(preset=BUILTIN_PRESETS["podcast"], format="mkv"), force=True), tools)
+    M.ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=s=160x120:r=25:d={len(speech) / A.RATE:.3f}",
+        "-i",
+        str(wav),
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "flac",
+        "-shortest",
+        str(src),
+    )
+    res = enhance_file(
+        src, EnhanceJob(options=EnhanceOptions(preset=BUILTIN_PRESETS["podcast"], format="mkv"), force=True), tools
+    )
     assert res.status == "enhanced", res.error
     assert "deepfilternet" in steps(res)
     out = A.decode(Path(res.output))
@@ -288,7 +325,11 @@ def test_an_old_plan_with_noise_tracking_renders_without_delay_and_reduces_noise
     plan["audio_steps"] = [{"filter": "afftdn", "params": {"nr": 20, "nf": floor, "tn": 1}, "reason": "an old plan"}]
     plan_file = tmp_path / "old-plan.json"
     plan_file.write_text(json.dumps(plan))
-    res = enhance_file(src, EnhanceJob(options=EnhanceOptions(preset=BUILTIN_PRESETS["podcast"]), plan_file=plan_file, force=True), tools)
+    res = enhance_file(
+        src,
+        EnhanceJob(options=EnhanceOptions(preset=BUILTIN_PRESETS["podcast"]), plan_file=plan_file, force=True),
+        tools,
+    )
     assert res.status == "enhanced", res.error
     out = A.decode(Path(res.output))
     assert abs(A.lag(out, clean)) <= 1 and len(out) == len(noisy)

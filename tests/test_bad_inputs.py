@@ -25,7 +25,6 @@ from mediaenhancer_cli.app import app
 from mediaenhancer_core.exit_codes import ExitCode
 from tests import media as M
 
-
 COMMANDS = ("analyze", "enhance")
 SCRIPT = Path(sys.executable).with_name("mediaenhancer")
 
@@ -38,8 +37,9 @@ def _clip(p: Path) -> Path:
 
 
 def _faststart_clip(p: Path) -> Path:
-    return M.make_video(p, 4.0, size="160x120", fps=25, level=0.05,
-                        audio_args=("-c:a", "aac", "-b:a", "96k", "-movflags", "+faststart"))
+    return M.make_video(
+        p, 4.0, size="160x120", fps=25, level=0.05, audio_args=("-c:a", "aac", "-b:a", "96k", "-movflags", "+faststart")
+    )
 
 
 def _wav(p: Path) -> Path:
@@ -239,17 +239,30 @@ def test_output_path_equal_to_the_input_is_refused(work: Path, media, output: st
 # --------------------------------------------------------------------------- real subprocesses
 
 
-def run_script(args: list[str], *, cwd: Path, env: dict[str, str] | None = None, prefix: list[str] | None = None,
-               timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_script(
+    args: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    prefix: list[str] | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
     if not SCRIPT.exists():
         pytest.skip(f"{SCRIPT} is not installed (pip install -e .)")
-    return subprocess.run([*(prefix or []), str(SCRIPT), *args], cwd=cwd, env=env or dict(os.environ),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [*(prefix or []), str(SCRIPT), *args],
+        cwd=cwd,
+        env=env or dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-@pytest.mark.parametrize("case", [c for c in CASES if c.name in ("zero-byte", "truncated-mp4", "missing", "srt")],
-                         ids=lambda c: c.name)
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if c.name in ("zero-byte", "truncated-mp4", "missing", "srt")], ids=lambda c: c.name
+)
 def test_bad_input_as_a_real_process(work: Path, media, case: Case, command: str) -> None:
     target = case.make(work, media)
     before = snapshot(work)
@@ -299,12 +312,14 @@ def test_unreadable_file(shared_dir: Path, media, command: str) -> None:
     for sub in home.iterdir():
         sub.chmod(0o777)
     env = dict(os.environ)
-    env.update({
-        "MEDIAENHANCER_CONFIG_DIR": str(home / "config"),
-        "MEDIAENHANCER_DATA_DIR": str(home / "data"),
-        "MEDIAENHANCER_CACHE_DIR": str(home / "cache"),
-        "MEDIAENHANCER_TEMP_DIR": str(home / "temp"),
-    })
+    env.update(
+        {
+            "MEDIAENHANCER_CONFIG_DIR": str(home / "config"),
+            "MEDIAENHANCER_DATA_DIR": str(home / "data"),
+            "MEDIAENHANCER_CACHE_DIR": str(home / "cache"),
+            "MEDIAENHANCER_TEMP_DIR": str(home / "temp"),
+        }
+    )
     # the folder itself is writable for nobody, so only the file's permission can stop it
     shared_dir.chmod(0o777)
     proc = run_script([command, src.name], cwd=shared_dir, env=env, prefix=["unshare", "--user"])

@@ -10,6 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mediaenhancer_core.engine.ffmpeg import locate_ffmpeg
+from mediaenhancer_core.engine.sniff import sniff_bytes
 from mediaenhancer_core.library.bytewindow import (
     HEAD_BYTES,
     TAIL_BYTES,
@@ -17,9 +19,7 @@ from mediaenhancer_core.library.bytewindow import (
     WindowCollector,
     serve,
 )
-from mediaenhancer_core.engine.ffmpeg import locate_ffmpeg
 from mediaenhancer_core.library.identify import identify, identify_window
-from mediaenhancer_core.engine.sniff import sniff_bytes
 from tests.media import ffmpeg
 
 
@@ -27,7 +27,7 @@ def _collect(data: bytes, head: int, tail: int, *, seed: int = 1) -> ByteWindow:
     collector, rng, at = WindowCollector(head, tail), random.Random(seed), 0
     while at < len(data):
         n = rng.randint(1, 70_000)
-        collector.add(data[at:at + n])
+        collector.add(data[at : at + n])
         at += n
     return collector.window()
 
@@ -37,7 +37,7 @@ def test_the_window_is_the_first_and_last_bytes_whatever_the_chunks() -> None:
     for seed in range(5):
         w = _collect(data, 100_000, 50_000, seed=seed)
         assert w.size == len(data) and w.head == data[:100_000]
-        assert len(w.tail) >= 50_000 and w.tail == data[-len(w.tail):]
+        assert len(w.tail) >= 50_000 and w.tail == data[-len(w.tail) :]
         assert w.span(99_999) == data[99_999:100_000]  # up to the first unknown byte
         assert w.span(100_000) is None and w.span(w.tail_start - 1) is None
         assert w.span(w.tail_start) == w.tail and w.span(len(data)) is None
@@ -60,6 +60,7 @@ def test_the_server_answers_ranges_it_holds_and_refuses_the_others() -> None:
     data = os.urandom(300_000)
     w = ByteWindow(len(data), data[:1000], data[-2000:])
     with serve(w) as served:
+
         def get(rng: str | None, path: str = "") -> httpx.Response:
             url = served.url + path
             return httpx.get(url, headers={"Range": rng} if rng else {})
@@ -86,12 +87,55 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "wav": ("-f", "lavfi", "-i", "sine=f=440:d=20", "-ac", "2", "-c:a", "pcm_s16le"),
         "mp3": ("-f", "lavfi", "-i", "sine=f=440:d=20", "-c:a", "libmp3lame"),
         "flac": ("-f", "lavfi", "-i", "sine=f=440:d=20", "-c:a", "flac"),
-        "mkv": ("-f", "lavfi", "-i", "testsrc2=s=320x240:d=8", "-f", "lavfi", "-i", "sine=d=8",
-                "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest"),
-        "ts": ("-f", "lavfi", "-i", "testsrc2=s=320x240:d=8", "-f", "lavfi", "-i", "sine=d=8",
-               "-c:v", "mpeg2video", "-c:a", "mp2", "-shortest"),
-        "mp4": ("-f", "lavfi", "-i", "testsrc2=s=320x240:d=8", "-f", "lavfi", "-i", "sine=d=8",
-                "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest"),  # moov written last
+        "mkv": (
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=320x240:d=8",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=d=8",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ),
+        "ts": (
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=320x240:d=8",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=d=8",
+            "-c:v",
+            "mpeg2video",
+            "-c:a",
+            "mp2",
+            "-shortest",
+        ),
+        "mp4": (
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=320x240:d=8",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=d=8",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ),  # moov written last
     }
     out = {}
     for ext, args in made.items():
@@ -119,5 +163,5 @@ def test_a_window_gives_the_whole_files_answer_or_none(samples: dict[str, Path])
     # a moov written last that does not fit in the tail: refused ranges, no answer
     data = samples["mp4"].read_bytes()
     moov = len(data) - data.rindex(b"moov") + 4
-    cut = ByteWindow(len(data), data[:65536], data[-(moov // 2):])
+    cut = ByteWindow(len(data), data[:65536], data[-(moov // 2) :])
     assert identify_window(cut, tools, family="mp4") is None

@@ -40,7 +40,10 @@ def test_the_cli_offers_cores_choices() -> None:
     assert sorted(enhance["--type"]) == sorted(C.ENHANCE_TYPES)
     export = _cli_choices("export")
     assert (export["--quality"], export["--resolution"], export["--format"]) == (
-        list(C.QUALITIES), list(C.RESOLUTIONS), list(C.FORMATS))
+        list(C.QUALITIES),
+        list(C.RESOLUTIONS),
+        list(C.FORMATS),
+    )
 
 
 def test_the_api_bodies_allow_cores_choices() -> None:

@@ -22,7 +22,6 @@ from mediaenhancer_cli.app import app
 from mediaenhancer_core.exit_codes import ExitCode
 from tests import media as M
 
-
 SCRIPT = Path(sys.executable).with_name("mediaenhancer")
 
 
@@ -81,8 +80,15 @@ def test_analyze_json_is_one_object_per_line_with_the_measurements(here: Path, m
     for o in objects:
         assert o["status"] == "ok"
         a = o["audio"]
-        for key in ("integrated_lufs", "loudness_range_lu", "true_peak_dbtp", "noise_floor_lufs", "clipping",
-                    "silence_share", "silence_spans"):
+        for key in (
+            "integrated_lufs",
+            "loudness_range_lu",
+            "true_peak_dbtp",
+            "noise_floor_lufs",
+            "clipping",
+            "silence_share",
+            "silence_spans",
+        ):
             assert key in a, key
         # the tool's loudness agrees with an independent BS.1770 meter
         assert abs(a["integrated_lufs"] - M.loudness(here / Path(o["file"]).name)) < 0.5
@@ -127,7 +133,9 @@ def test_enhance_json_gives_status_error_before_and_after_per_file(here: Path, m
 
 
 @pytest.mark.slow
-def test_enhance_summary_shows_the_sound_before_and_after_as_measured_on_the_output(here: Path, media, monkeypatch) -> None:
+def test_enhance_summary_shows_the_sound_before_and_after_as_measured_on_the_output(
+    here: Path, media, monkeypatch
+) -> None:
     monkeypatch.setenv("COLUMNS", "200")  # a wide terminal: each label on one line
     import numpy as np
 
@@ -146,7 +154,9 @@ def test_enhance_summary_shows_the_sound_before_and_after_as_measured_on_the_out
     out = A.decode(here / "noisy.enhanced.wav")
     assert abs(after["integrated_lufs"] - M.loudness(here / "noisy.enhanced.wav")) <= 0.3
     noisy = A.decode(here / "noisy.wav")
-    ours = (A.pause_level(out, clean) - A.speech_level(out, clean)) - (A.pause_level(noisy, clean) - A.speech_level(noisy, clean))
+    ours = (A.pause_level(out, clean) - A.speech_level(out, clean)) - (
+        A.pause_level(noisy, clean) - A.speech_level(noisy, clean)
+    )
     assert ours <= -25.0
     assert after["speech_to_noise_db"] > before["speech_to_noise_db"] + 20
     # no reason in the plan promises an outcome
@@ -271,8 +281,9 @@ def test_skip_if_within_copies_a_file_already_at_the_target(here: Path, media) -
     assert (here / "a.enhanced.wav").read_bytes() == src.read_bytes()
 
     # further than N LU from the target: enhanced as usual
-    (o,) = json_lines(cli("enhance", "--json", "--force", "--target-lufs", f"{lufs + 3:.1f}",
-                          "--skip-if-within", "1", "a.wav").stdout)
+    (o,) = json_lines(
+        cli("enhance", "--json", "--force", "--target-lufs", f"{lufs + 3:.1f}", "--skip-if-within", "1", "a.wav").stdout
+    )
     assert o["status"] == "enhanced"
     assert abs(M.loudness(here / "a.enhanced.wav") - (lufs + 3)) <= 0.5
 
@@ -412,9 +423,11 @@ def test_every_command_has_help_text(path: list[str]) -> None:
 
 
 def test_help_starts_fast_without_importing_the_engine() -> None:
-    code = ("import sys; from mediaenhancer_cli.app import app; "
-            "heavy = [m for m in ('av', 'numpy', 'mediaenhancer_core.engine.analysis', 'mediaenhancer_core.engine.render', "
-            "'sqlalchemy', 'httpx') if m in sys.modules]; print(heavy)")
+    code = (
+        "import sys; from mediaenhancer_cli.app import app; "
+        "heavy = [m for m in ('av', 'numpy', 'mediaenhancer_core.engine.analysis', 'mediaenhancer_core.engine.render', "
+        "'sqlalchemy', 'httpx') if m in sys.modules]; print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]", f"imported at start-up: {out}"
 

@@ -36,8 +36,10 @@ def _paths(app: typer.Typer) -> list[list[str]]:
 
 
 # typer's type labels: <bool>, <str>, <path>, <list[str]>, <int range>, <a|b|c>, and {file} in the usage line
-TYPE_LABEL = re.compile(r"<(?:bool|str|int|float|path|file|dir|datetime|uuid|list\[[^\]]*\]|(?:int|float) range"
-                        r"|[\w.-]+(?:\|[\w.-]+)+)>|\{[a-z_]+\}")
+TYPE_LABEL = re.compile(
+    r"<(?:bool|str|int|float|path|file|dir|datetime|uuid|list\[[^\]]*\]|(?:int|float) range"
+    r"|[\w.-]+(?:\|[\w.-]+)+)>|\{[a-z_]+\}"
+)
 
 CASES = [(prog, path) for prog, app in APPS.items() for path in _paths(app)]
 

@@ -66,10 +66,27 @@ def _render(terminal: bool, columns, rows, title=None) -> str:
 
 def test_the_table_helper_with_many_ids_in_a_row() -> None:
     # the widest rows the CLI draws: a job with its media and result ids, and an error
-    jobs = [(str(uuid.uuid4()), "denoise", "failed", "100%", str(uuid.uuid4()), str(uuid.uuid4()),
-             "ffmpeg stopped: the input ends before its header says (truncated upload?)") for _ in range(3)]
-    cols = (Col("id", "id"), Col("type"), Col("status"), Col("done", "num"), Col("target", "id"),
-            Col("result", "id"), Col("error"))
+    jobs = [
+        (
+            str(uuid.uuid4()),
+            "denoise",
+            "failed",
+            "100%",
+            str(uuid.uuid4()),
+            str(uuid.uuid4()),
+            "ffmpeg stopped: the input ends before its header says (truncated upload?)",
+        )
+        for _ in range(3)
+    ]
+    cols = (
+        Col("id", "id"),
+        Col("type"),
+        Col("status"),
+        Col("done", "num"),
+        Col("target", "id"),
+        Col("result", "id"),
+        Col("error"),
+    )
     term = _render(True, cols, jobs)
     assert_terminal(term, ids=tuple(x for j in jobs for x in (j[0], j[4], j[5])))
     plain = _render(False, cols, jobs)
@@ -80,8 +97,16 @@ def test_the_table_helper_with_many_ids_in_a_row() -> None:
 def test_a_long_name_is_cut_once_not_wrapped() -> None:
     name = "a_very_long_recording_name_from_the_field_recorder_2026-12-05_take_17_final.wav"
     rows = [(str(uuid.uuid4()), name, "audio", "3.1 MB", "12.0 s", "–", "ready", "2026-12-05T13:40")]
-    cols = (Col("id", "id"), Col("name", "name"), Col("type"), Col("size", "num"), Col("duration", "num"),
-            Col("resolution", "num"), Col("status"), Col("added", "num"))
+    cols = (
+        Col("id", "id"),
+        Col("name", "name"),
+        Col("type"),
+        Col("size", "num"),
+        Col("duration", "num"),
+        Col("resolution", "num"),
+        Col("status"),
+        Col("added", "num"),
+    )
     term = _render(True, cols, rows, title="1 media file(s), page 1")
     assert "…" in term
     assert_terminal(term, ids=(rows[0][0],), names=(name,))

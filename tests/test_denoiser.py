@@ -38,10 +38,10 @@ def official(x: np.ndarray, atten_lim_db: float = 100.0) -> np.ndarray:
     y = np.zeros_like(pad)
     ptr = ctypes.POINTER(ctypes.c_float)
     for i in range(0, len(pad) - hop + 1, hop):
-        lib.df_process_frame(state, pad[i:i + hop].ctypes.data_as(ptr), y[i:i + hop].ctypes.data_as(ptr))
+        lib.df_process_frame(state, pad[i : i + hop].ctypes.data_as(ptr), y[i : i + hop].ctypes.data_as(ptr))
     lib.df_free(state)
     delay = A.lag(y.astype(np.float64), x)
-    return y[delay:delay + len(x)].astype(np.float64)
+    return y[delay : delay + len(x)].astype(np.float64)
 
 
 @pytest.mark.slow
@@ -80,14 +80,16 @@ def test_short_input_shorter_than_one_frame() -> None:
 
 
 def _stream(stage, x: np.ndarray, piece: int) -> np.ndarray:
-    out = [stage.process(x[i:i + piece, None] if x.ndim == 1 else x[i:i + piece]) for i in range(0, len(x), piece)]
+    out = [stage.process(x[i : i + piece, None] if x.ndim == 1 else x[i : i + piece]) for i in range(0, len(x), piece)]
     return np.concatenate([*out, stage.flush()])[:, 0]
 
 
 def test_leveler_and_compressor_stream_without_delay_and_keep_the_length() -> None:
     x = A.load("speech-male-en-2.flac").astype(np.float32)
-    for make in (lambda: Leveler(1, reference_lufs=-30.0, strength=1.0, max_boost_db=12.0, max_cut_db=12.0),
-                 lambda: Compressor(1, threshold_dbfs=-20.0, ratio=4.0, release_ms=50.0)):
+    for make in (
+        lambda: Leveler(1, reference_lufs=-30.0, strength=1.0, max_boost_db=12.0, max_cut_db=12.0),
+        lambda: Compressor(1, threshold_dbfs=-20.0, ratio=4.0, release_ms=50.0),
+    ):
         a = _stream(make(), x, 48000)
         b = _stream(make(), x, 3333)
         assert len(a) == len(b) == len(x)

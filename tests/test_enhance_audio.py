@@ -29,7 +29,9 @@ def _check(out: Path, target: float, ceiling: float) -> None:
     ("preset", "target", "ceiling"),
     [("podcast", -16.0, -1.5), ("streaming", -14.0, -1.0), ("broadcast", -23.0, -1.0)],
 )
-def test_presets_hit_their_target_with_every_cleanup_on(tmp_path: Path, tools, preset: str, target: float, ceiling: float) -> None:
+def test_presets_hit_their_target_with_every_cleanup_on(
+    tmp_path: Path, tools, preset: str, target: float, ceiling: float
+) -> None:
     # a tone pattern (not speech to the voice detector), loud hiss, 50 Hz hum: hum notches and the rumble
     # filter run, and the loudness target must still hold. (Real speech with every step on, the neural
     # denoiser and the leveler included: test_audio_quality.py.)
@@ -59,7 +61,11 @@ def test_peaky_input_needs_the_limiter_and_still_hits_target(tmp_path: Path, too
         "-filter_complex",
         M.audio_graph(8.0, level=0.01)
         + ";aevalsrc=exprs='0.4*sin(2*PI*900*t)*exp(-mod(t\\,1.3)*300)':s=48000:d=8[c];[a][c]amix=inputs=2:normalize=0[o]",
-        "-map", "[o]", "-c:a", "pcm_s16le", str(src),
+        "-map",
+        "[o]",
+        "-c:a",
+        "pcm_s16le",
+        str(src),
     )
     res = enhance_file(src, _job("podcast", denoise=False), tools)
     assert res.status == "enhanced", res.error
@@ -89,7 +95,9 @@ def test_clean_input_gets_linear_gain_only(tmp_path: Path, tools) -> None:
         ("in.wav", ("-c:a", "pcm_s16le"), "pcm_s16le"),
     ],
 )
-def test_audio_formats_keep_their_container(tmp_path: Path, tools, name: str, codec_args: tuple[str, ...], codec: str) -> None:
+def test_audio_formats_keep_their_container(
+    tmp_path: Path, tools, name: str, codec_args: tuple[str, ...], codec: str
+) -> None:
     src = M.make_audio(tmp_path / name, 5.0, codec_args, level=0.03, noise=0.004)
     res = enhance_file(src, _job("podcast"), tools)
     assert res.status == "enhanced", res.error

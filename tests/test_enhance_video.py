@@ -22,8 +22,22 @@ def _job(**kw) -> EnhanceJob:
 def _luma(path: Path) -> tuple[float, float, float]:
     """Mean over frames of (YAVG, YLOW, YHIGH), 8-bit levels, by ffmpeg's signalstats."""
     out = subprocess.run(
-        [M.FFMPEG, "-hide_banner", "-i", str(path), "-map", "0:v", "-vf", "signalstats,metadata=mode=print", "-f", "null", "-"],
-        capture_output=True, text=True, check=True,
+        [
+            M.FFMPEG,
+            "-hide_banner",
+            "-i",
+            str(path),
+            "-map",
+            "0:v",
+            "-vf",
+            "signalstats,metadata=mode=print",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stderr
     vals: dict[str, list[float]] = {"YAVG": [], "YLOW": [], "YHIGH": []}
     for line in out.splitlines():
@@ -36,9 +50,20 @@ def _luma(path: Path) -> tuple[float, float, float]:
 def _noise_psnr(path: Path, pre: str = "null") -> float:
     """PSNR of the picture against its median-filtered self: lower means noisier."""
     out = subprocess.run(
-        [M.FFMPEG, "-hide_banner", "-i", str(path), "-filter_complex",
-         f"[0:v]{pre},format=gray,split[a][b];[b]median=radius=1[m];[a][m]psnr", "-f", "null", "-"],
-        capture_output=True, text=True, check=True,
+        [
+            M.FFMPEG,
+            "-hide_banner",
+            "-i",
+            str(path),
+            "-filter_complex",
+            f"[0:v]{pre},format=gray,split[a][b];[b]median=radius=1[m];[a][m]psnr",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stderr
     line = next(ln for ln in out.splitlines() if "PSNR y:" in ln)
     return float(line.split("PSNR y:")[1].split()[0])
@@ -109,8 +134,21 @@ def test_stabilize_reduces_frame_to_frame_motion(tmp_path: Path, tools) -> None:
 
     def ydif(p: Path) -> float:
         out = subprocess.run(
-            [M.FFMPEG, "-hide_banner", "-i", str(p), "-vf", "crop=iw/2:ih/2,signalstats,metadata=mode=print:key=lavfi.signalstats.YDIF",
-             "-f", "null", "-"], capture_output=True, text=True, check=True).stderr
+            [
+                M.FFMPEG,
+                "-hide_banner",
+                "-i",
+                str(p),
+                "-vf",
+                "crop=iw/2:ih/2,signalstats,metadata=mode=print:key=lavfi.signalstats.YDIF",
+                "-f",
+                "null",
+                "-",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stderr
         vals = [float(ln.split("=")[1]) for ln in out.splitlines() if "YDIF=" in ln]
         return sum(vals[1:]) / len(vals[1:])
 
@@ -149,15 +187,24 @@ def beep_starts(path: Path, near: list[float], hz: float = 1000.0, length: float
     found = []
     for f in near:
         a = max(0, int((f - 0.5) * rate))
-        seg = x[a:int((f + 0.5) * rate)]
-        mag = np.hypot(np.correlate(seg, np.cos(2 * np.pi * hz * t), "valid"), np.correlate(seg, np.sin(2 * np.pi * hz * t), "valid"))
+        seg = x[a : int((f + 0.5) * rate)]
+        mag = np.hypot(
+            np.correlate(seg, np.cos(2 * np.pi * hz * t), "valid"),
+            np.correlate(seg, np.sin(2 * np.pi * hz * t), "valid"),
+        )
         found.append((a + int(np.argmax(mag))) / rate)
     return found
 
 
 @pytest.mark.parametrize(
     ("fmt", "vcodec", "acodec"),
-    [("webm", "vp9", "opus"), ("mkv", "h264", "aac"), ("mov", "h264", "aac"), ("mp3", None, "mp3"), ("m4a", None, "aac")],
+    [
+        ("webm", "vp9", "opus"),
+        ("mkv", "h264", "aac"),
+        ("mov", "h264", "aac"),
+        ("mp3", None, "mp3"),
+        ("m4a", None, "aac"),
+    ],
 )
 def test_output_formats(tmp_path: Path, tools, fmt: str, vcodec: str | None, acodec: str) -> None:
     src = M.make_video(tmp_path / "in.mp4", 2.0, size="160x120", level=0.05)
@@ -206,7 +253,7 @@ def test_one_analysis_pass_and_one_render_pass(tmp_path: Path, tools, monkeypatc
     # the input is decoded exactly twice: one analysis pass and one render pass; the mux step
     # reads the render's intermediate (and the input only for its metadata); the output check
     # measures the written file for the summary
-    reads_input = [c[0] for c in calls if str(src) in c[2][c[2].index("-i") + 1:c[2].index("-i") + 2]]
+    reads_input = [c[0] for c in calls if str(src) in c[2][c[2].index("-i") + 1 : c[2].index("-i") + 2]]
     assert reads_input == ["analysis", "render"]
     assert [c[0] for c in calls if c[0] != "audio stage"] == ["analysis", "render", "mux", "output check"]
     assert calls[-1][2][calls[-1][2].index("-i") + 1] == res.output  # the check reads the output

@@ -19,7 +19,9 @@ BIN = Path(sys.executable).parent
 
 
 def _py(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env={**os.environ, **env}, timeout=120)
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, env={**os.environ, **env}, timeout=120
+    )
 
 
 # --------------------------------------------------------------------------- python -m, version
@@ -46,8 +48,10 @@ def test_python_m_server_shows_its_help() -> None:
 
 
 def test_the_version_is_read_lazily_and_from_the_metadata() -> None:
-    code = ("import mediaenhancer_cli.app, mediaenhancer_core as c; before = '__version__' in vars(c); "
-            "print(before, c.__version__)")
+    code = (
+        "import mediaenhancer_cli.app, mediaenhancer_core as c; before = '__version__' in vars(c); "
+        "print(before, c.__version__)"
+    )
     result = _py("-c", code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", version("mediaenhancer")]
@@ -65,10 +69,23 @@ def test_the_openapi_document_announces_the_installed_version() -> None:
 @pytest.mark.parametrize(
     ("shell", "needles"),
     [
-        ("bash", ["_mediaenhancer_completion()", "complete -o default -F _mediaenhancer_completion mediaenhancer",
-                  "_MEDIAENHANCER_COMPLETE=complete_bash"]),
-        ("zsh", ["#compdef mediaenhancer", "_mediaenhancer_completion()", "compdef _mediaenhancer_completion mediaenhancer",
-                 "_MEDIAENHANCER_COMPLETE=complete_zsh"]),
+        (
+            "bash",
+            [
+                "_mediaenhancer_completion()",
+                "complete -o default -F _mediaenhancer_completion mediaenhancer",
+                "_MEDIAENHANCER_COMPLETE=complete_bash",
+            ],
+        ),
+        (
+            "zsh",
+            [
+                "#compdef mediaenhancer",
+                "_mediaenhancer_completion()",
+                "compdef _mediaenhancer_completion mediaenhancer",
+                "_MEDIAENHANCER_COMPLETE=complete_zsh",
+            ],
+        ),
         ("fish", ["complete --command mediaenhancer", "_MEDIAENHANCER_COMPLETE=complete_fish"]),
     ],
 )
@@ -89,15 +106,19 @@ def test_completion_refuses_an_unknown_shell() -> None:
 def test_the_bash_script_completes_commands_and_options_in_a_real_bash(tmp_path: Path) -> None:
     script = tmp_path / "mediaenhancer.bash"
     script.write_text(CliRunner().invoke(app, ["completion", "bash"]).stdout)
-    probe = (f"source {script}; "
-             "COMP_WORDS=(mediaenhancer enh); COMP_CWORD=1; _mediaenhancer_completion mediaenhancer; "
-             "echo \"1:${COMPREPLY[*]}\"; "
-             "COMP_WORDS=(mediaenhancer enhance --pres); COMP_CWORD=2; _mediaenhancer_completion mediaenhancer; "
-             "echo \"2:${COMPREPLY[*]}\"; "
-             "COMP_WORDS=(mediaenhancer completion ''); COMP_CWORD=2; _mediaenhancer_completion mediaenhancer; "
-             "echo \"3:${COMPREPLY[*]}\"")
+    probe = (
+        f"source {script}; "
+        "COMP_WORDS=(mediaenhancer enh); COMP_CWORD=1; _mediaenhancer_completion mediaenhancer; "
+        'echo "1:${COMPREPLY[*]}"; '
+        "COMP_WORDS=(mediaenhancer enhance --pres); COMP_CWORD=2; _mediaenhancer_completion mediaenhancer; "
+        'echo "2:${COMPREPLY[*]}"; '
+        "COMP_WORDS=(mediaenhancer completion ''); COMP_CWORD=2; _mediaenhancer_completion mediaenhancer; "
+        'echo "3:${COMPREPLY[*]}"'
+    )
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    result = subprocess.run(["bash", "--norc", "--noprofile", "-c", probe], capture_output=True, text=True, env=env, timeout=120)
+    result = subprocess.run(
+        ["bash", "--norc", "--noprofile", "-c", probe], capture_output=True, text=True, env=env, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     lines = dict(line.split(":", 1) for line in result.stdout.splitlines() if line[:2] in ("1:", "2:", "3:"))
     assert lines["1"].split() == ["enhance"]

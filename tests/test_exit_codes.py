@@ -11,10 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from mediaenhancer_cli.app import app
-from mediaenhancer_core.exit_codes import ExitCode, exit_code_for
 from mediaenhancer_core import errors as E
+from mediaenhancer_core.exit_codes import ExitCode, exit_code_for
 from tests import media as M
-
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "exit-codes.md"
 ROW = re.compile(r"^\|\s*(\d+)\s*\|\s*`?([A-Z_]+)`?\s*\|(.*)\|\s*$")
@@ -33,8 +32,11 @@ def _doc_rows() -> dict[int, tuple[str, list[str]]]:
 
 def _error_classes() -> list[type[E.MediaEnhancerError]]:
     """Every concrete error class (the base class is never raised itself: see below)."""
-    return [getattr(E, name) for name in E.__all__
-            if inspect.isclass(getattr(E, name)) and getattr(E, name) is not E.MediaEnhancerError]
+    return [
+        getattr(E, name)
+        for name in E.__all__
+        if inspect.isclass(getattr(E, name)) and getattr(E, name) is not E.MediaEnhancerError
+    ]
 
 
 def _make(klass: type[E.MediaEnhancerError]) -> E.MediaEnhancerError:
@@ -78,9 +80,12 @@ def test_every_error_class_maps_to_a_specific_code(klass: type[E.MediaEnhancerEr
 def test_the_base_class_is_never_raised_itself() -> None:
     # it would fall through to FAILURE ("a bug"); raising a specific class is what gives a code
     src = Path(E.__file__).resolve().parents[1]
-    offenders = [f"{p.name}:{i}" for p in src.rglob("*.py")
-                 for i, line in enumerate(p.read_text("utf-8").splitlines(), 1)
-                 if re.search(r"raise\s+(E\.|errors\.)?MediaEnhancerError\(", line)]
+    offenders = [
+        f"{p.name}:{i}"
+        for p in src.rglob("*.py")
+        for i, line in enumerate(p.read_text("utf-8").splitlines(), 1)
+        if re.search(r"raise\s+(E\.|errors\.)?MediaEnhancerError\(", line)
+    ]
     assert offenders == []
 
 
@@ -121,17 +126,41 @@ def test_each_local_error_has_its_own_code(klass: type[E.MediaEnhancerError], co
 
 
 def test_bad_input_classes_have_pairwise_distinct_codes() -> None:
-    klasses = [E.InputNotFoundError, E.InputUnreadableError, E.EmptyInputError, E.NotMediaError, E.CorruptMediaError,
-               E.NoStreamsError, E.OutputSameAsInputError, E.DiskFullError, E.OutputNotWritableError]
+    klasses = [
+        E.InputNotFoundError,
+        E.InputUnreadableError,
+        E.EmptyInputError,
+        E.NotMediaError,
+        E.CorruptMediaError,
+        E.NoStreamsError,
+        E.OutputSameAsInputError,
+        E.DiskFullError,
+        E.OutputNotWritableError,
+    ]
     codes = [exit_code_for(k("x")) for k in klasses]
     assert len(set(codes)) == len(codes)
 
 
 def test_errors_carry_distinct_machine_codes() -> None:
     # `code` goes into --json output; two local error classes must not share one
-    local = [E.ConfigError, E.FFmpegNotFoundError, E.FFmpegTooOldError, E.InputNotFoundError, E.InputUnreadableError,
-             E.EmptyInputError, E.NotMediaError, E.CorruptMediaError, E.NoStreamsError, E.OutputSameAsInputError,
-             E.OutputNotWritableError, E.DiskFullError, E.PlanError, E.PresetError, E.RenderError, E.CancelledError]
+    local = [
+        E.ConfigError,
+        E.FFmpegNotFoundError,
+        E.FFmpegTooOldError,
+        E.InputNotFoundError,
+        E.InputUnreadableError,
+        E.EmptyInputError,
+        E.NotMediaError,
+        E.CorruptMediaError,
+        E.NoStreamsError,
+        E.OutputSameAsInputError,
+        E.OutputNotWritableError,
+        E.DiskFullError,
+        E.PlanError,
+        E.PresetError,
+        E.RenderError,
+        E.CancelledError,
+    ]
     codes = [k.code for k in local]
     assert len(set(codes)) == len(codes)
 
@@ -219,8 +248,9 @@ def test_broken_config_file_exits_config(wav: Path, tmp_path: Path, monkeypatch:
     assert "config.toml" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_ffmpeg_failing_on_a_valid_input_exits_render_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                             media) -> None:
+def test_ffmpeg_failing_on_a_valid_input_exits_render_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, media
+) -> None:
     # a plan that passes validation (an expression is checked by ffmpeg, not by us) but which ffmpeg refuses
     monkeypatch.chdir(tmp_path)
     clip = media("v.mp4", lambda p: M.make_video(p, 1.0), tmp_path)

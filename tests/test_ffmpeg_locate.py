@@ -14,12 +14,11 @@ import pytest
 from typer.testing import CliRunner
 
 from mediaenhancer_cli.app import app
-from mediaenhancer_core.exit_codes import ExitCode
-from mediaenhancer_core.errors import FFmpegNotFoundError, FFmpegTooOldError
 from mediaenhancer_core.engine.ffmpeg import MIN_VERSION, REQUIRED_FILTERS, locate_ffmpeg
 from mediaenhancer_core.engine.probe import probe
+from mediaenhancer_core.errors import FFmpegNotFoundError, FFmpegTooOldError
+from mediaenhancer_core.exit_codes import ExitCode
 from tests import media as M
-
 
 SCRIPT = Path(sys.executable).with_name("mediaenhancer")
 
@@ -74,7 +73,9 @@ def test_system_ffmpeg_on_path_is_preferred(tools) -> None:
     assert tools.version >= MIN_VERSION
 
 
-def test_without_ffmpeg_on_path_the_bundled_one_is_used_and_probing_uses_pyav(no_ffmpeg_path: str, tmp_path: Path) -> None:
+def test_without_ffmpeg_on_path_the_bundled_one_is_used_and_probing_uses_pyav(
+    no_ffmpeg_path: str, tmp_path: Path
+) -> None:
     import imageio_ffmpeg
 
     found = locate_ffmpeg(path_env=no_ffmpeg_path, cache_dir=tmp_path / "cache")
@@ -112,8 +113,14 @@ def test_the_bundled_ffmpeg_enhances_end_to_end(no_ffmpeg_path: str, tmp_path: P
     assert doctor.returncode == 0, doctor.stderr
     assert "bundled" in doctor.stdout and "PyAV" in doctor.stdout
 
-    proc = subprocess.run([str(SCRIPT), "enhance", "--json", "speech.wav", "clip.mp4"], cwd=work, env=env,
-                          capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(
+        [str(SCRIPT), "enhance", "--json", "speech.wav", "clip.mp4"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert proc.returncode == 0, proc.stderr
     results = [json.loads(ln) for ln in proc.stdout.splitlines()]
     assert [r["status"] for r in results] == ["enhanced", "enhanced"]
@@ -151,8 +158,9 @@ def test_ffprobe_setting_pointing_nowhere_names_the_setting(tmp_path: Path) -> N
 
 
 def test_too_old_ffmpeg_names_the_fix(wav: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = _fake_ffmpeg(tmp_path / "old", "ffmpeg version 4.2.1 Copyright (c) 2000-2019 the FFmpeg developers",
-                        REQUIRED_FILTERS)
+    fake = _fake_ffmpeg(
+        tmp_path / "old", "ffmpeg version 4.2.1 Copyright (c) 2000-2019 the FFmpeg developers", REQUIRED_FILTERS
+    )
     monkeypatch.setenv("MEDIAENHANCER_FFMPEG", str(fake))
     result = cli("enhance", wav.name)
     assert result.exit_code == ExitCode.FFMPEG
@@ -163,7 +171,9 @@ def test_too_old_ffmpeg_names_the_fix(wav: Path, tmp_path: Path, monkeypatch: py
 
 
 def test_too_old_ffmpeg_on_path_is_refused_too(tmp_path: Path) -> None:
-    fake = _fake_ffmpeg(tmp_path / "bin", "ffmpeg version 4.4.2-0ubuntu0.22.04.1 Copyright (c) 2000-2021", REQUIRED_FILTERS)
+    fake = _fake_ffmpeg(
+        tmp_path / "bin", "ffmpeg version 4.4.2-0ubuntu0.22.04.1 Copyright (c) 2000-2021", REQUIRED_FILTERS
+    )
     with pytest.raises(FFmpegTooOldError, match="too old"):
         locate_ffmpeg(path_env=str(fake.parent), cache_dir=tmp_path / "cache")
 
@@ -180,8 +190,11 @@ def test_ffmpeg_lacking_filters_lists_them(wav: Path, tmp_path: Path, monkeypatc
 
 
 def test_git_builds_without_a_release_number_are_accepted_when_complete(tmp_path: Path) -> None:
-    fake = _fake_ffmpeg(tmp_path / "git", "ffmpeg version N-112233-gabcdef0 Copyright (c) 2000-2024",
-                        REQUIRED_FILTERS | {"vidstabdetect", "vidstabtransform"})
+    fake = _fake_ffmpeg(
+        tmp_path / "git",
+        "ffmpeg version N-112233-gabcdef0 Copyright (c) 2000-2024",
+        REQUIRED_FILTERS | {"vidstabdetect", "vidstabtransform"},
+    )
     found = locate_ffmpeg(fake, path_env=str(tmp_path), cache_dir=tmp_path / "cache")
     assert found.source == "setting" and found.has_vidstab
 

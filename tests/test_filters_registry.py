@@ -92,10 +92,27 @@ def test_every_filter_a_planner_can_emit_is_in_the_registry(path: Path) -> None:
 
 def _busy_plan(**opts) -> tuple[Plan, Analysis]:
     harmonics = [(k, 50.0 * k, 20.0 - k) for k in (1, 2, 3)]
-    a = speech(hum_hz=50, hum_prominence_db={"50": 20.0, "60": 1.0}, hum_harmonics=harmonics, rumble_db=-10.0,
-               clipping=True, clipped_samples=500, sample_peak_dbfs=-10.5)
-    v = video(luma_min=0.3, luma_max=0.6, brightness=0.25, contrast=0.3, saturation=0.03, cast_u=0.1, cast_v=-0.08,
-              noise_sigma=9.0, height=480, width=640)
+    a = speech(
+        hum_hz=50,
+        hum_prominence_db={"50": 20.0, "60": 1.0},
+        hum_harmonics=harmonics,
+        rumble_db=-10.0,
+        clipping=True,
+        clipped_samples=500,
+        sample_peak_dbfs=-10.5,
+    )
+    v = video(
+        luma_min=0.3,
+        luma_max=0.6,
+        brightness=0.25,
+        contrast=0.3,
+        saturation=0.03,
+        cast_u=0.1,
+        cast_v=-0.08,
+        noise_sigma=9.0,
+        height=480,
+        width=640,
+    )
     analysis = Analysis(info=info("in.mp4"), audio=a, video=v)
     options = EnhanceOptions(preset=BUILTIN_PRESETS["podcast"], stabilize=True, resolution="1080p", fps=60.0, **opts)
     return MeasurementPlanner().plan(analysis, options), analysis
@@ -121,14 +138,28 @@ def test_the_measurement_planners_chains_follow_the_registry_order() -> None:
 
 def test_the_gemini_merge_puts_its_steps_at_their_registry_positions() -> None:
     base, analysis = _busy_plan()
-    advice = parse_advice({
-        "content_type": "speech", "problems": [{"kind": "sibilance", "severity": 0.6}], "rationale": "x",
-        "audio": {"noise_reduction_db": 10.0, "highpass_hz": 90.0, "presence_boost_db": 2.0, "deess": True,
-                  "compress": True},
-        "video": {"contrast": 1.2, "denoise": 4.0, "sharpen": 0.4},
-    })
-    merged = merge_advice(base, advice, analysis, EnhanceOptions(preset=BUILTIN_PRESETS["podcast"], stabilize=True,
-                                                                  resolution="1080p", fps=60.0), model="stand-in")
+    advice = parse_advice(
+        {
+            "content_type": "speech",
+            "problems": [{"kind": "sibilance", "severity": 0.6}],
+            "rationale": "x",
+            "audio": {
+                "noise_reduction_db": 10.0,
+                "highpass_hz": 90.0,
+                "presence_boost_db": 2.0,
+                "deess": True,
+                "compress": True,
+            },
+            "video": {"contrast": 1.2, "denoise": 4.0, "sharpen": 0.4},
+        }
+    )
+    merged = merge_advice(
+        base,
+        advice,
+        analysis,
+        EnhanceOptions(preset=BUILTIN_PRESETS["podcast"], stabilize=True, resolution="1080p", fps=60.0),
+        model="stand-in",
+    )
     names = [s.filter for s in merged.audio_steps]
     assert {"equalizer", "deesser", "acompressor", "bandreject"} <= set(names), names
     assert _in_registry_order(merged.audio_steps) and _in_registry_order(merged.video_steps)
@@ -148,8 +179,16 @@ def test_ffmpeg_only_and_the_audio_stage_split_by_the_registry() -> None:
 
 def _plan_with(part: str, step: dict) -> dict:
     out = OutputSpec(format="wav", extension=".wav", video="none", audio_codec="pcm_s16le")
-    plan = Plan(version=1, planner="local", preset="podcast", input={}, audio_steps=[], video_steps=[], loudness=None,
-                output=out).to_dict()
+    plan = Plan(
+        version=1,
+        planner="local",
+        preset="podcast",
+        input={},
+        audio_steps=[],
+        video_steps=[],
+        loudness=None,
+        output=out,
+    ).to_dict()
     plan[part] = [step]
     return plan
 
@@ -173,7 +212,10 @@ def test_a_parameter_outside_its_bounds_is_refused_in_one_line_naming_it(name, p
 @pytest.mark.parametrize(
     ("step", "needle"),
     [
-        ({"filter": "scale", "params": {"h": "65535"}}, "scale.h must be a number"),  # a string no longer skips the bound
+        (
+            {"filter": "scale", "params": {"h": "65535"}},
+            "scale.h must be a number",
+        ),  # a string no longer skips the bound
         ({"filter": "deesser", "params": {"i": "1;amovie=x"}}, "deesser.i has an unsafe value"),
         ({"filter": "equalizer", "params": {"width_type": "x"}}, "equalizer.width_type must be one of"),
         ({"filter": "afftdn", "params": {"tn": 2}}, "afftdn.tn must be true or false"),
@@ -192,8 +234,10 @@ def test_values_the_planners_write_are_accepted() -> None:
     for step in [
         {"filter": "afftdn", "params": {"nr": 12.0, "nf": -50.0, "tn": True}},
         {"filter": "lutyuv", "params": {"u": "clip(val-(3),minval,maxval)", "v": 128}},
-        {"filter": "vidstabtransform", "params": {"smoothing": 15, "zoom": 0, "optzoom": 1, "interpol": "bicubic",
-                                                  "crop": "black"}},
+        {
+            "filter": "vidstabtransform",
+            "params": {"smoothing": 15, "zoom": 0, "optzoom": 1, "interpol": "bicubic", "crop": "black"},
+        },
         {"filter": "scale", "params": {"w": -2, "h": 1080, "flags": "lanczos"}},
     ]:
         Plan.from_dict(_plan_with(f"{FILTERS[step['filter']].kind}_steps", {**step, "reason": "x"}))
@@ -212,8 +256,11 @@ def test_the_capability_check_requires_every_ffmpeg_filter_of_the_registry() -> 
 
 
 def test_an_ffmpeg_lacking_a_registry_filter_is_refused_naming_it(tmp_path: Path) -> None:
-    fake = _fake_ffmpeg(tmp_path / "slim", "ffmpeg version 6.0 Copyright (c) 2000-2023",
-                        ff.REQUIRED_FILTERS - {"acompressor", "deesser"})
+    fake = _fake_ffmpeg(
+        tmp_path / "slim",
+        "ffmpeg version 6.0 Copyright (c) 2000-2023",
+        ff.REQUIRED_FILTERS - {"acompressor", "deesser"},
+    )
     with pytest.raises(FFmpegTooOldError, match="lacks the filters acompressor, deesser"):
         ff.locate_ffmpeg(fake, path_env=str(tmp_path), cache_dir=tmp_path / "cache")
     without_vidstab = _fake_ffmpeg(tmp_path / "plain", "ffmpeg version 6.0", ff.REQUIRED_FILTERS)
@@ -237,7 +284,11 @@ def _ffmpeg_options(tools, name: str) -> dict[str, tuple[float, float, set[str]]
     for line in text.splitlines():
         if m := re.match(r"^   (\w+)\s+<(\w+)>", line):
             r = re.findall(r"\(from (\S+) to (\S+)\)", line)
-            lo, hi = (bound.get(r[-1][0]) or float(r[-1][0]), bound.get(r[-1][1]) or float(r[-1][1])) if r else (-math.inf, math.inf)
+            lo, hi = (
+                (bound.get(r[-1][0]) or float(r[-1][0]), bound.get(r[-1][1]) or float(r[-1][1]))
+                if r
+                else (-math.inf, math.inf)
+            )
             current = m.group(1)
             options[current] = (lo, hi, set())
         elif (m := re.match(r"^     (\w+)\s", line)) and current is not None:
@@ -256,6 +307,10 @@ def test_registry_parameters_are_options_of_ffmpeg_within_its_ranges(tools, name
         assert p.name in options, f"{name}: ffmpeg has no option {p.name!r}"
         lo, hi, constants = options[p.name]
         if p.type == "number":
-            assert lo <= p.lo and p.hi <= hi, f"{name}.{p.name}: {p.lo:g}..{p.hi:g} is not within ffmpeg's {lo:g}..{hi:g}"
+            assert lo <= p.lo and p.hi <= hi, (
+                f"{name}.{p.name}: {p.lo:g}..{p.hi:g} is not within ffmpeg's {lo:g}..{hi:g}"
+            )
         if p.type == "choice":
-            assert set(p.choices) <= constants, f"{name}.{p.name}: {sorted(set(p.choices) - constants)} unknown to ffmpeg"
+            assert set(p.choices) <= constants, (
+                f"{name}.{p.name}: {sorted(set(p.choices) - constants)} unknown to ffmpeg"
+            )

@@ -6,11 +6,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-
-import pytest
-
 from typing import Literal
 
+import pytest
 from pydantic import Field
 
 from mediaenhancer_core.ai.gemini import GeminiClient, GeminiConfig, MediaPart
@@ -33,7 +31,6 @@ from tests.gemini_standin import (
     slow,
     text_answer,
 )
-
 
 
 class Verdict(Answer):
@@ -69,8 +66,12 @@ def client_for(standin: GeminiStandIn, **kw: object) -> GeminiClient:
 def test_structured_answer_round_trip_and_wire_format(standin: GeminiStandIn) -> None:
     standin.answer(json_answer({"verdict": "ok", "score": 0.5}))
     with client_for(standin, model="gemini-test") as client:
-        got = client.generate_json(prompt="judge this", schema=SCHEMA, system="be brief",
-                                   media=[MediaPart("image/jpeg", "frame", data=b"\xff\xd8jpeg")])
+        got = client.generate_json(
+            prompt="judge this",
+            schema=SCHEMA,
+            system="be brief",
+            media=[MediaPart("image/jpeg", "frame", data=b"\xff\xd8jpeg")],
+        )
     assert got == {"verdict": "ok", "score": 0.5}
     call = standin.calls[0]
     assert call.path == "/v1/models/gemini-test:generateContent"
@@ -121,8 +122,22 @@ def test_large_media_goes_through_the_resumable_files_api_and_is_deleted(standin
         (error_answer(500, "INTERNAL", "boom"), AIServiceError, "500 INTERNAL"),
         (error_answer(503, "UNAVAILABLE", "overloaded"), AIServiceError, "503 UNAVAILABLE"),
     ],
-    ids=["malformed-json", "schema-missing", "schema-enum", "schema-type", "empty", "max-tokens", "safety",
-         "prompt-blocked", "429", "403", "404", "400", "500", "503"],
+    ids=[
+        "malformed-json",
+        "schema-missing",
+        "schema-enum",
+        "schema-type",
+        "empty",
+        "max-tokens",
+        "safety",
+        "prompt-blocked",
+        "429",
+        "403",
+        "404",
+        "400",
+        "500",
+        "503",
+    ],
 )
 def test_every_failure_is_one_of_our_errors(standin: GeminiStandIn, reply, error, message) -> None:
     standin.answer(reply)
@@ -180,7 +195,10 @@ def test_unreachable_server_is_a_service_error() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     config = GeminiConfig(api_key="k", base_url=f"http://127.0.0.1:{port}", timeout_seconds=2.0, retries=1)
-    with GeminiClient(config, sleep=lambda s: None) as client, pytest.raises(AIServiceError, match="cannot reach Gemini"):
+    with (
+        GeminiClient(config, sleep=lambda s: None) as client,
+        pytest.raises(AIServiceError, match="cannot reach Gemini"),
+    ):
         client.generate_json(prompt="p", schema=SCHEMA)
 
 
@@ -193,18 +211,31 @@ def test_fenced_json_is_accepted(standin: GeminiStandIn) -> None:
 def test_config_comes_from_settings_and_hides_the_key() -> None:
     from mediaenhancer_core.settings import Settings
 
-    s = Settings.load({"GEMINI_API_KEY": "sekrit", "MEDIAENHANCER_GEMINI_MODEL": "gemini-x",
-                       "MEDIAENHANCER_GEMINI_BASE_URL": "http://127.0.0.1:9", "MEDIAENHANCER_GEMINI_RETRIES": "0"})
+    s = Settings.load(
+        {
+            "GEMINI_API_KEY": "sekrit",
+            "MEDIAENHANCER_GEMINI_MODEL": "gemini-x",
+            "MEDIAENHANCER_GEMINI_BASE_URL": "http://127.0.0.1:9",
+            "MEDIAENHANCER_GEMINI_RETRIES": "0",
+        }
+    )
     config = GeminiConfig.from_settings(s, timeout_seconds=3)
     assert (config.api_key, config.model, config.base_url, config.timeout_seconds, config.retries) == (
-        "sekrit", "gemini-x", "http://127.0.0.1:9", 3, 0)
+        "sekrit",
+        "gemini-x",
+        "http://127.0.0.1:9",
+        3,
+        0,
+    )
     assert "sekrit" not in repr(config) and "sekrit" not in repr(s) and "sekrit" not in str(s.public_dict())
     assert Settings.load({"MEDIAENHANCER_GEMINI_API_KEY": "a", "GEMINI_API_KEY": "b"}).gemini_api_key.reveal() == "a"
 
 
 def test_importing_the_core_and_the_cli_does_not_import_the_sdk() -> None:
-    code = ("import sys, mediaenhancer_core.ai, mediaenhancer_cli.app; "
-            "print('google.genai' in sys.modules, 'httpx' in sys.modules)")
+    code = (
+        "import sys, mediaenhancer_core.ai, mediaenhancer_cli.app; "
+        "print('google.genai' in sys.modules, 'httpx' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split()[0] == "False"
 
@@ -214,8 +245,13 @@ def test_answers_are_checked_with_their_models_as_before() -> None:
     from mediaenhancer_core.ai.schema import check
 
     advice = answers().AdviceAnswer
-    ok = {"content_type": "speech", "problems": [{"kind": "hiss", "severity": 1.7}], "rationale": "r" * 500,
-          "audio": {"noise_reduction_db": 99, "gain_db": 6}, "loudness": -3}
+    ok = {
+        "content_type": "speech",
+        "problems": [{"kind": "hiss", "severity": 1.7}],
+        "rationale": "r" * 500,
+        "audio": {"noise_reduction_db": 99, "gain_db": 6},
+        "loudness": -3,
+    }
     check(ok, advice, what="plan")  # out of range (clamped later), a little long, unknown fields: all accepted
     refused = [
         ({**ok, "rationale": "r" * 2000}, "$.rationale is far too long (2000 characters)"),

@@ -20,10 +20,10 @@ from mediaenhancer_core.ai.planner import GeminiPlanner, make_planner, parse_adv
 from mediaenhancer_core.ai.schema import gemini_schema
 from mediaenhancer_core.engine.analysis import Analysis, analyze
 from mediaenhancer_core.engine.enhance import EnhanceJob, enhance_file
-from mediaenhancer_core.errors import ConfigError
 from mediaenhancer_core.engine.planner import EnhanceOptions, MeasurementPlanner
 from mediaenhancer_core.engine.presets import get_preset
 from mediaenhancer_core.engine.probe import probe
+from mediaenhancer_core.errors import ConfigError
 from mediaenhancer_core.settings import Settings
 from tests import media as M
 from tests.gemini_standin import (
@@ -87,10 +87,16 @@ def options(**kw: object) -> EnhanceOptions:
     return EnhanceOptions(preset=get_preset("podcast", None), **kw)  # type: ignore[arg-type]
 
 
-def planner_for(standin: GeminiStandIn, tools, *, timeout: float = 10.0, retries: int = 0, key: str | None = "test-key",
-                **kw: object) -> GeminiPlanner:
-    config = GeminiConfig(api_key=key, base_url=standin.base_url, timeout_seconds=timeout, retries=retries,
-                          **kw)  # type: ignore[arg-type]
+def planner_for(
+    standin: GeminiStandIn,
+    tools,
+    *,
+    timeout: float = 10.0,
+    retries: int = 0,
+    key: str | None = "test-key",
+    **kw: object,
+) -> GeminiPlanner:
+    config = GeminiConfig(api_key=key, base_url=standin.base_url, timeout_seconds=timeout, retries=retries, **kw)  # type: ignore[arg-type]
     return GeminiPlanner(GeminiClient(config, sleep=lambda s: None), tools, timeout=timeout)
 
 
@@ -118,8 +124,9 @@ def test_a_good_answer_is_clamped_and_merged_and_measured_loudness_wins(standin,
     # the measured hum stays the measurement's
     notches = [s for s in plan.audio_steps if s.filter == "bandreject"]
     # at the measured frequency of each harmonic: within 1 % of harmonic x 50 Hz (harmonic 9 may measure 451 Hz)
-    assert notches and all(s.source == "measurement"
-                           and abs(s.params["f"] / (50 * s.measured["harmonic"]) - 1) < 0.01 for s in notches), notches
+    assert notches and all(
+        s.source == "measurement" and abs(s.params["f"] / (50 * s.measured["harmonic"]) - 1) < 0.01 for s in notches
+    ), notches
     # loudness comes from the measurements and options, whatever the model said
     assert plan.loudness == base.loudness and plan.loudness.target_lufs == -16.0
     # video now changes, so it is encoded
@@ -138,7 +145,10 @@ def test_the_request_carries_the_measurements_and_the_proxy_not_the_whole_file(s
         planner.plan(analyses["clip"], options())
     call = standin.calls[0]
     a = analyses["clip"].audio
-    assert f'"integrated_lufs":{a.integrated_lufs}' in call.text and f'"noise_floor_lufs":{a.noise_floor_lufs}' in call.text
+    assert (
+        f'"integrated_lufs":{a.integrated_lufs}' in call.text
+        and f'"noise_floor_lufs":{a.noise_floor_lufs}' in call.text
+    )
     assert "Loudness is fixed: -16 LUFS" in call.text and "bandreject" in call.text  # the measurement plan is shown
     assert call.generation_config["responseJsonSchema"] == gemini_schema(answers().AdviceAnswer)
     parts = call.media()
@@ -161,16 +171,25 @@ def test_a_long_recording_sends_an_excerpt_of_at_most_60_seconds(standin, tools,
     [(mime, data, _)] = standin.calls[0].media()
     excerpt = tmp_path / "excerpt.ogg"
     excerpt.write_bytes(data)
-    seconds = float(json.loads(subprocess.run(
-        [M.FFPROBE, "-v", "error", "-show_entries", "format=duration", "-of", "json", str(excerpt)],
-        capture_output=True, text=True, check=True).stdout)["format"]["duration"])
+    seconds = float(
+        json.loads(
+            subprocess.run(
+                [M.FFPROBE, "-v", "error", "-show_entries", "format=duration", "-of", "json", str(excerpt)],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )["format"]["duration"]
+    )
     assert mime == "audio/ogg" and 59.0 <= seconds <= 60.1
     assert len(data) < 300_000  # ~24 kbit/s mono
 
 
 def test_the_whole_file_only_when_asked_and_then_through_the_files_api(standin, tools, analyses, media) -> None:
     standin.answer(json_answer({"content_type": "speech", "problems": [], "rationale": "Clean."}))
-    config = GeminiConfig(api_key="test-key", base_url=standin.base_url, timeout_seconds=10, retries=0, inline_max_bytes=100_000)
+    config = GeminiConfig(
+        api_key="test-key", base_url=standin.base_url, timeout_seconds=10, retries=0, inline_max_bytes=100_000
+    )
     with GeminiPlanner(GeminiClient(config), tools, full_media=True) as planner:
         plan = planner.plan(analyses["clip"], options())
     assert plan.planner == "gemini" and "sent the whole file" in "\n".join(plan.notes)
@@ -210,23 +229,50 @@ def _measurement_notes(analysis: Analysis, opts: EnhanceOptions) -> list[str]:
     [
         (text_answer('{"content_type": "speech", "problems": ['), "not valid JSON"),
         (json_answer({"content_type": "podcast", "problems": [], "rationale": ""}), "is not one of speech"),
-        (json_answer({"content_type": "speech", "problems": [{"kind": "hiss", "severity": "high"}], "rationale": ""}),
-         "$.problems[0].severity should be number"),
-        (json_answer({"content_type": "speech", "problems": [{"kind": "hiss", "severity": 0.5}, "hum"], "rationale": ""}),
-         "$.problems[1] should be object, got string"),
-        (json_answer({"content_type": "speech", "problems": [{"kind": "hiss", "severity": True}], "rationale": ""}),
-         "$.problems[0].severity should be number, got boolean"),
-        (json_answer({"content_type": "speech", "problems": [], "audio": {"deess": "yes"}, "rationale": ""}),
-         "$.audio.deess should be boolean or null, got string"),
+        (
+            json_answer(
+                {"content_type": "speech", "problems": [{"kind": "hiss", "severity": "high"}], "rationale": ""}
+            ),
+            "$.problems[0].severity should be number",
+        ),
+        (
+            json_answer(
+                {"content_type": "speech", "problems": [{"kind": "hiss", "severity": 0.5}, "hum"], "rationale": ""}
+            ),
+            "$.problems[1] should be object, got string",
+        ),
+        (
+            json_answer({"content_type": "speech", "problems": [{"kind": "hiss", "severity": True}], "rationale": ""}),
+            "$.problems[0].severity should be number, got boolean",
+        ),
+        (
+            json_answer({"content_type": "speech", "problems": [], "audio": {"deess": "yes"}, "rationale": ""}),
+            "$.audio.deess should be boolean or null, got string",
+        ),
         (json_answer({"problems": []}), "content_type is missing"),
         (safety_block(), "stopped its answer (SAFETY)"),
         (prompt_blocked("SAFETY"), "blocked the request (SAFETY)"),
-        (error_answer(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota)."), "quota or rate limit"),
+        (
+            error_answer(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota)."),
+            "quota or rate limit",
+        ),
         (error_answer(500, "INTERNAL", "An internal error has occurred."), "500 INTERNAL"),
         (error_answer(503, "UNAVAILABLE", "The model is overloaded."), "503 UNAVAILABLE"),
     ],
-    ids=["malformed-json", "schema-enum", "schema-type", "schema-nested-item", "schema-bool-number", "schema-nested-type",
-         "schema-required", "safety", "prompt-blocked", "429", "500", "503"],
+    ids=[
+        "malformed-json",
+        "schema-enum",
+        "schema-type",
+        "schema-nested-item",
+        "schema-bool-number",
+        "schema-nested-type",
+        "schema-required",
+        "safety",
+        "prompt-blocked",
+        "429",
+        "500",
+        "503",
+    ],
 )
 def test_any_failure_falls_back_to_the_measurement_plan_with_one_notice(standin, tools, analyses, reply, says) -> None:
     standin.answer(reply)
@@ -279,8 +325,11 @@ def test_make_planner_follows_the_settings(standin, tools, analyses) -> None:
     keyless = make_planner("gemini", Settings.load(env), tools)
     assert isinstance(keyless, GeminiPlanner) and keyless.model is None
     standin.answer(json_answer({"content_type": "speech", "problems": [], "rationale": "Fine."}))
-    planner = make_planner("gemini", Settings.load({**env, "GEMINI_API_KEY": "test-key",
-                                                   "MEDIAENHANCER_GEMINI_PLANNER_TIMEOUT_SECONDS": "7"}), tools)
+    planner = make_planner(
+        "gemini",
+        Settings.load({**env, "GEMINI_API_KEY": "test-key", "MEDIAENHANCER_GEMINI_PLANNER_TIMEOUT_SECONDS": "7"}),
+        tools,
+    )
     assert isinstance(planner, GeminiPlanner) and planner.timeout == 7
     with planner:
         assert planner.plan(analyses["clip"], options()).planner == "gemini"
@@ -289,7 +338,9 @@ def test_make_planner_follows_the_settings(standin, tools, analyses) -> None:
 # --------------------------------------------------------------------------- end to end
 
 
-def test_enhance_renders_the_gemini_plan_and_dry_run_shows_where_each_step_came_from(standin, tools, media, tmp_path) -> None:
+def test_enhance_renders_the_gemini_plan_and_dry_run_shows_where_each_step_came_from(
+    standin, tools, media, tmp_path
+) -> None:
     from rich.console import Console
 
     from mediaenhancer_cli.output import plan_panel
@@ -310,17 +361,24 @@ def test_enhance_renders_the_gemini_plan_and_dry_run_shows_where_each_step_came_
     console.print(plan_panel(Plan.from_dict(result.plan)))
     shown = console.export_text()
     assert "planner: gemini" in shown
-    rows = {line.split("│")[2].strip(): line.split("│")[5].strip() for line in shown.splitlines()
-            if line.count("│") >= 6 and line.split("│")[1].strip() in ("audio", "video")}
+    rows = {
+        line.split("│")[2].strip(): line.split("│")[5].strip()
+        for line in shown.splitlines()
+        if line.count("│") >= 6 and line.split("│")[1].strip() in ("audio", "video")
+    }
     assert rows["afftdn"] == "gemini" and rows["bandreject"] == "measurement" and rows["loudness"] == "measurement"
 
 
 def test_parse_advice_clamps_and_keeps_only_known_settings() -> None:
-    advice = parse_advice({
-        "content_type": "music", "problems": [{"kind": "hum", "severity": 3}], "rationale": " a \n b ",
-        "audio": {"noise_reduction_db": -5, "true_peak_dbtp": 0, "deess": True},
-        "video": {"gamma": 9, "crop": "everything"},
-    })
+    advice = parse_advice(
+        {
+            "content_type": "music",
+            "problems": [{"kind": "hum", "severity": 3}],
+            "rationale": " a \n b ",
+            "audio": {"noise_reduction_db": -5, "true_peak_dbtp": 0, "deess": True},
+            "video": {"gamma": 9, "crop": "everything"},
+        }
+    )
     assert advice.audio == {"noise_reduction_db": 0.0, "deess": True}
     assert advice.video == {"gamma": 1.5}
     assert advice.problems == [{"kind": "hum", "severity": 1.0, "evidence": ""}] and advice.rationale == "a b"
@@ -329,7 +387,18 @@ def test_parse_advice_clamps_and_keeps_only_known_settings() -> None:
 
 
 def test_the_schema_uses_only_what_gemini_accepts() -> None:
-    allowed = {"type", "properties", "required", "items", "enum", "minimum", "maximum", "maxItems", "maxLength", "description"}
+    allowed = {
+        "type",
+        "properties",
+        "required",
+        "items",
+        "enum",
+        "minimum",
+        "maximum",
+        "maxItems",
+        "maxLength",
+        "description",
+    }
 
     def keywords(schema: dict) -> set[str]:
         found = set(schema)

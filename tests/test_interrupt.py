@@ -20,7 +20,6 @@ import pytest
 from mediaenhancer_core.exit_codes import ExitCode
 from tests import media as M
 
-
 SCRIPT = Path(sys.executable).with_name("mediaenhancer")
 PARTIAL = ".partial-"
 
@@ -59,7 +58,12 @@ class Run:
             pytest.skip(f"{SCRIPT} is not installed (pip install -e .)")
         env = dict(os.environ, MEDIAENHANCER_TEMP_DIR=str(temp))
         self.proc = subprocess.Popen(
-            [str(SCRIPT), *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [str(SCRIPT), *args],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
             # a shell's background jobs ignore SIGINT, and so would this one: give it the default back
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
             start_new_session=own_group,
@@ -133,7 +137,9 @@ SLOW = ["--quality", "archive", "--resolution", "1080p"]
     [(signal.SIGINT, ExitCode.INTERRUPTED, "interrupted"), (signal.SIGTERM, ExitCode.TERMINATED, "terminated")],
     ids=["SIGINT", "SIGTERM"],
 )
-def test_signal_during_render_stops_ffmpeg_and_cleans_up(work, media, sig: signal.Signals, code: ExitCode, word: str) -> None:
+def test_signal_during_render_stops_ffmpeg_and_cleans_up(
+    work, media, sig: signal.Signals, code: ExitCode, word: str
+) -> None:
     d, temp = work
     src = media("slow.mp4", _slow_clip, d)
     digest = M.file_sha256(src)
@@ -160,7 +166,11 @@ def _peaky_long(p: Path) -> Path:
         "sine=f=220:r=48000:d=20,volume=0.03[s];anoisesrc=a=0.002:r=48000:d=20[n];"
         "aevalsrc=exprs='0.4*sin(2*PI*900*t)*exp(-mod(t\\,1.3)*300)':s=48000:d=20[c];"
         "[s][n][c]amix=inputs=3:normalize=0,aformat=channel_layouts=stereo[o]",
-        "-map", "[o]", "-c:a", "pcm_s16le", str(p),
+        "-map",
+        "[o]",
+        "-c:a",
+        "pcm_s16le",
+        str(p),
     )
     return p
 

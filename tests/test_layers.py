@@ -30,8 +30,12 @@ def test_no_import_below_the_code(path: Path) -> None:
     """An import after a module's functions is how a cycle hides (the route tables once imported
     each other at their bottoms); every module-level import comes before the first def or class."""
     body = ast.parse(path.read_text(encoding="utf-8")).body
-    first_code = next((n.lineno for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))),
-                      None)
-    late = [n.lineno for n in body if isinstance(n, (ast.Import, ast.ImportFrom))
-            and first_code is not None and n.lineno > first_code]
+    first_code = next(
+        (n.lineno for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))), None
+    )
+    late = [
+        n.lineno
+        for n in body
+        if isinstance(n, (ast.Import, ast.ImportFrom)) and first_code is not None and n.lineno > first_code
+    ]
     assert late == [], f"{path.name}: module-level imports at lines {late} come after the code"

@@ -12,25 +12,49 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("postgres", "s3", "redis", "browser")
 
-PLUGIN = '''
+PLUGIN = """
 import json
 
 def pytest_collection_finish(session):
     marks = {item.nodeid: sorted({m.name for m in item.iter_markers()}) for item in session.items}
     print("MARKS " + json.dumps(marks))
-'''
+"""
 
 
 def test_each_service_marker_selects_the_tests_that_use_the_service(tmp_path: Path) -> None:
     (tmp_path / "show_marks.py").write_text(PLUGIN)
-    files = ("tests/server/test_schema.py", "tests/server/test_web.py", "tests/server/test_media_api.py",
-             "tests/server/test_jobs_api.py", "tests/server/test_jobs_core.py")
+    files = (
+        "tests/server/test_schema.py",
+        "tests/server/test_web.py",
+        "tests/server/test_media_api.py",
+        "tests/server/test_jobs_api.py",
+        "tests/server/test_jobs_core.py",
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
-    result = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "-p", "show_marks",
-                             "--collect-only", "-q", *files], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:xdist",
+            "-p",
+            "show_marks",
+            "--collect-only",
+            "-q",
+            *files,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     line = next(line for line in result.stdout.splitlines() if line.startswith("MARKS "))
-    marks: dict[str, list[str]] = json.loads(line[len("MARKS "):])
+    marks: dict[str, list[str]] = json.loads(line[len("MARKS ") :])
     by = {s: [t for t, m in marks.items() if s in m] for s in SERVICES}
     assert by["postgres"] and all("postgresql" in t for t in by["postgres"]), by["postgres"]
     assert by["s3"] and all("s3" in t.split("[", 1)[-1] for t in by["s3"]), by["s3"]

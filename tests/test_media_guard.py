@@ -20,15 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from mediaenhancer_core.library.bytewindow import ByteWindow
 from mediaenhancer_core.engine.enhance import EnhanceJob, enhance_file
-from mediaenhancer_core.errors import InputError, RenderError
 from mediaenhancer_core.engine.ffmpeg import guard_inputs, locate_ffmpeg, media_input, run
-from mediaenhancer_core.library.identify import MediaFacts, identify, identify_window, thumbnail_jpeg
 from mediaenhancer_core.engine.planner import EnhanceOptions
 from mediaenhancer_core.engine.presets import get_preset
 from mediaenhancer_core.engine.probe import probe
 from mediaenhancer_core.engine.sniff import sniff_file
+from mediaenhancer_core.errors import InputError, RenderError
+from mediaenhancer_core.library.bytewindow import ByteWindow
+from mediaenhancer_core.library.identify import MediaFacts, identify, identify_window, thumbnail_jpeg
 from tests import media as M
 from tests.ssrf_support import Listener, concat_list, playlist, served, server_secret
 
@@ -90,8 +90,11 @@ def test_probing_a_playlist_reads_nothing_else(tmp_path, tools, pyav_tools, secr
 def test_identifying_a_playlist_over_http_fetches_nothing_else(tools, pyav_tools, secret, listener) -> None:
     """The S3 path: ffprobe (and PyAV) read the object through a URL we built; the playlist's
     segments are on other URLs (and a file on the machine)."""
-    for body in (playlist(listener.url("/s3.ts")), playlist(listener.url("/s3.ts"), id3=False),
-                 playlist(f"file://{secret}", listener.url("/s3b.ts"))):
+    for body in (
+        playlist(listener.url("/s3.ts")),
+        playlist(listener.url("/s3.ts"), id3=False),
+        playlist(f"file://{secret}", listener.url("/s3b.ts")),
+    ):
         with served(body, "media.m3u8") as url:
             for t in (tools, pyav_tools):
                 with pytest.raises(InputError):
@@ -140,7 +143,13 @@ def test_a_forced_format_that_opens_other_files_is_refused() -> None:
             guard_inputs(["ffmpeg", "-f", fmt, "-i", "list.txt", "-f", "null", "-"])
     # generated sources and raw pipes stay usable; paths become file: paths
     assert guard_inputs(["ffmpeg", "-f", "lavfi", "-i", "sine=d=1"])[1:] == [
-        "-f", "lavfi", "-format_whitelist", "lavfi", "-i", "sine=d=1"]
+        "-f",
+        "lavfi",
+        "-format_whitelist",
+        "lavfi",
+        "-i",
+        "sine=d=1",
+    ]
     opts, source = media_input("http:/weird/path.mp4")  # a path that looks like a URL is a path
     assert source == "file:http:/weird/path.mp4" and opts[:2] == ["-protocol_whitelist", "file"]
     opts, source = media_input("https://bucket.example/key?X-Amz-Signature=1")
@@ -168,8 +177,11 @@ FAMILIES: dict[str, tuple[str, tuple[str, ...], str]] = {
     "clip.mpg": ("mpegps", (*AV, "-c:v", "mpeg2video", "-c:a", "mp2", "-f", "vob"), "system"),
     "tone.caf": ("caf", (*AUDIO, "-c:a", "pcm_s16le"), "system"),
     "tone.amr": ("amr", (*AUDIO, "-ar", "8000", "-ac", "1", "-c:a", "libopencore_amrnb"), "bundled"),
-    "id3.mp3": ("mp3", (*AUDIO, "-c:a", "libmp3lame", "-id3v2_version", "3", "-metadata", "title=" + "t" * 3000),
-                "system"),
+    "id3.mp3": (
+        "mp3",
+        (*AUDIO, "-c:a", "libmp3lame", "-id3v2_version", "3", "-metadata", "title=" + "t" * 3000),
+        "system",
+    ),
     "clip.mp4": ("mp4", (*AV, "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac"), "system"),
     "still.png": ("image", STILL, "system"),
     "still.jpg": ("image", STILL, "system"),
@@ -238,10 +250,16 @@ def test_only_ffmpeg_py_starts_processes_or_opens_media() -> None:
                 names = [node.module]
             if any(n.split(".")[0] in ("subprocess", "multiprocessing", "pty") for n in names):
                 offenders.append(f"{path.relative_to(src)}:{node.lineno} imports {names}")
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and (
-                (node.value.id == "av" and node.attr == "open")
-                or (node.value.id == "os" and node.attr in ("system", "popen", "execv", "execvp", "spawnv", "fork"))
-                or node.attr in ("create_subprocess_exec", "create_subprocess_shell")
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and (
+                    (node.value.id == "av" and node.attr == "open")
+                    or (node.value.id == "os" and node.attr in ("system", "popen", "execv", "execvp", "spawnv", "fork"))
+                    or node.attr in ("create_subprocess_exec", "create_subprocess_shell")
+                )
             ):
                 offenders.append(f"{path.relative_to(src)}:{node.lineno} calls {node.value.id}.{node.attr}")
-    assert offenders == [], "start ffmpeg and open media through mediaenhancer_core.engine.ffmpeg:\n" + "\n".join(offenders)
+    assert offenders == [], "start ffmpeg and open media through mediaenhancer_core.engine.ffmpeg:\n" + "\n".join(
+        offenders
+    )

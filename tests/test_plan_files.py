@@ -15,9 +15,9 @@ import pytest
 from typer.testing import CliRunner
 
 from mediaenhancer_cli.app import app
-from mediaenhancer_core.exit_codes import ExitCode
 from mediaenhancer_core.engine.filters import FILTERS
 from mediaenhancer_core.engine.plan import PLAN_VERSION, Plan
+from mediaenhancer_core.exit_codes import ExitCode
 from tests import media as M
 
 
@@ -30,7 +30,9 @@ def cli(*args: str):
 
 def _noisy_clip(p: Path) -> Path:
     # dim, noisy picture and quiet speech with hiss and hum: audio and video steps both planned
-    return M.make_video(p, 3.0, size="160x120", fps=25, dim=True, noisy=True, level=0.02, noise=0.006, hum_hz=50, hum=0.03)
+    return M.make_video(
+        p, 3.0, size="160x120", fps=25, dim=True, noisy=True, level=0.02, noise=0.006, hum_hz=50, hum=0.03
+    )
 
 
 def _speech(p: Path) -> Path:
@@ -232,8 +234,19 @@ def test_json_that_is_not_an_object_is_refused(here: Path, saved_plan: dict, tex
         (lambda p: p.update(trim={"keep": [[2, 1]], "removed_seconds": 0, "reason": "x"}), "trim.keep"),
         (lambda p: p.update(audio_steps=["highpass"]), "must be an object"),
     ],
-    ids=["no-output", "format", "video-mode", "input-arg", "filter-complex-arg", "codec-with-semicolon",
-         "unknown-field", "target-out-of-range", "peak-out-of-range", "trim-backwards", "step-not-object"],
+    ids=[
+        "no-output",
+        "format",
+        "video-mode",
+        "input-arg",
+        "filter-complex-arg",
+        "codec-with-semicolon",
+        "unknown-field",
+        "target-out-of-range",
+        "peak-out-of-range",
+        "trim-backwards",
+        "step-not-object",
+    ],
 )
 def test_malformed_plans_are_refused(here: Path, saved_plan: dict, mutate, needle: str) -> None:
     mutate(saved_plan)

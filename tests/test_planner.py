@@ -7,20 +7,32 @@ import dataclasses
 import pytest
 
 from mediaenhancer_core.engine.analysis import Analysis, AudioMeasurements, VideoMeasurements
-from mediaenhancer_core.errors import PlanError
 from mediaenhancer_core.engine.filtergraph import escape_value, filter_str
 from mediaenhancer_core.engine.formats import output_spec
 from mediaenhancer_core.engine.plan import Plan
 from mediaenhancer_core.engine.planner import EnhanceOptions, MeasurementPlanner, plan_trim
 from mediaenhancer_core.engine.presets import BUILTIN_PRESETS
 from mediaenhancer_core.engine.probe import MediaInfo, StreamInfo
+from mediaenhancer_core.errors import PlanError
 
 
 def audio(**kw) -> AudioMeasurements:
     base = dict(
-        integrated_lufs=-30.0, loudness_range_lu=5.0, true_peak_dbtp=-20.0, sample_peak_dbfs=-20.5, rms_dbfs=-32.0,
-        noise_floor_lufs=-110.0, dc_offset=0.0, clipped_samples=0, clipping=False, silence_threshold_db=-70.0,
-        silence_spans=[], silence_share=0.0, hum_hz=None, hum_prominence_db={"50": 0.0, "60": 0.0}, rumble_db=-40.0,
+        integrated_lufs=-30.0,
+        loudness_range_lu=5.0,
+        true_peak_dbtp=-20.0,
+        sample_peak_dbfs=-20.5,
+        rms_dbfs=-32.0,
+        noise_floor_lufs=-110.0,
+        dc_offset=0.0,
+        clipped_samples=0,
+        clipping=False,
+        silence_threshold_db=-70.0,
+        silence_spans=[],
+        silence_share=0.0,
+        hum_hz=None,
+        hum_prominence_db={"50": 0.0, "60": 0.0},
+        rumble_db=-40.0,
         decoded_seconds=20.0,
     )
     base.update(kw)
@@ -29,23 +41,46 @@ def audio(**kw) -> AudioMeasurements:
 
 def video(**kw) -> VideoMeasurements:
     base = dict(
-        width=1280, height=720, fps=30.0, full_range=False, bit_depth=8, luma_low=0.2, luma_high=0.8, luma_min=0.07,
-        luma_max=0.9, brightness=0.48, contrast=0.6, saturation=0.3, cast_u=0.0, cast_v=0.0, noise_sigma=3.0,
-        black_spans=[], frozen_spans=[], sampled_frames=40,
+        width=1280,
+        height=720,
+        fps=30.0,
+        full_range=False,
+        bit_depth=8,
+        luma_low=0.2,
+        luma_high=0.8,
+        luma_min=0.07,
+        luma_max=0.9,
+        brightness=0.48,
+        contrast=0.6,
+        saturation=0.3,
+        cast_u=0.0,
+        cast_v=0.0,
+        noise_sigma=3.0,
+        black_spans=[],
+        frozen_spans=[],
+        sampled_frames=40,
     )
     base.update(kw)
     return VideoMeasurements(**base)
 
 
-def info(path: str = "in.mp4", *, with_video: bool = True, acodec: str = "aac", vcodec: str = "h264", rate: int = 48000) -> MediaInfo:
+def info(
+    path: str = "in.mp4", *, with_video: bool = True, acodec: str = "aac", vcodec: str = "h264", rate: int = 48000
+) -> MediaInfo:
     streams = []
     if with_video:
-        streams.append(StreamInfo(index=0, kind="video", codec=vcodec, width=1280, height=720, fps=30.0, pix_fmt="yuv420p"))
-    streams.append(StreamInfo(index=len(streams), kind="audio", codec=acodec, sample_rate=rate, channels=2, sample_fmt="fltp"))
+        streams.append(
+            StreamInfo(index=0, kind="video", codec=vcodec, width=1280, height=720, fps=30.0, pix_fmt="yuv420p")
+        )
+    streams.append(
+        StreamInfo(index=len(streams), kind="audio", codec=acodec, sample_rate=rate, channels=2, sample_fmt="fltp")
+    )
     return MediaInfo(path=path, format_name="mov,mp4", duration=20.0, size=1000, streams=streams)
 
 
-def make_plan(a: AudioMeasurements | None = None, v: VideoMeasurements | None = None, path: str = "in.mp4", **opts) -> Plan:
+def make_plan(
+    a: AudioMeasurements | None = None, v: VideoMeasurements | None = None, path: str = "in.mp4", **opts
+) -> Plan:
     preset = BUILTIN_PRESETS[opts.pop("preset", "podcast")]
     analysis = Analysis(info=info(path, with_video=v is not None), audio=a, video=v)
     return MeasurementPlanner().plan(analysis, EnhanceOptions(preset=preset, **opts))
@@ -64,18 +99,44 @@ def test_clean_recording_gets_nothing_but_gain_and_a_copied_picture() -> None:
 
 def speech(**kw) -> AudioMeasurements:
     """Measurements of a noisy speech recording: speech in 80% of it, noise in the pauses 12 dB under it."""
-    base = dict(content="speech", speech_seconds=16.0, speech_share=0.8, speech_spans=[(0.5, 8.0), (9.5, 17.0)],
-                speech_lufs=-30.0, pause_floor_lufs=-42.0, speech_to_noise_db=12.0, speech_spread_lu=3.0,
-                noise_floor_lufs=-42.0)
+    base = dict(
+        content="speech",
+        speech_seconds=16.0,
+        speech_share=0.8,
+        speech_spans=[(0.5, 8.0), (9.5, 17.0)],
+        speech_lufs=-30.0,
+        pause_floor_lufs=-42.0,
+        speech_to_noise_db=12.0,
+        speech_spread_lu=3.0,
+        noise_floor_lufs=-42.0,
+    )
     base.update(kw)
     return audio(**base)
 
 
 def test_noise_hum_rumble_and_clipping_each_get_their_filter_with_reasons() -> None:
     harmonics = [(k, 60.0 * k, 20.0 - k) for k in (1, 2, 3, 4, 5, 6, 7, 8)]
-    plan = make_plan(speech(hum_hz=60, hum_prominence_db={"50": 1.0, "60": 20.0}, hum_harmonics=harmonics, rumble_db=-10.0,
-                            clipping=True, clipped_samples=500, sample_peak_dbfs=-10.5), None, path="in.wav")
-    assert names(plan.audio_steps) == ["adeclip", "highpass", *["bandreject"] * 8, "deepfilternet", "leveler", "compressor"]
+    plan = make_plan(
+        speech(
+            hum_hz=60,
+            hum_prominence_db={"50": 1.0, "60": 20.0},
+            hum_harmonics=harmonics,
+            rumble_db=-10.0,
+            clipping=True,
+            clipped_samples=500,
+            sample_peak_dbfs=-10.5,
+        ),
+        None,
+        path="in.wav",
+    )
+    assert names(plan.audio_steps) == [
+        "adeclip",
+        "highpass",
+        *["bandreject"] * 8,
+        "deepfilternet",
+        "leveler",
+        "compressor",
+    ]
     assert [s.params["f"] for s in plan.audio_steps if s.filter == "bandreject"] == [60.0 * k for k in range(1, 9)]
     nr = plan.audio_steps[10]
     assert nr.measured["noise_lufs"] == -42.0 and nr.measured["speech_to_noise_db"] == 12.0
@@ -139,7 +200,9 @@ def test_presets_and_overrides_set_the_target() -> None:
 
 
 def test_video_rules() -> None:
-    dim = make_plan(audio(), video(luma_min=0.25, luma_max=0.6, brightness=0.3, luma_low=0.3, luma_high=0.55, contrast=0.25))
+    dim = make_plan(
+        audio(), video(luma_min=0.25, luma_max=0.6, brightness=0.3, luma_low=0.3, luma_high=0.55, contrast=0.25)
+    )
     eq = next(s for s in dim.video_steps if s.filter == "eq")
     assert eq.params["contrast"] > 1.0 and eq.params["gamma"] >= 1.0
     noisy = make_plan(audio(), video(noise_sigma=12.0))
@@ -169,33 +232,67 @@ def test_trim_cuts_only_pauses_between_speech_keeps_pads_and_snaps_to_frames() -
 def test_trim_keeps_a_clip_whole_without_speech_or_when_it_would_take_more_than_half() -> None:
     for a in (audio(content="ambience", noise_floor_lufs=-60.0), audio(content="silence", integrated_lufs=-80.0)):
         notes: list[str] = []
-        assert plan_trim(Analysis(info=info(), audio=a, video=video()), EnhanceOptions(preset=BUILTIN_PRESETS["podcast"]), notes) is None
+        assert (
+            plan_trim(
+                Analysis(info=info(), audio=a, video=video()), EnhanceOptions(preset=BUILTIN_PRESETS["podcast"]), notes
+            )
+            is None
+        )
         assert notes and "kept whole" in notes[0]
     notes = []
     short = speech(speech_spans=[(9.0, 11.0)])
-    assert plan_trim(Analysis(info=info(), audio=short, video=video()), EnhanceOptions(preset=BUILTIN_PRESETS["podcast"]), notes) is None
+    assert (
+        plan_trim(
+            Analysis(info=info(), audio=short, video=video()), EnhanceOptions(preset=BUILTIN_PRESETS["podcast"]), notes
+        )
+        is None
+    )
     assert "more than half" in notes[0]
 
 
 def test_output_rules() -> None:
     # no PCM in MP4, no 192 kHz, Opus at 48 kHz, WebM gets VP9
-    pcm = output_spec(info("x.mov", acodec="pcm_s24le", rate=192000), fmt="mp4", quality="standard", change_video=False, audio_only=False)
+    pcm = output_spec(
+        info("x.mov", acodec="pcm_s24le", rate=192000),
+        fmt="mp4",
+        quality="standard",
+        change_video=False,
+        audio_only=False,
+    )
     assert pcm.audio_codec == "aac" and pcm.sample_rate == 48000 and pcm.video == "copy"
     webm = output_spec(info(), fmt="webm", quality="draft", change_video=False, audio_only=False)
-    assert (webm.video, webm.video_codec, webm.audio_codec, webm.sample_rate) == ("encode", "libvpx-vp9", "libopus", 48000)
+    assert (webm.video, webm.video_codec, webm.audio_codec, webm.sample_rate) == (
+        "encode",
+        "libvpx-vp9",
+        "libopus",
+        48000,
+    )
     mp3 = output_spec(info(), fmt="mp3", quality="high", change_video=True, audio_only=False)
     assert mp3.video == "none" and mp3.audio_codec == "libmp3lame"
     with pytest.raises(PlanError, match="--audio-only"):
         output_spec(info(vcodec="h264"), fmt="webm", quality="standard", change_video=False, audio_only=True)
-    assert output_spec(info("a.flac", with_video=False, acodec="flac"), fmt=None, quality="standard", change_video=False,
-                       audio_only=False).format == "flac"
-    crf = {q: output_spec(info(), fmt=None, quality=q, change_video=True, audio_only=False).video_args for q in ("draft", "archive")}
+    assert (
+        output_spec(
+            info("a.flac", with_video=False, acodec="flac"),
+            fmt=None,
+            quality="standard",
+            change_video=False,
+            audio_only=False,
+        ).format
+        == "flac"
+    )
+    crf = {
+        q: output_spec(info(), fmt=None, quality=q, change_video=True, audio_only=False).video_args
+        for q in ("draft", "archive")
+    }
     assert int(crf["draft"][crf["draft"].index("-crf") + 1]) > int(crf["archive"][crf["archive"].index("-crf") + 1])
 
 
 def test_plan_round_trips_through_json() -> None:
-    plan = make_plan(speech(hum_hz=50, hum_prominence_db={"50": 20.0, "60": 0.0}, hum_harmonics=[(1, 50.0, 20.0), (2, 100.1, 9.0)]),
-                     video(noise_sigma=12.0))
+    plan = make_plan(
+        speech(hum_hz=50, hum_prominence_db={"50": 20.0, "60": 0.0}, hum_harmonics=[(1, 50.0, 20.0), (2, 100.1, 9.0)]),
+        video(noise_sigma=12.0),
+    )
     assert {"deepfilternet", "leveler", "compressor", "bandreject"} <= set(names(plan.audio_steps))
     again = Plan.from_dict(__import__("json").loads(plan.to_json()))
     assert again.to_dict() == plan.to_dict()

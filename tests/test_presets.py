@@ -84,7 +84,10 @@ def test_music_preset_skips_the_speech_cleanups(here: Path, media) -> None:
     media("noisy.wav", lambda p: noisy_speech(p, hum_hz=50), here)
     plans = {}
     for preset in ("podcast", "music"):
-        (o,) = [json.loads(ln) for ln in cli("enhance", "--json", "--dry-run", "--preset", preset, "noisy.wav").stdout.splitlines()]
+        (o,) = [
+            json.loads(ln)
+            for ln in cli("enhance", "--json", "--dry-run", "--preset", preset, "noisy.wav").stdout.splitlines()
+        ]
         plans[preset] = {s["filter"] for s in o["plan"]["audio_steps"]}
     # (a single short turn of speech: nothing for the leveler to level against)
     assert {"deepfilternet", "compressor"} <= plans["podcast"]
@@ -127,8 +130,12 @@ def test_a_user_preset_can_replace_a_builtin(here: Path, presets_dir: Path, medi
 def test_command_line_targets_override_the_preset(here: Path, presets_dir: Path, media) -> None:
     (presets_dir / "myshow.toml").write_text("target_lufs = -20\n")
     media("speech.wav", _speech, here)
-    (o,) = [json.loads(ln) for ln in cli("enhance", "--json", "--dry-run", "--preset", "myshow",
-                                         "--target-lufs", "-17", "speech.wav").stdout.splitlines()]
+    (o,) = [
+        json.loads(ln)
+        for ln in cli(
+            "enhance", "--json", "--dry-run", "--preset", "myshow", "--target-lufs", "-17", "speech.wav"
+        ).stdout.splitlines()
+    ]
     assert o["plan"]["loudness"]["target_lufs"] == -17.0
 
 
@@ -154,12 +161,23 @@ def test_files_that_are_not_toml_are_ignored(presets_dir: Path) -> None:
         ("target_lufs = [\n", "cannot read preset"),
         ("name = 'other'\n", "unknown key 'name'"),
     ],
-    ids=["unknown-key", "target-too-low", "target-too-high", "peak-above-0", "peak-too-low", "target-string",
-         "target-bool", "flag-string", "broken-toml", "name-key"],
+    ids=[
+        "unknown-key",
+        "target-too-low",
+        "target-too-high",
+        "peak-above-0",
+        "peak-too-low",
+        "target-string",
+        "target-bool",
+        "flag-string",
+        "broken-toml",
+        "name-key",
+    ],
 )
 @pytest.mark.parametrize("command", ["presets", "enhance"])
-def test_invalid_user_preset_is_preset_invalid(here: Path, presets_dir: Path, media, text: str, needle: str,
-                                               command: str) -> None:
+def test_invalid_user_preset_is_preset_invalid(
+    here: Path, presets_dir: Path, media, text: str, needle: str, command: str
+) -> None:
     (presets_dir / "bad.toml").write_text(text)
     args = ["presets"] if command == "presets" else ["enhance", "--preset", "bad", "speech.wav"]
     if command == "enhance":

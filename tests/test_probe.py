@@ -8,20 +8,28 @@ from pathlib import Path
 
 import pytest
 
-from mediaenhancer_core.errors import CorruptMediaError, EmptyInputError, NoStreamsError, NotMediaError
 from mediaenhancer_core.engine.probe import probe
 from mediaenhancer_core.engine.sniff import sniff_bytes, sniff_file
+from mediaenhancer_core.errors import CorruptMediaError, EmptyInputError, NoStreamsError, NotMediaError
 from tests import media as M
-
 
 H264 = ("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")
 VP9 = ("-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "200k", "-pix_fmt", "yuv420p")
 
 
-def _av(dest: Path, video: tuple[str, ...], audio: tuple[str, ...], *, size: str = "160x120", fps: int = 25,
-        channels: int = 1, rate: int = 48000) -> Path:
-    return M.make_video(dest, 2.0, size=size, fps=fps, video_args=video, audio_args=audio, level=0.05,
-                        channels=channels, rate=rate)
+def _av(
+    dest: Path,
+    video: tuple[str, ...],
+    audio: tuple[str, ...],
+    *,
+    size: str = "160x120",
+    fps: int = 25,
+    channels: int = 1,
+    rate: int = 48000,
+) -> Path:
+    return M.make_video(
+        dest, 2.0, size=size, fps=fps, video_args=video, audio_args=audio, level=0.05, channels=channels, rate=rate
+    )
 
 
 def _transcoded(dest: Path, video: tuple[str, ...], audio: tuple[str, ...], **kw) -> Path:
@@ -42,10 +50,16 @@ def _audio(dest: Path, codec: tuple[str, ...], *, channels: int = 1, rate: int =
 MEDIA: dict[str, tuple[Callable[[Path], Path], list[tuple[str, str]], str]] = {
     "clip.mp4": (lambda p: _av(p, H264, ("-c:a", "aac", "-b:a", "64k")), [("video", "h264"), ("audio", "aac")], "mp4"),
     "clip.mov": (lambda p: _av(p, H264, ("-c:a", "aac")), [("video", "h264"), ("audio", "aac")], "mov"),
-    "opus.mkv": (lambda p: _transcoded(p, ("-c:v", "copy"), ("-c:a", "libopus", "-b:a", "64k"), channels=2, fps=24),
-                 [("video", "h264"), ("audio", "opus")], "matroska"),
-    "clip.webm": (lambda p: _transcoded(p, VP9, ("-c:a", "libopus", "-b:a", "48k"), size="176x144", fps=30),
-                  [("video", "vp9"), ("audio", "opus")], "matroska"),
+    "opus.mkv": (
+        lambda p: _transcoded(p, ("-c:v", "copy"), ("-c:a", "libopus", "-b:a", "64k"), channels=2, fps=24),
+        [("video", "h264"), ("audio", "opus")],
+        "matroska",
+    ),
+    "clip.webm": (
+        lambda p: _transcoded(p, VP9, ("-c:a", "libopus", "-b:a", "48k"), size="176x144", fps=30),
+        [("video", "vp9"), ("audio", "opus")],
+        "matroska",
+    ),
     "speech.wav": (lambda p: _audio(p, ("-c:a", "pcm_s16le"), channels=2, rate=44100), [("audio", "pcm_s16le")], "wav"),
     "speech.flac": (lambda p: _audio(p, ("-c:a", "flac")), [("audio", "flac")], "flac"),
     "speech.mp3": (lambda p: _audio(p, ("-c:a", "libmp3lame", "-q:a", "5"), rate=44100), [("audio", "mp3")], "mp3"),
@@ -54,7 +68,16 @@ MEDIA: dict[str, tuple[Callable[[Path], Path], list[tuple[str, str]], str]] = {
     "speech.aac": (lambda p: _audio(p, ("-c:a", "aac", "-f", "adts")), [("audio", "aac")], "aac"),
     "clip.ts": (lambda p: _av(p, H264, ("-c:a", "aac")), [("video", "h264"), ("audio", "aac")], "mpegts"),
 }
-BACKEND_CASES = ["clip.mp4", "speech.wav", "opus.mkv", "clip.webm", "speech.flac", "speech.m4a", "speech.ogg", "clip.mov"]
+BACKEND_CASES = [
+    "clip.mp4",
+    "speech.wav",
+    "opus.mkv",
+    "clip.webm",
+    "speech.flac",
+    "speech.m4a",
+    "speech.ogg",
+    "clip.mov",
+]
 
 
 @pytest.fixture
@@ -149,8 +172,9 @@ BAD = {
 
 @pytest.mark.parametrize("backend", ["ffprobe", "pyav"])
 @pytest.mark.parametrize("case", sorted(BAD))
-def test_bad_input_is_classified_the_same_by_both_backends(media, tmp_path: Path, tools, pyav_tools,
-                                                           backend: str, case: str) -> None:
+def test_bad_input_is_classified_the_same_by_both_backends(
+    media, tmp_path: Path, tools, pyav_tools, backend: str, case: str
+) -> None:
     make, error = BAD[case]
     path = make(tmp_path, media)
     with pytest.raises(error) as info:
@@ -219,7 +243,11 @@ def test_sniff_bytes(head: bytes, family: str | None) -> None:
 
 
 def _id3_tag(size: int) -> bytes:
-    return b"ID3\x04\x00\x00" + bytes([(size >> 21) & 0x7F, (size >> 14) & 0x7F, (size >> 7) & 0x7F, size & 0x7F]) + b"T" * size
+    return (
+        b"ID3\x04\x00\x00"
+        + bytes([(size >> 21) & 0x7F, (size >> 14) & 0x7F, (size >> 7) & 0x7F, size & 0x7F])
+        + b"T" * size
+    )
 
 
 @pytest.mark.parametrize(
@@ -234,17 +262,18 @@ def _id3_tag(size: int) -> bytes:
     ],
     ids=["long-tag", "padding", "two-tags", "playlist", "zeros", "only-a-tag"],
 )
-def test_an_id3_file_is_judged_by_what_follows_the_tag_however_it_arrives(tmp_path: Path, data: bytes,
-                                                                          family: str | None) -> None:
+def test_an_id3_file_is_judged_by_what_follows_the_tag_however_it_arrives(
+    tmp_path: Path, data: bytes, family: str | None
+) -> None:
     from mediaenhancer_core.engine.sniff import Sniffer, sniff_reader
 
     path = tmp_path / "x.mp3"
     path.write_bytes(data)
     assert sniff_file(path) == family
-    assert sniff_reader(lambda offset, n: data[offset:offset + n]) == family
+    assert sniff_reader(lambda offset, n: data[offset : offset + n]) == family
     for chunk in (1, 7, 511, 4096, 65536, 1 << 20):  # as an upload streams in
         sniffer = Sniffer()
         for i in range(0, len(data), chunk):
-            if sniffer.feed(data[i:i + chunk]):
+            if sniffer.feed(data[i : i + chunk]):
                 break
         assert sniffer.finish() == family, chunk

@@ -20,7 +20,9 @@ CLI = str(Path(sys.executable).with_name("mediaenhancer"))
 def test_progress_events_cover_every_phase_in_order(tmp_path: Path, tools) -> None:
     src = M.make_video(tmp_path / "in.mp4", 3.0, dim=True, level=0.03, noise=0.004)
     events: list[ProgressEvent] = []
-    res = enhance_file(src, EnhanceJob(options=EnhanceOptions(preset=BUILTIN_PRESETS["podcast"])), tools, on_progress=events.append)
+    res = enhance_file(
+        src, EnhanceJob(options=EnhanceOptions(preset=BUILTIN_PRESETS["podcast"])), tools, on_progress=events.append
+    )
     assert res.status == "enhanced", res.error
     phases = [e.phase for e in events]
     assert phases[0] == "analysis" and phases[-1] == "done"
@@ -68,5 +70,7 @@ def test_a_terminal_gets_a_progress_bar_and_a_pipe_does_not(tmp_path: Path) -> N
     assert "%" not in both and "0:00:" not in both and "\r" not in both  # no bar, no times
     assert "enhanced" in piped.stdout  # results only
 
-    quiet = subprocess.run([CLI, "enhance", str(src), "-o", str(tmp_path / "q.mp4"), "--quiet"], capture_output=True, text=True)
+    quiet = subprocess.run(
+        [CLI, "enhance", str(src), "-o", str(tmp_path / "q.mp4"), "--quiet"], capture_output=True, text=True
+    )
     assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""

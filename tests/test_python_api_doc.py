@@ -22,8 +22,17 @@ def code_blocks(text: str) -> list[str]:
 
 def test_the_doc_has_the_examples() -> None:
     code = "\n".join(code_blocks(DOC.read_text(encoding="utf-8")))
-    for call in ("Settings.load(", "locate_ffmpeg(", "probe(", "analyze(", ".plan(", "render(", "enhance_file(",
-                 "exit_code_for(", "Core.open("):
+    for call in (
+        "Settings.load(",
+        "locate_ffmpeg(",
+        "probe(",
+        "analyze(",
+        ".plan(",
+        "render(",
+        "enhance_file(",
+        "exit_code_for(",
+        "Core.open(",
+    ):
         assert call in code, f"docs/python-api.md shows no {call}"
 
 

@@ -36,7 +36,9 @@ def _one_error_line(stderr: str) -> str:
 
 @pytest.mark.parametrize("command", ["analyze", "enhance"])
 @pytest.mark.parametrize("cut", [0, 1], ids=["even-cut", "odd-cut"])
-def test_truncated_wav_is_reported_as_corrupt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str, cut: int) -> None:
+def test_truncated_wav_is_reported_as_corrupt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str, cut: int
+) -> None:
     monkeypatch.chdir(tmp_path)
     whole = M.make_audio(tmp_path / "whole.wav", 4.0, ("-c:a", "pcm_s16le"), level=0.05)
     data = whole.read_bytes()
@@ -65,7 +67,9 @@ def small_disk(tmp_path: Path):
 
 
 @pytest.mark.parametrize(("name", "filler_kib"), [("take.wav", 0), ("clip.mp4", 200)])
-def test_disk_filling_up_during_the_write_is_disk_full(tmp_path: Path, small_disk: Path, name: str, filler_kib: int) -> None:
+def test_disk_filling_up_during_the_write_is_disk_full(
+    tmp_path: Path, small_disk: Path, name: str, filler_kib: int
+) -> None:
     # WAV: 384 KB into 300 KiB; MP4: 170 KB into the 100 KiB left beside a filler file.
     # ffmpeg 5.1 exits 0 when writing the trailer fails with ENOSPC.
     src = tmp_path / name
@@ -75,8 +79,9 @@ def test_disk_filling_up_during_the_write_is_disk_full(tmp_path: Path, small_dis
         M.make_video(src, 4.0, size="160x120", fps=25, level=0.05)
     if filler_kib:
         (small_disk / "filler").write_bytes(b"\0" * filler_kib * 1024)
-    proc = subprocess.run([str(SCRIPT), "enhance", str(src), "--out-dir", str(small_disk)],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [str(SCRIPT), "enhance", str(src), "--out-dir", str(small_disk)], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == ExitCode.DISK_FULL, (proc.returncode, proc.stderr, proc.stdout[-400:])
     assert "free some space" in _one_error_line(proc.stderr)
     left = sorted(p.name for p in small_disk.iterdir() if p.name != "filler")
@@ -101,7 +106,9 @@ def test_output_under_a_file_names_the_fix(tmp_path: Path, monkeypatch: pytest.M
 
 @pytest.mark.parametrize("command", ["analyze", "enhance"])
 @pytest.mark.parametrize("name", ["Interview [final].mp4", "take [/i].wav"])
-def test_brackets_in_file_names_are_printed_verbatim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str, name: str) -> None:
+def test_brackets_in_file_names_are_printed_verbatim(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str, name: str
+) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / name).parent.mkdir(exist_ok=True)  # "take [/i].wav" is i].wav in the folder "take ["
     (tmp_path / name).write_bytes(b"")
@@ -126,7 +133,9 @@ def _saved_plan(tmp_path: Path) -> tuple[Path, dict]:
     [["extra-output.wav"], ["-filter_complex_script", "graph.txt"], ["-filter_script:a", "graph.txt"]],
     ids=["extra-output-file", "filter-complex-script", "filter-script-with-specifier"],
 )
-def test_plan_output_args_cannot_name_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, muxer_args: list[str]) -> None:
+def test_plan_output_args_cannot_name_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, muxer_args: list[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     _, plan = _saved_plan(tmp_path)
     (tmp_path / "graph.txt").write_text("anull")
@@ -173,14 +182,18 @@ def test_pyav_probe_reports_codec_names_like_ffprobe(tmp_path: Path, tools, name
     from mediaenhancer_core.engine.probe import probe
 
     path = M.make_audio(tmp_path / name, 2.0, codec, level=0.05)
-    assert [s.codec for s in probe(path, replace(tools, ffprobe=None)).streams] == [s.codec for s in probe(path, tools).streams]
+    assert [s.codec for s in probe(path, replace(tools, ffprobe=None)).streams] == [
+        s.codec for s in probe(path, tools).streams
+    ]
 
 
 # --- 9. two inputs with the same name share one output under --out-dir ------------------------
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
-def test_two_inputs_with_the_same_name_do_not_share_one_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: str) -> None:
+def test_two_inputs_with_the_same_name_do_not_share_one_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: str
+) -> None:
     # jobs 1: the second is reported "skipped" (the first one's output is newer than it);
     # jobs 2: both are "enhanced" into the same path and one silently replaces the other
     monkeypatch.chdir(tmp_path)
@@ -223,8 +236,14 @@ def test_unreadable_folder_is_input_unreadable(command: str) -> None:
         (d / "cfg").mkdir(mode=0o777)
         (d / "locked").mkdir(mode=0o000)
         env = dict(os.environ, MEDIAENHANCER_CONFIG_DIR=str(d / "cfg"), MEDIAENHANCER_CACHE_DIR=str(d / "cfg"))
-        proc = subprocess.run(["unshare", "--user", str(SCRIPT), command, "locked"], cwd=d, env=env,
-                              capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            ["unshare", "--user", str(SCRIPT), command, "locked"],
+            cwd=d,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert proc.returncode == ExitCode.INPUT_UNREADABLE, proc.stderr[-500:]
         assert "locked" in _one_error_line(proc.stderr)
     finally:
@@ -235,7 +254,9 @@ def test_unreadable_folder_is_input_unreadable(command: str) -> None:
 # --- 12. a quiet tone under loud clicks ends 3 LU under the target, reported as "enhanced" -----
 
 
-def test_loudness_target_holds_or_the_file_is_not_reported_enhanced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_loudness_target_holds_or_the_file_is_not_reported_enhanced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # after 3 mux passes the tool itself measures -19.3 LUFS for a -16 target, and says "enhanced"
     monkeypatch.chdir(tmp_path)
     M.ffmpeg(
@@ -243,7 +264,11 @@ def test_loudness_target_holds_or_the_file_is_not_reported_enhanced(tmp_path: Pa
         "sine=f=220:r=48000:d=20,volume=0.03[s];anoisesrc=a=0.002:r=48000:d=20[n];"
         "aevalsrc=exprs='0.4*sin(2*PI*900*t)*exp(-mod(t\\,1.3)*300)':s=48000:d=20[c];"
         "[s][n][c]amix=inputs=3:normalize=0,aformat=channel_layouts=stereo[o]",
-        "-map", "[o]", "-c:a", "pcm_s16le", "clicks.wav",
+        "-map",
+        "[o]",
+        "-c:a",
+        "pcm_s16le",
+        "clicks.wav",
     )
     result = CliRunner().invoke(app, ["enhance", "--json", "--format", "flac", "clicks.wav"])
     (o,) = [json.loads(ln) for ln in result.stdout.splitlines()]

@@ -16,9 +16,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 def test_every_setting_is_documented() -> None:
     text = "\n".join(p.read_text("utf-8") for p in sorted(DOCS.glob("*.md")))
     missing = [
-        f.name
-        for f in Settings.fields()
-        if f"`{f.name}`" not in text or f"`{Settings.env_name(f.name)}`" not in text
+        f.name for f in Settings.fields() if f"`{f.name}`" not in text or f"`{Settings.env_name(f.name)}`" not in text
     ]
     assert not missing, f"undocumented settings (add them to a table in docs/): {missing}"
 

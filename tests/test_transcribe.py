@@ -19,6 +19,12 @@ import pytest
 
 from mediaenhancer_core.ai.chapters import normalize_chapters
 from mediaenhancer_core.ai.gemini import GeminiClient, GeminiConfig
+from mediaenhancer_core.ai.times import parse_time
+from mediaenhancer_core.ai.transcribe import plan_chunks, transcribe_file, transcript_for_output
+from mediaenhancer_core.engine.analysis import analyze
+from mediaenhancer_core.engine.planner import EnhanceOptions, MeasurementPlanner
+from mediaenhancer_core.engine.presets import get_preset
+from mediaenhancer_core.engine.probe import probe
 from mediaenhancer_core.engine.subtitles import (
     Chapter,
     Segment,
@@ -37,13 +43,7 @@ from mediaenhancer_core.engine.subtitles import (
     write_burn_in_file,
     write_transcript,
 )
-from mediaenhancer_core.ai.times import parse_time
-from mediaenhancer_core.ai.transcribe import plan_chunks, transcribe_file, transcript_for_output
-from mediaenhancer_core.engine.analysis import analyze
 from mediaenhancer_core.errors import AIQuotaError, AIResponseError, NoStreamsError
-from mediaenhancer_core.engine.planner import EnhanceOptions, MeasurementPlanner
-from mediaenhancer_core.engine.presets import get_preset
-from mediaenhancer_core.engine.probe import probe
 from tests import media as M
 from tests.gemini_standin import Call, GeminiStandIn, Reply, error_answer, json_answer
 
@@ -63,17 +63,23 @@ def make_speech(dest: Path, spans=SPEECH, duration: float = DURATION) -> Path:
     used: set[tuple[int, int]] = set()
     for a, b in spans:
         seg = A.phrase(b - a, used, rate=rate, max_gap=MAX_GAP)
-        out[int(round(a * rate)):int(round(a * rate)) + len(seg)] = seg
+        out[int(round(a * rate)) : int(round(a * rate)) + len(seg)] = seg
     A.write(dest.with_suffix(".src.wav"), out, rate=rate)
     M.ffmpeg("-i", str(dest.with_suffix(".src.wav")), "-c:a", "aac", "-b:a", "64k", str(dest))
     dest.with_suffix(".src.wav").unlink()
     return dest
 
 
-def sound_spans(audio: bytes, *, threshold: float = 0.01, gap: float = MAX_GAP + 0.1) -> tuple[list[tuple[float, float]], float]:
+def sound_spans(
+    audio: bytes, *, threshold: float = 0.01, gap: float = MAX_GAP + 0.1
+) -> tuple[list[tuple[float, float]], float]:
     """Bursts of sound in an encoded audio file (decoded with ffmpeg), and its duration."""
-    pcm = subprocess.run([M.FFMPEG, "-v", "error", "-i", "pipe:0", "-f", "f32le", "-ac", "1", "-ar", "16000", "pipe:1"],
-                         input=audio, capture_output=True, check=True).stdout
+    pcm = subprocess.run(
+        [M.FFMPEG, "-v", "error", "-i", "pipe:0", "-f", "f32le", "-ac", "1", "-ar", "16000", "pipe:1"],
+        input=audio,
+        capture_output=True,
+        check=True,
+    ).stdout
     x = np.frombuffer(pcm, dtype=np.float32)
     hop = 160  # 10 ms
     frames = len(x) // hop
@@ -98,15 +104,25 @@ class FakeRecogniser:
 
     def __call__(self, call: Call) -> Reply:
         if "chapters" in call.generation_config["responseJsonSchema"]["properties"]:
-            return json_answer({"summary": "Five phrases with pauses.",
-                                "chapters": [{"start": 0.4, "title": "Opening"}, {"start": "00:12.9", "title": "Second half"}]})
+            return json_answer(
+                {
+                    "summary": "Five phrases with pauses.",
+                    "chapters": [{"start": 0.4, "title": "Opening"}, {"start": "00:12.9", "title": "Second half"}],
+                }
+            )
         [(mime, data, _)] = call.media()
         assert mime == "audio/ogg"
         spans, length = sound_spans(data)
         self.chunks.append((spans, length))
         fmt = (lambda t: f"{int(t // 60):02d}:{t % 60:06.3f}") if self.clock else (lambda t: t)
-        return json_answer({"language": "en", "segments": [
-            {"start": fmt(a), "end": fmt(b), "text": f"phrase of {b - a:.1f} seconds"} for a, b in spans]})
+        return json_answer(
+            {
+                "language": "en",
+                "segments": [
+                    {"start": fmt(a), "end": fmt(b), "text": f"phrase of {b - a:.1f} seconds"} for a, b in spans
+                ],
+            }
+        )
 
 
 @pytest.fixture(scope="module")
@@ -129,8 +145,12 @@ def speech(tmp_path_factory: pytest.TempPathFactory, tools) -> tuple[Path, objec
 
 
 def client_for(standin: GeminiStandIn, **kw: object) -> GeminiClient:
-    return GeminiClient(GeminiConfig(**{"api_key": "test-key", "base_url": standin.base_url, "timeout_seconds": 10.0,
-                                        "retries": 0, **kw}), sleep=lambda s: None)  # type: ignore[arg-type]
+    return GeminiClient(
+        GeminiConfig(
+            **{"api_key": "test-key", "base_url": standin.base_url, "timeout_seconds": 10.0, "retries": 0, **kw}
+        ),
+        sleep=lambda s: None,
+    )  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- end to end
@@ -159,7 +179,9 @@ def test_long_audio_is_cut_in_pauses_and_every_chunk_offset_is_applied(standin, 
     assert transcript.language == "en"
     # chapters: snapped to segment starts, the first at 0, each ending where the next begins
     assert [(c.title, c.start) for c in transcript.chapters] == [("Opening", 0.0), ("Second half", got[3][0])]
-    assert transcript.chapters[0].end == transcript.chapters[1].start and transcript.chapters[1].end == pytest.approx(DURATION, abs=0.1)
+    assert transcript.chapters[0].end == transcript.chapters[1].start and transcript.chapters[1].end == pytest.approx(
+        DURATION, abs=0.1
+    )
     assert transcript.summary == "Five phrases with pauses."
 
     # the files: SRT with commas, WebVTT with dots, in order and without overlaps
@@ -173,20 +195,26 @@ def test_long_audio_is_cut_in_pauses_and_every_chunk_offset_is_applied(standin, 
     vtt = paths["vtt"].read_text("utf-8")
     assert vtt.startswith("WEBVTT\nLanguage: en\n\n") and f"{vtt_time(got[4][0])} --> {vtt_time(got[4][1])}" in vtt
     data = json.loads(paths["json"].read_text("utf-8"))
-    assert [s["start"] for s in data["segments"]] == [a for a, _ in got] and data["chapters"][1]["title"] == "Second half"
+    assert [s["start"] for s in data["segments"]] == [a for a, _ in got] and data["chapters"][1][
+        "title"
+    ] == "Second half"
 
 
 def test_uploaded_chunks_and_clock_times_give_the_same_timings(standin, tools, speech) -> None:
     path, analysis = speech
     standin.handler = FakeRecogniser(clock=True)
     with client_for(standin, inline_max_bytes=500) as client:  # every chunk through the Files API
-        transcript = transcribe_file(path, tools, client, analysis=analysis, chunk_seconds=8.0, concurrency=2, chapters=False)
+        transcript = transcribe_file(
+            path, tools, client, analysis=analysis, chunk_seconds=8.0, concurrency=2, chapters=False
+        )
         assert client.uploaded_bytes > 0 and client.inline_bytes == 0
     started = [h for _, h, _ in standin.uploads if h.get("x-goog-upload-command") == "start"]
     assert len(standin.deleted) == len(transcript.chunks) == len(started)
     got = [(s.start, s.end) for s in transcript.segments]
     assert len(got) == len(SPEECH)
-    assert all(abs(ga - a) <= TOLERANCE and abs(gb - b) <= TOLERANCE for (a, b), (ga, gb) in zip(SPEECH, got, strict=True))
+    assert all(
+        abs(ga - a) <= TOLERANCE and abs(gb - b) <= TOLERANCE for (a, b), (ga, gb) in zip(SPEECH, got, strict=True)
+    )
     assert transcript.chapters == [] and transcript.summary is None
 
 
@@ -204,17 +232,25 @@ def test_silent_chunks_are_not_sent(standin, tools, tmp_path) -> None:
 
 def test_nonsense_times_are_dropped_and_overlaps_resolved(standin, tools, speech) -> None:
     path, analysis = speech
-    standin.answer(json_answer({"segments": [
-        {"start": 2.0, "end": 4.0, "text": "second"},
-        {"start": 0.5, "end": 2.5, "text": "first, overlapping the second"},
-        {"start": 30.0, "end": 31.0, "text": "far past the end of this audio"},
-        {"start": "soon", "end": 1.0, "text": "no time"},
-        {"start": 5.0, "end": 6.0, "text": "   "},
-    ]}))
+    standin.answer(
+        json_answer(
+            {
+                "segments": [
+                    {"start": 2.0, "end": 4.0, "text": "second"},
+                    {"start": 0.5, "end": 2.5, "text": "first, overlapping the second"},
+                    {"start": 30.0, "end": 31.0, "text": "far past the end of this audio"},
+                    {"start": "soon", "end": 1.0, "text": "no time"},
+                    {"start": 5.0, "end": 6.0, "text": "   "},
+                ]
+            }
+        )
+    )
     with client_for(standin) as client:
         transcript = transcribe_file(path, tools, client, analysis=analysis, chunk_seconds=60.0, chapters=False)
     assert [(s.start, s.end, s.text) for s in transcript.segments] == [
-        (0.5, 2.0, "first, overlapping the second"), (2.0, 4.0, "second")]
+        (0.5, 2.0, "first, overlapping the second"),
+        (2.0, 4.0, "second"),
+    ]
     assert "3 segments with unusable times or no text were dropped" in transcript.notes
 
 
@@ -227,14 +263,22 @@ def test_transcription_has_no_fallback(standin, tools, speech) -> None:
 
 def test_a_segment_of_the_wrong_type_is_refused_in_one_line(standin, tools, speech) -> None:
     path, analysis = speech
-    standin.answer(json_answer({"language": "en", "segments": [
-        {"start": 0.5, "end": 3.0, "text": "fine"},
-        {"start": 4.2, "end": 7.9, "text": ["not", "a", "string"]},
-    ]}))
+    standin.answer(
+        json_answer(
+            {
+                "language": "en",
+                "segments": [
+                    {"start": 0.5, "end": 3.0, "text": "fine"},
+                    {"start": 4.2, "end": 7.9, "text": ["not", "a", "string"]},
+                ],
+            }
+        )
+    )
     with client_for(standin) as client, pytest.raises(AIResponseError) as caught:
         transcribe_file(path, tools, client, analysis=analysis, chunk_seconds=60.0, chapters=False)
-    assert caught.value.message == ("Gemini's transcript does not fit the schema: $.segments[1].text should be string, "
-                                    "got array")
+    assert caught.value.message == (
+        "Gemini's transcript does not fit the schema: $.segments[1].text should be string, got array"
+    )
 
 
 def test_a_file_without_sound_cannot_be_transcribed(standin, tools, tmp_path) -> None:
@@ -254,7 +298,9 @@ def test_enhance_subtitles_are_timed_to_the_trimmed_output(standin, tools, speec
         transcript = transcript_for_output(path, analysis, plan, tools, client, chunk_seconds=8.0)
     expected = [(map_time(a, plan.trim.keep), map_time(b, plan.trim.keep)) for a, b in SPEECH]
     got = [(s.start, s.end) for s in transcript.segments]
-    assert all(abs(ga - a) <= TOLERANCE and abs(gb - b) <= TOLERANCE for (a, b), (ga, gb) in zip(expected, got, strict=True))
+    assert all(
+        abs(ga - a) <= TOLERANCE and abs(gb - b) <= TOLERANCE for (a, b), (ga, gb) in zip(expected, got, strict=True)
+    )
     assert got[-1][1] < SPEECH[-1][1] - 2.0  # pauses were removed before it
     assert transcript.duration == pytest.approx(sum(b - a for a, b in plan.trim.keep), abs=0.01)
 
@@ -265,10 +311,36 @@ def test_burn_in_draws_the_subtitles_into_the_picture(tools, tmp_path) -> None:
     transcript = Transcript("x", 4.0, "en", "m", [Segment(1.0, 2.5, "Hello subtitles")])
     srt = write_burn_in_file(transcript, folder)
     out = tmp_path / "burned.mp4"
-    M.ffmpeg("-f", "lavfi", "-i", "color=black:s=320x240:r=10:d=4", "-vf", burn_in_filter(srt),
-             "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", str(out))
-    luma = subprocess.run([M.FFMPEG, "-i", str(out), "-vf", "signalstats,metadata=mode=print:key=lavfi.signalstats.YMAX",
-                           "-f", "null", "-"], capture_output=True, text=True, check=True).stderr
+    M.ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "color=black:s=320x240:r=10:d=4",
+        "-vf",
+        burn_in_filter(srt),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-qp",
+        "0",
+        str(out),
+    )
+    luma = subprocess.run(
+        [
+            M.FFMPEG,
+            "-i",
+            str(out),
+            "-vf",
+            "signalstats,metadata=mode=print:key=lavfi.signalstats.YMAX",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
     ymax = [float(line.split("=")[-1]) for line in luma.splitlines() if "YMAX=" in line]
     assert len(ymax) == 40
     assert max(ymax[:8]) < 40 and max(ymax[12:24]) > 200 and max(ymax[28:]) < 40  # white text only from 1.0 to 2.5 s
@@ -286,8 +358,7 @@ def test_timestamps() -> None:
 def test_srt_and_vtt_text() -> None:
     segments = [Segment(4.0, 5.0, "Second <b> & --> third"), Segment(1.0, 2.0, "  First\nline  ")]
     assert to_srt(segments) == (
-        "1\n00:00:01,000 --> 00:00:02,000\nFirst line\n\n"
-        "2\n00:00:04,000 --> 00:00:05,000\nSecond <b> & -> third\n"
+        "1\n00:00:01,000 --> 00:00:02,000\nFirst line\n\n2\n00:00:04,000 --> 00:00:05,000\nSecond <b> & -> third\n"
     )
     assert to_vtt(segments) == (
         "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nFirst line\n\n"
@@ -296,8 +367,17 @@ def test_srt_and_vtt_text() -> None:
 
 
 def test_normalize_orders_clamps_and_removes_overlaps() -> None:
-    got = normalize([Segment(5, 9, "c"), Segment(-1, 2, "a"), Segment(1.5, 6, "b"), Segment(3, 3, "empty time"),
-                     Segment(7, 8, ""), Segment(9.5, 12, "d")], duration=10.0)
+    got = normalize(
+        [
+            Segment(5, 9, "c"),
+            Segment(-1, 2, "a"),
+            Segment(1.5, 6, "b"),
+            Segment(3, 3, "empty time"),
+            Segment(7, 8, ""),
+            Segment(9.5, 12, "d"),
+        ],
+        duration=10.0,
+    )
     assert [(s.start, s.end, s.text) for s in got] == [(0, 1.5, "a"), (1.5, 5, "b"), (5, 9, "c"), (9.5, 10, "d")]
     assert all(a.end <= b.start for a, b in pairwise(got))
     same = normalize([Segment(1, 2, "x"), Segment(1, 3, "y")])
@@ -330,10 +410,14 @@ def test_retiming_for_trimmed_output() -> None:
     keep = [(0.0, 3.2), (4.0, 8.1), (9.3, 20.0)]
     assert map_time(1.0, keep) == 1.0 and map_time(5.0, keep) == 4.2 and map_time(3.5, keep) == 3.2
     assert map_time(25.0, keep) == pytest.approx(18.0)
-    got = retime_for_trim([Segment(0.5, 3.0, "a"), Segment(4.2, 7.9, "b"), Segment(3.3, 3.9, "gone"),
-                           Segment(8.0, 10.0, "across a cut")], keep)
+    got = retime_for_trim(
+        [Segment(0.5, 3.0, "a"), Segment(4.2, 7.9, "b"), Segment(3.3, 3.9, "gone"), Segment(8.0, 10.0, "across a cut")],
+        keep,
+    )
     assert [(s.start, s.end, s.text) for s in got] == [(0.5, 3.0, "a"), (3.4, 7.1, "b"), (7.2, 8.0, "across a cut")]
-    t = Transcript("x", 20.0, "en", "m", [Segment(9.5, 12, "c")], chapters=[Chapter(0, 9.5, "A"), Chapter(9.5, 20, "B")])
+    t = Transcript(
+        "x", 20.0, "en", "m", [Segment(9.5, 12, "c")], chapters=[Chapter(0, 9.5, "A"), Chapter(9.5, 20, "B")]
+    )
     retime_transcript(t, keep)
     assert [(c.start, c.end) for c in t.chapters] == [(0.0, 7.5), (7.5, 18.0)] and t.duration == 18.0
 
@@ -341,23 +425,41 @@ def test_retiming_for_trimmed_output() -> None:
 def test_parse_time() -> None:
     assert parse_time(12.5) == 12.5 and parse_time("12.5") == 12.5 and parse_time("12.5s") == 12.5
     assert parse_time("01:02.250") == 62.25 and parse_time("1:01:02,5") == 3662.5
-    assert parse_time(-1) is None and parse_time("soon") is None and parse_time(True) is None and parse_time(None) is None
+    assert (
+        parse_time(-1) is None and parse_time("soon") is None and parse_time(True) is None and parse_time(None) is None
+    )
 
 
 def test_chapters_snap_to_segments_and_never_crowd() -> None:
     segments = [Segment(t, t + 4, "x") for t in (0.8, 20.0, 41.0, 45.0, 70.0)]
-    raw = [{"start": 44, "title": "Third"}, {"start": 19, "title": " Second "}, {"start": 3, "title": "First"},
-           {"start": 46, "title": "Too close"}, {"start": 500, "title": "After the end"}, {"start": 60, "title": ""}]
+    raw = [
+        {"start": 44, "title": "Third"},
+        {"start": 19, "title": " Second "},
+        {"start": 3, "title": "First"},
+        {"start": 46, "title": "Too close"},
+        {"start": 500, "title": "After the end"},
+        {"start": 60, "title": ""},
+    ]
     chapters = normalize_chapters(raw, segments, 80.0)
-    assert [(c.start, c.end, c.title) for c in chapters] == [(0.0, 20.0, "First"), (20.0, 45.0, "Second"), (45.0, 80.0, "Third")]
+    assert [(c.start, c.end, c.title) for c in chapters] == [
+        (0.0, 20.0, "First"),
+        (20.0, 45.0, "Second"),
+        (45.0, 80.0, "Third"),
+    ]
 
 
 def test_output_paths() -> None:
     src = Path("/media/talk.mp4")
     assert output_paths(src, ["srt", "vtt", "json"]) == {
-        "srt": Path("/media/talk.srt"), "vtt": Path("/media/talk.vtt"), "json": Path("/media/talk.transcript.json")}
+        "srt": Path("/media/talk.srt"),
+        "vtt": Path("/media/talk.vtt"),
+        "json": Path("/media/talk.transcript.json"),
+    }
     assert output_paths(src, ["vtt"], Path("/out/x.vtt")) == {"vtt": Path("/out/x.vtt")}
-    assert output_paths(src, ["srt", "json"], Path("/out/x.srt")) == {"srt": Path("/out/x.srt"), "json": Path("/out/x.transcript.json")}
+    assert output_paths(src, ["srt", "json"], Path("/out/x.srt")) == {
+        "srt": Path("/out/x.srt"),
+        "json": Path("/out/x.transcript.json"),
+    }
     assert output_paths(src, ["srt"], out_dir=Path("/o")) == {"srt": Path("/o/talk.srt")}
 
 
@@ -370,8 +472,13 @@ def test_subtitle_job_for_enhance_writes_sidecars_beside_the_output(standin, too
         SubtitleJob.from_settings(Settings.load({}))
     path, analysis = speech
     standin.handler = FakeRecogniser()
-    settings = Settings.load({"GEMINI_API_KEY": "test-key", "MEDIAENHANCER_GEMINI_BASE_URL": standin.base_url,
-                              "MEDIAENHANCER_TRANSCRIBE_CHUNK_SECONDS": "30"})
+    settings = Settings.load(
+        {
+            "GEMINI_API_KEY": "test-key",
+            "MEDIAENHANCER_GEMINI_BASE_URL": standin.base_url,
+            "MEDIAENHANCER_TRANSCRIBE_CHUNK_SECONDS": "30",
+        }
+    )
     job = SubtitleJob.from_settings(settings, language="en")
     try:
         plan = MeasurementPlanner().plan(analysis, EnhanceOptions(preset=get_preset("podcast", None)))

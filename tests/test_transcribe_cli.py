@@ -58,7 +58,9 @@ def test_writes_srt_vtt_and_a_json_transcript_beside_the_input(standin, talk) ->
     result = run(str(talk))
     assert result.exit_code == 0, result.stderr
     assert leftovers(talk.parent) == ["talk.srt", "talk.transcript.json", "talk.vtt"]
-    assert f"wrote {talk.with_suffix('.srt')}" in result.stdout and "5 segments, language en, 2 chapters" in result.stdout
+    assert (
+        f"wrote {talk.with_suffix('.srt')}" in result.stdout and "5 segments, language en, 2 chapters" in result.stdout
+    )
     srt = talk.with_suffix(".srt").read_text("utf-8")
     assert srt.startswith("1\n00:00:00,5") and srt.count(" --> ") == len(SPEECH)
     assert talk.with_suffix(".vtt").read_text("utf-8").startswith("WEBVTT")
@@ -91,7 +93,11 @@ def test_without_a_key_the_error_names_gemini_api_key(standin, talk, monkeypatch
     ("reply", "code", "says"),
     [
         (error_answer(429, "RESOURCE_EXHAUSTED", "Quota exceeded"), ExitCode.AI_QUOTA, "quota"),
-        (error_answer(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key."), ExitCode.AI_NOT_CONFIGURED, "GEMINI_API_KEY"),
+        (
+            error_answer(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key."),
+            ExitCode.AI_NOT_CONFIGURED,
+            "GEMINI_API_KEY",
+        ),
         (error_answer(500, "INTERNAL", "An internal error has occurred."), ExitCode.AI_FAILED, "500 INTERNAL"),
         (safety_block(), ExitCode.AI_FAILED, "SAFETY"),
     ],

@@ -14,10 +14,10 @@ import pytest
 from typer.testing import CliRunner
 
 from mediaenhancer_cli.app import app
-from mediaenhancer_core.exit_codes import ExitCode
-from mediaenhancer_core.engine.subtitles import map_time
 from mediaenhancer_core.engine.enhance import EnhanceJob
 from mediaenhancer_core.engine.plan import Plan
+from mediaenhancer_core.engine.subtitles import map_time
+from mediaenhancer_core.exit_codes import ExitCode
 from tests import media as M
 from tests.gemini_standin import GeminiStandIn, error_answer, json_answer
 from tests.test_gemini_planner import GOOD
@@ -51,8 +51,26 @@ def talk_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("enhance-speech")
     audio = make_speech(d / "talk.m4a")
     video = d / "talk.mp4"
-    M.ffmpeg("-f", "lavfi", "-i", "color=black:s=320x240:r=10:d=22", "-i", str(audio), "-map", "0:v", "-map", "1:a",
-             "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "copy", "-shortest", str(video))
+    M.ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "color=black:s=320x240:r=10:d=22",
+        "-i",
+        str(audio),
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "copy",
+        "-shortest",
+        str(video),
+    )
     return video
 
 
@@ -85,12 +103,16 @@ def test_planner_gemini_falls_back_and_still_enhances(standin, talk) -> None:
     assert result.exit_code == 0, result.stderr
     obj = json.loads(result.stdout)
     assert obj["status"] == "enhanced" and obj["plan"]["planner"] == "local"
-    assert obj["plan"]["notes"][-1].startswith("gemini planner not used, measurement plan instead: Gemini failed (500 INTERNAL")
+    assert obj["plan"]["notes"][-1].startswith(
+        "gemini planner not used, measurement plan instead: Gemini failed (500 INTERNAL"
+    )
 
 
 def test_subtitles_burned_in_and_timed_to_the_trimmed_output(standin, talk) -> None:
     standin.handler = FakeRecogniser()
-    result = run(str(talk), "--subtitles", "--burn-in", "--trim-silence", "--language", "en", "--json", "--quality", "draft")
+    result = run(
+        str(talk), "--subtitles", "--burn-in", "--trim-silence", "--language", "en", "--json", "--quality", "draft"
+    )
     assert result.exit_code == 0, result.stderr
     obj = json.loads(result.stdout)
     out = Path(obj["output"])
@@ -109,8 +131,21 @@ def test_subtitles_burned_in_and_timed_to_the_trimmed_output(standin, talk) -> N
         assert abs(secs(sa) - map_time(a, keep)) <= TOLERANCE and abs(secs(sb) - map_time(b, keep)) <= TOLERANCE
     # the picture is black except where the subtitles were drawn in
     first = secs(times[0][0]), secs(times[0][1])
-    stats = subprocess.run([M.FFMPEG, "-i", str(out), "-vf", "signalstats,metadata=mode=print:key=lavfi.signalstats.YMAX",
-                            "-f", "null", "-"], capture_output=True, text=True, check=True).stderr
+    stats = subprocess.run(
+        [
+            M.FFMPEG,
+            "-i",
+            str(out),
+            "-vf",
+            "signalstats,metadata=mode=print:key=lavfi.signalstats.YMAX",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
     frames, t = [], None
     for line in stats.splitlines():
         if "pts_time:" in line:
@@ -136,12 +171,15 @@ def test_a_transcription_failure_fails_the_file_and_leaves_nothing(standin, talk
     assert sorted(p.name for p in talk.parent.iterdir()) == ["talk.mp4"]
 
 
-@pytest.mark.parametrize(("args", "says"), [
-    (["--burn-in"], "go with --subtitles"),
-    (["--subtitles", "--burn-in", "--audio-only"], "--burn-in"),
-    (["--subtitles", "--language", "english"], "not a language code"),
-    (["--planner", "oracle"], "oracle"),
-])
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--burn-in"], "go with --subtitles"),
+        (["--subtitles", "--burn-in", "--audio-only"], "--burn-in"),
+        (["--subtitles", "--language", "english"], "not a language code"),
+        (["--planner", "oracle"], "oracle"),
+    ],
+)
 def test_bad_combinations_are_usage_errors(standin, talk, args, says) -> None:
     result = run(str(talk), *args)
     assert result.exit_code == ExitCode.USAGE and says in result.stderr

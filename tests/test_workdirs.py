@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from mediaenhancer_core.exit_codes import ExitCode
-from mediaenhancer_core.errors import TempDirError
 from mediaenhancer_core.engine.workdirs import OWNER, UNOWNED_AGE, make_workdir, reap, remove_workdir, workdir
+from mediaenhancer_core.errors import TempDirError
+from mediaenhancer_core.exit_codes import ExitCode
 from tests import media as M
 
 SCRIPT = Path(sys.executable).with_name("mediaenhancer")
@@ -42,8 +42,9 @@ def _gone_within(pid: int, seconds: float) -> bool:
 
 def _child(code: str, *args: str) -> subprocess.Popen[str]:
     """A Python process running ``code``; it prints lines the test reads (pids, folders)."""
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _kill(proc: subprocess.Popen[str]) -> None:
@@ -55,14 +56,17 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fl
 
 
 def test_ffmpeg_started_from_a_thread_dies_with_its_killed_parent(tools) -> None:
-    proc = _child("""
+    proc = _child(
+        """
         import sys, threading, time
         from mediaenhancer_core.engine.ffmpeg import run
         def work():
             run([sys.argv[1], "-re", "-f", "lavfi", "-i", "sine=d=120", "-f", "null", "-"], what="render")
         threading.Thread(target=work, daemon=True).start()
         time.sleep(120)
-    """, str(tools.ffmpeg))
+    """,
+        str(tools.ffmpeg),
+    )
     try:
         ffmpeg = _wait_for_child(proc.pid, "ffmpeg")
         _kill(proc)
@@ -104,13 +108,16 @@ def _wait_for_child(pid: int, word: str, timeout: float = 30.0, also: str = "-pr
 
 def test_a_folder_is_reaped_only_once_its_owner_is_dead(tmp_path) -> None:
     temp = tmp_path / "temp"
-    proc = _child("""
+    proc = _child(
+        """
         import sys, time
         from pathlib import Path
         from mediaenhancer_core.engine.workdirs import make_workdir
         print(make_workdir("mediaenhancer-job-", Path(sys.argv[1])), flush=True)
         time.sleep(120)
-    """, str(temp))
+    """,
+        str(temp),
+    )
     try:
         assert proc.stdout is not None
         theirs = Path(proc.stdout.readline().strip())
@@ -155,8 +162,12 @@ def test_an_unusable_temp_dir_is_one_error_naming_the_setting(tmp_path, kind: st
 def cli_env(tmp_path):
     if not SCRIPT.exists():
         pytest.skip(f"{SCRIPT} is not installed (pip install -e .)")
-    return dict(os.environ, MEDIAENHANCER_CONFIG_DIR=str(tmp_path / "config"),
-                MEDIAENHANCER_DATA_DIR=str(tmp_path / "data"), MEDIAENHANCER_CACHE_DIR=str(tmp_path / "cache"))
+    return dict(
+        os.environ,
+        MEDIAENHANCER_CONFIG_DIR=str(tmp_path / "config"),
+        MEDIAENHANCER_DATA_DIR=str(tmp_path / "data"),
+        MEDIAENHANCER_CACHE_DIR=str(tmp_path / "cache"),
+    )
 
 
 @pytest.mark.parametrize("command", ["enhance", "export"])
@@ -179,8 +190,13 @@ def test_a_killed_enhance_leaves_no_ffmpeg_and_the_next_run_removes_its_folder(t
     # the render pass (1080p, archive quality) of 12 s takes far longer than the 5 s allowed below
     src = M.make_video(tmp_path / "slow.mp4", 12.0, size="320x240", fps=25, level=0.05, noise=0.004)
     env = {**cli_env, "MEDIAENHANCER_TEMP_DIR": str(temp)}
-    proc = subprocess.Popen([str(SCRIPT), "enhance", src.name, "--quality", "archive", "--resolution", "1080p"],
-                            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(SCRIPT), "enhance", src.name, "--quality", "archive", "--resolution", "1080p"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         ffmpeg = _wait_for_child(proc.pid, "ffmpeg", timeout=90, also="render.nut")
         left_dirs = [p for p in temp.iterdir() if p.name.startswith("mediaenhancer-")]
@@ -194,7 +210,13 @@ def test_a_killed_enhance_leaves_no_ffmpeg_and_the_next_run_removes_its_folder(t
         os.kill(ffmpeg, signal.SIGKILL)
     assert not left, "ffmpeg kept running after mediaenhancer was killed"
     assert all(d.is_dir() for d in left_dirs)  # nobody could remove them yet
-    again = subprocess.run([str(SCRIPT), "enhance", "-q", "--dry-run", src.name], cwd=tmp_path, env=env,
-                           capture_output=True, text=True, timeout=120)
+    again = subprocess.run(
+        [str(SCRIPT), "enhance", "-q", "--dry-run", src.name],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert again.returncode == 0, again.stderr
     assert [p.name for p in temp.iterdir()] == []

@@ -33,7 +33,9 @@ __all__ = ["register"]
 
 ServerOption = Annotated[
     str | None,
-    typer.Option("--server", metavar="URL", help="Account server address (default: setting server_url, http://127.0.0.1:3001)."),
+    typer.Option(
+        "--server", metavar="URL", help="Account server address (default: setting server_url, http://127.0.0.1:3001)."
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -75,7 +77,9 @@ def _print_json(state: State, data: Any) -> None:
 def login(
     ctx: typer.Context,
     server: ServerOption = None,
-    with_token: Annotated[bool, typer.Option("--with-token", help="Read an API token from stdin instead of the browser flow (for CI).")] = False,
+    with_token: Annotated[
+        bool, typer.Option("--with-token", help="Read an API token from stdin instead of the browser flow (for CI).")
+    ] = False,
 ) -> None:
     """Sign in to the account server: shows a code to approve in your browser (or --with-token)."""
     state = _state(ctx)
@@ -83,16 +87,22 @@ def login(
     if with_token:
         token = sys.stdin.readline().strip()
         if not token:
-            raise ValidationError("--with-token: no token on stdin; pipe one in, e.g. `mediaenhancer login --with-token < token.txt`")
+            raise ValidationError(
+                "--with-token: no token on stdin; pipe one in, e.g. `mediaenhancer login --with-token < token.txt`"
+            )
     else:
 
         def show(start: dict[str, Any]) -> None:
             state.err.print(f"First copy your one-time code: [bold]{start['user_code']}[/]", highlight=False)
-            state.err.print(f"Then open {start['verification_uri_complete']} in a browser, sign in and approve.", highlight=False)
+            state.err.print(
+                f"Then open {start['verification_uri_complete']} in a browser, sign in and approve.", highlight=False
+            )
             state.err.print("Waiting for approval (Ctrl-C to stop)…", highlight=False)
 
         with ApiClient(url) as anonymous:
-            token = device_login(anonymous, client_name=f"mediaenhancer CLI on {socket.gethostname()}"[:100], show_code=show)
+            token = device_login(
+                anonymous, client_name=f"mediaenhancer CLI on {socket.gethostname()}"[:100], show_code=show
+            )
     with ApiClient(url, token) as client:
         me = client.get("/api/auth/me")
     where = _store(state).set(url, token)
@@ -104,7 +114,9 @@ def login(
 def logout(
     ctx: typer.Context,
     server: ServerOption = None,
-    keep_token: Annotated[bool, typer.Option("--keep-token", help="Only forget the token here; do not revoke it on the server.")] = False,
+    keep_token: Annotated[
+        bool, typer.Option("--keep-token", help="Only forget the token here; do not revoke it on the server.")
+    ] = False,
 ) -> None:
     """Forget the saved token (and revoke it on the server)."""
     state = _state(ctx)
@@ -120,7 +132,9 @@ def logout(
         except (AuthError, NotFoundError):
             pass  # already invalid
         except ServerUnreachableError:
-            state.err.print(f"warning: {url} is unreachable; the token was forgotten here but not revoked", highlight=False)
+            state.err.print(
+                f"warning: {url} is unreachable; the token was forgotten here but not revoked", highlight=False
+            )
     removed = store.delete(url)
     if removed:
         state.out.print(f"Logged out of {url}" + (" (token revoked)." if revoked else "."), highlight=False)
@@ -162,7 +176,9 @@ def profile_show(ctx: typer.Context, server: ServerOption = None, as_json: JsonO
 def profile_set(
     ctx: typer.Context,
     username: Annotated[str | None, typer.Option("--username", help="Your display name (empty to clear).")] = None,
-    avatar_url: Annotated[str | None, typer.Option("--avatar-url", help="An https:// image URL (empty to clear).")] = None,
+    avatar_url: Annotated[
+        str | None, typer.Option("--avatar-url", help="An https:// image URL (empty to clear).")
+    ] = None,
     server: ServerOption = None,
 ) -> None:
     """Change profile fields."""
@@ -189,7 +205,9 @@ def usage(ctx: typer.Context, server: ServerOption = None, as_json: JsonOption =
     if as_json:
         _print_json(state, data)
         return
-    table = Table(title=f"Plan {data['plan']['name']} — period from {data['period']['start'][:10]}", title_justify="left")
+    table = Table(
+        title=f"Plan {data['plan']['name']} — period from {data['period']['start'][:10]}", title_justify="left"
+    )
     table.add_column("what")
     table.add_column("used", justify="right")
     table.add_column("limit", justify="right")
@@ -197,7 +215,9 @@ def usage(ctx: typer.Context, server: ServerOption = None, as_json: JsonOption =
     for key in ("projects", "exports"):
         limit = data[key]["limit"]
         table.add_row(key, str(data[key]["used"]), "unlimited" if limit is None else str(limit))
-    table.add_row("media files", str(data["media"]["count"]), f"≤ {data['media']['max_duration_seconds'] // 60} min each")
+    table.add_row(
+        "media files", str(data["media"]["count"]), f"≤ {data['media']['max_duration_seconds'] // 60} min each"
+    )
     show(state.out, table)
 
 
@@ -212,30 +232,46 @@ def tokens_list(ctx: typer.Context, server: ServerOption = None, as_json: JsonOp
     if as_json:
         _print_json(state, tokens)
         return
-    columns = (Col("id", "id"), Col("name", "name"), Col("token"), Col("created", "num"), Col("last used", "num"),
-               Col("expires", "num"))
+    columns = (
+        Col("id", "id"),
+        Col("name", "name"),
+        Col("token"),
+        Col("created", "num"),
+        Col("last used", "num"),
+        Col("expires", "num"),
+    )
     rows = []
     for t in tokens:
         expires = "expired" if t["expired"] else (t["expires_at"] or "never")[:10]
-        rows.append((t["id"], t["name"], t["prefix"] + "…", t["created_at"][:10], (t["last_used_at"] or "never")[:16], expires))
+        rows.append(
+            (t["id"], t["name"], t["prefix"] + "…", t["created_at"][:10], (t["last_used_at"] or "never")[:16], expires)
+        )
     print_table(state.out, columns, rows)
 
 
 def tokens_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="What the token is for, e.g. 'build server'.")],
-    expires_days: Annotated[int | None, typer.Option("--expires-days", min=1, max=3650, help="Expire after this many days.")] = None,
+    expires_days: Annotated[
+        int | None, typer.Option("--expires-days", min=1, max=3650, help="Expire after this many days.")
+    ] = None,
     server: ServerOption = None,
 ) -> None:
     """Create an API token; it is printed once, as the last line."""
     state = _state(ctx)
     with _client(state, server) as client:
         created = client.post("/api/tokens", {"name": name, "expires_in_days": expires_days})
-    state.err.print(f"token {created['id']} '{created['name']}' created; copy it now, it is not shown again:", highlight=False)
+    state.err.print(
+        f"token {created['id']} '{created['name']}' created; copy it now, it is not shown again:", highlight=False
+    )
     state.out.file.write(created["token"] + "\n")
 
 
-def tokens_revoke(ctx: typer.Context, token_id: Annotated[str, typer.Argument(help="The id from `tokens list`, or its first characters.")], server: ServerOption = None) -> None:
+def tokens_revoke(
+    ctx: typer.Context,
+    token_id: Annotated[str, typer.Argument(help="The id from `tokens list`, or its first characters.")],
+    server: ServerOption = None,
+) -> None:
     """Revoke an API token (its id from `tokens list`, or a unique prefix of it)."""
     state = _state(ctx)
     with _client(state, server) as client:

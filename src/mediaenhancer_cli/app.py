@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["app", "main"]
 
+
 class _LazyGroup(TyperGroup):
     """The root command group: the account, media, Gemini, billing and jobs commands live in their
     own modules and load only when one of them runs (or full help is asked for one): building
@@ -154,7 +155,9 @@ def _state(ctx: typer.Context) -> State:
 def error_line(state: State, message: str) -> None:
     from rich.markup import escape  # noqa: PLC0415
 
-    state.err.print(f"[bold red]mediaenhancer: error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
+    state.err.print(
+        f"[bold red]mediaenhancer: error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True
+    )
 
 
 def handle_errors(fn: F) -> F:
@@ -221,8 +224,12 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     ctx: typer.Context,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")] = False,
-    traceback: Annotated[bool, typer.Option("--traceback", help="Show Python tracebacks on errors (for bug reports).")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+    traceback: Annotated[
+        bool, typer.Option("--traceback", help="Show Python tracebacks on errors (for bug reports).")
+    ] = False,
 ) -> None:
     """Make recorded video and audio sound and look better. Works offline; no account needed.
 
@@ -266,14 +273,21 @@ def analyze(
                 if item.error:
                     raise item.error
                 progress.start(str(item.path))
-                result = analyze_file(item.path, tools, video=not audio_only, temp_dir=state.settings.temp_dir,
-                                      on_progress=progress.update)
+                result = analyze_file(
+                    item.path,
+                    tools,
+                    video=not audio_only,
+                    temp_dir=state.settings.temp_dir,
+                    on_progress=progress.update,
+                )
                 objects.append({"status": "ok", **result.to_dict()})
                 if not json_out:
                     show(state.out, analysis_table(result))
             except MediaEnhancerError as exc:
                 first_error = first_error or exc
-                objects.append({"file": str(item.path), "status": "failed", "error": {"code": exc.code, "message": exc.message}})
+                objects.append(
+                    {"file": str(item.path), "status": "failed", "error": {"code": exc.code, "message": exc.message}}
+                )
                 if not json_out:
                     error_line(state, exc.message)
     if json_out:
@@ -308,6 +322,7 @@ else:
     JobType = _choices("JobType", sorted(ENHANCE_TYPES, key=lambda t: t != "auto"))  # auto, the default, first
     DenoiseLevel = _choices("DenoiseLevel", DENOISE_LEVELS)
     OutFormat = _choices("OutFormat", FORMATS)
+_AUTO_JOB = JobType("auto")  # the --type default: a module-level value, not a call in the signature
 
 
 def _usage(message: str) -> typer.BadParameter:
@@ -319,45 +334,142 @@ def _usage(message: str) -> typer.BadParameter:
 def enhance(
     ctx: typer.Context,
     files: Annotated[list[str], typer.Argument(help="Media files, folders or glob patterns.", show_default=False)],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output file (one input only). Default: NAME.enhanced.EXT beside the input.")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out-dir", help="Write outputs into this folder (sub-folders mirrored with --recursive).")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Output file (one input only). Default: NAME.enhanced.EXT beside the input."
+        ),
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out-dir", help="Write outputs into this folder (sub-folders mirrored with --recursive)."),
+    ] = None,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Look into sub-folders of folders.")] = False,
-    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, max=64, help="Files enhanced in parallel. Default: setting `jobs` (1).")] = None,
-    preset: Annotated[str | None, typer.Option("--preset", "-p", help="Preset name (see `mediaenhancer presets`). Default: setting `preset` (podcast).")] = None,
-    target_lufs: Annotated[float | None, typer.Option("--target-lufs", min=-40.0, max=-5.0, help="Integrated loudness target in LUFS (overrides the preset).")] = None,
-    true_peak: Annotated[float | None, typer.Option("--true-peak", min=-9.0, max=0.0, help="True-peak ceiling in dBTP (overrides the preset).")] = None,
-    audio_only: Annotated[bool, typer.Option("--audio-only", help="Enhance only the sound; the video is always copied.")] = False,
-    denoise: Annotated[DenoiseLevel | None, typer.Option("--denoise", help="Neural noise reduction of speech (DeepFilterNet3): off, light (noise lowered by at most 12 dB, ambience stays), normal (noise down to about 60 dB under the speech) or strong (no cap). It runs only on speech that is not already clean. Default: normal (off for the music preset).")] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option("--jobs", "-j", min=1, max=64, help="Files enhanced in parallel. Default: setting `jobs` (1)."),
+    ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            "--preset", "-p", help="Preset name (see `mediaenhancer presets`). Default: setting `preset` (podcast)."
+        ),
+    ] = None,
+    target_lufs: Annotated[
+        float | None,
+        typer.Option(
+            "--target-lufs", min=-40.0, max=-5.0, help="Integrated loudness target in LUFS (overrides the preset)."
+        ),
+    ] = None,
+    true_peak: Annotated[
+        float | None,
+        typer.Option("--true-peak", min=-9.0, max=0.0, help="True-peak ceiling in dBTP (overrides the preset)."),
+    ] = None,
+    audio_only: Annotated[
+        bool, typer.Option("--audio-only", help="Enhance only the sound; the video is always copied.")
+    ] = False,
+    denoise: Annotated[
+        DenoiseLevel | None,
+        typer.Option(
+            "--denoise",
+            help="Neural noise reduction of speech (DeepFilterNet3): off, light (noise lowered by at most 12 dB, ambience stays), normal (noise down to about 60 dB under the speech) or strong (no cap). It runs only on speech that is not already clean. Default: normal (off for the music preset).",
+        ),
+    ] = None,
     no_denoise: Annotated[bool, typer.Option("--no-denoise", help="Same as --denoise off.")] = False,
-    trim_silence: Annotated[bool, typer.Option("--trim-silence", help="Shorten long pauses (audio and video stay in sync).")] = False,
+    trim_silence: Annotated[
+        bool, typer.Option("--trim-silence", help="Shorten long pauses (audio and video stay in sync).")
+    ] = False,
     stabilize: Annotated[bool, typer.Option("--stabilize", help="Stabilise shaky video (two-pass vid.stab).")] = False,
-    resolution: Annotated[Resolution | None, typer.Option("--resolution", help="Scale the picture to this height.")] = None,
+    resolution: Annotated[
+        Resolution | None, typer.Option("--resolution", help="Scale the picture to this height.")
+    ] = None,
     fps: Annotated[float | None, typer.Option("--fps", min=1.0, max=240.0, help="Change the frame rate.")] = None,
-    fmt: Annotated[OutFormat | None, typer.Option("--format", "-f", help="Output format. Default: the input's container where sensible (or the -o name's). A -o name of another format is refused.")] = None,
-    quality: Annotated[Quality | None, typer.Option("--quality", help="draft, standard, high or archive (CRF / bitrate). Default: setting `quality`.")] = None,
+    fmt: Annotated[
+        OutFormat | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="Output format. Default: the input's container where sensible (or the -o name's). A -o name of another format is refused.",
+        ),
+    ] = None,
+    quality: Annotated[
+        Quality | None,
+        typer.Option("--quality", help="draft, standard, high or archive (CRF / bitrate). Default: setting `quality`."),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; render nothing.")] = False,
-    save_plan: Annotated[Path | None, typer.Option("--save-plan", help="Write the plan as JSON (one input only); written even when the render is skipped.")] = None,
-    plan_file: Annotated[Path | None, typer.Option("--plan", help="Render this saved plan instead of planning (one input only).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Redo outputs that already exist and are newer than their input (with --remote: replace an existing local output).")] = False,
-    skip_if_within: Annotated[float | None, typer.Option("--skip-if-within", min=0.0, max=10.0, help="Copy files already within N LU of the target unchanged.")] = None,
-    planner_name: Annotated[PlannerName | None, typer.Option("--planner", help="local: plan from the measurements, offline. gemini: add Gemini's opinion of a small proxy (needs GEMINI_API_KEY; falls back to local on any failure). Default: setting `planner` (local).")] = None,
-    subtitles: Annotated[bool, typer.Option("--subtitles", help="Transcribe with Gemini and write NAME.enhanced.srt and .vtt beside each output (needs GEMINI_API_KEY).")] = False,
-    burn_in: Annotated[bool, typer.Option("--burn-in", help="With --subtitles: also draw them into the picture (re-encodes the video).")] = False,
-    language: Annotated[str | None, typer.Option("--language", help="With --subtitles: the spoken language (en, de, pt-BR). Default: detected.")] = None,
-    remote: Annotated[bool, typer.Option("--remote", help="Enhance on the account server instead: uploads the file (or takes a media id), queues a job, shows its progress, downloads the result.")] = False,
-    job_type: Annotated[JobType, typer.Option("--type", help="With --remote: denoise, upscale, colorgrade, stabilize, transcribe or auto (the full plan).")] = JobType("auto"),
-    server: Annotated[str | None, typer.Option("--server", help="With --remote: the server's URL (default: setting server_url).")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON result object per file (for scripts).")] = False,
+    save_plan: Annotated[
+        Path | None,
+        typer.Option(
+            "--save-plan", help="Write the plan as JSON (one input only); written even when the render is skipped."
+        ),
+    ] = None,
+    plan_file: Annotated[
+        Path | None, typer.Option("--plan", help="Render this saved plan instead of planning (one input only).")
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Redo outputs that already exist and are newer than their input (with --remote: replace an existing local output).",
+        ),
+    ] = False,
+    skip_if_within: Annotated[
+        float | None,
+        typer.Option(
+            "--skip-if-within", min=0.0, max=10.0, help="Copy files already within N LU of the target unchanged."
+        ),
+    ] = None,
+    planner_name: Annotated[
+        PlannerName | None,
+        typer.Option(
+            "--planner",
+            help="local: plan from the measurements, offline. gemini: add Gemini's opinion of a small proxy (needs GEMINI_API_KEY; falls back to local on any failure). Default: setting `planner` (local).",
+        ),
+    ] = None,
+    subtitles: Annotated[
+        bool,
+        typer.Option(
+            "--subtitles",
+            help="Transcribe with Gemini and write NAME.enhanced.srt and .vtt beside each output (needs GEMINI_API_KEY).",
+        ),
+    ] = False,
+    burn_in: Annotated[
+        bool,
+        typer.Option("--burn-in", help="With --subtitles: also draw them into the picture (re-encodes the video)."),
+    ] = False,
+    language: Annotated[
+        str | None,
+        typer.Option("--language", help="With --subtitles: the spoken language (en, de, pt-BR). Default: detected."),
+    ] = None,
+    remote: Annotated[
+        bool,
+        typer.Option(
+            "--remote",
+            help="Enhance on the account server instead: uploads the file (or takes a media id), queues a job, shows its progress, downloads the result.",
+        ),
+    ] = False,
+    job_type: Annotated[
+        JobType,
+        typer.Option(
+            "--type", help="With --remote: denoise, upscale, colorgrade, stabilize, transcribe or auto (the full plan)."
+        ),
+    ] = _AUTO_JOB,
+    server: Annotated[
+        str | None, typer.Option("--server", help="With --remote: the server's URL (default: setting server_url).")
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print one JSON result object per file (for scripts).")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary; errors only.")] = False,
 ) -> None:
     """Enhance files: one analysis pass, a plan, then one render pass. Writes NAME.enhanced.EXT beside each input."""
     from mediaenhancer_core.ai import SubtitleJob, make_planner  # noqa: PLC0415 - google-genai loads on the first request
-    from mediaenhancer_core.engine.subtitles import is_language_code  # noqa: PLC0415
     from mediaenhancer_core.engine.batch import expand_inputs, run_batch  # noqa: PLC0415
     from mediaenhancer_core.engine.enhance import EnhanceJob  # noqa: PLC0415
-    from mediaenhancer_core.errors import OutputSameAsInputError as OutputSameAsInput  # noqa: PLC0415
     from mediaenhancer_core.engine.planner import EnhanceOptions  # noqa: PLC0415
     from mediaenhancer_core.engine.presets import get_preset  # noqa: PLC0415
+    from mediaenhancer_core.engine.subtitles import is_language_code  # noqa: PLC0415
+    from mediaenhancer_core.errors import OutputSameAsInputError as OutputSameAsInput  # noqa: PLC0415
 
     from .output import FileProgress, plan_panel, print_json_lines, results_lines, results_table  # noqa: PLC0415
     from .tables import show  # noqa: PLC0415
@@ -369,10 +481,19 @@ def enhance(
     if remote:
         if denoise is not None and denoise.value in ("light", "strong"):
             raise _usage("--remote takes --denoise off or normal (the server's jobs have no light or strong level)")
-        if (dry_run or plan_file or save_plan or skip_if_within is not None or subtitles or audio_only
-                or (stabilize and job_type != "stabilize")):
-            raise _usage("--remote runs a server job: --dry-run, --plan, --save-plan, --skip-if-within, --subtitles, "
-                         "--audio-only and --stabilize (use --type stabilize) are for local runs")
+        if (
+            dry_run
+            or plan_file
+            or save_plan
+            or skip_if_within is not None
+            or subtitles
+            or audio_only
+            or (stabilize and job_type != "stabilize")
+        ):
+            raise _usage(
+                "--remote runs a server job: --dry-run, --plan, --save-plan, --skip-if-within, --subtitles, "
+                "--audio-only and --stabilize (use --type stabilize) are for local runs"
+            )
         from mediaenhancer_core.client.remote import is_media_id  # noqa: PLC0415
 
         local = expand_inputs([f for f in files if not is_media_id(f)], recursive=recursive)
@@ -395,15 +516,32 @@ def enhance(
                 remote_format = format_for_path(str(output))
         from .jobs import remote_enhance  # noqa: PLC0415
 
-        remote_enhance(state, files, job_type=job_type.value, preset=preset,
-                       options={"target_lufs": target_lufs, "true_peak": true_peak, "trim_silence": trim_silence or None,
-                                "denoise": False if (no_denoise or (denoise and denoise.value == "off"))
-                                else (True if denoise else None),
-                                "language": language,
-                                "resolution": resolution.value if resolution else None, "fps": fps,
-                                "format": remote_format, "quality": quality.value if quality else None,
-                                "planner": planner_name.value if planner_name else None},
-                       output=output, out_dir=out_dir, server=server, as_json=json_out, quiet=quiet, force=force)
+        remote_enhance(
+            state,
+            files,
+            job_type=job_type.value,
+            preset=preset,
+            options={
+                "target_lufs": target_lufs,
+                "true_peak": true_peak,
+                "trim_silence": trim_silence or None,
+                "denoise": False
+                if (no_denoise or (denoise and denoise.value == "off"))
+                else (True if denoise else None),
+                "language": language,
+                "resolution": resolution.value if resolution else None,
+                "fps": fps,
+                "format": remote_format,
+                "quality": quality.value if quality else None,
+                "planner": planner_name.value if planner_name else None,
+            },
+            output=output,
+            out_dir=out_dir,
+            server=server,
+            as_json=json_out,
+            quiet=quiet,
+            force=force,
+        )
         return
     if output is not None and out_dir is not None:
         raise _usage("use either --output or --out-dir, not both")
@@ -413,7 +551,9 @@ def enhance(
         if value is not None and not single:
             raise _usage(f"{flag} works with exactly one input file ({len(items)} given)")
     if audio_only and (stabilize or resolution or fps or trim_silence):
-        raise _usage("--audio-only copies the video: it cannot be combined with --stabilize, --resolution, --fps or --trim-silence")
+        raise _usage(
+            "--audio-only copies the video: it cannot be combined with --stabilize, --resolution, --fps or --trim-silence"
+        )
     if (burn_in or language) and not subtitles:
         raise _usage("--burn-in and --language go with --subtitles")
     if burn_in and audio_only:
@@ -493,7 +633,9 @@ def enhance(
             if warning:
                 from rich.markup import escape  # noqa: PLC0415
 
-                state.err.print(f"[yellow]mediaenhancer: warning:[/] {escape(r.input)}: {escape(warning)}", highlight=False)
+                state.err.print(
+                    f"[yellow]mediaenhancer: warning:[/] {escape(r.input)}: {escape(warning)}", highlight=False
+                )
         if not quiet and (len(results) > 1 or not dry_run):
             show(state.out, results_table(results))
             for line in results_lines(results):  # paths whole, one line each (soft wrap: never broken by us)
@@ -515,11 +657,15 @@ def _gemini_notices(state: State, planner: Any, results: list[Any], said: set[st
     if isinstance(planner, GeminiPlanner) and planner.model is None:
         lines.append((fallback_note(NO_KEY_REASON), ""))
     for r in results:
-        lines += [(note, f"{r.input}: ") for note in ((r.plan or {}).get("notes") or []) if note.startswith(FALLBACK_NOTE)]
+        lines += [
+            (note, f"{r.input}: ") for note in ((r.plan or {}).get("notes") or []) if note.startswith(FALLBACK_NOTE)
+        ]
     for note, where in lines:
         if note not in said:
             said.add(note)
-            state.err.print(f"[yellow]mediaenhancer: notice:[/] {escape(where + note)}", highlight=False, soft_wrap=True)
+            state.err.print(
+                f"[yellow]mediaenhancer: notice:[/] {escape(where + note)}", highlight=False, soft_wrap=True
+            )
     return said
 
 
@@ -530,17 +676,41 @@ def _gemini_notices(state: State, planner: Any, results: list[Any], said: set[st
 @handle_errors
 def export_cmd(
     ctx: typer.Context,
-    project_file: Annotated[Path, typer.Argument(help="Project file (TOML or JSON): ordered segments, titles, extra audio (docs/export.md); with --remote, a project id.")],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output file. Default: PROJECT.EXT beside the project file.")] = None,
-    fmt: Annotated[OutFormat | None, typer.Option("--format", "-f", help="Output format (overrides the project's).")] = None,
-    resolution: Annotated[Resolution | None, typer.Option("--resolution", help="Picture height (overrides the project's).")] = None,
-    fps: Annotated[float | None, typer.Option("--fps", min=1.0, max=240.0, help="Frame rate (overrides the project's).")] = None,
+    project_file: Annotated[
+        Path,
+        typer.Argument(
+            help="Project file (TOML or JSON): ordered segments, titles, extra audio (docs/export.md); with --remote, a project id."
+        ),
+    ],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Output file. Default: PROJECT.EXT beside the project file.")
+    ] = None,
+    fmt: Annotated[
+        OutFormat | None, typer.Option("--format", "-f", help="Output format (overrides the project's).")
+    ] = None,
+    resolution: Annotated[
+        Resolution | None, typer.Option("--resolution", help="Picture height (overrides the project's).")
+    ] = None,
+    fps: Annotated[
+        float | None, typer.Option("--fps", min=1.0, max=240.0, help="Frame rate (overrides the project's).")
+    ] = None,
     quality: Annotated[Quality | None, typer.Option("--quality", help="draft, standard, high or archive.")] = None,
-    preset: Annotated[str | None, typer.Option("--preset", "-p", help="Enhancement preset (loudness target and cleanups).")] = None,
-    no_enhance: Annotated[bool, typer.Option("--no-enhance", help="Only edit: no cleanup, no loudness normalisation.")] = False,
+    preset: Annotated[
+        str | None, typer.Option("--preset", "-p", help="Enhancement preset (loudness target and cleanups).")
+    ] = None,
+    no_enhance: Annotated[
+        bool, typer.Option("--no-enhance", help="Only edit: no cleanup, no loudness normalisation.")
+    ] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output.")] = False,
-    remote: Annotated[bool, typer.Option("--remote", help="PROJECT is a project id on the account server: it renders it and the file is downloaded.")] = False,
-    server: Annotated[str | None, typer.Option("--server", help="With --remote: the server's URL (default: setting server_url).")] = None,
+    remote: Annotated[
+        bool,
+        typer.Option(
+            "--remote", help="PROJECT is a project id on the account server: it renders it and the file is downloaded."
+        ),
+    ] = False,
+    server: Annotated[
+        str | None, typer.Option("--server", help="With --remote: the server's URL (default: setting server_url).")
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -548,18 +718,32 @@ def export_cmd(
     if remote:
         from .jobs import remote_export  # noqa: PLC0415
 
-        body = {"format": fmt.value if fmt else None, "resolution": resolution.value if resolution else None, "fps": fps,
-                "quality": quality.value if quality else None, "preset": preset, "enhance": False if no_enhance else None}
-        remote_export(_state(ctx), str(project_file), body, output=output, server=server, as_json=json_out, quiet=quiet,
-                      force=force)
+        body = {
+            "format": fmt.value if fmt else None,
+            "resolution": resolution.value if resolution else None,
+            "fps": fps,
+            "quality": quality.value if quality else None,
+            "preset": preset,
+            "enhance": False if no_enhance else None,
+        }
+        remote_export(
+            _state(ctx),
+            str(project_file),
+            body,
+            output=output,
+            server=server,
+            as_json=json_out,
+            quiet=quiet,
+            force=force,
+        )
         return
     import dataclasses  # noqa: PLC0415
     import json  # noqa: PLC0415
 
-    from mediaenhancer_core.errors import OutputSameAsInputError  # noqa: PLC0415
     from mediaenhancer_core.engine.export import export_project, load_project  # noqa: PLC0415
     from mediaenhancer_core.engine.formats import FORMATS  # noqa: PLC0415
     from mediaenhancer_core.engine.presets import get_preset  # noqa: PLC0415
+    from mediaenhancer_core.errors import OutputSameAsInputError  # noqa: PLC0415
 
     state = _state(ctx)
     settings = state.settings
@@ -575,7 +759,9 @@ def export_cmd(
     )
     dest = output or project_file.with_suffix(FORMATS[project.output.format].extension)
     if any(Path(s.media).resolve() == dest.resolve() for s in project.segments):
-        raise OutputSameAsInputError(f"{dest}: the output would overwrite a segment's media; choose another -o", path=dest)
+        raise OutputSameAsInputError(
+            f"{dest}: the output would overwrite a segment's media; choose another -o", path=dest
+        )
     if dest.exists() and not force:
         raise _usage(f"{dest} exists; pass --force to replace it")
     from .output import FileProgress  # noqa: PLC0415
@@ -606,7 +792,10 @@ def export_cmd(
         a = result.audio
         size = f", {result.width}x{result.height} {result.fps:g} fps" if result.width else ""
         loud = f", {a.integrated_lufs:.1f} LUFS / {a.true_peak_dbtp:.1f} dBTP" if a else ""
-        state.out.print(f"exported {result.segments} segments to {result.output}: {result.duration:.2f} s{size}{loud}", highlight=False)
+        state.out.print(
+            f"exported {result.segments} segments to {result.output}: {result.duration:.2f} s{size}{loud}",
+            highlight=False,
+        )
 
 
 # --------------------------------------------------------------------------- presets, sample, doctor
@@ -641,7 +830,9 @@ def presets(
 @handle_errors
 def sample(
     ctx: typer.Context,
-    dest: Annotated[Path, typer.Argument(help="Where to write the clip (.mp4, .mov, .mkv; .m4a with --audio-only).")] = Path("sample.mp4"),
+    dest: Annotated[
+        Path, typer.Argument(help="Where to write the clip (.mp4, .mov, .mkv; .m4a with --audio-only).")
+    ] = Path("sample.mp4"),
     duration: Annotated[float, typer.Option("--duration", min=1.0, max=600.0, help="Length in seconds.")] = 12.0,
     audio_only: Annotated[bool, typer.Option("--audio-only", help="Sound only.")] = False,
 ) -> None:

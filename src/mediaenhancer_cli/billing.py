@@ -71,8 +71,14 @@ def plans(ctx: typer.Context, server: ServerOption = None, as_json: JsonOption =
         table.add_column(col, no_wrap=True)
     for p in data["plans"]:
         limits = p["limits"]
-        table.add_row(p["id"], _price(p), _gb(limits["storage_bytes"]), _limit(limits["projects"]),
-                      _limit(limits["exports_per_month"]), f"{limits['media_duration_seconds'] // 60} min")
+        table.add_row(
+            p["id"],
+            _price(p),
+            _gb(limits["storage_bytes"]),
+            _limit(limits["projects"]),
+            _limit(limits["exports_per_month"]),
+            f"{limits['media_duration_seconds'] // 60} min",
+        )
     show(state.out, table)
     state.err.print("Subscribe with `mediaenhancer upgrade PLAN`.", highlight=False, soft_wrap=True)
 
@@ -122,8 +128,11 @@ def upgrade(
     state = _state(ctx)
     with _client(state, server) as client:
         data = client.post("/api/subscriptions/checkout", {"plan": plan.strip().lower()})
-    state.err.print(f"Pay for {data['plan']['name']} on Stripe at this address; your plan changes once you have paid:",
-                    highlight=False, soft_wrap=True)
+    state.err.print(
+        f"Pay for {data['plan']['name']} on Stripe at this address; your plan changes once you have paid:",
+        highlight=False,
+        soft_wrap=True,
+    )
     _open(state, data["url"], no_browser)
 
 

@@ -45,12 +45,14 @@ def _jobs(client: ApiClient) -> Iterable[str]:
         offset += 200
 
 
-_LISTS.update({
-    "media": ("mediaenhancer media list", lambda c: _pages(c, "/api/media", "media")),
-    "project": ("mediaenhancer projects list", lambda c: _pages(c, "/api/projects", "projects")),
-    "job": ("mediaenhancer jobs list", _jobs),
-    "token": ("mediaenhancer tokens list", lambda c: (t["id"] for t in c.get("/api/tokens")["tokens"])),
-})
+_LISTS.update(
+    {
+        "media": ("mediaenhancer media list", lambda c: _pages(c, "/api/media", "media")),
+        "project": ("mediaenhancer projects list", lambda c: _pages(c, "/api/projects", "projects")),
+        "job": ("mediaenhancer jobs list", _jobs),
+        "token": ("mediaenhancer tokens list", lambda c: (t["id"] for t in c.get("/api/tokens")["tokens"])),
+    }
+)
 
 
 def _full(value: str) -> str | None:
@@ -69,15 +71,18 @@ def match_prefix(value: str, candidates: Iterable[str], what: str, listed_by: st
         return full
     wanted = value.replace("-", "").lower()
     if len(wanted) < MIN_PREFIX or not _HEX.match(value):
-        raise NotFoundError(f"no {what} {value}: give its id, or at least {MIN_PREFIX} of its first characters "
-                            f"(list them with `{listed_by}`)")
+        raise NotFoundError(
+            f"no {what} {value}: give its id, or at least {MIN_PREFIX} of its first characters "
+            f"(list them with `{listed_by}`)"
+        )
     found = sorted({c for c in candidates if c.replace("-", "").lower().startswith(wanted)})
     if not found:
         raise NotFoundError(f"no {what} {value}; list yours with `{listed_by}`")
     if len(found) > 1:
-        shown = ", ".join(c[:len(value) + 4] for c in found[:5]) + (", …" if len(found) > 5 else "")
-        raise AmbiguousIdError(f"{value} is ambiguous: {len(found)} {what} ids start with it ({shown}); "
-                               "give more characters")
+        shown = ", ".join(c[: len(value) + 4] for c in found[:5]) + (", …" if len(found) > 5 else "")
+        raise AmbiguousIdError(
+            f"{value} is ambiguous: {len(found)} {what} ids start with it ({shown}); give more characters"
+        )
     return found[0]
 
 
@@ -94,5 +99,9 @@ def resolve_id(client: ApiClient, what: str, value: str) -> str:
 
 def resolve_segment(project: dict[str, Any], value: str) -> str:
     """A segment id of ``project`` (as the API returns it) from a full id or a unique prefix."""
-    return match_prefix(value, (s["id"] for s in project.get("segments", [])), "segment",
-                        f"mediaenhancer projects show {project['id'][:8]}")
+    return match_prefix(
+        value,
+        (s["id"] for s in project.get("segments", [])),
+        "segment",
+        f"mediaenhancer projects show {project['id'][:8]}",
+    )

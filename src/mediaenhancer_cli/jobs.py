@@ -37,9 +37,15 @@ class _JobBar:
         if enabled:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415 - 15 ms, only when a bar is shown
 
-            self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                                      TextColumn("{task.fields[status]}", style="dim"), TimeElapsedColumn(),
-                                      console=state.err, transient=False)
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("{task.percentage:>3.0f}%"),
+                TextColumn("{task.fields[status]}", style="dim"),
+                TimeElapsedColumn(),
+                console=state.err,
+                transient=False,
+            )
             self._task = self._progress.add_task(name, total=100, status="queued")
 
     def __enter__(self) -> _JobBar:
@@ -81,11 +87,27 @@ def jobs_list(
             _print_job(state, job, as_json)
         return
 
-    columns = (Col("id", "id"), Col("type"), Col("status"), Col("done", "num"), Col("target", "id"),
-               Col("result", "id"), Col("error"))
-    rows = [(j["id"], j["type"], j["status"], f"{j['progress']}%", j.get("media_id") or j.get("project_id") or "–",
-             j.get("result_media_id") or "", j["error"] if j.get("error") and j["status"] != "succeeded" else "")
-            for j in jobs]
+    columns = (
+        Col("id", "id"),
+        Col("type"),
+        Col("status"),
+        Col("done", "num"),
+        Col("target", "id"),
+        Col("result", "id"),
+        Col("error"),
+    )
+    rows = [
+        (
+            j["id"],
+            j["type"],
+            j["status"],
+            f"{j['progress']}%",
+            j.get("media_id") or j.get("project_id") or "–",
+            j.get("result_media_id") or "",
+            j["error"] if j.get("error") and j["status"] != "succeeded" else "",
+        )
+        for j in jobs
+    ]
     print_table(state.out, columns, rows)
 
 
@@ -165,31 +187,55 @@ def remote_enhance(
                 source = _media_source(client, source)  # a media id prefix becomes the full id
                 reused: dict[str, Any] = {}
                 with _JobBar(state, Path(source).name, state.err.is_terminal and not quiet and not as_json) as bar:
-                    job, result, dest = run_remote_enhance(client, source, job_type, preset=preset, options=options,
-                                                           output=output, out_dir=out_dir, resume=resume, force=force,
-                                                           on_update=bar.update, on_reuse=reused.update)
+                    job, result, dest = run_remote_enhance(
+                        client,
+                        source,
+                        job_type,
+                        preset=preset,
+                        options=options,
+                        output=output,
+                        out_dir=out_dir,
+                        resume=resume,
+                        force=force,
+                        on_update=bar.update,
+                        on_reuse=reused.update,
+                    )
                 if reused and not quiet and not as_json:
-                    state.err.print(f"{source}: the server already holds this file (media {reused['id']}): "
-                                    "not uploaded again", highlight=False, markup=False)
+                    state.err.print(
+                        f"{source}: the server already holds this file (media {reused['id']}): not uploaded again",
+                        highlight=False,
+                        markup=False,
+                    )
                 if not quiet:  # the server's planner fell back from Gemini: say so, as a local run does
                     from mediaenhancer_core.ai.planner import FALLBACK_NOTE  # noqa: PLC0415 - the Gemini planner loads the engine (50 ms)
 
-                    for note in (((job.get("result") or {}).get("plan") or {}).get("notes") or []):
+                    for note in ((job.get("result") or {}).get("plan") or {}).get("notes") or []:
                         if note.startswith(FALLBACK_NOTE):
                             state.err.print(f"mediaenhancer: notice: {source}: {note}", highlight=False, markup=False)
-                row = {"input": source, "status": "enhanced", "output": str(dest) if dest else None, "job": job,
-                       "media": result, "source_media_id": job.get("media_id"),
-                       "uploaded": not reused and Path(source).exists()}
+                row = {
+                    "input": source,
+                    "status": "enhanced",
+                    "output": str(dest) if dest else None,
+                    "job": job,
+                    "media": result,
+                    "source_media_id": job.get("media_id"),
+                    "uploaded": not reused and Path(source).exists(),
+                }
                 if as_json:
                     state.out.file.write(json.dumps(row) + "\n")
                 elif not quiet:
-                    state.out.print(f"{source}: enhanced on the server → {dest} (job {job['id']})", highlight=False,
-                                    markup=False)
+                    state.out.print(
+                        f"{source}: enhanced on the server → {dest} (job {job['id']})", highlight=False, markup=False
+                    )
             except MediaEnhancerError as exc:
                 first_error = first_error or exc
                 if as_json:
-                    state.out.file.write(json.dumps({"input": source, "status": "failed",
-                                                     "error": {"code": exc.code, "message": exc.message}}) + "\n")
+                    state.out.file.write(
+                        json.dumps(
+                            {"input": source, "status": "failed", "error": {"code": exc.code, "message": exc.message}}
+                        )
+                        + "\n"
+                    )
                 else:
                     error_line(state, exc.message if source in exc.message else f"{source}: {exc.message}")
     if first_error is not None:
@@ -221,7 +267,10 @@ def remote_export(
     from mediaenhancer_core.engine.formats import FORMATS  # noqa: PLC0415 - the engine (15 ms), for one command
 
     dest = output or Path(f"export-{project_id[:8]}{FORMATS[body.get('format') or 'mp4'].extension}")
-    with _client(state, server) as client, _JobBar(state, project_id[:8], state.err.is_terminal and not quiet and not as_json) as bar:
+    with (
+        _client(state, server) as client,
+        _JobBar(state, project_id[:8], state.err.is_terminal and not quiet and not as_json) as bar,
+    ):
         project_id = resolve_id(client, "project", project_id)
         job, export = run_remote_export(client, project_id, body, dest=dest, on_update=bar.update, force=force)
     if as_json:

@@ -78,8 +78,15 @@ class _Bars:
                 TransferSpeedColumn,
             )
 
-            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                                      TransferSpeedColumn(), TimeRemainingColumn(), console=state.err, transient=False)
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=state.err,
+                transient=False,
+            )
 
     def __enter__(self) -> _Bars:
         if self._progress is not None:
@@ -128,8 +135,13 @@ def upload(
         def one(path: Path) -> None:
             task = bars.add(path.name, path.stat().st_size if path.is_file() else 0)
             try:
-                media = upload_file(client, path, state=resume, on_progress=lambda n: bars.advance(task, n),
-                                    on_resume=lambda offset: bars.set(task, offset))
+                media = upload_file(
+                    client,
+                    path,
+                    state=resume,
+                    on_progress=lambda n: bars.advance(task, n),
+                    on_resume=lambda offset: bars.set(task, offset),
+                )
                 row: dict[str, Any] = {"file": str(path), "status": "uploaded", "media": media}
             except MediaEnhancerError as exc:
                 row = {"file": str(path), "status": "failed", "error": {"code": exc.code, "message": exc.message}}
@@ -141,8 +153,12 @@ def upload(
                     state.out.file.write(json.dumps(row) + "\n")
                 elif row["status"] == "uploaded":
                     m = row["media"]
-                    state.out.print(f"{path.name} → {m['id']} ({m['file_type']}, {_size(m['file_size'])})",
-                                    highlight=False, markup=False, soft_wrap=True)  # the id stays whole on one line
+                    state.out.print(
+                        f"{path.name} → {m['id']} ({m['file_type']}, {_size(m['file_size'])})",
+                        highlight=False,
+                        markup=False,
+                        soft_wrap=True,
+                    )  # the id stays whole on one line
                 else:
                     error_line(state, f"{path}: {row['error']['message']}")
 
@@ -158,8 +174,12 @@ def upload(
 def media_list(
     ctx: typer.Context,
     file_type: Annotated[str | None, typer.Option("--type", help="video, audio or image.")] = None,
-    status: Annotated[str | None, typer.Option("--status", help="uploading, processing, ready, failed or deleting.")] = None,
-    sort: Annotated[str, typer.Option("--sort", help="created_at, filename, file_size or duration; '-' first for descending.")] = "-created_at",
+    status: Annotated[
+        str | None, typer.Option("--status", help="uploading, processing, ready, failed or deleting.")
+    ] = None,
+    sort: Annotated[
+        str, typer.Option("--sort", help="created_at, filename, file_size or duration; '-' first for descending.")
+    ] = "-created_at",
     page: Annotated[int, typer.Option("--page", min=1)] = 1,
     per_page: Annotated[int, typer.Option("--per-page", min=1, max=200)] = 50,
     server: ServerOption = None,
@@ -167,25 +187,44 @@ def media_list(
 ) -> None:
     """List your media files."""
     state = _state(ctx)
-    query = {"page": page, "per_page": per_page, "sort": sort, **({"type": file_type} if file_type else {}),
-             **({"status": status} if status else {})}
+    query = {
+        "page": page,
+        "per_page": per_page,
+        "sort": sort,
+        **({"type": file_type} if file_type else {}),
+        **({"status": status} if status else {}),
+    }
     with _client(state, server) as client:
         data = client.get(f"/api/media?{urlencode(query)}")
     if as_json:
         _print_json(state, data)
         return
-    columns = (Col("id", "id"), Col("name", "name"), Col("type"), Col("size", "num"), Col("duration", "num"),
-               Col("resolution", "num"), Col("status"), Col("added", "num"))
+    columns = (
+        Col("id", "id"),
+        Col("name", "name"),
+        Col("type"),
+        Col("size", "num"),
+        Col("duration", "num"),
+        Col("resolution", "num"),
+        Col("status"),
+        Col("added", "num"),
+    )
     rows = []
     for m in data["media"]:
         res = f"{m['width']}x{m['height']}" if m.get("width") else "–"
         dur = f"{m['duration']:.1f} s" if m.get("duration") is not None else "–"
-        rows.append((m["id"], m["filename"], m["file_type"], _size(m["file_size"]), dur, res, m["status"], m["created_at"][:10]))
+        rows.append(
+            (m["id"], m["filename"], m["file_type"], _size(m["file_size"]), dur, res, m["status"], m["created_at"][:10])
+        )
     print_table(state.out, columns, rows, title=f"{data['total']} media file(s), page {data['page']}")
 
 
-def media_info(ctx: typer.Context, media_id: Annotated[str, typer.Argument(help="The id from `media list`, or its first characters.")],
-               server: ServerOption = None, as_json: JsonOption = False) -> None:
+def media_info(
+    ctx: typer.Context,
+    media_id: Annotated[str, typer.Argument(help="The id from `media list`, or its first characters.")],
+    server: ServerOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Show one media file (with a signed download link)."""
     state = _state(ctx)
     with _client(state, server) as client:
@@ -193,17 +232,36 @@ def media_info(ctx: typer.Context, media_id: Annotated[str, typer.Argument(help=
     if as_json:
         _print_json(state, m)
         return
-    for key in ("id", "filename", "file_type", "mime_type", "status", "file_size", "duration", "width", "height",
-                "video_codec", "audio_codec", "checksum_sha256", "created_at", "download_url"):
+    for key in (
+        "id",
+        "filename",
+        "file_type",
+        "mime_type",
+        "status",
+        "file_size",
+        "duration",
+        "width",
+        "height",
+        "video_codec",
+        "audio_codec",
+        "checksum_sha256",
+        "created_at",
+        "download_url",
+    ):
         value = m.get(key)
-        state.out.print(f"{key}: {_size(value) if key == 'file_size' else ('–' if value is None else value)}",
-                        highlight=False, soft_wrap=True)
+        state.out.print(
+            f"{key}: {_size(value) if key == 'file_size' else ('–' if value is None else value)}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def media_download(
     ctx: typer.Context,
     media_id: Annotated[str, typer.Argument(help="The id from `media list`, or its first characters.")],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write it (default: its name, here).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Where to write it (default: its name, here).")
+    ] = None,
     server: ServerOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace a file that is already there.")] = False,
@@ -230,8 +288,11 @@ def media_download(
     state.out.print(f"wrote {dest} ({_size(written)})", highlight=False)
 
 
-def media_rm(ctx: typer.Context, media_ids: Annotated[list[str], typer.Argument(help="Ids from `media list`, or their first characters.")],
-             server: ServerOption = None) -> None:
+def media_rm(
+    ctx: typer.Context,
+    media_ids: Annotated[list[str], typer.Argument(help="Ids from `media list`, or their first characters.")],
+    server: ServerOption = None,
+) -> None:
     """Delete media files (their storage is freed)."""
     state = _state(ctx)
     with _client(state, server) as client:
@@ -249,11 +310,27 @@ def _show_project(state: State, p: dict[str, Any]) -> None:
     state.out.print(f"{p['name']} ({p['id']}) — {p['status']}{dur}", highlight=False, markup=False, soft_wrap=True)
     if p.get("description"):
         state.out.print(p["description"], highlight=False, markup=False)
-    columns = (Col("#", "num"), Col("segment", "id"), Col("track"), Col("media", "id"), Col("start", "num"),
-               Col("end", "num"), Col("transformations"))
-    rows = [(str(s["position"]), s["id"], s["track"], s["media_id"], f"{s['start']:g}",
-             "end" if s["end"] is None else f"{s['end']:g}", json.dumps(s["transformations"]) if s["transformations"] else "")
-            for s in p.get("segments", [])]
+    columns = (
+        Col("#", "num"),
+        Col("segment", "id"),
+        Col("track"),
+        Col("media", "id"),
+        Col("start", "num"),
+        Col("end", "num"),
+        Col("transformations"),
+    )
+    rows = [
+        (
+            str(s["position"]),
+            s["id"],
+            s["track"],
+            s["media_id"],
+            f"{s['start']:g}",
+            "end" if s["end"] is None else f"{s['end']:g}",
+            json.dumps(s["transformations"]) if s["transformations"] else "",
+        )
+        for s in p.get("segments", [])
+    ]
     print_table(state.out, columns, rows)
 
 
@@ -264,9 +341,13 @@ def _out_project(state: State, p: dict[str, Any], as_json: bool) -> None:
         _show_project(state, p)
 
 
-def projects_create(ctx: typer.Context, name: Annotated[str, typer.Argument(help="The project's name.")],
-                    description: Annotated[str | None, typer.Option("--description")] = None,
-                    server: ServerOption = None, as_json: JsonOption = False) -> None:
+def projects_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The project's name.")],
+    description: Annotated[str | None, typer.Option("--description")] = None,
+    server: ServerOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Create a project."""
     state = _state(ctx)
     with _client(state, server) as client:
@@ -282,15 +363,34 @@ def projects_list(ctx: typer.Context, server: ServerOption = None, as_json: Json
     if as_json:
         _print_json(state, data)
         return
-    columns = (Col("id", "id"), Col("name", "name"), Col("status"), Col("segments", "num"), Col("duration", "num"),
-               Col("updated", "num"))
-    rows = [(p["id"], p["name"], p["status"], str(p.get("segment_count", 0)),
-             f"{p['duration']:.1f} s" if p.get("duration") else "–", p["updated_at"][:16]) for p in data["projects"]]
+    columns = (
+        Col("id", "id"),
+        Col("name", "name"),
+        Col("status"),
+        Col("segments", "num"),
+        Col("duration", "num"),
+        Col("updated", "num"),
+    )
+    rows = [
+        (
+            p["id"],
+            p["name"],
+            p["status"],
+            str(p.get("segment_count", 0)),
+            f"{p['duration']:.1f} s" if p.get("duration") else "–",
+            p["updated_at"][:16],
+        )
+        for p in data["projects"]
+    ]
     print_table(state.out, columns, rows, title=f"{data['total']} project(s)")
 
 
-def projects_show(ctx: typer.Context, project_id: Annotated[str, typer.Argument(help="The id from `projects list`, or its first characters.")], server: ServerOption = None,
-                  as_json: JsonOption = False) -> None:
+def projects_show(
+    ctx: typer.Context,
+    project_id: Annotated[str, typer.Argument(help="The id from `projects list`, or its first characters.")],
+    server: ServerOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Show a project and its segments in order."""
     state = _state(ctx)
     with _client(state, server) as client:
@@ -298,11 +398,15 @@ def projects_show(ctx: typer.Context, project_id: Annotated[str, typer.Argument(
     _out_project(state, p, as_json)
 
 
-def projects_update(ctx: typer.Context, project_id: Annotated[str, typer.Argument(help="The id from `projects list`, or its first characters.")],
-                    name: Annotated[str | None, typer.Option("--name")] = None,
-                    description: Annotated[str | None, typer.Option("--description")] = None,
-                    status: Annotated[str | None, typer.Option("--status", help="draft, active or archived.")] = None,
-                    server: ServerOption = None, as_json: JsonOption = False) -> None:
+def projects_update(
+    ctx: typer.Context,
+    project_id: Annotated[str, typer.Argument(help="The id from `projects list`, or its first characters.")],
+    name: Annotated[str | None, typer.Option("--name")] = None,
+    description: Annotated[str | None, typer.Option("--description")] = None,
+    status: Annotated[str | None, typer.Option("--status", help="draft, active or archived.")] = None,
+    server: ServerOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Change a project's name, description or status."""
     state = _state(ctx)
     changes = {k: v for k, v in {"name": name, "description": description, "status": status}.items() if v is not None}
@@ -313,7 +417,11 @@ def projects_update(ctx: typer.Context, project_id: Annotated[str, typer.Argumen
     _out_project(state, p, as_json)
 
 
-def projects_rm(ctx: typer.Context, project_id: Annotated[str, typer.Argument(help="The id from `projects list`, or its first characters.")], server: ServerOption = None) -> None:
+def projects_rm(
+    ctx: typer.Context,
+    project_id: Annotated[str, typer.Argument(help="The id from `projects list`, or its first characters.")],
+    server: ServerOption = None,
+) -> None:
     """Delete a project (its media stay in your library)."""
     state = _state(ctx)
     with _client(state, server) as client:
@@ -329,8 +437,12 @@ def projects_add(
     start: Annotated[float, typer.Option("--start", min=0.0, help="Seconds into the media.")] = 0.0,
     end: Annotated[float | None, typer.Option("--end", help="Seconds into the media (default: its end).")] = None,
     track: Annotated[str, typer.Option("--track", help="main (picture and sound) or audio (mixed under).")] = "main",
-    position: Annotated[int | None, typer.Option("--position", min=0, help="Place in the track (default: last).")] = None,
-    transform: Annotated[str | None, typer.Option("--transform", help='Operations as JSON, e.g. \'{"volume": 0.8, "rotate": 90}\'.')] = None,
+    position: Annotated[
+        int | None, typer.Option("--position", min=0, help="Place in the track (default: last).")
+    ] = None,
+    transform: Annotated[
+        str | None, typer.Option("--transform", help='Operations as JSON, e.g. \'{"volume": 0.8, "rotate": 90}\'.')
+    ] = None,
     server: ServerOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -362,14 +474,20 @@ def projects_reorder(
     state = _state(ctx)
     with _client(state, server) as client:
         pid = _check_id(client, project_id, "project")
-        p = client.put(f"/api/projects/{pid}/segments/order",
-                       {"segment_ids": _segment_ids(client, pid, segment_ids), "track": track})
+        p = client.put(
+            f"/api/projects/{pid}/segments/order",
+            {"segment_ids": _segment_ids(client, pid, segment_ids), "track": track},
+        )
     _out_project(state, p, as_json)
 
 
-def projects_remove_segment(ctx: typer.Context, project_id: Annotated[str, typer.Argument(help="The id from `projects list`, or its first characters.")],
-                            segment_id: Annotated[str, typer.Argument(help="The id from `projects show`, or its first characters.")], server: ServerOption = None,
-                            as_json: JsonOption = False) -> None:
+def projects_remove_segment(
+    ctx: typer.Context,
+    project_id: Annotated[str, typer.Argument(help="The id from `projects list`, or its first characters.")],
+    segment_id: Annotated[str, typer.Argument(help="The id from `projects show`, or its first characters.")],
+    server: ServerOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Remove a segment from a project."""
     state = _state(ctx)
     with _client(state, server) as client:
@@ -387,9 +505,16 @@ def register(app: typer.Typer) -> None:
     media.command("download")(handle_errors(media_download))
     media.command("rm")(handle_errors(media_rm))
     projects = typer.Typer(help="Projects: ordered segments of your media.", no_args_is_help=True)
-    for name, fn in (("create", projects_create), ("list", projects_list), ("show", projects_show),
-                     ("update", projects_update), ("rm", projects_rm), ("add", projects_add),
-                     ("reorder", projects_reorder), ("remove-segment", projects_remove_segment)):
+    for name, fn in (
+        ("create", projects_create),
+        ("list", projects_list),
+        ("show", projects_show),
+        ("update", projects_update),
+        ("rm", projects_rm),
+        ("add", projects_add),
+        ("reorder", projects_reorder),
+        ("remove-segment", projects_remove_segment),
+    ):
         projects.command(name)(handle_errors(fn))
     app.add_typer(media, name="media", rich_help_panel="Media library")
     app.add_typer(projects, name="projects", rich_help_panel="Media library")

@@ -19,7 +19,15 @@ if TYPE_CHECKING:
     from mediaenhancer_core.engine.plan import Plan
     from mediaenhancer_core.engine.presets import Preset
 
-__all__ = ["print_json_lines", "analysis_table", "results_lines", "results_table", "plan_panel", "presets_table", "FileProgress"]
+__all__ = [
+    "print_json_lines",
+    "analysis_table",
+    "results_lines",
+    "results_table",
+    "plan_panel",
+    "presets_table",
+    "FileProgress",
+]
 
 
 def _fmt(x: Any, unit: str = "", nd: int = 1) -> str:
@@ -58,21 +66,37 @@ def analysis_table(analysis: Analysis) -> Table:
     if a:
         t.add_row("loudness", f"{a.integrated_lufs:.1f} LUFS integrated, LRA {a.loudness_range_lu:.1f} LU")
         t.add_row("peaks", f"{a.true_peak_dbtp:.1f} dBTP true peak, {a.sample_peak_dbfs:.1f} dBFS sample peak")
-        t.add_row("noise floor", f"{a.noise_floor_lufs:.1f} LUFS ({a.integrated_lufs - a.noise_floor_lufs:.1f} dB below programme)")
+        t.add_row(
+            "noise floor",
+            f"{a.noise_floor_lufs:.1f} LUFS ({a.integrated_lufs - a.noise_floor_lufs:.1f} dB below programme)",
+        )
         t.add_row("clipping", f"{a.clipped_samples} samples" if a.clipping else "none")
-        hum = (f"{a.hum_hz} Hz hum, harmonics {', '.join(str(k) for k, *_ in a.hum_harmonics)}" if a.hum_hz and a.hum_harmonics
-               else f"{a.hum_hz} Hz hum" if a.hum_hz else "no hum")
+        hum = (
+            f"{a.hum_hz} Hz hum, harmonics {', '.join(str(k) for k, *_ in a.hum_harmonics)}"
+            if a.hum_hz and a.hum_harmonics
+            else f"{a.hum_hz} Hz hum"
+            if a.hum_hz
+            else "no hum"
+        )
         t.add_row("hum / rumble", hum + f"; low end {a.rumble_db:.1f} dB")
         t.add_row("content", f"{a.content}: speech {a.speech_seconds:.1f} s ({a.speech_share * 100:.0f}% of the sound)")
         if a.speech_lufs is not None:
-            pauses = (f"noise in pauses {a.pause_floor_lufs:.1f} LUFS, {a.speech_to_noise_db:.1f} dB under the speech"
-                      if a.pause_floor_lufs is not None and a.speech_to_noise_db is not None else "no pause long enough to measure")
+            pauses = (
+                f"noise in pauses {a.pause_floor_lufs:.1f} LUFS, {a.speech_to_noise_db:.1f} dB under the speech"
+                if a.pause_floor_lufs is not None and a.speech_to_noise_db is not None
+                else "no pause long enough to measure"
+            )
             spread = f"; spread between segments {a.speech_spread_lu:.1f} LU" if a.speech_spread_lu is not None else ""
             t.add_row("speech", f"{a.speech_lufs:.1f} LUFS; {pauses}{spread}")
-        t.add_row("silence", f"{a.silence_share * 100:.0f}% below {a.silence_threshold_db:g} LUFS: {_spans(a.silence_spans)}")
+        t.add_row(
+            "silence", f"{a.silence_share * 100:.0f}% below {a.silence_threshold_db:g} LUFS: {_spans(a.silence_spans)}"
+        )
     v = analysis.video
     if v:
-        t.add_row("levels", f"luma {v.luma_min:.2f}–{v.luma_max:.2f} (10–90%: {v.luma_low:.2f}–{v.luma_high:.2f}), mean {v.brightness:.2f}")
+        t.add_row(
+            "levels",
+            f"luma {v.luma_min:.2f}–{v.luma_max:.2f} (10–90%: {v.luma_low:.2f}–{v.luma_high:.2f}), mean {v.brightness:.2f}",
+        )
         t.add_row("colour", f"saturation {v.saturation:.2f}, cast U {v.cast_u:+.3f} V {v.cast_v:+.3f}")
         t.add_row("picture noise", f"σ ≈ {v.noise_sigma:.1f} levels")
         t.add_row("black", _spans(v.black_spans))
@@ -114,11 +138,19 @@ def results_table(results: Sequence[FileResult]) -> Table:
         style = _STATUS_STYLE.get(r.status, "")
         before, after = _figures(r)
         # every figure, "–" where it cannot be measured (no pause long enough, too few speech segments)
-        rows = [(label, _fmt(before.get(key), unit), _fmt(after.get(key), unit) if after else "–")
-                for label, key, unit in _FIGURE_ROWS] if (before or after) else [("", "–", "–")]
+        rows = (
+            [
+                (label, _fmt(before.get(key), unit), _fmt(after.get(key), unit) if after else "–")
+                for label, key, unit in _FIGURE_ROWS
+            ]
+            if (before or after)
+            else [("", "–", "–")]
+        )
         for i, (label, b, a) in enumerate(rows):
             first = i == 0
-            t.add_row(escape(Path(r.input).name) if first else "", f"[{style}]{r.status}[/]" if first else "", label, b, a)
+            t.add_row(
+                escape(Path(r.input).name) if first else "", f"[{style}]{r.status}[/]" if first else "", label, b, a
+            )
         t.add_section()
     return t
 
@@ -138,8 +170,10 @@ def results_lines(results: Sequence[FileResult]) -> list[str]:
 
 
 def plan_panel(plan: Plan) -> Table:
-    t = Table(title=f"Plan for {Path(str(plan.input.get('path', ''))).name} (planner: {plan.planner}, preset: {plan.preset})",
-              title_justify="left")
+    t = Table(
+        title=f"Plan for {Path(str(plan.input.get('path', ''))).name} (planner: {plan.planner}, preset: {plan.preset})",
+        title_justify="left",
+    )
     t.add_column("stage")
     t.add_column("filter")
     t.add_column("parameters", overflow="fold")
@@ -149,7 +183,13 @@ def plan_panel(plan: Plan) -> Table:
         t.add_row("audio", s.filter, _params(s.params), s.reason, s.source)
     if plan.loudness:
         lo = plan.loudness
-        t.add_row("audio", "loudness", f"{lo.target_lufs:g} LUFS, ceiling {lo.true_peak_dbtp:g} dBTP, {lo.mode}", lo.reason, "measurement")
+        t.add_row(
+            "audio",
+            "loudness",
+            f"{lo.target_lufs:g} LUFS, ceiling {lo.true_peak_dbtp:g} dBTP, {lo.mode}",
+            lo.reason,
+            "measurement",
+        )
     for s in plan.video_steps:
         t.add_row("video", s.filter, _params(s.params), s.reason, s.source)
     if plan.trim:
@@ -157,7 +197,13 @@ def plan_panel(plan: Plan) -> Table:
     if plan.burn_in:
         t.add_row("video", "subtitles", "burned in", "--burn-in: the transcript drawn into the picture", "options")
     o = plan.output
-    t.add_row("output", o.format, f"video {o.video}{' ' + o.video_codec if o.video_codec else ''}, audio {o.audio_codec or '–'}", o.reason, "rules")
+    t.add_row(
+        "output",
+        o.format,
+        f"video {o.video}{' ' + o.video_codec if o.video_codec else ''}, audio {o.audio_codec or '–'}",
+        o.reason,
+        "rules",
+    )
     for note in plan.notes:
         t.add_row("note", "", "", note, "")
     return t
@@ -183,7 +229,14 @@ def presets_table(presets: dict[str, Preset], default: str) -> Table:
         if p.compression:
             cleanups += f", compression {p.compression:g}"
         cleanups = cleanups.strip(", ") or "none"
-        t.add_row(name + (" (default)" if name == default else ""), f"{p.target_lufs:g} LUFS", f"{p.true_peak:g} dBTP", cleanups, p.description, p.source)
+        t.add_row(
+            name + (" (default)" if name == default else ""),
+            f"{p.target_lufs:g} LUFS",
+            f"{p.true_peak:g} dBTP",
+            cleanups,
+            p.description,
+            p.source,
+        )
     return t
 
 

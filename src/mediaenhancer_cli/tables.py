@@ -28,8 +28,9 @@ class Col:
     kind: Literal["id", "name", "text", "num"] = "text"  # name: a file name or path
 
 
-def print_table(console: Console, columns: Sequence[Col], rows: Iterable[Sequence[Any]], *,
-                title: str | None = None) -> None:
+def print_table(
+    console: Console, columns: Sequence[Col], rows: Iterable[Sequence[Any]], *, title: str | None = None
+) -> None:
     """Rows of plain strings (no Rich markup) under ``columns``."""
     cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
     if not console.is_terminal:  # a tab or newline inside a cell would break the row
@@ -46,8 +47,13 @@ def print_table(console: Console, columns: Sequence[Col], rows: Iterable[Sequenc
         elif col.kind == "name":
             # the one elastic column: what the others need (prose may fold to 16) is not its to take
             others = sum(_natural(columns, cells, j) + 2 for j in range(len(columns)) if j != i)
-            table.add_column(col.name, no_wrap=True, overflow="ellipsis", min_width=min(10, len(col.name) + 6),
-                             max_width=max(10, console.width - others))
+            table.add_column(
+                col.name,
+                no_wrap=True,
+                overflow="ellipsis",
+                min_width=min(10, len(col.name) + 6),
+                max_width=max(10, console.width - others),
+            )
         elif col.kind == "num":
             table.add_column(col.name, justify="right", no_wrap=True)
         else:

@@ -28,7 +28,19 @@ __all__ = ["EXTRAS", "import_extra", "require_extra", "missing_extra_message"]
 
 # The top-level modules each extra brings (what require_extra looks for without importing them).
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "server": ("starlette", "uvicorn", "jinja2", "multipart", "argon2", "zxcvbn", "joserfc", "sqlalchemy", "alembic", "huey", "standardwebhooks"),
+    "server": (
+        "starlette",
+        "uvicorn",
+        "jinja2",
+        "multipart",
+        "argon2",
+        "zxcvbn",
+        "joserfc",
+        "sqlalchemy",
+        "alembic",
+        "huey",
+        "standardwebhooks",
+    ),
     "postgres": ("psycopg",),
     "redis": ("redis",),
     "s3": ("boto3", "botocore"),

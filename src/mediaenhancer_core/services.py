@@ -15,22 +15,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from mediaenhancer_core.accounts.users import Accounts
 from mediaenhancer_core.accounts.authcache import AuthCache
+from mediaenhancer_core.accounts.devices import DeviceAuthorizations
+from mediaenhancer_core.accounts.identity import ClerkWebhooks, ProviderTokenVerifier, http_get_json
+from mediaenhancer_core.accounts.mail import mailer_from_settings
+from mediaenhancer_core.accounts.passwords import Passwords
+from mediaenhancer_core.accounts.sessions import WebSessions
+from mediaenhancer_core.accounts.throttle import SignInLimiter
+from mediaenhancer_core.accounts.tokens import ApiTokens
+from mediaenhancer_core.accounts.users import Accounts
+from mediaenhancer_core.accounts.verification import EmailVerifications
 from mediaenhancer_core.billing import Billing
 from mediaenhancer_core.db import Database
 from mediaenhancer_core.db.types import utcnow
-from mediaenhancer_core.accounts.devices import DeviceAuthorizations
-from mediaenhancer_core.accounts.identity import ClerkWebhooks, ProviderTokenVerifier, http_get_json
 from mediaenhancer_core.library.services import MediaServices
-from mediaenhancer_core.accounts.mail import mailer_from_settings
-from mediaenhancer_core.accounts.passwords import Passwords
 from mediaenhancer_core.plans.catalogue import Plans
 from mediaenhancer_core.settings import Settings
-from mediaenhancer_core.accounts.throttle import SignInLimiter
-from mediaenhancer_core.accounts.tokens import ApiTokens
-from mediaenhancer_core.accounts.verification import EmailVerifications
-from mediaenhancer_core.accounts.sessions import WebSessions
 
 __all__ = ["Core"]
 
@@ -88,12 +88,19 @@ class Core:
         return cls(
             settings=settings,
             db=db,
-            accounts=Accounts(db, passwords=passwords or Passwords(), limiter=limiter, clock=clock, cache=cache,
-                              signup_ip_max=settings.signup_ip_max,
-                              abuse_window=timedelta(seconds=settings.abuse_window_seconds),
-                              require_verified_email=settings.signup_email_verification),
-            verifications=EmailVerifications(db, mailer_from_settings(settings),
-                                             ttl=timedelta(hours=settings.email_verification_hours), clock=clock),
+            accounts=Accounts(
+                db,
+                passwords=passwords or Passwords(),
+                limiter=limiter,
+                clock=clock,
+                cache=cache,
+                signup_ip_max=settings.signup_ip_max,
+                abuse_window=timedelta(seconds=settings.abuse_window_seconds),
+                require_verified_email=settings.signup_email_verification,
+            ),
+            verifications=EmailVerifications(
+                db, mailer_from_settings(settings), ttl=timedelta(hours=settings.email_verification_hours), clock=clock
+            ),
             tokens=tokens,
             sessions=WebSessions(db, lifetime=timedelta(hours=settings.session_hours), clock=clock),
             devices=DeviceAuthorizations(

@@ -10,12 +10,13 @@ from starlette.responses import JSONResponse, Response
 
 from mediaenhancer_core.errors import NotFoundError, ServiceUnavailableError
 
-from .auth import client_ip
 from . import bodies as B
 from . import responses as R
+from .auth import client_ip
 from .routing import ApiCall, ApiRoute
 
 __all__ = ["API_ROUTES"]
+
 
 def health(call: ApiCall) -> Any:
     return {"status": "ok"}
@@ -87,8 +88,9 @@ def revoke_token(call: ApiCall) -> Any:
 
 
 def device_code(call: ApiCall) -> Any:
-    start = call.core.devices.start((call.data or {}).get("client_name") or "mediaenhancer CLI",
-                                    client_ip=client_ip(call.request))
+    start = call.core.devices.start(
+        (call.data or {}).get("client_name") or "mediaenhancer CLI", client_ip=client_ip(call.request)
+    )
     base = (call.core.settings.public_url or str(call.request.base_url)).rstrip("/")
     return {
         "device_code": start.device_code,
@@ -140,40 +142,150 @@ def ready(call: ApiCall) -> Any:
 # --- the table ------------------------------------------------------------------------------------
 
 API_ROUTES: list[ApiRoute] = [
-    ApiRoute("/health", "GET", health, "Liveness: the process answers.", "service", public=True,
-             response_model=R.Health, inline=True),
-    ApiRoute("/ready", "GET", ready, "Readiness: the database (and storage, once configured) answer.", "service",
-             public=True, response_model=R.Ready, errors=(503,)),
-    ApiRoute("/api/openapi.json", "GET", openapi_json, "This document.", "service", public=True,
-             response_model=R.OpenApiDocument),
-    ApiRoute("/api/auth/me", "GET", auth_me, "The signed-in user, their plan and how they authenticated.", "auth",
-             response_model=R.Me, fast=auth_me_fast),
-    ApiRoute("/api/auth/verify", "GET", auth_verify, "Check a token; 200 with its user when valid.", "auth",
-             response_model=R.TokenVerification, fast=auth_verify),
+    ApiRoute(
+        "/health",
+        "GET",
+        health,
+        "Liveness: the process answers.",
+        "service",
+        public=True,
+        response_model=R.Health,
+        inline=True,
+    ),
+    ApiRoute(
+        "/ready",
+        "GET",
+        ready,
+        "Readiness: the database (and storage, once configured) answer.",
+        "service",
+        public=True,
+        response_model=R.Ready,
+        errors=(503,),
+    ),
+    ApiRoute(
+        "/api/openapi.json",
+        "GET",
+        openapi_json,
+        "This document.",
+        "service",
+        public=True,
+        response_model=R.OpenApiDocument,
+    ),
+    ApiRoute(
+        "/api/auth/me",
+        "GET",
+        auth_me,
+        "The signed-in user, their plan and how they authenticated.",
+        "auth",
+        response_model=R.Me,
+        fast=auth_me_fast,
+    ),
+    ApiRoute(
+        "/api/auth/verify",
+        "GET",
+        auth_verify,
+        "Check a token; 200 with its user when valid.",
+        "auth",
+        response_model=R.TokenVerification,
+        fast=auth_verify,
+    ),
     ApiRoute("/api/users/profile", "GET", get_profile, "The user's profile.", "users", response_model=R.Profile),
-    ApiRoute("/api/users/profile", "PUT", put_profile, "Change profile fields (absent: kept; null: cleared).",
-             "users", request_model=B.ProfileUpdate, response_model=R.Profile, errors=(422,)),
-    ApiRoute("/api/users/usage", "GET", get_usage, "Use against the plan's limits in the current period.", "users",
-             response_model=R.Usage),
-    ApiRoute("/api/subscriptions/plans", "GET", get_plans, "The plans and their limits.", "subscriptions",
-             public=True, response_model=R.PlanList),
-    ApiRoute("/api/tokens", "GET", list_tokens, "The user's API tokens (never their secrets).", "tokens",
-             response_model=R.TokenList),
-    ApiRoute("/api/tokens", "POST", create_token, "Create an API token; its secret is in this answer only.",
-             "tokens", status=201, request_model=B.TokenCreate, response_model=R.TokenCreated, errors=(422,)),
-    ApiRoute("/api/tokens/current", "DELETE", revoke_current_token, "Revoke the token this request uses (logout).",
-             "tokens", status=204, errors=(404,)),
-    ApiRoute("/api/tokens/{token_id:uuid}", "DELETE", revoke_token, "Revoke one of the user's tokens.", "tokens",
-             status=204, errors=(404,)),
-    ApiRoute("/api/device/code", "POST", device_code, "Start a device login (RFC 8628 device authorization).",
-             "device", public=True, request_model=B.DeviceCodeRequest, response_model=R.DeviceCode,
-             errors=(422, 429)),
-    ApiRoute("/api/device/token", "POST", device_token,
-             "Poll a device login: the token once approved; else authorization_pending, slow_down, "
-             "expired_token or access_denied (400).", "device", public=True,
-             request_model=B.DeviceTokenRequest, response_model=R.DeviceToken, errors=(400, 422)),
-    ApiRoute("/api/webhooks/clerk", "POST", clerk_webhook,
-             "Clerk user.created/updated/deleted, Svix-signed; idempotent by svix-id.", "webhooks", public=True,
-             raw_body=True, response_model=R.WebhookResult, errors=(400, 409, 422, 503)),
+    ApiRoute(
+        "/api/users/profile",
+        "PUT",
+        put_profile,
+        "Change profile fields (absent: kept; null: cleared).",
+        "users",
+        request_model=B.ProfileUpdate,
+        response_model=R.Profile,
+        errors=(422,),
+    ),
+    ApiRoute(
+        "/api/users/usage",
+        "GET",
+        get_usage,
+        "Use against the plan's limits in the current period.",
+        "users",
+        response_model=R.Usage,
+    ),
+    ApiRoute(
+        "/api/subscriptions/plans",
+        "GET",
+        get_plans,
+        "The plans and their limits.",
+        "subscriptions",
+        public=True,
+        response_model=R.PlanList,
+    ),
+    ApiRoute(
+        "/api/tokens",
+        "GET",
+        list_tokens,
+        "The user's API tokens (never their secrets).",
+        "tokens",
+        response_model=R.TokenList,
+    ),
+    ApiRoute(
+        "/api/tokens",
+        "POST",
+        create_token,
+        "Create an API token; its secret is in this answer only.",
+        "tokens",
+        status=201,
+        request_model=B.TokenCreate,
+        response_model=R.TokenCreated,
+        errors=(422,),
+    ),
+    ApiRoute(
+        "/api/tokens/current",
+        "DELETE",
+        revoke_current_token,
+        "Revoke the token this request uses (logout).",
+        "tokens",
+        status=204,
+        errors=(404,),
+    ),
+    ApiRoute(
+        "/api/tokens/{token_id:uuid}",
+        "DELETE",
+        revoke_token,
+        "Revoke one of the user's tokens.",
+        "tokens",
+        status=204,
+        errors=(404,),
+    ),
+    ApiRoute(
+        "/api/device/code",
+        "POST",
+        device_code,
+        "Start a device login (RFC 8628 device authorization).",
+        "device",
+        public=True,
+        request_model=B.DeviceCodeRequest,
+        response_model=R.DeviceCode,
+        errors=(422, 429),
+    ),
+    ApiRoute(
+        "/api/device/token",
+        "POST",
+        device_token,
+        "Poll a device login: the token once approved; else authorization_pending, slow_down, "
+        "expired_token or access_denied (400).",
+        "device",
+        public=True,
+        request_model=B.DeviceTokenRequest,
+        response_model=R.DeviceToken,
+        errors=(400, 422),
+    ),
+    ApiRoute(
+        "/api/webhooks/clerk",
+        "POST",
+        clerk_webhook,
+        "Clerk user.created/updated/deleted, Svix-signed; idempotent by svix-id.",
+        "webhooks",
+        public=True,
+        raw_body=True,
+        response_model=R.WebhookResult,
+        errors=(400, 409, 422, 503),
+    ),
 ]
-

@@ -39,17 +39,17 @@ from mediaenhancer_core.errors import (
     RangeNotSatisfiableError,
     ValidationError,
 )
-from mediaenhancer_core.library.services import MediaServices
 from mediaenhancer_core.library.media import MediaLibrary
 from mediaenhancer_core.library.receive import ChunkReceiver, FormReceiver
+from mediaenhancer_core.library.services import MediaServices
 from mediaenhancer_core.services import Core
 from mediaenhancer_core.storage import STORAGE_ROUTE
 
 from . import bodies as B
 from . import responses as R
-from .routing import PAGE_QUERY, ApiCall, ApiRoute, in_thread
 from .errors import error_response, status_for
 from .formdata import FormFileParser, boundary_of
+from .routing import PAGE_QUERY, ApiCall, ApiRoute, in_thread
 
 __all__ = ["MEDIA_ROUTES", "install_media", "upload_body_limits", "start_reaper", "serve_storage", "MULTIPART_SLACK"]
 
@@ -59,8 +59,11 @@ BATCH = 1024 * 1024  # bytes handed to the core per thread hop
 MULTIPART_SLACK = 64 * 1024  # multipart boundaries and part headers around the file
 MULTIPART_BODY = {  # the streamed request bodies, as the OpenAPI document shows them
     "multipart/form-data": {
-        "schema": {"type": "object", "required": ["file"],
-                   "properties": {"file": {"type": "string", "format": "binary"}}},
+        "schema": {
+            "type": "object",
+            "required": ["file"],
+            "properties": {"file": {"type": "string", "format": "binary"}},
+        },
     }
 }
 CHUNK_BODY = {"application/offset+octet-stream": {"schema": {"type": "string", "format": "binary"}}}
@@ -84,7 +87,9 @@ def _int_header(request: Request, name: str, *, required: bool) -> int | None:
     if raw is None:
         if required:
             if name == "content-length":
-                raise LengthRequiredError("Content-Length is required: storage is reserved for the upload before it is read")
+                raise LengthRequiredError(
+                    "Content-Length is required: storage is reserved for the upload before it is read"
+                )
             raise ValidationError(f"{name}: header required", field=name)
         return None
     try:
@@ -170,8 +175,13 @@ def _upload_out(info: Any) -> dict[str, Any]:
 
 def create_upload(call: ApiCall) -> Any:
     d = call.data
-    info = _lib(call).uploads.create(call.user.user_id, filename=d["filename"], size=d["size"],
-                                     content_type=d.get("content_type"), checksum_sha256=d.get("checksum_sha256"))
+    info = _lib(call).uploads.create(
+        call.user.user_id,
+        filename=d["filename"],
+        size=d["size"],
+        content_type=d.get("content_type"),
+        checksum_sha256=d.get("checksum_sha256"),
+    )
     return _upload_out(info)
 
 
@@ -192,8 +202,9 @@ async def upload_chunk(call: ApiCall) -> Response:
     offset = _int_header(request, "upload-offset", required=True)
     length = _int_header(request, "content-length", required=False)
     assert offset is not None
-    rx = await in_thread(request, functools.partial(ChunkReceiver, lib.uploads, user_id, media_id,
-                                                    offset=offset, length=length))
+    rx = await in_thread(
+        request, functools.partial(ChunkReceiver, lib.uploads, user_id, media_id, offset=offset, length=length)
+    )
     try:
         async for batch in _batches(request):
             await in_thread(request, rx.write, batch)
@@ -215,17 +226,26 @@ async def upload_chunk(call: ApiCall) -> Response:
 def list_media(call: ApiCall) -> Any:
     q = call.request.query_params
     page = _lib(call).media.list(
-        call.user.user_id, page=_query_int(call, "page", 1), per_page=_query_int(call, "per_page", 50),
-        file_type=q.get("type") or None, status=q.get("status") or None, sort=q.get("sort") or "-created_at",
+        call.user.user_id,
+        page=_query_int(call, "page", 1),
+        per_page=_query_int(call, "per_page", 50),
+        file_type=q.get("type") or None,
+        status=q.get("status") or None,
+        sort=q.get("sort") or "-created_at",
     )
-    return {"media": [_media_out(call, row) for row in page.items], "total": page.total, "page": page.page,
-            "per_page": page.per_page}
+    return {
+        "media": [_media_out(call, row) for row in page.items],
+        "total": page.total,
+        "page": page.page,
+        "per_page": page.per_page,
+    }
 
 
 def find_media(call: ApiCall) -> Any:
     """GET /api/media/by-checksum/{sha256}: issue 12, `enhance --remote` reuses what is stored."""
-    return _media_out(call, _lib(call).media.find_by_checksum(call.user.user_id,
-                                                              str(call.request.path_params["checksum"])))
+    return _media_out(
+        call, _lib(call).media.find_by_checksum(call.user.user_id, str(call.request.path_params["checksum"]))
+    )
 
 
 def get_media(call: ApiCall) -> Any:
@@ -241,9 +261,12 @@ def delete_media(call: ApiCall) -> Any:
 
 
 def list_projects(call: ApiCall) -> Any:
-    return _lib(call).projects.list(call.user.user_id, page=_query_int(call, "page", 1),
-                                    per_page=_query_int(call, "per_page", 50),
-                                    status=call.request.query_params.get("status") or None)
+    return _lib(call).projects.list(
+        call.user.user_id,
+        page=_query_int(call, "page", 1),
+        per_page=_query_int(call, "per_page", 50),
+        status=call.request.query_params.get("status") or None,
+    )
 
 
 def create_project(call: ApiCall) -> Any:
@@ -268,83 +291,215 @@ def add_segment(call: ApiCall) -> Any:
 
 
 def update_segment(call: ApiCall) -> Any:
-    return _lib(call).projects.update_segment(call.user.user_id, call.path_uuid("project_id"),
-                                              call.path_uuid("segment_id"), call.data)
+    return _lib(call).projects.update_segment(
+        call.user.user_id, call.path_uuid("project_id"), call.path_uuid("segment_id"), call.data
+    )
 
 
 def delete_segment(call: ApiCall) -> Any:
-    return _lib(call).projects.remove_segment(call.user.user_id, call.path_uuid("project_id"),
-                                              call.path_uuid("segment_id"))
+    return _lib(call).projects.remove_segment(
+        call.user.user_id, call.path_uuid("project_id"), call.path_uuid("segment_id")
+    )
 
 
 def reorder_segments(call: ApiCall) -> Any:
     d = call.data
-    return _lib(call).projects.reorder(call.user.user_id, call.path_uuid("project_id"), d["segment_ids"],
-                                       d.get("track") or "main")
+    return _lib(call).projects.reorder(
+        call.user.user_id, call.path_uuid("project_id"), d["segment_ids"], d.get("track") or "main"
+    )
 
 
 _UPLOAD_ERRORS = (402, 404, 409, 411, 413, 415, 422, 503)
 
 MEDIA_ROUTES: list[ApiRoute] = [
-    ApiRoute("/api/media/upload", "POST", upload_media,
-             "Upload a file in one multipart/form-data request (field 'file'); streamed to storage. 201 with the "
-             "media once identified by its content.", "media", status=201, stream=True,
-             request_body=MULTIPART_BODY, response_model=R.Media, errors=_UPLOAD_ERRORS),
-    ApiRoute("/api/media/uploads", "POST", create_upload,
-             "Start a resumable upload: reserves the file's size against the plan and answers its upload_url.",
-             "media", status=201, request_model=B.UploadCreate, response_model=R.Upload, errors=(402, 413, 422, 503)),
-    ApiRoute("/api/media/uploads/{media_id:uuid}", "GET", upload_status,
-             "Where a resumable upload stands: the offset to send from (also in Upload-Offset).", "media",
-             response_model=R.Upload, errors=(404, 409, 503)),
-    ApiRoute("/api/media/uploads/{media_id:uuid}", "PATCH", upload_chunk,
-             "Send bytes of a resumable upload from the Upload-Offset header (409 at another offset). The "
-             "request that delivers the last byte answers the finished media.", "media", stream=True,
-             request_body=CHUNK_BODY, response_model=R.UploadProgress, errors=_UPLOAD_ERRORS),
-    ApiRoute("/api/media/uploads/{media_id:uuid}", "DELETE", cancel_upload,
-             "Cancel a resumable upload: its bytes are dropped and the reserved storage freed.", "media",
-             status=204, errors=(404, 409, 503)),
-    ApiRoute("/api/media", "GET", list_media,
-             "The user's media: ?page, ?per_page (1-200), ?type=video|audio|image, ?status, "
-             "?sort=created_at|filename|file_size|duration (- for descending; default -created_at).", "media",
-             response_model=R.MediaList, errors=(422,),
-             query={**PAGE_QUERY, "type": {"type": "string", "enum": ["video", "audio", "image"]},
-                    "status": {"type": "string"}, "sort": {"type": "string"}}),
-    ApiRoute("/api/media/by-checksum/{checksum}", "GET", find_media,
-             "Your newest ready media file whose content has this SHA-256 (64 hex digits), with signed URLs; "
-             "404 when you have none. Lets a client reuse a file instead of uploading it again.", "media",
-             response_model=R.Media, errors=(404, 422)),
-    ApiRoute("/api/media/{media_id:uuid}", "GET", get_media,
-             "One media file with signed download and thumbnail URLs (expiring).", "media",
-             response_model=R.Media, errors=(404,)),
-    ApiRoute("/api/media/{media_id:uuid}", "DELETE", delete_media,
-             "Delete a media file: its stored object and thumbnail go and its storage is freed (409 while a "
-             "project uses it).", "media", status=204, errors=(404, 409, 503)),
-    ApiRoute("/api/projects", "GET", list_projects, "The user's projects, newest change first: ?page, ?per_page, ?status.",
-             "projects", response_model=R.ProjectList, errors=(422,),
-             query={**PAGE_QUERY, "status": {"type": "string", "enum": ["draft", "active", "archived"]}}),
-    ApiRoute("/api/projects", "POST", create_project,
-             "Create a project, optionally with its ordered segments (counts against the plan's projects).",
-             "projects", status=201, request_model=B.ProjectCreate, response_model=R.Project,
-             errors=(402, 404, 409, 422)),
-    ApiRoute("/api/projects/{project_id:uuid}", "GET", get_project, "A project with its segments in order.",
-             "projects", response_model=R.Project, errors=(404,)),
-    ApiRoute("/api/projects/{project_id:uuid}", "PUT", update_project,
-             "Change a project's fields; 'segments' replaces the whole ordered list.", "projects",
-             request_model=B.ProjectUpdate, response_model=R.Project, errors=(404, 409, 422)),
-    ApiRoute("/api/projects/{project_id:uuid}", "DELETE", delete_project, "Delete a project (its media stay).",
-             "projects", status=204, errors=(404,)),
-    ApiRoute("/api/projects/{project_id:uuid}/segments", "POST", add_segment,
-             "Add a segment (a span of a ready media file) at 'position' (default: the end of its track).",
-             "projects", status=201, request_model=B.SegmentIn, response_model=R.Project,
-             errors=(404, 409, 422)),
-    ApiRoute("/api/projects/{project_id:uuid}/segments/order", "PUT", reorder_segments,
-             "Reorder a track's segments: every segment id of the track, in the new order.", "projects",
-             request_model=B.SegmentOrder, response_model=R.Project, errors=(404, 422)),
-    ApiRoute("/api/projects/{project_id:uuid}/segments/{segment_id:uuid}", "PUT", update_segment,
-             "Change a segment's start, end or transformations.", "projects", request_model=B.SegmentUpdate,
-             response_model=R.Project, errors=(404, 409, 422)),
-    ApiRoute("/api/projects/{project_id:uuid}/segments/{segment_id:uuid}", "DELETE", delete_segment,
-             "Remove a segment; the ones after it move up.", "projects", response_model=R.Project, errors=(404,)),
+    ApiRoute(
+        "/api/media/upload",
+        "POST",
+        upload_media,
+        "Upload a file in one multipart/form-data request (field 'file'); streamed to storage. 201 with the "
+        "media once identified by its content.",
+        "media",
+        status=201,
+        stream=True,
+        request_body=MULTIPART_BODY,
+        response_model=R.Media,
+        errors=_UPLOAD_ERRORS,
+    ),
+    ApiRoute(
+        "/api/media/uploads",
+        "POST",
+        create_upload,
+        "Start a resumable upload: reserves the file's size against the plan and answers its upload_url.",
+        "media",
+        status=201,
+        request_model=B.UploadCreate,
+        response_model=R.Upload,
+        errors=(402, 413, 422, 503),
+    ),
+    ApiRoute(
+        "/api/media/uploads/{media_id:uuid}",
+        "GET",
+        upload_status,
+        "Where a resumable upload stands: the offset to send from (also in Upload-Offset).",
+        "media",
+        response_model=R.Upload,
+        errors=(404, 409, 503),
+    ),
+    ApiRoute(
+        "/api/media/uploads/{media_id:uuid}",
+        "PATCH",
+        upload_chunk,
+        "Send bytes of a resumable upload from the Upload-Offset header (409 at another offset). The "
+        "request that delivers the last byte answers the finished media.",
+        "media",
+        stream=True,
+        request_body=CHUNK_BODY,
+        response_model=R.UploadProgress,
+        errors=_UPLOAD_ERRORS,
+    ),
+    ApiRoute(
+        "/api/media/uploads/{media_id:uuid}",
+        "DELETE",
+        cancel_upload,
+        "Cancel a resumable upload: its bytes are dropped and the reserved storage freed.",
+        "media",
+        status=204,
+        errors=(404, 409, 503),
+    ),
+    ApiRoute(
+        "/api/media",
+        "GET",
+        list_media,
+        "The user's media: ?page, ?per_page (1-200), ?type=video|audio|image, ?status, "
+        "?sort=created_at|filename|file_size|duration (- for descending; default -created_at).",
+        "media",
+        response_model=R.MediaList,
+        errors=(422,),
+        query={
+            **PAGE_QUERY,
+            "type": {"type": "string", "enum": ["video", "audio", "image"]},
+            "status": {"type": "string"},
+            "sort": {"type": "string"},
+        },
+    ),
+    ApiRoute(
+        "/api/media/by-checksum/{checksum}",
+        "GET",
+        find_media,
+        "Your newest ready media file whose content has this SHA-256 (64 hex digits), with signed URLs; "
+        "404 when you have none. Lets a client reuse a file instead of uploading it again.",
+        "media",
+        response_model=R.Media,
+        errors=(404, 422),
+    ),
+    ApiRoute(
+        "/api/media/{media_id:uuid}",
+        "GET",
+        get_media,
+        "One media file with signed download and thumbnail URLs (expiring).",
+        "media",
+        response_model=R.Media,
+        errors=(404,),
+    ),
+    ApiRoute(
+        "/api/media/{media_id:uuid}",
+        "DELETE",
+        delete_media,
+        "Delete a media file: its stored object and thumbnail go and its storage is freed (409 while a "
+        "project uses it).",
+        "media",
+        status=204,
+        errors=(404, 409, 503),
+    ),
+    ApiRoute(
+        "/api/projects",
+        "GET",
+        list_projects,
+        "The user's projects, newest change first: ?page, ?per_page, ?status.",
+        "projects",
+        response_model=R.ProjectList,
+        errors=(422,),
+        query={**PAGE_QUERY, "status": {"type": "string", "enum": ["draft", "active", "archived"]}},
+    ),
+    ApiRoute(
+        "/api/projects",
+        "POST",
+        create_project,
+        "Create a project, optionally with its ordered segments (counts against the plan's projects).",
+        "projects",
+        status=201,
+        request_model=B.ProjectCreate,
+        response_model=R.Project,
+        errors=(402, 404, 409, 422),
+    ),
+    ApiRoute(
+        "/api/projects/{project_id:uuid}",
+        "GET",
+        get_project,
+        "A project with its segments in order.",
+        "projects",
+        response_model=R.Project,
+        errors=(404,),
+    ),
+    ApiRoute(
+        "/api/projects/{project_id:uuid}",
+        "PUT",
+        update_project,
+        "Change a project's fields; 'segments' replaces the whole ordered list.",
+        "projects",
+        request_model=B.ProjectUpdate,
+        response_model=R.Project,
+        errors=(404, 409, 422),
+    ),
+    ApiRoute(
+        "/api/projects/{project_id:uuid}",
+        "DELETE",
+        delete_project,
+        "Delete a project (its media stay).",
+        "projects",
+        status=204,
+        errors=(404,),
+    ),
+    ApiRoute(
+        "/api/projects/{project_id:uuid}/segments",
+        "POST",
+        add_segment,
+        "Add a segment (a span of a ready media file) at 'position' (default: the end of its track).",
+        "projects",
+        status=201,
+        request_model=B.SegmentIn,
+        response_model=R.Project,
+        errors=(404, 409, 422),
+    ),
+    ApiRoute(
+        "/api/projects/{project_id:uuid}/segments/order",
+        "PUT",
+        reorder_segments,
+        "Reorder a track's segments: every segment id of the track, in the new order.",
+        "projects",
+        request_model=B.SegmentOrder,
+        response_model=R.Project,
+        errors=(404, 422),
+    ),
+    ApiRoute(
+        "/api/projects/{project_id:uuid}/segments/{segment_id:uuid}",
+        "PUT",
+        update_segment,
+        "Change a segment's start, end or transformations.",
+        "projects",
+        request_model=B.SegmentUpdate,
+        response_model=R.Project,
+        errors=(404, 409, 422),
+    ),
+    ApiRoute(
+        "/api/projects/{project_id:uuid}/segments/{segment_id:uuid}",
+        "DELETE",
+        delete_segment,
+        "Remove a segment; the ones after it move up.",
+        "projects",
+        response_model=R.Project,
+        errors=(404,),
+    ),
 ]
 
 
@@ -393,8 +548,11 @@ async def serve_storage(request: Request) -> Response:
     size = await in_thread(request, storage.size, key)
     if size is None:
         raise NotFoundError("the file of this link is gone")
-    headers = {"Accept-Ranges": "bytes", "Content-Disposition": _disposition(filename),
-               "Cache-Control": "private, no-transform"}
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": _disposition(filename),
+        "Cache-Control": "private, no-transform",
+    }
     try:
         span = _parse_range(request.headers.get("range"), size)
     except RangeNotSatisfiableError as exc:
@@ -420,8 +578,9 @@ def upload_body_limits(core: Core) -> dict[str, int]:
 
 def install_media(app: Starlette, core: Core) -> None:
     """The /storage/ download route and the storage readiness check."""
-    app.router.routes.append(Route(STORAGE_ROUTE + "{key:path}", serve_storage, methods=["GET", "HEAD"],
-                                   name="storage_download"))
+    app.router.routes.append(
+        Route(STORAGE_ROUTE + "{key:path}", serve_storage, methods=["GET", "HEAD"], name="storage_download")
+    )
     if core.library is not None:
         app.state.readiness_checks["storage"] = core.library.storage.check
 

@@ -21,15 +21,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
+from mediaenhancer_core.engine.workdirs import reap as reap_workdirs
 from mediaenhancer_core.jobs.system import JobSystem
 from mediaenhancer_core.services import Core
 from mediaenhancer_core.settings import Settings
-from mediaenhancer_core.engine.workdirs import reap as reap_workdirs
 
 from .api import API_ROUTES
-from .api_media import MEDIA_ROUTES, install_media, start_reaper, upload_body_limits
 from .api_billing import BILLING_ROUTES
 from .api_jobs import JOB_ROUTES
+from .api_media import MEDIA_ROUTES, install_media, start_reaper, upload_body_limits
 from .errors import exception_handlers
 from .middleware import BodyLimitMiddleware, RequestContextMiddleware
 from .routing import build_routes
@@ -54,7 +54,12 @@ def create_app(
     settings = core.settings
     body_limit_overrides = {**upload_body_limits(core), **(body_limit_overrides or {})}
 
-    api_routes = [*API_ROUTES, *MEDIA_ROUTES, *BILLING_ROUTES, *JOB_ROUTES]  # the table served and documented in /api/openapi.json
+    api_routes = [
+        *API_ROUTES,
+        *MEDIA_ROUTES,
+        *BILLING_ROUTES,
+        *JOB_ROUTES,
+    ]  # the table served and documented in /api/openapi.json
     jobs = _open_jobs(core)
     executor = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="mediaenhancer-db")
 
@@ -64,7 +69,12 @@ def create_app(
             await run_in_threadpool(core.prepare_database)
         reaper = start_reaper(core)  # storage reaper (issue 4), every storage_reap_interval_seconds
         await run_in_threadpool(reap_workdirs, settings.temp_dir)  # work folders of a killed run (issue 12)
-        if jobs is not None and settings.queue == "embedded" and settings.embedded_workers > 0 and core.library is not None:
+        if (
+            jobs is not None
+            and settings.queue == "embedded"
+            and settings.embedded_workers > 0
+            and core.library is not None
+        ):
             await run_in_threadpool(jobs.start_embedded, settings.embedded_workers)  # the broker-less default (issue 6)
         try:
             yield
@@ -115,7 +125,6 @@ def _open_jobs(core: Core) -> JobSystem | None:
 def create_app_from_env() -> Starlette:
     """Factory for uvicorn workers (``--workers N``): settings from the environment."""
     from .logs import configure_logging  # noqa: PLC0415
-
     from .protocol import configure  # noqa: PLC0415
 
     settings = Settings.load(os.environ)

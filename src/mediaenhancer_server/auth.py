@@ -17,12 +17,12 @@ from collections.abc import Mapping
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mediaenhancer_core.accounts.users import Principal
-from mediaenhancer_core.errors import ForbiddenError, UnauthorizedError
 from mediaenhancer_core.accounts.identity import looks_like_jwt
 from mediaenhancer_core.accounts.security import constant_time_equals
-from mediaenhancer_core.services import Core
 from mediaenhancer_core.accounts.tokens import looks_like_api_token
+from mediaenhancer_core.accounts.users import Principal
+from mediaenhancer_core.errors import ForbiddenError, UnauthorizedError
+from mediaenhancer_core.services import Core
 
 __all__ = [
     "authenticate_bearer",

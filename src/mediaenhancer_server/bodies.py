@@ -164,8 +164,20 @@ class CheckoutRequest(Body):
 
 
 REQUEST_MODELS: tuple[type[Body], ...] = (
-    ProfileUpdate, TokenCreate, DeviceCodeRequest, DeviceTokenRequest, UploadCreate, SegmentIn, SegmentUpdate,
-    ProjectCreate, ProjectUpdate, SegmentOrder, EnhanceRequest, ExportRequest, CallbackIn, CheckoutRequest,
+    ProfileUpdate,
+    TokenCreate,
+    DeviceCodeRequest,
+    DeviceTokenRequest,
+    UploadCreate,
+    SegmentIn,
+    SegmentUpdate,
+    ProjectCreate,
+    ProjectUpdate,
+    SegmentOrder,
+    EnhanceRequest,
+    ExportRequest,
+    CallbackIn,
+    CheckoutRequest,
 )
 
 
@@ -219,8 +231,15 @@ def _inner_model(annotation: Any) -> Any:
     return None
 
 
-_KINDS = {"string": "string", "int": "integer", "float": "number", "bool": "boolean", "dict": "object",
-          "model": "object", "list": "array"}
+_KINDS = {
+    "string": "string",
+    "int": "integer",
+    "float": "number",
+    "bool": "boolean",
+    "dict": "object",
+    "model": "object",
+    "list": "array",
+}
 
 
 def _num(value: Any) -> str:
@@ -252,6 +271,7 @@ def _translate(model: type[BaseModel], err: Any) -> ValidationError:
         return ValidationError(f"{where}: must be a finite number", field=where)
     base = kind.removesuffix("_type").removesuffix("_parsing")
     if base in _KINDS:
-        return ValidationError(f"{where}: must be {_KINDS[base]}" if where != "body" else "body: must be object",
-                               field=where)
+        return ValidationError(
+            f"{where}: must be {_KINDS[base]}" if where != "body" else "body: must be object", field=where
+        )
     return ValidationError(f"{where}: {err.get('msg', 'is not valid')}", field=where)

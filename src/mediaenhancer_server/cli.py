@@ -66,9 +66,13 @@ app.add_typer(tokens_app, name="tokens")
 @app.callback(invoke_without_command=True)
 def serve(
     ctx: typer.Context,
-    host: Annotated[str | None, typer.Option("--host", help="Address to listen on (default: setting server_host, 127.0.0.1).")] = None,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Address to listen on (default: setting server_host, 127.0.0.1).")
+    ] = None,
     port: Annotated[int | None, typer.Option("--port", help="Port (default: setting server_port, 3001).")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", help="Worker processes (default: setting server_workers, 1).")] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="Worker processes (default: setting server_workers, 1).")
+    ] = None,
 ) -> None:
     """Run the server (without a subcommand). The embedded SQLite database migrates itself;
     PostgreSQL needs `mediaenhancer-server db upgrade` first."""
@@ -112,13 +116,18 @@ def _serve(host: str | None, port: int | None, workers: int | None) -> None:
         "http": PROTOCOL,
         "timeout_keep_alive": 5,
     }
-    configure_protocol(header_timeout=settings.server_header_timeout_seconds,
-                       body_timeout=settings.server_body_timeout_seconds)
-    typer.echo(f"mediaenhancer-server on http://{settings.server_host}:{settings.server_port} "
-               f"(database {core.db.describe()})", err=True)
+    configure_protocol(
+        header_timeout=settings.server_header_timeout_seconds, body_timeout=settings.server_body_timeout_seconds
+    )
+    typer.echo(
+        f"mediaenhancer-server on http://{settings.server_host}:{settings.server_port} (database {core.db.describe()})",
+        err=True,
+    )
     if settings.server_workers > 1:
         core.close()
-        uvicorn.run("mediaenhancer_server.app:create_app_from_env", factory=True, workers=settings.server_workers, **common)
+        uvicorn.run(
+            "mediaenhancer_server.app:create_app_from_env", factory=True, workers=settings.server_workers, **common
+        )
     else:
         uvicorn.run(create_app(core=core, prepare_database=False), **common)
 
@@ -161,7 +170,10 @@ def _without_redis_unless_used(settings: Any) -> None:
 @app.command("worker")
 @handle_errors
 def worker(
-    threads: Annotated[int | None, typer.Option("--threads", min=1, max=64, help="Jobs run at once (default: setting worker_threads, 1).")] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option("--threads", min=1, max=64, help="Jobs run at once (default: setting worker_threads, 1)."),
+    ] = None,
 ) -> None:
     """Run enhancement and export jobs from the queue until SIGINT/SIGTERM.
 
@@ -181,8 +193,11 @@ def worker(
     try:
         core.prepare_database()
         jobs = JobSystem.open(core)
-        typer.echo(f"mediaenhancer-server worker: {settings.worker_threads} thread(s), {settings.queue} queue, "
-                   f"database {core.db.describe()}", err=True)
+        typer.echo(
+            f"mediaenhancer-server worker: {settings.worker_threads} thread(s), {settings.queue} queue, "
+            f"database {core.db.describe()}",
+            err=True,
+        )
         jobs.run_worker(settings.worker_threads)
     finally:
         core.close()
@@ -204,7 +219,11 @@ def db_upgrade() -> None:
         after = db.current_revision()
     finally:
         db.dispose()
-    typer.echo(f"{db.describe()}: {before or 'empty'} -> {after}" if before != after else f"{db.describe()}: already at {after}")
+    typer.echo(
+        f"{db.describe()}: {before or 'empty'} -> {after}"
+        if before != after
+        else f"{db.describe()}: already at {after}"
+    )
 
 
 @db_app.command("current")
@@ -227,8 +246,12 @@ def db_current() -> None:
 @handle_errors
 def users_create(
     email: str,
-    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")] = False,
-    plan: Annotated[str | None, typer.Option("--plan", help="Put the user on this plan (default: the free plan).")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")
+    ] = False,
+    plan: Annotated[
+        str | None, typer.Option("--plan", help="Put the user on this plan (default: the free plan).")
+    ] = None,
 ) -> None:
     """Create an account. Without a password (and no terminal to ask on) it can use API tokens only."""
     password: str | None = None
@@ -253,8 +276,17 @@ def users_list(as_json: Annotated[bool, typer.Option("--json", help="One JSON ob
     for user, plan_id in users:
         state = "deleted" if user.deleted_at else "disabled" if user.disabled else "active"
         if as_json:
-            typer.echo(json.dumps({"id": str(user.id), "email": user.email, "plan": plan_id, "state": state,
-                                   "created_at": user.created_at.isoformat()}))
+            typer.echo(
+                json.dumps(
+                    {
+                        "id": str(user.id),
+                        "email": user.email,
+                        "plan": plan_id,
+                        "state": state,
+                        "created_at": user.created_at.isoformat(),
+                    }
+                )
+            )
         else:
             typer.echo(f"{user.email}\t{plan_id}\t{state}\t{user.created_at:%Y-%m-%d}\t{user.id}")
 
@@ -281,7 +313,9 @@ def users_enable(email: str) -> None:
 @handle_errors
 def users_set_password(
     email: str,
-    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")
+    ] = False,
 ) -> None:
     """Set or reset an account's password (there is no e-mail reset flow). Its browser sessions
     end and its API tokens are revoked."""
@@ -312,7 +346,9 @@ def users_set_plan(email: str, plan: str) -> None:
 def tokens_create(
     email: str,
     name: Annotated[str, typer.Option("--name", help="What the token is for.")] = "admin-created",
-    expires_days: Annotated[int | None, typer.Option("--expires-days", min=1, help="Expire after this many days.")] = None,
+    expires_days: Annotated[
+        int | None, typer.Option("--expires-days", min=1, help="Expire after this many days.")
+    ] = None,
 ) -> None:
     """Create an API token for an account; the token is the last line of output."""
     with _core() as core:

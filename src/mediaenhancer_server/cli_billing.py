@@ -34,8 +34,10 @@ def billing_sync(as_json: Annotated[bool, typer.Option("--json", help="Print the
     if as_json:
         typer.echo(json.dumps(summary))
     else:
-        typer.echo(f"checked {summary['customers']} customers: {len(report.changed)} repaired, "
-                   f"{summary['unchanged']} already right, {len(report.errors)} failed")
+        typer.echo(
+            f"checked {summary['customers']} customers: {len(report.changed)} repaired, "
+            f"{summary['unchanged']} already right, {len(report.errors)} failed"
+        )
     for error in report.errors:
         typer.echo(f"mediaenhancer-server: error: {error}", err=True)
     if report.errors:

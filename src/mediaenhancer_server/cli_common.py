@@ -24,8 +24,8 @@ def _err(message: str) -> None:
 def handle_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from mediaenhancer_core.exit_codes import exit_code_for  # noqa: PLC0415
         from mediaenhancer_core.errors import MediaEnhancerError  # noqa: PLC0415
+        from mediaenhancer_core.exit_codes import exit_code_for  # noqa: PLC0415
 
         try:
             return fn(*args, **kwargs)

@@ -1,7 +1,7 @@
 """`mediaenhancer-server storage`: check the media storage, and reap what interrupted uploads left.
 
-    mediaenhancer-server storage check
-    mediaenhancer-server storage reap [--older-than SECONDS] [--json]
+mediaenhancer-server storage check
+mediaenhancer-server storage reap [--older-than SECONDS] [--json]
 """
 
 from __future__ import annotations
@@ -32,8 +32,15 @@ def storage_check() -> None:
 @storage_app.command("reap")
 @handle_errors
 def storage_reap(
-    older_than: Annotated[int | None, typer.Option("--older-than", min=0, metavar="SECONDS",
-                                                   help="Only what is older than this (default: setting upload_stale_seconds).")] = None,
+    older_than: Annotated[
+        int | None,
+        typer.Option(
+            "--older-than",
+            min=0,
+            metavar="SECONDS",
+            help="Only what is older than this (default: setting upload_stale_seconds).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Remove abandoned uploads (their parts, rows and reservations), unfinished deletes, and
@@ -45,9 +52,11 @@ def storage_reap(
     if as_json:
         typer.echo(json.dumps(report.to_dict()))
     else:
-        typer.echo(f"reaped {report.stale_rows} abandoned upload(s) or delete(s) ({report.freed_bytes} bytes freed), "
-                   f"{report.orphan_objects} orphan object(s), {report.orphan_uploads} orphan upload(s), "
-                   f"{report.expired_throttle_rows} expired sign-in counter(s)")
+        typer.echo(
+            f"reaped {report.stale_rows} abandoned upload(s) or delete(s) ({report.freed_bytes} bytes freed), "
+            f"{report.orphan_objects} orphan object(s), {report.orphan_uploads} orphan upload(s), "
+            f"{report.expired_throttle_rows} expired sign-in counter(s)"
+        )
     for error in report.errors:
         typer.echo(f"mediaenhancer-server: warning: {error}", err=True)
     if report.errors:

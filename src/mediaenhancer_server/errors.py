@@ -66,7 +66,9 @@ def status_for(exc: E.MediaEnhancerError) -> int:
     return 500
 
 
-def error_response(status: int, code: str, message: str, *, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
     body: dict[str, Any] = {"code": code, "message": message}
     body.update({k: v for k, v in extra.items() if v is not None})
     return JSONResponse({"error": body}, status_code=status, headers=headers)
@@ -84,8 +86,9 @@ async def _core_error(request: Request, exc: Exception) -> Response:
         headers["WWW-Authenticate"] = 'Bearer realm="mediaenhancer"'
     if status >= 500:
         log.error("request failed: %s", exc.message, extra={"error_code": exc.code})
-    return error_response(status, exc.code, exc.message, headers=headers, field=getattr(exc, "field", None),
-                          **getattr(exc, "details", {}))
+    return error_response(
+        status, exc.code, exc.message, headers=headers, field=getattr(exc, "field", None), **getattr(exc, "details", {})
+    )
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

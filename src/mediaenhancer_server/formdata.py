@@ -43,16 +43,19 @@ class FormFileParser:
         self._headers: dict[bytes, bytes] = {}
         self._in_file = False
         self._other = 0
-        self._parser = MultipartParser(boundary, {
-            "on_part_begin": self._part_begin,
-            "on_header_field": self._header_field,
-            "on_header_value": self._header_value_cb,
-            "on_header_end": self._header_end,
-            "on_headers_finished": self._headers_finished,
-            "on_part_data": self._part_data,
-            "on_part_end": self._part_end,
-            "on_end": self._end,
-        })
+        self._parser = MultipartParser(
+            boundary,
+            {
+                "on_part_begin": self._part_begin,
+                "on_header_field": self._header_field,
+                "on_header_value": self._header_value_cb,
+                "on_header_end": self._header_end,
+                "on_headers_finished": self._headers_finished,
+                "on_part_data": self._part_data,
+                "on_part_end": self._part_end,
+                "on_end": self._end,
+            },
+        )
 
     # --- callbacks -------------------------------------------------------------------------------
     def _part_begin(self) -> None:
@@ -114,4 +117,6 @@ class FormFileParser:
         if not self.finished:
             raise ValidationError("the multipart body ended before its closing boundary", field="file")
         if not self.files:
-            raise ValidationError(f"{self.field}: no file; send it in a form field named '{self.field}'", field=self.field)
+            raise ValidationError(
+                f"{self.field}: no file; send it in a form field named '{self.field}'", field=self.field
+            )

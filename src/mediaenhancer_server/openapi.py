@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mediaenhancer_core import __version__
-
 from pydantic import BaseModel
+
+from mediaenhancer_core import __version__
 
 from . import responses as R
 from .routing import ApiRoute
@@ -54,12 +54,18 @@ def openapi_document(routes: list[ApiRoute], *, server_url: str | None = None) -
         op: dict[str, Any] = {"operationId": route.name, "summary": route.summary, "tags": [route.tag]}
         params = _CONVERTOR.findall(route.path)
         parameters = [
-            {"name": p, "in": "path", "required": True,
-             "schema": {"type": "string", "format": "uuid"} if f"{{{p}:uuid}}" in route.path else {"type": "string"}}
+            {
+                "name": p,
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "format": "uuid"} if f"{{{p}:uuid}}" in route.path else {"type": "string"},
+            }
             for p in params
         ]
-        parameters += [{"name": name, "in": "query", "required": False, "schema": dict(schema)}
-                       for name, schema in (route.query or {}).items()]
+        parameters += [
+            {"name": name, "in": "query", "required": False, "schema": dict(schema)}
+            for name, schema in (route.query or {}).items()
+        ]
         if parameters:
             op["parameters"] = parameters
         if route.request_model is not None:

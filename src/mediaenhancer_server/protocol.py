@@ -97,8 +97,11 @@ class GuardedH11Protocol(H11Protocol):
                 return
         if self.transport.is_closing():
             return
-        log.warning("closing a connection: the request's %s did not arrive in time", what,
-                    extra={"client": self.client[0] if self.client else None})
+        log.warning(
+            "closing a connection: the request's %s did not arrive in time",
+            what,
+            extra={"client": self.client[0] if self.client else None},
+        )
         if self.cycle is not None and not self.cycle.response_complete:
             self.cycle.disconnected = True
             self.cycle.message_event.set()

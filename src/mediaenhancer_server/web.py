@@ -19,8 +19,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from mediaenhancer_core.accounts.users import Principal
-from mediaenhancer_core.accounts.users import normalize_email
+from mediaenhancer_core.accounts.users import Principal, normalize_email
 from mediaenhancer_core.errors import (
     EmailNotVerifiedError,
     ForbiddenError,
@@ -60,7 +59,9 @@ async def _principal(request: Request) -> Principal | None:
 def _render(request: Request, name: str, status: int = 200, **context: Any) -> Response:
     context.setdefault("user", None)
     response = templates.TemplateResponse(
-        request, name, {"csrf_token": csrf_token_for(request), "allow_signup": _core(request).settings.allow_signup, **context},
+        request,
+        name,
+        {"csrf_token": csrf_token_for(request), "allow_signup": _core(request).settings.allow_signup, **context},
         status_code=status,
     )
     attach_csrf_cookie(request, response)
@@ -140,14 +141,18 @@ async def _start_session(request: Request, principal: Principal, next_url: str) 
 
 async def signup_page(request: Request) -> Response:
     if not _core(request).settings.allow_signup:
-        return _render(request, "message.html", 403, title="Sign-up is closed", message="Ask the administrator for an account.")
+        return _render(
+            request, "message.html", 403, title="Sign-up is closed", message="Ask the administrator for an account."
+        )
     return _render(request, "signup.html", next=safe_next(request.query_params.get("next")), email="")
 
 
 async def signup_submit(request: Request) -> Response:
     core = _core(request)
     if not core.settings.allow_signup:
-        return _render(request, "message.html", 403, title="Sign-up is closed", message="Ask the administrator for an account.")
+        return _render(
+            request, "message.html", 403, title="Sign-up is closed", message="Ask the administrator for an account."
+        )
     try:
         data = await _form(request)
     except ForbiddenError as exc:
@@ -172,8 +177,15 @@ async def signup_submit(request: Request) -> Response:
         else:
             await run_in_threadpool(lambda: core.verifications.notify_existing(normalize_email(email), base_url=base))
     # The same answer whether or not the address already had an account (issue 12: a 409 told).
-    return _render(request, "signup_done.html", 200, title="Check your email" if verify else "Sign up received",
-                   email=normalize_email(email), verify=verify, next=next_url)
+    return _render(
+        request,
+        "signup_done.html",
+        200,
+        title="Check your email" if verify else "Sign up received",
+        email=normalize_email(email),
+        verify=verify,
+        next=next_url,
+    )
 
 
 def _base_url(request: Request) -> str:
@@ -186,8 +198,9 @@ async def verify_email(request: Request) -> Response:
         email = await run_in_threadpool(core.verifications.confirm, request.query_params.get("token", ""))
     except NotFoundError as exc:
         return _render(request, "message.html", 404, title="Link expired", message=exc.message)
-    return _render(request, "message.html", title="Address confirmed",
-                   message=f"{email} is confirmed. You can sign in now.")
+    return _render(
+        request, "message.html", title="Address confirmed", message=f"{email} is confirmed. You can sign in now."
+    )
 
 
 async def signout(request: Request) -> Response:
@@ -229,7 +242,9 @@ async def account_create_token(request: Request) -> Response:
         data = await _form(request)
         days = data.get("expires_in_days", "").strip()
         if days and (not days.isdigit() or not 1 <= int(days) <= 3650):
-            raise ValidationError("Expiry: give a number of days from 1 to 3650, or leave it empty.", field="expires_in_days")
+            raise ValidationError(
+                "Expiry: give a number of days from 1 to 3650, or leave it empty.", field="expires_in_days"
+            )
         _, secret = await run_in_threadpool(
             lambda: core.tokens.create(
                 principal.user_id, data.get("name", ""), expires_in=timedelta(days=int(days)) if days else None
@@ -237,7 +252,9 @@ async def account_create_token(request: Request) -> Response:
         )
     except (ValidationError, ForbiddenError) as exc:
         context = await run_in_threadpool(_account_context, core, principal)
-        return _render(request, "account.html", 422 if isinstance(exc, ValidationError) else 403, error=exc.message, **context)
+        return _render(
+            request, "account.html", 422 if isinstance(exc, ValidationError) else 403, error=exc.message, **context
+        )
     context = await run_in_threadpool(_account_context, core, principal)
     return _render(request, "account.html", 201, new_token=secret, **context)
 
@@ -253,7 +270,9 @@ async def account_revoke_token(request: Request) -> Response:
         await run_in_threadpool(core.tokens.revoke, principal.user_id, token_id)
     except (NotFoundError, ForbiddenError) as exc:
         context = await run_in_threadpool(_account_context, core, principal)
-        return _render(request, "account.html", 404 if isinstance(exc, NotFoundError) else 403, error=exc.message, **context)
+        return _render(
+            request, "account.html", 404 if isinstance(exc, NotFoundError) else 403, error=exc.message, **context
+        )
     return RedirectResponse("/account", status_code=303)
 
 
@@ -264,7 +283,9 @@ async def device_page(request: Request) -> Response:
     principal = await _principal(request)
     if principal is None:
         return _signin_redirect(request)
-    return _render(request, "device.html", user={"email": principal.email}, code=request.query_params.get("code", "")[:20])
+    return _render(
+        request, "device.html", user={"email": principal.email}, code=request.query_params.get("code", "")[:20]
+    )
 
 
 async def device_lookup(request: Request) -> Response:
@@ -275,13 +296,21 @@ async def device_lookup(request: Request) -> Response:
     try:
         data = await _form(request)
         pending = await run_in_threadpool(
-            lambda: _core(request).devices.pending(data.get("code", ""), user_id=principal.user_id))
+            lambda: _core(request).devices.pending(data.get("code", ""), user_id=principal.user_id)
+        )
     except RateLimitedError as exc:
         response = _render(request, "device.html", 429, user=user, code="", error=exc.message)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
     except (ValidationError, NotFoundError, ForbiddenError) as exc:
-        return _render(request, "device.html", 404 if isinstance(exc, NotFoundError) else 422, user=user, code="", error=exc.message)
+        return _render(
+            request,
+            "device.html",
+            404 if isinstance(exc, NotFoundError) else 422,
+            user=user,
+            code="",
+            error=exc.message,
+        )
     return _render(request, "device_confirm.html", user=user, pending=pending)
 
 
@@ -301,12 +330,29 @@ async def device_decide(request: Request) -> Response:
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
     except (NotFoundError, ForbiddenError) as exc:
-        return _render(request, "device.html", 404 if isinstance(exc, NotFoundError) else 403, user=user, code="", error=exc.message)
+        return _render(
+            request,
+            "device.html",
+            404 if isinstance(exc, NotFoundError) else 403,
+            user=user,
+            code="",
+            error=exc.message,
+        )
     if approve:
-        return _render(request, "message.html", user=user, title="Device connected",
-                       message="You can close this page and go back to your terminal.")
-    return _render(request, "message.html", user=user, title="Login denied",
-                   message="The device was not given access. You can close this page.")
+        return _render(
+            request,
+            "message.html",
+            user=user,
+            title="Device connected",
+            message="You can close this page and go back to your terminal.",
+        )
+    return _render(
+        request,
+        "message.html",
+        user=user,
+        title="Login denied",
+        message="The device was not given access. You can close this page.",
+    )
 
 
 def page_routes() -> list[Route | Mount]:

@@ -87,8 +87,9 @@ async def _action(request: Request, action: str) -> Response:
     try:
         data = await _form(request)
         if action == "checkout":
-            result = await run_in_threadpool(core.billing.checkout, principal.user_id, data.get("plan", ""),
-                                             base_url=base_url)
+            result = await run_in_threadpool(
+                core.billing.checkout, principal.user_id, data.get("plan", ""), base_url=base_url
+            )
             return _to_stripe(request, principal, result["url"], f"Subscribe to {result['plan']['name']}")
         if action == "portal":
             result = await run_in_threadpool(core.billing.portal, principal.user_id, base_url=base_url)
@@ -126,16 +127,24 @@ async def checkout_success(request: Request) -> Response:
     if principal is not None:
         try:
             if session_id and core.billing.configured:
-                current, confirmed = await run_in_threadpool(core.billing.confirm_checkout, principal.user_id,
-                                                             session_id)
+                current, confirmed = await run_in_threadpool(
+                    core.billing.confirm_checkout, principal.user_id, session_id
+                )
             else:
                 current = await run_in_threadpool(core.billing.current, principal.user_id)
         except MediaEnhancerError as exc:
             note = f"Your plan will change as soon as Stripe confirms the payment ({exc.message})."
             current = await run_in_threadpool(core.billing.current, principal.user_id)
     user = {"email": principal.email} if principal is not None else None
-    return _render(request, "checkout_success.html", user=user, current=current, note=note, confirmed=confirmed,
-                   billing=core.billing.configured)
+    return _render(
+        request,
+        "checkout_success.html",
+        user=user,
+        current=current,
+        note=note,
+        confirmed=confirmed,
+        billing=core.billing.configured,
+    )
 
 
 async def checkout_canceled(request: Request) -> Response:

@@ -45,12 +45,14 @@ def storage_kind() -> str:
 
 @pytest.fixture
 def settings_env(settings_env: dict[str, str]) -> dict[str, str]:
-    settings_env.update({
-        "MEDIAENHANCER_EMBEDDED_WORKERS": "0",  # jobs stay queued: nothing changes behind the sweep's back
-        "MEDIAENHANCER_STRIPE_WEBHOOK_SECRET": "whsec_" + "s" * 32,
-        "MEDIAENHANCER_CLERK_WEBHOOK_SECRET": "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=",
-        "MEDIAENHANCER_DEVICE_CODE_IP_MAX": "10000",
-    })
+    settings_env.update(
+        {
+            "MEDIAENHANCER_EMBEDDED_WORKERS": "0",  # jobs stay queued: nothing changes behind the sweep's back
+            "MEDIAENHANCER_STRIPE_WEBHOOK_SECRET": "whsec_" + "s" * 32,
+            "MEDIAENHANCER_CLERK_WEBHOOK_SECRET": "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=",
+            "MEDIAENHANCER_DEVICE_CODE_IP_MAX": "10000",
+        }
+    )
     return settings_env
 
 
@@ -64,8 +66,11 @@ def _victim(client: TestClient, core: Any, make_account: Any, media: Path) -> tu
         uploaded = client.post("/api/media/upload", headers=h, files={"file": ("tone.wav", fh, "audio/wav")})
     assert uploaded.status_code == 201, uploaded.text
     media_row = uploaded.json()
-    project = client.post("/api/projects", headers=h, json={
-        "name": "Victim's project", "segments": [{"media_id": media_row["id"], "start": 0, "end": 1}]}).json()
+    project = client.post(
+        "/api/projects",
+        headers=h,
+        json={"name": "Victim's project", "segments": [{"media_id": media_row["id"], "start": 0, "end": 1}]},
+    ).json()
     exported = client.post(f"/api/projects/{project['id']}/export", headers=h, json={"format": "mp3"})
     assert exported.status_code == 202, exported.text
     upload = client.post("/api/media/uploads", headers=h, json={"filename": "later.wav", "size": 1000}).json()
@@ -195,8 +200,10 @@ def _valid_body(operation: dict[str, Any], ids: dict[str, str]) -> tuple[dict[st
     if "multipart/form-data" in content:
         return {"files": {"file": ("x.wav", b"RIFF" + b"\0" * 60, "audio/wav")}}, "multipart"
     if "application/offset+octet-stream" in content:
-        return {"content": b"\0" * 16, "headers": {"Upload-Offset": "0",
-                                                   "Content-Type": "application/offset+octet-stream"}}, "chunk"
+        return {
+            "content": b"\0" * 16,
+            "headers": {"Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
+        }, "chunk"
     pytest.fail(f"the sweep does not know how to send {sorted(content)}; teach _valid_body()")
     raise AssertionError  # unreachable
 
@@ -236,8 +243,13 @@ def test_every_route_refuses_strangers_other_users_and_bad_input(media_core, mak
             valid, kind = _valid_body(op, ids)
             if op.get("security"):
                 call("no token", method, url, expect={401}, **valid)
-                call("bad token", method, url, expect={401}, **{**valid, "headers": {
-                    **valid.get("headers", {}), "Authorization": "Bearer me_" + "A" * 43}})
+                call(
+                    "bad token",
+                    method,
+                    url,
+                    expect={401},
+                    **{**valid, "headers": {**valid.get("headers", {}), "Authorization": "Bearer me_" + "A" * 43}},
+                )
             auth = {"Authorization": f"Bearer {attacker.token}"}
             if "{" in path:
                 call("another user's ids", method, url, **{**valid, "headers": {**valid.get("headers", {}), **auth}})
@@ -248,8 +260,13 @@ def test_every_route_refuses_strangers_other_users_and_bad_input(media_core, mak
                     for value in HUGE_QUERY:
                         call(f"{param['name']}={value}", method, f"{url}?{param['name']}={value}", headers=auth)
             if kind == "multipart":
-                call("NUL in the file name", method, url, headers=auth,
-                     files={"file": ("bad\x00name.wav", b"RIFF" + b"\0" * 60, "audio/wav")})
+                call(
+                    "NUL in the file name",
+                    method,
+                    url,
+                    headers=auth,
+                    files={"file": ("bad\x00name.wav", b"RIFF" + b"\0" * 60, "audio/wav")},
+                )
     assert not failures, f"{len(failures)} calls failed the sweep:\n" + "\n".join(failures)
 
 

@@ -43,8 +43,18 @@ def facts(core: Any) -> list[tuple[Any, ...]]:
     with core.db.session() as session:
         rows = session.scalars(select(UserSubscription).order_by(UserSubscription.user_id)).all()
         return [
-            (r.user_id, r.plan_id, r.status, r.stripe_customer_id, r.stripe_subscription_id, r.current_period_start,
-             r.current_period_end, r.cancel_at_period_end, r.grace_until, r.last_event_at, r.updated_at)
+            (
+                r.user_id,
+                r.plan_id,
+                r.status,
+                r.stripe_customer_id,
+                r.stripe_subscription_id,
+                r.current_period_start,
+                r.current_period_end,
+                r.cancel_at_period_end,
+                r.grace_until,
+                r.last_event_at,
+                r.updated_at,
+            )
             for r in rows
         ]
-

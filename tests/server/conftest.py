@@ -25,9 +25,9 @@ from argon2.profiles import CHEAPEST
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from mediaenhancer_core.accounts.passwords import Passwords
 from mediaenhancer_core.db import Database
 from mediaenhancer_core.db.models import Base
-from mediaenhancer_core.accounts.passwords import Passwords
 from mediaenhancer_core.services import Core
 from mediaenhancer_core.settings import Settings
 
@@ -274,7 +274,11 @@ def live_server(core: Core) -> Iterator[LiveServer]:
 
     port = free_port()
     config = uvicorn.Config(
-        create_app(core=core, prepare_database=False), host="127.0.0.1", port=port, log_config=None, access_log=False,
+        create_app(core=core, prepare_database=False),
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        access_log=False,
         lifespan="off",
     )
     server = uvicorn.Server(config)
@@ -301,13 +305,18 @@ from tests.server.media_support import (  # noqa: E402, F401
     tiny_plan,
 )
 
-
 # --- a real browser (Debian's chromium driven by Playwright; it never downloads one) ----------
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
 ]
 
 
@@ -350,14 +359,16 @@ def standin() -> Iterator[Any]:
 @pytest.fixture
 def billing_env(settings_env: dict[str, str], standin: Any) -> dict[str, str]:
     """Settings for the stand-in. Request it before ``core`` (or autouse it in the module)."""
-    settings_env.update({
-        "MEDIAENHANCER_STRIPE_SECRET_KEY": standin.api_key,
-        "MEDIAENHANCER_STRIPE_WEBHOOK_SECRET": standin.webhook_secret,
-        "MEDIAENHANCER_STRIPE_API_BASE": standin.url,
-        "MEDIAENHANCER_STRIPE_HOSTED_ORIGINS": standin.url,  # its hosted Checkout and portal pages
-        "MEDIAENHANCER_STRIPE_PRICE_CREATOR": "price_creator",
-        "MEDIAENHANCER_STRIPE_PRICE_PROFESSIONAL": "price_professional",
-        "MEDIAENHANCER_STRIPE_MAX_NETWORK_RETRIES": "0",
-        "MEDIAENHANCER_STRIPE_TIMEOUT_SECONDS": "10",
-    })
+    settings_env.update(
+        {
+            "MEDIAENHANCER_STRIPE_SECRET_KEY": standin.api_key,
+            "MEDIAENHANCER_STRIPE_WEBHOOK_SECRET": standin.webhook_secret,
+            "MEDIAENHANCER_STRIPE_API_BASE": standin.url,
+            "MEDIAENHANCER_STRIPE_HOSTED_ORIGINS": standin.url,  # its hosted Checkout and portal pages
+            "MEDIAENHANCER_STRIPE_PRICE_CREATOR": "price_creator",
+            "MEDIAENHANCER_STRIPE_PRICE_PROFESSIONAL": "price_professional",
+            "MEDIAENHANCER_STRIPE_MAX_NETWORK_RETRIES": "0",
+            "MEDIAENHANCER_STRIPE_TIMEOUT_SECONDS": "10",
+        }
+    )
     return settings_env

@@ -30,8 +30,11 @@ from mediaenhancer_core.settings import Settings
 from .conftest import free_port, need_service
 
 PART = 5 * 1024 * 1024
-S3_KEYS = {"MEDIAENHANCER_S3_ACCESS_KEY_ID": "testing", "MEDIAENHANCER_S3_SECRET_ACCESS_KEY": "testing-secret",
-           "MEDIAENHANCER_S3_REGION": "us-east-1"}
+S3_KEYS = {
+    "MEDIAENHANCER_S3_ACCESS_KEY_ID": "testing",
+    "MEDIAENHANCER_S3_SECRET_ACCESS_KEY": "testing-secret",
+    "MEDIAENHANCER_S3_REGION": "us-east-1",
+}
 
 
 @pytest.fixture(scope="session")
@@ -62,8 +65,12 @@ def s3_client(url: str) -> Any:
     from botocore.config import Config
 
     return boto3.session.Session().client(
-        "s3", endpoint_url=url, aws_access_key_id="testing", aws_secret_access_key="testing-secret",
-        region_name="us-east-1", config=Config(signature_version="s3v4"),
+        "s3",
+        endpoint_url=url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing-secret",
+        region_name="us-east-1",
+        config=Config(signature_version="s3v4"),
     )
 
 
@@ -74,21 +81,29 @@ def storage_kind(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def storage_env(settings_env: dict[str, str], storage_kind: str, request: pytest.FixtureRequest) -> dict[str, str]:
-    settings_env.update({"MEDIAENHANCER_UPLOAD_PART_BYTES": str(PART),
-                         "MEDIAENHANCER_STORAGE_REAP_INTERVAL_SECONDS": "0"})
+    settings_env.update(
+        {"MEDIAENHANCER_UPLOAD_PART_BYTES": str(PART), "MEDIAENHANCER_STORAGE_REAP_INTERVAL_SECONDS": "0"}
+    )
     if storage_kind == "s3":
         url = request.getfixturevalue("s3_url")
         bucket = f"test-{uuid.uuid4().hex[:20]}"
         s3_client(url).create_bucket(Bucket=bucket)
-        settings_env.update({"MEDIAENHANCER_STORAGE_BACKEND": "s3", "MEDIAENHANCER_S3_ENDPOINT_URL": url,
-                             "MEDIAENHANCER_S3_BUCKET": bucket, **S3_KEYS})
+        settings_env.update(
+            {
+                "MEDIAENHANCER_STORAGE_BACKEND": "s3",
+                "MEDIAENHANCER_S3_ENDPOINT_URL": url,
+                "MEDIAENHANCER_S3_BUCKET": bucket,
+                **S3_KEYS,
+            }
+        )
     return settings_env
 
 
 @pytest.fixture
 def media_core(storage_env: dict[str, str], database: Any, clock: Any, fetch_json: Any) -> Iterator[Core]:
-    core = Core.open(Settings.load(storage_env), db=database, passwords=Passwords(CHEAPEST), clock=clock,
-                     fetch_json=fetch_json)
+    core = Core.open(
+        Settings.load(storage_env), db=database, passwords=Passwords(CHEAPEST), clock=clock, fetch_json=fetch_json
+    )
     yield core
     assert core.library is not None
     core.library.close()
@@ -109,13 +124,26 @@ def tiny_plan(media_core: Core) -> Iterator[Callable[..., None]]:
     """``assign(email, storage=..., projects=..., duration=...)``: the user gets a private plan with these limits."""
     from mediaenhancer_core.db.models import SubscriptionPlan, UserSubscription
 
-    def assign(email: str, *, storage: int | None = 10**9, projects: int | None = 100, duration: int = 3600,
-               exports: int | None = 100) -> None:
+    def assign(
+        email: str,
+        *,
+        storage: int | None = 10**9,
+        projects: int | None = 100,
+        duration: int = 3600,
+        exports: int | None = 100,
+    ) -> None:
         with media_core.db.session() as s:
             plan = s.get(SubscriptionPlan, TINY_PLAN)
             if plan is None:
-                plan = SubscriptionPlan(id=TINY_PLAN, name="Tiny", price_cents=0, features=[], sort_order=-1,
-                                        is_public=False, max_media_duration_seconds=duration)
+                plan = SubscriptionPlan(
+                    id=TINY_PLAN,
+                    name="Tiny",
+                    price_cents=0,
+                    features=[],
+                    sort_order=-1,
+                    is_public=False,
+                    max_media_duration_seconds=duration,
+                )
                 s.add(plan)
             plan.storage_limit_bytes, plan.project_limit = storage, projects
             plan.max_media_duration_seconds, plan.monthly_export_limit = duration, exports
@@ -132,8 +160,24 @@ def _ffmpeg(*args: str) -> None:
 
 
 def _clip(dest: Path) -> Path:
-    _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=160x120:r=25:d=2", "-f", "lavfi", "-i", "sine=f=440:d=2",
-            "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(dest))
+    _ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=160x120:r=25:d=2",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=f=440:d=2",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-shortest",
+        str(dest),
+    )
     return dest
 
 
@@ -161,8 +205,12 @@ def _fake(dest: Path) -> Path:
 def media_files(make_media: Callable[..., Path], tmp_path: Path) -> dict[str, Path]:
     folder = tmp_path / "in"
     folder.mkdir()
-    build = {"clip": ("media-lib-clip.mp4", _clip), "tone": ("media-lib-tone.wav", _tone),
-             "still": ("media-lib-still.png", _still), "fake": ("media-lib-fake.mp4", _fake)}
+    build = {
+        "clip": ("media-lib-clip.mp4", _clip),
+        "tone": ("media-lib-tone.wav", _tone),
+        "still": ("media-lib-still.png", _still),
+        "fake": ("media-lib-fake.mp4", _fake),
+    }
     return {name: make_media(file, factory, folder) for name, (file, factory) in build.items()}
 
 

@@ -43,5 +43,6 @@ def check_response(app: Any, response: Any) -> None:
     try:
         route.response_model.model_validate_json(response.content, strict=True)
     except ValidationError as exc:
-        raise AssertionError(f"{route.method} {route.path}: the answer does not fit "
-                             f"{route.response_model.__name__}: {exc}") from None
+        raise AssertionError(
+            f"{route.method} {route.path}: the answer does not fit {route.response_model.__name__}: {exc}"
+        ) from None

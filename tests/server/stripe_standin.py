@@ -84,10 +84,19 @@ class StripeError(Exception):
     def __init__(self, status: int, type_: str, message: str, code: str | None = None, param: str | None = None):
         super().__init__(message)
         self.status = status
-        self.body = {"error": {k: v for k, v in {
-            "type": type_, "message": message, "code": code, "param": param,
-            "doc_url": f"https://stripe.com/docs/error-codes/{code}" if code else None,
-        }.items() if v is not None}}
+        self.body = {
+            "error": {
+                k: v
+                for k, v in {
+                    "type": type_,
+                    "message": message,
+                    "code": code,
+                    "param": param,
+                    "doc_url": f"https://stripe.com/docs/error-codes/{code}" if code else None,
+                }.items()
+                if v is not None
+            }
+        }
 
 
 @dataclass
@@ -156,8 +165,9 @@ class StripeStandIn:
     def calls(self, method: str | None = None, path_prefix: str = "") -> list[Recorded]:
         return [r for r in self.requests if (method is None or r.method == method) and r.path.startswith(path_prefix)]
 
-    def fail_next(self, status: int, type_: str = "api_error", message: str = "An unknown error occurred",
-                  code: str | None = None) -> None:
+    def fail_next(
+        self, status: int, type_: str = "api_error", message: str = "An unknown error occurred", code: str | None = None
+    ) -> None:
         """The next API request answers this error (in Stripe's error format)."""
         self.failures.append((status, StripeError(status, type_, message, code).body))
 
@@ -196,7 +206,9 @@ class StripeStandIn:
         self._send(handler, status, body)
 
     @staticmethod
-    def _send(handler: BaseHTTPRequestHandler, status: int, body: dict[str, Any], content_type: str = "application/json") -> None:
+    def _send(
+        handler: BaseHTTPRequestHandler, status: int, body: dict[str, Any], content_type: str = "application/json"
+    ) -> None:
         data = json.dumps(body).encode()
         handler.send_response(status)
         handler.send_header("Content-Type", content_type)
@@ -235,41 +247,75 @@ class StripeStandIn:
     @staticmethod
     def _get(table: dict[str, dict[str, Any]], obj_id: str, kind: str) -> dict[str, Any]:
         if obj_id not in table:
-            raise StripeError(404, "invalid_request_error", f"No such {kind.split('.')[-1]}: '{obj_id}'",
-                              code="resource_missing", param="id")
+            raise StripeError(
+                404,
+                "invalid_request_error",
+                f"No such {kind.split('.')[-1]}: '{obj_id}'",
+                code="resource_missing",
+                param="id",
+            )
         return table[obj_id]
 
     def _create_customer(self, p: dict[str, Any]) -> dict[str, Any]:
         customer = {
-            "id": self.new_id("cus"), "object": "customer", "email": p.get("email"), "created": self.now(),
-            "metadata": p.get("metadata") or {}, "livemode": False, "name": None, "invoice_prefix": "STAND",
+            "id": self.new_id("cus"),
+            "object": "customer",
+            "email": p.get("email"),
+            "created": self.now(),
+            "metadata": p.get("metadata") or {},
+            "livemode": False,
+            "name": None,
+            "invoice_prefix": "STAND",
         }
         self.customers[customer["id"]] = customer
         return customer
 
     def _create_session(self, p: dict[str, Any]) -> dict[str, Any]:
         if p.get("mode") != "subscription":
-            raise StripeError(400, "invalid_request_error", "This test stand-in only does mode=subscription.", param="mode")
+            raise StripeError(
+                400, "invalid_request_error", "This test stand-in only does mode=subscription.", param="mode"
+            )
         customer = p.get("customer")
         if customer not in self.customers:
-            raise StripeError(400, "invalid_request_error", f"No such customer: '{customer}'", code="resource_missing",
-                              param="customer")
+            raise StripeError(
+                400,
+                "invalid_request_error",
+                f"No such customer: '{customer}'",
+                code="resource_missing",
+                param="customer",
+            )
         items = p.get("line_items") or []
         price = items[0].get("price") if items else None
         if price not in self.prices:
-            raise StripeError(400, "invalid_request_error", f"No such price: '{price}'", code="resource_missing",
-                              param="line_items[0][price]")
+            raise StripeError(
+                400,
+                "invalid_request_error",
+                f"No such price: '{price}'",
+                code="resource_missing",
+                param="line_items[0][price]",
+            )
         for name in ("success_url", "cancel_url"):
             if not str(p.get(name, "")).startswith(("http://", "https://")):
                 raise StripeError(400, "invalid_request_error", "Not a valid URL", code="url_invalid", param=name)
         session_id = "cs_test_" + secrets.token_hex(12)
         session = {
-            "id": session_id, "object": "checkout.session", "mode": "subscription", "status": "open",
-            "payment_status": "unpaid", "customer": customer, "client_reference_id": p.get("client_reference_id"),
-            "metadata": p.get("metadata") or {}, "subscription": None, "success_url": p["success_url"],
-            "cancel_url": p["cancel_url"], "url": f"{self.url}/c/pay/{session_id}", "created": self.now(),
-            "expires_at": self.now() + DAY, "livemode": False,
-            "_price": price, "_subscription_metadata": (p.get("subscription_data") or {}).get("metadata") or {},
+            "id": session_id,
+            "object": "checkout.session",
+            "mode": "subscription",
+            "status": "open",
+            "payment_status": "unpaid",
+            "customer": customer,
+            "client_reference_id": p.get("client_reference_id"),
+            "metadata": p.get("metadata") or {},
+            "subscription": None,
+            "success_url": p["success_url"],
+            "cancel_url": p["cancel_url"],
+            "url": f"{self.url}/c/pay/{session_id}",
+            "created": self.now(),
+            "expires_at": self.now() + DAY,
+            "livemode": False,
+            "_price": price,
+            "_subscription_metadata": (p.get("subscription_data") or {}).get("metadata") or {},
         }
         self.sessions[session_id] = session
         return self._public(session)
@@ -291,14 +337,17 @@ class StripeStandIn:
         limit = int(p.get("limit") or 10)
         if p.get("starting_after"):
             ids = [s["id"] for s in data]
-            data = data[ids.index(p["starting_after"]) + 1:]
+            data = data[ids.index(p["starting_after"]) + 1 :]
         return {"object": "list", "data": data[:limit], "has_more": len(data) > limit, "url": "/v1/subscriptions"}
 
     def _update_subscription(self, sub_id: str, p: dict[str, Any]) -> dict[str, Any]:
         sub = self._get(self.subscriptions, sub_id, "subscription")
         if sub["status"] == "canceled":
-            raise StripeError(400, "invalid_request_error",
-                              "A canceled subscription can only update its cancellation_details and metadata.")
+            raise StripeError(
+                400,
+                "invalid_request_error",
+                "A canceled subscription can only update its cancellation_details and metadata.",
+            )
         if "cancel_at_period_end" in p:
             sub["cancel_at_period_end"] = _truthy(p["cancel_at_period_end"])
             sub["canceled_at"] = self.now() if sub["cancel_at_period_end"] else None
@@ -308,12 +357,23 @@ class StripeStandIn:
 
     def _create_portal_session(self, p: dict[str, Any]) -> dict[str, Any]:
         if p.get("customer") not in self.customers:
-            raise StripeError(400, "invalid_request_error", f"No such customer: '{p.get('customer')}'",
-                              code="resource_missing", param="customer")
+            raise StripeError(
+                400,
+                "invalid_request_error",
+                f"No such customer: '{p.get('customer')}'",
+                code="resource_missing",
+                param="customer",
+            )
         portal_id = self.new_id("bps")
-        portal = {"id": portal_id, "object": "billing_portal.session", "customer": p["customer"],
-                  "return_url": p.get("return_url"), "url": f"{self.url}/p/session/{portal_id}",
-                  "created": self.now(), "livemode": False}
+        portal = {
+            "id": portal_id,
+            "object": "billing_portal.session",
+            "customer": p["customer"],
+            "return_url": p.get("return_url"),
+            "url": f"{self.url}/p/session/{portal_id}",
+            "created": self.now(),
+            "livemode": False,
+        }
         self.portal_sessions[portal_id] = portal
         return portal
 
@@ -338,13 +398,17 @@ class StripeStandIn:
                 handler.end_headers()
                 return
             amount = self.prices[session["_price"]] / 100
-            page = (f"<!doctype html><title>Stripe Checkout (stand-in)</title><h1>Pay ${amount:.2f} a month</h1>"
-                    f"<form method=post action='/c/pay/{session['id']}/pay'><button type=submit>Pay</button></form>"
-                    f"<a href='{html.escape(session['cancel_url'])}'>Back</a>")
+            page = (
+                f"<!doctype html><title>Stripe Checkout (stand-in)</title><h1>Pay ${amount:.2f} a month</h1>"
+                f"<form method=post action='/c/pay/{session['id']}/pay'><button type=submit>Pay</button></form>"
+                f"<a href='{html.escape(session['cancel_url'])}'>Back</a>"
+            )
         elif (m2 := re.fullmatch(r"/p/session/([^/]+)", path)) and m2.group(1) in self.portal_sessions:
             portal = self.portal_sessions[m2.group(1)]
-            page = (f"<!doctype html><title>Billing portal (stand-in)</title><h1>Billing portal</h1>"
-                    f"<p>Customer {portal['customer']}</p><a href='{html.escape(portal['return_url'])}'>Return</a>")
+            page = (
+                f"<!doctype html><title>Billing portal (stand-in)</title><h1>Billing portal</h1>"
+                f"<p>Customer {portal['customer']}</p><a href='{html.escape(portal['return_url'])}'>Return</a>"
+            )
         else:
             page, handler_status = "not found", 404
             data = page.encode()
@@ -362,21 +426,54 @@ class StripeStandIn:
 
     # --- what happens in Stripe (tests drive these) ------------------------------------------------------
 
-    def make_subscription(self, customer: str, price: str, *, status: str = "active", metadata: dict[str, Any] | None = None,
-                          created: int | None = None, period_start: int | None = None) -> dict[str, Any]:
+    def make_subscription(
+        self,
+        customer: str,
+        price: str,
+        *,
+        status: str = "active",
+        metadata: dict[str, Any] | None = None,
+        created: int | None = None,
+        period_start: int | None = None,
+    ) -> dict[str, Any]:
         """A subscription as Stripe keeps it (API 2026: the period lives on the item)."""
         created = self.now() if created is None else created
         start = created if period_start is None else period_start
         sub_id = self.new_id("sub")
         sub = {
-            "id": sub_id, "object": "subscription", "customer": customer, "status": status,
-            "cancel_at_period_end": False, "cancel_at": None, "canceled_at": None, "ended_at": None,
-            "created": created, "start_date": created, "metadata": metadata or {}, "livemode": False,
-            "items": {"object": "list", "has_more": False, "url": f"/v1/subscription_items?subscription={sub_id}",
-                      "data": [{"id": self.new_id("si"), "object": "subscription_item", "quantity": 1,
-                                "price": {"id": price, "object": "price", "unit_amount": self.prices.get(price, 0),
-                                          "currency": "usd", "recurring": {"interval": "month"}},
-                                "current_period_start": start, "current_period_end": start + MONTH}]},
+            "id": sub_id,
+            "object": "subscription",
+            "customer": customer,
+            "status": status,
+            "cancel_at_period_end": False,
+            "cancel_at": None,
+            "canceled_at": None,
+            "ended_at": None,
+            "created": created,
+            "start_date": created,
+            "metadata": metadata or {},
+            "livemode": False,
+            "items": {
+                "object": "list",
+                "has_more": False,
+                "url": f"/v1/subscription_items?subscription={sub_id}",
+                "data": [
+                    {
+                        "id": self.new_id("si"),
+                        "object": "subscription_item",
+                        "quantity": 1,
+                        "price": {
+                            "id": price,
+                            "object": "price",
+                            "unit_amount": self.prices.get(price, 0),
+                            "currency": "usd",
+                            "recurring": {"interval": "month"},
+                        },
+                        "current_period_start": start,
+                        "current_period_end": start + MONTH,
+                    }
+                ],
+            },
         }
         with self._lock:
             self.subscriptions[sub_id] = sub
@@ -400,8 +497,9 @@ class StripeStandIn:
         """The customer paid: a subscription exists; answers the events Stripe sends, in order."""
         with self._lock:
             session = self.sessions[session_id]
-            sub = self.make_subscription(session["customer"], session["_price"], status=status,
-                                         metadata=dict(session["_subscription_metadata"]))
+            sub = self.make_subscription(
+                session["customer"], session["_price"], status=status, metadata=dict(session["_subscription_metadata"])
+            )
             session.update(status="complete", payment_status="paid", subscription=sub["id"])
             invoice = self.invoice(sub, paid=True)
             return [
@@ -412,26 +510,45 @@ class StripeStandIn:
 
     def invoice(self, sub: dict[str, Any], *, paid: bool) -> dict[str, Any]:
         return {
-            "id": self.new_id("in"), "object": "invoice", "customer": sub["customer"],
-            "status": "paid" if paid else "open", "amount_due": sub["items"]["data"][0]["price"]["unit_amount"],
-            "parent": {"type": "subscription_details", "quote_details": None,
-                       "subscription_details": {"subscription": sub["id"], "metadata": dict(sub["metadata"])}},
-            "created": self.now(), "livemode": False,
+            "id": self.new_id("in"),
+            "object": "invoice",
+            "customer": sub["customer"],
+            "status": "paid" if paid else "open",
+            "amount_due": sub["items"]["data"][0]["price"]["unit_amount"],
+            "parent": {
+                "type": "subscription_details",
+                "quote_details": None,
+                "subscription_details": {"subscription": sub["id"], "metadata": dict(sub["metadata"])},
+            },
+            "created": self.now(),
+            "livemode": False,
         }
 
-    def event(self, type_: str, obj: dict[str, Any], *, created: int | None = None, event_id: str | None = None) -> dict[str, Any]:
+    def event(
+        self, type_: str, obj: dict[str, Any], *, created: int | None = None, event_id: str | None = None
+    ) -> dict[str, Any]:
         return {
-            "id": event_id or self.new_id("evt"), "object": "event", "api_version": API_VERSION,
+            "id": event_id or self.new_id("evt"),
+            "object": "event",
+            "api_version": API_VERSION,
             "created": self.now() if created is None else created,
-            "data": {"object": json.loads(json.dumps(obj))}, "livemode": False, "pending_webhooks": 1,
-            "request": {"id": None, "idempotency_key": None}, "type": type_,
+            "data": {"object": json.loads(json.dumps(obj))},
+            "livemode": False,
+            "pending_webhooks": 1,
+            "request": {"id": None, "idempotency_key": None},
+            "type": type_,
         }
 
-    def signed(self, event: dict[str, Any], *, secret: str | None = None, timestamp: int | None = None) -> tuple[bytes, dict[str, str]]:
+    def signed(
+        self, event: dict[str, Any], *, secret: str | None = None, timestamp: int | None = None
+    ) -> tuple[bytes, dict[str, str]]:
         """The body and headers of a delivery of ``event``."""
         body = json.dumps(event, indent=2).encode()  # Stripe pretty-prints its webhook bodies
-        return body, {"Stripe-Signature": sign(body, secret or self.webhook_secret, timestamp),
-                      "Content-Type": "application/json; charset=utf-8", "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)"}
+        return body, {
+            "Stripe-Signature": sign(body, secret or self.webhook_secret, timestamp),
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+        }
 
     def deliver(self, event: dict[str, Any]) -> int:
         """POST the event to webhook_url, as Stripe does; answers the HTTP status."""

@@ -21,13 +21,19 @@ from .conftest import PASSWORD
 
 @pytest.mark.parametrize(
     ("raw", "normalized"),
-    [("Ann@Example.COM", "ann@example.com"), ("  bob@example.org \n", "bob@example.org"), ("ｃａｔ@example.com", "cat@example.com")],
+    [
+        ("Ann@Example.COM", "ann@example.com"),
+        ("  bob@example.org \n", "bob@example.org"),
+        ("ｃａｔ@example.com", "cat@example.com"),
+    ],
 )
 def test_emails_are_normalized(core, raw, normalized) -> None:
     assert core.accounts.create_user(raw, PASSWORD).email == normalized
 
 
-@pytest.mark.parametrize("bad", ["", "no-at-sign", "a@b", "two@@example.com", "sp ace@example.com", "x" * 250 + "@example.com"])
+@pytest.mark.parametrize(
+    "bad", ["", "no-at-sign", "a@b", "two@@example.com", "sp ace@example.com", "x" * 250 + "@example.com"]
+)
 def test_invalid_emails_are_refused(core, bad) -> None:
     with pytest.raises(ValidationError) as info:
         core.accounts.create_user(bad, PASSWORD)
@@ -89,8 +95,8 @@ def test_a_success_clears_the_account_counter(core) -> None:
 
 
 def test_password_spraying_from_one_address_is_throttled(core, settings_env) -> None:
-    from mediaenhancer_core.settings import Settings
     from mediaenhancer_core.accounts.throttle import SignInLimiter
+    from mediaenhancer_core.settings import Settings
 
     core.accounts.limiter = SignInLimiter(max_failures=5, ip_max_failures=3, window_seconds=60, clock=core.clock)
     for i in range(3):
@@ -126,7 +132,9 @@ def test_set_plan_by_hand(core, make_account) -> None:
 
 def test_profile_updates_are_validated(core, make_account) -> None:
     account = make_account()
-    profile = core.accounts.update_profile(account.id, {"username": "  Ann  ", "avatar_url": "https://img.example/a.png"})
+    profile = core.accounts.update_profile(
+        account.id, {"username": "  Ann  ", "avatar_url": "https://img.example/a.png"}
+    )
     assert (profile["username"], profile["avatar_url"]) == ("Ann", "https://img.example/a.png")
     assert core.accounts.update_profile(account.id, {"avatar_url": None})["avatar_url"] is None
     assert core.accounts.profile(account.id)["username"] == "Ann"  # absent field kept

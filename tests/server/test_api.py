@@ -46,8 +46,13 @@ def test_exactly_the_expected_routes_are_public(app) -> None:
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "Bearer me_" + "A" * 43}, {"Authorization": "Bearer nonsense"},
-     {"Authorization": "Basic dXNlcjpwYXNz"}, {"Authorization": "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."}],
+    [
+        {},
+        {"Authorization": "Bearer me_" + "A" * 43},
+        {"Authorization": "Bearer nonsense"},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+        {"Authorization": "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."},
+    ],
     ids=["none", "unknown-token", "garbage", "basic", "unsigned-jwt"],
 )
 def test_every_private_api_route_answers_401_without_a_valid_token(app, client, headers) -> None:
@@ -116,18 +121,36 @@ def test_usage_counts_what_the_tables_hold(client, core, make_account, clock) ->
     now = clock()
     with core.db.session() as s:
         for i, size in enumerate([1000, 2500]):
-            s.add(MediaFile(user_id=account.id, filename=f"f{i}.mp4", original_filename=f"f{i}.mp4", file_type="video",
-                            mime_type="video/mp4", file_size=size, storage_key=f"{account.id}/{uuid.uuid4()}", status="ready"))
+            s.add(
+                MediaFile(
+                    user_id=account.id,
+                    filename=f"f{i}.mp4",
+                    original_filename=f"f{i}.mp4",
+                    file_type="video",
+                    mime_type="video/mp4",
+                    file_size=size,
+                    storage_key=f"{account.id}/{uuid.uuid4()}",
+                    status="ready",
+                )
+            )
         project = Project(user_id=account.id, name="p")
         s.add(project)
         s.flush()
         s.add(Export(user_id=account.id, project_id=project.id, format="mp4", status="failed", completed_at=now))
         for when in (now, now - timedelta(days=40)):  # succeeded: the export and its usage record (issue 12)
-            done = Export(user_id=account.id, project_id=project.id, format="mp4", status="succeeded", progress=100,
-                          completed_at=when)
+            done = Export(
+                user_id=account.id,
+                project_id=project.id,
+                format="mp4",
+                status="succeeded",
+                progress=100,
+                completed_at=when,
+            )
             s.add(done)
             s.flush()
-            s.add(UsageEvent(user_id=account.id, kind="export_succeeded", quantity=1, export_id=done.id, created_at=when))
+            s.add(
+                UsageEvent(user_id=account.id, kind="export_succeeded", quantity=1, export_id=done.id, created_at=when)
+            )
     usage = client.get("/api/users/usage", headers=account.headers).json()
     assert usage["storage"]["used_bytes"] == 3500 and usage["media"]["count"] == 2
     assert usage["projects"] == {"used": 1, "limit": 10}
@@ -136,8 +159,13 @@ def test_usage_counts_what_the_tables_hold(client, core, make_account, clock) ->
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({"username": 5}, "username"), ({"avatar_url": "ftp://x"}, "avatar_url"), ({"email": "x@example.com"}, "email"),
-     ({"username": "x" * 101}, "username"), ([1, 2], "body")],
+    [
+        ({"username": 5}, "username"),
+        ({"avatar_url": "ftp://x"}, "avatar_url"),
+        ({"email": "x@example.com"}, "email"),
+        ({"username": "x" * 101}, "username"),
+        ([1, 2], "body"),
+    ],
 )
 def test_profile_validation_errors_name_the_field(client, make_account, body, field) -> None:
     account = make_account()
@@ -148,22 +176,27 @@ def test_profile_validation_errors_name_the_field(client, make_account, body, fi
 
 def test_malformed_json_is_422(client, make_account) -> None:
     account = make_account()
-    response = client.put("/api/users/profile", headers={**account.headers, "Content-Type": "application/json"},
-                          content=b"{not json")
+    response = client.put(
+        "/api/users/profile", headers={**account.headers, "Content-Type": "application/json"}, content=b"{not json"
+    )
     assert response.status_code == 422 and response.json()["error"]["field"] == "body"
 
 
 def test_bodies_over_the_limit_are_413_before_and_while_reading(client, make_account, core) -> None:
     account = make_account()
     big = b'{"username": "' + b"x" * (core.settings.max_body_bytes + 10) + b'"}'
-    response = client.put("/api/users/profile", headers={**account.headers, "Content-Type": "application/json"}, content=big)
+    response = client.put(
+        "/api/users/profile", headers={**account.headers, "Content-Type": "application/json"}, content=big
+    )
     assert response.status_code == 413 and response.json()["error"]["code"] == "payload_too_large"
 
     def chunks():  # no Content-Length: counted while reading
         for _ in range(big.__len__() // 65536 + 1):
             yield b"x" * 65536
 
-    response = client.put("/api/users/profile", headers={**account.headers, "Content-Type": "application/json"}, content=chunks())
+    response = client.put(
+        "/api/users/profile", headers={**account.headers, "Content-Type": "application/json"}, content=chunks()
+    )
     assert response.status_code == 413 and response.json()["error"]["code"] == "payload_too_large"
 
 
@@ -228,7 +261,9 @@ def test_security_headers_and_request_ids(client) -> None:
 
 
 def test_cors_denies_by_default(client, make_account) -> None:
-    preflight = client.options("/api/auth/me", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
+    preflight = client.options(
+        "/api/auth/me", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"}
+    )
     assert preflight.status_code == 400 and "access-control-allow-origin" not in preflight.headers
     account = make_account()
     simple = client.get("/api/auth/me", headers={**account.headers, "Origin": "https://evil.example"})
@@ -246,13 +281,23 @@ def test_cors_allows_listed_origins_only(settings_env, database, clock) -> None:
     from mediaenhancer_server import create_app
 
     settings = Settings.load({**settings_env, "MEDIAENHANCER_CORS_ORIGINS": "https://app.example.com"})
-    app = create_app(core=Core.open(settings, db=database, passwords=Passwords(CHEAPEST), clock=clock), prepare_database=False)
+    app = create_app(
+        core=Core.open(settings, db=database, passwords=Passwords(CHEAPEST), clock=clock), prepare_database=False
+    )
     with TestClient(app) as client:
-        ok = client.options("/api/auth/me", headers={"Origin": "https://app.example.com", "Access-Control-Request-Method": "GET",
-                                                     "Access-Control-Request-Headers": "authorization"})
+        ok = client.options(
+            "/api/auth/me",
+            headers={
+                "Origin": "https://app.example.com",
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "authorization",
+            },
+        )
         assert ok.status_code == 200 and ok.headers["access-control-allow-origin"] == "https://app.example.com"
-        bad = client.options("/api/auth/me", headers={"Origin": "https://app.example.com.evil.net",
-                                                      "Access-Control-Request-Method": "GET"})
+        bad = client.options(
+            "/api/auth/me",
+            headers={"Origin": "https://app.example.com.evil.net", "Access-Control-Request-Method": "GET"},
+        )
         assert bad.status_code == 400 and "access-control-allow-origin" not in bad.headers
 
 

@@ -15,13 +15,28 @@ def test_plans_are_public_with_prices_in_cents_and_the_quota_limits(client) -> N
     plans = {p["id"]: p for p in client.get("/api/subscriptions/plans").json()["plans"]}
     gib = 1024**3
     assert [(p["id"], p["price_cents"], p["interval"]) for p in plans.values()] == [
-        ("starter", 0, "month"), ("creator", 1499, "month"), ("professional", 4999, "month")]
-    assert plans["starter"]["limits"] == {"storage_bytes": 5 * gib, "projects": 10, "exports_per_month": 50,
-                                          "media_duration_seconds": 300}
-    assert plans["creator"]["limits"] == {"storage_bytes": 50 * gib, "projects": 100, "exports_per_month": 500,
-                                          "media_duration_seconds": 1800}
-    assert plans["professional"]["limits"] == {"storage_bytes": 500 * gib, "projects": None, "exports_per_month": None,
-                                               "media_duration_seconds": 7200}
+        ("starter", 0, "month"),
+        ("creator", 1499, "month"),
+        ("professional", 4999, "month"),
+    ]
+    assert plans["starter"]["limits"] == {
+        "storage_bytes": 5 * gib,
+        "projects": 10,
+        "exports_per_month": 50,
+        "media_duration_seconds": 300,
+    }
+    assert plans["creator"]["limits"] == {
+        "storage_bytes": 50 * gib,
+        "projects": 100,
+        "exports_per_month": 500,
+        "media_duration_seconds": 1800,
+    }
+    assert plans["professional"]["limits"] == {
+        "storage_bytes": 500 * gib,
+        "projects": None,
+        "exports_per_month": None,
+        "media_duration_seconds": 7200,
+    }
 
 
 def test_a_new_user_is_on_starter_with_no_subscription(client, make_account) -> None:
@@ -32,13 +47,17 @@ def test_a_new_user_is_on_starter_with_no_subscription(client, make_account) -> 
     assert current["limits"]["projects"] == 10 and current["billing_configured"] is True
 
 
-def test_checkout_creates_the_customer_once_and_a_subscription_session_tied_to_the_user(client, core, make_account,
-                                                                                        standin) -> None:
+def test_checkout_creates_the_customer_once_and_a_subscription_session_tied_to_the_user(
+    client, core, make_account, standin
+) -> None:
     account = make_account("payer@example.com")
     first = client.post("/api/subscriptions/checkout", json={"plan": "creator"}, headers=account.headers)
     assert first.status_code == 200, first.text
     body = first.json()
-    assert body["url"].startswith(standin.url + "/c/pay/cs_test_") and body["plan"] == {"id": "creator", "name": "Creator"}
+    assert body["url"].startswith(standin.url + "/c/pay/cs_test_") and body["plan"] == {
+        "id": "creator",
+        "name": "Creator",
+    }
 
     [customer_call] = standin.calls("POST", "/v1/customers")
     assert customer_call.params == {"email": "payer@example.com", "metadata": {"user_id": str(account.id)}}
@@ -77,15 +96,19 @@ def test_checkout_urls_follow_public_url(settings_env, billing_env, database, cl
     user = core.accounts.create_user("public@example.com")
     _, token = core.tokens.create(user.id, "t")
     with TestClient(create_app(core=core, prepare_database=False)) as client:
-        answer = client.post("/api/subscriptions/checkout", json={"plan": "creator"},
-                             headers={"Authorization": f"Bearer {token}"})
+        answer = client.post(
+            "/api/subscriptions/checkout", json={"plan": "creator"}, headers={"Authorization": f"Bearer {token}"}
+        )
         assert answer.status_code == 200
         portal = client.post("/api/subscriptions/portal", headers={"Authorization": f"Bearer {token}"})
         assert portal.status_code == 200
     params = standin.calls("POST", "/v1/checkout/sessions")[0].params
     assert params["success_url"] == "https://media.example.com/checkout/success?session_id={CHECKOUT_SESSION_ID}"
     assert params["cancel_url"] == "https://media.example.com/checkout/canceled"
-    assert standin.calls("POST", "/v1/billing_portal/sessions")[0].params["return_url"] == "https://media.example.com/pricing"
+    assert (
+        standin.calls("POST", "/v1/billing_portal/sessions")[0].params["return_url"]
+        == "https://media.example.com/pricing"
+    )
 
 
 def test_paying_moves_the_user_to_the_plan_with_its_period_and_limits(client, core, make_account, standin) -> None:
@@ -94,7 +117,9 @@ def test_paying_moves_the_user_to_the_plan_with_its_period_and_limits(client, co
     current = client.get("/api/subscriptions/current", headers=account.headers).json()
     assert current["plan"]["id"] == "creator" and current["status"] == "active"
     assert current["limits"]["storage_bytes"] == 50 * 1024**3
-    assert current["subscription"]["managed_by"] == "stripe" and current["subscription"]["cancel_at_period_end"] is False
+    assert (
+        current["subscription"]["managed_by"] == "stripe" and current["subscription"]["cancel_at_period_end"] is False
+    )
     item = sub["items"]["data"][0]
     assert current["period"]["end"].startswith(_iso_day(item["current_period_end"]))
     row = row_of(core, account.id)
@@ -162,7 +187,9 @@ def test_cancel_at_period_end_keeps_the_plan_and_resume_undoes_it(client, core, 
     assert after["plan"]["id"] == "starter" and after["subscription"]["plan"]["id"] == "professional"
     # then Stripe ends it
     ended = standin.set_subscription(sub["id"], status="canceled", ended_at=standin.now())
-    assert deliver(client, standin, standin.event("customer.subscription.deleted", ended)).json()["status"] == "processed"
+    assert (
+        deliver(client, standin, standin.event("customer.subscription.deleted", ended)).json()["status"] == "processed"
+    )
     assert client.get("/api/subscriptions/current", headers=account.headers).json()["status"] == "canceled"
     gone = client.post("/api/subscriptions/resume", headers=account.headers)
     assert gone.status_code == 404 and "has ended" in gone.json()["error"]["message"]
@@ -240,8 +267,9 @@ def test_stripe_unreachable_is_a_503(settings_env, billing_env, database, clock,
     user = core.accounts.create_user("offline@example.com")
     _, token = core.tokens.create(user.id, "t")
     with TestClient(create_app(core=core, prepare_database=False)) as client:
-        answer = client.post("/api/subscriptions/checkout", json={"plan": "creator"},
-                             headers={"Authorization": f"Bearer {token}"})
+        answer = client.post(
+            "/api/subscriptions/checkout", json={"plan": "creator"}, headers={"Authorization": f"Bearer {token}"}
+        )
     assert answer.status_code == 503 and "cannot reach Stripe" in answer.json()["error"]["message"]
 
 
@@ -250,8 +278,9 @@ def test_a_retried_customer_creation_makes_one_customer(settings_env, billing_en
     from mediaenhancer_core.settings import Settings
 
     # the library retries a 500 with the same Idempotency-Key; Stripe answers the first result again
-    core = Core.open(Settings.load({**billing_env, "MEDIAENHANCER_STRIPE_MAX_NETWORK_RETRIES": "1"}), db=database,
-                     clock=clock)
+    core = Core.open(
+        Settings.load({**billing_env, "MEDIAENHANCER_STRIPE_MAX_NETWORK_RETRIES": "1"}), db=database, clock=clock
+    )
     user = core.accounts.create_user("retry@example.com")
     standin.fail_next(500)
     result = core.billing.checkout(user.id, "creator", base_url="http://testserver")

@@ -42,7 +42,11 @@ def test_plans_subscription_upgrade_cancel_resume_and_portal(cli, live_server, m
     assert plans.exit_code == 0, plans.output
     for text in ("starter", "free", "creator", "$14.99/month", "professional", "$49.99/month", "unlimited"):
         assert text in plans.stdout, text
-    assert [p["id"] for p in json.loads(cli("plans", "--json").stdout)["plans"]] == ["starter", "creator", "professional"]
+    assert [p["id"] for p in json.loads(cli("plans", "--json").stdout)["plans"]] == [
+        "starter",
+        "creator",
+        "professional",
+    ]
 
     account = make_account("cli-buyer@example.com")
     before = cli("subscription", token=account.token)

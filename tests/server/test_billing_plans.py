@@ -36,16 +36,25 @@ RULES = [
 
 
 @pytest.mark.parametrize(("status", "cancel", "end", "grace", "expected"), RULES)
-def test_the_plan_that_applies_follows_the_subscription(core, client, make_account, clock, status, cancel, end, grace,
-                                                         expected) -> None:
+def test_the_plan_that_applies_follows_the_subscription(
+    core, client, make_account, clock, status, cancel, end, grace, expected
+) -> None:
     account = make_account()
     now = clock()
     with core.db.session() as session:
-        session.add(UserSubscription(
-            user_id=account.id, plan_id="creator", status=status, stripe_customer_id=f"cus_{uuid.uuid4().hex[:8]}",
-            stripe_subscription_id=f"sub_{uuid.uuid4().hex[:8]}", current_period_start=now + end - 30 * DAY,
-            current_period_end=now + end, cancel_at_period_end=cancel, grace_until=now + grace if grace else None,
-        ))
+        session.add(
+            UserSubscription(
+                user_id=account.id,
+                plan_id="creator",
+                status=status,
+                stripe_customer_id=f"cus_{uuid.uuid4().hex[:8]}",
+                stripe_subscription_id=f"sub_{uuid.uuid4().hex[:8]}",
+                current_period_start=now + end - 30 * DAY,
+                current_period_end=now + end,
+                cancel_at_period_end=cancel,
+                grace_until=now + grace if grace else None,
+            )
+        )
     with core.db.session() as session:
         plan, row = plan_for_user(session, account.id, now=now)
     assert plan.id == expected and row is not None and row.status == status
@@ -59,9 +68,18 @@ def test_a_downgrade_deletes_nothing_and_usage_shows_what_is_over(core, client, 
     core.accounts.set_plan(account.email, "creator")
     with core.db.session() as session:
         for i in range(3):  # 9 GB: more than Starter's 5 GB
-            session.add(MediaFile(user_id=account.id, filename=f"f{i}.mp4", original_filename=f"f{i}.mp4",
-                                  file_type="video", mime_type="video/mp4", file_size=3 * 1024**3,
-                                  storage_key=f"k/{uuid.uuid4()}", status="ready"))
+            session.add(
+                MediaFile(
+                    user_id=account.id,
+                    filename=f"f{i}.mp4",
+                    original_filename=f"f{i}.mp4",
+                    file_type="video",
+                    mime_type="video/mp4",
+                    file_size=3 * 1024**3,
+                    storage_key=f"k/{uuid.uuid4()}",
+                    status="ready",
+                )
+            )
     now = clock()
     with core.db.session() as session:
         sub = session.scalar(select(UserSubscription).where(UserSubscription.user_id == account.id))
@@ -78,19 +96,29 @@ def test_a_downgrade_deletes_nothing_and_usage_shows_what_is_over(core, client, 
 # --- without a Stripe key ------------------------------------------------------------------------
 
 
-def test_without_a_key_plans_list_checkout_is_503_and_plans_are_set_by_hand(client, core, make_account, database,
-                                                                            monkeypatch) -> None:
+def test_without_a_key_plans_list_checkout_is_503_and_plans_are_set_by_hand(
+    client, core, make_account, database, monkeypatch
+) -> None:
     assert core.settings.stripe_secret_key is None and not core.billing.configured
-    assert [p["id"] for p in client.get("/api/subscriptions/plans").json()["plans"]] == ["starter", "creator", "professional"]
+    assert [p["id"] for p in client.get("/api/subscriptions/plans").json()["plans"]] == [
+        "starter",
+        "creator",
+        "professional",
+    ]
     account = make_account("manual@example.com")
     current = client.get("/api/subscriptions/current", headers=account.headers).json()
     assert current["billing_configured"] is False and current["plan"]["id"] == "starter"
     checkout = client.post("/api/subscriptions/checkout", json={"plan": "creator"}, headers=account.headers)
     assert checkout.status_code == 503
-    assert checkout.json()["error"] == {"code": "billing_not_configured", "message": checkout.json()["error"]["message"]}
+    assert checkout.json()["error"] == {
+        "code": "billing_not_configured",
+        "message": checkout.json()["error"]["message"],
+    }
     assert checkout.json()["error"]["message"].startswith("billing is not configured")
     assert client.post("/api/subscriptions/portal", headers=account.headers).status_code == 503
-    assert client.post("/api/webhooks/stripe", content=b"{}", headers={"Stripe-Signature": "t=1,v1=00"}).status_code == 503
+    assert (
+        client.post("/api/webhooks/stripe", content=b"{}", headers={"Stripe-Signature": "t=1,v1=00"}).status_code == 503
+    )
     pricing = client.get("/pricing")
     assert pricing.status_code == 200 and "Online payment is not available" in pricing.text
     assert "Choose Creator" not in pricing.text
@@ -110,8 +138,10 @@ def test_the_server_does_not_import_stripe_until_billing_is_used() -> None:
     import subprocess
     import sys
 
-    code = ("import sys; from mediaenhancer_server import create_app; import mediaenhancer_core.billing; "
-            "print('stripe' in sys.modules)")
+    code = (
+        "import sys; from mediaenhancer_server import create_app; import mediaenhancer_core.billing; "
+        "print('stripe' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 
@@ -137,7 +167,9 @@ def test_bad_billing_settings_name_the_variable(env, message) -> None:
 
 
 def test_the_stripe_keys_are_secrets() -> None:
-    settings = Settings.load({"MEDIAENHANCER_STRIPE_SECRET_KEY": "sk_test_hidden", "MEDIAENHANCER_STRIPE_WEBHOOK_SECRET": "whsec_hidden"})
+    settings = Settings.load(
+        {"MEDIAENHANCER_STRIPE_SECRET_KEY": "sk_test_hidden", "MEDIAENHANCER_STRIPE_WEBHOOK_SECRET": "whsec_hidden"}
+    )
     shown = repr(settings) + repr(settings.public_dict())
     assert "sk_test_hidden" not in shown and "whsec_hidden" not in shown
     assert settings.stripe_secret_key is not None and settings.stripe_secret_key.reveal() == "sk_test_hidden"

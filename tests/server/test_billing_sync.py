@@ -28,8 +28,9 @@ def server_cli(billing_env, database, monkeypatch):
     return run
 
 
-def test_sync_repairs_missed_webhooks_and_a_second_run_changes_nothing(server_cli, client, core, make_account,
-                                                                        standin) -> None:
+def test_sync_repairs_missed_webhooks_and_a_second_run_changes_nothing(
+    server_cli, client, core, make_account, standin
+) -> None:
     paying = make_account("a-paying@example.com")
     sub = subscribe(client, standin, paying, "creator")
     unseen = make_account("b-unseen@example.com")  # paid, but no webhook ever arrived
@@ -69,7 +70,9 @@ def test_sync_repairs_missed_webhooks_and_a_second_run_changes_nothing(server_cl
     assert row_of(core, paying.id).status == "past_due"
 
 
-def test_sync_picks_the_live_subscription_over_older_ended_ones(server_cli, client, core, make_account, standin) -> None:
+def test_sync_picks_the_live_subscription_over_older_ended_ones(
+    server_cli, client, core, make_account, standin
+) -> None:
     account = make_account("many@example.com")
     old = subscribe(client, standin, account, "creator")
     standin.set_subscription(old["id"], status="canceled")
@@ -80,8 +83,9 @@ def test_sync_picks_the_live_subscription_over_older_ended_ones(server_cli, clie
     assert (row.stripe_subscription_id, row.plan_id, row.status) == (newer["id"], "professional", "active")
 
 
-def test_sync_reports_a_stripe_failure_and_still_repairs_the_others(server_cli, client, core, make_account,
-                                                                    standin) -> None:
+def test_sync_reports_a_stripe_failure_and_still_repairs_the_others(
+    server_cli, client, core, make_account, standin
+) -> None:
     first = make_account("a-first@example.com")
     sub_a = subscribe(client, standin, first)
     second = make_account("b-second@example.com")
@@ -108,8 +112,9 @@ def test_sync_without_a_stripe_key_exits_70(database, settings_env, monkeypatch)
     assert "billing is not configured" in result.output
 
 
-def test_a_plan_set_by_hand_survives_sync_and_old_events_until_a_new_subscription(server_cli, client, core,
-                                                                                  make_account, standin) -> None:
+def test_a_plan_set_by_hand_survives_sync_and_old_events_until_a_new_subscription(
+    server_cli, client, core, make_account, standin
+) -> None:
     account = make_account("staff@example.com")
     old = subscribe(client, standin, account, "creator")
     ended = standin.set_subscription(old["id"], status="canceled")

@@ -21,8 +21,9 @@ def _csrf(html: str) -> str:
 
 def _sign_in(client, email: str) -> str:
     token = _csrf(client.get("/signin").text)
-    answer = client.post("/signin", data={"email": email, "password": PASSWORD, "csrf_token": token},
-                         follow_redirects=False)
+    answer = client.post(
+        "/signin", data={"email": email, "password": PASSWORD, "csrf_token": token}, follow_redirects=False
+    )
     assert answer.status_code == 303
     return _csrf(client.get("/account").text)  # the token is tied to the new session (issue 12)
 
@@ -33,7 +34,16 @@ def _sign_in(client, email: str) -> str:
 def test_the_pricing_page_is_public(client) -> None:
     page = client.get("/pricing")
     assert page.status_code == 200
-    for text in ("Starter", "Free", "Creator", "$14.99", "Professional", "$49.99", "Unlimited projects", "500 GB storage"):
+    for text in (
+        "Starter",
+        "Free",
+        "Creator",
+        "$14.99",
+        "Professional",
+        "$49.99",
+        "Unlimited projects",
+        "500 GB storage",
+    ):
         assert text in page.text, text
     assert "Sign in</a> to choose a plan" in page.text
 
@@ -45,8 +55,9 @@ def test_checkout_from_the_page_needs_a_session_and_a_csrf_token(client, make_ac
     token = _sign_in(client, account.email)
     forged = client.post("/pricing/checkout", data={"plan": "creator", "csrf_token": "x" * 43})
     assert forged.status_code == 403 and "the form expired" in forged.text
-    cross = client.post("/pricing/checkout", data={"plan": "creator", "csrf_token": token},
-                        headers={"Origin": "https://evil.example"})
+    cross = client.post(
+        "/pricing/checkout", data={"plan": "creator", "csrf_token": token}, headers={"Origin": "https://evil.example"}
+    )
     assert cross.status_code == 403
     assert standin.requests == []
 
@@ -61,8 +72,9 @@ def test_the_pricing_page_lets_its_forms_lead_to_stripes_pages_only(client, stan
     assert "form-action 'self';" in client.get("/signin").headers["content-security-policy"]  # other pages unchanged
 
 
-def test_a_stripe_url_outside_the_hosted_origins_is_a_link_to_click(settings_env, billing_env, database, clock,
-                                                                    standin) -> None:
+def test_a_stripe_url_outside_the_hosted_origins_is_a_link_to_click(
+    settings_env, billing_env, database, clock, standin
+) -> None:
     from argon2.profiles import CHEAPEST
     from starlette.testclient import TestClient
 

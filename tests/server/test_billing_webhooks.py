@@ -23,8 +23,14 @@ pytestmark = pytest.mark.usefixtures("billing_env")
 
 def _events_recorded(core) -> int:
     with core.db.session() as session:
-        return session.scalar(select(func.count()).select_from(ProcessedWebhookEvent).where(
-            ProcessedWebhookEvent.provider == "stripe")) or 0
+        return (
+            session.scalar(
+                select(func.count())
+                .select_from(ProcessedWebhookEvent)
+                .where(ProcessedWebhookEvent.provider == "stripe")
+            )
+            or 0
+        )
 
 
 def _at(ts: int) -> datetime:
@@ -73,14 +79,20 @@ def _other_body(standin, event):
     return body, headers
 
 
-@pytest.mark.parametrize("forge", [_tampered, _wrong_secret, _stale, _missing, _garbage, _no_v1, _other_body],
-                         ids=lambda f: f.__name__.strip("_"))
+@pytest.mark.parametrize(
+    "forge",
+    [_tampered, _wrong_secret, _stale, _missing, _garbage, _no_v1, _other_body],
+    ids=lambda f: f.__name__.strip("_"),
+)
 def test_a_bad_signature_is_400_and_changes_nothing(client, core, make_account, standin, forge) -> None:
     account = make_account()
     sub = subscribe(client, standin, account)
     before, recorded = facts(core), _events_recorded(core)
-    event = standin.event("customer.subscription.updated", standin.set_subscription(sub["id"], status="past_due"),
-                          created=standin.now() + 5)
+    event = standin.event(
+        "customer.subscription.updated",
+        standin.set_subscription(sub["id"], status="past_due"),
+        created=standin.now() + 5,
+    )
     body, headers = forge(standin, event)
     answer = client.post("/api/webhooks/stripe", content=body, headers=headers)
     assert answer.status_code == 400, answer.text
@@ -94,8 +106,11 @@ def test_a_bad_signature_is_400_and_changes_nothing(client, core, make_account, 
 def test_the_signature_is_checked_on_the_raw_bytes(client, core, make_account, standin) -> None:
     account = make_account()
     sub = subscribe(client, standin, account)
-    event = standin.event("customer.subscription.updated", standin.set_subscription(sub["id"], status="past_due"),
-                          created=standin.now() + 5)
+    event = standin.event(
+        "customer.subscription.updated",
+        standin.set_subscription(sub["id"], status="past_due"),
+        created=standin.now() + 5,
+    )
     pretty = json.dumps(event, indent=2).encode()
     compact = json.dumps(event, separators=(",", ":")).encode()  # the same JSON, other bytes
     headers = {"Stripe-Signature": sign(pretty, standin.webhook_secret), "Content-Type": "application/json"}
@@ -119,7 +134,9 @@ def test_without_a_webhook_secret_the_route_answers_503(settings_env, database, 
 
 def test_a_signed_body_that_is_not_an_event_is_422(client, standin) -> None:
     body = b'{"hello": "world"}'
-    answer = client.post("/api/webhooks/stripe", content=body, headers={"Stripe-Signature": sign(body, standin.webhook_secret)})
+    answer = client.post(
+        "/api/webhooks/stripe", content=body, headers={"Stripe-Signature": sign(body, standin.webhook_secret)}
+    )
     assert answer.status_code == 422
 
 
@@ -129,8 +146,11 @@ def test_a_signed_body_that_is_not_an_event_is_422(client, standin) -> None:
 def test_a_replayed_event_is_applied_once(client, core, make_account, standin) -> None:
     account = make_account()
     sub = subscribe(client, standin, account)
-    event = standin.event("customer.subscription.updated",
-                          standin.set_subscription(sub["id"], cancel_at_period_end=True), created=standin.now() + 5)
+    event = standin.event(
+        "customer.subscription.updated",
+        standin.set_subscription(sub["id"], cancel_at_period_end=True),
+        created=standin.now() + 5,
+    )
     assert deliver(client, standin, event).json() == {"status": "processed"}
     after_first, recorded = facts(core), _events_recorded(core)
     for _ in range(2):
@@ -143,9 +163,14 @@ def test_an_older_event_never_overwrites_newer_state(client, core, make_account,
     account = make_account()
     sub = subscribe(client, standin, account)
     t = standin.now() + 10
-    older = standin.event("customer.subscription.updated", standin.set_subscription(sub["id"], status="past_due"), created=t)
-    newer = standin.event("customer.subscription.updated",
-                          standin.set_subscription(sub["id"], status="active", price="price_professional"), created=t + 60)
+    older = standin.event(
+        "customer.subscription.updated", standin.set_subscription(sub["id"], status="past_due"), created=t
+    )
+    newer = standin.event(
+        "customer.subscription.updated",
+        standin.set_subscription(sub["id"], status="active", price="price_professional"),
+        created=t + 60,
+    )
     assert deliver(client, standin, newer).json()["status"] == "processed"
     assert deliver(client, standin, older).json()["status"] == "stale"
     row = row_of(core, account.id)
@@ -156,9 +181,14 @@ def test_events_of_the_same_second_are_settled_by_reading_stripe(client, core, m
     account = make_account()
     sub = subscribe(client, standin, account)
     t = standin.now() + 10
-    first = standin.event("customer.subscription.updated", standin.set_subscription(sub["id"], status="past_due"), created=t)
-    second = standin.event("customer.subscription.updated", standin.set_subscription(sub["id"], status="active",
-                                                                                     cancel_at_period_end=True), created=t)
+    first = standin.event(
+        "customer.subscription.updated", standin.set_subscription(sub["id"], status="past_due"), created=t
+    )
+    second = standin.event(
+        "customer.subscription.updated",
+        standin.set_subscription(sub["id"], status="active", cancel_at_period_end=True),
+        created=t,
+    )
     reads = len(standin.calls("GET", f"/v1/subscriptions/{sub['id']}"))
     assert deliver(client, standin, second).json()["status"] == "processed"
     assert deliver(client, standin, first).json()["status"] == "processed"  # a tie: Stripe is asked
@@ -167,7 +197,9 @@ def test_events_of_the_same_second_are_settled_by_reading_stripe(client, core, m
     assert (row.status, row.cancel_at_period_end) == ("active", True)
 
 
-def test_a_failure_while_applying_records_nothing_and_the_redelivery_applies(client, core, make_account, standin) -> None:
+def test_a_failure_while_applying_records_nothing_and_the_redelivery_applies(
+    client, core, make_account, standin
+) -> None:
     account = make_account()
     sub = subscribe(client, standin, account)
     standin.set_subscription(sub["id"], status="past_due")
@@ -204,8 +236,11 @@ def test_any_delivery_order_ends_in_the_state_of_the_newest_event(core, standin,
             item = snapshot["items"]["data"][0]
             snapshot["current_period_start"] = item.pop("current_period_start")
             snapshot["current_period_end"] = item.pop("current_period_end")
-        kind = "customer.subscription.deleted" if state["status"] == "canceled" else (
-            "customer.subscription.created" if i == 0 else "customer.subscription.updated")
+        kind = (
+            "customer.subscription.deleted"
+            if state["status"] == "canceled"
+            else ("customer.subscription.created" if i == 0 else "customer.subscription.updated")
+        )
         events.append(standin.event(kind, snapshot, created=created))
         snapshots.append(state)
     order = data.draw(st.permutations(events), label="delivery order")
@@ -239,13 +274,15 @@ def test_checkout_session_completed_alone_subscribes_the_user(client, core, make
     assert row.stripe_subscription_id == standin.sessions[checkout["id"]]["subscription"]
 
 
-def test_payment_failed_keeps_the_plan_for_the_grace_period_then_paid_restores_it(client, core, make_account, standin,
-                                                                                   clock) -> None:
+def test_payment_failed_keeps_the_plan_for_the_grace_period_then_paid_restores_it(
+    client, core, make_account, standin, clock
+) -> None:
     account = make_account()
     sub = subscribe(client, standin, account, "creator")
     period_start = standin.now() + 60
-    standin.set_subscription(sub["id"], status="past_due", current_period_start=period_start,
-                             current_period_end=period_start + MONTH)
+    standin.set_subscription(
+        sub["id"], status="past_due", current_period_start=period_start, current_period_end=period_start + MONTH
+    )
     failed = standin.event("invoice.payment_failed", standin.invoice(sub, paid=False), created=standin.now() + 60)
     assert deliver(client, standin, failed).json() == {"status": "processed"}
     row = row_of(core, account.id)
@@ -270,12 +307,18 @@ def test_payment_failed_keeps_the_plan_for_the_grace_period_then_paid_restores_i
 def test_a_plan_change_in_the_portal_follows_the_price(client, core, make_account, standin) -> None:
     account = make_account()
     sub = subscribe(client, standin, account, "creator")
-    upgraded = standin.event("customer.subscription.updated",
-                             standin.set_subscription(sub["id"], price="price_professional"), created=standin.now() + 5)
+    upgraded = standin.event(
+        "customer.subscription.updated",
+        standin.set_subscription(sub["id"], price="price_professional"),
+        created=standin.now() + 5,
+    )
     deliver(client, standin, upgraded)
     assert row_of(core, account.id).plan_id == "professional"
-    unknown = standin.event("customer.subscription.updated", standin.set_subscription(sub["id"], price="price_legacy"),
-                            created=standin.now() + 10)
+    unknown = standin.event(
+        "customer.subscription.updated",
+        standin.set_subscription(sub["id"], price="price_legacy"),
+        created=standin.now() + 10,
+    )
     assert deliver(client, standin, unknown).json() == {"status": "processed"}
     assert row_of(core, account.id).plan_id == "professional"  # an unknown price keeps the plan
 
@@ -285,7 +328,10 @@ def test_old_api_version_payloads_are_understood(client, core, make_account, sta
     sub = subscribe(client, standin, account, "creator")
     old = copy.deepcopy(standin.set_subscription(sub["id"], status="past_due"))
     item = old["items"]["data"][0]
-    old["current_period_start"], old["current_period_end"] = item.pop("current_period_start"), item.pop("current_period_end")
+    old["current_period_start"], old["current_period_end"] = (
+        item.pop("current_period_start"),
+        item.pop("current_period_end"),
+    )
     deliver(client, standin, standin.event("customer.subscription.updated", old, created=standin.now() + 5))
     row = row_of(core, account.id)
     assert row.status == "past_due" and row.current_period_end == _at(old["current_period_end"])
@@ -319,8 +365,10 @@ def test_unknown_events_and_strangers_are_200_and_ignored(client, core, make_acc
         standin.event("payment_intent.succeeded", {"id": "pi_x", "object": "payment_intent"}),
         standin.event("checkout.session.completed", {"id": "cs_x", "object": "checkout.session", "mode": "payment"}),
         standin.event("invoice.paid", {"id": "in_x", "object": "invoice", "parent": None}),  # not a subscription's
-        standin.event("customer.subscription.created",
-                      standin.make_subscription(standin._create_customer({})["id"], "price_creator")),  # not ours
+        standin.event(
+            "customer.subscription.created",
+            standin.make_subscription(standin._create_customer({})["id"], "price_creator"),
+        ),  # not ours
     ):
         answer = deliver(client, standin, event)
         assert answer.status_code == 200 and answer.json() == {"status": "ignored"}, event["type"]

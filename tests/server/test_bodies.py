@@ -34,25 +34,36 @@ def test_project_bodies_are_checked_item_by_item(client, make_account, body, fie
     ("body", "field", "message"),
     [
         ({"type": "sharpen"}, "type", "type: use one of denoise, upscale, colorgrade, stabilize, transcribe or auto"),
-        ({"type": "auto", "options": {"target_lufs": -3}}, "options.target_lufs", "options.target_lufs: must be -5 or less"),
-        ({"type": "auto", "options": {"trim_silence": 1}}, "options.trim_silence", "options.trim_silence: must be boolean"),
+        (
+            {"type": "auto", "options": {"target_lufs": -3}},
+            "options.target_lufs",
+            "options.target_lufs: must be -5 or less",
+        ),
+        (
+            {"type": "auto", "options": {"trim_silence": 1}},
+            "options.trim_silence",
+            "options.trim_silence: must be boolean",
+        ),
         ({"type": "auto", "options": {"fps": "30"}}, "options.fps", "options.fps: must be number"),
         ({"type": "auto", "options": {"volume": 2}}, "options.volume", "unknown field"),
     ],
 )
 def test_enhance_options_are_strict(client, make_account, body, field, message) -> None:
     account = make_account()
-    response = client.post("/api/media/00000000-0000-0000-0000-000000000001/enhance", headers=account.headers,
-                           json=body)
+    response = client.post(
+        "/api/media/00000000-0000-0000-0000-000000000001/enhance", headers=account.headers, json=body
+    )
     assert response.status_code == 422, response.text
     assert response.json()["error"]["field"] == field and message in response.json()["error"]["message"]
 
 
 def test_nan_is_refused_before_the_model(client, make_account) -> None:
     account = make_account()
-    response = client.post("/api/media/00000000-0000-0000-0000-000000000001/enhance", headers=account.headers,
-                           content=b'{"type": "auto", "options": {"fps": NaN}}',
-                           )
+    response = client.post(
+        "/api/media/00000000-0000-0000-0000-000000000001/enhance",
+        headers=account.headers,
+        content=b'{"type": "auto", "options": {"fps": NaN}}',
+    )
     assert response.status_code == 422
 
 

@@ -10,17 +10,20 @@ from mediaenhancer_core.errors import ValidationError
 from mediaenhancer_core.jobs.callbacks import check_callback_url
 
 
-@pytest.mark.parametrize("addr", [
-    "64:ff9b::7f00:1",        # NAT64 of 127.0.0.1
-    "64:ff9b::a9fe:a9fe",     # NAT64 of 169.254.169.254 (cloud metadata)
-    "64:ff9b::c0a8:101",      # NAT64 of 192.168.1.1
-    "64:ff9b:1::a00:1",       # local-use NAT64 (RFC 8215) of 10.0.0.1
-    "2002:7f00:1::1",         # 6to4 of 127.0.0.1
-    "2002:a00:1::",           # 6to4 of 10.0.0.1
-    "::127.0.0.1",            # IPv4-compatible
-    "::10.1.2.3",
-    "::ffff:127.0.0.1",       # IPv4-mapped (refused before too)
-])
+@pytest.mark.parametrize(
+    "addr",
+    [
+        "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+        "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254 (cloud metadata)
+        "64:ff9b::c0a8:101",  # NAT64 of 192.168.1.1
+        "64:ff9b:1::a00:1",  # local-use NAT64 (RFC 8215) of 10.0.0.1
+        "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+        "2002:a00:1::",  # 6to4 of 10.0.0.1
+        "::127.0.0.1",  # IPv4-compatible
+        "::10.1.2.3",
+        "::ffff:127.0.0.1",  # IPv4-mapped (refused before too)
+    ],
+)
 def test_ipv6_addresses_embedding_a_private_ipv4_are_refused(addr: str) -> None:
     with pytest.raises(ValidationError, match="private or local"):
         check_callback_url("https://hooks.example.com/x", resolve=lambda h: [addr])

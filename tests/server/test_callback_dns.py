@@ -46,8 +46,12 @@ def test_slow_callback_lookups_do_not_delay_other_users(live_server, make_accoun
     answers: list[int] = []
 
     def register(i: int) -> None:
-        r = httpx.put(f"{live_server.url}/api/users/callback", headers=alice.headers,
-                      json={"url": f"https://hook{i}.slow.example/x"}, timeout=120)
+        r = httpx.put(
+            f"{live_server.url}/api/users/callback",
+            headers=alice.headers,
+            json={"url": f"https://hook{i}.slow.example/x"},
+            timeout=120,
+        )
         answers.append(r.status_code)
 
     with ThreadPoolExecutor(max_workers=slow) as pool:

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from mediaenhancer_core.exit_codes import ExitCode
 from mediaenhancer_core.db.models import DeviceAuthorization
+from mediaenhancer_core.exit_codes import ExitCode
 
 runner = CliRunner()
 
@@ -49,7 +49,12 @@ def test_admin_commands(server_cli, core, client) -> None:
     assert server_cli("users", "set-password", "admin@example.com", "--password-stdin", input="short\n").exit_code == (
         ExitCode.INVALID_REQUEST
     )
-    assert server_cli("users", "set-password", "admin@example.com", "--password-stdin", input="a new long password\n").exit_code == 0
+    assert (
+        server_cli(
+            "users", "set-password", "admin@example.com", "--password-stdin", input="a new long password\n"
+        ).exit_code
+        == 0
+    )
     assert core.accounts.sign_in("admin@example.com", "a new long password", client_ip="127.0.0.1")
 
     assert server_cli("users", "set-plan", "admin@example.com", "creator").exit_code == 0
@@ -164,7 +169,10 @@ def test_login_with_token_whoami_usage_profile_tokens_logout(cli, make_account, 
     assert list(cli.keyring.store.values()) == [account.token]
 
     whoami = cli("whoami", "--json")
-    assert json.loads(whoami.stdout)["email"] == "cli@example.com" and json.loads(whoami.stdout)["token_source"] == "keyring"
+    assert (
+        json.loads(whoami.stdout)["email"] == "cli@example.com"
+        and json.loads(whoami.stdout)["token_source"] == "keyring"
+    )
     assert "plan Starter" in cli("whoami").stdout
 
     assert json.loads(cli("usage", "--json").stdout)["projects"] == {"used": 0, "limit": 10}

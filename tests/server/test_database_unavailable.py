@@ -22,10 +22,10 @@ from argon2.profiles import CHEAPEST
 from starlette.testclient import TestClient
 
 import mediaenhancer_core.db as dbmod
+from mediaenhancer_core.accounts.passwords import Passwords
 from mediaenhancer_core.client.api import ApiClient
 from mediaenhancer_core.db import Database
 from mediaenhancer_core.errors import DatabaseError
-from mediaenhancer_core.accounts.passwords import Passwords
 from mediaenhancer_core.services import Core
 from mediaenhancer_server import create_app
 
@@ -90,8 +90,17 @@ def own_postgres() -> Iterator[dict[str, object]]:
         subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True, capture_output=True, timeout=60)
 
     run(str(pg_bin / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
-    start = [str(pg_bin / "pg_ctl"), "-D", str(data), "-w", "-l", str(data / "log"), "-o",
-             f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off", "start"]
+    start = [
+        str(pg_bin / "pg_ctl"),
+        "-D",
+        str(data),
+        "-w",
+        "-l",
+        str(data / "log"),
+        "-o",
+        f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off",
+        "start",
+    ]
     run(*start)
     state = {"url": f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", "running": True}
 
@@ -157,12 +166,14 @@ def test_the_api_client_retries_a_503_with_backoff() -> None:
         status = answers[len(seen)]
         seen.append(status)
         if status == 503:
-            return httpx.Response(503, headers={"Retry-After": "2"},
-                                  json={"error": {"code": "database_unavailable", "message": "down"}})
+            return httpx.Response(
+                503, headers={"Retry-After": "2"}, json={"error": {"code": "database_unavailable", "message": "down"}}
+            )
         return httpx.Response(200, json={"ok": True})
 
-    with ApiClient("http://server.test", "me_" + "x" * 43, transport=httpx.MockTransport(handler),
-                   sleep=waits.append) as client:
+    with ApiClient(
+        "http://server.test", "me_" + "x" * 43, transport=httpx.MockTransport(handler), sleep=waits.append
+    ) as client:
         assert client.get("/api/auth/me") == {"ok": True}
     assert seen == [503, 503, 200] and waits == [2.0, 2.0]
 
@@ -172,12 +183,19 @@ def test_the_api_client_gives_up_after_its_retries_and_reports_the_database() ->
 
     def handler(request: httpx.Request) -> httpx.Response:
         calls.append(1)
-        return httpx.Response(503, headers={"Retry-After": "1"},
-                              json={"error": {"code": "database_unavailable", "message": "the database is down"}})
+        return httpx.Response(
+            503,
+            headers={"Retry-After": "1"},
+            json={"error": {"code": "database_unavailable", "message": "the database is down"}},
+        )
 
     waits: list[float] = []
-    with ApiClient("http://server.test", "me_" + "x" * 43, transport=httpx.MockTransport(handler),
-                   sleep=waits.append) as client, pytest.raises(DatabaseError, match="database is down"):
+    with (
+        ApiClient(
+            "http://server.test", "me_" + "x" * 43, transport=httpx.MockTransport(handler), sleep=waits.append
+        ) as client,
+        pytest.raises(DatabaseError, match="database is down"),
+    ):
         client.get("/api/auth/me")
     assert len(calls) == 4 and waits == [1.0, 2.0, 4.0]  # backoff grows past a short Retry-After
 
@@ -189,7 +207,11 @@ def test_a_503_without_retry_after_is_not_retried() -> None:
         calls.append(1)
         return httpx.Response(503, json={"error": {"code": "billing_not_configured", "message": "no Stripe key"}})
 
-    with ApiClient("http://server.test", "me_" + "x" * 43, transport=httpx.MockTransport(handler),
-                   sleep=lambda s: None) as client, pytest.raises(Exception, match="no Stripe key"):
+    with (
+        ApiClient(
+            "http://server.test", "me_" + "x" * 43, transport=httpx.MockTransport(handler), sleep=lambda s: None
+        ) as client,
+        pytest.raises(Exception, match="no Stripe key"),
+    ):
         client.get("/api/subscriptions/current")
     assert len(calls) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from mediaenhancer_core.accounts.security import USER_CODE_ALPHABET
 from mediaenhancer_core.errors import (
     AccessDeniedError,
     AuthorizationPendingError,
@@ -12,7 +13,6 @@ from mediaenhancer_core.errors import (
     SlowDownError,
     ValidationError,
 )
-from mediaenhancer_core.accounts.security import USER_CODE_ALPHABET
 
 
 def test_approved_device_gets_a_working_token_exactly_once(core, make_account, clock) -> None:

@@ -18,8 +18,8 @@ from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 from sqlalchemy import select
 
-from mediaenhancer_core.db.models import ProcessedWebhookEvent, User
 from mediaenhancer_core.accounts.identity import sign_svix
+from mediaenhancer_core.db.models import ProcessedWebhookEvent, User
 
 ISSUER = "https://clerk.test.example"
 AUDIENCE = "mediaenhancer-api"
@@ -79,8 +79,16 @@ def settings_env(settings_env: dict[str, str], jwks: Jwks) -> dict[str, str]:
 
 def make_jwt(key: RSAKey, clock, **overrides: Any) -> str:
     now = int(clock().timestamp())
-    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "user_abc", "iat": now, "nbf": now - 5, "exp": now + 60,
-              "azp": "https://app.example.com", **overrides}
+    claims = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "user_abc",
+        "iat": now,
+        "nbf": now - 5,
+        "exp": now + 60,
+        "azp": "https://app.example.com",
+        **overrides,
+    }
     claims = {k: v for k, v in claims.items() if v is not None}
     return jwt.encode({"alg": "RS256", "kid": key.kid}, claims, key)
 
@@ -104,13 +112,21 @@ def test_a_valid_provider_jwt_authenticates_the_synced_user(client, core, jwks, 
 def test_an_unsynced_user_with_an_email_claim_is_created(client, core, jwks, clock) -> None:
     token = make_jwt(jwks.keys[0], clock, sub="user_new", email="New@Example.com")
     assert client.get("/api/auth/me", headers=bearer(token)).json()["email"] == "new@example.com"
-    assert client.get("/api/auth/me", headers=bearer(make_jwt(jwks.keys[0], clock, sub="user_unknown"))).status_code == 401
+    assert (
+        client.get("/api/auth/me", headers=bearer(make_jwt(jwks.keys[0], clock, sub="user_unknown"))).status_code == 401
+    )
 
 
 @pytest.mark.parametrize(
     "overrides",
-    [{"iss": "https://other.example"}, {"aud": "someone-else"}, {"exp": 1}, {"exp": None}, {"nbf": 4102444800},
-     {"azp": "https://evil.example"}],
+    [
+        {"iss": "https://other.example"},
+        {"aud": "someone-else"},
+        {"exp": 1},
+        {"exp": None},
+        {"nbf": 4102444800},
+        {"azp": "https://evil.example"},
+    ],
     ids=["issuer", "audience", "expired", "no-exp", "not-yet-valid", "azp"],
 )
 def test_provider_jwts_with_wrong_claims_are_refused(client, core, jwks, clock, overrides) -> None:
@@ -164,8 +180,9 @@ def test_provider_jwts_are_refused_when_no_provider_is_configured(database, cloc
 # --- webhooks ---------------------------------------------------------------------------------------
 
 
-def clerk_event(event_type: str, user_id: str = "user_hook", email: str = "hook@example.com", updated_at: int = 1000,
-                **data: Any) -> dict[str, Any]:
+def clerk_event(
+    event_type: str, user_id: str = "user_hook", email: str = "hook@example.com", updated_at: int = 1000, **data: Any
+) -> dict[str, Any]:
     return {
         "type": event_type,
         "object": "event",
@@ -182,16 +199,29 @@ def clerk_event(event_type: str, user_id: str = "user_hook", email: str = "hook@
     }
 
 
-def deliver(client, clock, event: dict[str, Any], *, msg_id: str | None = None, secret: str = WEBHOOK_SECRET,
-            timestamp: int | None = None, body: bytes | None = None, tamper: bool = False):
+def deliver(
+    client,
+    clock,
+    event: dict[str, Any],
+    *,
+    msg_id: str | None = None,
+    secret: str = WEBHOOK_SECRET,
+    timestamp: int | None = None,
+    body: bytes | None = None,
+    tamper: bool = False,
+):
     msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
     raw = body if body is not None else json.dumps(event).encode()
     ts = timestamp if timestamp is not None else int(clock().timestamp())
     signature = sign_svix(secret, msg_id, ts, raw)
     if tamper:
         raw = raw.replace(b"hook@example.com", b"evil@example.com")
-    headers = {"svix-id": msg_id, "svix-timestamp": str(ts), "svix-signature": f"v1,bm9wZQ== {signature}",
-               "Content-Type": "application/json"}
+    headers = {
+        "svix-id": msg_id,
+        "svix-timestamp": str(ts),
+        "svix-signature": f"v1,bm9wZQ== {signature}",
+        "Content-Type": "application/json",
+    }
     return client.post("/api/webhooks/clerk", content=raw, headers=headers)
 
 
@@ -199,7 +229,11 @@ def test_user_created_updated_deleted(client, core, clock) -> None:
     assert deliver(client, clock, clerk_event("user.created")).json() == {"status": "processed"}
     with core.db.session() as s:
         user = s.scalar(select(User).where(User.clerk_user_id == "user_hook"))
-        assert (user.email, user.username, user.avatar_url) == ("hook@example.com", "hooky", "https://img.clerk.com/a.png")
+        assert (user.email, user.username, user.avatar_url) == (
+            "hook@example.com",
+            "hooky",
+            "https://img.clerk.com/a.png",
+        )
     updated = clerk_event("user.updated", email="Renamed@Example.com", updated_at=2000, username="renamed")
     assert deliver(client, clock, updated).status_code == 200
     stale = clerk_event("user.updated", email="stale@example.com", updated_at=1500)
@@ -222,7 +256,10 @@ def test_redelivery_of_the_same_event_changes_nothing(client, core, clock) -> No
     assert deliver(client, clock, event, msg_id="msg_1").json() == {"status": "duplicate"}
     with core.db.session() as s:
         assert s.scalar(select(User.username).where(User.clerk_user_id == "user_dup")) == "changed locally"
-        assert s.scalar(select(ProcessedWebhookEvent.event_type).where(ProcessedWebhookEvent.event_id == "msg_1")) == "user.created"
+        assert (
+            s.scalar(select(ProcessedWebhookEvent.event_type).where(ProcessedWebhookEvent.event_id == "msg_1"))
+            == "user.created"
+        )
 
 
 @pytest.mark.parametrize(
@@ -236,7 +273,9 @@ def test_bad_signatures_are_400_and_change_nothing(client, core, clock, how) -> 
     elif how == "wrong-secret":
         response = deliver(client, clock, event, secret="whsec_" + "b3RoZXItc2VjcmV0LW90aGVyLXNlY3JldC1vdGhlcg==")
     elif how == "stale":
-        response = deliver(client, clock, event, timestamp=int(clock().timestamp()) - 330)  # margin: time passes under load
+        response = deliver(
+            client, clock, event, timestamp=int(clock().timestamp()) - 330
+        )  # margin: time passes under load
     elif how == "future":
         response = deliver(client, clock, event, timestamp=int(clock().timestamp()) + 330)
     else:
@@ -254,7 +293,10 @@ def test_unknown_events_are_acknowledged_and_ignored(client, clock) -> None:
 
 def test_a_verified_provider_email_links_an_existing_built_in_account(client, core, clock) -> None:
     user = core.accounts.create_user("both@example.com", "a long password")
-    assert deliver(client, clock, clerk_event("user.created", user_id="user_both", email="both@example.com")).status_code == 200
+    assert (
+        deliver(client, clock, clerk_event("user.created", user_id="user_both", email="both@example.com")).status_code
+        == 200
+    )
     with core.db.session() as s:
         assert s.get(User, user.id).clerk_user_id == "user_both"
     unverified = clerk_event("user.created", user_id="user_other", email="both@example.com")

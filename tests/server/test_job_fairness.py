@@ -93,8 +93,9 @@ def test_another_user_is_not_held_back_by_a_busy_one(core, jobs, make_account) -
     b1 = jobs.create(bob.id, "denoise")
     assert jobs.claim(a1.id, "elsewhere", timedelta(seconds=60)) is not None  # alice's one slot is busy
     ran: list = []
-    runner = JobRunner(jobs, FakeQueue(), {"denoise": lambda ctx: ran.append(ctx.job.id) or JobOutcome()},
-                       heartbeat_seconds=0.05)
+    runner = JobRunner(
+        jobs, FakeQueue(), {"denoise": lambda ctx: ran.append(ctx.job.id) or JobOutcome()}, heartbeat_seconds=0.05
+    )
     runner.run(str(a2.id))  # alice's message arrives first, and bob's job runs on it
     assert ran == [b1.id] and jobs.load(a2.id).status == "queued"
 
@@ -122,8 +123,9 @@ def test_jobs_waiting_or_running_are_limited_by_plan(media_core, make_account, m
     account = make_account()
     with TestClient(create_app(core=core, prepare_database=False)) as client:
         with open(media_files["tone"], "rb") as fh:
-            media = client.post("/api/media/upload", headers=account.headers,
-                                files={"file": ("tone.wav", fh, "audio/wav")}).json()
+            media = client.post(
+                "/api/media/upload", headers=account.headers, files={"file": ("tone.wav", fh, "audio/wav")}
+            ).json()
         limit = 5  # the Starter plan's jobs in flight
         for _ in range(limit):
             ok = client.post(f"/api/media/{media['id']}/enhance", headers=account.headers, json={"type": "denoise"})

@@ -46,22 +46,45 @@ def settings_env(settings_env: dict[str, str]) -> dict[str, str]:
 def _source(dest: Path) -> Path:
     """Dim, flat, grainy indoor footage; quiet speech under rain."""
     M.ffmpeg(
-        "-i", str(DATA / "video-indoor-steady.mp4"), "-i", str(DATA / "speech-male-en-1.flac"),
-        "-i", str(DATA / "noise-rain-1.flac"),
+        "-i",
+        str(DATA / "video-indoor-steady.mp4"),
+        "-i",
+        str(DATA / "speech-male-en-1.flac"),
+        "-i",
+        str(DATA / "noise-rain-1.flac"),
         "-filter_complex",
         f"[0:v]trim=0:{SECONDS},setpts=PTS-STARTPTS,scale=384:216,eq=contrast=0.55:brightness=-0.12:saturation=0.6,"
         "noise=alls=22:allf=t,format=yuv420p[v];"
         f"[1:a]aresample=48000,atrim=0:{SECONDS},volume=-16dB[s];[2:a]aresample=48000,atrim=0:{SECONDS},volume=-21dB[n];"
         "[s][n]amix=inputs=2:normalize=0:duration=first,aformat=channel_layouts=mono[a]",
-        "-map", "[v]", "-map", "[a]", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "16", "-c:a", "aac",
-        "-b:a", "128k", "-t", str(SECONDS), str(dest))
+        "-map",
+        "[v]",
+        "-map",
+        "[a]",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-crf",
+        "16",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-t",
+        str(SECONDS),
+        str(dest),
+    )
     return dest
 
 
 def _frames(path: Path) -> np.ndarray:
     """Luma and chroma planes of every frame, 8-bit, at the source's size (for comparisons)."""
-    out = subprocess.run([M.FFMPEG, "-v", "error", "-i", str(path), "-vf", "scale=384:216,format=yuv444p",
-                          "-f", "rawvideo", "-"], capture_output=True, check=True).stdout
+    out = subprocess.run(
+        [M.FFMPEG, "-v", "error", "-i", str(path), "-vf", "scale=384:216,format=yuv444p", "-f", "rawvideo", "-"],
+        capture_output=True,
+        check=True,
+    ).stdout
     return np.frombuffer(out, np.uint8).reshape(-1, 3, 216, 384).astype(np.float64)
 
 
@@ -78,18 +101,27 @@ def _pause_noise_db(path: Path, clean: np.ndarray, rate: int) -> float:
     x = data.mean(axis=1)[: len(clean)]
     hop = rate // 100
     n = min(len(x), len(clean)) // hop
-    speech = np.array([np.sqrt(np.mean(clean[i * hop:(i + 1) * hop] ** 2)) for i in range(n)])
+    speech = np.array([np.sqrt(np.mean(clean[i * hop : (i + 1) * hop] ** 2)) for i in range(n)])
     quiet = speech < 10 ** (-55 / 20)
-    quiet = np.array([quiet[max(0, i - 6):i + 7].all() for i in range(n)])
+    quiet = np.array([quiet[max(0, i - 6) : i + 7].all() for i in range(n)])
     assert quiet.sum() > 50, "the speech has pauses to measure in"
-    level = np.concatenate([x[i * hop:(i + 1) * hop] for i in range(n) if quiet[i]])
-    return float(20 * np.log10(np.sqrt(np.mean(level ** 2)) + 1e-12))
+    level = np.concatenate([x[i * hop : (i + 1) * hop] for i in range(n) if quiet[i]])
+    return float(20 * np.log10(np.sqrt(np.mean(level**2)) + 1e-12))
 
 
 def _clean_speech(tmp_path: Path) -> tuple[np.ndarray, int]:
     ref = tmp_path / "clean.wav"
-    M.ffmpeg("-i", str(DATA / "speech-male-en-1.flac"), "-af", f"aresample=48000,atrim=0:{SECONDS},volume=-16dB",
-             "-ac", "1", "-c:a", "pcm_f32le", str(ref))
+    M.ffmpeg(
+        "-i",
+        str(DATA / "speech-male-en-1.flac"),
+        "-af",
+        f"aresample=48000,atrim=0:{SECONDS},volume=-16dB",
+        "-ac",
+        "1",
+        "-c:a",
+        "pcm_f32le",
+        str(ref),
+    )
     data, rate = M.decode_audio(ref)
     return data[:, 0], rate
 
@@ -106,10 +138,17 @@ def test_each_job_type_changes_only_what_it_says(client, core, make_account, tmp
     account = make_account()
     src = _source(tmp_path / "source.mp4")
     media = _upload(client, account, src)
-    bodies = {"colorgrade": {}, "upscale": {"options": {"resolution": "720p"}}, "stabilize": {}, "denoise": {},
-              "auto": {}}
-    jobs = {t: client.post(f"/api/media/{media['id']}/enhance", headers=account.headers,
-                           json={"type": t, **body}).json() for t, body in bodies.items()}
+    bodies = {
+        "colorgrade": {},
+        "upscale": {"options": {"resolution": "720p"}},
+        "stabilize": {},
+        "denoise": {},
+        "auto": {},
+    }
+    jobs = {
+        t: client.post(f"/api/media/{media['id']}/enhance", headers=account.headers, json={"type": t, **body}).json()
+        for t, body in bodies.items()
+    }
     done = {t: _wait(client, account, j["id"], timeout=400) for t, j in jobs.items()}
     out = {t: _result(client, account, job, tmp_path / f"{t}.mp4") for t, job in done.items()}
 
@@ -143,6 +182,8 @@ def test_each_job_type_changes_only_what_it_says(client, core, make_account, tmp
         assert abs(den[:, plane].mean() - src_frames[:, plane].mean()) <= 2.0, plane  # levels and colour kept
     assert _grain(den) < _grain(src_frames) * 0.8
     audio_steps = {s["filter"] for s in done["denoise"]["result"]["plan"]["audio_steps"]}
-    assert "deepfilternet" in audio_steps and not audio_steps & {"leveler", "compressor"}, audio_steps  # noise, not levels
+    assert "deepfilternet" in audio_steps and not audio_steps & {"leveler", "compressor"}, (
+        audio_steps
+    )  # noise, not levels
     steps = {s["filter"] for s in done["denoise"]["result"]["plan"]["video_steps"]}
     assert steps and steps <= {"hqdn3d", "nlmeans", "atadenoise"}, steps

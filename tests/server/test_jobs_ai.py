@@ -26,11 +26,15 @@ def gemini():
 @pytest.fixture
 def settings_env(settings_env: dict[str, str], gemini: GeminiStandIn) -> dict[str, str]:
     gemini.reset()
-    settings_env.update({
-        "MEDIAENHANCER_GEMINI_API_KEY": "test-key", "MEDIAENHANCER_GEMINI_BASE_URL": gemini.base_url,
-        "MEDIAENHANCER_GEMINI_RETRIES": "0", "MEDIAENHANCER_JOB_HEARTBEAT_SECONDS": "0.3",
-        "MEDIAENHANCER_PLANNER": "gemini",
-    })
+    settings_env.update(
+        {
+            "MEDIAENHANCER_GEMINI_API_KEY": "test-key",
+            "MEDIAENHANCER_GEMINI_BASE_URL": gemini.base_url,
+            "MEDIAENHANCER_GEMINI_RETRIES": "0",
+            "MEDIAENHANCER_JOB_HEARTBEAT_SECONDS": "0.3",
+            "MEDIAENHANCER_PLANNER": "gemini",
+        }
+    )
     return settings_env
 
 
@@ -60,8 +64,11 @@ def test_transcribe_job_on_a_plan_with_ai(client, core, make_account, gemini, tm
     core.accounts.set_plan(account.email, "creator")
     gemini.handler = FakeRecogniser()
     media = _upload(client, account, make_speech(tmp_path / "talk.m4a"))
-    r = client.post(f"/api/media/{media['id']}/enhance", headers=account.headers,
-                    json={"type": "transcribe", "options": {"language": "en"}})
+    r = client.post(
+        f"/api/media/{media['id']}/enhance",
+        headers=account.headers,
+        json={"type": "transcribe", "options": {"language": "en"}},
+    )
     assert r.status_code == 202, r.text
     job = _wait(client, account, r.json()["id"])
     assert job["status"] == "succeeded", job
@@ -78,8 +85,11 @@ def test_starter_has_no_ai_and_auto_falls_back_without_it(client, core, make_acc
     media = _upload(client, account, talk)
     refused = client.post(f"/api/media/{media['id']}/enhance", headers=account.headers, json={"type": "transcribe"})
     assert refused.status_code == 403 and "plan" in refused.json()["error"]["message"]
-    job = _wait(client, account, client.post(f"/api/media/{media['id']}/enhance", headers=account.headers,
-                                             json={"type": "auto"}).json()["id"])
+    job = _wait(
+        client,
+        account,
+        client.post(f"/api/media/{media['id']}/enhance", headers=account.headers, json={"type": "auto"}).json()["id"],
+    )
     assert job["status"] == "succeeded"
     assert job["result"]["plan"]["planner"] == "local" and not gemini.calls  # no AI on Starter, even when configured
 
@@ -87,13 +97,23 @@ def test_starter_has_no_ai_and_auto_falls_back_without_it(client, core, make_acc
 def test_auto_job_on_a_paid_plan_asks_gemini_for_the_plan(client, core, make_account, gemini, tmp_path) -> None:
     account = make_account()
     core.accounts.set_plan(account.email, "professional")
-    gemini.answer(json_answer({"content_type": "speech", "problems": [{"kind": "hiss", "severity": 0.7}],
-                               "audio": {"noise_reduction_db": 18, "highpass_hz": 90},
-                               "rationale": "hiss under a voice"}))
+    gemini.answer(
+        json_answer(
+            {
+                "content_type": "speech",
+                "problems": [{"kind": "hiss", "severity": 0.7}],
+                "audio": {"noise_reduction_db": 18, "highpass_hz": 90},
+                "rationale": "hiss under a voice",
+            }
+        )
+    )
     talk = M.make_audio(tmp_path / "talk.wav", 4.0, ("-c:a", "pcm_s16le"), level=0.03, noise=0.004)
     media = _upload(client, account, talk)
-    job = _wait(client, account, client.post(f"/api/media/{media['id']}/enhance", headers=account.headers,
-                                             json={"type": "auto"}).json()["id"])
+    job = _wait(
+        client,
+        account,
+        client.post(f"/api/media/{media['id']}/enhance", headers=account.headers, json={"type": "auto"}).json()["id"],
+    )
     assert job["status"] == "succeeded", job
     assert gemini.calls, "the Gemini planner was not asked"
     plan = job["result"]["plan"]

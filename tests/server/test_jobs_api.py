@@ -18,7 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from standardwebhooks import Webhook
 
 from mediaenhancer_core.jobs.callbacks import user_secret
@@ -39,23 +38,34 @@ def core(media_core):
 
 @pytest.fixture
 def settings_env(settings_env: dict[str, str]) -> dict[str, str]:
-    settings_env.update({
-        "MEDIAENHANCER_JOB_HEARTBEAT_SECONDS": "0.3",
-        "MEDIAENHANCER_JOB_RETRY_BASE_SECONDS": "0.2",
-        "MEDIAENHANCER_EMBEDDED_WORKERS": "2",
-        "MEDIAENHANCER_CALLBACK_ALLOW_PRIVATE": "true",
-    })
+    settings_env.update(
+        {
+            "MEDIAENHANCER_JOB_HEARTBEAT_SECONDS": "0.3",
+            "MEDIAENHANCER_JOB_RETRY_BASE_SECONDS": "0.2",
+            "MEDIAENHANCER_EMBEDDED_WORKERS": "2",
+            "MEDIAENHANCER_CALLBACK_ALLOW_PRIVATE": "true",
+        }
+    )
     return settings_env
 
 
 def _upload(client, account, path: Path) -> dict[str, Any]:
     with open(path, "rb") as fh:
-        r = client.post("/api/media/upload", headers=account.headers, files={"file": (path.name, fh, "application/octet-stream")})
+        r = client.post(
+            "/api/media/upload", headers=account.headers, files={"file": (path.name, fh, "application/octet-stream")}
+        )
     assert r.status_code == 201, r.text
     return r.json()
 
 
-def _wait(client, account, job_id: str, *, timeout: float = 120.0, until: tuple[str, ...] = ("succeeded", "failed", "canceled")) -> dict:
+def _wait(
+    client,
+    account,
+    job_id: str,
+    *,
+    timeout: float = 120.0,
+    until: tuple[str, ...] = ("succeeded", "failed", "canceled"),
+) -> dict:
     deadline = time.monotonic() + timeout
     while True:
         job = client.get(f"/api/jobs/{job_id}", headers=account.headers).json()
@@ -81,8 +91,11 @@ def speech(tmp_path: Path) -> Path:
 def test_enhance_job_runs_the_engine_and_stores_a_linked_result(client, core, make_account, speech, tmp_path) -> None:
     account = make_account()
     media = _upload(client, account, speech)
-    r = client.post(f"/api/media/{media['id']}/enhance", headers=account.headers,
-                    json={"type": "auto", "preset": "podcast", "options": {"format": "flac"}})
+    r = client.post(
+        f"/api/media/{media['id']}/enhance",
+        headers=account.headers,
+        json={"type": "auto", "preset": "podcast", "options": {"format": "flac"}},
+    )
     assert r.status_code == 202, r.text
     assert r.json()["status"] in ("queued", "running", "succeeded")
     job = _wait(client, account, r.json()["id"])
@@ -102,18 +115,30 @@ def test_enhance_job_runs_the_engine_and_stores_a_linked_result(client, core, ma
 def test_jobs_belong_to_their_user_and_requests_are_checked(client, core, make_account, speech) -> None:
     alice, bob = make_account(), make_account()
     media = _upload(client, alice, speech)
-    for body, code in [({"type": "teleport"}, 422), ({"type": "upscale"}, 422), ({}, 422),
-                       ({"type": "auto", "options": {"quality": "ultra"}}, 422),
-                       ({"type": "auto", "plan": {"version": 1, "audio_steps": [{"filter": "amovie", "params": {}}],
-                                                  "output": {}}}, 422),
-                       ({"type": "transcribe"}, 403)]:  # the free plan has no AI features
+    for body, code in [
+        ({"type": "teleport"}, 422),
+        ({"type": "upscale"}, 422),
+        ({}, 422),
+        ({"type": "auto", "options": {"quality": "ultra"}}, 422),
+        (
+            {"type": "auto", "plan": {"version": 1, "audio_steps": [{"filter": "amovie", "params": {}}], "output": {}}},
+            422,
+        ),
+        ({"type": "transcribe"}, 403),
+    ]:  # the free plan has no AI features
         r = client.post(f"/api/media/{media['id']}/enhance", headers=alice.headers, json=body)
         assert r.status_code == code, (body, r.text)
         assert "error" in r.json()
-    assert client.post(f"/api/media/{media['id']}/enhance", headers=bob.headers, json={"type": "auto"}).status_code == 404
-    pending = client.post("/api/media/uploads", headers=alice.headers, json={"filename": "later.wav", "size": 1000}).json()
-    for path, body in [(f"/api/media/{pending['id']}/enhance", {"type": "auto"}),
-                       ("/api/projects", {"name": "Early", "segments": [{"media_id": pending["id"]}]})]:
+    assert (
+        client.post(f"/api/media/{media['id']}/enhance", headers=bob.headers, json={"type": "auto"}).status_code == 404
+    )
+    pending = client.post(
+        "/api/media/uploads", headers=alice.headers, json={"filename": "later.wav", "size": 1000}
+    ).json()
+    for path, body in [
+        (f"/api/media/{pending['id']}/enhance", {"type": "auto"}),
+        ("/api/projects", {"name": "Early", "segments": [{"media_id": pending["id"]}]}),
+    ]:
         early = client.post(path, headers=alice.headers, json=body)  # still uploading: not usable yet
         assert early.status_code == 409 and "not ready" in early.json()["error"]["message"], early.text
     job = client.post(f"/api/media/{media['id']}/enhance", headers=alice.headers, json={"type": "denoise"}).json()
@@ -129,8 +154,11 @@ def test_cancel_stops_a_running_job_and_stores_nothing(client, core, make_accoun
     clip = M.make_video(tmp_path / "long.mp4", 12.0, size="320x240", level=0.03)
     media = _upload(client, account, clip)
     before = client.get("/api/media", headers=account.headers).json()["total"]
-    job = client.post(f"/api/media/{media['id']}/enhance", headers=account.headers,
-                      json={"type": "upscale", "options": {"resolution": "2160p", "quality": "archive"}}).json()
+    job = client.post(
+        f"/api/media/{media['id']}/enhance",
+        headers=account.headers,
+        json={"type": "upscale", "options": {"resolution": "2160p", "quality": "archive"}},
+    ).json()
     assert _wait(client, account, job["id"], until=("running", "succeeded", "failed"))["status"] == "running"
     time.sleep(1.0)
     r = client.post(f"/api/jobs/{job['id']}/cancel", headers=account.headers)
@@ -143,22 +171,33 @@ def test_cancel_stops_a_running_job_and_stores_nothing(client, core, make_accoun
 
 
 def _project(client, account, media_ids: list[str]) -> str:
-    segments = [{"media_id": media_ids[0], "start": 0.5, "end": 1.5,
-                 "transformations": {"titles": [{"text": "One", "start": 0, "duration": 0.5}]}},
-                {"media_id": media_ids[1], "start": 0.0, "end": 1.0, "transformations": {"volume": 0.5, "flip": "h"}}]
+    segments = [
+        {
+            "media_id": media_ids[0],
+            "start": 0.5,
+            "end": 1.5,
+            "transformations": {"titles": [{"text": "One", "start": 0, "duration": 0.5}]},
+        },
+        {"media_id": media_ids[1], "start": 0.0, "end": 1.0, "transformations": {"volume": 0.5, "flip": "h"}},
+    ]
     r = client.post("/api/projects", headers=account.headers, json={"name": "Cut", "segments": segments})
     assert r.status_code == 201, r.text
     return r.json()["id"]
 
 
-def test_export_renders_the_project_and_counts_only_when_it_succeeds(client, core, make_account, tmp_path, tiny_plan) -> None:
+def test_export_renders_the_project_and_counts_only_when_it_succeeds(
+    client, core, make_account, tmp_path, tiny_plan
+) -> None:
     account = make_account()
     a = _upload(client, account, M.make_video(tmp_path / "a.mp4", 2.0, level=0.03))
     b = _upload(client, account, M.make_video(tmp_path / "b.mp4", 2.0, size="160x120", level=0.03))
     project = _project(client, account, [a["id"], b["id"]])
     tiny_plan(account.email, exports=1)
-    r = client.post(f"/api/projects/{project}/export", headers=account.headers,
-                    json={"format": "mp4", "resolution": "720p", "quality": "draft"})
+    r = client.post(
+        f"/api/projects/{project}/export",
+        headers=account.headers,
+        json={"format": "mp4", "resolution": "720p", "quality": "draft"},
+    )
     assert r.status_code == 202, r.text
     export_id, job_id = r.json()["export_id"], r.json()["job"]["id"]
     assert client.get("/api/users/usage", headers=account.headers).json()["exports"]["used"] == 0
@@ -177,11 +216,14 @@ def test_export_renders_the_project_and_counts_only_when_it_succeeds(client, cor
     assert client.get(f"/api/exports/{export_id}", headers=make_account().headers).status_code == 404
 
 
-def test_exports_in_flight_count_and_a_canceled_one_frees_its_place(client, core, make_account, tmp_path, tiny_plan) -> None:
+def test_exports_in_flight_count_and_a_canceled_one_frees_its_place(
+    client, core, make_account, tmp_path, tiny_plan
+) -> None:
     account = make_account()
     a = _upload(client, account, M.make_video(tmp_path / "a.mp4", 2.0, level=0.03))
-    project = client.post("/api/projects", headers=account.headers,
-                          json={"name": "P", "segments": [{"media_id": a["id"]}]}).json()["id"]
+    project = client.post(
+        "/api/projects", headers=account.headers, json={"name": "P", "segments": [{"media_id": a["id"]}]}
+    ).json()["id"]
     tiny_plan(account.email, exports=1)
     client.app.state.jobs.queue.enqueue = lambda jid, delay=0.0: None  # nothing runs: the first stays queued
     first = client.post(f"/api/projects/{project}/export", headers=account.headers, json={"quality": "draft"})
@@ -192,8 +234,10 @@ def test_exports_in_flight_count_and_a_canceled_one_frees_its_place(client, core
     assert canceled["status"] == "canceled"
     exp = client.get(f"/api/exports/{first.json()['export_id']}", headers=account.headers).json()
     assert exp["status"] == "canceled"
-    assert client.post(f"/api/projects/{project}/export", headers=account.headers,
-                       json={"quality": "draft"}).status_code == 202
+    assert (
+        client.post(f"/api/projects/{project}/export", headers=account.headers, json={"quality": "draft"}).status_code
+        == 202
+    )
 
 
 def test_a_failed_export_is_not_counted(client, core, make_account, tmp_path) -> None:
@@ -201,11 +245,16 @@ def test_a_failed_export_is_not_counted(client, core, make_account, tmp_path) ->
     a = _upload(client, account, M.make_video(tmp_path / "a.mp4", 2.0, level=0.03))
     # titles are checked by the rules the export renders by, when the project is saved
     bad_title = {"titles": [{"text": "x", "color": "red;drawbox"}]}
-    r = client.post("/api/projects", headers=account.headers,
-                    json={"name": "Bad", "segments": [{"media_id": a["id"], "transformations": bad_title}]})
+    r = client.post(
+        "/api/projects",
+        headers=account.headers,
+        json={"name": "Bad", "segments": [{"media_id": a["id"], "transformations": bad_title}]},
+    )
     assert r.status_code == 422 and "color" in r.json()["error"]["message"]
     # a media file deleted from storage behind the library's back: the export fails, and is not counted
-    r = client.post("/api/projects", headers=account.headers, json={"name": "Gone", "segments": [{"media_id": a["id"]}]})
+    r = client.post(
+        "/api/projects", headers=account.headers, json={"name": "Gone", "segments": [{"media_id": a["id"]}]}
+    )
     project = r.json()["id"]
     row = core.library.media.get(account.id, __import__("uuid").UUID(a["id"]))
     core.library.storage.delete(row.storage_key)
@@ -262,20 +311,28 @@ def test_registered_callback_gets_a_signed_post_when_the_job_ends(client, core, 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("queue", ["embedded", "redis"])
-def test_a_killed_workers_job_is_finished_by_another_worker(queue, database, storage_env, make_account, tmp_path) -> None:
+def test_a_killed_workers_job_is_finished_by_another_worker(
+    queue, database, storage_env, make_account, tmp_path
+) -> None:
     from argon2.profiles import CHEAPEST
     from starlette.testclient import TestClient
 
-    from mediaenhancer_core.jobs.queue import JobQueue
     from mediaenhancer_core.accounts.passwords import Passwords
+    from mediaenhancer_core.jobs.queue import JobQueue
     from mediaenhancer_core.services import Core
     from mediaenhancer_core.settings import Settings
     from mediaenhancer_server import create_app
 
-    env = {**os.environ, **storage_env, "MEDIAENHANCER_DATABASE_URL": database.url,
-           "MEDIAENHANCER_JOB_LEASE_SECONDS": "3", "MEDIAENHANCER_JOB_SWEEP_SECONDS": "1",
-           "MEDIAENHANCER_JOB_HEARTBEAT_SECONDS": "0.5", "MEDIAENHANCER_QUEUE": queue,
-           "MEDIAENHANCER_QUEUE_NAME": f"test-{uuid.uuid4().hex[:8]}"}
+    env = {
+        **os.environ,
+        **storage_env,
+        "MEDIAENHANCER_DATABASE_URL": database.url,
+        "MEDIAENHANCER_JOB_LEASE_SECONDS": "3",
+        "MEDIAENHANCER_JOB_SWEEP_SECONDS": "1",
+        "MEDIAENHANCER_JOB_HEARTBEAT_SECONDS": "0.5",
+        "MEDIAENHANCER_QUEUE": queue,
+        "MEDIAENHANCER_QUEUE_NAME": f"test-{uuid.uuid4().hex[:8]}",
+    }
     if queue == "redis":
         url = os.environ.get("MEDIAENHANCER_TEST_REDIS_URL")
         if not url:
@@ -291,10 +348,18 @@ def test_a_killed_workers_job_is_finished_by_another_worker(queue, database, sto
         with TestClient(create_app(core=core, prepare_database=False)) as client:
             clip = M.make_video(tmp_path / "clip.mp4", 8.0, size="320x240", level=0.03)
             media = _upload(client, account, clip)
-            job = client.post(f"/api/media/{media['id']}/enhance", headers=account.headers,
-                              json={"type": "upscale", "options": {"resolution": "1080p", "quality": "high"}}).json()
-            first = subprocess.Popen([SERVER, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
+            job = client.post(
+                f"/api/media/{media['id']}/enhance",
+                headers=account.headers,
+                json={"type": "upscale", "options": {"resolution": "1080p", "quality": "high"}},
+            ).json()
+            first = subprocess.Popen(
+                [SERVER, "worker"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
             second = None
             try:
                 running = _wait(client, account, job["id"], timeout=60, until=("running", "succeeded", "failed"))
@@ -302,8 +367,13 @@ def test_a_killed_workers_job_is_finished_by_another_worker(queue, database, sto
                 time.sleep(1.0)
                 os.killpg(first.pid, signal.SIGKILL)  # the worker and its ffmpeg die without a word
                 first.wait(10)
-                second = subprocess.Popen([SERVER, "worker"], env=env, stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.DEVNULL, start_new_session=True)
+                second = subprocess.Popen(
+                    [SERVER, "worker"],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
                 done = _wait(client, account, job["id"], timeout=240)
             finally:
                 for proc in (first, second):
@@ -342,14 +412,26 @@ def test_listing_exports_takes_three_queries_however_many_there_are(client, core
             s.flush()
             for i in range(n):
                 running = i % 2 == 1
-                job = Job(user_id=user, type="export", status="running" if running else "succeeded", progress=40,
-                          lease_owner="elsewhere" if running else None,
-                          lease_expires_at=utcnow() + timedelta(hours=1) if running else None)
+                job = Job(
+                    user_id=user,
+                    type="export",
+                    status="running" if running else "succeeded",
+                    progress=40,
+                    lease_owner="elsewhere" if running else None,
+                    lease_expires_at=utcnow() + timedelta(hours=1) if running else None,
+                )
                 s.add(job)
                 s.flush()
-                s.add(Export(user_id=user, project_id=project.id, job_id=job.id, format="mp4",
-                             status="running" if running else "succeeded",
-                             result_media_id=None if running else uuid.UUID(result)))
+                s.add(
+                    Export(
+                        user_id=user,
+                        project_id=project.id,
+                        job_id=job.id,
+                        format="mp4",
+                        status="running" if running else "succeeded",
+                        result_media_id=None if running else uuid.UUID(result),
+                    )
+                )
 
     def listed() -> tuple[list[dict[str, Any]], int]:
         queries = []

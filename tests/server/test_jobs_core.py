@@ -12,10 +12,11 @@ import time
 import uuid
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
+
 import pytest
 
-from mediaenhancer_core.errors import ConflictError, NotFoundError, PlanError, StorageError, ValidationError
 from mediaenhancer_core.engine.ffmpeg import run
+from mediaenhancer_core.errors import ConflictError, NotFoundError, PlanError, StorageError, ValidationError
 from mediaenhancer_core.jobs.callbacks import CallbackSender, check_callback_url, sign, user_secret, verify
 from mediaenhancer_core.jobs.queue import JobQueue
 from mediaenhancer_core.jobs.runner import JobContext, JobOutcome, JobRunner
@@ -158,7 +159,11 @@ def test_cancel_stops_the_running_ffmpeg(jobs: JobService, user, settings, tools
         t = time.monotonic()
         try:
             # a 60 s real-time render: only a cancel ends it early
-            run([str(tools.ffmpeg), "-re", "-f", "lavfi", "-i", "sine=d=60", "-f", "null", "-"], cancel=ctx.cancel, what="render")
+            run(
+                [str(tools.ffmpeg), "-re", "-f", "lavfi", "-i", "sine=d=60", "-f", "null", "-"],
+                cancel=ctx.cancel,
+                what="render",
+            )
         finally:
             stopped_after["s"] = time.monotonic() - t
         return JobOutcome()
@@ -221,8 +226,14 @@ def test_redis_queue_runs_jobs(jobs: JobService, user, settings_env) -> None:
     url = os.environ.get("MEDIAENHANCER_TEST_REDIS_URL")
     if not url:
         need_service("MEDIAENHANCER_TEST_REDIS_URL is not set; scripts/test starts Redis")
-    settings = Settings.load({**settings_env, "MEDIAENHANCER_QUEUE": "redis", "MEDIAENHANCER_REDIS_URL": url,
-                              "MEDIAENHANCER_QUEUE_NAME": f"test-{uuid.uuid4().hex[:8]}"})
+    settings = Settings.load(
+        {
+            **settings_env,
+            "MEDIAENHANCER_QUEUE": "redis",
+            "MEDIAENHANCER_REDIS_URL": url,
+            "MEDIAENHANCER_QUEUE_NAME": f"test-{uuid.uuid4().hex[:8]}",
+        }
+    )
     _consume("redis", settings, jobs, user)
 
 
@@ -254,7 +265,9 @@ def test_callbacks_are_signed_and_retried_until_delivered(jobs: JobService, user
         jobs.finish(job.id, "w", "succeeded", result={})
         scheduled = []
         key = b"k" * 32
-        sender = CallbackSender(jobs, key, lambda jid, attempt, delay: scheduled.append((attempt, delay)), allow_private=True)
+        sender = CallbackSender(
+            jobs, key, lambda jid, attempt, delay: scheduled.append((attempt, delay)), allow_private=True
+        )
         assert sender.deliver(str(job.id), 1) is False
         assert sender.deliver(str(job.id), 2) is False
         assert sender.deliver(str(job.id), 3) is True
@@ -264,8 +277,11 @@ def test_callbacks_are_signed_and_retried_until_delivered(jobs: JobService, user
         # Standard Webhooks, checked by hand: base64 HMAC-SHA256 of "<id>.<timestamp>.<body>" with the key
         # inside whsec_
         assert secret.startswith("whsec_") and headers["webhook-id"] == str(job.id)
-        mac = hmac.new(base64.b64decode(secret.removeprefix("whsec_")),
-                       f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body, hashlib.sha256)
+        mac = hmac.new(
+            base64.b64decode(secret.removeprefix("whsec_")),
+            f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body,
+            hashlib.sha256,
+        )
         assert "v1," + base64.b64encode(mac.digest()).decode() in headers["webhook-signature"].split()
         assert abs(int(headers["webhook-timestamp"]) - time.time()) < 60
         assert verify(secret, body, headers)
@@ -306,7 +322,11 @@ def test_a_stopping_worker_gives_its_running_job_back(jobs: JobService, user, se
 
     def slow(ctx: JobContext) -> JobOutcome:
         started.set()
-        run([str(tools.ffmpeg), "-re", "-f", "lavfi", "-i", "sine=d=60", "-f", "null", "-"], cancel=ctx.cancel, what="render")
+        run(
+            [str(tools.ffmpeg), "-re", "-f", "lavfi", "-i", "sine=d=60", "-f", "null", "-"],
+            cancel=ctx.cancel,
+            what="render",
+        )
         return JobOutcome()
 
     requeued = []
@@ -336,12 +356,18 @@ def test_lost_queue_messages_are_replaced_by_the_sweep(jobs: JobService, user, s
 
 
 def test_a_failed_jobs_error_code_comes_back_to_the_client() -> None:
-    from mediaenhancer_core.exit_codes import ExitCode, exit_code_for
-    from mediaenhancer_core.errors import QuotaExceededError, RenderError
     from mediaenhancer_core.client.remote import job_error
+    from mediaenhancer_core.errors import QuotaExceededError, RenderError
+    from mediaenhancer_core.exit_codes import ExitCode, exit_code_for
 
-    quota = job_error({"id": "j", "status": "failed", "error": "the Starter plan allows 50 exports a month",
-                       "result": {"error_code": "quota_exceeded"}})
+    quota = job_error(
+        {
+            "id": "j",
+            "status": "failed",
+            "error": "the Starter plan allows 50 exports a month",
+            "result": {"error_code": "quota_exceeded"},
+        }
+    )
     assert isinstance(quota, QuotaExceededError) and exit_code_for(quota) == ExitCode.QUOTA_EXCEEDED
     assert isinstance(job_error({"id": "j", "status": "failed", "error": "x", "result": None}), RenderError)
     assert job_error({"id": "j", "status": "succeeded"}) is None
@@ -350,11 +376,16 @@ def test_a_failed_jobs_error_code_comes_back_to_the_client() -> None:
 def test_a_transcription_job_is_saved_as_srt_and_vtt_beside_its_source(tmp_path) -> None:
     from mediaenhancer_core.client.remote import save_outputs
 
-    job = {"id": "j", "status": "succeeded",
-           "result": {"transcript": {"srt": "1\n00:00:00,000 --> 00:00:01,000\nHi\n", "vtt": "WEBVTT\n\nHi\n"}}}
+    job = {
+        "id": "j",
+        "status": "succeeded",
+        "result": {"transcript": {"srt": "1\n00:00:00,000 --> 00:00:01,000\nHi\n", "vtt": "WEBVTT\n\nHi\n"}},
+    }
     source = tmp_path / "talk.wav"
     assert save_outputs(None, str(source), job, None) == tmp_path / "talk.srt"  # type: ignore[arg-type]
-    assert (tmp_path / "talk.srt").read_text().startswith("1\n") and (tmp_path / "talk.vtt").read_text().startswith("WEBVTT")
+    assert (tmp_path / "talk.srt").read_text().startswith("1\n") and (tmp_path / "talk.vtt").read_text().startswith(
+        "WEBVTT"
+    )
     media_id = str(uuid.uuid4())
     out = tmp_path / "subs"
     out.mkdir()
@@ -368,11 +399,13 @@ def test_a_transcription_job_is_saved_as_srt_and_vtt_beside_its_source(tmp_path)
 def test_job_settings_are_checked(settings_env) -> None:
     from mediaenhancer_core.errors import ConfigError
 
-    for env, pattern in [({"MEDIAENHANCER_JOB_HEARTBEAT_SECONDS": "40"}, "at most half"),
-                         ({"MEDIAENHANCER_JOB_MAX_ATTEMPTS": "0"}, "1 or more"),
-                         ({"MEDIAENHANCER_QUEUE": "rabbit"}, "unknown queue"),
-                         ({"MEDIAENHANCER_QUEUE": "redis"}, "needs MEDIAENHANCER_REDIS_URL"),
-                         ({"MEDIAENHANCER_JOB_LEASE_SECONDS": "-1"}, "more than 0")]:
+    for env, pattern in [
+        ({"MEDIAENHANCER_JOB_HEARTBEAT_SECONDS": "40"}, "at most half"),
+        ({"MEDIAENHANCER_JOB_MAX_ATTEMPTS": "0"}, "1 or more"),
+        ({"MEDIAENHANCER_QUEUE": "rabbit"}, "unknown queue"),
+        ({"MEDIAENHANCER_QUEUE": "redis"}, "needs MEDIAENHANCER_REDIS_URL"),
+        ({"MEDIAENHANCER_JOB_LEASE_SECONDS": "-1"}, "more than 0"),
+    ]:
         with pytest.raises(ConfigError, match=pattern):
             Settings.load({**settings_env, **env})
 
@@ -398,8 +431,9 @@ job_id = "00000000-0000-4000-8000-000000000001"
 queue.enqueue(job_id)
 print(json.dumps({"ran": [str(j) for j in ran], "redis_loaded": sys.modules.get("redis") is not None}))
 """
-    out = subprocess.run([sys.executable, "-c", code, json.dumps(settings_env)], capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(settings_env)], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result == {"ran": ["00000000-0000-4000-8000-000000000001"], "redis_loaded": False}

@@ -33,21 +33,29 @@ def _folders(temp: Path) -> list[Path]:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and PR_SET_PDEATHSIG")
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_a_worker_killed_mid_job_leaves_no_ffmpeg_and_the_next_one_removes_its_folder(
-        database, storage_env, make_account, tmp_path) -> None:
+    database, storage_env, make_account, tmp_path
+) -> None:
     from argon2.profiles import CHEAPEST
     from starlette.testclient import TestClient
 
-    from mediaenhancer_core.jobs.queue import JobQueue
     from mediaenhancer_core.accounts.passwords import Passwords
+    from mediaenhancer_core.jobs.queue import JobQueue
     from mediaenhancer_core.services import Core
     from mediaenhancer_core.settings import Settings
     from mediaenhancer_server import create_app
 
     temp = tmp_path / "worker-temp"
-    env = {**os.environ, **storage_env, "MEDIAENHANCER_DATABASE_URL": database.url, "MEDIAENHANCER_TEMP_DIR": str(temp),
-           "MEDIAENHANCER_JOB_LEASE_SECONDS": "60", "MEDIAENHANCER_JOB_SWEEP_SECONDS": "1",
-           "MEDIAENHANCER_JOB_HEARTBEAT_SECONDS": "0.5", "MEDIAENHANCER_QUEUE": "embedded",
-           "MEDIAENHANCER_QUEUE_NAME": f"test-{uuid.uuid4().hex[:8]}"}
+    env = {
+        **os.environ,
+        **storage_env,
+        "MEDIAENHANCER_DATABASE_URL": database.url,
+        "MEDIAENHANCER_TEMP_DIR": str(temp),
+        "MEDIAENHANCER_JOB_LEASE_SECONDS": "60",
+        "MEDIAENHANCER_JOB_SWEEP_SECONDS": "1",
+        "MEDIAENHANCER_JOB_HEARTBEAT_SECONDS": "0.5",
+        "MEDIAENHANCER_QUEUE": "embedded",
+        "MEDIAENHANCER_QUEUE_NAME": f"test-{uuid.uuid4().hex[:8]}",
+    }
     settings = Settings.load({**env, "MEDIAENHANCER_EMBEDDED_WORKERS": "0"})  # the app only queues
     JobQueue(settings).flush()
     core = Core.open(settings, db=database, passwords=Passwords(CHEAPEST))
@@ -57,10 +65,14 @@ def test_a_worker_killed_mid_job_leaves_no_ffmpeg_and_the_next_one_removes_its_f
         with TestClient(create_app(core=core, prepare_database=False)) as client:
             clip = M.make_video(tmp_path / "clip.mp4", 10.0, size="320x240", level=0.03)
             with open(clip, "rb") as fh:
-                media = client.post("/api/media/upload", headers=account.headers,
-                                    files={"file": ("clip.mp4", fh, "video/mp4")}).json()
-            job = client.post(f"/api/media/{media['id']}/enhance", headers=account.headers,
-                              json={"type": "upscale", "options": {"resolution": "1080p", "quality": "archive"}}).json()
+                media = client.post(
+                    "/api/media/upload", headers=account.headers, files={"file": ("clip.mp4", fh, "video/mp4")}
+                ).json()
+            job = client.post(
+                f"/api/media/{media['id']}/enhance",
+                headers=account.headers,
+                json={"type": "upscale", "options": {"resolution": "1080p", "quality": "archive"}},
+            ).json()
             first = subprocess.Popen([SERVER, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             workers.append(first)
             ffmpeg = _wait_for_child(first.pid, "ffmpeg", timeout=120, also="render.nut")
@@ -79,8 +91,7 @@ def test_a_worker_killed_mid_job_leaves_no_ffmpeg_and_the_next_one_removes_its_f
             from mediaenhancer_core.engine.workdirs import make_workdir, remove_workdir
 
             live = make_workdir("mediaenhancer-thumb-", temp)
-            second = subprocess.Popen([SERVER, "worker"], env=env, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL)
+            second = subprocess.Popen([SERVER, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             workers.append(second)
             deadline = time.monotonic() + 60
             while left.exists() and time.monotonic() < deadline:

@@ -21,8 +21,9 @@ def core(media_core):
 
 def _upload(client, account, path: Path, name: str | None = None, content_type: str = "application/octet-stream"):
     with open(path, "rb") as fh:
-        return client.post("/api/media/upload", headers=account.headers,
-                           files={"file": (name or path.name, fh, content_type)})
+        return client.post(
+            "/api/media/upload", headers=account.headers, files={"file": (name or path.name, fh, content_type)}
+        )
 
 
 def _fetch(client, url: str, **kw) -> httpx.Response:
@@ -36,7 +37,9 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_uploads_are_identified_by_content_listed_downloaded_and_deleted(client, core, make_account, media_files) -> None:
+def test_uploads_are_identified_by_content_listed_downloaded_and_deleted(
+    client, core, make_account, media_files
+) -> None:
     account = make_account()
     clip, tone, still = media_files["clip"], media_files["tone"], media_files["still"]
     # the names lie; the content decides
@@ -49,9 +52,19 @@ def test_uploads_are_identified_by_content_listed_downloaded_and_deleted(client,
     assert v["file_size"] == clip.stat().st_size and v["checksum_sha256"] == _sha(clip)
     assert v["has_thumbnail"] and _fetch(client, v["thumbnail_url"]).content[:3] == b"\xff\xd8\xff"
     audio = _upload(client, account, tone, name="tone.mp4").json()
-    assert (audio["file_type"], audio["mime_type"], audio["width"], audio["has_thumbnail"]) == ("audio", "audio/wav", None, False)
+    assert (audio["file_type"], audio["mime_type"], audio["width"], audio["has_thumbnail"]) == (
+        "audio",
+        "audio/wav",
+        None,
+        False,
+    )
     image = _upload(client, account, still).json()
-    assert (image["file_type"], image["mime_type"], image["duration"], image["width"]) == ("image", "image/png", None, 64)
+    assert (image["file_type"], image["mime_type"], image["duration"], image["width"]) == (
+        "image",
+        "image/png",
+        None,
+        64,
+    )
     assert image["has_thumbnail"]
 
     # the object keys come from ids, never from the names
@@ -61,7 +74,9 @@ def test_uploads_are_identified_by_content_listed_downloaded_and_deleted(client,
 
     listed = client.get("/api/media", headers=account.headers).json()
     assert listed["total"] == 3 and [m["id"] for m in listed["media"]] == [image["id"], audio["id"], v["id"]]
-    assert [m["id"] for m in client.get("/api/media?type=audio", headers=account.headers).json()["media"]] == [audio["id"]]
+    assert [m["id"] for m in client.get("/api/media?type=audio", headers=account.headers).json()["media"]] == [
+        audio["id"]
+    ]
     by_size = client.get("/api/media?sort=file_size", headers=account.headers).json()["media"]
     assert [m["file_size"] for m in by_size] == sorted(m["file_size"] for m in by_size)
     page2 = client.get("/api/media?per_page=2&page=2", headers=account.headers).json()
@@ -93,9 +108,12 @@ def test_text_named_mp4_is_refused_with_415_and_leaves_nothing(client, core, mak
     assert refused.status_code == 415 and refused.json()["error"]["code"] == "input_not_media"
     assert "not audio, video or an image" in refused.json()["error"]["message"]
     # the resumable way too: refused on the first bytes, and the upload is dropped
-    created = client.post("/api/media/uploads", headers=account.headers,
-                          json={"filename": "fake.mp4", "size": fake.stat().st_size}).json()
-    sent = client.patch(created["upload_url"], headers={**account.headers, "Upload-Offset": "0"}, content=fake.read_bytes())
+    created = client.post(
+        "/api/media/uploads", headers=account.headers, json={"filename": "fake.mp4", "size": fake.stat().st_size}
+    ).json()
+    sent = client.patch(
+        created["upload_url"], headers={**account.headers, "Upload-Offset": "0"}, content=fake.read_bytes()
+    )
     assert sent.status_code == 415
     assert client.get(created["upload_url"], headers=account.headers).status_code == 404
     assert client.get("/api/media", headers=account.headers).json()["total"] == 0
@@ -114,7 +132,9 @@ def test_size_limits_413_before_and_while_reading(settings_env, client, core, ma
     assert too_big.status_code == 413 and str(limit) in too_big.json()["error"]["message"]
     # a body larger than the upload declared: refused while reading, and the upload is dropped
     tone = media_files["tone"].read_bytes()
-    created = client.post("/api/media/uploads", headers=account.headers, json={"filename": "t.wav", "size": 1000}).json()
+    created = client.post(
+        "/api/media/uploads", headers=account.headers, json={"filename": "t.wav", "size": 1000}
+    ).json()
 
     def body():
         yield tone[:600]
@@ -124,8 +144,11 @@ def test_size_limits_413_before_and_while_reading(settings_env, client, core, ma
     assert over.status_code == 413 and "1000 bytes" in over.json()["error"]["message"]
     assert client.get(created["upload_url"], headers=account.headers).status_code == 404
     # a multipart upload without Content-Length (chunked) cannot reserve storage
-    chunked = client.post("/api/media/upload", headers={**account.headers, "Content-Type": "multipart/form-data; boundary=x"},
-                          content=iter([b"--x\r\n"]))
+    chunked = client.post(
+        "/api/media/upload",
+        headers={**account.headers, "Content-Type": "multipart/form-data; boundary=x"},
+        content=iter([b"--x\r\n"]),
+    )
     assert chunked.status_code == 411
     assert stored(core) == ([], [])
 
@@ -138,9 +161,13 @@ def test_413_is_answered_before_the_body_is_sent(core, make_account, live_server
     account = make_account()
     host, port = live_server.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall((f"POST /api/media/upload HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {account.token}\r\n"
-                      "Content-Type: multipart/form-data; boundary=x\r\n"
-                      f"Content-Length: {core.settings.max_upload_bytes * 2}\r\n\r\n").encode())
+        sock.sendall(
+            (
+                f"POST /api/media/upload HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {account.token}\r\n"
+                "Content-Type: multipart/form-data; boundary=x\r\n"
+                f"Content-Length: {core.settings.max_upload_bytes * 2}\r\n\r\n"
+            ).encode()
+        )
         answer = sock.recv(65536).decode("latin-1")  # no byte of the body was sent: a reader would wait forever
     assert answer.startswith("HTTP/1.1 413"), answer[:200]
 
@@ -240,15 +267,20 @@ def test_range_requests(client, make_account, media_files) -> None:
 def test_resumable_upload_continues_from_the_stored_offset(client, core, make_account, long_wav, storage_kind) -> None:
     account = make_account()
     data = long_wav.read_bytes()
-    created = client.post("/api/media/uploads", headers=account.headers,
-                          json={"filename": "long.wav", "size": len(data), "checksum_sha256": _sha(long_wav)})
+    created = client.post(
+        "/api/media/uploads",
+        headers=account.headers,
+        json={"filename": "long.wav", "size": len(data), "checksum_sha256": _sha(long_wav)},
+    )
     assert created.status_code == 201
     up = created.json()
     assert up["offset"] == 0 and up["part_size"] == PART and up["size"] == len(data)
     usage = client.get("/api/users/usage", headers=account.headers).json()
     assert usage["uploads"] == {"in_progress": 1, "reserved_bytes": len(data)}
     # a first request that ends after 7 MiB (as if the connection dropped there)
-    first = client.patch(up["upload_url"], headers={**account.headers, "Upload-Offset": "0"}, content=data[: 7 * 1024 * 1024])
+    first = client.patch(
+        up["upload_url"], headers={**account.headers, "Upload-Offset": "0"}, content=data[: 7 * 1024 * 1024]
+    )
     offset = first.json()["offset"]
     # S3 keeps whole parts only; the local backend every byte
     assert offset == (PART if storage_kind == "s3" else 7 * 1024 * 1024) and not first.json()["complete"]
@@ -256,7 +288,9 @@ def test_resumable_upload_continues_from_the_stored_offset(client, core, make_ac
     assert status.json()["offset"] == offset and status.headers["upload-offset"] == str(offset)
     wrong = client.patch(up["upload_url"], headers={**account.headers, "Upload-Offset": "0"}, content=data[:10])
     assert wrong.status_code == 409 and wrong.json()["error"]["offset"] == offset
-    done = client.patch(up["upload_url"], headers={**account.headers, "Upload-Offset": str(offset)}, content=data[offset:])
+    done = client.patch(
+        up["upload_url"], headers={**account.headers, "Upload-Offset": str(offset)}, content=data[offset:]
+    )
     assert done.status_code == 200 and done.json()["complete"]
     media = done.json()["media"]
     assert media["status"] == "ready" and media["file_size"] == len(data) and media["checksum_sha256"] == _sha(long_wav)
@@ -264,8 +298,9 @@ def test_resumable_upload_continues_from_the_stored_offset(client, core, make_ac
     assert stored(core)[1] == []
 
 
-def test_an_upload_sent_whole_to_s3_is_identified_without_reading_it_back(client, core, make_account, long_wav,
-                                                                          media_files, storage_kind, monkeypatch) -> None:
+def test_an_upload_sent_whole_to_s3_is_identified_without_reading_it_back(
+    client, core, make_account, long_wav, media_files, storage_kind, monkeypatch
+) -> None:
     """On S3 the probe reads the first and last bytes that went through the server, not the stored
     object: no read-back for audio sent in one request (form or resumable). A video still reads the
     object for its thumbnail; an upload whose window lacks what ffprobe needs, or that arrived in
@@ -287,10 +322,12 @@ def test_an_upload_sent_whole_to_s3_is_identified_without_reading_it_back(client
     remote = storage_kind == "s3"
 
     form = _upload(client, account, long_wav).json()
-    created = client.post("/api/media/uploads", headers=account.headers,
-                          json={"filename": "long.wav", "size": len(data)}).json()
-    resumable = client.patch(created["upload_url"], headers={**account.headers, "Upload-Offset": "0"},
-                             content=data).json()["media"]
+    created = client.post(
+        "/api/media/uploads", headers=account.headers, json={"filename": "long.wav", "size": len(data)}
+    ).json()
+    resumable = client.patch(
+        created["upload_url"], headers={**account.headers, "Upload-Offset": "0"}, content=data
+    ).json()["media"]
     for media in (form, resumable):
         assert (media["file_type"], media["audio_codec"], media["status"]) == ("audio", "pcm_s16le", "ready")
         assert abs(media["duration"] - 60.0) < 0.01 and media["file_size"] == len(data)
@@ -308,7 +345,9 @@ def test_an_upload_sent_whole_to_s3_is_identified_without_reading_it_back(client
 
 
 @pytest.mark.parametrize("storage_kind", ["local"], indirect=True)
-def test_twenty_concurrent_uploads_never_exceed_the_quota(core, make_account, media_files, tiny_plan, live_server) -> None:
+def test_twenty_concurrent_uploads_never_exceed_the_quota(
+    core, make_account, media_files, tiny_plan, live_server
+) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     account = make_account()
@@ -319,8 +358,12 @@ def test_twenty_concurrent_uploads_never_exceed_the_quota(core, make_account, me
 
     def upload(i: int) -> httpx.Response:
         with open(tone, "rb") as fh:
-            return httpx.post(f"{live_server.url}/api/media/upload", headers=account.headers,
-                              files={"file": (f"tone-{i}.wav", fh, "audio/wav")}, timeout=60)
+            return httpx.post(
+                f"{live_server.url}/api/media/upload",
+                headers=account.headers,
+                files={"file": (f"tone-{i}.wav", fh, "audio/wav")},
+                timeout=60,
+            )
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         answers = list(pool.map(upload, range(20)))
@@ -339,8 +382,9 @@ def test_twenty_concurrent_uploads_never_exceed_the_quota(core, make_account, me
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-def test_a_damaged_file_that_looks_like_media_is_refused_with_422(client, core, make_account, media_files,
-                                                                  tmp_path) -> None:
+def test_a_damaged_file_that_looks_like_media_is_refused_with_422(
+    client, core, make_account, media_files, tmp_path
+) -> None:
     """An MP4 cut off before its moov: its first bytes say MP4, ffprobe cannot read it. On S3 the
     window's probe fails too, and the stored object's probe gives the refusal; nothing is kept."""
     account = make_account()
@@ -356,7 +400,9 @@ def test_a_damaged_file_that_looks_like_media_is_refused_with_422(client, core, 
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-def test_media_longer_than_the_plan_allows_is_refused_with_402(client, core, make_account, media_files, tiny_plan) -> None:
+def test_media_longer_than_the_plan_allows_is_refused_with_402(
+    client, core, make_account, media_files, tiny_plan
+) -> None:
     account = make_account()
     tiny_plan(account.email, duration=1)
     refused = _upload(client, account, media_files["clip"])
@@ -373,36 +419,61 @@ def test_projects_with_ordered_segments(client, core, make_account, media_files,
     tiny_plan(account.email, projects=2)
     clip = _upload(client, account, media_files["clip"]).json()
     tone = _upload(client, account, media_files["tone"]).json()
-    created = client.post("/api/projects", headers=account.headers, json={
-        "name": "Trailer", "description": "cut", "segments": [
-            {"media_id": clip["id"], "start": 0.5, "end": 1.5, "transformations": {"volume": 0.5, "rotate": 90}},
-            {"media_id": tone["id"], "track": "audio", "transformations": {"duck": True}},
-        ]})
+    created = client.post(
+        "/api/projects",
+        headers=account.headers,
+        json={
+            "name": "Trailer",
+            "description": "cut",
+            "segments": [
+                {"media_id": clip["id"], "start": 0.5, "end": 1.5, "transformations": {"volume": 0.5, "rotate": 90}},
+                {"media_id": tone["id"], "track": "audio", "transformations": {"duck": True}},
+            ],
+        },
+    )
     assert created.status_code == 201, created.text
     p = created.json()
     assert [(s["track"], s["position"]) for s in p["segments"]] == [("audio", 0), ("main", 0)]
     assert p["duration"] == 1.0
     pid = p["id"]
-    added = client.post(f"/api/projects/{pid}/segments", headers=account.headers,
-                        json={"media_id": clip["id"], "start": 0, "end": 0.5, "position": 0}).json()
+    added = client.post(
+        f"/api/projects/{pid}/segments",
+        headers=account.headers,
+        json={"media_id": clip["id"], "start": 0, "end": 0.5, "position": 0},
+    ).json()
     main = [s for s in added["segments"] if s["track"] == "main"]
     assert [s["start"] for s in main] == [0.0, 0.5] and added["duration"] == 1.5
     order = [main[1]["id"], main[0]["id"]]
-    reordered = client.put(f"/api/projects/{pid}/segments/order", headers=account.headers,
-                           json={"segment_ids": order}).json()
+    reordered = client.put(
+        f"/api/projects/{pid}/segments/order", headers=account.headers, json={"segment_ids": order}
+    ).json()
     assert [s["id"] for s in reordered["segments"] if s["track"] == "main"] == order
-    bad_order = client.put(f"/api/projects/{pid}/segments/order", headers=account.headers, json={"segment_ids": order[:1]})
+    bad_order = client.put(
+        f"/api/projects/{pid}/segments/order", headers=account.headers, json={"segment_ids": order[:1]}
+    )
     assert bad_order.status_code == 422
-    changed = client.put(f"/api/projects/{pid}/segments/{order[0]}", headers=account.headers,
-                         json={"end": 2.0, "transformations": {"flip": "h"}}).json()
+    changed = client.put(
+        f"/api/projects/{pid}/segments/{order[0]}",
+        headers=account.headers,
+        json={"end": 2.0, "transformations": {"flip": "h"}},
+    ).json()
     seg = next(s for s in changed["segments"] if s["id"] == order[0])
     assert seg["end"] == 2.0 and seg["transformations"] == {"flip": "h"}
-    for body in ({"end": 0.1, "start": 0.2}, {"end": 99.0}, {"transformations": {"explode": True}},
-                 {"transformations": {"rotate": 45}}):
-        assert client.put(f"/api/projects/{pid}/segments/{order[0]}", headers=account.headers, json=body).status_code == 422
+    for body in (
+        {"end": 0.1, "start": 0.2},
+        {"end": 99.0},
+        {"transformations": {"explode": True}},
+        {"transformations": {"rotate": 45}},
+    ):
+        assert (
+            client.put(f"/api/projects/{pid}/segments/{order[0]}", headers=account.headers, json=body).status_code
+            == 422
+        )
     removed = client.delete(f"/api/projects/{pid}/segments/{order[0]}", headers=account.headers).json()
     assert [(s["position"], s["id"]) for s in removed["segments"] if s["track"] == "main"] == [(0, order[1])]
-    renamed = client.put(f"/api/projects/{pid}", headers=account.headers, json={"name": "Final", "status": "active"}).json()
+    renamed = client.put(
+        f"/api/projects/{pid}", headers=account.headers, json={"name": "Final", "status": "active"}
+    ).json()
     assert (renamed["name"], renamed["status"]) == ("Final", "active")
     assert client.put(f"/api/projects/{pid}", headers=account.headers, json={"status": "nope"}).status_code == 422
     listed = client.get("/api/projects", headers=account.headers).json()

@@ -86,11 +86,12 @@ def test_refusals_have_their_exit_codes(cli, account, media_files, tiny_plan) ->
     assert "upgrade" in full.output and "Traceback" not in full.output
 
 
-def test_an_interrupted_upload_resumes_with_the_same_command(cli, core, live_server, account, long_wav, storage_kind,
-                                                             tmp_path) -> None:
+def test_an_interrupted_upload_resumes_with_the_same_command(
+    cli, core, live_server, account, long_wav, storage_kind, tmp_path
+) -> None:
     from mediaenhancer_core.client.api import ApiClient
-    from mediaenhancer_core.errors import ServerUnreachableError
     from mediaenhancer_core.client.transfer import ResumeState, upload_file
+    from mediaenhancer_core.errors import ServerUnreachableError
 
     state = ResumeState(tmp_path / "cache")
     part = core.settings.upload_part_bytes
@@ -183,10 +184,12 @@ def test_tables_keep_ids_and_names_whole_at_80_columns_and_in_a_pipe(cli, media_
     added = json.loads(cli("projects", "add", pid, media[named.name], "--end", "0.5", "--json").stdout)
     segment = added["segments"][0]["id"]
     tokens = [t["id"] for t in json.loads(cli("tokens", "list", "--json").stdout)]
-    views = {("media", "list"): ((*media.values(),), (named.name, media_files["clip"].name)),
-             ("projects", "list"): ((pid,), ()),
-             ("projects", "show", pid): ((segment, media[named.name]), ()),
-             ("tokens", "list"): ((*tokens,), ())}
+    views = {
+        ("media", "list"): ((*media.values(),), (named.name, media_files["clip"].name)),
+        ("projects", "list"): ((pid,), ()),
+        ("projects", "show", pid): ((segment, media[named.name]), ()),
+        ("tokens", "list"): ((*tokens,), ()),
+    }
     for args, (ids, names) in views.items():
         for key, value in TERMINAL_80.items():
             monkeypatch.setenv(key, value)
@@ -225,7 +228,10 @@ def test_commands_take_a_unique_id_prefix(cli, media_files) -> None:
     other = next(c for c in "0123456789abcdef" if not video.startswith(c) and not tone.startswith(c))
     missing = cli("media", "info", other * 6)
     assert missing.exit_code == ExitCode.NOT_FOUND
-    assert missing.output.strip() == f"mediaenhancer: error: no media {other * 6}; list yours with `mediaenhancer media list`"
+    assert (
+        missing.output.strip()
+        == f"mediaenhancer: error: no media {other * 6}; list yours with `mediaenhancer media list`"
+    )
     short = cli("media", "rm", video[:3])
     assert short.exit_code == ExitCode.NOT_FOUND and "at least 4" in short.output
     assert cli("media", "info", video, "--json").exit_code == 0  # nothing was deleted
@@ -243,14 +249,19 @@ def test_an_ambiguous_prefix_is_refused_with_its_own_exit_code(cli, core, accoun
     listed = json.loads(cli("tokens", "list", "--json").stdout)
     mine = {t["name"]: t["id"] for t in listed}
     # give the two new tokens ids that share their first 6 characters
-    twins = {"one": uuid.UUID("abcdef01-0000-4000-8000-000000000001"), "two": uuid.UUID("abcdef02-0000-4000-8000-000000000002")}
+    twins = {
+        "one": uuid.UUID("abcdef01-0000-4000-8000-000000000001"),
+        "two": uuid.UUID("abcdef02-0000-4000-8000-000000000002"),
+    }
     with core.db.session() as session:
         for name, new_id in twins.items():
             session.execute(update(ApiToken).where(ApiToken.id == uuid.UUID(mine[name])).values(id=new_id))
     both = cli("tokens", "revoke", "abcdef")
     assert both.exit_code == ExitCode.AMBIGUOUS_ID == 47
-    assert both.output.strip() == ("mediaenhancer: error: abcdef is ambiguous: 2 token ids start with it "
-                                   "(abcdef01-0, abcdef02-0); give more characters")
+    assert both.output.strip() == (
+        "mediaenhancer: error: abcdef is ambiguous: 2 token ids start with it "
+        "(abcdef01-0, abcdef02-0); give more characters"
+    )
     names = {t["name"] for t in json.loads(cli("tokens", "list", "--json").stdout)}
     assert {"one", "two"} <= names  # nothing revoked
     one = cli("tokens", "revoke", "abcdef01")

@@ -117,12 +117,19 @@ def storage_env(settings_env, s3_url, proxy):
 
     bucket = f"fault-{uuid.uuid4().hex[:20]}"
     s3_client(s3_url).create_bucket(Bucket=bucket)
-    settings_env.update({
-        "MEDIAENHANCER_STORAGE_BACKEND": "s3", "MEDIAENHANCER_S3_ENDPOINT_URL": proxy.url, "MEDIAENHANCER_S3_BUCKET": bucket,
-        "MEDIAENHANCER_S3_ACCESS_KEY_ID": "testing", "MEDIAENHANCER_S3_SECRET_ACCESS_KEY": "testing-secret",
-        "MEDIAENHANCER_S3_MAX_ATTEMPTS": "2", "MEDIAENHANCER_S3_TIMEOUT_SECONDS": "5",
-        "MEDIAENHANCER_UPLOAD_PART_BYTES": str(5 * 1024 * 1024), "MEDIAENHANCER_STORAGE_REAP_INTERVAL_SECONDS": "0",
-    })
+    settings_env.update(
+        {
+            "MEDIAENHANCER_STORAGE_BACKEND": "s3",
+            "MEDIAENHANCER_S3_ENDPOINT_URL": proxy.url,
+            "MEDIAENHANCER_S3_BUCKET": bucket,
+            "MEDIAENHANCER_S3_ACCESS_KEY_ID": "testing",
+            "MEDIAENHANCER_S3_SECRET_ACCESS_KEY": "testing-secret",
+            "MEDIAENHANCER_S3_MAX_ATTEMPTS": "2",
+            "MEDIAENHANCER_S3_TIMEOUT_SECONDS": "5",
+            "MEDIAENHANCER_UPLOAD_PART_BYTES": str(5 * 1024 * 1024),
+            "MEDIAENHANCER_STORAGE_REAP_INTERVAL_SECONDS": "0",
+        }
+    )
     return settings_env
 
 
@@ -145,8 +152,9 @@ def _post(client, account, path: Path):
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
-def test_s3_failing_mid_upload_aborts_it_answers_503_and_a_retry_succeeds(client, core, make_account, long_wav,
-                                                                        proxy, s3_url, storage_env) -> None:
+def test_s3_failing_mid_upload_aborts_it_answers_503_and_a_retry_succeeds(
+    client, core, make_account, long_wav, proxy, s3_url, storage_env
+) -> None:
     account = make_account()
     bucket = storage_env["MEDIAENHANCER_S3_BUCKET"]
     proxy.mode = "fail-parts"
@@ -165,8 +173,9 @@ def test_s3_failing_mid_upload_aborts_it_answers_503_and_a_retry_succeeds(client
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-def test_s3_unreachable_answers_503_with_nothing_left(client, core, make_account, media_files, proxy, s3_url,
-                                                    storage_env) -> None:
+def test_s3_unreachable_answers_503_with_nothing_left(
+    client, core, make_account, media_files, proxy, s3_url, storage_env
+) -> None:
     account = make_account()
     proxy.mode = "down"
     failed = _post(client, account, media_files["tone"])
@@ -181,8 +190,9 @@ def test_s3_unreachable_answers_503_with_nothing_left(client, core, make_account
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-def test_the_database_failing_after_the_bytes_were_stored_leaves_no_object(client, core, make_account, media_files,
-                                                                         monkeypatch, s3_url, storage_env) -> None:
+def test_the_database_failing_after_the_bytes_were_stored_leaves_no_object(
+    client, core, make_account, media_files, monkeypatch, s3_url, storage_env
+) -> None:
     from sqlalchemy.exc import OperationalError
 
     account = make_account()
@@ -204,8 +214,9 @@ def test_the_database_failing_after_the_bytes_were_stored_leaves_no_object(clien
 
 def _serve(env: dict[str, str], port: int) -> subprocess.Popen:
     code = "from mediaenhancer_server.cli import main; main()"
-    proc = subprocess.Popen([sys.executable, "-c", code, "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -219,21 +230,34 @@ def _serve(env: dict[str, str], port: int) -> subprocess.Popen:
 
 @pytest.mark.parametrize("kind", ["local", "s3"])
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
-def test_a_server_killed_mid_upload_leaves_what_the_reaper_removes(kind, settings_env, database, s3_url, make_account,
-                                                                 long_wav, monkeypatch) -> None:
+def test_a_server_killed_mid_upload_leaves_what_the_reaper_removes(
+    kind, settings_env, database, s3_url, make_account, long_wav, monkeypatch
+) -> None:
     import uuid
 
     from mediaenhancer_server.cli import app as server_app
 
     env = dict(settings_env)
     env.pop("MEDIAENHANCER_S3_ENDPOINT_URL", None)
-    env.update({"MEDIAENHANCER_DATABASE_URL": database.url, "MEDIAENHANCER_STORAGE_REAP_INTERVAL_SECONDS": "0",
-                "MEDIAENHANCER_UPLOAD_PART_BYTES": str(5 * 1024 * 1024), "MEDIAENHANCER_STORAGE_BACKEND": kind})
+    env.update(
+        {
+            "MEDIAENHANCER_DATABASE_URL": database.url,
+            "MEDIAENHANCER_STORAGE_REAP_INTERVAL_SECONDS": "0",
+            "MEDIAENHANCER_UPLOAD_PART_BYTES": str(5 * 1024 * 1024),
+            "MEDIAENHANCER_STORAGE_BACKEND": kind,
+        }
+    )
     if kind == "s3":
         bucket = f"kill-{uuid.uuid4().hex[:20]}"
         s3_client(s3_url).create_bucket(Bucket=bucket)
-        env.update({"MEDIAENHANCER_S3_ENDPOINT_URL": s3_url, "MEDIAENHANCER_S3_BUCKET": bucket,
-                    "MEDIAENHANCER_S3_ACCESS_KEY_ID": "testing", "MEDIAENHANCER_S3_SECRET_ACCESS_KEY": "testing-secret"})
+        env.update(
+            {
+                "MEDIAENHANCER_S3_ENDPOINT_URL": s3_url,
+                "MEDIAENHANCER_S3_BUCKET": bucket,
+                "MEDIAENHANCER_S3_ACCESS_KEY_ID": "testing",
+                "MEDIAENHANCER_S3_SECRET_ACCESS_KEY": "testing-secret",
+            }
+        )
     from mediaenhancer_core.services import Core
     from mediaenhancer_core.settings import Settings
 
@@ -244,11 +268,16 @@ def test_a_server_killed_mid_upload_leaves_what_the_reaper_removes(kind, setting
     base = f"http://127.0.0.1:{port}"
     try:
         data = long_wav.read_bytes()
-        up = httpx.post(f"{base}/api/media/uploads", headers=account.headers,
-                        json={"filename": "long.wav", "size": len(data)}).json()
+        up = httpx.post(
+            f"{base}/api/media/uploads", headers=account.headers, json={"filename": "long.wav", "size": len(data)}
+        ).json()
         sock = socket.create_connection(("127.0.0.1", port))
-        sock.sendall((f"PATCH {up['upload_url']} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {account.token}\r\n"
-                      f"Upload-Offset: 0\r\nContent-Length: {len(data)}\r\n\r\n").encode())
+        sock.sendall(
+            (
+                f"PATCH {up['upload_url']} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {account.token}\r\n"
+                f"Upload-Offset: 0\r\nContent-Length: {len(data)}\r\n\r\n"
+            ).encode()
+        )
         sock.sendall(data[: 8 * 1024 * 1024])  # the rest never comes: the server is killed first
         deadline = time.monotonic() + 30
         while httpx.get(f"{base}{up['upload_url']}", headers=account.headers).json()["offset"] == 0:

@@ -65,8 +65,9 @@ def _refused(answer, defence: str) -> None:
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-def test_an_id3_tagged_playlist_with_an_http_segment_fetches_nothing(client, core, make_account, listener,
-                                                                     defence) -> None:
+def test_an_id3_tagged_playlist_with_an_http_segment_fetches_nothing(
+    client, core, make_account, listener, defence
+) -> None:
     account = make_account()
     answer = _upload(client, account, playlist(listener.url("/x.ts")), "x.mp3")
     assert listener.requests == []
@@ -76,8 +77,9 @@ def test_an_id3_tagged_playlist_with_an_http_segment_fetches_nothing(client, cor
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-def test_an_id3_tagged_playlist_with_a_file_segment_reads_no_server_file(client, core, make_account, tmp_path,
-                                                                         listener, defence) -> None:
+def test_an_id3_tagged_playlist_with_a_file_segment_reads_no_server_file(
+    client, core, make_account, tmp_path, listener, defence
+) -> None:
     account = make_account()
     secret = server_secret(tmp_path / "server-private")
     body = playlist(f"file://{secret}")
@@ -101,8 +103,9 @@ def _id3(size: int) -> bytes:
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-def test_a_long_id3_tag_is_judged_by_what_follows_it_even_across_requests(client, core, make_account, tmp_path,
-                                                                          listener) -> None:
+def test_a_long_id3_tag_is_judged_by_what_follows_it_even_across_requests(
+    client, core, make_account, tmp_path, listener
+) -> None:
     """A resumable upload whose first request ends inside a 300 kB tag: the bytes after the tag are
     read back from storage when the upload finishes. MP3 audio there is accepted; a playlist is not."""
     import subprocess
@@ -111,18 +114,38 @@ def test_a_long_id3_tag_is_judged_by_what_follows_it_even_across_requests(client
 
     account = make_account()
     plain = tmp_path / "plain.mp3"
-    subprocess.run([M.FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", "sine=f=440:d=2", "-c:a", "libmp3lame",
-                    "-write_id3v2", "0", str(plain)], check=True)
+    subprocess.run(
+        [
+            M.FFMPEG,
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=440:d=2",
+            "-c:a",
+            "libmp3lame",
+            "-write_id3v2",
+            "0",
+            str(plain),
+        ],
+        check=True,
+    )
     tagged = _id3(300_000) + plain.read_bytes()
     hidden = _id3(300_000) + playlist(listener.url("/z.ts"))[10:]
     for name, data, accepted in (("song.mp3", tagged, True), ("hidden.mp3", hidden, False)):
-        up = client.post("/api/media/uploads", headers=account.headers,
-                         json={"filename": name, "size": len(data)}).json()
-        first = client.patch(up["upload_url"], headers={**account.headers, "Upload-Offset": "0"}, content=data[:100_000])
+        up = client.post(
+            "/api/media/uploads", headers=account.headers, json={"filename": name, "size": len(data)}
+        ).json()
+        first = client.patch(
+            up["upload_url"], headers={**account.headers, "Upload-Offset": "0"}, content=data[:100_000]
+        )
         assert first.status_code == 200, first.text  # nothing to judge yet: still inside the tag
         offset = first.json()["offset"]
-        rest = client.patch(up["upload_url"], headers={**account.headers, "Upload-Offset": str(offset)},
-                            content=data[offset:])
+        rest = client.patch(
+            up["upload_url"], headers={**account.headers, "Upload-Offset": str(offset)}, content=data[offset:]
+        )
         if accepted:
             assert rest.status_code == 200 and rest.json()["complete"], rest.text
             media = rest.json()["media"]

@@ -39,8 +39,11 @@ def test_database_queue_keys_and_media_are_private(settings_env, media_files, lo
         user = core.accounts.create_user("files@example.com", "correct horse battery")
         _, token = core.tokens.create(user.id, "t")
         with open(media_files["clip"], "rb") as fh:
-            answer = client.post("/api/media/upload", headers={"Authorization": f"Bearer {token}"},
-                                 files={"file": ("clip.mp4", fh, "video/mp4")})
+            answer = client.post(
+                "/api/media/upload",
+                headers={"Authorization": f"Bearer {token}"},
+                files={"file": ("clip.mp4", fh, "video/mp4")},
+            )
         assert answer.status_code == 201, answer.text
     core.close()
     data = settings.data_dir

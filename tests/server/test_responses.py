@@ -24,10 +24,12 @@ def test_a_real_answer_fits_and_a_broken_one_does_not(app, client, make_account)
     account = make_account()
     profile = client.get("/api/users/profile", headers=account.headers).json()
     check_response(app, _answer("/api/users/profile", profile))  # what the API sends fits
-    for broken in ({k: v for k, v in profile.items() if k != "email"},  # a required field missing
-                   {**profile, "has_password": "yes"},  # a wrong type
-                   {**profile, "plan": {"id": "free"}},  # a nested object missing a field
-                   {**profile, "shoe_size": 43}):  # a field no model declares
+    for broken in (
+        {k: v for k, v in profile.items() if k != "email"},  # a required field missing
+        {**profile, "has_password": "yes"},  # a wrong type
+        {**profile, "plan": {"id": "free"}},  # a nested object missing a field
+        {**profile, "shoe_size": 43},
+    ):  # a field no model declares
         with pytest.raises(AssertionError, match="does not fit Profile"):
             check_response(app, _answer("/api/users/profile", broken))
     check_response(app, _answer("/api/users/profile", {"error": {}}, status=404))  # errors are not the model's

@@ -20,9 +20,14 @@ PART = 5 * 1024 * 1024
 def _storage(url: str, checksum: str) -> tuple[S3Storage, list[dict[str, str]]]:
     bucket = f"test-{uuid.uuid4().hex[:20]}"
     s3_client(url).create_bucket(Bucket=bucket)
-    storage = S3Storage(bucket=bucket, endpoint_url=url, access_key_id=S3_KEYS["MEDIAENHANCER_S3_ACCESS_KEY_ID"],
-                        secret_access_key=S3_KEYS["MEDIAENHANCER_S3_SECRET_ACCESS_KEY"], addressing_style="path",
-                        checksum=checksum)
+    storage = S3Storage(
+        bucket=bucket,
+        endpoint_url=url,
+        access_key_id=S3_KEYS["MEDIAENHANCER_S3_ACCESS_KEY_ID"],
+        secret_access_key=S3_KEYS["MEDIAENHANCER_S3_SECRET_ACCESS_KEY"],
+        addressing_style="path",
+        checksum=checksum,
+    )
     sent: list[dict[str, str]] = []
 
     def record(request: Any, **_: Any) -> None:
@@ -87,13 +92,24 @@ def test_a_resumed_upload_keeps_the_algorithm_listparts_reports(s3_url: str) -> 
     loopback server does not, so its answer is stubbed here) instead of trusting its own setting."""
     from botocore.stub import Stubber
 
-    storage = S3Storage(bucket="any", endpoint_url=s3_url, access_key_id="k", secret_access_key="s",
-                        addressing_style="path", checksum="off")
+    storage = S3Storage(
+        bucket="any",
+        endpoint_url=s3_url,
+        access_key_id="k",
+        secret_access_key="s",
+        addressing_style="path",
+        checksum="off",
+    )
     try:
         with Stubber(storage.client) as stub:
-            stub.add_response("list_parts", {"Parts": [{"PartNumber": 1, "Size": PART, "ETag": '"e"',
-                                                        "ChecksumCRC32": "AAAAAA=="}],
-                                             "ChecksumAlgorithm": "CRC32", "IsTruncated": False})
+            stub.add_response(
+                "list_parts",
+                {
+                    "Parts": [{"PartNumber": 1, "Size": PART, "ETag": '"e"', "ChecksumCRC32": "AAAAAA=="}],
+                    "ChecksumAlgorithm": "CRC32",
+                    "IsTruncated": False,
+                },
+            )
             assert storage.upload_offset("media/c", "u-1", part_size=PART) == PART
         assert storage.upload_checksum("u-1") == "CRC32"
         assert storage.upload_checksum("never-seen") is None  # unknown: the setting decides ("off")
@@ -139,8 +155,9 @@ def test_parts_with_a_checksum_are_not_hashed_again_for_the_signature(s3_url: st
             if checksum == "crc32":
                 assert signed == ["UNSIGNED-PAYLOAD"] * 2
             else:
-                assert sorted(signed) == sorted([hashlib.sha256(data[:PART]).hexdigest(),
-                                                 hashlib.sha256(data[PART:]).hexdigest()])
+                assert sorted(signed) == sorted(
+                    [hashlib.sha256(data[:PART]).hexdigest(), hashlib.sha256(data[PART:]).hexdigest()]
+                )
         finally:
             storage.close()
 

@@ -28,14 +28,18 @@ def _csrf(html: str) -> str:
 
 def _sign_up(client, email: str, password: str = PASSWORD):
     token = _csrf(client.get("/signup").text)
-    return client.post("/signup", data={"email": email, "password": password, "password_confirm": password,
-                                        "csrf_token": token}, follow_redirects=False)
+    return client.post(
+        "/signup",
+        data={"email": email, "password": password, "password_confirm": password, "csrf_token": token},
+        follow_redirects=False,
+    )
 
 
 def _sign_in(client, email: str, password: str = PASSWORD):
     token = _csrf(client.get("/signin").text)
-    return client.post("/signin", data={"email": email, "password": password, "csrf_token": token},
-                       follow_redirects=False)
+    return client.post(
+        "/signin", data={"email": email, "password": password, "csrf_token": token}, follow_redirects=False
+    )
 
 
 def _users(core) -> int:
@@ -158,9 +162,15 @@ def smtp_sink():
 
 @pytest.fixture
 def smtp_env(verifying_env: dict[str, str], smtp_sink: SmtpSink) -> dict[str, str]:
-    verifying_env.update({"MEDIAENHANCER_MAIL_BACKEND": "smtp", "MEDIAENHANCER_SMTP_HOST": "127.0.0.1",
-                          "MEDIAENHANCER_SMTP_PORT": str(smtp_sink.port), "MEDIAENHANCER_SMTP_SECURITY": "none",
-                          "MEDIAENHANCER_MAIL_FROM": "Media Enhancer <accounts@media.example>"})
+    verifying_env.update(
+        {
+            "MEDIAENHANCER_MAIL_BACKEND": "smtp",
+            "MEDIAENHANCER_SMTP_HOST": "127.0.0.1",
+            "MEDIAENHANCER_SMTP_PORT": str(smtp_sink.port),
+            "MEDIAENHANCER_SMTP_SECURITY": "none",
+            "MEDIAENHANCER_MAIL_FROM": "Media Enhancer <accounts@media.example>",
+        }
+    )
     return verifying_env
 
 

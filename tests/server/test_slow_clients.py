@@ -25,8 +25,15 @@ def guarded_server(core) -> Iterator[int]:
     saved = (GuardedH11Protocol.header_timeout, GuardedH11Protocol.body_timeout)
     configure(header_timeout=1.0, body_timeout=2.0)
     port = free_port()
-    config = uvicorn.Config(create_app(core=core, prepare_database=False), host="127.0.0.1", port=port,
-                            log_config=None, access_log=False, lifespan="off", http=PROTOCOL)
+    config = uvicorn.Config(
+        create_app(core=core, prepare_database=False),
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        http=PROTOCOL,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -69,18 +76,22 @@ def test_a_connection_that_never_finishes_its_headers_is_closed(guarded_server) 
 
 def test_a_stalled_body_is_closed(guarded_server) -> None:
     sock = _connect(guarded_server)
-    sock.sendall(b"POST /api/device/code HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                 b"Content-Length: 100\r\n\r\n{\"client_name\": ")
+    sock.sendall(
+        b"POST /api/device/code HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 100\r\n\r\n{"client_name": '
+    )
     assert _closed_by_server(sock)
 
 
 def test_a_body_that_keeps_coming_is_served(guarded_server) -> None:
     body = b'{"client_name": "' + b"x" * 40 + b'"}'
     sock = _connect(guarded_server)
-    sock.sendall(b"POST /api/device/code HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                 b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+    sock.sendall(
+        b"POST /api/device/code HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+    )
     for i in range(0, len(body), 4):  # about 3 s in all, longer than the body timeout, never a long pause
-        sock.sendall(body[i:i + 4])
+        sock.sendall(body[i : i + 4])
         time.sleep(0.25)
     answer = b""
     with sock:

@@ -24,8 +24,9 @@ def _csrf(html: str) -> str:
 
 def _sign_in(client, email: str) -> None:
     token = _csrf(client.get("/signin").text)
-    answer = client.post("/signin", data={"email": email, "password": PASSWORD, "csrf_token": token},
-                         follow_redirects=False)
+    answer = client.post(
+        "/signin", data={"email": email, "password": PASSWORD, "csrf_token": token}, follow_redirects=False
+    )
     assert answer.status_code == 303
 
 
@@ -52,8 +53,9 @@ def test_the_admin_cli_says_what_a_reset_does(settings_env, core, make_account, 
     for key, value in settings_env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("MEDIAENHANCER_DATABASE_URL", core.db.url)
-    result = CliRunner().invoke(app, ["users", "set-password", account.email, "--password-stdin"],
-                                input="another good passphrase\n")
+    result = CliRunner().invoke(
+        app, ["users", "set-password", account.email, "--password-stdin"], input="another good passphrase\n"
+    )
     assert result.exit_code == 0, result.output
     assert "tokens were revoked" in result.output
     core.accounts.cache.forget_user(account.id)
@@ -100,8 +102,9 @@ def test_database_errors_do_not_carry_sql_parameters(core, caplog) -> None:
     assert "hidden due to hide_parameters" in str(info.value) or "parameters" not in str(info.value)
 
 
-def test_an_unexpected_database_error_in_a_request_logs_no_parameters(client, core, make_account, caplog,
-                                                                     monkeypatch) -> None:
+def test_an_unexpected_database_error_in_a_request_logs_no_parameters(
+    client, core, make_account, caplog, monkeypatch
+) -> None:
     account = make_account()
     secret_name = "Quarterly layoffs draft"
 

@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from argon2.profiles import CHEAPEST
 
-from mediaenhancer_core.errors import InvalidCredentialsError, RateLimitedError
 from mediaenhancer_core.accounts.passwords import Passwords
+from mediaenhancer_core.errors import InvalidCredentialsError, RateLimitedError
 
 from .conftest import PASSWORD
 

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from mediaenhancer_core.accounts.security import hash_secret
 from mediaenhancer_core.db.models import ApiToken
 from mediaenhancer_core.errors import NotFoundError, UnauthorizedError, ValidationError
-from mediaenhancer_core.accounts.security import hash_secret
 
 
 def test_tokens_are_stored_only_as_their_hash(core, make_account) -> None:

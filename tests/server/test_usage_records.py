@@ -18,8 +18,11 @@ from tests.server.test_jobs_api import _upload, _wait
 
 
 def _project(client, account, media_ids: list[str]) -> str:
-    r = client.post("/api/projects", headers=account.headers,
-                    json={"name": "Cut", "segments": [{"media_id": media_ids[0], "start": 0.0, "end": 1.0}]})
+    r = client.post(
+        "/api/projects",
+        headers=account.headers,
+        json={"name": "Cut", "segments": [{"media_id": media_ids[0], "start": 0.0, "end": 1.0}]},
+    )
     assert r.status_code == 201, r.text
     return r.json()["id"]
 
@@ -45,7 +48,9 @@ def test_deleting_the_project_keeps_the_months_exports_counted(client, core, mak
     a = _upload(client, account, M.make_video(tmp_path / "a.mp4", 2.0, level=0.03))
     project = _project(client, account, [a["id"]])
     tiny_plan(account.email, exports=1)
-    r = client.post(f"/api/projects/{project}/export", headers=account.headers, json={"format": "mp4", "quality": "draft"})
+    r = client.post(
+        f"/api/projects/{project}/export", headers=account.headers, json={"format": "mp4", "quality": "draft"}
+    )
     assert r.status_code == 202, r.text
     assert _wait(client, account, r.json()["job"]["id"])["status"] == "succeeded"
     assert client.get("/api/users/usage", headers=account.headers).json()["exports"]["used"] == 1
@@ -62,19 +67,32 @@ def test_migration_0005_gives_earlier_exports_their_records(backend, fresh_datab
     user_id, project_id = uuid.uuid4(), uuid.uuid4()
     done = datetime.now(UTC).replace(microsecond=0)
     with db.session() as s:
-        s.execute(text("INSERT INTO users (id, email, disabled) VALUES (:id, 'old@example.com', false)"),
-                  {"id": user_id if backend == "postgresql" else user_id.hex})
+        s.execute(
+            text("INSERT INTO users (id, email, disabled) VALUES (:id, 'old@example.com', false)"),
+            {"id": user_id if backend == "postgresql" else user_id.hex},
+        )
     with db.engine.begin() as conn:
         uid = user_id if backend == "postgresql" else user_id.hex
         pid = project_id if backend == "postgresql" else project_id.hex
-        conn.execute(text("INSERT INTO projects (id, user_id, name, status, settings) VALUES (:p, :u, 'P', 'draft', '{}')"),
-                     {"p": pid, "u": uid})
+        conn.execute(
+            text("INSERT INTO projects (id, user_id, name, status, settings) VALUES (:p, :u, 'P', 'draft', '{}')"),
+            {"p": pid, "u": uid},
+        )
         for status in ("succeeded", "succeeded", "failed"):
             eid = uuid.uuid4()
-            conn.execute(text("INSERT INTO exports (id, user_id, project_id, format, status, progress, completed_at) "
-                              "VALUES (:e, :u, :p, 'mp4', :s, 100, :t)"),
-                         {"e": eid if backend == "postgresql" else eid.hex, "u": uid, "p": pid, "s": status,
-                          "t": done if backend == "postgresql" else done.replace(tzinfo=None)})
+            conn.execute(
+                text(
+                    "INSERT INTO exports (id, user_id, project_id, format, status, progress, completed_at) "
+                    "VALUES (:e, :u, :p, 'mp4', :s, 100, :t)"
+                ),
+                {
+                    "e": eid if backend == "postgresql" else eid.hex,
+                    "u": uid,
+                    "p": pid,
+                    "s": status,
+                    "t": done if backend == "postgresql" else done.replace(tzinfo=None),
+                },
+            )
     db.upgrade()
     with db.session() as s:
         s.execute(text("DELETE FROM projects"))  # the user deletes the project: its exports go with it

@@ -38,12 +38,17 @@ def test_forms_without_a_matching_csrf_token_are_refused(client, make_account) -
     assert "httponly" in set_cookie and "samesite=lax" in set_cookie
 
 
-@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example", "/\\evil.example", "javascript:alert(1)"])
+@pytest.mark.parametrize(
+    "target", ["//evil.example/x", "https://evil.example", "/\\evil.example", "javascript:alert(1)"]
+)
 def test_sign_in_never_redirects_off_site(client, make_account, target) -> None:
     make_account("redirect@example.com")
     token = _csrf(client.get("/signin").text)
-    response = client.post("/signin", data={"email": "redirect@example.com", "password": PASSWORD, "csrf_token": token,
-                                            "next": target}, follow_redirects=False)
+    response = client.post(
+        "/signin",
+        data={"email": "redirect@example.com", "password": PASSWORD, "csrf_token": token, "next": target},
+        follow_redirects=False,
+    )
     assert response.status_code == 303 and response.headers["location"] == "/account"
 
 
@@ -60,10 +65,16 @@ def test_pages_need_a_session_and_sign_out_ends_it(client, make_account) -> None
     assert client.get("/account", follow_redirects=False).status_code == 303
 
 
-@pytest.mark.parametrize(("typed", "lands"), [
-    ("/login", "/signin"), ("/login?next=%2Fpricing", "/signin?next=%2Fpricing"),
-    ("/login?next=%2F%2Fevil.example", "/signin?next=%2Faccount"), ("/register", "/signup"), ("/logout", "/account"),
-])
+@pytest.mark.parametrize(
+    ("typed", "lands"),
+    [
+        ("/login", "/signin"),
+        ("/login?next=%2Fpricing", "/signin?next=%2Fpricing"),
+        ("/login?next=%2F%2Fevil.example", "/signin?next=%2Faccount"),
+        ("/register", "/signup"),
+        ("/logout", "/account"),
+    ],
+)
 def test_addresses_people_type_lead_to_the_pages(client, typed, lands) -> None:
     # a browser that asks for /login gets the sign-in page, not the API's JSON 404
     response = client.get(typed, follow_redirects=False)
@@ -101,8 +112,10 @@ def test_sign_up_can_be_closed(settings_env, database, clock, backend) -> None:
         page = client.get("/signup")
         assert page.status_code == 403 and "Sign-up is closed" in page.text
         token = _csrf(client.get("/signin").text)
-        refused = client.post("/signup", data={"email": "x@example.com", "password": PASSWORD, "password_confirm": PASSWORD,
-                                               "csrf_token": token})
+        refused = client.post(
+            "/signup",
+            data={"email": "x@example.com", "password": PASSWORD, "password_confirm": PASSWORD, "csrf_token": token},
+        )
         assert refused.status_code == 403
     from mediaenhancer_core.errors import NotFoundError
 

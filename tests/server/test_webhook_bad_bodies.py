@@ -11,8 +11,8 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from mediaenhancer_core.db.models import ProcessedWebhookEvent, User
 from mediaenhancer_core.accounts.identity import sign_svix
+from mediaenhancer_core.db.models import ProcessedWebhookEvent, User
 
 from .stripe_standin import sign
 
@@ -42,22 +42,40 @@ def _stripe(client, body: bytes, timestamp: int | None = None):
 def _clerk(client, body: bytes):
     msg_id = f"msg_{uuid.uuid4().hex}"
     ts = int(time.time())
-    headers = {"svix-id": msg_id, "svix-timestamp": str(ts), "svix-signature": sign_svix(CLERK_SECRET, msg_id, ts, body),
-               "Content-Type": "application/json"}
+    headers = {
+        "svix-id": msg_id,
+        "svix-timestamp": str(ts),
+        "svix-signature": sign_svix(CLERK_SECRET, msg_id, ts, body),
+        "Content-Type": "application/json",
+    }
     return client.post("/api/webhooks/clerk", content=body, headers=headers)
 
 
 def _stripe_event(created: object) -> bytes:
-    return json.dumps({"id": "evt_big", "type": "customer.subscription.updated", "created": created,
-                       "data": {"object": {"id": "sub_1", "object": "subscription", "customer": "cus_1",
-                                           "status": "active"}}}).encode()
+    return json.dumps(
+        {
+            "id": "evt_big",
+            "type": "customer.subscription.updated",
+            "created": created,
+            "data": {"object": {"id": "sub_1", "object": "subscription", "customer": "cus_1", "status": "active"}},
+        }
+    ).encode()
 
 
 def _clerk_event(updated_at: object) -> bytes:
-    return json.dumps({"type": "user.updated", "data": {
-        "id": "user_big", "primary_email_address_id": "e1", "updated_at": updated_at,
-        "email_addresses": [{"id": "e1", "email_address": "big@example.com", "verification": {"status": "verified"}}],
-    }}).encode()
+    return json.dumps(
+        {
+            "type": "user.updated",
+            "data": {
+                "id": "user_big",
+                "primary_email_address_id": "e1",
+                "updated_at": updated_at,
+                "email_addresses": [
+                    {"id": "e1", "email_address": "big@example.com", "verification": {"status": "verified"}}
+                ],
+            },
+        }
+    ).encode()
 
 
 def _assert_4xx(response) -> None:

@@ -24,6 +24,15 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from mediaenhancer_core.accounts.security import (
+    format_user_code,
+    hash_secret,
+    new_secret,
+    new_user_code,
+    normalize_user_code,
+)
+from mediaenhancer_core.accounts.throttle import AttemptCounter
+from mediaenhancer_core.accounts.tokens import ApiTokens
 from mediaenhancer_core.accounts.users import Principal
 from mediaenhancer_core.db import Database
 from mediaenhancer_core.db.models import DeviceAuthorization
@@ -36,9 +45,6 @@ from mediaenhancer_core.errors import (
     UnauthorizedError,
     ValidationError,
 )
-from mediaenhancer_core.accounts.security import format_user_code, hash_secret, new_secret, new_user_code, normalize_user_code
-from mediaenhancer_core.accounts.throttle import AttemptCounter
-from mediaenhancer_core.accounts.tokens import ApiTokens
 
 __all__ = ["DeviceAuthorizations", "DeviceStart", "PendingDevice", "SLOW_DOWN_STEP"]
 
@@ -89,8 +95,13 @@ class DeviceAuthorizations:
         """A new code pair; at most ``codes_per_ip`` per client address in the window (RFC 8628
         section 5.1: creating codes en masse would make guessing a live one easier)."""
         with self.db.session() as session:
-            self.counter.hit(session, f"device-code-ip:{client_ip}", limit=self.codes_per_ip, window=self.window,
-                             what="login codes from your address")
+            self.counter.hit(
+                session,
+                f"device-code-ip:{client_ip}",
+                limit=self.codes_per_ip,
+                window=self.window,
+                what="login codes from your address",
+            )
         client_name = " ".join((client_name or "mediaenhancer CLI").split())[:100] or "mediaenhancer CLI"
         device_code = new_secret(DEVICE_CODE_PREFIX)
         now = self.clock()
@@ -98,7 +109,9 @@ class DeviceAuthorizations:
             user_code = new_user_code()
             try:
                 with self.db.session() as session:
-                    session.execute(delete(DeviceAuthorization).where(DeviceAuthorization.expires_at < now - timedelta(days=1)))
+                    session.execute(
+                        delete(DeviceAuthorization).where(DeviceAuthorization.expires_at < now - timedelta(days=1))
+                    )
                     session.add(
                         DeviceAuthorization(
                             device_code_hash=hash_secret(device_code),
@@ -151,17 +164,22 @@ class DeviceAuthorizations:
         code = normalize_user_code(user_code)
         key = self._guess(principal.user_id)
         with self.db.session() as session:
-            result = cast(CursorResult[Any], session.execute(
-                update(DeviceAuthorization)
-                .where(
-                    DeviceAuthorization.user_code == code,
-                    DeviceAuthorization.status == "pending",
-                    DeviceAuthorization.expires_at > self.clock(),
-                )
-                .values(status=status, user_id=principal.user_id)
-            ))
+            result = cast(
+                CursorResult[Any],
+                session.execute(
+                    update(DeviceAuthorization)
+                    .where(
+                        DeviceAuthorization.user_code == code,
+                        DeviceAuthorization.status == "pending",
+                        DeviceAuthorization.expires_at > self.clock(),
+                    )
+                    .values(status=status, user_id=principal.user_id)
+                ),
+            )
             if not result.rowcount:
-                raise NotFoundError("this code is unknown, used or expired; run `mediaenhancer login` again for a new one")
+                raise NotFoundError(
+                    "this code is unknown, used or expired; run `mediaenhancer login` again for a new one"
+                )
         self._found(key)
 
     def poll(self, device_code: str) -> str:
@@ -176,10 +194,14 @@ class DeviceAuthorizations:
             if row is None or row.status == "consumed":
                 raise DeviceCodeExpiredError("unknown or already used device code; run `mediaenhancer login` again")
             if row.expires_at <= now:
-                raise DeviceCodeExpiredError("the login code expired before it was approved; run `mediaenhancer login` again")
+                raise DeviceCodeExpiredError(
+                    "the login code expired before it was approved; run `mediaenhancer login` again"
+                )
             if row.status == "denied":
                 raise AccessDeniedError("the login was denied in the browser")
-            too_fast = row.last_polled_at is not None and now - row.last_polled_at < timedelta(seconds=row.interval_seconds)
+            too_fast = row.last_polled_at is not None and now - row.last_polled_at < timedelta(
+                seconds=row.interval_seconds
+            )
             row.last_polled_at = now
             if too_fast:
                 row.interval_seconds += SLOW_DOWN_STEP
@@ -189,11 +211,14 @@ class DeviceAuthorizations:
                 session.commit()
                 raise AuthorizationPendingError("waiting for the user to approve the login in the browser")
             # approved: exchange exactly once
-            claimed = cast(CursorResult[Any], session.execute(
-                update(DeviceAuthorization)
-                .where(DeviceAuthorization.id == row.id, DeviceAuthorization.status == "approved")
-                .values(status="consumed")
-            ))
+            claimed = cast(
+                CursorResult[Any],
+                session.execute(
+                    update(DeviceAuthorization)
+                    .where(DeviceAuthorization.id == row.id, DeviceAuthorization.status == "approved")
+                    .values(status="consumed")
+                ),
+            )
             if not claimed.rowcount:
                 raise DeviceCodeExpiredError("this device code was already used; run `mediaenhancer login` again")
             assert row.user_id is not None

@@ -29,11 +29,10 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mediaenhancer_core.accounts.users import Principal, normalize_email
 from mediaenhancer_core.accounts.authcache import AuthCache
+from mediaenhancer_core.accounts.users import Principal, normalize_email
 from mediaenhancer_core.db import Database
 from mediaenhancer_core.db.models import ApiToken, ProcessedWebhookEvent, User, WebSession
-from mediaenhancer_core.jsonbody import parse_json
 from mediaenhancer_core.errors import (
     AccountDisabledError,
     ConflictError,
@@ -42,6 +41,7 @@ from mediaenhancer_core.errors import (
     ValidationError,
     WebhookSignatureError,
 )
+from mediaenhancer_core.jsonbody import parse_json
 
 __all__ = [
     "ProviderTokenVerifier",
@@ -109,9 +109,7 @@ class ProviderTokenVerifier:
         with self._lock:
             age = time.monotonic() - self._fetched_at
             stale = self._keys is None or age > JWKS_TTL_SECONDS
-            unknown_kid = (
-                kid is not None and self._keys is not None and all(k.kid != kid for k in self._keys.keys)
-            )
+            unknown_kid = kid is not None and self._keys is not None and all(k.kid != kid for k in self._keys.keys)
             if stale or (unknown_kid and age > JWKS_REFRESH_MIN_SECONDS):
                 document = self.fetch_json(self.jwks_url)
                 try:
@@ -202,8 +200,9 @@ def _webhook(secret: str) -> Any:
         base64.b64decode(raw, validate=True)
         return Webhook(secret)
     except (binascii.Error, ValueError, RuntimeError, EmptyWebhookSecretError) as exc:
-        raise WebhookSignatureError("the webhook secret is empty or not valid base64 after 'whsec_'; copy it "
-                                    "again") from exc
+        raise WebhookSignatureError(
+            "the webhook secret is empty or not valid base64 after 'whsec_'; copy it again"
+        ) from exc
 
 
 def sign_svix(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
@@ -294,7 +293,9 @@ class ClerkWebhooks:
         user = session.scalar(select(User).where(User.clerk_user_id == clerk_id))
         if user is None:
             if email is None:
-                raise ValidationError("data.email_addresses: the user has no primary email", field="data.email_addresses")
+                raise ValidationError(
+                    "data.email_addresses: the user has no primary email", field="data.email_addresses"
+                )
             user = _link_or_create(session, clerk_id, email, verified=verified)
         elif updated_at is not None and user.idp_updated_at is not None and updated_at <= user.idp_updated_at:
             return None  # an older update delivered late: keep the newer state
@@ -323,7 +324,9 @@ class ClerkWebhooks:
         now = self.clock()
         user.deleted_at = now
         user.disabled = True
-        session.execute(update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)).values(revoked_at=now))
+        session.execute(
+            update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)).values(revoked_at=now)
+        )
         session.execute(delete(WebSession).where(WebSession.user_id == user.id))
         return user.id
 

@@ -67,8 +67,17 @@ class OutboxMailer:
 
 
 class SmtpMailer:
-    def __init__(self, *, host: str, port: int, security: str, username: str | None, password: str | None,
-                 timeout: float, sender: str) -> None:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        security: str,
+        username: str | None,
+        password: str | None,
+        timeout: float,
+        sender: str,
+    ) -> None:
         self.host, self.port, self.security = host, port, security
         self.username, self.password, self.timeout, self.sender = username, password, timeout, sender
 
@@ -95,9 +104,14 @@ class SmtpMailer:
 def mailer_from_settings(settings: Settings) -> Mailer:
     if settings.mail_backend == "smtp":
         assert settings.smtp_host is not None  # Settings.validate
-        return SmtpMailer(host=settings.smtp_host, port=settings.smtp_port, security=settings.smtp_security,
-                          username=settings.smtp_username,
-                          password=settings.smtp_password.reveal() if settings.smtp_password else None,
-                          timeout=settings.smtp_timeout_seconds, sender=settings.mail_from)
+        return SmtpMailer(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            security=settings.smtp_security,
+            username=settings.smtp_username,
+            password=settings.smtp_password.reveal() if settings.smtp_password else None,
+            timeout=settings.smtp_timeout_seconds,
+            sender=settings.mail_from,
+        )
     assert settings.data_dir is not None
     return OutboxMailer(settings.data_dir / "outbox", settings.mail_from)

@@ -40,7 +40,8 @@ def validate_password(password: str, *, user_inputs: tuple[str, ...] = ()) -> No
         hint = (result.get("feedback") or {}).get("warning") or "it is too easy to guess"
         raise ValidationError(
             f"password: {hint.rstrip('.').lower() if hint else 'too easy to guess'}; "
-            "use a longer one, e.g. a few unrelated words", field="password"
+            "use a longer one, e.g. a few unrelated words",
+            field="password",
         )
 
 
@@ -51,9 +52,7 @@ class Passwords:
     """
 
     def __init__(self, parameters: argon2.Parameters | None = None) -> None:
-        self._hasher = (
-            argon2.PasswordHasher.from_parameters(parameters) if parameters else argon2.PasswordHasher()
-        )
+        self._hasher = argon2.PasswordHasher.from_parameters(parameters) if parameters else argon2.PasswordHasher()
         self._dummy: str | None = None  # made on first use: each hash takes the profile's memory (64 MiB)
         self._lock = threading.Lock()
 

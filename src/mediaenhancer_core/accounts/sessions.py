@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 
+from mediaenhancer_core.accounts.security import hash_secret, new_secret
 from mediaenhancer_core.accounts.users import Principal
 from mediaenhancer_core.db import Database
 from mediaenhancer_core.db.models import User, WebSession
-from mediaenhancer_core.accounts.security import hash_secret, new_secret
 
 __all__ = ["WebSessions"]
 
@@ -31,7 +31,12 @@ class WebSessions:
         with self.db.session() as session:
             session.execute(delete(WebSession).where(WebSession.expires_at <= now))
             session.add(
-                WebSession(user_id=principal.user_id, token_hash=hash_secret(secret), created_at=now, expires_at=now + self.lifetime)
+                WebSession(
+                    user_id=principal.user_id,
+                    token_hash=hash_secret(secret),
+                    created_at=now,
+                    expires_at=now + self.lifetime,
+                )
             )
         return secret
 

@@ -76,7 +76,8 @@ class AttemptCounter:
 
     def give_back(self, session: Session, key: str) -> None:
         session.execute(
-            update(SignInThrottle).where(SignInThrottle.key == key, SignInThrottle.failures > 0)
+            update(SignInThrottle)
+            .where(SignInThrottle.key == key, SignInThrottle.failures > 0)
             .values(failures=SignInThrottle.failures - 1)
         )
 

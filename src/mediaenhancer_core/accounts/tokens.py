@@ -17,12 +17,12 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from mediaenhancer_core.accounts.users import Principal
 from mediaenhancer_core.accounts.authcache import AuthCache
+from mediaenhancer_core.accounts.security import constant_time_equals, hash_secret, new_secret
+from mediaenhancer_core.accounts.users import Principal
 from mediaenhancer_core.db import Database
 from mediaenhancer_core.db.models import ApiToken, User
 from mediaenhancer_core.errors import AccountDisabledError, NotFoundError, UnauthorizedError, ValidationError
-from mediaenhancer_core.accounts.security import constant_time_equals, hash_secret, new_secret
 
 __all__ = ["ApiTokens", "TOKEN_PREFIX", "looks_like_api_token"]
 
@@ -34,8 +34,15 @@ MAX_TOKENS_PER_USER = 100
 
 _LOOKUP = (
     select(
-        ApiToken.id, ApiToken.user_id, ApiToken.token_hash, ApiToken.revoked_at, ApiToken.expires_at,
-        ApiToken.last_used_at, User.email, User.disabled, User.deleted_at,
+        ApiToken.id,
+        ApiToken.user_id,
+        ApiToken.token_hash,
+        ApiToken.revoked_at,
+        ApiToken.expires_at,
+        ApiToken.last_used_at,
+        User.email,
+        User.disabled,
+        User.deleted_at,
     )
     .join(User, User.id == ApiToken.user_id)
     .where(ApiToken.token_hash == bindparam("digest"))
@@ -170,7 +177,8 @@ class ApiTokens:
         ).all()
         if len(active) >= MAX_TOKENS_PER_USER:
             raise ValidationError(
-                f"you have {MAX_TOKENS_PER_USER} tokens; revoke some with `mediaenhancer tokens revoke ID`", field="name"
+                f"you have {MAX_TOKENS_PER_USER} tokens; revoke some with `mediaenhancer tokens revoke ID`",
+                field="name",
             )
         session.add(row)
         session.flush()
@@ -221,11 +229,14 @@ class ApiTokens:
     def revoke(self, user_id: uuid.UUID, token_id: uuid.UUID) -> None:
         """Revoke one of the user's tokens; someone else's token is 'not found'."""
         with self.db.session() as session:
-            result = cast(CursorResult[Any], session.execute(
-                update(ApiToken)
-                .where(ApiToken.id == token_id, ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
-                .values(revoked_at=self.clock())
-            ))
+            result = cast(
+                CursorResult[Any],
+                session.execute(
+                    update(ApiToken)
+                    .where(ApiToken.id == token_id, ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+                    .values(revoked_at=self.clock())
+                ),
+            )
             if not result.rowcount:
                 raise NotFoundError(f"no token {token_id}; list yours with `mediaenhancer tokens list`")
         self.cache.forget_token(token_id)

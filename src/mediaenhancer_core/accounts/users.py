@@ -21,6 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mediaenhancer_core.accounts.authcache import AuthCache
+from mediaenhancer_core.accounts.passwords import Passwords
+from mediaenhancer_core.accounts.throttle import SignInLimiter
 from mediaenhancer_core.db import Database
 from mediaenhancer_core.db.models import ApiToken, SubscriptionPlan, User, UserSubscription, WebSession
 from mediaenhancer_core.errors import (
@@ -31,9 +33,13 @@ from mediaenhancer_core.errors import (
     NotFoundError,
     ValidationError,
 )
-from mediaenhancer_core.accounts.passwords import Passwords
-from mediaenhancer_core.plans.catalogue import FREE_PLAN_ID, get_plan, plan_dict, plan_for_user, subscription_grants_plan
-from mediaenhancer_core.accounts.throttle import SignInLimiter
+from mediaenhancer_core.plans.catalogue import (
+    FREE_PLAN_ID,
+    get_plan,
+    plan_dict,
+    plan_for_user,
+    subscription_grants_plan,
+)
 
 __all__ = ["Accounts", "Principal", "normalize_email", "PROFILE_FIELDS"]
 
@@ -92,10 +98,20 @@ def _clean_avatar_url(value: Any) -> str | None:
 
 _PROFILE = (
     select(
-        User.id, User.email, User.username, User.avatar_url, User.password_hash.is_not(None).label("has_password"),
-        User.clerk_user_id, User.created_at, User.deleted_at, UserSubscription.status,
-        UserSubscription.cancel_at_period_end, UserSubscription.current_period_end, UserSubscription.grace_until,
-        SubscriptionPlan.id.label("plan_id"), SubscriptionPlan.name.label("plan_name"),
+        User.id,
+        User.email,
+        User.username,
+        User.avatar_url,
+        User.password_hash.is_not(None).label("has_password"),
+        User.clerk_user_id,
+        User.created_at,
+        User.deleted_at,
+        UserSubscription.status,
+        UserSubscription.cancel_at_period_end,
+        UserSubscription.current_period_end,
+        UserSubscription.grace_until,
+        SubscriptionPlan.id.label("plan_id"),
+        SubscriptionPlan.name.label("plan_name"),
     )
     .outerjoin(UserSubscription, UserSubscription.user_id == User.id)
     .outerjoin(SubscriptionPlan, SubscriptionPlan.id == UserSubscription.plan_id)
@@ -134,14 +150,19 @@ class Accounts:
 
     # --- creating and finding ----------------------------------------------------
 
-    def create_user(self, email: str, password: str | None = None, *, username: str | None = None,
-                    verified: bool = False) -> User:
+    def create_user(
+        self, email: str, password: str | None = None, *, username: str | None = None, verified: bool = False
+    ) -> User:
         """A new built-in account. Without a password it can only use API tokens. ``verified``: the
         address is known to be the user's (the administrator made the account)."""
         email = normalize_email(email)
         password_hash = self.passwords.hash(password, user_inputs=(email,)) if password is not None else None
-        user = User(email=email, password_hash=password_hash, username=_clean_username(username),
-                    email_verified_at=self.clock() if verified else None)
+        user = User(
+            email=email,
+            password_hash=password_hash,
+            username=_clean_username(username),
+            email_verified_at=self.clock() if verified else None,
+        )
         try:
             with self.db.session() as session:
                 session.add(user)
@@ -155,8 +176,13 @@ class Accounts:
         account: the caller answers both the same way, so sign-up does not tell who has one.
         The password is hashed in both cases (the answer takes as long)."""
         with self.db.session() as session:  # committed before the argon2 hash
-            self.limiter.counter.hit(session, f"signup-ip:{client_ip}", limit=self.signup_ip_max,
-                                     window=self.abuse_window, what="sign-ups from your address")
+            self.limiter.counter.hit(
+                session,
+                f"signup-ip:{client_ip}",
+                limit=self.signup_ip_max,
+                window=self.abuse_window,
+                what="sign-ups from your address",
+            )
         try:
             return self.create_user(email, password)
         except ConflictError:
@@ -174,7 +200,9 @@ class Accounts:
         with self.db.session() as session:
             user = session.scalar(select(User).where(User.email == email))
             if user is None:
-                raise NotFoundError(f"no account for {email}; create it with `mediaenhancer-server users create {email}`")
+                raise NotFoundError(
+                    f"no account for {email}; create it with `mediaenhancer-server users create {email}`"
+                )
             return user
 
     def list_users(self) -> list[tuple[User, str]]:
@@ -210,7 +238,8 @@ class Accounts:
             raise AccountDisabledError("this account is disabled; contact the administrator")
         if self.require_verified_email and user.email_verified_at is None:
             raise EmailNotVerifiedError(
-                f"confirm {user.email} first: open the link we mailed to it (a new one is on its way)")
+                f"confirm {user.email} first: open the link we mailed to it (a new one is on its way)"
+            )
         return Principal(user_id=user.id, email=user.email, method="session")
 
     def set_password(self, user_id: uuid.UUID, password: str) -> None:
@@ -295,8 +324,11 @@ class Accounts:
                 raise NotFoundError("no such user")
             plan = {"id": row.plan_id, "name": row.plan_name}
             if row.plan_id is None or not subscription_grants_plan(
-                row.status, cancel_at_period_end=row.cancel_at_period_end, current_period_end=row.current_period_end,
-                grace_until=row.grace_until, now=self.clock(),
+                row.status,
+                cancel_at_period_end=row.cancel_at_period_end,
+                current_period_end=row.current_period_end,
+                grace_until=row.grace_until,
+                now=self.clock(),
             ):
                 plan = dict(conn.execute(_FREE_PLAN).one()._mapping)
         profile = {

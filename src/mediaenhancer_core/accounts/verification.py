@@ -17,11 +17,11 @@ from urllib.parse import quote
 
 from sqlalchemy import delete, select
 
+from mediaenhancer_core.accounts.mail import Mail, Mailer
+from mediaenhancer_core.accounts.security import hash_secret, new_secret
 from mediaenhancer_core.db import Database
 from mediaenhancer_core.db.models import EmailVerification, User
 from mediaenhancer_core.errors import NotFoundError
-from mediaenhancer_core.accounts.mail import Mail, Mailer
-from mediaenhancer_core.accounts.security import hash_secret, new_secret
 
 __all__ = ["EmailVerifications", "VERIFY_PATH"]
 
@@ -41,21 +41,32 @@ class EmailVerifications:
         now = self.clock()
         with self.db.session() as session:
             session.execute(delete(EmailVerification).where(EmailVerification.expires_at <= now))
-            session.add(EmailVerification(token_hash=hash_secret(secret), user_id=user_id, created_at=now,
-                                          expires_at=now + self.ttl))
+            session.add(
+                EmailVerification(
+                    token_hash=hash_secret(secret), user_id=user_id, created_at=now, expires_at=now + self.ttl
+                )
+            )
         link = f"{base_url.rstrip('/')}{VERIFY_PATH}?token={quote(secret)}"
         hours = int(self.ttl.total_seconds() // 3600)
-        self.mailer.send(Mail(
-            to=email, subject="Confirm your Media Enhancer account",
-            body=f"Open this link to confirm the address {email} and finish signing up:\n\n{link}\n\n"
-                 f"It works for {hours} hours. If you did not sign up, ignore this mail.\n"))
+        self.mailer.send(
+            Mail(
+                to=email,
+                subject="Confirm your Media Enhancer account",
+                body=f"Open this link to confirm the address {email} and finish signing up:\n\n{link}\n\n"
+                f"It works for {hours} hours. If you did not sign up, ignore this mail.\n",
+            )
+        )
 
     def notify_existing(self, email: str, *, base_url: str) -> None:
         """Someone signed up with an address that has an account: tell its owner (the page does not)."""
-        self.mailer.send(Mail(
-            to=email, subject="You already have a Media Enhancer account",
-            body=f"Someone (perhaps you) tried to sign up with {email}, which already has an account.\n\n"
-                 f"Sign in at {base_url.rstrip('/')}/signin instead. If it was not you, ignore this mail.\n"))
+        self.mailer.send(
+            Mail(
+                to=email,
+                subject="You already have a Media Enhancer account",
+                body=f"Someone (perhaps you) tried to sign up with {email}, which already has an account.\n\n"
+                f"Sign in at {base_url.rstrip('/')}/signin instead. If it was not you, ignore this mail.\n",
+            )
+        )
 
     def confirm(self, secret: str) -> str:
         """Mark the address of the link verified; its email. NotFoundError when unknown or expired."""

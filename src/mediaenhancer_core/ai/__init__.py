@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from mediaenhancer_core.ai.gemini import GeminiClient, GeminiConfig, JsonModel, MediaPart
 from mediaenhancer_core.ai.planner import GeminiPlanner, make_planner
+from mediaenhancer_core.ai.transcribe import SubtitleJob, transcribe_file, transcript_for_output
 from mediaenhancer_core.engine.subtitles import (
     Chapter,
     Segment,
@@ -28,7 +29,6 @@ from mediaenhancer_core.engine.subtitles import (
     write_burn_in_file,
     write_transcript,
 )
-from mediaenhancer_core.ai.transcribe import SubtitleJob, transcribe_file, transcript_for_output
 
 __all__ = [
     "GeminiClient",

@@ -32,7 +32,9 @@ class Problem(Answer):
 
 
 class AudioAdvice(Answer):
-    noise_reduction_db: float | None = _num("audio.noise_reduction_db", "Broadband noise reduction in dB; 0 for none; null keeps the measured plan.")
+    noise_reduction_db: float | None = _num(
+        "audio.noise_reduction_db", "Broadband noise reduction in dB; 0 for none; null keeps the measured plan."
+    )
     highpass_hz: float | None = _num("audio.highpass_hz", "High-pass cutoff against rumble in Hz; 0 for none.")
     presence_boost_db: float | None = _num("audio.presence_boost_db", "Gain around 3 kHz for muffled speech, in dB.")
     deess: bool | None = Field(None, description="Tame harsh sibilance.")

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from mediaenhancer_core.ai.gemini import JsonModel, answers
-from mediaenhancer_core.engine.subtitles import Chapter, Segment
 from mediaenhancer_core.ai.times import parse_time
+from mediaenhancer_core.engine.subtitles import Chapter, Segment
 
 __all__ = ["summarize", "normalize_chapters", "MIN_CHAPTER_SECONDS"]
 
@@ -41,12 +41,23 @@ def _prompt(segments: Sequence[Segment], duration: float, language: str | None) 
     )
 
 
-def summarize(model: JsonModel, segments: Sequence[Segment], duration: float, *, language: str | None = None,
-              timeout: float | None = None) -> tuple[str, list[Chapter]]:
+def summarize(
+    model: JsonModel,
+    segments: Sequence[Segment],
+    duration: float,
+    *,
+    language: str | None = None,
+    timeout: float | None = None,
+) -> tuple[str, list[Chapter]]:
     if not segments:
         return "", []
-    answer = model.generate_json(prompt=_prompt(segments, duration, language), schema=answers().ChaptersAnswer, system=SYSTEM,
-                                 timeout=timeout, what="chapters")
+    answer = model.generate_json(
+        prompt=_prompt(segments, duration, language),
+        schema=answers().ChaptersAnswer,
+        system=SYSTEM,
+        timeout=timeout,
+        what="chapters",
+    )
     summary = " ".join(str(answer.get("summary", "")).split())[:600]
     return summary, normalize_chapters(answer.get("chapters") or [], segments, duration)
 

@@ -51,8 +51,17 @@ log = logging.getLogger("mediaenhancer.ai")
 DEFAULT_MODEL = "gemini-2.5-flash"
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 KEY_HINT = "set GEMINI_API_KEY (or gemini_api_key in config.toml); get a key at https://aistudio.google.com/apikey"
-_REFUSALS = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY",
-             "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "LANGUAGE"}
+_REFUSALS = {
+    "SAFETY",
+    "RECITATION",
+    "BLOCKLIST",
+    "PROHIBITED_CONTENT",
+    "SPII",
+    "IMAGE_SAFETY",
+    "IMAGE_PROHIBITED_CONTENT",
+    "IMAGE_RECITATION",
+    "LANGUAGE",
+}
 _FINISHED = {None, "STOP", "FINISH_REASON_UNSPECIFIED"}
 _FEATURES = "Gemini (transcription, subtitles, the AI planner)"
 
@@ -75,7 +84,9 @@ class GeminiConfig:
     inline_max_bytes: int = 8_000_000
 
     def __repr__(self) -> str:  # never show the key
-        return f"GeminiConfig(model={self.model!r}, base_url={self.base_url!r}, key={'set' if self.api_key else 'unset'})"
+        return (
+            f"GeminiConfig(model={self.model!r}, base_url={self.base_url!r}, key={'set' if self.api_key else 'unset'})"
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings, *, timeout_seconds: float | None = None) -> GeminiConfig:
@@ -183,6 +194,7 @@ class GeminiClient:
         """Ask for JSON fitting the model ``schema`` (one of ``answers.py``); return it parsed and checked
         against the model (a plain dict; unknown fields kept, never used). Raises an :class:`AIError`."""
         from mediaenhancer_core.ai.schema import check, gemini_schema  # noqa: PLC0415 - pydantic, with the [ai] extra
+
         self.config.require_key()
         timeout = timeout or self.config.timeout_seconds
         attempt = 0
@@ -266,7 +278,9 @@ class GeminiClient:
 
     def _upload(self, client: Any, types: Any, part: MediaPart, timeout: float) -> Any:
         source: Any = part.path if part.path is not None else io.BytesIO(part.read())
-        f = client.files.upload(file=source, config=types.UploadFileConfig(mime_type=part.mime_type, display_name=part.label[:120]))
+        f = client.files.upload(
+            file=source, config=types.UploadFileConfig(mime_type=part.mime_type, display_name=part.label[:120])
+        )
         self.uploaded_bytes += part.size
         deadline = time.monotonic() + timeout
         wait = 0.2
@@ -312,10 +326,12 @@ class _translated:
                 f"Gemini did not answer within {self.timeout:g} s; try again later or raise the timeout setting"
             ) from None
         if isinstance(exc, httpx.HTTPError):
-            raise _Retryable(AIServiceError(
-                f"cannot reach Gemini at {self.config.base_url} ({type(exc).__name__}: {_one_line(str(exc))}); "
-                "check your connection or gemini_base_url"
-            )) from None
+            raise _Retryable(
+                AIServiceError(
+                    f"cannot reach Gemini at {self.config.base_url} ({type(exc).__name__}: {_one_line(str(exc))}); "
+                    "check your connection or gemini_base_url"
+                )
+            ) from None
         if isinstance(exc, (ValueError, KeyError)):  # the SDK's checks of odd replies (pydantic's included)
             raise _Retryable(AIServiceError(f"Gemini's reply could not be read ({_one_line(str(exc))})")) from None
         return False
@@ -331,7 +347,9 @@ def _from_api_error(exc: Any, config: GeminiConfig) -> Exception:
     if code in (401, 403) or (code == 400 and ("api key" in message.lower() or "API_KEY" in str(exc))):
         return AIKeyRejectedError(f"Gemini rejected the API key ({detail}); {KEY_HINT}")
     if code == 404:
-        return AIServiceError(f"Gemini does not know model {config.model!r} ({detail}); set gemini_model to an available model")
+        return AIServiceError(
+            f"Gemini does not know model {config.model!r} ({detail}); set gemini_model to an available model"
+        )
     if code >= 500:
         return _Retryable(AIServiceError(f"Gemini failed ({detail}); try again later"))
     return AIServiceError(f"Gemini refused the request ({detail})")

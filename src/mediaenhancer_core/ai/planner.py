@@ -32,24 +32,41 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
+from mediaenhancer_core.ai.gemini import KEY_HINT, GeminiClient, GeminiConfig, JsonModel, answers
+from mediaenhancer_core.ai.proxy import Proxy, build_proxy
 from mediaenhancer_core.engine.analysis import Analysis
-from mediaenhancer_core.errors import AINotConfiguredError, CancelledError, MediaEnhancerError
 from mediaenhancer_core.engine.ffmpeg import FFmpegTools
 from mediaenhancer_core.engine.filters import ordered
 from mediaenhancer_core.engine.formats import output_spec
 from mediaenhancer_core.engine.plan import FilterStep, Plan
 from mediaenhancer_core.engine.planner import EnhanceOptions, MeasurementPlanner, Planner, denoise_level
 from mediaenhancer_core.engine.workdirs import make_workdir, remove_workdir
-from mediaenhancer_core.ai.gemini import KEY_HINT, GeminiClient, GeminiConfig, JsonModel, answers
-from mediaenhancer_core.ai.proxy import Proxy, build_proxy
+from mediaenhancer_core.errors import AINotConfiguredError, CancelledError, MediaEnhancerError
 
 if TYPE_CHECKING:
     from mediaenhancer_core.settings import Settings
 
 __all__ = ["GeminiPlanner", "Advice", "LIMITS", "parse_advice", "merge_advice", "make_planner"]
 
-PROBLEMS = ["hum", "hiss", "noise", "reverb", "clipping", "rumble", "sibilance", "muffled", "distortion",
-            "low_light", "overexposed", "low_contrast", "color_cast", "dull_colors", "video_noise", "soft", "shake"]
+PROBLEMS = [
+    "hum",
+    "hiss",
+    "noise",
+    "reverb",
+    "clipping",
+    "rumble",
+    "sibilance",
+    "muffled",
+    "distortion",
+    "low_light",
+    "overexposed",
+    "low_contrast",
+    "color_cast",
+    "dull_colors",
+    "video_noise",
+    "soft",
+    "shake",
+]
 
 # Safe ranges: a recommendation outside its range is clamped to it (and the clamp is noted).
 LIMITS: dict[str, tuple[float, float]] = {
@@ -114,12 +131,20 @@ def parse_advice(answer: Any) -> Advice:
             elif key in ("deess", "compress"):
                 sections[section][key] = bool(value)
             else:
-                notes.append(f"gemini: {name} ignored" + (" (loudness comes from the measurements)" if _loudish(key) else ""))
+                notes.append(
+                    f"gemini: {name} ignored" + (" (loudness comes from the measurements)" if _loudish(key) else "")
+                )
     for key in answer:
         if key not in answers().AdviceAnswer.model_fields:
-            notes.append(f"gemini: {key} ignored" + (" (loudness comes from the measurements)" if _loudish(key) else ""))
+            notes.append(
+                f"gemini: {key} ignored" + (" (loudness comes from the measurements)" if _loudish(key) else "")
+            )
     problems = [
-        {"kind": p["kind"], "severity": round(min(1.0, max(0.0, float(p["severity"]))), 2), "evidence": str(p.get("evidence", ""))[:160]}
+        {
+            "kind": p["kind"],
+            "severity": round(min(1.0, max(0.0, float(p["severity"]))), 2),
+            "evidence": str(p.get("evidence", ""))[:160],
+        }
         for p in answer.get("problems") or []
     ]
     return Advice(
@@ -140,7 +165,9 @@ def _evidence(advice: Advice, *kinds: str) -> str:
     found = [p for p in advice.problems if p["kind"] in kinds]
     if not found:
         return ""
-    return "; Gemini: " + ", ".join(f"{p['kind']} {p['severity']:.1f}" + (f" ({p['evidence']})" if p["evidence"] else "") for p in found)
+    return "; Gemini: " + ", ".join(
+        f"{p['kind']} {p['severity']:.1f}" + (f" ({p['evidence']})" if p["evidence"] else "") for p in found
+    )
 
 
 def merge_advice(base: Plan, advice: Advice, analysis: Analysis, options: EnhanceOptions, *, model: str) -> Plan:
@@ -161,13 +188,17 @@ def merge_advice(base: Plan, advice: Advice, analysis: Analysis, options: Enhanc
                         del audio[name]
                         advice.notes.append(f"gemini: no noise reduction (it hears too little noise to remove){why}")
             elif "deepfilternet" in audio:
-                advice.notes.append(f"gemini: hears noise to remove ({nr:g} dB); the neural denoiser of the measured plan stays{why}")
+                advice.notes.append(
+                    f"gemini: hears noise to remove ({nr:g} dB); the neural denoiser of the measured plan stays{why}"
+                )
             else:
                 nf = round(min(-20.0, max(-80.0, a.noise_floor_lufs)), 1)
                 audio["afftdn"] = FilterStep(
-                    "afftdn", {"nr": nr, "nf": nf},
+                    "afftdn",
+                    {"nr": nr, "nf": nf},
                     f"FFT noise reduction at Gemini's strength {nr:g} (noise floor {a.noise_floor_lufs} LUFS measured){why}",
-                    {"noise_floor_lufs": a.noise_floor_lufs, "gemini_noise_reduction_db": nr}, source="gemini",
+                    {"noise_floor_lufs": a.noise_floor_lufs, "gemini_noise_reduction_db": nr},
+                    source="gemini",
                 )
         hp = rec.get("highpass_hz")
         if hp is not None and preset.derumble and hp >= 20.0:
@@ -175,28 +206,37 @@ def merge_advice(base: Plan, advice: Advice, analysis: Analysis, options: Enhanc
             measured_f = float(current.params.get("f", 0)) if current else 0.0
             if hp > measured_f + 1.0:
                 audio["highpass"] = FilterStep(
-                    "highpass", {"f": round(hp), "poles": 2},
+                    "highpass",
+                    {"f": round(hp), "poles": 2},
                     f"high-pass at {round(hp)} Hz (Gemini){_evidence(advice, 'rumble', 'hum')}"
                     + (f"; measured plan had {measured_f:g} Hz" if current else ""),
-                    {"rumble_db": a.rumble_db, **(current.measured if current else {})}, source="gemini",
+                    {"rumble_db": a.rumble_db, **(current.measured if current else {})},
+                    source="gemini",
                 )
         boost = rec.get("presence_boost_db")
         if boost is not None and abs(boost) >= 0.5:
             audio["equalizer"] = FilterStep(
-                "equalizer", {"f": 3000, "width_type": "o", "w": 1.5, "g": round(boost, 1)},
+                "equalizer",
+                {"f": 3000, "width_type": "o", "w": 1.5, "g": round(boost, 1)},
                 f"{'boost' if boost > 0 else 'cut'} presence around 3 kHz by {abs(boost):.1f} dB{_evidence(advice, 'muffled', 'sibilance')}",
-                {}, source="gemini",
+                {},
+                source="gemini",
             )
         if rec.get("deess") and advice.content_type in ("speech", "mixed"):
             audio["deesser"] = FilterStep(
-                "deesser", {"i": 0.4, "m": 0.5, "f": 0.5},
-                f"tame sibilance{_evidence(advice, 'sibilance')}", {}, source="gemini",
+                "deesser",
+                {"i": 0.4, "m": 0.5, "f": 0.5},
+                f"tame sibilance{_evidence(advice, 'sibilance')}",
+                {},
+                source="gemini",
             )
         if rec.get("compress") and advice.content_type in ("speech", "mixed"):
             audio["acompressor"] = FilterStep(
-                "acompressor", {"threshold": 0.125, "ratio": 2.5, "attack": 20, "release": 250, "makeup": 1, "knee": 2.8},
+                "acompressor",
+                {"threshold": 0.125, "ratio": 2.5, "attack": 20, "release": 250, "makeup": 1, "knee": 2.8},
                 "gentle 2.5:1 compression above -18 dBFS for uneven speech (Gemini); loudness is set afterwards from the measurement",
-                {"loudness_range_lu": a.loudness_range_lu}, source="gemini",
+                {"loudness_range_lu": a.loudness_range_lu},
+                source="gemini",
             )
     audio_steps = ordered([s for f, s in audio.items() if f != "bandreject"] + extra_audio)
 
@@ -207,23 +247,39 @@ def merge_advice(base: Plan, advice: Advice, analysis: Analysis, options: Enhanc
 
     # trimming, stabilisation (and whatever else the plan says changes the picture) still need an encode
     change_video = bool(video_steps) or replace(base, video_steps=[]).changes_video
-    output = output_spec(analysis.info, fmt=options.format or base.output.format, quality=options.quality,
-                         change_video=change_video, audio_only=options.audio_only)
+    output = output_spec(
+        analysis.info,
+        fmt=options.format or base.output.format,
+        quality=options.quality,
+        change_video=change_video,
+        audio_only=options.audio_only,
+    )
     if output.video == "none":
         video_steps = []
     notes = list(base.notes)
-    notes.append(f"gemini ({model}): {advice.content_type}; hears {advice.heard()}" + (f" — {advice.rationale}" if advice.rationale else ""))
-    if any(p["kind"] == "shake" and p["severity"] >= 0.5 for p in advice.problems) and not base.stabilize and analysis.video:
+    notes.append(
+        f"gemini ({model}): {advice.content_type}; hears {advice.heard()}"
+        + (f" — {advice.rationale}" if advice.rationale else "")
+    )
+    if (
+        any(p["kind"] == "shake" and p["severity"] >= 0.5 for p in advice.problems)
+        and not base.stabilize
+        and analysis.video
+    ):
         notes.append("gemini: the picture looks shaky; try --stabilize")
     if any(p["kind"] == "hum" for p in advice.problems) and not (a and a.hum_hz):
         notes.append("gemini: hears hum the measurements did not find; no notch added (it needs a measured frequency)")
     notes += advice.notes
-    merged = replace(base, planner="gemini", audio_steps=audio_steps, video_steps=video_steps, output=output, notes=notes)
+    merged = replace(
+        base, planner="gemini", audio_steps=audio_steps, video_steps=video_steps, output=output, notes=notes
+    )
     # the same validation as a plan file: allow-listed filters, safe values
     return Plan.from_dict(merged.to_dict(), source="Gemini's plan")
 
 
-def _merge_video(steps: list[FilterStep], advice: Advice, noise_sigma: float, *, sharpen_allowed: bool) -> list[FilterStep]:
+def _merge_video(
+    steps: list[FilterStep], advice: Advice, noise_sigma: float, *, sharpen_allowed: bool
+) -> list[FilterStep]:
     rec = advice.video
     by = {s.filter: s for s in steps}
     eq_keys = {"brightness": 0.0, "contrast": 1.0, "saturation": 1.0, "gamma": 1.0}
@@ -238,10 +294,13 @@ def _merge_video(steps: list[FilterStep], advice: Advice, noise_sigma: float, *,
             by.pop("eq", None)
         else:
             by["eq"] = FilterStep(
-                "eq", params,
-                "levels and colour by Gemini: " + ", ".join(f"{k} {params[k]:g}" for k in eq_keys)
+                "eq",
+                params,
+                "levels and colour by Gemini: "
+                + ", ".join(f"{k} {params[k]:g}" for k in eq_keys)
                 + _evidence(advice, "low_light", "overexposed", "low_contrast", "dull_colors"),
-                dict(current.measured) if current else {}, source="gemini",
+                dict(current.measured) if current else {},
+                source="gemini",
             )
     if "denoise" in rec and "nlmeans" not in by:  # the measured nlmeans already cleans: no second denoiser
         ls = rec["denoise"]
@@ -250,9 +309,15 @@ def _merge_video(steps: list[FilterStep], advice: Advice, noise_sigma: float, *,
         else:
             by["hqdn3d"] = FilterStep(
                 "hqdn3d",
-                {"luma_spatial": round(ls, 1), "chroma_spatial": round(ls * 0.75, 1), "luma_tmp": round(ls * 1.5, 1), "chroma_tmp": round(ls * 1.1, 1)},
+                {
+                    "luma_spatial": round(ls, 1),
+                    "chroma_spatial": round(ls * 0.75, 1),
+                    "luma_tmp": round(ls * 1.5, 1),
+                    "chroma_tmp": round(ls * 1.1, 1),
+                },
                 f"picture denoise at strength {ls:.1f} (Gemini; measured noise σ {noise_sigma}){_evidence(advice, 'video_noise')}",
-                {"noise_sigma": noise_sigma}, source="gemini",
+                {"noise_sigma": noise_sigma},
+                source="gemini",
             )
     if "sharpen" in rec and sharpen_allowed:
         amount = rec["sharpen"]
@@ -263,8 +328,17 @@ def _merge_video(steps: list[FilterStep], advice: Advice, noise_sigma: float, *,
         else:
             by["unsharp"] = FilterStep(
                 "unsharp",
-                {"luma_msize_x": 5, "luma_msize_y": 5, "luma_amount": round(amount, 2), "chroma_msize_x": 3, "chroma_msize_y": 3, "chroma_amount": 0.0},
-                f"sharpen by {amount:.2f} (Gemini){_evidence(advice, 'soft')}", {}, source="gemini",
+                {
+                    "luma_msize_x": 5,
+                    "luma_msize_y": 5,
+                    "luma_amount": round(amount, 2),
+                    "chroma_msize_x": 3,
+                    "chroma_msize_y": 3,
+                    "chroma_amount": 0.0,
+                },
+                f"sharpen by {amount:.2f} (Gemini){_evidence(advice, 'soft')}",
+                {},
+                source="gemini",
             )
     return ordered(list(by.values()))
 
@@ -355,8 +429,10 @@ class GeminiPlanner:
                 what="plan",
             )
             plan = merge_advice(base, parse_advice(answer), analysis, options, model=self.model.model)
-            plan.notes.append(f"gemini: sent {proxy.describe()} ({proxy.size / 1000:.0f} kB)"
-                              + ("" if proxy.full else ", not the whole file"))
+            plan.notes.append(
+                f"gemini: sent {proxy.describe()} ({proxy.size / 1000:.0f} kB)"
+                + ("" if proxy.full else ", not the whole file")
+            )
             return plan
         except CancelledError:
             raise
@@ -393,5 +469,10 @@ def make_planner(name: str, settings: Settings, tools: FFmpegTools) -> Planner:
         raise ConfigError(f"--planner: unknown planner {name!r}; use local or gemini")
     config = GeminiConfig.from_settings(settings, timeout_seconds=settings.gemini_planner_timeout_seconds)
     model = GeminiClient(config) if config.configured else None
-    return GeminiPlanner(model, tools, temp_dir=settings.temp_dir, full_media=settings.gemini_send_full_media,
-                         timeout=settings.gemini_planner_timeout_seconds)
+    return GeminiPlanner(
+        model,
+        tools,
+        temp_dir=settings.temp_dir,
+        full_media=settings.gemini_send_full_media,
+        timeout=settings.gemini_planner_timeout_seconds,
+    )

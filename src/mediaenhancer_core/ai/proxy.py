@@ -13,13 +13,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mediaenhancer_core.ai.gemini import MediaPart
 from mediaenhancer_core.engine.analysis import Analysis
 from mediaenhancer_core.engine.ffmpeg import CancelToken, FFmpegTools, run
 from mediaenhancer_core.engine.filtergraph import filter_str
-from mediaenhancer_core.ai.gemini import MediaPart
 
-__all__ = ["Proxy", "build_proxy", "excerpt_window", "keyframe_times", "audio_excerpt", "keyframes", "full_media",
-           "MIME_TYPES", "EXCERPT_SECONDS", "KEYFRAMES", "KEYFRAME_WIDTH"]
+__all__ = [
+    "Proxy",
+    "build_proxy",
+    "excerpt_window",
+    "keyframe_times",
+    "audio_excerpt",
+    "keyframes",
+    "full_media",
+    "MIME_TYPES",
+    "EXCERPT_SECONDS",
+    "KEYFRAMES",
+    "KEYFRAME_WIDTH",
+]
 
 EXCERPT_SECONDS = 60.0
 EXCERPT_BITRATE = "24k"
@@ -28,9 +39,19 @@ KEYFRAMES = 4
 KEYFRAME_WIDTH = 512
 
 MIME_TYPES = {
-    ".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".mkv": "video/x-matroska",
-    ".webm": "video/webm", ".avi": "video/x-msvideo", ".mp3": "audio/mpeg", ".m4a": "audio/mp4",
-    ".aac": "audio/aac", ".wav": "audio/wav", ".flac": "audio/flac", ".ogg": "audio/ogg", ".opus": "audio/ogg",
+    ".mp4": "video/mp4",
+    ".m4v": "video/mp4",
+    ".mov": "video/quicktime",
+    ".mkv": "video/x-matroska",
+    ".webm": "video/webm",
+    ".avi": "video/x-msvideo",
+    ".mp3": "audio/mpeg",
+    ".m4a": "audio/mp4",
+    ".aac": "audio/aac",
+    ".wav": "audio/wav",
+    ".flac": "audio/flac",
+    ".ogg": "audio/ogg",
+    ".opus": "audio/ogg",
 }
 
 
@@ -57,7 +78,9 @@ class Proxy:
         return " and ".join(bits) or "no media"
 
 
-def excerpt_window(duration: float, silence: Sequence[tuple[float, float]], seconds: float = EXCERPT_SECONDS) -> tuple[float, float]:
+def excerpt_window(
+    duration: float, silence: Sequence[tuple[float, float]], seconds: float = EXCERPT_SECONDS
+) -> tuple[float, float]:
     """The ``seconds``-long span holding the least silence (the earliest of equals).
 
     Candidate starts are the beginning and the moments sound resumes after each pause,
@@ -96,15 +119,49 @@ def audio_excerpt(
 ) -> MediaPart:
     start, end = window
     out = workdir / f"excerpt-{start:.0f}.ogg"
-    args = [str(tools.ffmpeg), "-y", "-v", "error", "-ss", f"{start:.3f}", "-t", f"{end - start:.3f}", "-i", str(src),
-            "-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar", str(EXCERPT_RATE),
-            "-c:a", "libopus", "-b:a", EXCERPT_BITRATE, "-application", "voip", "-map_metadata", "-1", "-f", "ogg", str(out)]
+    args = [
+        str(tools.ffmpeg),
+        "-y",
+        "-v",
+        "error",
+        "-ss",
+        f"{start:.3f}",
+        "-t",
+        f"{end - start:.3f}",
+        "-i",
+        str(src),
+        "-map",
+        "0:a:0",
+        "-vn",
+        "-sn",
+        "-dn",
+        "-ac",
+        "1",
+        "-ar",
+        str(EXCERPT_RATE),
+        "-c:a",
+        "libopus",
+        "-b:a",
+        EXCERPT_BITRATE,
+        "-application",
+        "voip",
+        "-map_metadata",
+        "-1",
+        "-f",
+        "ogg",
+        str(out),
+    ]
     run(args, cancel=cancel, what="audio excerpt for Gemini", path=src)
     return MediaPart(mime_type="audio/ogg", label=f"audio excerpt {start:.1f}-{end:.1f} s", path=out)
 
 
 def keyframes(
-    src: Path, tools: FFmpegTools, workdir: Path, times: Sequence[float], *, width: int = KEYFRAME_WIDTH,
+    src: Path,
+    tools: FFmpegTools,
+    workdir: Path,
+    times: Sequence[float],
+    *,
+    width: int = KEYFRAME_WIDTH,
     cancel: CancelToken | None = None,
 ) -> list[MediaPart]:
     """One ffmpeg run, one fast-seeking input per frame, one small JPEG out of each."""
@@ -118,9 +175,25 @@ def keyframes(
     for i, t in enumerate(times):
         out = workdir / f"frame-{i}.jpg"
         outs.append((t, out))
-        args += ["-map", f"{i}:v:0", "-frames:v", "1", "-vf", scale, "-q:v", "6", "-f", "image2", "-update", "1", str(out)]
+        args += [
+            "-map",
+            f"{i}:v:0",
+            "-frames:v",
+            "1",
+            "-vf",
+            scale,
+            "-q:v",
+            "6",
+            "-f",
+            "image2",
+            "-update",
+            "1",
+            str(out),
+        ]
     run(args, cancel=cancel, what="keyframes for Gemini", path=src)
-    return [MediaPart(mime_type="image/jpeg", label=f"keyframe at {t:.1f} s", path=out) for t, out in outs if out.exists()]
+    return [
+        MediaPart(mime_type="image/jpeg", label=f"keyframe at {t:.1f} s", path=out) for t, out in outs if out.exists()
+    ]
 
 
 def full_media(src: Path) -> MediaPart:

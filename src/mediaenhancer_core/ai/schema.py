@@ -41,8 +41,9 @@ def number(lo: float, hi: float, description: str | None = None, **kw: Any) -> A
 
 def text(max_length: int, description: str | None = None, **kw: Any) -> Any:
     """A string Gemini is told to keep to ``max_length``; refused only when far longer."""
-    return Field(description=description, max_length=max_length * TOO_LONG,
-                 json_schema_extra={"maxLength": max_length}, **kw)
+    return Field(
+        description=description, max_length=max_length * TOO_LONG, json_schema_extra={"maxLength": max_length}, **kw
+    )
 
 
 # --- the schema sent to Gemini ----------------------------------------------------------------------
@@ -94,8 +95,10 @@ def check(value: Any, model: type[Answer], *, what: str = "answer") -> None:
     try:
         model.model_validate(value, strict=True)
     except PydanticError as exc:
-        raise AIResponseError(f"Gemini's {what} does not fit the schema: "
-                              + _problem(value, gemini_schema(model), exc.errors(include_url=False)[0])) from None
+        raise AIResponseError(
+            f"Gemini's {what} does not fit the schema: "
+            + _problem(value, gemini_schema(model), exc.errors(include_url=False)[0])
+        ) from None
 
 
 def _problem(value: Any, schema: dict[str, Any], err: Any) -> str:

@@ -23,22 +23,37 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mediaenhancer_core.ai.chapters import summarize
+from mediaenhancer_core.ai.gemini import GeminiClient, GeminiConfig, JsonModel, MediaPart, answers
+from mediaenhancer_core.ai.times import parse_time
 from mediaenhancer_core.engine.analysis import Analysis, analyze
-from mediaenhancer_core.errors import CancelledError, NoStreamsError
 from mediaenhancer_core.engine.ffmpeg import CancelToken, FFmpegTools, run
 from mediaenhancer_core.engine.plan import Plan
 from mediaenhancer_core.engine.probe import MediaInfo, probe
+from mediaenhancer_core.engine.subtitles import (
+    Segment,
+    Transcript,
+    normalize,
+    output_paths,
+    retime_transcript,
+    write_transcript,
+)
 from mediaenhancer_core.engine.workdirs import make_workdir, remove_workdir
-from mediaenhancer_core.ai.chapters import summarize
-from mediaenhancer_core.ai.gemini import GeminiClient, GeminiConfig, JsonModel, MediaPart, answers
-from mediaenhancer_core.engine.subtitles import Segment, Transcript, normalize, output_paths, retime_transcript, write_transcript
-from mediaenhancer_core.ai.times import parse_time
+from mediaenhancer_core.errors import CancelledError, NoStreamsError
 
 if TYPE_CHECKING:
     from mediaenhancer_core.settings import Settings
 
-__all__ = ["Chunk", "plan_chunks", "split_audio", "transcribe_chunk", "transcribe_file",
-           "transcript_for_output", "SubtitleJob", "CHUNK_SECONDS"]
+__all__ = [
+    "Chunk",
+    "plan_chunks",
+    "split_audio",
+    "transcribe_chunk",
+    "transcribe_file",
+    "transcript_for_output",
+    "SubtitleJob",
+    "CHUNK_SECONDS",
+]
 
 CHUNK_SECONDS = 300.0
 CHUNK_RATE = 16000
@@ -66,7 +81,9 @@ class Chunk:
         return self.end - self.start
 
 
-def plan_chunks(duration: float, silence: Sequence[tuple[float, float]], max_seconds: float = CHUNK_SECONDS) -> list[tuple[float, float]]:
+def plan_chunks(
+    duration: float, silence: Sequence[tuple[float, float]], max_seconds: float = CHUNK_SECONDS
+) -> list[tuple[float, float]]:
     """Cut [0, duration] into spans of at most ``max_seconds``, cutting in the middle of pauses.
 
     Each cut is the longest pause in the second half of the window (else the latest pause in
@@ -93,16 +110,54 @@ def plan_chunks(duration: float, silence: Sequence[tuple[float, float]], max_sec
     return spans
 
 
-def split_audio(src: Path, info: MediaInfo, tools: FFmpegTools, workdir: Path, spans: Sequence[tuple[float, float]],
-                *, cancel: CancelToken | None = None) -> list[Chunk]:
+def split_audio(
+    src: Path,
+    info: MediaInfo,
+    tools: FFmpegTools,
+    workdir: Path,
+    spans: Sequence[tuple[float, float]],
+    *,
+    cancel: CancelToken | None = None,
+) -> list[Chunk]:
     """Encode every span as a small Opus file in ONE ffmpeg run; chunk starts come from the segment list."""
     assert info.audio is not None
     cuts = [b for _, b in spans[:-1]]
     listing = workdir / "chunks.csv"
-    args = [str(tools.ffmpeg), "-y", "-v", "error", "-i", str(src), "-map", f"0:{info.audio.index}", "-vn", "-sn", "-dn",
-            "-ac", "1", "-ar", str(CHUNK_RATE), "-c:a", "libopus", "-b:a", CHUNK_BITRATE, "-application", "voip",
-            "-map_metadata", "-1", "-f", "segment", "-segment_format", "ogg", "-reset_timestamps", "1",
-            "-segment_list", str(listing), "-segment_list_type", "csv"]
+    args = [
+        str(tools.ffmpeg),
+        "-y",
+        "-v",
+        "error",
+        "-i",
+        str(src),
+        "-map",
+        f"0:{info.audio.index}",
+        "-vn",
+        "-sn",
+        "-dn",
+        "-ac",
+        "1",
+        "-ar",
+        str(CHUNK_RATE),
+        "-c:a",
+        "libopus",
+        "-b:a",
+        CHUNK_BITRATE,
+        "-application",
+        "voip",
+        "-map_metadata",
+        "-1",
+        "-f",
+        "segment",
+        "-segment_format",
+        "ogg",
+        "-reset_timestamps",
+        "1",
+        "-segment_list",
+        str(listing),
+        "-segment_list_type",
+        "csv",
+    ]
     if cuts:
         args += ["-segment_times", ",".join(f"{c:.3f}" for c in cuts)]
     else:  # one chunk: the muxer would otherwise cut every 2 s
@@ -125,13 +180,20 @@ def _prompt(chunk: Chunk, language: str | None) -> str:
     )
 
 
-def transcribe_chunk(model: JsonModel, chunk: Chunk, *, language: str | None = None, timeout: float | None = None
-                     ) -> tuple[list[Segment], str | None, int]:
+def transcribe_chunk(
+    model: JsonModel, chunk: Chunk, *, language: str | None = None, timeout: float | None = None
+) -> tuple[list[Segment], str | None, int]:
     """Segments of one chunk in INPUT time (chunk start added), its language, and how many were dropped."""
     assert chunk.path is not None
     part = MediaPart(mime_type="audio/ogg", label=f"audio {chunk.start:.1f}-{chunk.end:.1f} s", path=chunk.path)
-    answer = model.generate_json(prompt=_prompt(chunk, language), schema=answers().TranscriptAnswer, media=[part], system=SYSTEM,
-                                 timeout=timeout, what="transcript")
+    answer = model.generate_json(
+        prompt=_prompt(chunk, language),
+        schema=answers().TranscriptAnswer,
+        media=[part],
+        system=SYSTEM,
+        timeout=timeout,
+        what="transcript",
+    )
     segments, dropped = [], 0
     for item in answer.get("segments") or []:
         start, end = parse_time(item.get("start")), parse_time(item.get("end"))
@@ -221,9 +283,15 @@ def transcribe_file(
     return transcript
 
 
-def _run_chunks(model: JsonModel, chunks: list[Chunk], language: str | None, timeout: float | None, concurrency: int,
-                cancel: CancelToken | None, on_progress: Callable[[int, int], None] | None
-                ) -> list[tuple[list[Segment], str | None, int]]:
+def _run_chunks(
+    model: JsonModel,
+    chunks: list[Chunk],
+    language: str | None,
+    timeout: float | None,
+    concurrency: int,
+    cancel: CancelToken | None,
+    on_progress: Callable[[int, int], None] | None,
+) -> list[tuple[list[Segment], str | None, int]]:
     done = 0
     lock = threading.Lock()
 
@@ -281,9 +349,19 @@ def transcript_for_output(
     succeeded (no partial output).
     """
     usable = analysis if analysis is not None and analysis.audio is not None else None
-    transcript = transcribe_file(src, tools, model, analysis=usable, language=language, chunk_seconds=chunk_seconds,
-                                 concurrency=concurrency, chapters=chapters, timeout=timeout, temp_dir=temp_dir,
-                                 cancel=cancel)
+    transcript = transcribe_file(
+        src,
+        tools,
+        model,
+        analysis=usable,
+        language=language,
+        chunk_seconds=chunk_seconds,
+        concurrency=concurrency,
+        chapters=chapters,
+        timeout=timeout,
+        temp_dir=temp_dir,
+        cancel=cancel,
+    )
     if plan.trim is not None:
         retime_transcript(transcript, plan.trim.keep)
     return transcript
@@ -306,8 +384,9 @@ class SubtitleJob:
     timeout: float | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, language: str | None = None,
-                      formats: Sequence[str] = ("srt", "vtt")) -> SubtitleJob:
+    def from_settings(
+        cls, settings: Settings, *, language: str | None = None, formats: Sequence[str] = ("srt", "vtt")
+    ) -> SubtitleJob:
         """Raises :class:`AINotConfiguredError` (naming GEMINI_API_KEY) when there is no key, and
         MissingExtraError without the [ai] extra: checked before any work."""
         from mediaenhancer_core.extras import require_extra  # noqa: PLC0415
@@ -315,14 +394,39 @@ class SubtitleJob:
         config = GeminiConfig.from_settings(settings)
         config.require_key()
         require_extra("ai", "Gemini (transcription, subtitles, the AI planner)")
-        return cls(GeminiClient(config), tuple(formats), language, settings.transcribe_chunk_seconds,
-                   settings.transcribe_concurrency, settings.gemini_timeout_seconds)
+        return cls(
+            GeminiClient(config),
+            tuple(formats),
+            language,
+            settings.transcribe_chunk_seconds,
+            settings.transcribe_concurrency,
+            settings.gemini_timeout_seconds,
+        )
 
-    def transcript(self, src: Path, analysis: Analysis | None, plan: Plan, tools: FFmpegTools, *,
-                   temp_dir: Path | None = None, cancel: CancelToken | None = None) -> Transcript:
-        return transcript_for_output(src, analysis, plan, tools, self.model, language=self.language,
-                                     chapters="json" in self.formats, chunk_seconds=self.chunk_seconds,
-                                     concurrency=self.concurrency, timeout=self.timeout, temp_dir=temp_dir, cancel=cancel)
+    def transcript(
+        self,
+        src: Path,
+        analysis: Analysis | None,
+        plan: Plan,
+        tools: FFmpegTools,
+        *,
+        temp_dir: Path | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Transcript:
+        return transcript_for_output(
+            src,
+            analysis,
+            plan,
+            tools,
+            self.model,
+            language=self.language,
+            chapters="json" in self.formats,
+            chunk_seconds=self.chunk_seconds,
+            concurrency=self.concurrency,
+            timeout=self.timeout,
+            temp_dir=temp_dir,
+            cancel=cancel,
+        )
 
     def write(self, transcript: Transcript, dest: Path) -> dict[str, Path]:
         """``DEST-STEM.srt`` / ``.vtt`` / ``.transcript.json`` beside the output, written atomically."""

@@ -73,7 +73,9 @@ class StripeGateway:
                 "Stripe refused the API key; check MEDIAENHANCER_STRIPE_SECRET_KEY (a secret key, sk_live_... or sk_test_...)"
             ) from None
         except stripe.PermissionError as exc:
-            raise BillingProviderError(f"Stripe does not allow this key to {what} ({exc.user_message or exc._message}); use a secret key with write access") from None
+            raise BillingProviderError(
+                f"Stripe does not allow this key to {what} ({exc.user_message or exc._message}); use a secret key with write access"
+            ) from None
         except stripe.InvalidRequestError as exc:
             raise BillingProviderError(
                 f"Stripe refused to {what}: {exc._message or 'invalid request'}"
@@ -81,9 +83,13 @@ class StripeGateway:
                 missing=exc.code == "resource_missing",
             ) from None
         except stripe.RateLimitError:
-            raise BillingProviderError(f"Stripe is rate-limiting requests; could not {what}, try again in a minute") from None
+            raise BillingProviderError(
+                f"Stripe is rate-limiting requests; could not {what}, try again in a minute"
+            ) from None
         except stripe.APIConnectionError:
-            raise BillingProviderError(f"cannot reach Stripe at {self.api_base} to {what}; check the network, or retry") from None
+            raise BillingProviderError(
+                f"cannot reach Stripe at {self.api_base} to {what}; check the network, or retry"
+            ) from None
         except stripe.StripeError as exc:
             status = f"HTTP {exc.http_status}" if exc.http_status else exc.__class__.__name__
             raise BillingProviderError(f"Stripe failed to {what} ({status}); try again later") from None

@@ -31,6 +31,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mediaenhancer_core.accounts.authcache import AuthCache
+from mediaenhancer_core.billing.gateway import StripeGateway
+from mediaenhancer_core.billing.state import (
+    LIVE_STATUSES,
+    SubscriptionState,
+    choose_current,
+    decide,
+    id_of,
+    write,
+)
+from mediaenhancer_core.billing.webhooks import StripeWebhooks
 from mediaenhancer_core.db import Database
 from mediaenhancer_core.db.models import ProcessedWebhookEvent, SubscriptionPlan, User, UserSubscription
 from mediaenhancer_core.errors import (
@@ -42,16 +52,6 @@ from mediaenhancer_core.errors import (
 )
 from mediaenhancer_core.plans.catalogue import FREE_PLAN_ID, get_plan, plan_dict, plan_for_user
 from mediaenhancer_core.settings import Settings
-from mediaenhancer_core.billing.gateway import StripeGateway
-from mediaenhancer_core.billing.state import (
-    LIVE_STATUSES,
-    SubscriptionState,
-    choose_current,
-    decide,
-    id_of,
-    write,
-)
-from mediaenhancer_core.billing.webhooks import StripeWebhooks
 
 __all__ = ["NOT_CONFIGURED", "Billing", "SyncChange", "SyncReport"]
 
@@ -222,7 +222,12 @@ class Billing:
                     "to its Stripe price id (price_...)"
                 )
             row = self._row(session, user_id)
-            if row is not None and row.stripe_subscription_id and row.status in LIVE_STATUSES and row.status != "incomplete":
+            if (
+                row is not None
+                and row.stripe_subscription_id
+                and row.status in LIVE_STATUSES
+                and row.status != "incomplete"
+            ):
                 current = session.get(SubscriptionPlan, row.plan_id)
                 name = current.name if current else row.plan_id
                 if row.plan_id == plan.id:
@@ -270,8 +275,11 @@ class Billing:
                 with self.db.session() as session:
                     row = self._row(session, user_id, lock=True)
                     if row is None:
-                        session.add(UserSubscription(user_id=user_id, plan_id=FREE_PLAN_ID, status="active",
-                                                     stripe_customer_id=customer_id))
+                        session.add(
+                            UserSubscription(
+                                user_id=user_id, plan_id=FREE_PLAN_ID, status="active", stripe_customer_id=customer_id
+                            )
+                        )
                     elif row.stripe_customer_id is None:
                         row.stripe_customer_id = customer_id
                     else:
@@ -352,7 +360,9 @@ class Billing:
             row = self._row(session, user_id)
             customer = row.stripe_customer_id if row is not None else None
         if not customer:
-            raise NotFoundError("you have no billing account yet; subscribe to a plan first (`mediaenhancer upgrade PLAN`)")
+            raise NotFoundError(
+                "you have no billing account yet; subscribe to a plan first (`mediaenhancer upgrade PLAN`)"
+            )
         base = (self.settings.public_url or base_url).rstrip("/")
         return_url = self.settings.billing_portal_return_url or f"{base}/pricing"
         created = gateway.create_portal_session(customer=customer, return_url=return_url)
@@ -396,10 +406,12 @@ class Billing:
         except _NeedsFetch:
             fresh = self.gateway.retrieve_subscription(state.subscription_id)
             if fresh is None:
-                return self._apply_once(state, as_of=as_of, authoritative=False, user_hint=user_hint, event=event,
-                                        tie_wins=True)
-            return self._apply_once(SubscriptionState.from_stripe(fresh), as_of=as_of, authoritative=True,
-                                    user_hint=user_hint, event=event)
+                return self._apply_once(
+                    state, as_of=as_of, authoritative=False, user_hint=user_hint, event=event, tie_wins=True
+                )
+            return self._apply_once(
+                SubscriptionState.from_stripe(fresh), as_of=as_of, authoritative=True, user_hint=user_hint, event=event
+            )
 
     def _apply_once(
         self,
@@ -418,8 +430,11 @@ class Billing:
                 log.info("stripe subscription %s belongs to no user here; ignored", state.subscription_id)
                 return "ignored"
             if state.unknown_status:
-                log.warning("stripe subscription %s has an unknown status %r; treated as incomplete",
-                            state.subscription_id, state.unknown_status)
+                log.warning(
+                    "stripe subscription %s has an unknown status %r; treated as incomplete",
+                    state.subscription_id,
+                    state.unknown_status,
+                )
             decision = decide(row, state, as_of=as_of, authoritative=authoritative)
             if decision == "tie" and not tie_wins:
                 if self._same_facts(session, row, state):
@@ -429,8 +444,12 @@ class Billing:
                 return "stale"  # older than what the row holds, or about a subscription that is not the current one
             plan_id = self.plan_for_price(session, state.price_id)
             if plan_id is None:
-                log.warning("stripe price %s is not any plan's price (set MEDIAENHANCER_STRIPE_PRICE_<PLAN>); "
-                            "the subscription keeps plan %s", state.price_id, row.plan_id)
+                log.warning(
+                    "stripe price %s is not any plan's price (set MEDIAENHANCER_STRIPE_PRICE_<PLAN>); "
+                    "the subscription keeps plan %s",
+                    state.price_id,
+                    row.plan_id,
+                )
                 plan_id = row.plan_id
             changed = write(row, state, plan_id=plan_id, grace=self.grace, as_of=as_of, now=now)
             user_id = row.user_id

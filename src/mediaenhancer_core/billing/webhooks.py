@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 
+from mediaenhancer_core.billing.gateway import StripeGateway
+from mediaenhancer_core.billing.state import SubscriptionState, from_timestamp, id_of
 from mediaenhancer_core.db.models import ProcessedWebhookEvent
 from mediaenhancer_core.errors import BillingNotConfiguredError, ValidationError
 from mediaenhancer_core.jsonbody import parse_json
-from mediaenhancer_core.billing.gateway import StripeGateway
-from mediaenhancer_core.billing.state import SubscriptionState, from_timestamp, id_of
 
 if TYPE_CHECKING:
     from mediaenhancer_core.billing.service import Billing
@@ -116,7 +116,9 @@ class StripeWebhooks:
         billing.record_event(key)
         return "ignored"
 
-    def _from_stripe(self, subscription_id: str | None, as_of: Any, user: uuid.UUID | None, key: tuple[str, str]) -> str:
+    def _from_stripe(
+        self, subscription_id: str | None, as_of: Any, user: uuid.UUID | None, key: tuple[str, str]
+    ) -> str:
         """Apply a subscription read from Stripe now (the event does not carry it)."""
         if subscription_id is None:
             self.billing.record_event(key)

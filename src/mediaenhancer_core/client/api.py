@@ -104,8 +104,16 @@ class ApiClient:
     def close(self) -> None:
         self._client.close()
 
-    def request(self, method: str, path: str, *, json: Any = None, auth: bool = True, content: Any = None,
-                extra_headers: dict[str, str] | None = None) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        auth: bool = True,
+        content: Any = None,
+        extra_headers: dict[str, str] | None = None,
+    ) -> Any:
         """One call; ``content`` (bytes or an iterator of bytes, streamed) instead of ``json`` for uploads."""
         headers = dict(extra_headers or {})
         if auth:
@@ -142,7 +150,9 @@ class ApiClient:
                 error.retry_after = int(response.headers.get("retry-after", error.retry_after))
             raise error
         if body is None:
-            raise E.ServiceUnavailableError(f"{self.base_url}{path} did not answer JSON; is --server the account server?")
+            raise E.ServiceUnavailableError(
+                f"{self.base_url}{path} did not answer JSON; is --server the account server?"
+            )
         return body
 
     @property

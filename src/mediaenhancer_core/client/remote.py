@@ -21,11 +21,20 @@ from pathlib import Path
 from typing import Any
 
 from mediaenhancer_core.client.api import ApiClient
-from mediaenhancer_core.errors import CancelledError, MediaEnhancerError, NotFoundError, RenderError
 from mediaenhancer_core.client.transfer import READ_BYTES, ResumeState, download_file, refuse_existing, upload_file
+from mediaenhancer_core.errors import CancelledError, MediaEnhancerError, NotFoundError, RenderError
 
-__all__ = ["watch_job", "run_remote_enhance", "run_remote_export", "save_outputs", "is_media_id", "job_error", "FINISHED",
-           "stored_copy", "expected_outputs"]
+__all__ = [
+    "watch_job",
+    "run_remote_enhance",
+    "run_remote_export",
+    "save_outputs",
+    "is_media_id",
+    "job_error",
+    "FINISHED",
+    "stored_copy",
+    "expected_outputs",
+]
 
 FINISHED = ("succeeded", "failed", "canceled")
 
@@ -103,8 +112,9 @@ def stored_copy(client: ApiClient, path: Path) -> dict[str, Any] | None:
         return None
 
 
-def expected_outputs(source: str, job_type: str, *, output: Path | None, out_dir: Path | None,
-                     fmt: str | None) -> list[Path]:
+def expected_outputs(
+    source: str, job_type: str, *, output: Path | None, out_dir: Path | None, fmt: str | None
+) -> list[Path]:
     """The local files a job's result will be saved as, when they can be known before it runs."""
     from mediaenhancer_core.engine.formats import FORMATS, format_for_input  # noqa: PLC0415
 
@@ -159,8 +169,9 @@ def run_remote_enhance(
     job = watch_job(client, job["id"], on_update=on_update, poll=poll)
     _outcome(job)
     result = dict(client.get(f"/api/media/{job['result_media_id']}")) if job.get("result_media_id") else None
-    written = save_outputs(client, source, job, result, output=output, out_dir=out_dir, fmt=fmt,
-                           on_download=on_download, force=force)
+    written = save_outputs(
+        client, source, job, result, output=output, out_dir=out_dir, fmt=fmt, on_download=on_download, force=force
+    )
     return job, result, written
 
 
@@ -180,8 +191,8 @@ def save_outputs(
     in ``out_dir``, or at ``output``: a transcription's NAME.srt and NAME.vtt, or the enhanced
     file NAME.enhanced.EXT downloaded. Returns the path written (the .srt for subtitles).
     ``force=False``: a file already there is kept (:class:`OutputExistsError`)."""
-    from mediaenhancer_core.files import atomic_write_text  # noqa: PLC0415
     from mediaenhancer_core.engine.formats import FORMATS  # noqa: PLC0415
+    from mediaenhancer_core.files import atomic_write_text  # noqa: PLC0415
 
     remote = is_media_id(source)
     base = out_dir if out_dir is not None else (Path(".") if remote else Path(source).parent)
@@ -190,8 +201,10 @@ def save_outputs(
         dest = output or base / f"{source[:8] if remote else Path(source).stem}.srt"
         if not force:
             for path in (dest.with_suffix(".srt"), dest.with_suffix(".vtt")):
-                refuse_existing(path, kept=f" (the transcript is kept in job {job['id']}: mediaenhancer jobs watch "
-                                          f"{job['id']} --json)")
+                refuse_existing(
+                    path,
+                    kept=f" (the transcript is kept in job {job['id']}: mediaenhancer jobs watch {job['id']} --json)",
+                )
         atomic_write_text(dest.with_suffix(".srt"), transcript["srt"], replace=force)
         atomic_write_text(dest.with_suffix(".vtt"), transcript["vtt"], replace=force)
         return dest.with_suffix(".srt")
@@ -201,8 +214,10 @@ def save_outputs(
     stem = Path(result.get("original_filename") or source).stem if remote else Path(source).stem
     dest = output or base / f"{stem}.enhanced{suffix}"
     if not force:
-        refuse_existing(dest, kept=f" (the result is kept in your library: mediaenhancer media download {result['id']} "
-                                   "-o OTHER_NAME)")
+        refuse_existing(
+            dest,
+            kept=f" (the result is kept in your library: mediaenhancer media download {result['id']} -o OTHER_NAME)",
+        )
     download_file(client, result["download_url"], dest, on_progress=on_download, force=force)
     return dest
 
@@ -226,6 +241,8 @@ def run_remote_export(
     export = dict(client.get(f"/api/exports/{started['export_id']}"))
     if dest is not None and export.get("download_url"):
         if not force:
-            refuse_existing(dest, kept=f" (the export is kept: mediaenhancer media download {export.get('result_media_id')})")
+            refuse_existing(
+                dest, kept=f" (the export is kept: mediaenhancer media download {export.get('result_media_id')})"
+            )
         download_file(client, export["download_url"], dest, on_progress=on_download, force=force)
     return job, export

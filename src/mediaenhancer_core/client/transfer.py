@@ -25,8 +25,8 @@ from typing import Any
 
 from mediaenhancer_core import errors as E
 from mediaenhancer_core.client.api import ApiClient
-from mediaenhancer_core.files import atomic_output, os_error
 from mediaenhancer_core.engine.probe import check_input
+from mediaenhancer_core.files import atomic_output, os_error
 
 __all__ = ["upload_file", "download_file", "refuse_existing", "ResumeState", "READ_BYTES"]
 
@@ -121,9 +121,14 @@ def upload_file(
     while True:
         try:
             answer = client.request(
-                "PATCH", url, content=_chunks(path, offset, on_progress),
-                extra_headers={"Upload-Offset": str(offset), "Content-Length": str(size - offset),
-                               "Content-Type": "application/offset+octet-stream"},
+                "PATCH",
+                url,
+                content=_chunks(path, offset, on_progress),
+                extra_headers={
+                    "Upload-Offset": str(offset),
+                    "Content-Length": str(size - offset),
+                    "Content-Type": "application/offset+octet-stream",
+                },
             )
         except ConnectionAbortedError:
             raise E.ServerUnreachableError("the upload was interrupted; run the same command again to resume") from None
@@ -131,7 +136,7 @@ def upload_file(
             failures += 1
             if failures > retries:
                 raise
-            sleep(min(30.0, 2.0 ** failures))
+            sleep(min(30.0, 2.0**failures))
             try:
                 status = client.get(url)
             except RETRYABLE:
@@ -155,8 +160,9 @@ def refuse_existing(dest: Path, *, kept: str = "") -> None:
         raise E.OutputExistsError(f"{dest} exists; pass --force to replace it{kept}", path=dest)
 
 
-def download_file(client: ApiClient, url: str, dest: Path, *, on_progress: Progress | None = None,
-                  force: bool = True) -> int:
+def download_file(
+    client: ApiClient, url: str, dest: Path, *, on_progress: Progress | None = None, force: bool = True
+) -> int:
     """Stream ``url`` (a signed download URL) to ``dest`` atomically; returns the bytes written.
     ``force=False``: refuse (:class:`OutputExistsError`) when ``dest`` exists, before and after."""
     if not force:

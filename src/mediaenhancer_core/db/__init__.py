@@ -21,10 +21,10 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from mediaenhancer_core.db.models import Base
 from mediaenhancer_core.errors import ConfigError, DatabaseError
 from mediaenhancer_core.privatefs import make_dirs, touch_private
 from mediaenhancer_core.settings import Settings
-from mediaenhancer_core.db.models import Base
 
 __all__ = ["Database", "database_url", "Base", "MIGRATIONS_DIR", "HEAD_REVISION"]
 
@@ -143,8 +143,10 @@ class Database:
             session.commit()
         except (OperationalError, InterfaceError) as exc:
             session.rollback()
-            raise DatabaseError(f"the database is unavailable ({exc.__class__.__name__}: "
-                                f"{str(exc.orig).strip().splitlines()[0] if exc.orig else 'no detail'}); try again") from exc
+            raise DatabaseError(
+                f"the database is unavailable ({exc.__class__.__name__}: "
+                f"{str(exc.orig).strip().splitlines()[0] if exc.orig else 'no detail'}); try again"
+            ) from exc
         except BaseException:
             session.rollback()
             raise
@@ -157,7 +159,9 @@ class Database:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except SQLAlchemyError as exc:
-            raise DatabaseError(f"database {self.describe()} is unreachable ({type(getattr(exc, 'orig', None) or exc).__name__})") from None
+            raise DatabaseError(
+                f"database {self.describe()} is unreachable ({type(getattr(exc, 'orig', None) or exc).__name__})"
+            ) from None
 
     def check_writable(self, timeout: float = 1.0) -> None:
         """Raise DatabaseError unless the database would take a write now: SQLite's write lock
@@ -180,8 +184,10 @@ class Database:
         except DatabaseError:
             raise
         except Exception as exc:  # noqa: BLE001 - sqlite3's own errors come straight from the driver here
-            raise DatabaseError(f"database {self.describe()} cannot take writes ({type(exc).__name__}: "
-                                f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})") from None
+            raise DatabaseError(
+                f"database {self.describe()} cannot take writes ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})"
+            ) from None
 
     def check_ready(self) -> None:
         """The readiness probe: current schema and able to write."""
@@ -205,8 +211,10 @@ class Database:
         except SQLAlchemyError as exc:
             raise DatabaseError(f"cannot read the database's migration ({type(exc).__name__})") from None
         if len(rows) > 1:
-            raise DatabaseError(f"database {self.describe()} records several migration heads {sorted(rows)}; "
-                                "repair its alembic_version table")
+            raise DatabaseError(
+                f"database {self.describe()} records several migration heads {sorted(rows)}; "
+                "repair its alembic_version table"
+            )
         return str(rows[0]) if rows else None
 
     def head_revision(self) -> str:

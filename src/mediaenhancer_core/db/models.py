@@ -85,7 +85,14 @@ NAMING_CONVENTION = {
 }
 
 SUBSCRIPTION_STATUSES = (
-    "active", "trialing", "past_due", "canceled", "incomplete", "incomplete_expired", "unpaid", "paused",
+    "active",
+    "trialing",
+    "past_due",
+    "canceled",
+    "incomplete",
+    "incomplete_expired",
+    "unpaid",
+    "paused",
 )
 PLAN_INTERVALS = ("month", "year")
 MEDIA_TYPES = ("video", "audio", "image")
@@ -179,7 +186,9 @@ class SubscriptionPlan(Base):
     max_media_duration_seconds: Mapped[int] = mapped_column(Integer)
     sort_order: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     is_public: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
-    ai_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))  # Gemini features (issue 7)
+    ai_enabled: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )  # Gemini features (issue 7)
     # jobs a user of the plan may have running at once, and waiting in the queue (issue 12)
     max_running_jobs: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     max_queued_jobs: Mapped[int] = mapped_column(Integer, default=10, server_default="10")

@@ -32,10 +32,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mediaenhancer_core.errors import CorruptMediaError
 from mediaenhancer_core.engine.ffmpeg import PIPE_OUT, CancelToken, FFmpegTools, run
 from mediaenhancer_core.engine.filtergraph import filter_str
 from mediaenhancer_core.engine.probe import MediaInfo
+from mediaenhancer_core.errors import CorruptMediaError
 
 __all__ = [
     "AudioMeasurements",
@@ -154,12 +154,14 @@ class Analysis:
         video = data.get("video")
         return cls(
             info=info,
-            audio=AudioMeasurements(**{
-                **audio,
-                "silence_spans": [tuple(s) for s in audio["silence_spans"]],
-                "speech_spans": [tuple(s) for s in audio.get("speech_spans", [])],
-                "hum_harmonics": [tuple(h) for h in audio.get("hum_harmonics", [])],
-            })
+            audio=AudioMeasurements(
+                **{
+                    **audio,
+                    "silence_spans": [tuple(s) for s in audio["silence_spans"]],
+                    "speech_spans": [tuple(s) for s in audio.get("speech_spans", [])],
+                    "hum_harmonics": [tuple(h) for h in audio.get("hum_harmonics", [])],
+                }
+            )
             if audio
             else None,
             video=VideoMeasurements(
@@ -194,7 +196,10 @@ def _audio_graph(in_label: str) -> str:
                 filter_str("asetnsamples", {"n": 16384, "p": 0}),  # astats costs per frame: fewer, larger ones
                 filter_str(
                     "astats",
-                    {"measure_perchannel": "none", "measure_overall": "Peak_level+RMS_level+DC_offset+Peak_count+Flat_factor+Number_of_samples"},
+                    {
+                        "measure_perchannel": "none",
+                        "measure_overall": "Peak_level+RMS_level+DC_offset+Peak_count+Flat_factor+Number_of_samples",
+                    },
                     instance="raw",
                 ),
             ]
@@ -202,15 +207,23 @@ def _audio_graph(in_label: str) -> str:
         + "[aout]",
         # One-second frames: resampled to 2 kHz, AAC's 1024-sample frames become 43-sample ones, and
         # astats' per-frame cost then made this branch ten times slower (6.3 s against 0.6 s a minute).
-        "[a_det]" + filter_str("aresample", {"out_sample_rate": 2000}) + ","
-        + filter_str("asetnsamples", {"n": 2000, "p": 0}) + ","
-        + (lp := filter_str("lowpass", {"f": 60, "poles": 2})) + f",{lp},"
+        "[a_det]"
+        + filter_str("aresample", {"out_sample_rate": 2000})
+        + ","
+        + filter_str("asetnsamples", {"n": 2000, "p": 0})
+        + ","
+        + (lp := filter_str("lowpass", {"f": 60, "poles": 2}))
+        + f",{lp},"
         + filter_str("astats", {"measure_perchannel": "none", "measure_overall": "RMS_level"}, instance="rumble")
         + ",anullsink",
-        "[a_sp]" + ",".join([
-            filter_str("aresample", {"out_sample_rate": 16000}),
-            filter_str("aformat", {"sample_fmts": "flt", "channel_layouts": "mono"}),
-        ]) + "[a16]",
+        "[a_sp]"
+        + ",".join(
+            [
+                filter_str("aresample", {"out_sample_rate": 16000}),
+                filter_str("aformat", {"sample_fmts": "flt", "channel_layouts": "mono"}),
+            ]
+        )
+        + "[a16]",
     ]
     return ";".join(parts)
 
@@ -275,8 +288,18 @@ _SUMMARY_I = re.compile(r"^\s*I:\s*(-?[\d.]+|-inf) LUFS")
 _SUMMARY_LRA = re.compile(r"^\s*LRA:\s*(-?[\d.]+) LU")
 _SUMMARY_PEAK = re.compile(r"^\s*Peak:\s*(-?[\d.]+|-inf) dBFS")
 _KV = re.compile(r"^([A-Za-z][A-Za-z _()]*?):\s*(-?[\d.]+|-?inf|nan)\s*$")
-_DECODE_ERRORS = ("partial file", "Invalid NAL", "error while decoding", "Invalid data found", "corrupt",
-                  "Error splitting", "truncat", "Packet corrupt", "missing picture", "concealing")
+_DECODE_ERRORS = (
+    "partial file",
+    "Invalid NAL",
+    "error while decoding",
+    "Invalid data found",
+    "corrupt",
+    "Error splitting",
+    "truncat",
+    "Packet corrupt",
+    "missing picture",
+    "concealing",
+)
 
 
 class _FrameTable:
@@ -358,7 +381,7 @@ class _Collector:
                 if "pts_time:" in rest:
                     self._frame["t"] = _num(rest.split("pts_time:")[1].split()[0])
             elif rest.startswith("lavfi.signalstats.") and self._frame is not None:
-                key, _, value = rest[len("lavfi.signalstats."):].partition("=")
+                key, _, value = rest[len("lavfi.signalstats.") :].partition("=")
                 self._frame[key] = _num(value)
         elif kind == "psnr":
             if "PSNR y:" in rest:
@@ -502,8 +525,15 @@ def analyze(
         if on_progress:
             on_progress(seconds)
 
-    run(args, keep=keep, on_progress=progress, cancel=cancel, what=what, path=path,
-        read_pipe=meter.read if meter is not None else None)
+    run(
+        args,
+        keep=keep,
+        on_progress=progress,
+        cancel=cancel,
+        what=what,
+        path=path,
+        read_pipe=meter.read if meter is not None else None,
+    )
     if col._frame:
         col.frames.add(col._frame)
 
@@ -525,16 +555,30 @@ def analyze(
     return result
 
 
-def _add_picture(vm: VideoMeasurements, path: Path, info: MediaInfo, tools: FFmpegTools,
-                 span: tuple[float, float] | None, cancel: CancelToken | None) -> None:
+def _add_picture(
+    vm: VideoMeasurements,
+    path: Path,
+    info: MediaInfo,
+    tools: FFmpegTools,
+    span: tuple[float, float] | None,
+    cancel: CancelToken | None,
+) -> None:
     """Noise, black/white points and the cast of near-neutral pixels, from decoded frames
     (see picture.py); the noise figure replaces the median-filter PSNR guess."""
     from mediaenhancer_core.engine.picture import measure_picture  # noqa: PLC0415 - numpy, only for video
 
     v = info.video
     assert v is not None
-    stats = measure_picture(path, tools, width=v.width or 0, height=v.height or 0, duration=info.duration,
-                            span=span, stream=v.index, cancel=cancel)
+    stats = measure_picture(
+        path,
+        tools,
+        width=v.width or 0,
+        height=v.height or 0,
+        duration=info.duration,
+        span=span,
+        stream=v.index,
+        cancel=cancel,
+    )
     if stats is not None:
         vm.picture = stats.to_dict()
         vm.noise_sigma = stats.noise_luma
@@ -670,7 +714,7 @@ def _video_measurements(col: _Collector, info: MediaInfo, trf: Path | None, dura
         vals = table.values(key, rows)
         return sum(vals) / len(vals) if vals else math.nan
 
-    neutral = (1 << (bits - 1))
+    neutral = 1 << (bits - 1)
     ylow, yhigh = mean("YLOW") / scale, mean("YHIGH") / scale
     ymin = _percentile(table.values("YMIN", rows), 0.5) / scale if rows else math.nan
     ymax = _percentile(table.values("YMAX", rows), 0.5) / scale if rows else math.nan
@@ -700,7 +744,9 @@ def _video_measurements(col: _Collector, info: MediaInfo, trf: Path | None, dura
         noise_sigma=r(sigma, 2),
         black_spans=_merge([(round(a, 3), round(b, 3)) for a, b in col.black]),
         # a freeze still going at the end of the file is never closed by freezedetect
-        frozen_spans=_merge([(round(a, 3), round(b, 3)) for a, b in [*col.freeze, *((s, duration) for s in col.freeze_starts)]]),
+        frozen_spans=_merge(
+            [(round(a, 3), round(b, 3)) for a, b in [*col.freeze, *((s, duration) for s in col.freeze_starts)]]
+        ),
         sampled_frames=len(rows),
         stabilization_file=str(trf) if trf else None,
     )

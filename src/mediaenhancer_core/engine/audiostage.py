@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from mediaenhancer_core.errors import CancelledError, RenderError
 from mediaenhancer_core.engine.filters import is_python_step
 from mediaenhancer_core.engine.plan import FilterStep
+from mediaenhancer_core.errors import CancelledError, RenderError
 
 __all__ = ["AudioStage", "StageReport", "RATE", "python_steps", "ffmpeg_steps"]
 
@@ -70,26 +70,38 @@ class AudioStage:
             if s.filter == "deepfilternet":
                 from mediaenhancer_core.engine.denoiser import NeuralDenoiser  # noqa: PLC0415
 
-                self.stages.append((s.filter, NeuralDenoiser(channels, float(p.get("atten_lim_db", 100.0)), workers=workers)))
+                self.stages.append(
+                    (s.filter, NeuralDenoiser(channels, float(p.get("atten_lim_db", 100.0)), workers=workers))
+                )
             elif s.filter == "leveler":
                 from mediaenhancer_core.engine.leveler import Leveler  # noqa: PLC0415
 
-                self.stages.append((s.filter, Leveler(
-                    channels,
-                    reference_lufs=float(p.get("reference_lufs", -23.0)),
-                    strength=float(p.get("strength", 1.0)),
-                    max_boost_db=float(p.get("max_boost_db", 12.0)),
-                    max_cut_db=float(p.get("max_cut_db", 12.0)),
-                )))
+                self.stages.append(
+                    (
+                        s.filter,
+                        Leveler(
+                            channels,
+                            reference_lufs=float(p.get("reference_lufs", -23.0)),
+                            strength=float(p.get("strength", 1.0)),
+                            max_boost_db=float(p.get("max_boost_db", 12.0)),
+                            max_cut_db=float(p.get("max_cut_db", 12.0)),
+                        ),
+                    )
+                )
             elif s.filter == "compressor":
                 from mediaenhancer_core.engine.leveler import Compressor  # noqa: PLC0415
 
-                self.stages.append((s.filter, Compressor(
-                    channels,
-                    threshold_dbfs=float(p.get("threshold_dbfs", -20.0)),
-                    ratio=float(p.get("ratio", 2.0)),
-                    release_ms=float(p.get("release_ms", 150.0)),
-                )))
+                self.stages.append(
+                    (
+                        s.filter,
+                        Compressor(
+                            channels,
+                            threshold_dbfs=float(p.get("threshold_dbfs", -20.0)),
+                            ratio=float(p.get("ratio", 2.0)),
+                            release_ms=float(p.get("release_ms", 150.0)),
+                        ),
+                    )
+                )
             else:  # pragma: no cover - plan validation keeps other names out
                 raise RenderError(f"unknown audio stage {s.filter!r}")
         self.out: queue.Queue[bytes | None] = queue.Queue(maxsize=16)

@@ -17,17 +17,42 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mediaenhancer_core.engine.enhance import ENHANCED_MARK, EnhanceJob, FileResult, ProgressEvent, enhance_file
-from mediaenhancer_core.errors import InputNotFoundError, InputUnreadableError, MediaEnhancerError
 from mediaenhancer_core.engine.ffmpeg import CancelToken, FFmpegTools
-from mediaenhancer_core.files import PARTIAL_MARK
 from mediaenhancer_core.engine.planner import Planner
+from mediaenhancer_core.errors import InputNotFoundError, InputUnreadableError, MediaEnhancerError
+from mediaenhancer_core.files import PARTIAL_MARK
 
 __all__ = ["MEDIA_EXTENSIONS", "InputItem", "expand_inputs", "run_batch"]
 
 MEDIA_EXTENSIONS = frozenset(
     {
-        ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".flv", ".wmv", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts", ".3gp",
-        ".mp3", ".m4a", ".aac", ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".wma", ".caf",
+        ".mp4",
+        ".m4v",
+        ".mov",
+        ".mkv",
+        ".webm",
+        ".avi",
+        ".flv",
+        ".wmv",
+        ".mpg",
+        ".mpeg",
+        ".ts",
+        ".mts",
+        ".m2ts",
+        ".3gp",
+        ".mp3",
+        ".m4a",
+        ".aac",
+        ".wav",
+        ".wave",
+        ".flac",
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".aif",
+        ".aiff",
+        ".wma",
+        ".caf",
     }
 )
 _GLOB_CHARS = set("*?[")
@@ -67,21 +92,34 @@ def expand_inputs(args: Sequence[str], *, recursive: bool = False) -> list[Input
             walker: Iterable[Path]
             try:
                 if recursive:
-                    walker = (Path(d) / f for d, dirs, files in sorted(os.walk(p)) for f in sorted(files)
-                              if not any(part.startswith(".") for part in Path(d).relative_to(p).parts))
+                    walker = (
+                        Path(d) / f
+                        for d, dirs, files in sorted(os.walk(p))
+                        for f in sorted(files)
+                        if not any(part.startswith(".") for part in Path(d).relative_to(p).parts)
+                    )
                 else:
                     walker = sorted(c for c in p.iterdir() if c.is_file())
                 found = [c for c in walker if _is_candidate(c)]
             except PermissionError:
-                items.append(InputItem(p, error=InputUnreadableError(
-                    f"{p}: permission denied; make the folder readable (chmod +rx)", path=p)))
+                items.append(
+                    InputItem(
+                        p,
+                        error=InputUnreadableError(
+                            f"{p}: permission denied; make the folder readable (chmod +rx)", path=p
+                        ),
+                    )
+                )
                 continue
             if not found:
                 items.append(
-                    InputItem(p, error=InputNotFoundError(
-                        f"{p}: no media files in this folder{'' if recursive else ' (add --recursive to look in sub-folders)'}",
-                        path=p,
-                    ))
+                    InputItem(
+                        p,
+                        error=InputNotFoundError(
+                            f"{p}: no media files in this folder{'' if recursive else ' (add --recursive to look in sub-folders)'}",
+                            path=p,
+                        ),
+                    )
                 )
             for c in found:
                 add(c, p)
@@ -91,7 +129,9 @@ def expand_inputs(args: Sequence[str], *, recursive: bool = False) -> list[Input
             matches = sorted(glob.glob(arg, recursive=True))
             files = [Path(m) for m in matches if Path(m).is_file() and _is_candidate(Path(m))]
             if not files:
-                items.append(InputItem(p, error=InputNotFoundError(f"{arg}: no media files match this pattern", path=p)))
+                items.append(
+                    InputItem(p, error=InputNotFoundError(f"{arg}: no media files match this pattern", path=p))
+                )
             for m in files:
                 add(m)
     return items
@@ -127,7 +167,9 @@ def run_batch(
         item = items[i]
         if item.error is not None:
             err = item.error
-            return FileResult(input=str(item.path), status="failed", error={"code": err.code, "message": err.message}, exit_error=err)
+            return FileResult(
+                input=str(item.path), status="failed", error={"code": err.code, "message": err.message}, exit_error=err
+            )
         if on_start:
             on_start(str(item.path))
         file_job = job
@@ -135,8 +177,16 @@ def run_batch(
             from dataclasses import replace  # noqa: PLC0415
 
             file_job = replace(job, relative_to=item.root)
-        return enhance_file(item.path, file_job, tools, planner=planner, temp_dir=temp_dir, on_progress=on_progress, cancel=cancel,
-                           claim=claim)
+        return enhance_file(
+            item.path,
+            file_job,
+            tools,
+            planner=planner,
+            temp_dir=temp_dir,
+            on_progress=on_progress,
+            cancel=cancel,
+            claim=claim,
+        )
 
     pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="enhance")
     pending: dict[Future[FileResult], int] = {}

@@ -226,7 +226,9 @@ class NeuralDenoiser:
         m = self.m
         self.channels = channels
         self.lim = 0.0 if atten_lim_db >= 100.0 else 10 ** (-abs(atten_lim_db) / 20.0)
-        self.window = np.sin(0.5 * np.pi * np.sin(0.5 * np.pi * (np.arange(m.fft) + 0.5) / m.hop) ** 2).astype(np.float32)
+        self.window = np.sin(0.5 * np.pi * np.sin(0.5 * np.pi * (np.arange(m.fft) + 0.5) / m.hop) ** 2).astype(
+            np.float32
+        )
         self.wnorm = np.float32(1.0 / (m.fft * m.fft / (2 * m.hop)))
         self.band_of_bin = np.repeat(np.arange(m.nb_erb), m.widths)
         self.band_starts = np.concatenate([[0], np.cumsum(m.widths)[:-1]])
@@ -253,7 +255,9 @@ class NeuralDenoiser:
         self.ola = np.zeros((m.fft - m.hop, channels), dtype=np.float32)  # synthesis memory
         # the network runs in worker threads (onnxruntime releases the GIL), so the stages after it (leveler,
         # compressor) work on the previous block meanwhile; one block waits ready for each worker
-        self.pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="denoise") if workers > 0 else None
+        self.pool = (
+            ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="denoise") if workers > 0 else None
+        )
         self.inflight: deque[Future[Any] | Any] = deque()
         self.max_inflight = max(1, workers) + 1
         self.lsnr_sum = 0.0
@@ -271,7 +275,7 @@ class NeuralDenoiser:
         idx = np.arange(m.fft)[None, :] + m.hop * np.arange(n)[:, None]
         frames = buf[idx] * self.window[None, :, None]  # [n, fft, C]
         spec = (np.fft.rfft(frames, axis=1) * self.wnorm).astype(np.complex64)  # [n, F, C]
-        self.pending = buf[n * m.hop:]
+        self.pending = buf[n * m.hop :]
         mono = spec.mean(axis=2) if self.channels > 1 else spec[:, :, 0]
         power = mono.real**2 + mono.imag**2
         bands = np.add.reduceat(power, self.band_starts, axis=1) / self.band_widths
@@ -310,9 +314,9 @@ class NeuralDenoiser:
         if not final:
             keep = min(frames, len(spec) - la)
         block_spec = spec[:keep]
-        ahead_fe = fe[keep: keep + la]
-        ahead_fc = fc[keep: keep + la]
-        ahead_spec = spec[keep: keep + la]
+        ahead_fe = fe[keep : keep + la]
+        ahead_fc = fc[keep : keep + la]
+        ahead_spec = spec[keep : keep + la]
         if len(ahead_fe) < la:  # end of stream: zeros after it
             pad = la - len(ahead_fe)
             ahead_fe = np.concatenate([ahead_fe, np.zeros((pad, m.nb_erb), np.float32)])
@@ -324,7 +328,7 @@ class NeuralDenoiser:
         feats_c = np.concatenate([self.hist_cplx, fc[:keep], ahead_fc])[la:]
         # spectra the deep filter reads: order-1-la before, la after
         back = m.order - 1 - la
-        prev = self.hist_spec[len(self.hist_spec) - back:] if back else self.hist_spec[:0]
+        prev = self.hist_spec[len(self.hist_spec) - back :] if back else self.hist_spec[:0]
         if len(prev) < back:
             prev = np.concatenate([np.zeros((back - len(prev), *spec.shape[1:]), np.complex64), prev])
         df_spec = np.concatenate([prev, block_spec, ahead_spec])
@@ -337,17 +341,20 @@ class NeuralDenoiser:
         hist_len = WARM_FRAMES + la
         self.hist_erb = np.concatenate([self.hist_erb, fe[:keep]])[-hist_len:]
         self.hist_cplx = np.concatenate([self.hist_cplx, fc[:keep]])[-hist_len:]
-        self.hist_spec = np.concatenate([self.hist_spec, block_spec])[-max(1, back):]
+        self.hist_spec = np.concatenate([self.hist_spec, block_spec])[-max(1, back) :]
         self.spec, self.feat_erb, self.feat_cplx = [spec[keep:]], [fe[keep:]], [fc[keep:]]
 
     def _enhance(self, feats_e: Any, feats_c: Any, warm: int, spec: Any, df_spec: Any) -> Any:
         """Enhanced spectra [T, F, C] of one block (runs in a worker thread)."""
         np, m = self.np, self.m
         t_all = len(feats_e)
-        e0, e1, e2, e3, emb, c0, lsnr = m.enc.run(None, {
-            "feat_erb": feats_e[None, None].astype(np.float32),
-            "feat_spec": np.stack([feats_c.real, feats_c.imag])[None].astype(np.float32),
-        })
+        e0, e1, e2, e3, emb, c0, lsnr = m.enc.run(
+            None,
+            {
+                "feat_erb": feats_e[None, None].astype(np.float32),
+                "feat_spec": np.stack([feats_c.real, feats_c.imag])[None].astype(np.float32),
+            },
+        )
         gains = m.erb_dec.run(None, {"emb": emb, "e3": e3, "e2": e2, "e1": e1, "e0": e0})[0][0, 0][warm:]
         del e0, e1, e2, e3  # memory: the encoder's outputs are large (64 channels per frame and band)
         coefs = m.df_dec.run(None, {"emb": emb, "c0": c0})[0][0][warm:]
@@ -369,7 +376,7 @@ class NeuralDenoiser:
             low = np.zeros((t, m.nb_df), np.complex64)
             d = df_spec[..., c]
             for o in range(m.order):
-                low += d[o: o + t, : m.nb_df] * coefs[:, :, o]
+                low += d[o : o + t, : m.nb_df] * coefs[:, :, o]
             low[noise_only] = 0.0
             y[:, : m.nb_df] = low
             y[clean] = x[clean]
@@ -389,8 +396,8 @@ class NeuralDenoiser:
         out = np.empty((n * m.hop, self.channels), np.float32)
         mem = self.ola
         for t in range(n):
-            out[t * m.hop:(t + 1) * m.hop] = frames[t, : m.hop] + mem
-            mem = frames[t, m.hop:]
+            out[t * m.hop : (t + 1) * m.hop] = frames[t, : m.hop] + mem
+            mem = frames[t, m.hop :]
         self.ola = mem.copy()
         return out
 
@@ -457,7 +464,9 @@ def _done(item: Any) -> bool:
     return not isinstance(item, Future) or item.done()
 
 
-def denoise_array(x: Any, atten_lim_db: float = 100.0, *, chunk: int = 48000, on_chunk: Callable[[int], None] | None = None) -> Any:
+def denoise_array(
+    x: Any, atten_lim_db: float = 100.0, *, chunk: int = 48000, on_chunk: Callable[[int], None] | None = None
+) -> Any:
     """Denoise a whole array ``[samples]`` or ``[samples, channels]`` (tests and benchmarks)."""
     import numpy as np  # noqa: PLC0415
 
@@ -467,10 +476,9 @@ def denoise_array(x: Any, atten_lim_db: float = 100.0, *, chunk: int = 48000, on
     d = NeuralDenoiser(x2.shape[1], atten_lim_db)
     outs = []
     for i in range(0, len(x2), chunk):
-        outs.append(d.process(x2[i: i + chunk]))
+        outs.append(d.process(x2[i : i + chunk]))
         if on_chunk:
             on_chunk(i)
     outs.append(d.flush())
     y = np.concatenate(outs)
     return y[:, 0] if mono else y
-

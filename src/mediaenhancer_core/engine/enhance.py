@@ -17,15 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mediaenhancer_core.engine.analysis import Analysis, AudioMeasurements, analyze
-from mediaenhancer_core.errors import CancelledError, MediaEnhancerError, OutputError, OutputSameAsInputError, PlanError
 from mediaenhancer_core.engine.ffmpeg import CancelToken, FFmpegTools
-from mediaenhancer_core.files import atomic_copy
 from mediaenhancer_core.engine.formats import FORMATS, default_format, format_for_path
 from mediaenhancer_core.engine.plan import Plan
 from mediaenhancer_core.engine.planner import EnhanceOptions, MeasurementPlanner, Planner
 from mediaenhancer_core.engine.probe import MediaInfo, probe
 from mediaenhancer_core.engine.render import render
 from mediaenhancer_core.engine.workdirs import make_workdir, remove_workdir
+from mediaenhancer_core.errors import CancelledError, MediaEnhancerError, OutputError, OutputSameAsInputError, PlanError
+from mediaenhancer_core.files import atomic_copy
 
 if TYPE_CHECKING:
     from mediaenhancer_core.engine.subtitles import Transcript
@@ -36,13 +36,30 @@ class SubtitleJob(Protocol):
     a transcript of the output-to-be, and the subtitle files written beside the output. The engine
     never imports ``ai/``; Gemini stays behind this interface."""
 
-    def transcript(self, src: Path, analysis: Analysis | None, plan: Plan, tools: FFmpegTools, *,
-                   temp_dir: Path | None = None, cancel: CancelToken | None = None) -> Transcript: ...
+    def transcript(
+        self,
+        src: Path,
+        analysis: Analysis | None,
+        plan: Plan,
+        tools: FFmpegTools,
+        *,
+        temp_dir: Path | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Transcript: ...
 
     def write(self, transcript: Transcript, dest: Path) -> dict[str, Path]: ...
 
-__all__ = ["EnhanceJob", "FileResult", "enhance_file", "analyze_file", "default_output_path", "ProgressEvent",
-           "check_output_name", "audio_figures"]
+
+__all__ = [
+    "EnhanceJob",
+    "FileResult",
+    "enhance_file",
+    "analyze_file",
+    "default_output_path",
+    "ProgressEvent",
+    "check_output_name",
+    "audio_figures",
+]
 
 ENHANCED_MARK = ".enhanced"
 
@@ -264,14 +281,20 @@ def enhance_file(
             result.status, result.reason = "skipped", f"{skipped}; plan written to {job.save_plan}"
             return result
         if job.dry_run:
-            result.status, result.reason = "planned", "--dry-run: nothing rendered" + (
-                " or transcribed" if job.subtitles else "")
+            result.status, result.reason = (
+                "planned",
+                "--dry-run: nothing rendered" + (" or transcribed" if job.subtitles else ""),
+            )
             return result
         if plan.burn_in and job.subtitles is None:
             raise PlanError(f"{src}: the plan burns in subtitles; add --subtitles (or drop burn_in from the plan)")
         if plan.output.video == "copy" and plan.trim:
             raise PlanError(f"{src}: the plan trims silence but copies the video; drop trim or re-encode")
-        motion = Path(analysis.video.stabilization_file) if analysis and analysis.video and analysis.video.stabilization_file else None
+        motion = (
+            Path(analysis.video.stabilization_file)
+            if analysis and analysis.video and analysis.video.stabilization_file
+            else None
+        )
 
         def render_progress(phase: str, done: float, total: float) -> None:
             report(phase)(done, total)
@@ -282,8 +305,18 @@ def enhance_file(
 
             transcript = job.subtitles.transcript(src, analysis, plan, tools, temp_dir=workdir, cancel=cancel)
             burn = write_burn_in_file(transcript, workdir) if plan.burn_in else None
-        rendered = render(plan, src, info, dest, tools, workdir, motion=motion, subtitles=burn,
-                          on_progress=render_progress, cancel=cancel)
+        rendered = render(
+            plan,
+            src,
+            info,
+            dest,
+            tools,
+            workdir,
+            motion=motion,
+            subtitles=burn,
+            on_progress=render_progress,
+            cancel=cancel,
+        )
         if transcript is not None and job.subtitles is not None:
             result.subtitles = {fmt: str(p) for fmt, p in job.subtitles.write(transcript, dest).items()}
         out_info = probe(dest, tools)
@@ -297,9 +330,7 @@ def enhance_file(
             "duration": out_info.duration,
             "format": out_info.format_name,
             "size": out_info.size,
-            "streams": [
-                {k: v for k, v in s.__dict__.items() if v is not None} for s in out_info.streams
-            ],
+            "streams": [{k: v for k, v in s.__dict__.items() if v is not None} for s in out_info.streams],
             "audio": after_audio,
             "video": _picture_after(analysis, plan, dest, out_info, tools, cancel),
         }
@@ -320,20 +351,38 @@ def enhance_file(
         result.seconds = time.monotonic() - started
 
 
-def _picture_after(analysis: Any, plan: Any, dest: Path, out_info: Any, tools: FFmpegTools,
-                   cancel: CancelToken | None) -> dict[str, Any] | None:
+def _picture_after(
+    analysis: Any, plan: Any, dest: Path, out_info: Any, tools: FFmpegTools, cancel: CancelToken | None
+) -> dict[str, Any] | None:
     """The picture measured on the output beside the input (issue 14): only when it was re-encoded."""
     v = out_info.video
     if analysis is None or analysis.video is None or v is None or plan.output.video != "encode":
         return None
     from mediaenhancer_core.engine.picture import picture_report  # noqa: PLC0415
 
-    return picture_report(analysis.video.picture, dest, tools, width=v.width or 0, height=v.height or 0,
-                          duration=out_info.duration, cancel=cancel)
+    return picture_report(
+        analysis.video.picture,
+        dest,
+        tools,
+        width=v.width or 0,
+        height=v.height or 0,
+        duration=out_info.duration,
+        cancel=cancel,
+    )
 
 
-FIGURES = ("integrated_lufs", "true_peak_dbtp", "loudness_range_lu", "speech_lufs", "pause_floor_lufs",
-           "speech_to_noise_db", "speech_spread_lu", "noise_floor_lufs", "content", "speech_seconds")
+FIGURES = (
+    "integrated_lufs",
+    "true_peak_dbtp",
+    "loudness_range_lu",
+    "speech_lufs",
+    "pause_floor_lufs",
+    "speech_to_noise_db",
+    "speech_spread_lu",
+    "noise_floor_lufs",
+    "content",
+    "speech_seconds",
+)
 
 
 def audio_figures(a: AudioMeasurements) -> dict[str, Any]:

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from mediaenhancer_core.engine.analysis import Analysis, analyze
-from mediaenhancer_core.errors import ProjectError
 from mediaenhancer_core.engine.ffmpeg import CancelToken, FFmpegTools
 from mediaenhancer_core.engine.filtergraph import filter_str
 from mediaenhancer_core.engine.filters import exportable
@@ -35,9 +34,19 @@ from mediaenhancer_core.engine.presets import Preset
 from mediaenhancer_core.engine.probe import MediaInfo, probe
 from mediaenhancer_core.engine.render import AudioAfter, MuxSource, audio_filters, finalize, render_pass
 from mediaenhancer_core.engine.workdirs import make_workdir, remove_workdir
+from mediaenhancer_core.errors import ProjectError
 
-__all__ = ["Title", "Segment", "AudioTrack", "ExportOptions", "Project", "ExportResult", "export_project", "load_project",
-           "parse_title"]
+__all__ = [
+    "Title",
+    "Segment",
+    "AudioTrack",
+    "ExportOptions",
+    "Project",
+    "ExportResult",
+    "export_project",
+    "load_project",
+    "parse_title",
+]
 
 _COLOR = re.compile(r"^(#[0-9a-fA-F]{6}([0-9a-fA-F]{2})?|[a-zA-Z]{3,20})$")
 _POSITIONS = {
@@ -283,7 +292,9 @@ def load_project(path: Path) -> Project:
     try:
         data = json.loads(text) if Path(path).suffix.lower() == ".json" else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ProjectError(f"{path}: not valid {'JSON' if str(path).endswith('.json') else 'TOML'} ({exc})", path=path) from None
+        raise ProjectError(
+            f"{path}: not valid {'JSON' if str(path).endswith('.json') else 'TOML'} ({exc})", path=path
+        ) from None
     project = _parse_project(data, str(path))
     base = Path(path).resolve().parent
     for seg in project.segments:
@@ -382,8 +393,9 @@ def export_project(
                 used[seg.media] = (min(lo, a), max(hi, b))
             for media in sorted(used):
                 info = infos[media]
-                analysis: Analysis = analyze(resolve(media), info, tools, video=has_video, workdir=work,
-                                             span=used[media], cancel=cancel)
+                analysis: Analysis = analyze(
+                    resolve(media), info, tools, video=has_video, workdir=work, span=used[media], cancel=cancel
+                )
                 p = planner.plan(analysis, EnhanceOptions(preset=preset, format="mkv" if info.has_video else "flac"))
                 # the picture steps the registry lets exports run (no scaling, frame rate or stabilising: the export
                 # fits every segment itself), so unsharp is only the mild one after nlmeans
@@ -407,12 +419,19 @@ def export_project(
                 chain: list[str] = []
                 if info.has_video:
                     chain = [filter_str(st.filter, st.params) for st in v_steps]
-                    chain += {90: ["transpose=clock"], 180: ["hflip", "vflip"], 270: ["transpose=cclock"]}.get(seg.rotate, [])
+                    chain += {90: ["transpose=clock"], 180: ["hflip", "vflip"], 270: ["transpose=cclock"]}.get(
+                        seg.rotate, []
+                    )
                     if seg.flip:
                         chain += [{"h": "hflip", "v": "vflip"}[c] for c in seg.flip]
                     chain += [
-                        filter_str("scale", {"w": width, "h": height, "force_original_aspect_ratio": "decrease", "flags": "lanczos"}),
-                        filter_str("pad", {"w": width, "h": height, "x": "(ow-iw)/2", "y": "(oh-ih)/2", "color": "black"}),
+                        filter_str(
+                            "scale",
+                            {"w": width, "h": height, "force_original_aspect_ratio": "decrease", "flags": "lanczos"},
+                        ),
+                        filter_str(
+                            "pad", {"w": width, "h": height, "x": "(ow-iw)/2", "y": "(oh-ih)/2", "color": "black"}
+                        ),
                         "setsar=1",
                         filter_str("fps", {"fps": round(fps or 30.0, 3)}),
                         "format=yuv420p",
@@ -420,13 +439,24 @@ def export_project(
                     head = f"[{idx}:{info.video.index}]"  # type: ignore[union-attr]
                 else:
                     head = ""
-                    chain = [filter_str("color", {"c": "black", "s": f"{width}x{height}", "r": round(fps or 30.0, 3), "d": f"{dur:.6f}"}),
-                             "format=yuv420p"]
+                    chain = [
+                        filter_str(
+                            "color",
+                            {"c": "black", "s": f"{width}x{height}", "r": round(fps or 30.0, 3), "d": f"{dur:.6f}"},
+                        ),
+                        "format=yuv420p",
+                    ]
                 for t in seg.titles:
                     x, y = _POSITIONS[t.position]
                     params: dict[str, Any] = {
-                        "text": t.text, "expansion": "none", "fontcolor": t.color, "fontsize": t.size, "x": x, "y": y,
-                        "borderw": max(1, t.size // 16), "bordercolor": "black@0.6",
+                        "text": t.text,
+                        "expansion": "none",
+                        "fontcolor": t.color,
+                        "fontsize": t.size,
+                        "x": x,
+                        "y": y,
+                        "borderw": max(1, t.size // 16),
+                        "bordercolor": "black@0.6",
                         "enable": f"between(t,{t.start:g},{t.start + t.duration:g})",
                     }
                     if font:
@@ -475,11 +505,17 @@ def export_project(
             bed = f"[t{k}]"
             if track.duck:
                 parts.append(f"{main}asplit=2[m{k}][sc{k}]")
-                parts.append(f"[t{k}][sc{k}]" + filter_str("sidechaincompress", {"threshold": 0.03, "ratio": 6, "attack": 20, "release": 400}) + f"[d{k}]")
+                parts.append(
+                    f"[t{k}][sc{k}]"
+                    + filter_str("sidechaincompress", {"threshold": 0.03, "ratio": 6, "attack": 20, "release": 400})
+                    + f"[d{k}]"
+                )
                 main, bed = f"[m{k}]", f"[d{k}]"
             parts.append(f"{main}{bed}amix=inputs=2:duration=first:normalize=0[mix{k}]")
             main = f"[mix{k}]"
-        parts.append(f"{main}" + filter_str("ebur128", {"peak": "true", "framelog": "verbose"}, instance="clean") + "[aout]")
+        parts.append(
+            f"{main}" + filter_str("ebur128", {"peak": "true", "framelog": "verbose"}, instance="clean") + "[aout]"
+        )
         if has_video:
             parts.append("[cv]null[vout]")
 
@@ -501,7 +537,9 @@ def export_project(
             input_args=[a for a, _ in inputs],
         )
         source = MuxSource(intermediate=intermediate, intermediate_has_video=has_video, duration=total, fps=fps or 0.0)
-        audio_after = finalize(out, loud, clean, source, dest, tools, on_progress=progress("mux"), cancel=cancel, path=dest)
+        audio_after = finalize(
+            out, loud, clean, source, dest, tools, on_progress=progress("mux"), cancel=cancel, path=dest
+        )
     finally:
         remove_workdir(work)
     return ExportResult(

@@ -46,10 +46,28 @@ from typing import Any, BinaryIO, TextIO, cast
 from mediaenhancer_core.engine.filters import optional_ffmpeg_filters, required_ffmpeg_filters
 from mediaenhancer_core.errors import CancelledError, DiskFullError, FFmpegNotFoundError, FFmpegTooOldError, RenderError
 
-__all__ = ["FFmpegTools", "locate_ffmpeg", "run", "RunResult", "CancelToken", "MIN_VERSION", "REQUIRED_FILTERS",
-           "ENGINE_FILTERS", "missing_filters", "optional_steps", "available_filters",
-           "MEDIA_DEMUXERS", "media_input", "guard_inputs", "probe_argv", "run_probe", "ProbeTimeout", "open_av",
-           "popen_options", "PIPE_OUT"]
+__all__ = [
+    "FFmpegTools",
+    "locate_ffmpeg",
+    "run",
+    "RunResult",
+    "CancelToken",
+    "MIN_VERSION",
+    "REQUIRED_FILTERS",
+    "ENGINE_FILTERS",
+    "missing_filters",
+    "optional_steps",
+    "available_filters",
+    "MEDIA_DEMUXERS",
+    "media_input",
+    "guard_inputs",
+    "probe_argv",
+    "run_probe",
+    "ProbeTimeout",
+    "open_av",
+    "popen_options",
+    "PIPE_OUT",
+]
 
 log = logging.getLogger("mediaenhancer.ffmpeg")
 
@@ -58,9 +76,27 @@ MIN_VERSION = (5, 1)
 # and limiter (mux), splitting and selecting. The plan steps' own come from the filter registry.
 ENGINE_FILTERS = frozenset(
     {
-        "ebur128", "astats", "silencedetect", "bandpass", "alimiter", "volume", "aresample", "signalstats",
-        "blackdetect", "freezedetect", "select", "aselect", "setpts", "asetpts", "metadata", "anullsink",
-        "nullsink", "asplit", "split", "median", "psnr",
+        "ebur128",
+        "astats",
+        "silencedetect",
+        "bandpass",
+        "alimiter",
+        "volume",
+        "aresample",
+        "signalstats",
+        "blackdetect",
+        "freezedetect",
+        "select",
+        "aselect",
+        "setpts",
+        "asetpts",
+        "metadata",
+        "anullsink",
+        "nullsink",
+        "asplit",
+        "split",
+        "median",
+        "psnr",
     }
 )
 REQUIRED_FILTERS = ENGINE_FILTERS | required_ffmpeg_filters()
@@ -75,6 +111,7 @@ def optional_steps(available: Iterable[str]) -> dict[str, bool]:
     """Optional plan steps (``--stabilize``'s vidstabtransform) -> whether ``available`` can run them."""
     have = set(available)
     return {name: needs <= have for name, needs in optional_ffmpeg_filters().items()}
+
 
 INSTALL_HINT = (
     "install ffmpeg 5.1 or newer (e.g. `apt install ffmpeg`), set MEDIAENHANCER_FFMPEG to its path, "
@@ -249,15 +286,43 @@ def locate_ffmpeg(
 #: their default). Playlists and lists of other files (``hls``, ``dash``, ``concat``, ``imf``,
 #: ``image2`` sequences, ``sdp``/``rtsp``...) are not here, so ffmpeg refuses them even when
 #: its probe picks them ("Format hls not on whitelist").
-MEDIA_DEMUXERS = frozenset({
-    "mov", "matroska", "wav", "avi", "aiff", "flac", "ogg", "mp3", "aac", "mpegts", "mpeg", "flv", "live_flv",
-    "asf", "amr", "amrnb", "amrwb", "caf", "png_pipe", "apng", "jpeg_pipe", "gif", "webp_pipe", "nut",
-    "srt", "ass", "webvtt",  # text subtitles: read only so that they are refused as "no sound or picture"
-})
+MEDIA_DEMUXERS = frozenset(
+    {
+        "mov",
+        "matroska",
+        "wav",
+        "avi",
+        "aiff",
+        "flac",
+        "ogg",
+        "mp3",
+        "aac",
+        "mpegts",
+        "mpeg",
+        "flv",
+        "live_flv",
+        "asf",
+        "amr",
+        "amrnb",
+        "amrwb",
+        "caf",
+        "png_pipe",
+        "apng",
+        "jpeg_pipe",
+        "gif",
+        "webp_pipe",
+        "nut",
+        "srt",
+        "ass",
+        "webvtt",  # text subtitles: read only so that they are refused as "no sound or picture"
+    }
+)
 #: Formats a caller may force with ``-f`` before an input: generated sources (``lavfi``, whose
 #: graph is ours) and raw streams from a pipe. They read nothing but their one input either.
-FORCED_DEMUXERS = frozenset({"lavfi", "rawvideo", "f32le", "f64le", "s16le", "s24le", "s32le", "u8", "image2pipe",
-                             "yuv4mpegpipe"}) | MEDIA_DEMUXERS
+FORCED_DEMUXERS = (
+    frozenset({"lavfi", "rawvideo", "f32le", "f64le", "s16le", "s24le", "s32le", "u8", "image2pipe", "yuv4mpegpipe"})
+    | MEDIA_DEMUXERS
+)
 _DEMUXER_LIST = ",".join(sorted(MEDIA_DEMUXERS))
 REFUSED_FORMAT = "its format is not one this tool reads (playlists and lists of other files are refused)"
 
@@ -265,6 +330,8 @@ REFUSED_FORMAT = "its format is not one this tool reads (playlists and lists of 
 def refused_format(lines: Iterable[str]) -> bool:
     """Whether ffmpeg's messages say it refused the input's format (see :data:`MEDIA_DEMUXERS`)."""
     return any("not on whitelist" in line for line in lines)
+
+
 _URL = re.compile(r"^(https?)://", re.IGNORECASE)
 
 
@@ -330,8 +397,15 @@ ProbeTimeout = subprocess.TimeoutExpired  # what run_probe raises when the time 
 def run_probe(argv: Sequence[str], *, timeout: float) -> subprocess.CompletedProcess[str]:
     """Run an ffprobe (or short ffmpeg) command line to completion: text output, killed (with its
     process group) when ``timeout`` passes, dies with its parent. Raises :data:`ProbeTimeout`."""
-    proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, errors="replace", **popen_options())
+    proc = subprocess.Popen(
+        list(argv),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        **popen_options(),
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
     except BaseException:
@@ -554,7 +628,9 @@ def run(
 
     result = RunResult(returncode=proc.returncode, kept=kept, tail=list(tail))
     # ffmpeg 5.1 exits 0 when writing the trailer fails (e.g. the disk filled up)
-    write_failed = any(m in line for line in result.tail for m in (*_DISK_FULL, "Error writing trailer", "Error closing file"))
+    write_failed = any(
+        m in line for line in result.tail for m in (*_DISK_FULL, "Error writing trailer", "Error closing file")
+    )
     if check and (proc.returncode != 0 or write_failed):
         raise_for_failure(result, what=what, path=path)
     return result

@@ -23,8 +23,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Param", "FilterSpec", "FILTERS", "AUDIO_FILTERS", "VIDEO_FILTERS", "PYTHON_STEPS", "ordered",
-           "order_key", "required_ffmpeg_filters", "optional_ffmpeg_filters", "is_python_step", "exportable"]
+__all__ = [
+    "Param",
+    "FilterSpec",
+    "FILTERS",
+    "AUDIO_FILTERS",
+    "VIDEO_FILTERS",
+    "PYTHON_STEPS",
+    "ordered",
+    "order_key",
+    "required_ffmpeg_filters",
+    "optional_ffmpeg_filters",
+    "is_python_step",
+    "exportable",
+]
 
 SAFE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-+*/()<>=, ")
 MAX_TEXT = 64
@@ -110,59 +122,160 @@ def _biquad(*, gain: bool = False, poles: bool = True) -> tuple[Param, ...]:
 
 _REGISTRY: tuple[FilterSpec, ...] = (
     # ---------------------------------------------------------------- audio, in chain order
-    FilterSpec("adeclip", "audio", 10, (
-        _n("window", 10, 100), _n("overlap", 50, 95), _n("arorder", 0, 25), _n("threshold", 1, 100),
-        _n("hsize", 100, 9999), _c("method", "a", "s", "add", "save"),
-    ), needs=("adeclip",)),
+    FilterSpec(
+        "adeclip",
+        "audio",
+        10,
+        (
+            _n("window", 10, 100),
+            _n("overlap", 50, 95),
+            _n("arorder", 0, 25),
+            _n("threshold", 1, 100),
+            _n("hsize", 100, 9999),
+            _c("method", "a", "s", "add", "save"),
+        ),
+        needs=("adeclip",),
+    ),
     FilterSpec("highpass", "audio", 20, _biquad(), needs=("highpass",)),
     FilterSpec("lowpass", "audio", 25, _biquad(), needs=("lowpass",)),
     FilterSpec("bandreject", "audio", 30, _biquad(poles=False), needs=("bandreject",)),
     # afftdn's delay is taken back in the render (apad before, atrim after: render.py)
-    FilterSpec("afftdn", "audio", 40, (
-        _n("nr", 0.01, 97), _n("nf", -80, -20), Param("tn", "bool"),
-        _c("nt", "w", "v", "s", "c", "white", "vinyl", "shellac", "custom"), _n("rf", -80, -20),
-    ), needs=("afftdn", "apad", "atrim", "asetpts")),
+    FilterSpec(
+        "afftdn",
+        "audio",
+        40,
+        (
+            _n("nr", 0.01, 97),
+            _n("nf", -80, -20),
+            Param("tn", "bool"),
+            _c("nt", "w", "v", "s", "c", "white", "vinyl", "shellac", "custom"),
+            _n("rf", -80, -20),
+        ),
+        needs=("afftdn", "apad", "atrim", "asetpts"),
+    ),
     FilterSpec("equalizer", "audio", 50, _biquad(gain=True, poles=False), needs=("equalizer",)),
     FilterSpec("deesser", "audio", 60, (_n("i", 0, 1), _n("m", 0, 1), _n("f", 0, 1)), needs=("deesser",)),
-    FilterSpec("acompressor", "audio", 70, (
-        _n("threshold", 0.000976563, 1), _n("ratio", 1, 20), _n("attack", 0.01, 2000), _n("release", 0.01, 9000),
-        _n("makeup", 1, 64), _n("knee", 1, 8),
-    ), needs=("acompressor",)),
+    FilterSpec(
+        "acompressor",
+        "audio",
+        70,
+        (
+            _n("threshold", 0.000976563, 1),
+            _n("ratio", 1, 20),
+            _n("attack", 0.01, 2000),
+            _n("release", 0.01, 9000),
+            _n("makeup", 1, 64),
+            _n("knee", 1, 8),
+        ),
+        needs=("acompressor",),
+    ),
     # Python stages: after every ffmpeg audio filter, on 48 kHz float PCM (audiostage.py). In an
     # export the neural denoiser becomes its afftdn fallback (planner.ffmpeg_only); the others are left out.
-    FilterSpec("deepfilternet", "audio", 80, (
-        _n("atten_lim_db", 3, 100), _c("level", "light", "normal", "strong"),
-    ), needs=None, export=False),
-    FilterSpec("leveler", "audio", 90, (
-        _n("reference_lufs", -70, 0), _n("strength", 0, 1), _n("max_boost_db", 0, 24), _n("max_cut_db", 0, 24),
-    ), needs=None, export=False),
-    FilterSpec("compressor", "audio", 100, (
-        _n("threshold_dbfs", -60, 0), _n("ratio", 1, 10), _n("release_ms", 10, 2000),
-    ), needs=None, export=False),
+    FilterSpec(
+        "deepfilternet",
+        "audio",
+        80,
+        (
+            _n("atten_lim_db", 3, 100),
+            _c("level", "light", "normal", "strong"),
+        ),
+        needs=None,
+        export=False,
+    ),
+    FilterSpec(
+        "leveler",
+        "audio",
+        90,
+        (
+            _n("reference_lufs", -70, 0),
+            _n("strength", 0, 1),
+            _n("max_boost_db", 0, 24),
+            _n("max_cut_db", 0, 24),
+        ),
+        needs=None,
+        export=False,
+    ),
+    FilterSpec(
+        "compressor",
+        "audio",
+        100,
+        (
+            _n("threshold_dbfs", -60, 0),
+            _n("ratio", 1, 10),
+            _n("release_ms", 10, 2000),
+        ),
+        needs=None,
+        export=False,
+    ),
     # ---------------------------------------------------------------- video, in chain order
     # the analysis pass measures the motion with vidstabdetect; ffmpeg builds without vid.stab lack --stabilize only
-    FilterSpec("vidstabtransform", "video", 10, (
-        _n("smoothing", 0, 120), _n("zoom", -100, 100), _n("optzoom", 0, 2),
-        _c("interpol", "no", "linear", "bilinear", "bicubic"), _c("crop", "keep", "black"),
-    ), needs=("vidstabdetect", "vidstabtransform"), export=False, optional=True),
+    FilterSpec(
+        "vidstabtransform",
+        "video",
+        10,
+        (
+            _n("smoothing", 0, 120),
+            _n("zoom", -100, 100),
+            _n("optzoom", 0, 2),
+            _c("interpol", "no", "linear", "bilinear", "bicubic"),
+            _c("crop", "keep", "black"),
+        ),
+        needs=("vidstabdetect", "vidstabtransform"),
+        export=False,
+        optional=True,
+    ),
     # denoise before levels: a contrast stretch would amplify the grain
-    FilterSpec("hqdn3d", "video", 20, (
-        _n("luma_spatial", 0, 32), _n("chroma_spatial", 0, 32), _n("luma_tmp", 0, 48), _n("chroma_tmp", 0, 48),
-    ), needs=("hqdn3d",)),
+    FilterSpec(
+        "hqdn3d",
+        "video",
+        20,
+        (
+            _n("luma_spatial", 0, 32),
+            _n("chroma_spatial", 0, 32),
+            _n("luma_tmp", 0, 48),
+            _n("chroma_tmp", 0, 48),
+        ),
+        needs=("hqdn3d",),
+    ),
     FilterSpec("nlmeans", "video", 25, (_n("s", 1, 30), _n("p", 1, 7), _n("r", 1, 15)), needs=("nlmeans",)),
-    FilterSpec("eq", "video", 30, (
-        _n("contrast", -1000, 1000), _n("brightness", -1, 1), _n("saturation", 0, 3), _n("gamma", 0.1, 10),
-    ), needs=("eq",)),
+    FilterSpec(
+        "eq",
+        "video",
+        30,
+        (
+            _n("contrast", -1000, 1000),
+            _n("brightness", -1, 1),
+            _n("saturation", 0, 3),
+            _n("gamma", 0.1, 10),
+        ),
+        needs=("eq",),
+    ),
     FilterSpec("lutyuv", "video", 40, (Param("u", "expr"), Param("v", "expr")), needs=("lutyuv",)),
     # exports fit every segment to one frame size and rate themselves
-    FilterSpec("scale", "video", 50, (_n("w", -2, 7680), _n("h", -2, 4320), Param("flags", "text")),
-               needs=("scale",), export=False),
+    FilterSpec(
+        "scale",
+        "video",
+        50,
+        (_n("w", -2, 7680), _n("h", -2, 4320), Param("flags", "text")),
+        needs=("scale",),
+        export=False,
+    ),
     FilterSpec("fps", "video", 60, (_n("fps", 1, 240),), needs=("fps",), export=False),
     # sharpen last: it restores what denoising, scaling or stabilisation softened
-    FilterSpec("unsharp", "video", 70, (
-        _n("luma_msize_x", 3, 23), _n("luma_msize_y", 3, 23), _n("luma_amount", -2, 5),
-        _n("chroma_msize_x", 3, 23), _n("chroma_msize_y", 3, 23), _n("chroma_amount", -2, 5),
-    ), needs=("unsharp",)),
+    FilterSpec(
+        "unsharp",
+        "video",
+        70,
+        (
+            _n("luma_msize_x", 3, 23),
+            _n("luma_msize_y", 3, 23),
+            _n("luma_amount", -2, 5),
+            _n("chroma_msize_x", 3, 23),
+            _n("chroma_msize_y", 3, 23),
+            _n("chroma_amount", -2, 5),
+        ),
+        needs=("unsharp",),
+    ),
 )
 
 #: name -> spec, every filter a plan may name

@@ -10,12 +10,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mediaenhancer_core.choices import QUALITIES
-from mediaenhancer_core.errors import PlanError
 from mediaenhancer_core.engine.plan import OutputSpec
 from mediaenhancer_core.engine.probe import MediaInfo
+from mediaenhancer_core.errors import PlanError
 
-__all__ = ["FORMATS", "QUALITIES", "output_spec", "default_format", "format_for_path", "format_for_input", "encode_spec",
-           "Format"]
+__all__ = [
+    "FORMATS",
+    "QUALITIES",
+    "output_spec",
+    "default_format",
+    "format_for_path",
+    "format_for_input",
+    "encode_spec",
+    "Format",
+]
 
 
 @dataclass(frozen=True)
@@ -33,7 +41,14 @@ _MP4_VIDEO = frozenset({"h264", "hevc", "av1", "mpeg4", "vp9"})
 FORMATS: dict[str, Format] = {
     "mp4": Format("mp4", ".mp4", True, _MP4_VIDEO, "aac", "libx264", ("-movflags", "+faststart")),
     "mov": Format("mov", ".mov", True, _MP4_VIDEO | {"prores", "mjpeg"}, "aac", "libx264", ("-movflags", "+faststart")),
-    "mkv": Format("mkv", ".mkv", True, frozenset({"h264", "hevc", "av1", "vp8", "vp9", "mpeg4", "mpeg2video", "prores", "mjpeg", "theora"}), "aac", "libx264"),
+    "mkv": Format(
+        "mkv",
+        ".mkv",
+        True,
+        frozenset({"h264", "hevc", "av1", "vp8", "vp9", "mpeg4", "mpeg2video", "prores", "mjpeg", "theora"}),
+        "aac",
+        "libx264",
+    ),
     "webm": Format("webm", ".webm", True, frozenset({"vp8", "vp9", "av1"}), "libopus", "libvpx-vp9"),
     "mp3": Format("mp3", ".mp3", False, frozenset(), "libmp3lame"),
     "m4a": Format("m4a", ".m4a", False, frozenset(), "aac", None, ("-movflags", "+faststart")),
@@ -44,11 +59,33 @@ FORMATS: dict[str, Format] = {
 }
 
 _BY_EXTENSION = {
-    ".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "mkv", ".webm": "webm",
-    ".mp3": "mp3", ".m4a": "m4a", ".aac": "m4a", ".wav": "wav", ".wave": "wav", ".flac": "flac",
-    ".ogg": "ogg", ".oga": "ogg", ".opus": "opus",
-    ".avi": "mp4", ".flv": "mp4", ".wmv": "mp4", ".mpg": "mp4", ".mpeg": "mp4", ".ts": "mp4", ".mts": "mp4",
-    ".m2ts": "mp4", ".3gp": "mp4", ".aif": "flac", ".aiff": "flac", ".wma": "m4a", ".caf": "m4a",
+    ".mp4": "mp4",
+    ".m4v": "mp4",
+    ".mov": "mov",
+    ".mkv": "mkv",
+    ".webm": "webm",
+    ".mp3": "mp3",
+    ".m4a": "m4a",
+    ".aac": "m4a",
+    ".wav": "wav",
+    ".wave": "wav",
+    ".flac": "flac",
+    ".ogg": "ogg",
+    ".oga": "ogg",
+    ".opus": "opus",
+    ".avi": "mp4",
+    ".flv": "mp4",
+    ".wmv": "mp4",
+    ".mpg": "mp4",
+    ".mpeg": "mp4",
+    ".ts": "mp4",
+    ".mts": "mp4",
+    ".m2ts": "mp4",
+    ".3gp": "mp4",
+    ".aif": "flac",
+    ".aiff": "flac",
+    ".wma": "m4a",
+    ".caf": "m4a",
 }
 
 # video encoder per source codec (when re-encoding we keep the codec family)
@@ -157,8 +194,10 @@ def output_spec(
             encoder = {"opus": "libopus", "flac": "flac", "vorbis": "libvorbis"}[a.codec]
         if name in ("mov",) and a.codec.startswith("pcm_"):
             encoder = "pcm_s16le" if a.codec in ("pcm_s16le", "pcm_s16be") else "pcm_s24le"
-        if name == "wav" and (a.sample_fmt or "").startswith(("s32", "flt", "dbl")) or (
-            name == "wav" and a.codec in ("pcm_s24le", "pcm_s32le", "pcm_f32le", "flac")
+        if (
+            name == "wav"
+            and (a.sample_fmt or "").startswith(("s32", "flt", "dbl"))
+            or (name == "wav" and a.codec in ("pcm_s24le", "pcm_s32le", "pcm_f32le", "flac"))
         ):
             encoder = "pcm_s24le"
         channels = min(a.channels or 2, 2 if encoder in ("libmp3lame",) else 8)
@@ -213,7 +252,20 @@ def _video_args(encoder: str, quality: str, pix_fmt: str | None) -> list[str]:
             args += ["-tag:v", "hvc1", "-x265-params", "log-level=error"]
         return args
     if encoder == "libvpx-vp9":
-        return ["-crf", crf, "-b:v", "0", "-row-mt", "1", "-deadline", "good", "-cpu-used", "4" if quality != "archive" else "2", "-pix_fmt", "yuv420p"]
+        return [
+            "-crf",
+            crf,
+            "-b:v",
+            "0",
+            "-row-mt",
+            "1",
+            "-deadline",
+            "good",
+            "-cpu-used",
+            "4" if quality != "archive" else "2",
+            "-pix_fmt",
+            "yuv420p",
+        ]
     if encoder == "libsvtav1":
         return ["-crf", crf, "-preset", "8" if quality in ("draft", "standard") else "5", "-pix_fmt", "yuv420p"]
     return ["-q:v", "3"]
@@ -231,6 +283,10 @@ def _audio_args(encoder: str, quality: str, channels: int, a: object, *, deep: b
     if encoder == "flac":
         if deep is None:
             src_fmt = getattr(a, "sample_fmt", None) or ""
-            deep = src_fmt.startswith(("s32", "flt", "dbl")) or getattr(a, "codec", "") in ("pcm_s24le", "pcm_s32le", "pcm_f32le")
+            deep = src_fmt.startswith(("s32", "flt", "dbl")) or getattr(a, "codec", "") in (
+                "pcm_s24le",
+                "pcm_s32le",
+                "pcm_f32le",
+            )
         return ["-sample_fmt", "s32", "-bits_per_raw_sample", "24"] if deep else ["-sample_fmt", "s16"]
     return []

@@ -74,8 +74,8 @@ class _Decimator:
         np = self.np
         buf = np.concatenate([self.hist, x])
         y = np.convolve(buf, self.h, mode="valid")
-        self.hist = buf[len(buf) - (len(self.h) - 1):]
-        out = y[self.phase::3]
+        self.hist = buf[len(buf) - (len(self.h) - 1) :]
+        out = y[self.phase :: 3]
         self.phase = (self.phase - len(y)) % 3
         return out
 
@@ -84,7 +84,9 @@ class Leveler:
     """Speech levelling; ``reference_lufs`` is the level speech is brought towards (the overall
     loudness is set exactly afterwards), ``strength`` 0..1 how much of each correction is made."""
 
-    def __init__(self, channels: int, *, reference_lufs: float, strength: float, max_boost_db: float, max_cut_db: float) -> None:
+    def __init__(
+        self, channels: int, *, reference_lufs: float, strength: float, max_boost_db: float, max_cut_db: float
+    ) -> None:
         import numpy as np  # noqa: PLC0415
 
         from mediaenhancer_core.engine.speech import WINDOW, Vad  # noqa: PLC0415
@@ -134,7 +136,7 @@ class Leveler:
             ms = (self.weights[None, :, None] * spec).sum(axis=(1, 2)) / (BLOCK * BLOCK)
             self.power.extend(float(v) for v in ms)
             self.blocks.extend(blocks[i] for i in range(n))
-        self.pending = buf[n * BLOCK:]
+        self.pending = buf[n * BLOCK :]
         self._update_flags()
 
     def _gains(self, lo: int, hi: int, final: bool) -> tuple[Any, Any]:
@@ -233,8 +235,8 @@ class Leveler:
         out = []
         for b in range(start, ready):
             a0, a1 = max(lo, b - SMOOTH_HALF), min(hi, b + SMOOTH_HALF + 1)
-            w = win[a0 - (b - SMOOTH_HALF): len(win) - ((b + SMOOTH_HALF + 1) - a1)]
-            g = float(np.dot(w, raw[a0 - lo:a1 - lo]) / w.sum())
+            w = win[a0 - (b - SMOOTH_HALF) : len(win) - ((b + SMOOTH_HALF + 1) - a1)]
+            g = float(np.dot(w, raw[a0 - lo : a1 - lo]) / w.sum())
             g = min(g, float(cap[b - lo]))
             # per-sample gain: linear from the previous block's centre to this one's
             ramp = np.linspace(self.prev_gain_db, g, BLOCK, endpoint=False, dtype=np.float32)
@@ -277,7 +279,9 @@ class Compressor:
     HOP = 48  # 1 ms
     AHEAD = 2  # hops of lookahead
 
-    def __init__(self, channels: int, *, threshold_dbfs: float, ratio: float, release_ms: float = 150.0, knee_db: float = 6.0) -> None:
+    def __init__(
+        self, channels: int, *, threshold_dbfs: float, ratio: float, release_ms: float = 150.0, knee_db: float = 6.0
+    ) -> None:
         import numpy as np  # noqa: PLC0415
 
         self.np = np
@@ -300,8 +304,11 @@ class Compressor:
         np = self.np
         over = level_db - self.thr
         half = self.knee / 2
-        red = np.where(over <= -half, 0.0, np.where(over >= half, over * self.slope,
-                       self.slope * (over + half) ** 2 / (2 * self.knee)))
+        red = np.where(
+            over <= -half,
+            0.0,
+            np.where(over >= half, over * self.slope, self.slope * (over + half) ** 2 / (2 * self.knee)),
+        )
         return -red
 
     def _run(self, x: Any) -> Any:
@@ -311,8 +318,12 @@ class Compressor:
         peaks = np.abs(x).reshape(hops, self.HOP, self.channels).max(axis=(1, 2))
         env = np.concatenate([self.env_hist, peaks])
         # each hop's detector sees its own peak and the next AHEAD hops' (the audio is delayed to match)
-        look = np.max(np.stack([env[i: i + hops] for i in range(self.AHEAD + 1)]), axis=0) if len(env) >= hops + self.AHEAD else peaks
-        self.env_hist = env[len(env) - self.AHEAD:]
+        look = (
+            np.max(np.stack([env[i : i + hops] for i in range(self.AHEAD + 1)]), axis=0)
+            if len(env) >= hops + self.AHEAD
+            else peaks
+        )
+        self.env_hist = env[len(env) - self.AHEAD :]
         target = self._curve(20 * np.log10(np.maximum(look, 1e-9)))
         gains = np.empty(hops, np.float64)
         g = self.g
@@ -331,7 +342,7 @@ class Compressor:
             self.prev = float(gains[-1])
         audio = np.concatenate([self.delay, x])
         out = audio[: hops * self.HOP] * (10.0 ** (ramp / 20.0)).astype(np.float32)[:, None]
-        self.delay = audio[hops * self.HOP:]
+        self.delay = audio[hops * self.HOP :]
         return out
 
     def _take(self, x: Any) -> Any:

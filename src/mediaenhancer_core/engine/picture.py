@@ -127,9 +127,18 @@ def frame_stats(y: Any, u: Any, v: Any) -> dict[str, float]:
     }
 
 
-def read_frames(path: Path, tools: FFmpegTools, *, width: int, height: int, duration: float,
-                span: tuple[float, float] | None = None, stream: int | None = None,
-                cancel: CancelToken | None = None, frames: int = MAX_FRAMES) -> list[tuple[Any, Any, Any]]:
+def read_frames(
+    path: Path,
+    tools: FFmpegTools,
+    *,
+    width: int,
+    height: int,
+    duration: float,
+    span: tuple[float, float] | None = None,
+    stream: int | None = None,
+    cancel: CancelToken | None = None,
+    frames: int = MAX_FRAMES,
+) -> list[tuple[Any, Any, Any]]:
     """Up to ``frames`` frames spread over the file (or ``span``), as 8-bit yuv420p planes."""
     import numpy as np  # noqa: PLC0415 - the CLI's --help stays fast
 
@@ -140,37 +149,62 @@ def read_frames(path: Path, tools: FFmpegTools, *, width: int, height: int, dura
         return []
     length = (span[1] - span[0]) if span else duration
     gap = max(0.2, length / frames) if length > 0 else 0.2
-    vf = ",".join([
-        filter_str("select", {"expr": f"isnan(prev_selected_t)+gte(t-prev_selected_t,{gap:.3f})"}),
-        filter_str("scale", {"w": width, "h": height, "flags": "area"}),
-        "format=yuv420p",
-    ])
+    vf = ",".join(
+        [
+            filter_str("select", {"expr": f"isnan(prev_selected_t)+gte(t-prev_selected_t,{gap:.3f})"}),
+            filter_str("scale", {"w": width, "h": height, "flags": "area"}),
+            "format=yuv420p",
+        ]
+    )
     with tempfile.TemporaryDirectory(prefix="me-picture-") as tmp:
         out = Path(tmp) / "frames.yuv"
         args = [str(tools.ffmpeg), "-v", "error"]
         if span is not None:
             args += ["-ss", f"{span[0]:.6f}", "-t", f"{max(0.05, span[1] - span[0]):.6f}"]
-        args += ["-i", str(path), "-map", f"0:{stream}" if stream is not None else "0:v:0", "-vf", vf,
-                 "-frames:v", str(frames), "-fps_mode", "passthrough", "-f", "rawvideo", "-y", str(out)]
+        args += [
+            "-i",
+            str(path),
+            "-map",
+            f"0:{stream}" if stream is not None else "0:v:0",
+            "-vf",
+            vf,
+            "-frames:v",
+            str(frames),
+            "-fps_mode",
+            "passthrough",
+            "-f",
+            "rawvideo",
+            "-y",
+            str(out),
+        ]
         run(args, cancel=cancel, what="picture measurement", path=path)
         data = np.fromfile(out, dtype=np.uint8)
     size = width * height * 3 // 2
     result = []
     for k in range(len(data) // size):
-        f = data[k * size:(k + 1) * size]
+        f = data[k * size : (k + 1) * size]
         y = f[: width * height].reshape(height, width)
-        u = f[width * height: width * height * 5 // 4].reshape(height // 2, width // 2)
-        v = f[width * height * 5 // 4:].reshape(height // 2, width // 2)
+        u = f[width * height : width * height * 5 // 4].reshape(height // 2, width // 2)
+        v = f[width * height * 5 // 4 :].reshape(height // 2, width // 2)
         result.append((y, u, v))
     return result
 
 
-def measure_picture(path: Path, tools: FFmpegTools, *, width: int, height: int, duration: float,
-                    span: tuple[float, float] | None = None, stream: int | None = None,
-                    cancel: CancelToken | None = None) -> PictureStats | None:
+def measure_picture(
+    path: Path,
+    tools: FFmpegTools,
+    *,
+    width: int,
+    height: int,
+    duration: float,
+    span: tuple[float, float] | None = None,
+    stream: int | None = None,
+    cancel: CancelToken | None = None,
+) -> PictureStats | None:
     """Measure ``path``'s picture on a few decoded frames; None when none could be decoded."""
-    frames = read_frames(path, tools, width=width, height=height, duration=duration, span=span,
-                         stream=stream, cancel=cancel)
+    frames = read_frames(
+        path, tools, width=width, height=height, duration=duration, span=span, stream=stream, cancel=cancel
+    )
     if not frames:
         return None
     rows = [frame_stats(*f) for f in frames]
@@ -204,8 +238,16 @@ def measure_picture(path: Path, tools: FFmpegTools, *, width: int, height: int, 
     )
 
 
-def picture_report(before: dict[str, Any] | None, dest: Path, tools: FFmpegTools, *, width: int, height: int,
-                   duration: float, cancel: CancelToken | None = None) -> dict[str, Any] | None:
+def picture_report(
+    before: dict[str, Any] | None,
+    dest: Path,
+    tools: FFmpegTools,
+    *,
+    width: int,
+    height: int,
+    duration: float,
+    cancel: CancelToken | None = None,
+) -> dict[str, Any] | None:
     """Noise, levels and cast of the written output beside the input's (both measured the same way)."""
     if before is None or width <= 0 or height <= 0:
         return None

@@ -29,8 +29,16 @@ from mediaenhancer_core.engine.plan import FilterStep
 if TYPE_CHECKING:
     from mediaenhancer_core.engine.analysis import VideoMeasurements
 
-__all__ = ["DENOISE_FROM", "is_noisy", "NLMEANS_FROM", "denoise_step", "restore_sharpen", "cast_step",
-           "visible_change", "picture_stats"]
+__all__ = [
+    "DENOISE_FROM",
+    "is_noisy",
+    "NLMEANS_FROM",
+    "denoise_step",
+    "restore_sharpen",
+    "cast_step",
+    "visible_change",
+    "picture_stats",
+]
 
 DENOISE_FROM = 4.0  # σ (8-bit levels) from which grain is visible; the clean forest clip (old camera compression) reads 3.7, and denoising it lost SSIM
 # the luma figure is grain only where it halves when 2x2 pixels are averaged (picture.py): at a
@@ -108,7 +116,12 @@ def denoise_step(v: VideoMeasurements) -> FilterStep | None:
     cs = min(32.0, HQDN3D_STRENGTH * grain_chroma)
     return FilterStep(
         "hqdn3d",
-        {"luma_spatial": _r(ls), "chroma_spatial": _r(cs), "luma_tmp": _r(min(48.0, ls * 1.5)), "chroma_tmp": _r(min(48.0, cs * 1.5))},
+        {
+            "luma_spatial": _r(ls),
+            "chroma_spatial": _r(cs),
+            "luma_tmp": _r(min(48.0, ls * 1.5)),
+            "chroma_tmp": _r(min(48.0, cs * 1.5)),
+        },
         f"picture noise σ {sigma:.1f} levels (chroma {chroma:.1f}): hqdn3d at strength {ls:.1f}",
         measured,
     )

@@ -160,7 +160,10 @@ class Plan:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise PlanError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); fix or regenerate it with --save-plan", path=path) from None
+            raise PlanError(
+                f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); fix or regenerate it with --save-plan",
+                path=path,
+            ) from None
         return cls.from_dict(data, source=str(path))
 
     @classmethod
@@ -190,11 +193,15 @@ class Plan:
                 keep = [(float(a), float(b)) for a, b in t["keep"]]
                 if not all(math.isfinite(x) for span in keep for x in span):
                     raise PlanError(f"{source}: trim.keep spans must be finite")
-                if not keep or any(b <= a or a < 0 for a, b in keep) or any(
-                    keep[i][1] > keep[i + 1][0] for i in range(len(keep) - 1)
+                if (
+                    not keep
+                    or any(b <= a or a < 0 for a, b in keep)
+                    or any(keep[i][1] > keep[i + 1][0] for i in range(len(keep) - 1))
                 ):
                     raise PlanError(f"{source}: trim.keep must be ordered, non-overlapping [start, end] spans")
-                trim = Trim(keep=keep, removed_seconds=float(t.get("removed_seconds", 0.0)), reason=str(t.get("reason", "")))
+                trim = Trim(
+                    keep=keep, removed_seconds=float(t.get("removed_seconds", 0.0)), reason=str(t.get("reason", ""))
+                )
             out = data.get("output")
             if not isinstance(out, dict):
                 raise PlanError(f"{source}: output is missing")
@@ -231,7 +238,12 @@ def _only(data: Any, klass: type, source: str, where: str) -> dict[str, Any]:
 
 
 def _check_range(value: Any, lo: float, hi: float, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not lo <= value <= hi:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not lo <= value <= hi
+    ):
         raise PlanError(f"{name} must be a number from {lo:g} to {hi:g}, got {value!r}")
 
 
@@ -285,8 +297,29 @@ _OUTPUT_OPTIONS = {
     "-movflags": r"\+faststart",
 }
 _ENCODERS = {
-    "libx264", "libx265", "libvpx-vp9", "libsvtav1", "libaom-av1", "aac", "libmp3lame", "libopus", "libvorbis", "flac",
-    "alac", "pcm_s16le", "pcm_s24le", "h264", "hevc", "av1", "vp8", "vp9", "mpeg4", "mpeg2video", "prores", "mjpeg", "theora",
+    "libx264",
+    "libx265",
+    "libvpx-vp9",
+    "libsvtav1",
+    "libaom-av1",
+    "aac",
+    "libmp3lame",
+    "libopus",
+    "libvorbis",
+    "flac",
+    "alac",
+    "pcm_s16le",
+    "pcm_s24le",
+    "h264",
+    "hevc",
+    "av1",
+    "vp8",
+    "vp9",
+    "mpeg4",
+    "mpeg2video",
+    "prores",
+    "mjpeg",
+    "theora",
 }
 _SAFE_ARG = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-+:=")
 
@@ -307,7 +340,9 @@ def _check_output(out: OutputSpec, source: str) -> None:
     for args in (out.video_args, out.audio_args, out.muxer_args):
         # option/value pairs of known codec options only: a bare word would be another output file
         if len(args) % 2 or any(opt not in _OUTPUT_OPTIONS for opt in args[::2]):
-            raise PlanError(f"{source}: output arguments may only set codec options ({', '.join(sorted(_OUTPUT_OPTIONS))})")
+            raise PlanError(
+                f"{source}: output arguments may only set codec options ({', '.join(sorted(_OUTPUT_OPTIONS))})"
+            )
         for opt, value in zip(args[::2], args[1::2], strict=True):
             if not re.fullmatch(_OUTPUT_OPTIONS[opt], value):
                 raise PlanError(f"{source}: {opt} {value!r} is not an allowed value")

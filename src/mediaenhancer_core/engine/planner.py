@@ -28,9 +28,16 @@ from mediaenhancer_core.engine.picture_plan import cast_step, denoise_step, is_n
 from mediaenhancer_core.engine.plan import PLAN_VERSION, FilterStep, Loudness, Plan, Trim
 from mediaenhancer_core.engine.presets import Preset
 
-__all__ = ["EnhanceOptions", "Planner", "MeasurementPlanner", "RESOLUTIONS", "plan_trim", "DENOISE_LEVELS",
-           "denoise_level", "ffmpeg_only"]
-
+__all__ = [
+    "EnhanceOptions",
+    "Planner",
+    "MeasurementPlanner",
+    "RESOLUTIONS",
+    "plan_trim",
+    "DENOISE_LEVELS",
+    "denoise_level",
+    "ffmpeg_only",
+]
 
 
 @dataclass(frozen=True)
@@ -170,8 +177,10 @@ def audio_chain(a: AudioMeasurements, options: EnhanceOptions, notes: list[str] 
                 )
             )
         else:
-            notes.append(f"flat runs at the extremes cover {a.clipped_samples / total:.0%} of the samples: a test tone or a "
-                         "square wave rather than clipping; not de-clipped")
+            notes.append(
+                f"flat runs at the extremes cover {a.clipped_samples / total:.0%} of the samples: a test tone or a "
+                "square wave rather than clipping; not de-clipped"
+            )
     rumble = p.derumble and a.rumble_db > -18.0
     hum = p.dehum and a.hum_hz is not None
     if rumble or hum or abs(a.dc_offset) > 0.002:
@@ -192,7 +201,9 @@ def audio_chain(a: AudioMeasurements, options: EnhanceOptions, notes: list[str] 
         )
     if hum:
         assert a.hum_hz is not None
-        harmonics = a.hum_harmonics or [(k, float(a.hum_hz * k), a.hum_prominence_db.get(str(a.hum_hz), 0.0)) for k in (1, 2, 3)]
+        harmonics = a.hum_harmonics or [
+            (k, float(a.hum_hz * k), a.hum_prominence_db.get(str(a.hum_hz), 0.0)) for k in (1, 2, 3)
+        ]
         for k, freq, prominence in harmonics:
             steps.append(
                 FilterStep(
@@ -216,14 +227,21 @@ def audio_chain(a: AudioMeasurements, options: EnhanceOptions, notes: list[str] 
         steps.append(_denoise_step(a, level, snr))
     one_turn = a.speech_spread_lu is None and a.speech_seconds < LEVELER_ONE_TURN_MAX_S
     if speech and p.leveler > 0 and one_turn and a.speech_lufs is not None:
-        notes.append(f"{a.speech_seconds:g} s of speech without a pause of a second: one turn, nothing to level "
-                     "against, so no leveler")
+        notes.append(
+            f"{a.speech_seconds:g} s of speech without a pause of a second: one turn, nothing to level "
+            "against, so no leveler"
+        )
     elif speech and p.leveler > 0 and a.speech_seconds >= 3.0 and a.speech_lufs is not None:
         strength = round(p.leveler, 2)
         steps.append(
             FilterStep(
                 "leveler",
-                {"reference_lufs": round(a.speech_lufs, 1), "strength": strength, "max_boost_db": 12.0, "max_cut_db": 12.0},
+                {
+                    "reference_lufs": round(a.speech_lufs, 1),
+                    "strength": strength,
+                    "max_boost_db": 12.0,
+                    "max_cut_db": 12.0,
+                },
                 f"level speech segments against each other (strength {strength:g}; spread between segments measured "
                 f"{_fmt_lu(a.speech_spread_lu)}); pauses are not raised",
                 {"speech_lufs": a.speech_lufs, "speech_spread_lu": a.speech_spread_lu},
@@ -241,7 +259,11 @@ def audio_chain(a: AudioMeasurements, options: EnhanceOptions, notes: list[str] 
         steps.append(
             FilterStep(
                 "compressor",
-                {"threshold_dbfs": round(max(-60.0, min(0.0, speech_level + offset)), 1), "ratio": ratio, "release_ms": 50},
+                {
+                    "threshold_dbfs": round(max(-60.0, min(0.0, speech_level + offset)), 1),
+                    "ratio": ratio,
+                    "release_ms": 50,
+                },
                 f"gentle {ratio:g}:1 compression of the peaks more than {offset:g} dB above the speech level (the target "
                 f"leaves {room:g} dB up to the ceiling), so the final limiter has little to do",
                 {"speech_lufs": a.speech_lufs, "true_peak_dbtp": a.true_peak_dbtp},
@@ -309,7 +331,9 @@ def ffmpeg_only(steps: list[FilterStep], a: AudioMeasurements | None) -> list[Fi
     for s in steps:
         if s.filter == "deepfilternet" and a is not None:
             level = str(s.params.get("level", "normal"))
-            out.append(afftdn_fallback(a, level, _speech_to_noise(a), "speech with noise (export: ffmpeg filters only)"))
+            out.append(
+                afftdn_fallback(a, level, _speech_to_noise(a), "speech with noise (export: ffmpeg filters only)")
+            )
         elif exportable(s.filter):
             out.append(s)
     return out
@@ -342,9 +366,11 @@ def loudness_plan(a: AudioMeasurements, options: EnhanceOptions, steps: list[Fil
         reason = (
             f"linear gain {gain:+.1f} dB ({a.integrated_lufs} → {target:g} LUFS); the input's peaks would reach "
             f"{predicted:.1f} dBTP, above the {ceiling:g} dBTP ceiling: "
-            + ("the compressor lowers them first, and a true-peak limiter (4x oversampled) catches what is left"
-               if compressed else
-               f"a true-peak limiter (4x oversampled, no pumping) catches the {predicted - ceiling:.1f} dB excess")
+            + (
+                "the compressor lowers them first, and a true-peak limiter (4x oversampled) catches what is left"
+                if compressed
+                else f"a true-peak limiter (4x oversampled, no pumping) catches the {predicted - ceiling:.1f} dB excess"
+            )
             + ". The exact gain is set from the loudness measured after the cleanup"
         )
     return Loudness(
@@ -399,7 +425,9 @@ def video_chain(v: VideoMeasurements, options: EnhanceOptions) -> list[FilterSte
                 )
             )
     if options.fps and abs(options.fps - v.fps) > 0.01:
-        steps.append(FilterStep("fps", {"fps": _r(options.fps, 3)}, f"--fps: {v.fps:g} → {options.fps:g} fps", {"fps": v.fps}))
+        steps.append(
+            FilterStep("fps", {"fps": _r(options.fps, 3)}, f"--fps: {v.fps:g} → {options.fps:g} fps", {"fps": v.fps})
+        )
     # Sharpening a denoised picture brings the noise back; sharpen only what scaling or
     # stabilisation's interpolation softened.
     # After nlmeans a mild unsharp gives back the edge contrast the denoiser took (picture_plan).
@@ -409,11 +437,25 @@ def video_chain(v: VideoMeasurements, options: EnhanceOptions) -> list[FilterSte
             amount *= 0.5
         amount = max(amount if (scaled_up or options.stabilize) else 0.0, restore)
         why = "restore detail softened by " + " and ".join(
-            w for w, on in (("denoising", restore), ("upscaling", scaled_up), ("stabilisation", options.stabilize and not scaled_up)) if on)
+            w
+            for w, on in (
+                ("denoising", restore),
+                ("upscaling", scaled_up),
+                ("stabilisation", options.stabilize and not scaled_up),
+            )
+            if on
+        )
         steps.append(
             FilterStep(
                 "unsharp",
-                {"luma_msize_x": 5, "luma_msize_y": 5, "luma_amount": amount, "chroma_msize_x": 3, "chroma_msize_y": 3, "chroma_amount": 0.0},
+                {
+                    "luma_msize_x": 5,
+                    "luma_msize_y": 5,
+                    "luma_amount": amount,
+                    "chroma_msize_x": 3,
+                    "chroma_msize_y": 3,
+                    "chroma_amount": 0.0,
+                },
                 why,
                 {"noise_sigma": v.noise_sigma},
             )
@@ -455,7 +497,12 @@ def _levels(v: VideoMeasurements) -> FilterStep | None:
         return None
     return FilterStep(
         "eq",
-        {"contrast": _r(contrast, 3), "brightness": _r(brightness, 3), "saturation": _r(saturation, 3), "gamma": _r(gamma, 3)},
+        {
+            "contrast": _r(contrast, 3),
+            "brightness": _r(brightness, 3),
+            "saturation": _r(saturation, 3),
+            "gamma": _r(gamma, 3),
+        },
         "; ".join(why),
         {
             "luma_min": v.luma_min,
@@ -536,8 +583,10 @@ def plan_trim(analysis: Analysis, options: EnhanceOptions, notes: list[str] | No
     keep = [(s, e) for s, e in keep if e - s >= 0.05]
     removed = duration - sum(e - s for s, e in keep)
     if not keep or removed > TRIM_MAX_SHARE * duration:
-        notes.append(f"--trim-silence: the cuts would remove {removed:.1f} of {duration:.1f} s, more than half; "
-                     "the clip is kept whole")
+        notes.append(
+            f"--trim-silence: the cuts would remove {removed:.1f} of {duration:.1f} s, more than half; "
+            "the clip is kept whole"
+        )
         return None
     return Trim(
         keep=keep,

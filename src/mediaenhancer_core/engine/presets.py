@@ -48,16 +48,47 @@ class Preset:
 BUILTIN_PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
-        Preset("podcast", "Spoken word: -16 LUFS, -1.5 dBTP (Apple Podcasts, Spotify speech); speakers levelled fully",
-               -16.0, -1.5),
-        Preset("streaming", "Music and video streaming: -14 LUFS, -1 dBTP (YouTube, Spotify); speech levelled most of the way",
-               -14.0, -1.0, leveler=0.7, compression=0.7),
-        Preset("broadcast", "EBU R128 broadcast: -23 LUFS, -1 dBTP; speech levelled lightly", -23.0, -1.0,
-               leveler=0.5, compression=0.3),
-        Preset("atsc", "ATSC A/85 US broadcast: -24 LKFS, -2 dBTP; speech levelled lightly", -24.0, -2.0,
-               leveler=0.5, compression=0.3),
-        Preset("music", "Music: -14 LUFS, -1 dBTP, no noise reduction, hum filters, levelling or compression", -14.0, -1.0,
-               denoise=False, dehum=False, derumble=False, leveler=0.0, compression=0.0),
+        Preset(
+            "podcast",
+            "Spoken word: -16 LUFS, -1.5 dBTP (Apple Podcasts, Spotify speech); speakers levelled fully",
+            -16.0,
+            -1.5,
+        ),
+        Preset(
+            "streaming",
+            "Music and video streaming: -14 LUFS, -1 dBTP (YouTube, Spotify); speech levelled most of the way",
+            -14.0,
+            -1.0,
+            leveler=0.7,
+            compression=0.7,
+        ),
+        Preset(
+            "broadcast",
+            "EBU R128 broadcast: -23 LUFS, -1 dBTP; speech levelled lightly",
+            -23.0,
+            -1.0,
+            leveler=0.5,
+            compression=0.3,
+        ),
+        Preset(
+            "atsc",
+            "ATSC A/85 US broadcast: -24 LKFS, -2 dBTP; speech levelled lightly",
+            -24.0,
+            -2.0,
+            leveler=0.5,
+            compression=0.3,
+        ),
+        Preset(
+            "music",
+            "Music: -14 LUFS, -1 dBTP, no noise reduction, hum filters, levelling or compression",
+            -14.0,
+            -1.0,
+            denoise=False,
+            dehum=False,
+            derumble=False,
+            leveler=0.0,
+            compression=0.0,
+        ),
         Preset("voice-clean", "Spoken word, gentle: -16 LUFS, video untouched", -16.0, -1.5, video=False),
     )
 }

@@ -15,6 +15,16 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from mediaenhancer_core.engine.ffmpeg import (
+    REFUSED_FORMAT,
+    FFmpegTools,
+    ProbeTimeout,
+    open_av,
+    probe_argv,
+    refused_format,
+    run_probe,
+)
+from mediaenhancer_core.engine.sniff import sniff_file
 from mediaenhancer_core.errors import (
     CorruptMediaError,
     EmptyInputError,
@@ -24,8 +34,6 @@ from mediaenhancer_core.errors import (
     NoStreamsError,
     NotMediaError,
 )
-from mediaenhancer_core.engine.ffmpeg import REFUSED_FORMAT, FFmpegTools, ProbeTimeout, open_av, probe_argv, refused_format, run_probe
-from mediaenhancer_core.engine.sniff import sniff_file
 
 __all__ = ["StreamInfo", "MediaInfo", "probe", "check_input"]
 
@@ -205,7 +213,9 @@ def _probe_ffprobe(path: Path, ffprobe: Path) -> MediaInfo:
         lines = [ln.split("] ", 1)[-1] for ln in proc.stderr.strip().splitlines() if ln.strip()]
         if refused_format(lines):
             raise _ProbeFailed(REFUSED_FORMAT)
-        raise _ProbeFailed(lines[-1].replace(f"file:{path}: ", "").replace(f"{path}: ", "") if lines else "ffprobe failed")
+        raise _ProbeFailed(
+            lines[-1].replace(f"file:{path}: ", "").replace(f"{path}: ", "") if lines else "ffprobe failed"
+        )
     data = json.loads(proc.stdout or "{}")
     fmt = data.get("format") or {}
     if not fmt:
@@ -299,8 +309,10 @@ def _probe_pyav(path: Path) -> MediaInfo:
                         duration=duration,
                     )
                 )
-        total = container.duration / 1_000_000 if container.duration else max(
-            (s.duration or 0.0 for s in streams), default=0.0
+        total = (
+            container.duration / 1_000_000
+            if container.duration
+            else max((s.duration or 0.0 for s in streams), default=0.0)
         )
         return MediaInfo(
             path=str(path),

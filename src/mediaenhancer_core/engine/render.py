@@ -26,15 +26,24 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from mediaenhancer_core.errors import CancelledError, RenderError
 from mediaenhancer_core.engine.ffmpeg import PIPE_OUT, CancelToken, FFmpegTools, run
-from mediaenhancer_core.files import atomic_output
 from mediaenhancer_core.engine.filtergraph import filter_str
 from mediaenhancer_core.engine.filters import FILTERS
 from mediaenhancer_core.engine.plan import FilterStep, Loudness, OutputSpec, Plan
 from mediaenhancer_core.engine.probe import MediaInfo
+from mediaenhancer_core.errors import CancelledError, RenderError
+from mediaenhancer_core.files import atomic_output
 
-__all__ = ["render", "render_pass", "finalize", "MuxSource", "RenderResult", "AudioAfter", "LOSSY_MARGIN_DB", "audio_filters"]
+__all__ = [
+    "render",
+    "render_pass",
+    "finalize",
+    "MuxSource",
+    "RenderResult",
+    "AudioAfter",
+    "LOSSY_MARGIN_DB",
+    "audio_filters",
+]
 
 LOSSY_MARGIN_DB = 0.5  # headroom for the peaks lossy encoders add, at standard bitrates and above
 # lower bitrates add bigger overshoots (seen: about 1 dB with AAC at 48 kb/s per channel)
@@ -73,7 +82,11 @@ class RenderResult:
     audio: AudioAfter | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"output": str(self.output), "duration": self.duration, "audio": self.audio.to_dict() if self.audio else None}
+        return {
+            "output": str(self.output),
+            "duration": self.duration,
+            "audio": self.audio.to_dict() if self.audio else None,
+        }
 
 
 _SUMMARY = re.compile(r"^\[ebur128@(?P<inst>\w+) @ 0x[0-9a-f]+\] Summary:")
@@ -126,8 +139,12 @@ def _steps(steps: list[FilterStep], motion: Path | None) -> list[str]:
             # pauses, measured): it is left off, also for plans written before. The filter's delay is taken
             # back to the sample: pad the end, drop as many samples from the start (the chain runs at 48 kHz).
             params.pop("tn", None)
-            out += [filter_str("apad", {"pad_len": AFFTDN_DELAY}), filter_str(s.filter, params),
-                    filter_str("atrim", {"start_sample": AFFTDN_DELAY}), "asetpts=PTS-STARTPTS"]
+            out += [
+                filter_str("apad", {"pad_len": AFFTDN_DELAY}),
+                filter_str(s.filter, params),
+                filter_str("atrim", {"start_sample": AFFTDN_DELAY}),
+                "asetpts=PTS-STARTPTS",
+            ]
             continue
         out.append(filter_str(s.filter, params))
     return out
@@ -144,12 +161,20 @@ def _audio_chain(plan: Plan) -> list[str]:
 
     chain = _steps(ffmpeg_steps(plan.audio_steps), None)
     if python_steps(plan.audio_steps) or any(s.filter == "afftdn" for s in plan.audio_steps):
-        chain = [filter_str("aresample", {"out_sample_rate": 48000}), filter_str("aformat", {"sample_fmts": "flt"}), *chain]
+        chain = [
+            filter_str("aresample", {"out_sample_rate": 48000}),
+            filter_str("aformat", {"sample_fmts": "flt"}),
+            *chain,
+        ]
     return chain
 
 
 def _render_graph(
-    plan: Plan, info: MediaInfo, motion: Path | None, encode_video: bool, subtitles: Path | None = None,
+    plan: Plan,
+    info: MediaInfo,
+    motion: Path | None,
+    encode_video: bool,
+    subtitles: Path | None = None,
     render_audio: bool = True,
 ) -> tuple[str, bool]:
     """The filtergraph of the render pass; returns it and whether it has a video output."""
@@ -238,8 +263,18 @@ def render_pass(
         args += [*(input_args[i] if input_args else []), "-i", str(p)]
     args += ["-filter_complex", graph]
     if stage is not None:
-        return _render_with_stage(args, stage, out, tools, intermediate, has_video=has_video, has_audio=has_audio,
-                                  on_progress=on_progress, cancel=cancel, path=path)
+        return _render_with_stage(
+            args,
+            stage,
+            out,
+            tools,
+            intermediate,
+            has_video=has_video,
+            has_audio=has_audio,
+            on_progress=on_progress,
+            cancel=cancel,
+            path=path,
+        )
     if has_video:
         args += ["-map", "[vout]", "-c:v", out.video_codec or "libx264", *out.video_args]
     if has_audio:
@@ -271,13 +306,42 @@ def _render_with_stage(
 
     channels = stage.channels
     if has_video:
-        args += ["-map", "[vout]", "-c:v", out.video_codec or "libx264", *out.video_args,
-                 "-an", "-map_metadata", "-1", "-f", "nut", str(intermediate)]
+        args += [
+            "-map",
+            "[vout]",
+            "-c:v",
+            out.video_codec or "libx264",
+            *out.video_args,
+            "-an",
+            "-map_metadata",
+            "-1",
+            "-f",
+            "nut",
+            str(intermediate),
+        ]
     args += ["-map", "[aout]", "-c:a", "pcm_f32le", "-ar", str(RATE), "-ac", str(channels), "-f", "f32le", PIPE_OUT]
     audio_file = audio_intermediate(intermediate)
-    writer = [str(tools.ffmpeg), "-y", "-f", "f32le", "-ar", str(RATE), "-ac", str(channels), "-i", "pipe:0",
-              "-af", filter_str("ebur128", {"peak": "true", "framelog": "verbose"}, instance="clean"),
-              "-c:a", "pcm_f32le", "-map_metadata", "-1", "-f", "nut", str(audio_file)]
+    writer = [
+        str(tools.ffmpeg),
+        "-y",
+        "-f",
+        "f32le",
+        "-ar",
+        str(RATE),
+        "-ac",
+        str(channels),
+        "-i",
+        "pipe:0",
+        "-af",
+        filter_str("ebur128", {"peak": "true", "framelog": "verbose"}, instance="clean"),
+        "-c:a",
+        "pcm_f32le",
+        "-map_metadata",
+        "-1",
+        "-f",
+        "nut",
+        str(audio_file),
+    ]
     measure = _Loudness()
     failure: list[BaseException] = []
 
@@ -335,7 +399,11 @@ def finalize(
         cleaned_tp = clean.get("Peak", -math.inf)
         target = loud.target_lufs if loud else cleaned_i
         ceiling = loud.true_peak_dbtp if loud else 0.0
-        margin = LOSSLESS_MARGIN_DB if out.audio_codec in LOSSLESS else LOSSY_MARGIN_BY_QUALITY.get(out.quality, LOSSY_MARGIN_DB)
+        margin = (
+            LOSSLESS_MARGIN_DB
+            if out.audio_codec in LOSSLESS
+            else LOSSY_MARGIN_BY_QUALITY.get(out.quality, LOSSY_MARGIN_DB)
+        )
         effective = ceiling - margin
         silent = cleaned_i <= -69.0 or not math.isfinite(cleaned_tp)
         gain = 0.0 if (silent or loud is None) else target - cleaned_i
@@ -404,7 +472,9 @@ def finalize(
             cleaned_true_peak=round(cleaned_tp, 2) if math.isfinite(cleaned_tp) else -120.0,
             mux_passes=passes,
             warning=warning,
-            limiter_db=round(max(0.0, cleaned_tp + gain - limit_at), 2) if limit_at is not None and math.isfinite(cleaned_tp) else 0.0,
+            limiter_db=round(max(0.0, cleaned_tp + gain - limit_at), 2)
+            if limit_at is not None and math.isfinite(cleaned_tp)
+            else 0.0,
         )
 
 
@@ -413,7 +483,9 @@ def _limiter_chain(gain: float, limit_at: float | None, rate: int) -> list[str]:
     if limit_at is not None:
         chain += [
             filter_str("aresample", {"out_sample_rate": 192000}),
-            filter_str("alimiter", {"limit": 10 ** (limit_at / 20.0), "attack": 5, "release": 50, "level": 0, "latency": 1}),
+            filter_str(
+                "alimiter", {"limit": 10 ** (limit_at / 20.0), "attack": 5, "release": 50, "level": 0, "latency": 1}
+            ),
         ]
     chain.append(filter_str("aresample", {"out_sample_rate": rate}))
     return chain
@@ -421,18 +493,37 @@ def _limiter_chain(gain: float, limit_at: float | None, rate: int) -> list[str]:
 
 def _measure_file(path_: Path, tools: FFmpegTools, cancel: CancelToken | None, path: Path | None) -> dict[str, float]:
     """True peak and loudness of a written file's sound (decoded: what a player will play)."""
-    args = [str(tools.ffmpeg), "-i", str(path_), "-map", "0:a:0", "-af",
-            filter_str("ebur128", {"peak": "true", "framelog": "verbose"}, instance="final"), "-f", "null", "-"]
+    args = [
+        str(tools.ffmpeg),
+        "-i",
+        str(path_),
+        "-map",
+        "0:a:0",
+        "-af",
+        filter_str("ebur128", {"peak": "true", "framelog": "verbose"}, instance="final"),
+        "-f",
+        "null",
+        "-",
+    ]
     measure = _Loudness()
     run(args, keep=measure.feed, cancel=cancel, what="output check", path=path)
     return measure.get("final")
 
 
 def _measure_limited(
-    intermediate: Path, gain: float, limit_at: float, rate: int, tools: FFmpegTools, cancel: CancelToken | None, path: Path | None
+    intermediate: Path,
+    gain: float,
+    limit_at: float,
+    rate: int,
+    tools: FFmpegTools,
+    cancel: CancelToken | None,
+    path: Path | None,
 ) -> dict[str, float]:
     """Loudness and true peak of the cleaned audio after gain and limiter, without writing anything."""
-    chain = [*_limiter_chain(gain, limit_at, rate), filter_str("ebur128", {"peak": "true", "framelog": "verbose"}, instance="final")]
+    chain = [
+        *_limiter_chain(gain, limit_at, rate),
+        filter_str("ebur128", {"peak": "true", "framelog": "verbose"}, instance="final"),
+    ]
     args = [str(tools.ffmpeg), "-i", str(intermediate), "-map", "0:a", "-af", ",".join(chain), "-f", "null", "-"]
     measure = _Loudness()
     run(args, keep=measure.feed, cancel=cancel, what="loudness search", path=path)
@@ -480,8 +571,19 @@ def render(
             stage = AudioStage(steps, _stage_channels(info), workers=stage_workers)
     if has_audio or encode_video:
         graph, has_v = _render_graph(plan, info, motion, encode_video, subtitles, render_audio=has_audio)
-        clean = render_pass([src], graph, out, tools, intermediate, has_video=has_v, has_audio=has_audio,
-                            on_progress=progress("render"), cancel=cancel, path=src, stage=stage)
+        clean = render_pass(
+            [src],
+            graph,
+            out,
+            tools,
+            intermediate,
+            has_video=has_v,
+            has_audio=has_audio,
+            on_progress=progress("render"),
+            cancel=cancel,
+            path=src,
+            stage=stage,
+        )
     source = MuxSource(
         intermediate=intermediate if (encode_video or (has_audio and stage is None)) else None,
         audio=audio_intermediate(intermediate) if stage is not None else None,
@@ -493,8 +595,17 @@ def render(
         duration=duration,
         fps=(info.video.fps or 30.0) if info.video and out.video != "none" else 0.0,
     )
-    after = finalize(out, plan.loudness, clean if has_audio else None, source, dest, tools,
-                     on_progress=progress("mux"), cancel=cancel, path=src)
+    after = finalize(
+        out,
+        plan.loudness,
+        clean if has_audio else None,
+        source,
+        dest,
+        tools,
+        on_progress=progress("mux"),
+        cancel=cancel,
+        path=src,
+    )
     if after is not None and stage is not None:
         after.stage = stage.report.to_dict()
     return RenderResult(output=dest, duration=round(duration, 3), audio=after)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mediaenhancer_core.errors import PlanError
 from mediaenhancer_core.engine.ffmpeg import CancelToken, FFmpegTools, run
+from mediaenhancer_core.errors import PlanError
 from mediaenhancer_core.files import atomic_output
 
 __all__ = ["write_sample"]
@@ -52,4 +52,3 @@ def write_sample(
         args += ["-f", _MUXERS[dest.suffix.lower()], str(tmp)]
         run(args, what="sample", path=dest, cancel=cancel)
     return dest
-

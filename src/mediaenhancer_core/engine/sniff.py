@@ -31,7 +31,7 @@ _Look = tuple[str | None, int | None]
 def _id3_end(head: bytes, at: int) -> int | None:
     """Where the ID3v2 tag starting at ``at`` ends (header, body and footer), or None when the
     header is not a valid ID3v2 header."""
-    h = head[at:at + 10]
+    h = head[at : at + 10]
     if len(h) < 10 or h[:3] != b"ID3" or h[3] not in (2, 3, 4) or h[4] == 0xFF or any(b & 0x80 for b in h[6:10]):
         return None
     size = (h[6] << 21) | (h[7] << 14) | (h[8] << 7) | h[9]
@@ -55,7 +55,7 @@ def _after_tags(buf: bytes, base: int, at: int, depth: int, complete: bool) -> _
     i = at - base
     if i < 0:
         return None, at
-    window = buf[i:i + AFTER_TAG]
+    window = buf[i : i + AFTER_TAG]
     j = 0
     while j < len(window) and window[j] == 0:  # padding the tag's size did not count
         j += 1
@@ -126,8 +126,11 @@ def _container(head: bytes) -> str | None:
         return "amr"
     if head[:4] == b"caff":
         return "caf"
-    if head[:8] == b"\x89PNG\r\n\x1a\n" or head[:3] == b"\xff\xd8\xff" or head[:4] in (b"GIF8",) or (
-        head[:4] == b"RIFF" and head[8:12] == b"WEBP"
+    if (
+        head[:8] == b"\x89PNG\r\n\x1a\n"
+        or head[:3] == b"\xff\xd8\xff"
+        or head[:4] in (b"GIF8",)
+        or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
     ):
         return "image"
     return None
@@ -182,7 +185,7 @@ class Sniffer:
             return self.decided
         start, self._pos = self._pos, self._pos + len(data)
         if self._need is not None and start < self._need:  # still inside the tag
-            known, base = bytes(data[self._need - start:self._need - start + AFTER_TAG]), self._need
+            known, base = bytes(data[self._need - start : self._need - start + AFTER_TAG]), self._need
         else:  # contiguous: _buf ends where data starts
             known, base = self._buf + bytes(data), self._base
         while True:
@@ -203,7 +206,7 @@ class Sniffer:
             if self._tags > _MAX_TAGS:
                 return self._done(None)
             self._need = need
-            known, base = (known[need - base:], need) if need < base + len(known) else (b"", need)
+            known, base = (known[need - base :], need) if need < base + len(known) else (b"", need)
             known = known[:AFTER_TAG]
 
     def _done(self, family: str | None) -> bool:

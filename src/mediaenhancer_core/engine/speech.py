@@ -71,8 +71,8 @@ class Vad:
         if n:
             block = np.ascontiguousarray(np.clip(buf[: n * WINDOW], -1.0, 1.0), dtype=np.float32)
             process = self.model.process
-            self.probs.extend(process(memoryview(block[i * WINDOW:(i + 1) * WINDOW].data)) for i in range(n))
-        self.buf = buf[n * WINDOW:].copy()
+            self.probs.extend(process(memoryview(block[i * WINDOW : (i + 1) * WINDOW].data)) for i in range(n))
+        self.buf = buf[n * WINDOW :].copy()
 
 
 def speech_segments(
@@ -160,7 +160,9 @@ def speech_figures(
             k += 1
         speech_cover[i] = cover / win
     speech_blocks = [momentary[i] for i in range(3, n) if speech_cover[i] >= 0.75]
-    pause_blocks = [max(-120.0, momentary[i]) for i in range(3, n) if speech_cover[i] == 0.0 and not math.isnan(momentary[i])]
+    pause_blocks = [
+        max(-120.0, momentary[i]) for i in range(3, n) if speech_cover[i] == 0.0 and not math.isnan(momentary[i])
+    ]
     speech_lufs = _power_mean(speech_blocks)
     floor = _pct(pause_blocks, 0.5) if len(pause_blocks) >= 3 else None
     snr = round(speech_lufs - floor, 1) if speech_lufs is not None and floor is not None else None
@@ -242,7 +244,7 @@ class SpeechMeter:
         buf = np.concatenate([self.tail, x]) if len(self.tail) else np.asarray(x, np.float32)
         n = len(buf) // SPEC_N
         for i in range(n):
-            frame = buf[i * SPEC_N:(i + 1) * SPEC_N]
+            frame = buf[i * SPEC_N : (i + 1) * SPEC_N]
             spec = np.abs(np.fft.rfft(frame * self.window)) ** 2
             self.spec_sum += spec
             self.spec_frames += 1
@@ -255,7 +257,7 @@ class SpeechMeter:
             flat = np.exp(np.mean(np.log(band), axis=1)) / np.mean(band, axis=1)
             self.window_rms.extend(rms.tolist())
             self.window_flat.extend(flat.tolist())
-        self.tail = buf[n * SPEC_N:].copy()
+        self.tail = buf[n * SPEC_N :].copy()
 
     # ------------------------------------------------------------------ results
     @property
@@ -303,6 +305,7 @@ class SpeechMeter:
         gaps = db[~near]
         if len(gaps) < 4 or not inside.any():
             return None
+
         def power_mean(x: Any) -> float:
             return float(10 * np.log10(np.mean(10 ** (x / 10))))
 
@@ -328,7 +331,7 @@ class SpeechMeter:
         def measure(f: float) -> tuple[float, float]:
             """(peak frequency, prominence dB) of the line nearest f against the bands beside it."""
             lo, hi = int((f - 2.5) / res), int(math.ceil((f + 2.5) / res))
-            k = lo + int(np.argmax(db[lo:hi + 1]))
+            k = lo + int(np.argmax(db[lo : hi + 1]))
             # parabolic interpolation of the peak
             if 0 < k < len(db) - 1:
                 a, b, c = db[k - 1], db[k], db[k + 1]
@@ -336,8 +339,8 @@ class SpeechMeter:
                 off = 0.5 * (a - c) / den if den != 0 else 0.0
             else:
                 off = 0.0
-            ref_lo = db[int((f - 25) / res):int((f - 6) / res)]
-            ref_hi = db[int((f + 6) / res):int((f + 25) / res)]
+            ref_lo = db[int((f - 25) / res) : int((f - 6) / res)]
+            ref_hi = db[int((f + 6) / res) : int((f + 25) / res)]
             ref = np.median(np.concatenate([ref_lo, ref_hi]))
             return (k + off) * res, float(db[k] - ref)
 

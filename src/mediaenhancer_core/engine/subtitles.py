@@ -24,13 +24,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mediaenhancer_core.files import atomic_write_text
 from mediaenhancer_core.engine.filtergraph import filter_str
+from mediaenhancer_core.files import atomic_write_text
 
 __all__ = [
-    "Segment", "Chapter", "Transcript", "normalize", "to_cues", "to_srt", "to_vtt", "to_json", "srt_time", "vtt_time",
-    "retime_for_trim", "retime_transcript", "map_time", "burn_in_filter", "write_burn_in_file", "output_paths",
-    "write_transcript", "is_language_code", "FORMATS", "LINE_CHARS", "CUE_SECONDS",
+    "Segment",
+    "Chapter",
+    "Transcript",
+    "normalize",
+    "to_cues",
+    "to_srt",
+    "to_vtt",
+    "to_json",
+    "srt_time",
+    "vtt_time",
+    "retime_for_trim",
+    "retime_transcript",
+    "map_time",
+    "burn_in_filter",
+    "write_burn_in_file",
+    "output_paths",
+    "write_transcript",
+    "is_language_code",
+    "FORMATS",
+    "LINE_CHARS",
+    "CUE_SECONDS",
 ]
 
 FORMATS = ("srt", "vtt", "json")
@@ -104,7 +122,9 @@ class Transcript:
             duration=float(data["duration"]),
             language=data.get("language"),
             model=str(data.get("model", "")),
-            segments=[Segment(float(s["start"]), float(s["end"]), str(s["text"]), s.get("speaker")) for s in data["segments"]],
+            segments=[
+                Segment(float(s["start"]), float(s["end"]), str(s["text"]), s.get("speaker")) for s in data["segments"]
+            ],
             chapters=[Chapter(float(c["start"]), float(c["end"]), str(c["title"])) for c in data.get("chapters", [])],
             summary=data.get("summary"),
             chunks=[(float(a), float(b)) for a, b in data.get("chunks", [])],
@@ -148,8 +168,13 @@ def normalize(segments: Iterable[Segment], duration: float | None = None) -> lis
     return out
 
 
-def to_cues(segments: Sequence[Segment], *, line_chars: int = LINE_CHARS, lines: int = CUE_LINES,
-            max_seconds: float = CUE_SECONDS) -> list[Segment]:
+def to_cues(
+    segments: Sequence[Segment],
+    *,
+    line_chars: int = LINE_CHARS,
+    lines: int = CUE_LINES,
+    max_seconds: float = CUE_SECONDS,
+) -> list[Segment]:
     """Split segments too long to read into several cues: at most ``lines`` x ``line_chars`` characters
     and ``max_seconds`` each, split between words, the time divided in proportion to the text."""
     cues: list[Segment] = []
@@ -250,7 +275,9 @@ def retime_for_trim(segments: Sequence[Segment], keep: Sequence[tuple[float, flo
         pos += b - a
     out = []
     for s in segments:
-        mapped = [(max(s.start, a) - a + o, min(s.end, b) - a + o) for a, b, o in offsets if min(s.end, b) > max(s.start, a)]
+        mapped = [
+            (max(s.start, a) - a + o, min(s.end, b) - a + o) for a, b, o in offsets if min(s.end, b) > max(s.start, a)
+        ]
         if not mapped:
             continue
         start, end = mapped[0][0], mapped[-1][1]
@@ -312,7 +339,9 @@ def write_burn_in_file(transcript: Transcript, workdir: Path) -> Path:
 # --------------------------------------------------------------------------- files
 
 
-def output_paths(src: Path, formats: Sequence[str], output: Path | None = None, out_dir: Path | None = None) -> dict[str, Path]:
+def output_paths(
+    src: Path, formats: Sequence[str], output: Path | None = None, out_dir: Path | None = None
+) -> dict[str, Path]:
     """Where each format goes: ``NAME.srt``, ``NAME.vtt``, ``NAME.transcript.json`` beside the input.
 
     ``output`` with one format is that file; with several, its suffix is replaced per format.
@@ -346,4 +375,3 @@ def write_transcript(transcript: Transcript, paths: Mapping[str, Path]) -> list[
         atomic_write_text(path, text)
         written.append(path)
     return written
-

@@ -56,10 +56,15 @@ def _unusable(temp_dir: Path | None, exc: OSError) -> TempDirError:
     if exc.errno == errno.ENOTDIR or (folder.exists() and not folder.is_dir()):
         reason = "it is a file, not a folder" if folder.exists() else "a part of its path is a file"
     if temp_dir is not None:
-        return TempDirError(f"MEDIAENHANCER_TEMP_DIR={folder}: cannot make work files there ({reason}); "
-                            "point MEDIAENHANCER_TEMP_DIR at a writable folder or unset it", path=folder)
-    return TempDirError(f"the temporary folder {folder} cannot be used ({reason}); set MEDIAENHANCER_TEMP_DIR "
-                        "to a writable folder", path=folder)
+        return TempDirError(
+            f"MEDIAENHANCER_TEMP_DIR={folder}: cannot make work files there ({reason}); "
+            "point MEDIAENHANCER_TEMP_DIR at a writable folder or unset it",
+            path=folder,
+        )
+    return TempDirError(
+        f"the temporary folder {folder} cannot be used ({reason}); set MEDIAENHANCER_TEMP_DIR to a writable folder",
+        path=folder,
+    )
 
 
 def make_workdir(prefix: str = PREFIX, temp_dir: Path | None = None) -> Path:
@@ -148,6 +153,9 @@ def reap(temp_dir: Path | None = None, *, now: float | None = None) -> list[Path
         finally:
             os.close(fd)
     if removed:
-        log.warning("removed %d work folder(s) left by processes that died: %s", len(removed),
-                    ", ".join(p.name for p in removed))
+        log.warning(
+            "removed %d work folder(s) left by processes that died: %s",
+            len(removed),
+            ", ".join(p.name for p in removed),
+        )
     return removed

@@ -27,18 +27,27 @@ import logging
 import socket
 import time
 import uuid
-from datetime import UTC, datetime
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from mediaenhancer_core.errors import ValidationError
 from mediaenhancer_core.jobs.service import JobService, JobView
 
-__all__ = ["sign", "verify", "user_secret", "check_callback_url", "CallbackSender", "SIGNATURE_HEADER",
-           "resolve_host", "resolve_host_async", "is_public_address"]
+__all__ = [
+    "sign",
+    "verify",
+    "user_secret",
+    "check_callback_url",
+    "CallbackSender",
+    "SIGNATURE_HEADER",
+    "resolve_host",
+    "resolve_host_async",
+    "is_public_address",
+]
 
 log = logging.getLogger("mediaenhancer.jobs")
 SIGNATURE_HEADER = "webhook-signature"  # Standard Webhooks; with webhook-id and webhook-timestamp
@@ -118,8 +127,9 @@ def _unresolvable(host: str) -> ValidationError:
 
 
 def _too_slow(host: str, timeout: float) -> ValidationError:
-    return ValidationError(f"callback_url: {host} did not resolve within {timeout:g} s; check the name",
-                           field="callback_url")
+    return ValidationError(
+        f"callback_url: {host} did not resolve within {timeout:g} s; check the name", field="callback_url"
+    )
 
 
 def resolve_host(host: str, timeout: float = DEFAULT_DNS_TIMEOUT) -> list[str]:
@@ -150,7 +160,9 @@ def _resolve(host: str) -> list[str]:
     return resolve_host(host)
 
 
-def check_callback_url(url: str, *, allow_private: bool = False, resolve: Callable[[str], list[str]] | None = None) -> str:
+def check_callback_url(
+    url: str, *, allow_private: bool = False, resolve: Callable[[str], list[str]] | None = None
+) -> str:
     """Validate a user's callback URL and return the address to connect to; raises ValidationError.
 
     Unless ``allow_private``, every address the name resolves to must be globally routable
@@ -172,7 +184,8 @@ def check_callback_url(url: str, *, allow_private: bool = False, resolve: Callab
         for addr in addresses:
             if not is_public_address(addr):
                 raise ValidationError(
-                    f"callback_url: {parts.hostname} is a private or local address; use a public URL", field="callback_url"
+                    f"callback_url: {parts.hostname} is a private or local address; use a public URL",
+                    field="callback_url",
                 )
     return addresses[0]
 
@@ -181,7 +194,11 @@ def payload(job: JobView) -> dict[str, Any]:
     return {
         "type": "job.finished",
         "job": {
-            "id": str(job.id), "type": job.type, "status": job.status, "progress": job.progress, "error": job.error,
+            "id": str(job.id),
+            "type": job.type,
+            "status": job.status,
+            "progress": job.progress,
+            "error": job.error,
             "media_id": str(job.media_id) if job.media_id else None,
             "project_id": str(job.project_id) if job.project_id else None,
             "result_media_id": str(job.result_media_id) if job.result_media_id else None,
@@ -228,8 +245,11 @@ class CallbackSender:
             "MediaEnhancer-Delivery": f"{job.id}/{attempt}",
         }
         try:
-            address = check_callback_url(job.callback_url, allow_private=self.allow_private,
-                                         resolve=lambda host: resolve_host(host, self.dns_timeout))
+            address = check_callback_url(
+                job.callback_url,
+                allow_private=self.allow_private,
+                resolve=lambda host: resolve_host(host, self.dns_timeout),
+            )
             status = self._post(job.callback_url, address, body, headers, self.timeout)
             ok = 200 <= status < 300
             why = f"HTTP {status}"
@@ -261,6 +281,11 @@ def _httpx_post(url: str, address: str, body: bytes, headers: dict[str, str], ti
     pinned = parts._replace(netloc=f"{ip}{port}").geturl()
     request_headers = {**headers, "Host": f"{host}{port}"}
     with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-        request = client.build_request("POST", pinned, content=body, headers=request_headers,
-                                       extensions={"sni_hostname": host} if parts.scheme == "https" else None)
+        request = client.build_request(
+            "POST",
+            pinned,
+            content=body,
+            headers=request_headers,
+            extensions={"sni_hostname": host} if parts.scheme == "https" else None,
+        )
         return client.send(request).status_code

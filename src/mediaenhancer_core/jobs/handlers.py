@@ -28,11 +28,16 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from mediaenhancer_core.plans import quotas
 from mediaenhancer_core.choices import ENHANCE_TYPES
 from mediaenhancer_core.db import Database
 from mediaenhancer_core.db.models import Export, Job, MediaFile, UsageEvent
+from mediaenhancer_core.db.types import utcnow
 from mediaenhancer_core.engine.enhance import EnhanceJob, enhance_file
+from mediaenhancer_core.engine.export import AudioTrack, Project, Segment, Title, export_project
+from mediaenhancer_core.engine.ffmpeg import FFmpegTools
+from mediaenhancer_core.engine.formats import FORMATS
+from mediaenhancer_core.engine.planner import RESOLUTIONS, EnhanceOptions, MeasurementPlanner, Planner
+from mediaenhancer_core.engine.presets import get_preset
 from mediaenhancer_core.errors import (
     AIKeyRejectedError,
     AINotConfiguredError,
@@ -43,31 +48,41 @@ from mediaenhancer_core.errors import (
     NotFoundError,
     ValidationError,
 )
-from mediaenhancer_core.engine.export import AudioTrack, Project, Segment, Title, export_project
-from mediaenhancer_core.engine.ffmpeg import FFmpegTools
-from mediaenhancer_core.engine.formats import FORMATS
-from mediaenhancer_core.library.services import MediaServices
-from mediaenhancer_core.engine.planner import RESOLUTIONS, EnhanceOptions, MeasurementPlanner, Planner
-from mediaenhancer_core.engine.presets import get_preset
+from mediaenhancer_core.jobs.runner import Handler, JobContext, JobOutcome
 from mediaenhancer_core.jobs.scopes import ScopedPlanner, scope_for
-from mediaenhancer_core.settings import Settings
-from mediaenhancer_core.db.types import utcnow
+from mediaenhancer_core.library.services import MediaServices
+from mediaenhancer_core.plans import quotas
 from mediaenhancer_core.plans.catalogue import plan_allows_ai, require_ai
 from mediaenhancer_core.plans.usage import export_period
-from mediaenhancer_core.jobs.runner import Handler, JobContext, JobOutcome
+from mediaenhancer_core.settings import Settings
 
 __all__ = ["build_handlers", "ENHANCE_PARAMS", "options_for"]
 
 log = logging.getLogger("mediaenhancer.jobs")
 
 CHUNK = 1024 * 1024
-SERVER_NO_KEY = ("this server has no Gemini API key, so it cannot use Gemini; ask its administrator to set "
-                 "MEDIAENHANCER_GEMINI_API_KEY on the server (docs/settings-ai.md), or run it on your own machine "
-                 "with your key (mediaenhancer transcribe FILE)")
-SERVER_KEY_REJECTED = ("Gemini refused this server's API key; ask its administrator to check "
-                       "MEDIAENHANCER_GEMINI_API_KEY on the server, or run it on your own machine with your key")
-ENHANCE_PARAMS = {"preset", "target_lufs", "true_peak", "resolution", "fps", "format", "quality", "trim_silence", "denoise",
-                  "language", "planner"}
+SERVER_NO_KEY = (
+    "this server has no Gemini API key, so it cannot use Gemini; ask its administrator to set "
+    "MEDIAENHANCER_GEMINI_API_KEY on the server (docs/settings-ai.md), or run it on your own machine "
+    "with your key (mediaenhancer transcribe FILE)"
+)
+SERVER_KEY_REJECTED = (
+    "Gemini refused this server's API key; ask its administrator to check "
+    "MEDIAENHANCER_GEMINI_API_KEY on the server, or run it on your own machine with your key"
+)
+ENHANCE_PARAMS = {
+    "preset",
+    "target_lufs",
+    "true_peak",
+    "resolution",
+    "fps",
+    "format",
+    "quality",
+    "trim_silence",
+    "denoise",
+    "language",
+    "planner",
+}
 
 
 def options_for(job_type: str, params: dict[str, Any], settings: Settings, *, has_video: bool) -> EnhanceOptions:
@@ -82,13 +97,19 @@ def options_for(job_type: str, params: dict[str, Any], settings: Settings, *, ha
         "quality": str(params.get("quality") or settings.quality),
     }
     if job_type == "auto":
-        return EnhanceOptions(preset=preset, trim_silence=bool(params.get("trim_silence", False)),
-                              resolution=params.get("resolution"), fps=params.get("fps"),
-                              denoise=params.get("denoise"), **common)
+        return EnhanceOptions(
+            preset=preset,
+            trim_silence=bool(params.get("trim_silence", False)),
+            resolution=params.get("resolution"),
+            fps=params.get("fps"),
+            denoise=params.get("denoise"),
+            **common,
+        )
     # what each type may change is cut from the plan by its scope (scopes.py): the options only plan it
     if job_type == "denoise":  # noise in sound and picture: hum and rumble too
-        return EnhanceOptions(preset=dataclasses.replace(preset, dehum=True, derumble=True, sharpen=False), denoise=True,
-                              **common)
+        return EnhanceOptions(
+            preset=dataclasses.replace(preset, dehum=True, derumble=True, sharpen=False), denoise=True, **common
+        )
     if job_type == "colorgrade":
         if not has_video:
             raise ValidationError("type: colorgrade needs a video; this media has no picture", field="type")
@@ -97,12 +118,19 @@ def options_for(job_type: str, params: dict[str, Any], settings: Settings, *, ha
         if not has_video:
             raise ValidationError("type: upscale needs a video; this media has no picture", field="type")
         resolution = params.get("resolution") or "1080p"
-        return EnhanceOptions(preset=dataclasses.replace(audio_off, video=False), resolution=resolution, denoise=False,
-                              fps=params.get("fps"), **common)
+        return EnhanceOptions(
+            preset=dataclasses.replace(audio_off, video=False),
+            resolution=resolution,
+            denoise=False,
+            fps=params.get("fps"),
+            **common,
+        )
     if job_type == "stabilize":
         if not has_video:
             raise ValidationError("type: stabilize needs a video; this media has no picture", field="type")
-        return EnhanceOptions(preset=dataclasses.replace(audio_off, video=False), stabilize=True, denoise=False, **common)
+        return EnhanceOptions(
+            preset=dataclasses.replace(audio_off, video=False), stabilize=True, denoise=False, **common
+        )
     if job_type == "transcribe":
         return EnhanceOptions(preset=no_video, **common)
     raise ValidationError(f"type: {job_type!r} is not an enhancement", field="type")
@@ -127,8 +155,9 @@ class _Handlers:
     def _source(self, ctx: JobContext, media_id: uuid.UUID, name: str) -> tuple[Path, MediaFile]:
         row = self.lib.media.get(ctx.job.user_id, media_id)
         if row.status != "ready":
-            raise ValidationError(f"media {media_id} is {row.status}, not ready; wait for its upload to finish",
-                                  field="media_id")
+            raise ValidationError(
+                f"media {media_id} is {row.status}, not ready; wait for its upload to finish", field="media_id"
+            )
         ext = Path(row.filename).suffix.lower()
         if not ext or len(ext) > 6:
             ext = {"video": ".mp4", "audio": ".m4a", "image": ".png"}.get(row.file_type, ".bin")
@@ -204,8 +233,15 @@ class _Handlers:
             plan_file = ctx.workdir / "plan.json"
             plan_file.write_text(json.dumps(job.params["plan"]), "utf-8")
         try:
-            result = enhance_file(src, EnhanceJob(options=options, out_dir=out_dir, plan_file=plan_file), tools,
-                                  planner=planner, temp_dir=ctx.workdir, on_progress=progress, cancel=ctx.cancel)
+            result = enhance_file(
+                src,
+                EnhanceJob(options=options, out_dir=out_dir, plan_file=plan_file),
+                tools,
+                planner=planner,
+                temp_dir=ctx.workdir,
+                on_progress=progress,
+                cancel=ctx.cancel,
+            )
         finally:
             if planner is not None and hasattr(planner, "close"):
                 planner.close()
@@ -217,13 +253,25 @@ class _Handlers:
         stem = Path(row.filename).stem or "media"
         stored = self._store(ctx, out, f"{stem}.{job.type}{out.suffix}", source=row.id)
         ctx.report(0.99)
+
         def count(session: Session, job_row: Job) -> None:
-            session.add(UsageEvent(user_id=job_row.user_id, kind="job_succeeded", quantity=1, media_id=stored.id,
-                                   details={"job_id": str(job_row.id), "type": job_row.type}))
+            session.add(
+                UsageEvent(
+                    user_id=job_row.user_id,
+                    kind="job_succeeded",
+                    quantity=1,
+                    media_id=stored.id,
+                    details={"job_id": str(job_row.id), "type": job_row.type},
+                )
+            )
 
         return JobOutcome(
-            result={"plan": result.plan, "before": result.before, "after": result.after,
-                    "output": {"media_id": str(stored.id), "filename": stored.filename, "file_size": stored.file_size}},
+            result={
+                "plan": result.plan,
+                "before": result.before,
+                "after": result.after,
+                "output": {"media_id": str(stored.id), "filename": stored.filename, "file_size": stored.file_size},
+            },
             result_media_id=stored.id,
             on_commit=count,
             on_abandon=self._forget(job.user_id, stored.id),
@@ -233,14 +281,22 @@ class _Handlers:
         if self.transcriber is None:
             raise ForbiddenError("transcription is not configured on this server (no Gemini key)")
         try:
-            transcript = self.transcriber(src, tools, self.settings, language=ctx.job.params.get("language"),
-                                          workdir=ctx.workdir, cancel=ctx.cancel, report=ctx.report)
+            transcript = self.transcriber(
+                src,
+                tools,
+                self.settings,
+                language=ctx.job.params.get("language"),
+                workdir=ctx.workdir,
+                cancel=ctx.cancel,
+                report=ctx.report,
+            )
         except (AINotConfiguredError, AIKeyRejectedError) as exc:
             if isinstance(exc, AIServerNotConfiguredError):
                 raise
             # the server's key, not the user's: their GEMINI_API_KEY cannot help
-            raise AIServerNotConfiguredError(SERVER_NO_KEY if isinstance(exc, AINotConfiguredError) else
-                                             SERVER_KEY_REJECTED) from None
+            raise AIServerNotConfiguredError(
+                SERVER_NO_KEY if isinstance(exc, AINotConfiguredError) else SERVER_KEY_REJECTED
+            ) from None
         return JobOutcome(result={"transcript": transcript})
 
     # ---- export ----------------------------------------------------------------------
@@ -275,11 +331,19 @@ class _Handlers:
         dest = ctx.workdir / f"export{FORMATS[fmt].extension}"
         preset = get_preset(str(params.get("preset") or self.settings.preset), self.settings.config_dir)
         result = export_project(
-            project, dest, self.tools(), preset=preset, resolve=resolve, font_file=self.settings.font_file,
-            temp_dir=ctx.workdir, cancel=ctx.cancel,
+            project,
+            dest,
+            self.tools(),
+            preset=preset,
+            resolve=resolve,
+            font_file=self.settings.font_file,
+            temp_dir=ctx.workdir,
+            cancel=ctx.cancel,
             on_progress=lambda phase, done, total: ctx.report(0.1 + 0.8 * (done / total if total else 0)),
         )
-        name = "".join(c if c.isalnum() or c in " -_" else "_" for c in data.get("name") or "export").strip() or "export"
+        name = (
+            "".join(c if c.isalnum() or c in " -_" else "_" for c in data.get("name") or "export").strip() or "export"
+        )
         stored = self._store(ctx, dest, f"{name}{FORMATS[fmt].extension}", source=None)
 
         def complete(session: Session, job_row: Job) -> None:
@@ -289,13 +353,23 @@ class _Handlers:
                 exp.status, exp.progress, exp.completed_at = "succeeded", 100, job_row.finished_at
                 exp.result_media_id, exp.storage_key, exp.file_size = stored.id, stored.storage_key, stored.file_size
                 exp.filename = stored.filename
-            session.add(UsageEvent(user_id=job_row.user_id, kind="export_succeeded", quantity=1, media_id=stored.id,
-                                   export_id=export_id,  # the record outlives the project (issue 12)
-                                   details={"export_id": str(export_id), "project_id": str(job_row.project_id)}))
+            session.add(
+                UsageEvent(
+                    user_id=job_row.user_id,
+                    kind="export_succeeded",
+                    quantity=1,
+                    media_id=stored.id,
+                    export_id=export_id,  # the record outlives the project (issue 12)
+                    details={"export_id": str(export_id), "project_id": str(job_row.project_id)},
+                )
+            )
 
         return JobOutcome(
-            result={"export_id": str(export_id), "export": result.to_dict(),
-                    "output": {"media_id": str(stored.id), "filename": stored.filename, "file_size": stored.file_size}},
+            result={
+                "export_id": str(export_id),
+                "export": result.to_dict(),
+                "output": {"media_id": str(stored.id), "filename": stored.filename, "file_size": stored.file_size},
+            },
             result_media_id=stored.id,
             on_commit=complete,
             on_abandon=self._forget(job.user_id, stored.id),
@@ -313,20 +387,43 @@ def project_from_api(data: dict[str, Any], params: dict[str, Any]) -> Project:
             factor = float(t["volume"])
             volume_db = -120.0 if factor <= 0 else 20 * math.log10(factor)
         if s["track"] == "main":
-            segments.append(Segment(
-                media=s["media_id"], start=float(s.get("start") or 0.0), end=s.get("end"), volume_db=float(volume_db or 0.0),
-                rotate=int(t.get("rotate", 0)), flip=t.get("flip"),
-                titles=[Title(text=x["text"], start=float(x.get("start", 0)), duration=float(x.get("duration", 3)),
-                              color=str(x.get("color", "white")), size=int(x.get("size", 48)),
-                              position=str(x.get("position", "bottom"))) for x in t.get("titles", [])],
-            ))
+            segments.append(
+                Segment(
+                    media=s["media_id"],
+                    start=float(s.get("start") or 0.0),
+                    end=s.get("end"),
+                    volume_db=float(volume_db or 0.0),
+                    rotate=int(t.get("rotate", 0)),
+                    flip=t.get("flip"),
+                    titles=[
+                        Title(
+                            text=x["text"],
+                            start=float(x.get("start", 0)),
+                            duration=float(x.get("duration", 3)),
+                            color=str(x.get("color", "white")),
+                            size=int(x.get("size", 48)),
+                            position=str(x.get("position", "bottom")),
+                        )
+                        for x in t.get("titles", [])
+                    ],
+                )
+            )
         else:  # the audio track: its segments play one after the other under the programme, each its span
-            tracks.append(AudioTrack(media=s["media_id"], volume_db=float(volume_db if volume_db is not None else -18.0),
-                                     start=None, loop=bool(t.get("loop", False)), duck=bool(t.get("duck", True)),
-                                     source_start=float(s.get("start") or 0.0), source_end=s.get("end")))
+            tracks.append(
+                AudioTrack(
+                    media=s["media_id"],
+                    volume_db=float(volume_db if volume_db is not None else -18.0),
+                    start=None,
+                    loop=bool(t.get("loop", False)),
+                    duck=bool(t.get("duck", True)),
+                    source_start=float(s.get("start") or 0.0),
+                    source_end=s.get("end"),
+                )
+            )
     if not segments:
-        raise ValidationError("the project has no segments on its main track; add some before exporting",
-                              field="segments")
+        raise ValidationError(
+            "the project has no segments on its main track; add some before exporting", field="segments"
+        )
     fmt = str(params.get("format") or "mp4")
     if fmt not in FORMATS:
         raise ValidationError(f"format: use one of {', '.join(FORMATS)}", field="format")
@@ -334,19 +431,32 @@ def project_from_api(data: dict[str, Any], params: dict[str, Any]) -> Project:
     if resolution is not None and resolution not in RESOLUTIONS:
         raise ValidationError(f"resolution: use one of {', '.join(RESOLUTIONS)}", field="resolution")
     # the same checks as a project file: titles' colours and positions, spans
-    checked = Project.from_dict({
-        "name": data.get("name") or "export",
-        "segments": [_segment_dict(s) for s in segments],
-        "output": {"format": fmt, "resolution": resolution, "fps": params.get("fps"),
-                   "quality": params.get("quality") or "standard", "enhance": bool(params.get("enhance", True))},
-    }, source="project")
+    checked = Project.from_dict(
+        {
+            "name": data.get("name") or "export",
+            "segments": [_segment_dict(s) for s in segments],
+            "output": {
+                "format": fmt,
+                "resolution": resolution,
+                "fps": params.get("fps"),
+                "quality": params.get("quality") or "standard",
+                "enhance": bool(params.get("enhance", True)),
+            },
+        },
+        source="project",
+    )
     checked.audio_tracks = tracks
     return checked
 
 
 def _segment_dict(s: Segment) -> dict[str, Any]:
-    d: dict[str, Any] = {"media": s.media, "start": s.start, "volume_db": s.volume_db, "rotate": s.rotate,
-                         "titles": [dataclasses.asdict(t) for t in s.titles]}
+    d: dict[str, Any] = {
+        "media": s.media,
+        "start": s.start,
+        "volume_db": s.volume_db,
+        "rotate": s.rotate,
+        "titles": [dataclasses.asdict(t) for t in s.titles],
+    }
     if s.end is not None:
         d["end"] = s.end
     if s.flip:

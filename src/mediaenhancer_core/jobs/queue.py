@@ -131,5 +131,12 @@ class JobQueue:
 
 
 def _consumer_options(workers: int) -> dict[str, Any]:
-    return {"workers": max(1, workers), "worker_type": "thread", "periodic": False, "initial_delay": 0.05,
-            "backoff": 1.15, "max_delay": 0.5, "check_worker_health": True}
+    return {
+        "workers": max(1, workers),
+        "worker_type": "thread",
+        "periodic": False,
+        "initial_delay": 0.05,
+        "backoff": 1.15,
+        "max_delay": 0.5,
+        "check_worker_health": True,
+    }

@@ -25,6 +25,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from mediaenhancer_core.db.models import Job
+from mediaenhancer_core.engine.ffmpeg import CancelToken
+from mediaenhancer_core.engine.workdirs import make_workdir, remove_workdir
 from mediaenhancer_core.errors import (
     AIQuotaError,
     AIServiceError,
@@ -36,8 +38,6 @@ from mediaenhancer_core.errors import (
     ServiceUnavailableError,
     StorageError,
 )
-from mediaenhancer_core.engine.ffmpeg import CancelToken
-from mediaenhancer_core.engine.workdirs import make_workdir, remove_workdir
 from mediaenhancer_core.jobs.queue import JobQueue
 from mediaenhancer_core.jobs.service import JobService, JobView
 
@@ -47,8 +47,14 @@ log = logging.getLogger("mediaenhancer.jobs")
 
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    StorageError, ServiceUnavailableError, DatabaseError, ConnectionError, TimeoutError,
-    AIQuotaError, AIServiceError, AITimeoutError,  # Gemini busy or down: try again later
+    StorageError,
+    ServiceUnavailableError,
+    DatabaseError,
+    ConnectionError,
+    TimeoutError,
+    AIQuotaError,
+    AIServiceError,
+    AITimeoutError,  # Gemini busy or down: try again later
 )
 
 
@@ -163,7 +169,9 @@ class JobRunner:
             return
         except Exception as exc:  # the outermost boundary of a job: record, never crash the worker
             log.exception("job %s: unexpected error", jid)
-            self._record(jid, owner, "failed", error=f"internal error ({type(exc).__name__}); the job was not completed")
+            self._record(
+                jid, owner, "failed", error=f"internal error ({type(exc).__name__}); the job was not completed"
+            )
             return
         finally:
             done.set()
@@ -175,7 +183,11 @@ class JobRunner:
         assert outcome is not None
         try:
             view = self.service.finish(
-                jid, owner, "succeeded", result=outcome.result, result_media_id=outcome.result_media_id,
+                jid,
+                owner,
+                "succeeded",
+                result=outcome.result,
+                result_media_id=outcome.result_media_id,
                 on_commit=outcome.on_commit,
             )
         except Exception as exc:  # the outcome could not be recorded: undo it, try again later
@@ -213,7 +225,9 @@ class JobRunner:
             return
         self._record(job.id, owner, "failed", error=f"{error} (after {job.attempts} attempts)", code=code)
 
-    def _record(self, jid: uuid.UUID, owner: str, status: str, *, error: str | None = None, code: str | None = None) -> None:
+    def _record(
+        self, jid: uuid.UUID, owner: str, status: str, *, error: str | None = None, code: str | None = None
+    ) -> None:
         # the error's code travels with the job, so clients can tell a quota refusal from a render failure
         view = self.service.finish(jid, owner, status, error=error, result={"error_code": code} if code else None)
         if view is not None:

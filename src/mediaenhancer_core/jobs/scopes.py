@@ -34,10 +34,22 @@ __all__ = ["Scope", "SCOPES", "ScopedPlanner", "restrict", "scope_for", "can_cop
 # deepfilternet: the neural speech denoiser (issue 13), run by the Python audio stage in the render pass; the
 # stage's leveler and compressor change levels, not noise, so a denoise job leaves them out
 NOISE_AUDIO = frozenset({"deepfilternet", "afftdn", "anlmdn", "arnndn", "highpass", "bandreject"})
-NOISE_VIDEO = frozenset({"hqdn3d", "nlmeans", "atadenoise", "vaguedenoiser", "bm3d", "fftdnoiz", "owdenoise",
-                         "dctdnoiz"})
-COLOUR_VIDEO = frozenset({"eq", "lutyuv", "colorlevels", "colorbalance", "colortemperature", "curves",
-                          "colorcorrect", "colorchannelmixer", "selectivecolor"})
+NOISE_VIDEO = frozenset(
+    {"hqdn3d", "nlmeans", "atadenoise", "vaguedenoiser", "bm3d", "fftdnoiz", "owdenoise", "dctdnoiz"}
+)
+COLOUR_VIDEO = frozenset(
+    {
+        "eq",
+        "lutyuv",
+        "colorlevels",
+        "colorbalance",
+        "colortemperature",
+        "curves",
+        "colorcorrect",
+        "colorchannelmixer",
+        "selectivecolor",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -94,20 +106,36 @@ def restrict(plan: Plan, scope: Scope, info: MediaInfo) -> Plan:
     if not stabilize:
         video = [s for s in video if s.filter != "vidstabtransform"]
     change_video = bool(video) or trim is not None or stabilize or plan.burn_in
-    output = output_spec(info, fmt=plan.output.format, quality=plan.output.quality, change_video=change_video,
-                         audio_only=False)
+    output = output_spec(
+        info, fmt=plan.output.format, quality=plan.output.quality, change_video=change_video, audio_only=False
+    )
     notes = [*plan.notes, f"type {scope.name}: only {_what(scope)}"]
     if dropped:
         notes.append(f"type {scope.name}: left out {', '.join(dropped)}")
     a = info.audio
     if a is not None and output.audio_codec is not None and not audio and loudness is None and trim is None:
         if can_copy_audio(a.codec, output.format):
-            output = dataclasses.replace(output, audio="copy", audio_codec=a.codec, audio_args=[], sample_rate=None,
-                                         channels=None, reason=f"{output.reason}; audio copied ({a.codec}): unchanged")
+            output = dataclasses.replace(
+                output,
+                audio="copy",
+                audio_codec=a.codec,
+                audio_args=[],
+                sample_rate=None,
+                channels=None,
+                reason=f"{output.reason}; audio copied ({a.codec}): unchanged",
+            )
         else:
             notes.append(f"audio re-encoded at its own level: {a.codec} cannot be copied into {output.format}")
-    return dataclasses.replace(plan, audio_steps=audio, video_steps=video, loudness=loudness, trim=trim,
-                               stabilize=stabilize, output=output, notes=notes)
+    return dataclasses.replace(
+        plan,
+        audio_steps=audio,
+        video_steps=video,
+        loudness=loudness,
+        trim=trim,
+        stabilize=stabilize,
+        output=output,
+        notes=notes,
+    )
 
 
 def _what(scope: Scope) -> str:
@@ -115,8 +143,14 @@ def _what(scope: Scope) -> str:
     if scope.audio:
         parts.append("noise in the sound" if scope.audio <= NOISE_AUDIO else "some sound cleanup")
     if scope.video:
-        parts.append({"denoise": "noise in the picture", "colorgrade": "levels and colour",
-                      "upscale": "scaling", "stabilize": "stabilisation"}.get(scope.name, "some picture changes"))
+        parts.append(
+            {
+                "denoise": "noise in the picture",
+                "colorgrade": "levels and colour",
+                "upscale": "scaling",
+                "stabilize": "stabilisation",
+            }.get(scope.name, "some picture changes")
+        )
     return " and ".join(parts) or "nothing"
 
 

@@ -62,12 +62,24 @@ class JobView:
     @classmethod
     def of(cls, job: Job) -> JobView:
         return cls(
-            id=job.id, user_id=job.user_id, type=job.type, status=job.status, progress=job.progress,
-            media_id=job.media_id, project_id=job.project_id, result_media_id=job.result_media_id,
-            params=dict(job.params or {}), result=dict(job.result) if job.result is not None else None,
-            error=job.error, attempts=job.attempts, max_attempts=job.max_attempts,
-            cancel_requested=bool(job.cancel_requested), callback_url=job.callback_url,
-            created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
+            id=job.id,
+            user_id=job.user_id,
+            type=job.type,
+            status=job.status,
+            progress=job.progress,
+            media_id=job.media_id,
+            project_id=job.project_id,
+            result_media_id=job.result_media_id,
+            params=dict(job.params or {}),
+            result=dict(job.result) if job.result is not None else None,
+            error=job.error,
+            attempts=job.attempts,
+            max_attempts=job.max_attempts,
+            cancel_requested=bool(job.cancel_requested),
+            callback_url=job.callback_url,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -75,13 +87,22 @@ class JobView:
             return d.isoformat() if d else None
 
         return {
-            "id": str(self.id), "type": self.type, "status": self.status, "progress": self.progress,
+            "id": str(self.id),
+            "type": self.type,
+            "status": self.status,
+            "progress": self.progress,
             "media_id": str(self.media_id) if self.media_id else None,
             "project_id": str(self.project_id) if self.project_id else None,
             "result_media_id": str(self.result_media_id) if self.result_media_id else None,
-            "params": self.params, "result": self.result, "error": self.error,
-            "attempts": self.attempts, "max_attempts": self.max_attempts, "cancel_requested": self.cancel_requested,
-            "created_at": iso(self.created_at), "started_at": iso(self.started_at), "finished_at": iso(self.finished_at),
+            "params": self.params,
+            "result": self.result,
+            "error": self.error,
+            "attempts": self.attempts,
+            "max_attempts": self.max_attempts,
+            "cancel_requested": self.cancel_requested,
+            "created_at": iso(self.created_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
         }
 
 
@@ -96,8 +117,12 @@ def _end_exports(session: Session, job: Job) -> None:
     """An export follows its job when the job ends without success (success is recorded by the
     export handler itself, with the file)."""
     if job.status in ("failed", "canceled"):
-        session.execute(update(Export).where(Export.job_id == job.id, Export.status.in_(("queued", "running")))
-                        .values(status=job.status, error=job.error).execution_options(synchronize_session=False))
+        session.execute(
+            update(Export)
+            .where(Export.job_id == job.id, Export.status.in_(("queued", "running")))
+            .values(status=job.status, error=job.error)
+            .execution_options(synchronize_session=False)
+        )
 
 
 class JobService:
@@ -126,8 +151,15 @@ class JobService:
         if type not in JOB_TYPES:
             raise ValidationError(f"type: unknown job type {type!r}; use one of {', '.join(JOB_TYPES)}", field="type")
         job = Job(
-            user_id=user_id, type=type, params=params or {}, media_id=media_id, project_id=project_id,
-            callback_url=callback_url, max_attempts=max_attempts, status="queued", progress=0,
+            user_id=user_id,
+            type=type,
+            params=params or {},
+            media_id=media_id,
+            project_id=project_id,
+            callback_url=callback_url,
+            max_attempts=max_attempts,
+            status="queued",
+            progress=0,
         )
         if session is not None:  # part of the caller's transaction (e.g. with an exports row)
             session.add(job)
@@ -182,23 +214,30 @@ class JobService:
         """Take the job if nobody holds a live lease on it; None when someone else has it or it ended."""
         now = self._clock()
         with self._session() as s:
-            res = cast(CursorResult[Any], s.execute(
-                update(Job)
-                .where(
-                    Job.id == job_id,
-                    Job.cancel_requested.is_(False),
-                    or_(
-                        Job.status == "queued",
-                        and_(Job.status == "running", Job.lease_expires_at < now),
-                    ),
-                    Job.attempts < Job.max_attempts,
-                )
-                .values(
-                    status="running", lease_owner=owner, lease_expires_at=now + lease, attempts=Job.attempts + 1,
-                    started_at=now, updated_at=now,
-                )
-                .execution_options(synchronize_session=False)
-            ))
+            res = cast(
+                CursorResult[Any],
+                s.execute(
+                    update(Job)
+                    .where(
+                        Job.id == job_id,
+                        Job.cancel_requested.is_(False),
+                        or_(
+                            Job.status == "queued",
+                            and_(Job.status == "running", Job.lease_expires_at < now),
+                        ),
+                        Job.attempts < Job.max_attempts,
+                    )
+                    .values(
+                        status="running",
+                        lease_owner=owner,
+                        lease_expires_at=now + lease,
+                        attempts=Job.attempts + 1,
+                        started_at=now,
+                        updated_at=now,
+                    )
+                    .execution_options(synchronize_session=False)
+                ),
+            )
             s.commit()
             if res.rowcount != 1:
                 return None
@@ -221,28 +260,43 @@ class JobService:
         waits only for its user's running jobs, whose message this call consumed)."""
         now = self._clock()
         with self._session() as s:
-            candidates = list(s.execute(
+            candidates = list(
+                s.execute(
+                    select(Job.id, Job.user_id, Job.created_at)
+                    .where(
+                        Job.status == "queued", Job.cancel_requested.is_(False), or_(Job.id == hint, Job.attempts == 0)
+                    )
+                    .order_by(Job.created_at)
+                    .limit(FAIR_WINDOW)
+                ).all()
+            )
+            hinted = s.execute(
                 select(Job.id, Job.user_id, Job.created_at).where(
-                    Job.status == "queued", Job.cancel_requested.is_(False),
-                    or_(Job.id == hint, Job.attempts == 0))
-                .order_by(Job.created_at).limit(FAIR_WINDOW)
-            ).all())
-            hinted = s.execute(select(Job.id, Job.user_id, Job.created_at).where(
-                Job.id == hint, Job.status == "queued", Job.cancel_requested.is_(False))).first()
+                    Job.id == hint, Job.status == "queued", Job.cancel_requested.is_(False)
+                )
+            ).first()
             if hinted is not None and all(c.id != hint for c in candidates):
                 candidates.append(hinted)
             users = {c.user_id for c in candidates}
             if not users:
                 return None, None
             live = and_(Job.status == "running", Job.lease_expires_at > now)
-            running = dict(s.execute(select(Job.user_id, func.count(Job.id)).where(live, Job.user_id.in_(users))
-                                     .group_by(Job.user_id)).all())
-            served = dict(s.execute(select(Job.user_id, func.max(Job.started_at)).where(Job.user_id.in_(users))
-                                    .group_by(Job.user_id)).all())
+            running = dict(
+                s.execute(
+                    select(Job.user_id, func.count(Job.id)).where(live, Job.user_id.in_(users)).group_by(Job.user_id)
+                ).all()
+            )
+            served = dict(
+                s.execute(
+                    select(Job.user_id, func.max(Job.started_at)).where(Job.user_id.in_(users)).group_by(Job.user_id)
+                ).all()
+            )
             limits = {u: _running_limit(s, u) for u in users}
         oldest = datetime.min.replace(tzinfo=now.tzinfo)
-        order = sorted(candidates, key=lambda c: (running.get(c.user_id, 0), served.get(c.user_id) or oldest,
-                                                  c.created_at, c.id != hint))
+        order = sorted(
+            candidates,
+            key=lambda c: (running.get(c.user_id, 0), served.get(c.user_id) or oldest, c.created_at, c.id != hint),
+        )
         blocked: uuid.UUID | None = None
         for c in order:
             if running.get(c.user_id, 0) >= limits[c.user_id]:
@@ -253,45 +307,70 @@ class JobService:
                 return view, (hint if hinted is not None and hint != view.id and blocked == hint else None)
         return None, (hint if hinted is not None else blocked)
 
-    def _claim_within_limit(self, job_id: uuid.UUID, user_id: uuid.UUID, limit: int, owner: str,
-                            lease: timedelta) -> JobView | None:
+    def _claim_within_limit(
+        self, job_id: uuid.UUID, user_id: uuid.UUID, limit: int, owner: str, lease: timedelta
+    ) -> JobView | None:
         from mediaenhancer_core.plans.quotas import lock_user  # noqa: PLC0415 - quotas imports plans, which imports this package's models
 
         now = self._clock()
         with self._session() as s:
             lock_user(s, user_id)
-            busy = s.scalar(select(func.count(Job.id)).where(
-                Job.user_id == user_id, Job.status == "running", Job.lease_expires_at > now)) or 0
+            busy = (
+                s.scalar(
+                    select(func.count(Job.id)).where(
+                        Job.user_id == user_id, Job.status == "running", Job.lease_expires_at > now
+                    )
+                )
+                or 0
+            )
             if busy >= limit:
                 s.rollback()
                 return None
-            res = cast(CursorResult[Any], s.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.status == "queued", Job.cancel_requested.is_(False),
-                       Job.attempts < Job.max_attempts)
-                .values(status="running", lease_owner=owner, lease_expires_at=now + lease, attempts=Job.attempts + 1,
-                        started_at=now, updated_at=now)
-                .execution_options(synchronize_session=False)
-            ))
+            res = cast(
+                CursorResult[Any],
+                s.execute(
+                    update(Job)
+                    .where(
+                        Job.id == job_id,
+                        Job.status == "queued",
+                        Job.cancel_requested.is_(False),
+                        Job.attempts < Job.max_attempts,
+                    )
+                    .values(
+                        status="running",
+                        lease_owner=owner,
+                        lease_expires_at=now + lease,
+                        attempts=Job.attempts + 1,
+                        started_at=now,
+                        updated_at=now,
+                    )
+                    .execution_options(synchronize_session=False)
+                ),
+            )
             s.commit()
             if res.rowcount != 1:
                 return None
             job = s.get(Job, job_id, populate_existing=True)
             return JobView.of(job) if job else None
 
-    def heartbeat(self, job_id: uuid.UUID, owner: str, lease: timedelta, progress: int | None = None) -> tuple[bool, bool]:
+    def heartbeat(
+        self, job_id: uuid.UUID, owner: str, lease: timedelta, progress: int | None = None
+    ) -> tuple[bool, bool]:
         """Extend the lease (and record progress). Returns (still ours, cancel requested)."""
         now = self._clock()
         values: dict[str, Any] = {"lease_expires_at": now + lease, "updated_at": now}
         if progress is not None:
             values["progress"] = max(0, min(99, int(progress)))
         with self._session() as s:
-            res = cast(CursorResult[Any], s.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.lease_owner == owner, Job.status == "running")
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            ))
+            res = cast(
+                CursorResult[Any],
+                s.execute(
+                    update(Job)
+                    .where(Job.id == job_id, Job.lease_owner == owner, Job.status == "running")
+                    .values(**values)
+                    .execution_options(synchronize_session=False)
+                ),
+            )
             s.commit()
             job = s.get(Job, job_id, populate_existing=True)
             return res.rowcount == 1, bool(job and job.cancel_requested)
@@ -331,12 +410,15 @@ class JobService:
         """Give the job back to the queue after a transient failure (the caller re-enqueues it)."""
         now = self._clock()
         with self._session() as s:
-            res = cast(CursorResult[Any], s.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.lease_owner == owner, Job.status == "running")
-                .values(status="queued", lease_owner=None, lease_expires_at=None, error=error, updated_at=now)
-                .execution_options(synchronize_session=False)
-            ))
+            res = cast(
+                CursorResult[Any],
+                s.execute(
+                    update(Job)
+                    .where(Job.id == job_id, Job.lease_owner == owner, Job.status == "running")
+                    .values(status="queued", lease_owner=None, lease_expires_at=None, error=error, updated_at=now)
+                    .execution_options(synchronize_session=False)
+                ),
+            )
             s.commit()
             return res.rowcount == 1
 
@@ -348,7 +430,9 @@ class JobService:
         with self._session() as s:
             stale = list(
                 s.scalars(
-                    select(Job).where(Job.status == "running", Job.lease_expires_at < now).with_for_update(skip_locked=True)
+                    select(Job)
+                    .where(Job.status == "running", Job.lease_expires_at < now)
+                    .with_for_update(skip_locked=True)
                 )
             )
             for job in stale:
@@ -372,5 +456,11 @@ class JobService:
         after the commit). Queueing them again is harmless: only one claim can win."""
         cutoff = self._clock() - older_than
         with self._session() as s:
-            return list(s.scalars(select(Job.id).where(Job.status == "queued", Job.updated_at < cutoff)
-                                  .order_by(Job.created_at).limit(500)))
+            return list(
+                s.scalars(
+                    select(Job.id)
+                    .where(Job.status == "queued", Job.updated_at < cutoff)
+                    .order_by(Job.created_at)
+                    .limit(500)
+                )
+            )

@@ -1,9 +1,9 @@
 """The job system wired from settings: what the server and `mediaenhancer-server worker` use.
 
-    jobs = JobSystem.open(core)            # service, queue, callbacks
-    view = jobs.submit(user_id, "auto", media_id=..., params={...})   # row first, then the message
-    jobs.start_embedded()                  # the server's own worker threads (queue = embedded)
-    jobs.run_worker()                      # a worker process: blocks until SIGINT/SIGTERM
+jobs = JobSystem.open(core)            # service, queue, callbacks
+view = jobs.submit(user_id, "auto", media_id=..., params={...})   # row first, then the message
+jobs.start_embedded()                  # the server's own worker threads (queue = embedded)
+jobs.run_worker()                      # a worker process: blocks until SIGINT/SIGTERM
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mediaenhancer_core.errors import ConfigError
-from mediaenhancer_core.keyfile import secret_key
-from mediaenhancer_core.settings import Settings
 from mediaenhancer_core.jobs.callbacks import CallbackSender, user_secret
 from mediaenhancer_core.jobs.queue import JobQueue
 from mediaenhancer_core.jobs.runner import Handler, JobRunner
 from mediaenhancer_core.jobs.service import JobService, JobView
+from mediaenhancer_core.keyfile import secret_key
+from mediaenhancer_core.settings import Settings
 
 __all__ = ["JobSystem", "CALLBACK_KEY_FILE"]
 
@@ -44,12 +44,20 @@ class JobSystem:
         settings: Settings = core.settings
         service = JobService(core.db.session, clock=core.clock)
         queue = queue or JobQueue(settings)
-        key = secret_key(settings.callback_signing_secret, settings.data_dir, CALLBACK_KEY_FILE,
-                         setting="MEDIAENHANCER_CALLBACK_SIGNING_SECRET")
+        key = secret_key(
+            settings.callback_signing_secret,
+            settings.data_dir,
+            CALLBACK_KEY_FILE,
+            setting="MEDIAENHANCER_CALLBACK_SIGNING_SECRET",
+        )
         callbacks = CallbackSender(
-            service, key, lambda jid, attempt, delay: queue.enqueue_callback(jid, attempt, delay=delay),
-            timeout=settings.callback_timeout_seconds, max_attempts=settings.callback_max_attempts,
-            allow_private=settings.callback_allow_private, post=post,
+            service,
+            key,
+            lambda jid, attempt, delay: queue.enqueue_callback(jid, attempt, delay=delay),
+            timeout=settings.callback_timeout_seconds,
+            max_attempts=settings.callback_max_attempts,
+            allow_private=settings.callback_allow_private,
+            post=post,
             dns_timeout=settings.callback_dns_timeout_seconds,
         )
         return cls(settings=settings, service=service, queue=queue, callbacks=callbacks, server_key=key, core=core)
@@ -95,9 +103,15 @@ class JobSystem:
                 self.queue.enqueue_callback(view.id, 1)
 
         runner = JobRunner(
-            self.service, self.queue, handlers, lease_seconds=s.job_lease_seconds,
-            heartbeat_seconds=s.job_heartbeat_seconds, retry_base_seconds=s.job_retry_base_seconds,
-            sweep_seconds=s.job_sweep_seconds, temp_dir=s.temp_dir, on_finished=finished,
+            self.service,
+            self.queue,
+            handlers,
+            lease_seconds=s.job_lease_seconds,
+            heartbeat_seconds=s.job_heartbeat_seconds,
+            retry_base_seconds=s.job_retry_base_seconds,
+            sweep_seconds=s.job_sweep_seconds,
+            temp_dir=s.temp_dir,
+            on_finished=finished,
         )
         self.queue.attach(run_job=runner.run, deliver=lambda jid, attempt: self.callbacks.deliver(jid, attempt))
         self.runner = runner
@@ -144,16 +158,34 @@ def _ai_hooks() -> tuple[Callable[..., Any] | None, Callable[..., Any] | None]:
     """Gemini planner and transcription (issue 7), when its module is there."""
     from mediaenhancer_core.ai import make_planner  # noqa: PLC0415
 
-    def transcribe(src: Any, tools: Any, settings: Settings, *, language: str | None, workdir: Any, cancel: Any,
-                   report: Callable[[float], None]) -> dict[str, Any]:
+    def transcribe(
+        src: Any,
+        tools: Any,
+        settings: Settings,
+        *,
+        language: str | None,
+        workdir: Any,
+        cancel: Any,
+        report: Callable[[float], None],
+    ) -> dict[str, Any]:
         from mediaenhancer_core.ai import SubtitleJob  # noqa: PLC0415
         from mediaenhancer_core.ai.transcribe import transcribe_file  # noqa: PLC0415
 
         job = SubtitleJob.from_settings(settings, language=language, formats=("srt", "vtt", "json"))
         try:
-            t = transcribe_file(src, tools, job.model, language=language, chunk_seconds=job.chunk_seconds,
-                                concurrency=job.concurrency, chapters=True, timeout=job.timeout, temp_dir=workdir,
-                                cancel=cancel, on_progress=lambda d, total: report(d / total if total else 0.0))
+            t = transcribe_file(
+                src,
+                tools,
+                job.model,
+                language=language,
+                chunk_seconds=job.chunk_seconds,
+                concurrency=job.concurrency,
+                chapters=True,
+                timeout=job.timeout,
+                temp_dir=workdir,
+                cancel=cancel,
+                on_progress=lambda d, total: report(d / total if total else 0.0),
+            )
             from mediaenhancer_core.engine.subtitles import to_srt, to_vtt  # noqa: PLC0415
 
             return {**t.to_dict(), "srt": to_srt(t.segments), "vtt": to_vtt(t.segments, language=t.language)}

@@ -50,7 +50,7 @@ class ByteWindow:
         if start < len(self.head):
             return self.head[start:]
         if self.tail and self.tail_start <= start < self.size:
-            return self.tail[start - self.tail_start:]
+            return self.tail[start - self.tail_start :]
         return None
 
 
@@ -82,7 +82,7 @@ class WindowCollector:
         tail = b"".join(self._tail)
         tail_start = self.size - len(tail)
         if tail_start <= len(self._head):  # head and tail meet: the whole file
-            return ByteWindow(self.size, bytes(self._head) + tail[len(self._head) - tail_start:])
+            return ByteWindow(self.size, bytes(self._head) + tail[len(self._head) - tail_start :])
         return ByteWindow(self.size, bytes(self._head), tail)
 
 

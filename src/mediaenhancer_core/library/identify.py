@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mediaenhancer_core.library.bytewindow import ByteWindow, serve
-from mediaenhancer_core.errors import CorruptMediaError, InputError, NoStreamsError, NotMediaError, RenderError
 from mediaenhancer_core.engine.ffmpeg import (
     REFUSED_FORMAT,
     FFmpegTools,
@@ -32,25 +30,51 @@ from mediaenhancer_core.engine.ffmpeg import (
 )
 from mediaenhancer_core.engine.probe import IMAGE_CODECS, IMAGE_FORMATS
 from mediaenhancer_core.engine.workdirs import workdir
+from mediaenhancer_core.errors import CorruptMediaError, InputError, NoStreamsError, NotMediaError, RenderError
+from mediaenhancer_core.library.bytewindow import ByteWindow, serve
 
 __all__ = ["MediaFacts", "identify", "identify_window", "thumbnail_jpeg", "mime_type_for"]
 
 PROBE_TIMEOUT = 120
 
 _MIME = {
-    ("mp4", "video"): "video/mp4", ("mp4", "audio"): "audio/mp4", ("m4a", "audio"): "audio/mp4",
-    ("m4a", "video"): "video/mp4", ("mov", "video"): "video/quicktime", ("mov", "audio"): "audio/mp4",
-    ("matroska", "video"): "video/x-matroska", ("matroska", "audio"): "audio/x-matroska",
-    ("webm", "video"): "video/webm", ("webm", "audio"): "audio/webm",
-    ("ogg", "video"): "video/ogg", ("ogg", "audio"): "audio/ogg",
-    ("wav", "audio"): "audio/wav", ("flac", "audio"): "audio/flac", ("mp3", "audio"): "audio/mpeg",
-    ("aac", "audio"): "audio/aac", ("aiff", "audio"): "audio/aiff", ("amr", "audio"): "audio/amr",
-    ("caf", "audio"): "audio/x-caf", ("avi", "video"): "video/x-msvideo", ("mpegts", "video"): "video/mp2t",
-    ("mpegts", "audio"): "audio/mp2t", ("mpegps", "video"): "video/mpeg", ("flv", "video"): "video/x-flv",
-    ("asf", "video"): "video/x-ms-asf", ("asf", "audio"): "audio/x-ms-wma",
+    ("mp4", "video"): "video/mp4",
+    ("mp4", "audio"): "audio/mp4",
+    ("m4a", "audio"): "audio/mp4",
+    ("m4a", "video"): "video/mp4",
+    ("mov", "video"): "video/quicktime",
+    ("mov", "audio"): "audio/mp4",
+    ("matroska", "video"): "video/x-matroska",
+    ("matroska", "audio"): "audio/x-matroska",
+    ("webm", "video"): "video/webm",
+    ("webm", "audio"): "audio/webm",
+    ("ogg", "video"): "video/ogg",
+    ("ogg", "audio"): "audio/ogg",
+    ("wav", "audio"): "audio/wav",
+    ("flac", "audio"): "audio/flac",
+    ("mp3", "audio"): "audio/mpeg",
+    ("aac", "audio"): "audio/aac",
+    ("aiff", "audio"): "audio/aiff",
+    ("amr", "audio"): "audio/amr",
+    ("caf", "audio"): "audio/x-caf",
+    ("avi", "video"): "video/x-msvideo",
+    ("mpegts", "video"): "video/mp2t",
+    ("mpegts", "audio"): "audio/mp2t",
+    ("mpegps", "video"): "video/mpeg",
+    ("flv", "video"): "video/x-flv",
+    ("asf", "video"): "video/x-ms-asf",
+    ("asf", "audio"): "audio/x-ms-wma",
 }
-_IMAGE_MIME = {"png": "image/png", "mjpeg": "image/jpeg", "gif": "image/gif", "webp": "image/webp",
-               "bmp": "image/bmp", "tiff": "image/tiff", "av1": "image/avif", "hevc": "image/heic"}
+_IMAGE_MIME = {
+    "png": "image/png",
+    "mjpeg": "image/jpeg",
+    "gif": "image/gif",
+    "webp": "image/webp",
+    "bmp": "image/bmp",
+    "tiff": "image/tiff",
+    "av1": "image/avif",
+    "hevc": "image/heic",
+}
 
 
 @dataclass
@@ -71,7 +95,9 @@ def mime_type_for(family: str | None, file_type: str, format_name: str, codec: s
         return _IMAGE_MIME.get(codec or "", "image/" + (codec or "octet-stream"))
     if family == "matroska" and "webm" in format_name and codec in (None, "vp8", "vp9", "av1", "opus", "vorbis"):
         family = "webm"
-    return _MIME.get((family or "", file_type), f"{file_type}/octet-stream" if file_type != "video" else "video/octet-stream")
+    return _MIME.get(
+        (family or "", file_type), f"{file_type}/octet-stream" if file_type != "video" else "video/octet-stream"
+    )
 
 
 def _num(value: Any, kind: type = float) -> Any:
@@ -120,16 +146,23 @@ def _pyav(source: str) -> dict[str, Any]:
             if s.type not in ("audio", "video"):
                 continue
             ctx = s.codec_context
-            streams.append({
-                "codec_type": s.type, "codec_name": ctx.name,
-                "width": getattr(ctx, "width", None), "height": getattr(ctx, "height", None),
-                "sample_rate": getattr(ctx, "sample_rate", None), "channels": getattr(ctx, "channels", None),
-                "duration": float(s.duration * s.time_base) if s.duration is not None and s.time_base else None,
-                "disposition": {"attached_pic": int(bool(s.disposition & av.stream.Disposition.attached_pic))},
-            })
+            streams.append(
+                {
+                    "codec_type": s.type,
+                    "codec_name": ctx.name,
+                    "width": getattr(ctx, "width", None),
+                    "height": getattr(ctx, "height", None),
+                    "sample_rate": getattr(ctx, "sample_rate", None),
+                    "channels": getattr(ctx, "channels", None),
+                    "duration": float(s.duration * s.time_base) if s.duration is not None and s.time_base else None,
+                    "disposition": {"attached_pic": int(bool(s.disposition & av.stream.Disposition.attached_pic))},
+                }
+            )
         duration = container.duration / 1_000_000 if container.duration else None
-        return {"format": {"format_name": container.format.name, "duration": duration,
-                           "bit_rate": container.bit_rate}, "streams": streams}
+        return {
+            "format": {"format_name": container.format.name, "duration": duration, "bit_rate": container.bit_rate},
+            "streams": streams,
+        }
 
 
 class _Unreadable(Exception):
@@ -145,12 +178,15 @@ def identify(source: str, tools: FFmpegTools | None, *, family: str | None, name
     except _Unreadable as exc:
         if family is None:
             raise NotMediaError(f"{name} is not audio, video or an image ({exc.reason}); upload a media file") from None
-        raise CorruptMediaError(f"{name} looks like {family} but cannot be read ({exc.reason}); re-export it and upload again") from None
+        raise CorruptMediaError(
+            f"{name} looks like {family} but cannot be read ({exc.reason}); re-export it and upload again"
+        ) from None
     return _facts(data, family, name)
 
 
-def identify_window(window: ByteWindow, tools: FFmpegTools | None, *, family: str | None,
-                    name: str = "the upload") -> MediaFacts | None:
+def identify_window(
+    window: ByteWindow, tools: FFmpegTools | None, *, family: str | None, name: str = "the upload"
+) -> MediaFacts | None:
     """:func:`identify` from the first and last bytes of a file (:mod:`.bytewindow`), or None
     when ffprobe needed a byte outside them, reported any error, or the file would be refused:
     then the stored file is probed, and gives the answer (or the refusal) it always gave."""
@@ -172,16 +208,24 @@ def identify_window(window: ByteWindow, tools: FFmpegTools | None, *, family: st
 def _facts(data: dict[str, Any], family: str | None, name: str) -> MediaFacts:
     fmt = data["format"]
     format_name = str(fmt.get("format_name") or "unknown")
-    streams = [s for s in data.get("streams", []) if s.get("codec_type") in ("audio", "video")
-               and not (s.get("disposition") or {}).get("attached_pic")]
+    streams = [
+        s
+        for s in data.get("streams", [])
+        if s.get("codec_type") in ("audio", "video") and not (s.get("disposition") or {}).get("attached_pic")
+    ]
     video = next((s for s in streams if s["codec_type"] == "video"), None)
     audio = next((s for s in streams if s["codec_type"] == "audio"), None)
     duration = _num(fmt.get("duration")) or max((_num(s.get("duration")) or 0.0 for s in streams), default=0.0)
     if video is None and audio is None:
         raise NoStreamsError(f"{name} has neither sound nor picture; upload an audio, video or image file")
-    is_image = video is not None and audio is None and (
-        format_name in IMAGE_FORMATS or family == "image"
-        or (video.get("codec_name") in IMAGE_CODECS and (duration or 0.0) <= 0.1)
+    is_image = (
+        video is not None
+        and audio is None
+        and (
+            format_name in IMAGE_FORMATS
+            or family == "image"
+            or (video.get("codec_name") in IMAGE_CODECS and (duration or 0.0) <= 0.1)
+        )
     )
     file_type = "image" if is_image else "video" if video is not None else "audio"
     if file_type != "image" and not duration:
@@ -211,16 +255,37 @@ def _facts(data: dict[str, Any], family: str | None, name: str) -> MediaFacts:
     )
 
 
-def thumbnail_jpeg(source: str, tools: FFmpegTools, facts: MediaFacts, *, width: int,
-                   temp_dir: Path | None = None) -> bytes:
+def thumbnail_jpeg(
+    source: str, tools: FFmpegTools, facts: MediaFacts, *, width: int, temp_dir: Path | None = None
+) -> bytes:
     """One frame of a video (a second in, or a third of a short clip) or the image, scaled to
     ``width`` (never up), as JPEG bytes."""
     seek = [] if facts.file_type == "image" else ["-ss", f"{min(1.0, (facts.duration or 0.0) / 3):.3f}"]
     with workdir("mediaenhancer-thumb-", temp_dir) as folder:
         out = Path(folder) / "thumbnail.jpg"
-        argv = guard_inputs([str(tools.ffmpeg), "-nostdin", "-v", "error", *seek, "-i", source, "-frames:v", "1",
-                             "-vf", f"scale='min({width},iw)':-2", "-f", "image2", "-c:v", "mjpeg", "-q:v", "4", "-y",
-                             str(out)])
+        argv = guard_inputs(
+            [
+                str(tools.ffmpeg),
+                "-nostdin",
+                "-v",
+                "error",
+                *seek,
+                "-i",
+                source,
+                "-frames:v",
+                "1",
+                "-vf",
+                f"scale='min({width},iw)':-2",
+                "-f",
+                "image2",
+                "-c:v",
+                "mjpeg",
+                "-q:v",
+                "4",
+                "-y",
+                str(out),
+            ]
+        )
         try:
             proc = run_probe(argv, timeout=PROBE_TIMEOUT)
         except ProbeTimeout:

@@ -37,7 +37,9 @@ __all__ = ["MediaLibrary", "MediaPage", "SORTS"]
 log = logging.getLogger("mediaenhancer.media")
 
 SORTS = {
-    "created_at": MediaFile.created_at, "filename": MediaFile.filename, "file_size": MediaFile.file_size,
+    "created_at": MediaFile.created_at,
+    "filename": MediaFile.filename,
+    "file_size": MediaFile.file_size,
     "duration": MediaFile.duration,
 }
 MAX_PER_PAGE = 200
@@ -66,8 +68,16 @@ class MediaLibrary:
     def __init__(self, db: Database, storage: Storage, settings: Settings, *, clock: Callable[[], datetime]) -> None:
         self.db, self.storage, self.settings, self.clock = db, storage, settings, clock
 
-    def list(self, user_id: uuid.UUID, *, page: int = 1, per_page: int = 50, file_type: str | None = None,
-             status: str | None = None, sort: str = "-created_at") -> MediaPage:
+    def list(
+        self,
+        user_id: uuid.UUID,
+        *,
+        page: int = 1,
+        per_page: int = 50,
+        file_type: str | None = None,
+        status: str | None = None,
+        sort: str = "-created_at",
+    ) -> MediaPage:
         if page < 1:
             raise ValidationError("page: must be 1 or more", field="page")
         if not 1 <= per_page <= MAX_PER_PAGE:
@@ -87,10 +97,15 @@ class MediaLibrary:
             where.append(MediaFile.status == status)
         with self.db.session() as session:
             total = int(session.scalar(select(func.count(MediaFile.id)).where(*where)) or 0)
-            items = list(session.scalars(
-                select(MediaFile).where(*where).order_by(direction(column), direction(MediaFile.id))
-                .offset((page - 1) * per_page).limit(per_page)
-            ))
+            items = list(
+                session.scalars(
+                    select(MediaFile)
+                    .where(*where)
+                    .order_by(direction(column), direction(MediaFile.id))
+                    .offset((page - 1) * per_page)
+                    .limit(per_page)
+                )
+            )
         return MediaPage(items, total, page, per_page)
 
     def get(self, user_id: uuid.UUID, media_id: uuid.UUID) -> MediaFile:
@@ -108,9 +123,10 @@ class MediaLibrary:
             raise ValidationError("checksum_sha256: give 64 hexadecimal digits", field="checksum_sha256")
         with self.db.session() as session:
             row = session.scalar(
-                select(MediaFile).where(MediaFile.user_id == user_id, MediaFile.checksum_sha256 == digest,
-                                        MediaFile.status == "ready")
-                .order_by(desc(MediaFile.created_at), desc(MediaFile.id)).limit(1)
+                select(MediaFile)
+                .where(MediaFile.user_id == user_id, MediaFile.checksum_sha256 == digest, MediaFile.status == "ready")
+                .order_by(desc(MediaFile.created_at), desc(MediaFile.id))
+                .limit(1)
             )
         if row is None:
             raise NotFoundError("no media with this content")
@@ -121,13 +137,15 @@ class MediaLibrary:
         if row.status != "ready":
             return {"download_url": None, "thumbnail_url": None, "urls_expire_at": None}
         ttl = self.settings.signed_url_ttl_seconds
-        download = self.storage.download_url(row.storage_key, ttl=ttl, filename=row.filename,
-                                             content_type=row.mime_type, base_url=base_url)
+        download = self.storage.download_url(
+            row.storage_key, ttl=ttl, filename=row.filename, content_type=row.mime_type, base_url=base_url
+        )
         thumb = None
         if row.thumbnail_key:
             stem = row.filename.rsplit(".", 1)[0]
-            thumb = self.storage.download_url(row.thumbnail_key, ttl=ttl, filename=f"{stem}.jpg",
-                                              content_type="image/jpeg", base_url=base_url)
+            thumb = self.storage.download_url(
+                row.thumbnail_key, ttl=ttl, filename=f"{stem}.jpg", content_type="image/jpeg", base_url=base_url
+            )
         expires = (self.clock() + timedelta(seconds=ttl)).isoformat()
         return {"download_url": download, "thumbnail_url": thumb, "urls_expire_at": expires}
 
@@ -163,12 +181,16 @@ class MediaLibrary:
             if row is None:
                 raise NotFoundError("no such media")
             used_by = session.scalars(
-                select(Project.name).join(ProjectMedia, ProjectMedia.project_id == Project.id)
-                .where(ProjectMedia.media_id == media_id).distinct().limit(3)
+                select(Project.name)
+                .join(ProjectMedia, ProjectMedia.project_id == Project.id)
+                .where(ProjectMedia.media_id == media_id)
+                .distinct()
+                .limit(3)
             ).all()
             if used_by:
-                raise ConflictError(f"media {media_id} is used by the project(s) {', '.join(used_by)}; "
-                                    "remove it from them first")
+                raise ConflictError(
+                    f"media {media_id} is used by the project(s) {', '.join(used_by)}; remove it from them first"
+                )
             upload = (row.media_metadata or {}).get("upload") if row.status == "uploading" else None
             row.status = "deleting"
             key, size = row.storage_key, row.file_size
@@ -182,5 +204,6 @@ class MediaLibrary:
             raise
         with self.db.session() as session:
             session.execute(delete(MediaFile).where(MediaFile.id == media_id))
-            session.add(UsageEvent(user_id=user_id, kind="storage_freed", quantity=size, details={"media_id": str(media_id)}))
-
+            session.add(
+                UsageEvent(user_id=user_id, kind="storage_freed", quantity=size, details={"media_id": str(media_id)})
+            )

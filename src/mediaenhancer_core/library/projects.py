@@ -24,7 +24,6 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from mediaenhancer_core.plans import quotas
 from mediaenhancer_core.db import Database
 from mediaenhancer_core.db.models import (
     PROJECT_STATUSES,
@@ -35,6 +34,7 @@ from mediaenhancer_core.db.models import (
 )
 from mediaenhancer_core.errors import NotFoundError, ValidationError
 from mediaenhancer_core.library.media import ready_media
+from mediaenhancer_core.plans import quotas
 
 __all__ = ["Projects", "check_transformations"]
 
@@ -60,7 +60,9 @@ def check_transformations(value: Any, where: str = "transformations") -> dict[st
     known = {"volume", "volume_db", "rotate", "flip", "titles", "loop", "duck"}
     for key in value:
         if key not in known:
-            raise ValidationError(f"{where}.{key}: unknown operation; known: {', '.join(sorted(known))}", field=f"{where}.{key}")
+            raise ValidationError(
+                f"{where}.{key}: unknown operation; known: {', '.join(sorted(known))}", field=f"{where}.{key}"
+            )
     if "volume" in value:
         _number(value["volume"], f"{where}.volume", 0, 8)
     if "volume_db" in value:
@@ -75,8 +77,8 @@ def check_transformations(value: Any, where: str = "transformations") -> dict[st
     titles = value.get("titles", [])
     if not isinstance(titles, list):
         raise ValidationError(f"{where}.titles: must be a list", field=f"{where}.titles")
-    from mediaenhancer_core.errors import ProjectError  # noqa: PLC0415
     from mediaenhancer_core.engine.export import parse_title  # noqa: PLC0415 - the rules the export renders by
+    from mediaenhancer_core.errors import ProjectError  # noqa: PLC0415
 
     for i, title in enumerate(titles):
         at = f"{where}.titles[{i}]"
@@ -104,17 +106,22 @@ class Projects:
 
     @staticmethod
     def _segments(session: Session, project_id: uuid.UUID) -> list[ProjectMedia]:
-        return list(session.scalars(
-            select(ProjectMedia).where(ProjectMedia.project_id == project_id)
-            .order_by(ProjectMedia.track, ProjectMedia.position)
-        ))
+        return list(
+            session.scalars(
+                select(ProjectMedia)
+                .where(ProjectMedia.project_id == project_id)
+                .order_by(ProjectMedia.track, ProjectMedia.position)
+            )
+        )
 
     def get(self, user_id: uuid.UUID, project_id: uuid.UUID) -> dict[str, Any]:
         with self.db.session() as session:
             project = self._load(session, user_id, project_id)
             return self.to_dict(project, self._segments(session, project_id))
 
-    def list(self, user_id: uuid.UUID, *, page: int = 1, per_page: int = 50, status: str | None = None) -> dict[str, Any]:
+    def list(
+        self, user_id: uuid.UUID, *, page: int = 1, per_page: int = 50, status: str | None = None
+    ) -> dict[str, Any]:
         if page < 1 or not 1 <= per_page <= 200:
             raise ValidationError("page must be 1 or more and per_page 1 to 200", field="page")
         if status is not None and status not in PROJECT_STATUSES:
@@ -122,25 +129,50 @@ class Projects:
         where = [Project.user_id == user_id] + ([Project.status == status] if status else [])
         with self.db.session() as session:
             total = int(session.scalar(select(func.count(Project.id)).where(*where)) or 0)
-            rows = session.scalars(select(Project).where(*where).order_by(Project.updated_at.desc(), Project.id)
-                                   .offset((page - 1) * per_page).limit(per_page)).all()
-            counts = {pid: n for pid, n in session.execute(
-                select(ProjectMedia.project_id, func.count(ProjectMedia.id))
-                .where(ProjectMedia.project_id.in_([p.id for p in rows])).group_by(ProjectMedia.project_id)
-            )} if rows else {}
+            rows = session.scalars(
+                select(Project)
+                .where(*where)
+                .order_by(Project.updated_at.desc(), Project.id)
+                .offset((page - 1) * per_page)
+                .limit(per_page)
+            ).all()
+            counts = (
+                {
+                    pid: n
+                    for pid, n in session.execute(
+                        select(ProjectMedia.project_id, func.count(ProjectMedia.id))
+                        .where(ProjectMedia.project_id.in_([p.id for p in rows]))
+                        .group_by(ProjectMedia.project_id)
+                    )
+                }
+                if rows
+                else {}
+            )
             items = [{**self.to_dict(p, None), "segment_count": int(counts.get(p.id, 0))} for p in rows]
         return {"projects": items, "total": total, "page": page, "per_page": per_page}
 
     @staticmethod
     def segment_dict(seg: ProjectMedia) -> dict[str, Any]:
-        return {"id": str(seg.id), "media_id": str(seg.media_id), "track": seg.track, "position": seg.position,
-                "start": seg.start_time, "end": seg.end_time, "transformations": seg.transformations or {}}
+        return {
+            "id": str(seg.id),
+            "media_id": str(seg.media_id),
+            "track": seg.track,
+            "position": seg.position,
+            "start": seg.start_time,
+            "end": seg.end_time,
+            "transformations": seg.transformations or {},
+        }
 
     def to_dict(self, project: Project, segments: builtins.list[ProjectMedia] | None) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "id": str(project.id), "name": project.name, "description": project.description,
-            "status": project.status, "settings": project.settings or {}, "duration": project.duration,
-            "created_at": project.created_at.isoformat(), "updated_at": project.updated_at.isoformat(),
+            "id": str(project.id),
+            "name": project.name,
+            "description": project.description,
+            "status": project.status,
+            "settings": project.settings or {},
+            "duration": project.duration,
+            "created_at": project.created_at.isoformat(),
+            "updated_at": project.updated_at.isoformat(),
         }
         if segments is not None:
             out["segments"] = [self.segment_dict(s) for s in segments]
@@ -161,9 +193,13 @@ class Projects:
         with self.db.session() as session:
             quotas.lock_user(session, user_id)
             quotas.check_project_quota(session, user_id, quotas.effective_limits(session, user_id))
-            project = Project(user_id=user_id, name=data["name"].strip() or "Untitled",
-                              description=data.get("description"), status=data.get("status") or "draft",
-                              settings=data.get("settings") or {})
+            project = Project(
+                user_id=user_id,
+                name=data["name"].strip() or "Untitled",
+                description=data.get("description"),
+                status=data.get("status") or "draft",
+                settings=data.get("settings") or {},
+            )
             session.add(project)
             session.flush()
             if data.get("segments"):
@@ -191,7 +227,9 @@ class Projects:
             session.execute(delete(ProjectMedia).where(ProjectMedia.project_id == project.id))
             session.delete(project)
 
-    def _check_segment(self, session: Session, user_id: uuid.UUID, data: dict[str, Any], where: str) -> tuple[MediaFile, dict[str, Any]]:
+    def _check_segment(
+        self, session: Session, user_id: uuid.UUID, data: dict[str, Any], where: str
+    ) -> tuple[MediaFile, dict[str, Any]]:
         try:
             media_id = uuid.UUID(str(data["media_id"]))
         except (KeyError, ValueError):
@@ -203,17 +241,27 @@ class Projects:
             end = _number(end, f"{where}.end", 0, 1e7)
             if end <= start:
                 raise ValidationError(f"{where}.end: must be after start ({start:g} s)", field=f"{where}.end")
-        if media.duration is not None and (start >= media.duration or (end is not None and end > media.duration + 0.001)):
-            raise ValidationError(f"{where}: the media is {media.duration:g} s long; keep start and end within it",
-                                  field=f"{where}.end")
+        if media.duration is not None and (
+            start >= media.duration or (end is not None and end > media.duration + 0.001)
+        ):
+            raise ValidationError(
+                f"{where}: the media is {media.duration:g} s long; keep start and end within it", field=f"{where}.end"
+            )
         track = data.get("track", "main")
         if track not in SEGMENT_TRACKS:
             raise ValidationError(f"{where}.track: use one of {', '.join(SEGMENT_TRACKS)}", field=f"{where}.track")
-        values = {"media_id": media.id, "track": track, "start_time": start, "end_time": end,
-                  "transformations": check_transformations(data.get("transformations"), f"{where}.transformations")}
+        values = {
+            "media_id": media.id,
+            "track": track,
+            "start_time": start,
+            "end_time": end,
+            "transformations": check_transformations(data.get("transformations"), f"{where}.transformations"),
+        }
         return media, values
 
-    def _replace_segments(self, session: Session, user_id: uuid.UUID, project: Project, segments: builtins.list[Any]) -> None:
+    def _replace_segments(
+        self, session: Session, user_id: uuid.UUID, project: Project, segments: builtins.list[Any]
+    ) -> None:
         if len(segments) > MAX_SEGMENTS:
             raise ValidationError(f"segments: at most {MAX_SEGMENTS}", field="segments")
         checked = []
@@ -268,23 +316,38 @@ class Projects:
     def _shift(self, session: Session, project_id: uuid.UUID, track: str, *, at: int, by: int) -> None:
         """Move the positions from ``at`` on by ``by``, in two steps (no UNIQUE collisions mid-way)."""
         base = (ProjectMedia.project_id == project_id, ProjectMedia.track == track, ProjectMedia.position >= at)
-        session.execute(update(ProjectMedia).where(*base).values(position=ProjectMedia.position + _SHIFT)
-                        .execution_options(synchronize_session=False))
-        session.execute(update(ProjectMedia).where(ProjectMedia.project_id == project_id, ProjectMedia.track == track,
-                                                   ProjectMedia.position >= _SHIFT)
-                        .values(position=ProjectMedia.position - _SHIFT + by).execution_options(synchronize_session=False))
+        session.execute(
+            update(ProjectMedia)
+            .where(*base)
+            .values(position=ProjectMedia.position + _SHIFT)
+            .execution_options(synchronize_session=False)
+        )
+        session.execute(
+            update(ProjectMedia)
+            .where(ProjectMedia.project_id == project_id, ProjectMedia.track == track, ProjectMedia.position >= _SHIFT)
+            .values(position=ProjectMedia.position - _SHIFT + by)
+            .execution_options(synchronize_session=False)
+        )
         session.expire_all()
 
-    def update_segment(self, user_id: uuid.UUID, project_id: uuid.UUID, segment_id: uuid.UUID,
-                       data: dict[str, Any]) -> dict[str, Any]:
+    def update_segment(
+        self, user_id: uuid.UUID, project_id: uuid.UUID, segment_id: uuid.UUID, data: dict[str, Any]
+    ) -> dict[str, Any]:
         with self.db.session() as session:
             project = self._load(session, user_id, project_id, lock=True)
-            seg = session.scalar(select(ProjectMedia).where(ProjectMedia.id == segment_id,
-                                                            ProjectMedia.project_id == project.id))
+            seg = session.scalar(
+                select(ProjectMedia).where(ProjectMedia.id == segment_id, ProjectMedia.project_id == project.id)
+            )
             if seg is None:
                 raise NotFoundError("no such segment")
-            merged = {"media_id": seg.media_id, "track": seg.track, "start": seg.start_time, "end": seg.end_time,
-                      "transformations": seg.transformations, **data}
+            merged = {
+                "media_id": seg.media_id,
+                "track": seg.track,
+                "start": seg.start_time,
+                "end": seg.end_time,
+                "transformations": seg.transformations,
+                **data,
+            }
             if merged["track"] != seg.track:
                 raise ValidationError("track: a segment cannot change track; remove it and add it again", field="track")
             _media, values = self._check_segment(session, user_id, merged, "body")
@@ -298,8 +361,9 @@ class Projects:
     def remove_segment(self, user_id: uuid.UUID, project_id: uuid.UUID, segment_id: uuid.UUID) -> dict[str, Any]:
         with self.db.session() as session:
             project = self._load(session, user_id, project_id, lock=True)
-            seg = session.scalar(select(ProjectMedia).where(ProjectMedia.id == segment_id,
-                                                            ProjectMedia.project_id == project.id))
+            seg = session.scalar(
+                select(ProjectMedia).where(ProjectMedia.id == segment_id, ProjectMedia.project_id == project.id)
+            )
             if seg is None:
                 raise NotFoundError("no such segment")
             track, position = seg.track, seg.position
@@ -310,19 +374,31 @@ class Projects:
             project.updated_at = self.clock()
             return self.to_dict(project, self._segments(session, project.id))
 
-    def reorder(self, user_id: uuid.UUID, project_id: uuid.UUID, segment_ids: builtins.list[str], track: str = "main") -> dict[str, Any]:
+    def reorder(
+        self, user_id: uuid.UUID, project_id: uuid.UUID, segment_ids: builtins.list[str], track: str = "main"
+    ) -> dict[str, Any]:
         with self.db.session() as session:
             project = self._load(session, user_id, project_id, lock=True)
             current = [s for s in self._segments(session, project.id) if s.track == track]
             by_id = {str(s.id): s for s in current}
             if sorted(segment_ids) != sorted(by_id) or len(set(segment_ids)) != len(segment_ids):
-                raise ValidationError(f"segment_ids: list every segment of the {track} track exactly once "
-                                      f"({len(current)} segments)", field="segment_ids")
-            session.execute(update(ProjectMedia).where(ProjectMedia.project_id == project.id, ProjectMedia.track == track)
-                            .values(position=ProjectMedia.position + _SHIFT).execution_options(synchronize_session=False))
+                raise ValidationError(
+                    f"segment_ids: list every segment of the {track} track exactly once ({len(current)} segments)",
+                    field="segment_ids",
+                )
+            session.execute(
+                update(ProjectMedia)
+                .where(ProjectMedia.project_id == project.id, ProjectMedia.track == track)
+                .values(position=ProjectMedia.position + _SHIFT)
+                .execution_options(synchronize_session=False)
+            )
             for position, sid in enumerate(segment_ids):
-                session.execute(update(ProjectMedia).where(ProjectMedia.id == by_id[sid].id).values(position=position)
-                                .execution_options(synchronize_session=False))
+                session.execute(
+                    update(ProjectMedia)
+                    .where(ProjectMedia.id == by_id[sid].id)
+                    .values(position=position)
+                    .execution_options(synchronize_session=False)
+                )
             session.expire_all()
             project = self._load(session, user_id, project_id)
             project.updated_at = self.clock()

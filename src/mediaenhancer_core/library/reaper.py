@@ -60,7 +60,7 @@ class Reaper:
         found: dict[uuid.UUID, MediaFile] = {}
         with self.db.session() as session:
             for i in range(0, len(wanted), 500):
-                for row in session.scalars(select(MediaFile).where(MediaFile.id.in_(wanted[i:i + 500]))):
+                for row in session.scalars(select(MediaFile).where(MediaFile.id.in_(wanted[i : i + 500]))):
                     found[row.id] = row
         return found
 
@@ -76,9 +76,13 @@ class Reaper:
 
     def _stale_rows(self, cutoff: datetime, report: ReapReport) -> None:
         with self.db.session() as session:
-            rows = list(session.scalars(
-                select(MediaFile).where(MediaFile.status.in_(STALE_STATUSES), MediaFile.updated_at < cutoff).limit(1000)
-            ))
+            rows = list(
+                session.scalars(
+                    select(MediaFile)
+                    .where(MediaFile.status.in_(STALE_STATUSES), MediaFile.updated_at < cutoff)
+                    .limit(1000)
+                )
+            )
         for row in rows:
             upload = (row.media_metadata or {}).get("upload")
             try:
@@ -90,10 +94,14 @@ class Reaper:
                 report.errors.append(f"media {row.id}: {exc.message}")
                 continue
             with self.db.session() as session:
-                gone = cast(CursorResult[Any], session.execute(
-                    delete(MediaFile).where(MediaFile.id == row.id, MediaFile.status.in_(STALE_STATUSES),
-                                            MediaFile.updated_at < cutoff)
-                )).rowcount
+                gone = cast(
+                    CursorResult[Any],
+                    session.execute(
+                        delete(MediaFile).where(
+                            MediaFile.id == row.id, MediaFile.status.in_(STALE_STATUSES), MediaFile.updated_at < cutoff
+                        )
+                    ),
+                ).rowcount
             if gone:
                 report.stale_rows += 1
                 report.freed_bytes += row.file_size

@@ -55,8 +55,9 @@ class FormReceiver:
         self.uploads.check_fits(self.user_id, self.reserve)
 
     def start(self, filename: str | None, content_type: str | None) -> None:
-        self.info = self.uploads.create(self.user_id, filename=filename, reserve=self.reserve,
-                                        content_type=content_type)
+        self.info = self.uploads.create(
+            self.user_id, filename=filename, reserve=self.reserve, content_type=content_type
+        )
         self.writer = self.uploads.open_writer(self.user_id, self.info.media_id, offset=0)
 
     def write(self, chunks: list[bytes]) -> None:
@@ -80,15 +81,17 @@ class FormReceiver:
     def finish(self) -> MediaFile:
         if self.info is None:
             raise EmptyInputError("the form holds no file part")
-        return self.uploads.finish(self.user_id, self.info.media_id,
-                                   window=self.writer.window if self.writer is not None else None)
+        return self.uploads.finish(
+            self.user_id, self.info.media_id, window=self.writer.window if self.writer is not None else None
+        )
 
 
 class ChunkReceiver:
     """The bytes of one resumable PATCH: write… → commit (→ finish when complete), or fail."""
 
-    def __init__(self, uploads: Uploads, user_id: uuid.UUID, media_id: uuid.UUID, *, offset: int,
-                 length: int | None) -> None:
+    def __init__(
+        self, uploads: Uploads, user_id: uuid.UUID, media_id: uuid.UUID, *, offset: int, length: int | None
+    ) -> None:
         self.uploads, self.user_id, self.media_id = uploads, user_id, media_id
         self.writer = uploads.open_writer(user_id, media_id, offset=offset, length=length)
         self.offset = offset

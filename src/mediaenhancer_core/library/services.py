@@ -20,9 +20,9 @@ from mediaenhancer_core.engine.ffmpeg import FFmpegTools, locate_ffmpeg
 from mediaenhancer_core.library.media import MediaLibrary
 from mediaenhancer_core.library.projects import Projects
 from mediaenhancer_core.library.reaper import Reaper
+from mediaenhancer_core.library.uploads import Uploads
 from mediaenhancer_core.settings import Settings
 from mediaenhancer_core.storage import Storage, open_storage
-from mediaenhancer_core.library.uploads import Uploads
 
 __all__ = ["MediaServices"]
 
@@ -43,8 +43,15 @@ class MediaServices:
         return self._locate()
 
     @classmethod
-    def open(cls, settings: Settings, db: Database, *, clock: Callable[[], datetime], storage: Storage | None = None,
-             path_env: str | None = None) -> MediaServices:
+    def open(
+        cls,
+        settings: Settings,
+        db: Database,
+        *,
+        clock: Callable[[], datetime],
+        storage: Storage | None = None,
+        path_env: str | None = None,
+    ) -> MediaServices:
         storage = storage or open_storage(settings, clock=lambda: clock().timestamp())
         found: list[FFmpegTools] = []
         lock = threading.Lock()
@@ -52,8 +59,15 @@ class MediaServices:
         def tools() -> FFmpegTools:
             with lock:
                 if not found:
-                    found.append(locate_ffmpeg(settings.ffmpeg, settings.ffprobe, path_env=path_env,
-                                               threads=settings.ffmpeg_threads, cache_dir=settings.cache_dir))
+                    found.append(
+                        locate_ffmpeg(
+                            settings.ffmpeg,
+                            settings.ffprobe,
+                            path_env=path_env,
+                            threads=settings.ffmpeg_threads,
+                            cache_dir=settings.cache_dir,
+                        )
+                    )
                 return found[0]
 
         return cls(

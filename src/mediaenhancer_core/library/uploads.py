@@ -40,11 +40,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from mediaenhancer_core.plans import quotas
-from mediaenhancer_core.library.bytewindow import ByteWindow, WindowCollector
 from mediaenhancer_core.db import Database
 from mediaenhancer_core.db.models import MediaFile, UsageEvent
-from mediaenhancer_core.jsonbody import check_text
+from mediaenhancer_core.engine.ffmpeg import FFmpegTools
+from mediaenhancer_core.engine.sniff import Sniffer, sniff_reader
 from mediaenhancer_core.errors import (
     ConflictError,
     DatabaseError,
@@ -59,10 +58,11 @@ from mediaenhancer_core.errors import (
     UploadOffsetError,
     ValidationError,
 )
-from mediaenhancer_core.engine.ffmpeg import FFmpegTools
+from mediaenhancer_core.jsonbody import check_text
+from mediaenhancer_core.library.bytewindow import ByteWindow, WindowCollector
 from mediaenhancer_core.library.identify import MediaFacts, identify, identify_window, thumbnail_jpeg
+from mediaenhancer_core.plans import quotas
 from mediaenhancer_core.settings import Settings
-from mediaenhancer_core.engine.sniff import Sniffer, sniff_reader
 from mediaenhancer_core.storage import PartWriter, Storage
 from mediaenhancer_core.storage.keys import original_key, thumbnail_key
 
@@ -71,8 +71,10 @@ __all__ = ["Uploads", "UploadInfo", "ChunkWriter", "clean_filename", "SNIFF_BYTE
 log = logging.getLogger("mediaenhancer.uploads")
 
 SNIFF_BYTES = 512
-NOT_MEDIA = ("the uploaded file is not audio, video or an image (its first bytes match no media format, whatever "
-             "its name says); upload a media file")
+NOT_MEDIA = (
+    "the uploaded file is not audio, video or an image (its first bytes match no media format, whatever "
+    "its name says); upload a media file"
+)
 MAX_PARTS = 10_000  # S3's limit on parts per upload
 MiB = 1024 * 1024
 
@@ -98,15 +100,31 @@ class UploadInfo:
     part_size: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": str(self.media_id), "filename": self.filename, "status": self.status, "offset": self.offset,
-                "size": self.size, "reserved_bytes": self.reserved_bytes, "part_size": self.part_size}
+        return {
+            "id": str(self.media_id),
+            "filename": self.filename,
+            "status": self.status,
+            "offset": self.offset,
+            "size": self.size,
+            "reserved_bytes": self.reserved_bytes,
+            "part_size": self.part_size,
+        }
 
 
 class ChunkWriter:
     """One request's bytes of an upload: checks size and content, hashes, stores in parts."""
 
-    def __init__(self, uploads: Uploads, media_id: uuid.UUID, part_writer: PartWriter, *, offset: int,
-                 size: int | None, limit: int, hasher: Any) -> None:
+    def __init__(
+        self,
+        uploads: Uploads,
+        media_id: uuid.UUID,
+        part_writer: PartWriter,
+        *,
+        offset: int,
+        size: int | None,
+        limit: int,
+        hasher: Any,
+    ) -> None:
         self._uploads, self.media_id, self._pw = uploads, media_id, part_writer
         self.start, self.size, self.limit = offset, size, limit
         self.received = 0
@@ -175,8 +193,15 @@ class ChunkWriter:
 
 
 class Uploads:
-    def __init__(self, db: Database, storage: Storage, settings: Settings, *, clock: Callable[[], datetime],
-                 tools: Callable[[], FFmpegTools]) -> None:
+    def __init__(
+        self,
+        db: Database,
+        storage: Storage,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime],
+        tools: Callable[[], FFmpegTools],
+    ) -> None:
         self.db, self.storage, self.settings, self.clock = db, storage, settings, clock
         self._tools = tools
         self._hashes: dict[uuid.UUID, tuple[int, Any]] = {}
@@ -242,14 +267,29 @@ class Uploads:
 
     def _info(self, row: MediaFile, offset: int) -> UploadInfo:
         meta = (row.media_metadata or {}).get("upload") or {}
-        return UploadInfo(row.id, row.filename, row.status, offset, meta.get("size"), row.file_size,
-                          int(meta.get("part_size") or self.settings.upload_part_bytes))
+        return UploadInfo(
+            row.id,
+            row.filename,
+            row.status,
+            offset,
+            meta.get("size"),
+            row.file_size,
+            int(meta.get("part_size") or self.settings.upload_part_bytes),
+        )
 
     # --- the steps ---------------------------------------------------------------------------------------
-    def create(self, user_id: uuid.UUID, *, filename: str | None, size: int | None = None,
-               reserve: int | None = None, content_type: str | None = None,
-               checksum_sha256: str | None = None, source_media_id: uuid.UUID | None = None,
-               job_id: uuid.UUID | None = None) -> UploadInfo:
+    def create(
+        self,
+        user_id: uuid.UUID,
+        *,
+        filename: str | None,
+        size: int | None = None,
+        reserve: int | None = None,
+        content_type: str | None = None,
+        checksum_sha256: str | None = None,
+        source_media_id: uuid.UUID | None = None,
+        job_id: uuid.UUID | None = None,
+    ) -> UploadInfo:
         """Reserve storage and start an upload. ``size``: the file's exact size (resumable uploads);
         ``reserve``: an upper bound when the size is not known yet (a multipart body's Content-Length)."""
         nbytes = size if size is not None else reserve
@@ -265,8 +305,9 @@ class Uploads:
                 f"the file is {quotas.human_bytes(nbytes)} and this server accepts uploads up to "
                 f"{quotas.human_bytes(limit)} ({limit} bytes)"
             )
-        if checksum_sha256 is not None and (len(checksum_sha256) != 64 or
-                                            any(c not in "0123456789abcdef" for c in checksum_sha256.lower())):
+        if checksum_sha256 is not None and (
+            len(checksum_sha256) != 64 or any(c not in "0123456789abcdef" for c in checksum_sha256.lower())
+        ):
             raise ValidationError("checksum_sha256: give 64 hexadecimal digits", field="checksum_sha256")
         if filename is not None:
             check_text(filename, "filename")  # NUL or a lone surrogate: 422 here, not a database error
@@ -277,18 +318,31 @@ class Uploads:
         media_id = uuid.uuid4()
         key = original_key(user_id, media_id)
         part_size = self.part_size_for(nbytes)
-        meta = {"id": None, "size": size, "part_size": part_size,
-                "checksum_sha256": checksum_sha256.lower() if checksum_sha256 else None,
-                "job_id": str(job_id) if job_id else None}
+        meta = {
+            "id": None,
+            "size": size,
+            "part_size": part_size,
+            "checksum_sha256": checksum_sha256.lower() if checksum_sha256 else None,
+            "job_id": str(job_id) if job_id else None,
+        }
         with self.db.session() as session:
             quotas.lock_user(session, user_id)
             quotas.reserve_storage(session, user_id, nbytes, quotas.effective_limits(session, user_id))
-            session.add(MediaFile(
-                id=media_id, user_id=user_id, filename=name, original_filename=(filename or name)[:255],
-                file_type=guessed if guessed in ("video", "audio", "image") else "video",
-                mime_type="application/octet-stream", file_size=nbytes, storage_key=key, status="uploading",
-                media_metadata={"upload": meta}, source_media_id=source_media_id,
-            ))
+            session.add(
+                MediaFile(
+                    id=media_id,
+                    user_id=user_id,
+                    filename=name,
+                    original_filename=(filename or name)[:255],
+                    file_type=guessed if guessed in ("video", "audio", "image") else "video",
+                    mime_type="application/octet-stream",
+                    file_size=nbytes,
+                    storage_key=key,
+                    status="uploading",
+                    media_metadata={"upload": meta},
+                    source_media_id=source_media_id,
+                )
+            )
         try:
             upload_id = self.storage.start_upload(key, content_type="application/octet-stream")
         except BaseException:
@@ -309,8 +363,10 @@ class Uploads:
         """Refuse early, before a request body is read, when ``nbytes`` cannot fit (not a reservation:
         :meth:`create` decides again under the user's lock)."""
         if nbytes > self.settings.max_upload_bytes:
-            raise PayloadTooLargeError(f"the file is {nbytes} bytes and this server accepts uploads up to "
-                                       f"{self.settings.max_upload_bytes} bytes")
+            raise PayloadTooLargeError(
+                f"the file is {nbytes} bytes and this server accepts uploads up to "
+                f"{self.settings.max_upload_bytes} bytes"
+            )
         with self.db.session() as session:
             quotas.reserve_storage(session, user_id, nbytes, quotas.effective_limits(session, user_id))
 
@@ -320,11 +376,14 @@ class Uploads:
         if row.status != "uploading":
             return self._info(row, row.file_size)
         meta = self._upload_meta(row)
-        offset = self.storage.upload_offset(row.storage_key, meta["id"], part_size=meta["part_size"]) if meta["id"] else 0
+        offset = (
+            self.storage.upload_offset(row.storage_key, meta["id"], part_size=meta["part_size"]) if meta["id"] else 0
+        )
         return self._info(row, offset)
 
-    def open_writer(self, user_id: uuid.UUID, media_id: uuid.UUID, *, offset: int,
-                    length: int | None = None) -> ChunkWriter:
+    def open_writer(
+        self, user_id: uuid.UUID, media_id: uuid.UUID, *, offset: int, length: int | None = None
+    ) -> ChunkWriter:
         """A writer for the next bytes, which must start where storage stands."""
         with self.db.session() as session:
             row = self._load(session, user_id, media_id)
@@ -332,15 +391,24 @@ class Uploads:
             row.updated_at = self.clock()  # keeps the reaper away while bytes arrive
         current = self.storage.upload_offset(row.storage_key, meta["id"], part_size=meta["part_size"])
         if offset != current:
-            raise UploadOffsetError(f"this upload continues at byte {current}, not {offset}; send the file from there",
-                                    offset=current)
+            raise UploadOffsetError(
+                f"this upload continues at byte {current}, not {offset}; send the file from there", offset=current
+            )
         limit = meta["size"] if meta["size"] is not None else row.file_size
         if length is not None and offset + length > limit:
             raise PayloadTooLargeError(f"{offset} + {length} bytes is more than the {limit} bytes this upload declared")
-        writer = self.storage.part_writer(row.storage_key, meta["id"], offset=offset, part_size=meta["part_size"],
-                                          total_size=meta["size"])
-        return ChunkWriter(self, media_id, writer, offset=offset, size=meta["size"], limit=limit,
-                           hasher=self._hasher_at(media_id, offset))
+        writer = self.storage.part_writer(
+            row.storage_key, meta["id"], offset=offset, part_size=meta["part_size"], total_size=meta["size"]
+        )
+        return ChunkWriter(
+            self,
+            media_id,
+            writer,
+            offset=offset,
+            size=meta["size"],
+            limit=limit,
+            hasher=self._hasher_at(media_id, offset),
+        )
 
     def finish(self, user_id: uuid.UUID, media_id: uuid.UUID, *, window: ByteWindow | None = None) -> MediaFile:
         """Complete the stored object, identify it, make the thumbnail, and mark it ready. Any
@@ -356,14 +424,19 @@ class Uploads:
         if meta["size"] is not None:
             stored = self.storage.upload_offset(key, upload_id, part_size=part_size)
             if stored != meta["size"]:
-                raise UploadOffsetError(f"the upload is incomplete: {stored} of {meta['size']} bytes arrived; "
-                                        f"send the rest from byte {stored}", offset=stored)
+                raise UploadOffsetError(
+                    f"the upload is incomplete: {stored} of {meta['size']} bytes arrived; "
+                    f"send the rest from byte {stored}",
+                    offset=stored,
+                )
         try:
             return self._finish(user_id, row, meta, window)
         except SQLAlchemyError as exc:
             self.discard(user_id, media_id, key=key, upload_id=upload_id)
-            raise DatabaseError(f"the database failed while finishing the upload ({exc.__class__.__name__}); "
-                                "nothing was kept, upload the file again") from None
+            raise DatabaseError(
+                f"the database failed while finishing the upload ({exc.__class__.__name__}); "
+                "nothing was kept, upload the file again"
+            ) from None
         except BaseException:
             self.discard(user_id, media_id, key=key, upload_id=upload_id)
             raise
@@ -376,8 +449,10 @@ class Uploads:
             current.status, current.file_size = "processing", size
         checksum = self._checksum(row.id, key, size)
         if meta.get("checksum_sha256") and meta["checksum_sha256"] != checksum:
-            raise ValidationError("checksum_sha256: the file that arrived differs from the one you declared; "
-                                  "upload it again", field="checksum_sha256")
+            raise ValidationError(
+                "checksum_sha256: the file that arrived differs from the one you declared; upload it again",
+                field="checksum_sha256",
+            )
         family = self._family(row.id, key, size)
         if family is None:  # judged here when the first request ended inside a long ID3 tag
             raise NotMediaError(NOT_MEDIA)
@@ -395,8 +470,9 @@ class Uploads:
                     self._check_duration(user_id, facts)
                 if facts.file_type in ("video", "image"):
                     try:
-                        thumb = thumbnail_jpeg(source, tools, facts, width=self.settings.thumbnail_width,
-                                               temp_dir=self.settings.temp_dir)
+                        thumb = thumbnail_jpeg(
+                            source, tools, facts, width=self.settings.thumbnail_width, temp_dir=self.settings.temp_dir
+                        )
                     except RenderError as exc:
                         log.warning("no thumbnail for media %s: %s", row.id, exc.message)
         thumb_key = None
@@ -406,8 +482,15 @@ class Uploads:
         with self.db.session() as session:
             current = self._load(session, user_id, row.id)
             self._apply(current, facts, checksum, thumb_key, family)
-            session.add(UsageEvent(user_id=user_id, kind="storage_added", quantity=size, media_id=row.id,
-                                   details={"file_type": facts.file_type}))
+            session.add(
+                UsageEvent(
+                    user_id=user_id,
+                    kind="storage_added",
+                    quantity=size,
+                    media_id=row.id,
+                    details={"file_type": facts.file_type},
+                )
+            )
             session.flush()
             return current
 

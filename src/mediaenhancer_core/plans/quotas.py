@@ -80,10 +80,18 @@ def lock_user(session: Session, user_id: uuid.UUID) -> None:
     else:
         # SQLite has no row locks: a write as the transaction's first statement takes the
         # database's write lock, and the counts that follow see every committed reservation.
-        found = cast(CursorResult[Any], session.execute(
-            update(User).where(User.id == user_id).values(updated_at=User.updated_at)
-            .execution_options(synchronize_session=False)
-        )).rowcount == 1
+        found = (
+            cast(
+                CursorResult[Any],
+                session.execute(
+                    update(User)
+                    .where(User.id == user_id)
+                    .values(updated_at=User.updated_at)
+                    .execution_options(synchronize_session=False)
+                ),
+            ).rowcount
+            == 1
+        )
     if not found:
         raise NotFoundError("no such user")
 
@@ -114,9 +122,9 @@ def _upgrade_hint(session: Session, limits: Limits, better: str) -> str:
 
 def storage_used(session: Session, user_id: uuid.UUID) -> int:
     """Bytes of every media row of the user, uploads in progress (their reservations) included."""
-    return int(session.scalar(
-        select(func.coalesce(func.sum(MediaFile.file_size), 0)).where(MediaFile.user_id == user_id)
-    ) or 0)
+    return int(
+        session.scalar(select(func.coalesce(func.sum(MediaFile.file_size), 0)).where(MediaFile.user_id == user_id)) or 0
+    )
 
 
 def reserve_storage(session: Session, user_id: uuid.UUID, nbytes: int, limits: Limits) -> None:
@@ -153,8 +161,12 @@ def check_media_duration(session: Session, limits: Limits, duration: float | Non
     raise MediaTooLongError(
         f"this media is {duration:.0f} s long and the {limits.plan_name} plan accepts media up to "
         f"{limits.media_duration_seconds} s; trim it, or {_upgrade_hint(session, limits, 'max_media_duration_seconds')}",
-        details={"plan": limits.plan_id, "limit": limits.media_duration_seconds, "used": round(duration, 3),
-                 "requested": round(duration, 3)},
+        details={
+            "plan": limits.plan_id,
+            "limit": limits.media_duration_seconds,
+            "used": round(duration, 3),
+            "requested": round(duration, 3),
+        },
     )
 
 
@@ -162,15 +174,22 @@ def exports_used(session: Session, user_id: uuid.UUID, period: tuple[datetime, d
     """Exports that succeeded in the period, from the usage records: they stay when the user
     deletes the project or the exported file (issue 12: deleting a project reset the count)."""
     start, end = period
-    return int(session.scalar(
-        select(func.count(UsageEvent.id)).where(
-            UsageEvent.user_id == user_id, UsageEvent.kind == "export_succeeded",
-            UsageEvent.created_at >= start, UsageEvent.created_at < end)
-    ) or 0)
+    return int(
+        session.scalar(
+            select(func.count(UsageEvent.id)).where(
+                UsageEvent.user_id == user_id,
+                UsageEvent.kind == "export_succeeded",
+                UsageEvent.created_at >= start,
+                UsageEvent.created_at < end,
+            )
+        )
+        or 0
+    )
 
 
-def check_export_quota(session: Session, user_id: uuid.UUID, limits: Limits, period: tuple[datetime, datetime], *,
-                       in_flight: bool = False) -> None:
+def check_export_quota(
+    session: Session, user_id: uuid.UUID, limits: Limits, period: tuple[datetime, datetime], *, in_flight: bool = False
+) -> None:
     """Refuse an export when this period's exports reach the plan's limit. ``in_flight``: count the
     queued and running ones too (admitting a new export: call under :func:`lock_user`, so
     concurrent requests cannot all pass); a failed export frees its place."""
@@ -199,9 +218,13 @@ def check_job_slots(session: Session, user_id: uuid.UUID) -> None:
 
     plan, _ = plan_for_user(session, user_id)
     limit = int(plan.max_queued_jobs or 1)
-    active = int(session.scalar(select(func.count(Job.id)).where(
-        Job.user_id == user_id, Job.status.in_(("queued", "running")))) or 0)
+    active = int(
+        session.scalar(select(func.count(Job.id)).where(Job.user_id == user_id, Job.status.in_(("queued", "running"))))
+        or 0
+    )
     if active >= limit:
         raise TooManyJobsError(
             f"you have {active} jobs waiting or running, the most the {plan.name} plan allows at once; "
-            "wait for some to finish (or cancel some), then try again", retry_after=JOB_SLOT_RETRY_SECONDS)
+            "wait for some to finish (or cancel some), then try again",
+            retry_after=JOB_SLOT_RETRY_SECONDS,
+        )

@@ -38,8 +38,9 @@ SIGNING_KEY_FILE = "url-signing.key"
 def signing_secret(settings: Settings) -> bytes:
     """The HMAC key of local download URLs: the setting, else a random key kept in data_dir
     (created once, 0600), so every worker process of the server signs alike."""
-    return secret_key(settings.url_signing_secret, settings.data_dir, SIGNING_KEY_FILE,
-                      setting="MEDIAENHANCER_URL_SIGNING_SECRET")
+    return secret_key(
+        settings.url_signing_secret, settings.data_dir, SIGNING_KEY_FILE, setting="MEDIAENHANCER_URL_SIGNING_SECRET"
+    )
 
 
 def open_storage(settings: Settings, *, clock: Callable[[], float] = time.time) -> Storage:

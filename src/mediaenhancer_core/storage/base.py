@@ -130,7 +130,9 @@ class Storage(ABC):
         """Bytes of the upload durably stored (where a client resumes)."""
 
     @abstractmethod
-    def part_writer(self, key: str, upload_id: str, *, offset: int, part_size: int, total_size: int | None) -> PartWriter:
+    def part_writer(
+        self, key: str, upload_id: str, *, offset: int, part_size: int, total_size: int | None
+    ) -> PartWriter:
         """A writer continuing the upload at ``offset`` (which must be :meth:`upload_offset`)."""
 
     @abstractmethod

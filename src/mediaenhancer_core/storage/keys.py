@@ -1,7 +1,7 @@
 """Object keys of the media library: generated from ids, never from a file name.
 
-    media/<user id>/<media id>/original
-    media/<user id>/<media id>/thumbnail.jpg
+media/<user id>/<media id>/original
+media/<user id>/<media id>/thumbnail.jpg
 """
 
 from __future__ import annotations

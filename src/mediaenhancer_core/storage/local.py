@@ -204,7 +204,9 @@ class LocalStorage(Storage):
         except FileNotFoundError:
             raise StorageError(f"upload {upload_id} of {key} is gone (completed, aborted or reaped)") from None
 
-    def part_writer(self, key: str, upload_id: str, *, offset: int, part_size: int, total_size: int | None) -> PartWriter:
+    def part_writer(
+        self, key: str, upload_id: str, *, offset: int, part_size: int, total_size: int | None
+    ) -> PartWriter:
         part, _ = self._staging(upload_id)
         if not part.exists():
             raise StorageError(f"upload {upload_id} of {key} is gone (completed, aborted or reaped)")

@@ -103,7 +103,9 @@ class MemoryStorage(Storage):
     def upload_offset(self, key: str, upload_id: str, *, part_size: int) -> int:
         return len(self._get(upload_id).data)
 
-    def part_writer(self, key: str, upload_id: str, *, offset: int, part_size: int, total_size: int | None) -> PartWriter:
+    def part_writer(
+        self, key: str, upload_id: str, *, offset: int, part_size: int, total_size: int | None
+    ) -> PartWriter:
         self.check()
         return _MemoryPartWriter(self._get(upload_id), offset, self._lock)
 

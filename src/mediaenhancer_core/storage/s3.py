@@ -53,8 +53,9 @@ class _S3PartWriter(PartWriter):
     (at most ``concurrency + 1`` of them) and reused as their parts settle, so a long upload
     neither grows buffers byte by byte nor churns the allocator with a fresh 8 MiB per part."""
 
-    def __init__(self, storage: S3Storage, key: str, upload_id: str, offset: int, part_size: int,
-                 total_size: int | None) -> None:
+    def __init__(
+        self, storage: S3Storage, key: str, upload_id: str, offset: int, part_size: int, total_size: int | None
+    ) -> None:
         if offset % part_size and offset != total_size:
             raise StorageError(f"upload of {key}: offset {offset} is not on a part boundary ({part_size} bytes)")
         self._s3, self._key, self._upload_id = storage, key, upload_id
@@ -93,8 +94,7 @@ class _S3PartWriter(PartWriter):
         number = self._next_part
         self._next_part += 1
         self._uploaded_any = True
-        future = self._s3.pool.submit(self._s3.upload_part, self._key, self._upload_id, number, data,
-                                      crc32=self._crc32)
+        future = self._s3.pool.submit(self._s3.upload_part, self._key, self._upload_id, number, data, crc32=self._crc32)
         self._inflight.append((future, len(data), reusable))
 
     def write(self, data: bytes) -> None:
@@ -104,7 +104,7 @@ class _S3PartWriter(PartWriter):
             if self._buf is None:
                 self._buf = self._spare.pop() if self._spare else bytearray(self._part_size)
             n = min(self._part_size - self._fill, len(view))
-            self._buf[self._fill:self._fill + n] = view[:n]
+            self._buf[self._fill : self._fill + n] = view[:n]
             self._fill += n
             view = view[n:]
             if self._fill == self._part_size:
@@ -119,7 +119,7 @@ class _S3PartWriter(PartWriter):
     def commit(self, *, final: bool) -> int:
         if final and (self._fill or not self._uploaded_any):
             last = self._buf if self._buf is not None else bytearray()
-            del last[self._fill:]  # shrunk in place, not copied: the short last part
+            del last[self._fill :]  # shrunk in place, not copied: the short last part
             self._buf, self._fill = None, 0
             self._submit(last, None)
         self._drop_partial()
@@ -202,8 +202,10 @@ class S3Storage(Storage):
             # Parts carry their own checksum (below), so the body is not hashed again for the
             # signature: botocore's default SHA-256 of every part over http, or over https when the
             # checksum is not one botocore computed, costs a second pass over each byte.
-            s3={"addressing_style": a["addressing_style"],
-                **({"payload_signing_enabled": False} if self.checksum == "crc32" else {})},
+            s3={
+                "addressing_style": a["addressing_style"],
+                **({"payload_signing_enabled": False} if self.checksum == "crc32" else {}),
+            },
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         )
@@ -245,8 +247,10 @@ class S3Storage(Storage):
         if code == "NoSuchBucket":
             return StorageError(f"S3 bucket {self.bucket} does not exist; create it or fix MEDIAENHANCER_S3_BUCKET")
         if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
-            return StorageError(f"S3 refused the credentials while {what} ({code}); check MEDIAENHANCER_S3_ACCESS_KEY_ID "
-                                "and MEDIAENHANCER_S3_SECRET_ACCESS_KEY")
+            return StorageError(
+                f"S3 refused the credentials while {what} ({code}); check MEDIAENHANCER_S3_ACCESS_KEY_ID "
+                "and MEDIAENHANCER_S3_SECRET_ACCESS_KEY"
+            )
         if status >= 500 or status in (0, 429) or code in ("SlowDown", "RequestTimeout", "ServiceUnavailable"):
             return StorageUnavailableError(f"S3 storage failed while {what} ({code or status}); retry later")
         err = StorageError(f"S3 refused the request while {what} ({code or status})")
@@ -299,7 +303,7 @@ class S3Storage(Storage):
         pages = self._call("listing files", paginator.paginate, Prefix=self.prefix + prefix)
         for page in self._guard(pages, "listing files"):
             for item in page.get("Contents", []):
-                yield ObjectInfo(item["Key"][len(self.prefix):], int(item["Size"]), item["LastModified"])
+                yield ObjectInfo(item["Key"][len(self.prefix) :], int(item["Size"]), item["LastModified"])
 
     def _guard(self, iterable: Any, what: str) -> Iterator[Any]:
         from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
@@ -314,8 +318,13 @@ class S3Storage(Storage):
     # --- multipart uploads -------------------------------------------------------------------
     def start_upload(self, key: str, *, content_type: str) -> str:
         extra = {"ChecksumAlgorithm": "CRC32"} if self.checksum == "crc32" else {}
-        answer = self._call("starting an upload", self.client.create_multipart_upload, Key=self._k(key),
-                            ContentType=content_type, **extra)
+        answer = self._call(
+            "starting an upload",
+            self.client.create_multipart_upload,
+            Key=self._k(key),
+            ContentType=content_type,
+            **extra,
+        )
         upload_id = str(answer["UploadId"])
         self._remember_algorithm(upload_id, extra.get("ChecksumAlgorithm"))
         return upload_id
@@ -332,16 +341,24 @@ class S3Storage(Storage):
             return "CRC32" if self.checksum == "crc32" else None  # only reached for uploads never listed
         return self._algorithms[upload_id]
 
-    def upload_part(self, key: str, upload_id: str, number: int, data: bytes | bytearray, *,
-                    crc32: bool = False) -> None:
+    def upload_part(
+        self, key: str, upload_id: str, number: int, data: bytes | bytearray, *, crc32: bool = False
+    ) -> None:
         if crc32:
             extra = {"ChecksumCRC32": base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()}
         elif self.checksum == "crc32":  # an upload created without checksums, resumed: the payload is unsigned here
             extra = {"ContentMD5": base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()}
         else:
             extra = {}  # botocore signs the payload's SHA-256
-        self._call("uploading a part", self.client.upload_part, Key=self._k(key), UploadId=upload_id,
-                   PartNumber=number, Body=data, **extra)
+        self._call(
+            "uploading a part",
+            self.client.upload_part,
+            Key=self._k(key),
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=data,
+            **extra,
+        )
 
     def _parts(self, key: str, upload_id: str) -> list[dict[str, Any]]:
         paginator = self.client.get_paginator("list_parts")
@@ -354,8 +371,9 @@ class S3Storage(Storage):
                 # Some services (moto among them) leave ChecksumAlgorithm out; the parts' own
                 # checksums still say it, and an answer without either never overrides what
                 # this process created the upload with.
-                reported = page.get("ChecksumAlgorithm") or ("CRC32" if any(p.get("ChecksumCRC32") for p in listed)
-                                                              else None)
+                reported = page.get("ChecksumAlgorithm") or (
+                    "CRC32" if any(p.get("ChecksumCRC32") for p in listed) else None
+                )
                 if reported is not None or upload_id not in self._algorithms:
                     self._remember_algorithm(upload_id, reported)
         except StorageError as exc:
@@ -378,7 +396,9 @@ class S3Storage(Storage):
     def upload_offset(self, key: str, upload_id: str, *, part_size: int) -> int:
         return sum(int(p["Size"]) for p in self._contiguous(self._parts(key, upload_id), part_size))
 
-    def part_writer(self, key: str, upload_id: str, *, offset: int, part_size: int, total_size: int | None) -> PartWriter:
+    def part_writer(
+        self, key: str, upload_id: str, *, offset: int, part_size: int, total_size: int | None
+    ) -> PartWriter:
         return _S3PartWriter(self, key, upload_id, offset, part_size, total_size)
 
     def complete_upload(self, key: str, upload_id: str, *, part_size: int) -> int:
@@ -386,10 +406,21 @@ class S3Storage(Storage):
         if not parts:
             self.upload_part(key, upload_id, 1, b"", crc32=self.upload_checksum(upload_id) == "CRC32")
             parts = self._parts(key, upload_id)[:1]
-        listed = [{"PartNumber": int(p["PartNumber"]), "ETag": p["ETag"],
-                   **({"ChecksumCRC32": p["ChecksumCRC32"]} if p.get("ChecksumCRC32") else {})} for p in parts]
-        self._call("completing an upload", self.client.complete_multipart_upload, Key=self._k(key),
-                   UploadId=upload_id, MultipartUpload={"Parts": listed})
+        listed = [
+            {
+                "PartNumber": int(p["PartNumber"]),
+                "ETag": p["ETag"],
+                **({"ChecksumCRC32": p["ChecksumCRC32"]} if p.get("ChecksumCRC32") else {}),
+            }
+            for p in parts
+        ]
+        self._call(
+            "completing an upload",
+            self.client.complete_multipart_upload,
+            Key=self._k(key),
+            UploadId=upload_id,
+            MultipartUpload={"Parts": listed},
+        )
         with self._algorithms_lock:
             self._algorithms.pop(upload_id, None)
         return sum(int(p["Size"]) for p in parts)
@@ -408,7 +439,7 @@ class S3Storage(Storage):
         pages = self._call("listing uploads", paginator.paginate, Prefix=self.prefix + prefix)
         for page in self._guard(pages, "listing uploads"):
             for item in page.get("Uploads", []):
-                yield PendingUpload(item["Key"][len(self.prefix):], item["UploadId"], item["Initiated"])
+                yield PendingUpload(item["Key"][len(self.prefix) :], item["UploadId"], item["Initiated"])
 
     # --- access -------------------------------------------------------------------------------
     def download_url(self, key: str, *, ttl: int, filename: str, content_type: str, base_url: str) -> str:

@@ -36,8 +36,12 @@ class UrlSigner:
     def url(self, key: str, *, ttl: int, filename: str, content_type: str, base_url: str) -> str:
         expires = int(self._clock()) + ttl
         query = urlencode(
-            {"expires": expires, "filename": filename, "type": content_type,
-             "signature": self._mac(key, expires, filename, content_type)}
+            {
+                "expires": expires,
+                "filename": filename,
+                "type": content_type,
+                "signature": self._mac(key, expires, filename, content_type),
+            }
         )
         return f"{base_url.rstrip('/')}{STORAGE_ROUTE}{quote(key)}?{query}"
 

@@ -22,8 +22,12 @@ def upgrade() -> None:
         "subscription_plans",
         sa.Column("ai_enabled", sa.Boolean(), nullable=False, server_default=sa.text("false")),
     )
-    plans = sa.table("subscription_plans", sa.column("id", sa.String), sa.column("ai_enabled", sa.Boolean),
-                     sa.column("features", sa.JSON))
+    plans = sa.table(
+        "subscription_plans",
+        sa.column("id", sa.String),
+        sa.column("ai_enabled", sa.Boolean),
+        sa.column("features", sa.JSON),
+    )
     op.execute(plans.update().where(plans.c.id.in_(("creator", "professional"))).values(ai_enabled=True))
 
 

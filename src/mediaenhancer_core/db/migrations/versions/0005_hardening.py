@@ -36,43 +36,69 @@ def upgrade() -> None:
     with op.batch_alter_table("subscription_plans") as batch:
         batch.add_column(sa.Column("max_running_jobs", sa.Integer(), nullable=False, server_default="1"))
         batch.add_column(sa.Column("max_queued_jobs", sa.Integer(), nullable=False, server_default="10"))
-        batch.create_check_constraint(batch.f("ck_subscription_plans_job_limits_valid"),
-                                      "max_running_jobs >= 1 AND max_queued_jobs >= 1")
+        batch.create_check_constraint(
+            batch.f("ck_subscription_plans_job_limits_valid"), "max_running_jobs >= 1 AND max_queued_jobs >= 1"
+        )
     op.add_column("users", sa.Column("email_verified_at", sa.DateTime(timezone=True), nullable=True))
     op.create_table(
         "email_verifications",
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.Uuid(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("CURRENT_TIMESTAMP"), nullable=False),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.text("CURRENT_TIMESTAMP"), nullable=False
+        ),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_email_verifications_user_id_users"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_email_verifications_user_id_users"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("token_hash", name=op.f("pk_email_verifications")),
     )
     op.create_index(op.f("ix_email_verifications_expires_at"), "email_verifications", ["expires_at"], unique=False)
     op.create_index(op.f("ix_email_verifications_user_id"), "email_verifications", ["user_id"], unique=False)
 
     bind = op.get_bind()
-    plans = sa.table("subscription_plans", sa.column("id", sa.String), sa.column("max_running_jobs", sa.Integer),
-                     sa.column("max_queued_jobs", sa.Integer))
+    plans = sa.table(
+        "subscription_plans",
+        sa.column("id", sa.String),
+        sa.column("max_running_jobs", sa.Integer),
+        sa.column("max_queued_jobs", sa.Integer),
+    )
     for plan_id, (running, queued) in JOB_LIMITS.items():
-        bind.execute(plans.update().where(plans.c.id == plan_id).values(max_running_jobs=running, max_queued_jobs=queued))
-    users = sa.table("users", sa.column("email_verified_at", sa.DateTime(timezone=True)),
-                     sa.column("created_at", sa.DateTime(timezone=True)))
+        bind.execute(
+            plans.update().where(plans.c.id == plan_id).values(max_running_jobs=running, max_queued_jobs=queued)
+        )
+    users = sa.table(
+        "users",
+        sa.column("email_verified_at", sa.DateTime(timezone=True)),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+    )
     bind.execute(users.update().values(email_verified_at=users.c.created_at))
     _backfill_export_usage(bind)
 
 
 def _backfill_export_usage(bind: sa.engine.Connection) -> None:
-    events = sa.table("usage_events", sa.column("id", sa.Uuid), sa.column("user_id", sa.Uuid),
-                      sa.column("kind", sa.String), sa.column("quantity", sa.BigInteger),
-                      sa.column("details", sa.JSON), sa.column("export_id", sa.Uuid),
-                      sa.column("created_at", sa.DateTime(timezone=True)))
-    exports = sa.table("exports", sa.column("id", sa.Uuid), sa.column("user_id", sa.Uuid),
-                       sa.column("status", sa.String), sa.column("completed_at", sa.DateTime(timezone=True)),
-                       sa.column("created_at", sa.DateTime(timezone=True)))
+    events = sa.table(
+        "usage_events",
+        sa.column("id", sa.Uuid),
+        sa.column("user_id", sa.Uuid),
+        sa.column("kind", sa.String),
+        sa.column("quantity", sa.BigInteger),
+        sa.column("details", sa.JSON),
+        sa.column("export_id", sa.Uuid),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+    )
+    exports = sa.table(
+        "exports",
+        sa.column("id", sa.Uuid),
+        sa.column("user_id", sa.Uuid),
+        sa.column("status", sa.String),
+        sa.column("completed_at", sa.DateTime(timezone=True)),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+    )
     counted: set[uuid.UUID] = set()
-    for event_id, details in bind.execute(sa.select(events.c.id, events.c.details).where(events.c.kind == "export_succeeded")):
+    for event_id, details in bind.execute(
+        sa.select(events.c.id, events.c.details).where(events.c.kind == "export_succeeded")
+    ):
         if isinstance(details, str):
             details = json.loads(details)
         try:
@@ -84,14 +110,23 @@ def _backfill_export_usage(bind: sa.engine.Connection) -> None:
         counted.add(export_id)
         bind.execute(events.update().where(events.c.id == event_id).values(export_id=export_id))
     for export_id, user_id, completed_at, created_at in bind.execute(
-        sa.select(exports.c.id, exports.c.user_id, exports.c.completed_at, exports.c.created_at)
-        .where(exports.c.status == "succeeded")
+        sa.select(exports.c.id, exports.c.user_id, exports.c.completed_at, exports.c.created_at).where(
+            exports.c.status == "succeeded"
+        )
     ):
         if export_id in counted:
             continue
-        bind.execute(events.insert().values(id=uuid.uuid4(), user_id=user_id, kind="export_succeeded", quantity=1,
-                                            details={"export_id": str(export_id), "backfilled": True},
-                                            export_id=export_id, created_at=completed_at or created_at))
+        bind.execute(
+            events.insert().values(
+                id=uuid.uuid4(),
+                user_id=user_id,
+                kind="export_succeeded",
+                quantity=1,
+                details={"export_id": str(export_id), "backfilled": True},
+                export_id=export_id,
+                created_at=completed_at or created_at,
+            )
+        )
 
 
 def downgrade() -> None:
