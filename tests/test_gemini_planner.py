@@ -123,10 +123,14 @@ def test_a_good_answer_is_clamped_and_merged_and_measured_loudness_wins(standin,
     assert video["unsharp"].params["luma_amount"] == 0.3 and video["eq"].source == "gemini"
     # the measured hum stays the measurement's
     notches = [s for s in plan.audio_steps if s.filter == "bandreject"]
-    # at the measured frequency of each harmonic: within 1 % of harmonic x 50 Hz (harmonic 9 may measure 451 Hz)
-    assert notches and all(
-        s.source == "measurement" and abs(s.params["f"] / (50 * s.measured["harmonic"]) - 1) < 0.01 for s in notches
-    ), notches
+    # exactly the measured plan's notches, each at its harmonic's measured frequency (the clip's noise is random,
+    # so which weak harmonics stand out, and where, varies from run to run: compare with this run's measurement)
+    assert notches and all(s.source == "measurement" for s in notches), notches
+    assert [(s.measured["harmonic"], s.params["f"]) for s in notches] == [
+        (s.measured["harmonic"], s.params["f"]) for s in base.audio_steps if s.filter == "bandreject"
+    ]
+    harmonics = {k: round(float(f), 1) for k, f, _ in analysis.audio.hum_harmonics}
+    assert not harmonics or all(harmonics[s.measured["harmonic"]] == s.params["f"] for s in notches), harmonics
     # loudness comes from the measurements and options, whatever the model said
     assert plan.loudness == base.loudness and plan.loudness.target_lufs == -16.0
     # video now changes, so it is encoded
