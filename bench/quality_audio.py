@@ -81,7 +81,7 @@ def load(path: Path, rate: int = RATE) -> np.ndarray:
     return np.frombuffer(out, np.float32).astype(np.float64)
 
 
-def write(path: Path, x: np.ndarray) -> Path:
+def write(path: Path, x: np.ndarray, codec: str = "pcm_s24le") -> Path:
     subprocess.run(
         [
             FFMPEG,
@@ -97,7 +97,7 @@ def write(path: Path, x: np.ndarray) -> Path:
             "-i",
             "-",
             "-c:a",
-            "pcm_s24le",
+            codec,
             str(path),
         ],
         input=np.asarray(x, np.float32).tobytes(),
@@ -331,29 +331,7 @@ def long_speech(path: Path, minutes: float = 10.0) -> Path:
         total += len(s) + int(0.8 * RATE)
         i += 1
     x = np.concatenate(parts)[: int(minutes * 60 * RATE)]
-    x = mix(x, noise, 15)
-    subprocess.run(
-        [
-            FFMPEG,
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "f32le",
-            "-ar",
-            str(RATE),
-            "-ac",
-            "1",
-            "-i",
-            "-",
-            "-c:a",
-            "flac",
-            str(path),
-        ],
-        input=np.asarray(x, np.float32).tobytes(),
-        check=True,
-    )
-    return path
+    return write(path, mix(x, noise, 15), codec="flac")
 
 
 def peak_rss(args: list[str]) -> tuple[float, float]:
