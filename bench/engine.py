@@ -46,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import wave
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,8 +110,23 @@ def speech_clip(name: str, seconds: int, size: str = "1920x1080") -> Path:
         return path
     media = ROOT / "tests" / "data" / "media"
     voices = sorted(media.glob("speech-*.flac"))
-    lst = OUT / f"{name}.txt"
-    lst.write_text("".join(f"file '{v}'\n" for v in voices * (seconds // 60 + 2)))
+    # The voices have different sample rates (16-48 kHz); ffmpeg's concat demuxer takes the first file's
+    # and then fails to decode the others ("blocksize > 1152"), which dropped much of the speech. Each
+    # voice is decoded to 48 kHz mono once and the samples are joined here instead.
+    lst = OUT / f"{name}.voices.wav"
+    pcm = b"".join(
+        subprocess.run(
+            [FFMPEG, "-v", "error", "-i", str(v), "-ac", "1", "-ar", "48000", "-f", "s16le", "-"],
+            check=True,
+            capture_output=True,
+        ).stdout
+        for v in voices
+    )
+    with wave.open(str(lst), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(48000)
+        w.writeframes(pcm * -(-2 * 48000 * seconds // len(pcm)))
     graph = (
         f"[0:a]aresample=48000,aformat=channel_layouts=mono,apad,atrim=0:{seconds}[s];"
         f"[1:a]aresample=48000,aformat=channel_layouts=mono,volume=0.15[n];"
@@ -123,10 +139,6 @@ def speech_clip(name: str, seconds: int, size: str = "1920x1080") -> Path:
             "-v",
             "error",
             "-y",
-            "-f",
-            "concat",
-            "-safe",
-            "0",
             "-i",
             str(lst),
             "-stream_loop",

@@ -15,14 +15,15 @@ blocks of seconds at once, the same graphs give the same output (a whole file in
 block: 44-52 dB SI-SDR against the official runtime's output) at about 28x real time
 per core. See docs/audio.md.
 
-Streaming, flat memory: frames are gathered into blocks of :data:`BLOCK_FRAMES` (4 s);
+Streaming, flat memory: frames are gathered into blocks of :data:`BLOCK_FRAMES` (2 s);
 each block goes through the network with :data:`WARM_FRAMES` (2 s) of the frames
 before it, so the recurrent layers start warm (the output then matches the official
 runtime's to about 30 dB SI-SDR and scores within 0.15 dB of it against clean speech;
 ``tests/test_denoiser.py``). The feature normalisation runs sample-exact across blocks.
 The network runs in a worker thread (onnxruntime releases the GIL) while the stages
-after it work; results come out in order. A block in the network takes about 90 MB
-(0.15 MB a frame), so one worker keeps the process under 300 MB; ``--jobs`` runs files
+after it work; results come out in order. A block in the network (2 s plus 2 s of warm-up)
+takes about 60 MB (0.15 MB a frame): 2 s blocks instead of 4 s cost 5 % more CPU over a whole
+``enhance`` and lower its peak RSS by about 45 MB, so one worker keeps the process near 240 MB; ``--jobs`` runs files
 side by side to use more cores.
 
 No delay: DeepFilterNet's STFT delays its output by ``fft_size - hop_size`` samples
@@ -53,7 +54,7 @@ from mediaenhancer_core.errors import RenderError
 __all__ = ["NeuralDenoiser", "available", "unavailable_reason", "SAMPLE_RATE", "model_info"]
 
 SAMPLE_RATE = 48000
-BLOCK_FRAMES = 400  # 4 s of 10 ms frames per network run (memory: about 0.15 MB per frame in the network)
+BLOCK_FRAMES = 200  # 2 s of 10 ms frames per network run (memory: about 0.15 MB per frame in the network)
 WARM_FRAMES = 200  # 2 s of context before each block
 # DeepFilterNet's runtime stages (libDF tract.rs defaults): frames whose local SNR estimate is below
 # MIN_DB are noise only (their gains are zero), above MAX_DB they are left as they are.
