@@ -89,7 +89,7 @@ HQDN3D_OFF = 0.01
 # After the denoise a mild 7×7 luma unsharp gives back the edge contrast it took, in proportion to
 # the strength used (0.02 per level of grain: 0.1 at σ 5, 0.2 at σ 10, 0.4 at σ 20). A fixed 0.6
 # over-sharpened at σ 10 (forest NEG −2.4 with it, −0.3 at 0.18) and at σ 5 brought grain back;
-# 7×7 kept 0.1-0.6 more VMAF than 5×5 at the same amount (forest σ 10 and 20, hand-held σ 5).
+# 7×7 kept 0.6-1.2 more VMAF than 5×5 at the same amount (forest σ 10 and 20, indoor σ 20).
 RESTORE_PER_LEVEL = 0.02
 RESTORE_MAX = 0.6
 RESTORE_SIZE = 7
