@@ -282,12 +282,18 @@ def _vmaf(out: Path, clean: Path) -> tuple[float, float] | None:
 
 
 @pytest.mark.slow
-def test_denoise_keeps_the_detail_vmaf_sees(tmp_path: Path, tools) -> None:
-    """σ 10 grain on real footage: VMAF (and VMAF NEG, which gives no credit for sharpening) must
-    not fall below the grainy input's while PSNR and SSIM rise. A strong nlmeans (0.75σ) once took
-    VMAF 89.4 → 84.6 here."""
+@pytest.mark.parametrize(
+    ("alls", "vmaf_gain", "ssim_gain"),
+    [(18, 2.0, 0.3), (9, 0.0, 0.15)],  # σ ≈ 10, σ ≈ 5
+)
+def test_denoise_keeps_the_detail_vmaf_sees(
+    tmp_path: Path, tools, alls: int, vmaf_gain: float, ssim_gain: float
+) -> None:
+    """Grain on real footage: VMAF (and VMAF NEG, which gives no credit for sharpening) must not
+    fall below the grainy input's while PSNR and SSIM rise. A strong nlmeans (0.75σ) once took
+    VMAF 89.4 → 84.6 at σ 10; hqdn3d at 1.5σ took VMAF 96.4 → 95.5 (NEG 94.9 → 93.9) at σ 5."""
     clean = _encode(INDOOR, tmp_path / "clean.mp4", "null", crf=0, seconds=3.0)
-    grainy = _encode(INDOOR, tmp_path / "grainy.mp4", "noise=alls=18:allf=t", crf=18, seconds=3.0)  # σ ≈ 10
+    grainy = _encode(INDOOR, tmp_path / "grainy.mp4", f"noise=alls={alls}:allf=t", crf=18, seconds=3.0)
     before = _vmaf(grainy, clean)
     if before is None:
         pytest.skip("no ffmpeg with libvmaf here (imageio-ffmpeg's bundled ffmpeg has it)")
@@ -295,7 +301,7 @@ def test_denoise_keeps_the_detail_vmaf_sees(tmp_path: Path, tools) -> None:
     assert res.status == "enhanced", res.error
     after = _vmaf(Path(res.output), clean)
     assert after is not None
-    assert after[0] >= before[0] + 2.0, (before, after)
+    assert after[0] >= before[0] + vmaf_gain, (before, after)
     assert after[1] >= before[1] - 0.5, (before, after)
     (ssim_in, psnr_in), (ssim_out, psnr_out) = _against(grainy, clean), _against(Path(res.output), clean)
-    assert ssim_out >= ssim_in + 0.3 and psnr_out >= psnr_in + 6.0, ((ssim_in, psnr_in), (ssim_out, psnr_out))
+    assert ssim_out >= ssim_in + ssim_gain and psnr_out >= psnr_in + 6.0, ((ssim_in, psnr_in), (ssim_out, psnr_out))

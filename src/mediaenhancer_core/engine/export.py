@@ -398,7 +398,7 @@ def export_project(
                 )
                 p = planner.plan(analysis, EnhanceOptions(preset=preset, format="mkv" if info.has_video else "flac"))
                 # the picture steps the registry lets exports run (no scaling, frame rate or stabilising: the export
-                # fits every segment itself), so unsharp is only the mild one after nlmeans
+                # fits every segment itself), so unsharp is only the mild one after the denoise
                 video_steps = [st for st in p.video_steps if exportable(st.filter)]
                 # exports run ffmpeg filters only: the neural denoiser's afftdn fallback, no leveler
                 plans[media] = (ffmpeg_only(p.audio_steps, analysis.audio), video_steps)

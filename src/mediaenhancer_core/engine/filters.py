@@ -224,7 +224,8 @@ _REGISTRY: tuple[FilterSpec, ...] = (
         export=False,
         optional=True,
     ),
-    # denoise before levels: a contrast stretch would amplify the grain
+    # denoise before levels: a contrast stretch would amplify the grain. hqdn3d reads a strength of 0 as
+    # "use the default" (luma 4, the others derived from it), not "off": a plane left alone needs 0.01
     FilterSpec(
         "hqdn3d",
         "video",

@@ -14,9 +14,10 @@ forest 480p    11      0.662         0.857         –                0.886
 =============  ======  ============  ============  ===============  ====================
 
 Time for the 101 frames at 768x432: decode alone 1.1 s, hqdn3d 1.2 s, nlmeans p3 r7 6.5 s,
-nlmeans default 30.5 s, an x264 medium encode 6.0 s. So: hqdn3d (nearly free) while it gets
-close to nlmeans (σ under 9); above that nlmeans with its small patch and search window, whose
-cost is about one more encode, because it gains 0.08–0.4 SSIM there.
+nlmeans default 30.5 s, an x264 medium encode 6.0 s. nlmeans with its small patch and search
+window costs about one more encode. It once ran only from σ 9, with hqdn3d below; judged by VMAF
+as well (2026-12-05, constants below) hqdn3d at σ 5 gains half of nlmeans' PSNR and its temporal
+part smears moving pictures, so nlmeans now runs from the visible level on (up to 1280×720).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ __all__ = [
     "is_noisy",
     "NLMEANS_FROM",
     "denoise_step",
+    "denoise_steps",
+    "grain_share",
     "restore_sharpen",
     "cast_step",
     "visible_change",
@@ -41,23 +44,55 @@ __all__ = [
 ]
 
 DENOISE_FROM = 4.0  # σ (8-bit levels) from which grain is visible; the clean forest clip (old camera compression) reads 3.7, and denoising it lost SSIM
-# the luma figure is grain only where it halves when 2x2 pixels are averaged (picture.py): at a
-# ratio over 2 it is texture (clean forest 3.5), and denoising that texture cost VMAF 99.5 → 81
+# How much of the luma figure is grain (picture.py's noise_scale_ratio r): white grain halves when 2x2
+# pixels are averaged, texture survives, so σ² = grain² + texture² and (rσ/2)² = grain²/4 + texture²,
+# which gives grain = σ·√((4 − r²)/3): all of σ at r 1, none at r 2 and over (clean forest reads 3.5).
+# The forest clip with σ 10 grain reads σ 11.7 at r 1.5, i.e. 8.9 levels of grain: sizing the
+# denoiser from the whole 11.7 took foliage with the grain (VMAF NEG 86.0 → 83.6).
 TEXTURE_RATIO = 2.0
-NLMEANS_FROM = 9.0  # σ from which nlmeans' gain over hqdn3d pays for its time (table above)
+# VMAF and VMAF NEG look at luma only, and a re-encode at the default CRF 21 costs them by itself
+# (bench/quality_video.py inputs re-encoded with no filter: forest σ 5 VMAF −3.3, forest σ 10
+# −1.6, indoor σ 5 −0.7). A pass that cleans chroma alone gains PSNR 0.2 dB there (forest σ 5,
+# luma all texture): it is only worth a re-encode for chroma noise twice the visible level.
+CHROMA_ONLY_FACTOR = 2.0
+# nlmeans (spatial, p 3 r 7) on pictures up to 1280×720 from the visible level on: at σ 5 it gains
+# PSNR 9-11 dB where hqdn3d gains 2-6, and hqdn3d's temporal part smears moving footage (the
+# hand-held cockatoo clip at σ 5: VMAF 97.6 → 89.4 with the old hqdn3d 1.5σ, temporal 2.2σ).
+NLMEANS_FROM = DENOISE_FROM
 # nlmeans costs about one x264 encode at 432p, several above 720p (1.4 fps at 1080p even with
 # a small window): larger pictures keep hqdn3d so enhance stays within 2.5x of a plain encode
 NLMEANS_MAX_PIXELS = 1280 * 720
-# Strengths per σ, chosen on VMAF as well as PSNR/SSIM (bench/quality_video.py, 2 s clips, see
-# docs/picture.md): nlmeans s = 0.75σ (the old rule) gave the best SSIM on paper but took the
-# fine detail VMAF looks at (forest σ 10: VMAF 88 → 67); s = 0.4σ beats it on PSNR, SSIM and VMAF.
-# hqdn3d at 2.6σ cost VMAF 5 at σ 5 (indoor 97.7 → 92.8); 1.5σ keeps most of the SSIM gain.
-NLMEANS_STRENGTH = 0.4
-HQDN3D_STRENGTH = 1.5
-# after nlmeans a mild luma unsharp gives back the edge contrast it took (forest σ 10, s 0.4σ:
-# VMAF 82.8 → 88.9, NEG 81.4 → 83.6 for PSNR −1 dB); after hqdn3d, which leaves some grain, it
-# brings grain back (indoor σ 5: PSNR −3.5 dB, NEG −1.3), so none there
-RESTORE_AMOUNT = 0.6
+# Strengths per level of luma grain, chosen so that VMAF and VMAF NEG stay at the input's while
+# PSNR/SSIM rise (bench/quality_video.py, 3 s clips, docs/picture.md, 2026-12-05). nlmeans s = grain/3:
+# the old 0.4·max(luma σ, chroma σ) lost forest σ 20 VMAF 1.9 and forest σ 10 NEG 2.4; s = grain/3
+# (forest σ 10: 3.0, σ 20: 7.0) keeps both, for PSNR 0.5-1 dB less. Strength follows the grain
+# linearly because nlmeans' patch distance grows with σ².
+NLMEANS_PER_LEVEL = 1 / 3
+# Search window: 7×7, or 5×5 where the luma figure has texture in it (ratio over 1.2, the top of
+# what grain alone reads): across foliage the wider window finds look-alike patches that are not the
+# same detail (forest σ 10, r 1.5: NEG −0.23 with 7, +0.01 with 5; on the smooth indoor clip 5 costs
+# PSNR 1-2 dB for nothing, so it keeps 7)
+NLMEANS_TEXTURE_RATIO = 1.2
+# nlmeans' strength is sized for luma; chroma noise above the luma grain (a darkened picture keeps
+# its chroma noise: indoor σ 10 dark and flat reads luma 6.1, chroma 10) gets its own spatial
+# chroma-only hqdn3d at 1.5σ first (SSIM 0.83 → 0.92 there, VMAF unchanged: luma is not touched)
+CHROMA_PER_LEVEL = 1.5
+# over 1280×720: hqdn3d, luma spatial 1·grain, temporal 0.75·grain (hqdn3d's temporal part follows
+# no motion: the old 1.5σ spatial / 2.2σ temporal took 8 VMAF from the hand-held clip at σ 5, this
+# takes 1.6, the same as a plain re-encode), chroma 1.5σ spatial, 1.1σ temporal
+HQDN3D_LUMA = 1.0
+HQDN3D_LUMA_TMP = 0.75
+HQDN3D_CHROMA_TMP = 1.1
+# hqdn3d reads a strength of 0 as "use the default" (luma 4): a plane left alone gets this instead,
+# which changes no pixel by a level (forest σ 5 with luma "0": VMAF −3.9; with 0.01: −3.2, as no filter)
+HQDN3D_OFF = 0.01
+# After the denoise a mild 7×7 luma unsharp gives back the edge contrast it took, in proportion to
+# the strength used (0.02 per level of grain: 0.1 at σ 5, 0.2 at σ 10, 0.4 at σ 20). A fixed 0.6
+# over-sharpened at σ 10 (forest NEG −2.4 with it, −0.3 at 0.18) and at σ 5 brought grain back;
+# 7×7 kept 0.6-1.2 more VMAF than 5×5 at the same amount (forest σ 10 and 20, indoor σ 20).
+RESTORE_PER_LEVEL = 0.02
+RESTORE_MAX = 0.6
+RESTORE_SIZE = 7
 CAST_FROM = 8.0  # neutral-pixel chroma offset (8-bit levels) taken as a cast; clean real clips read 3-6 (bluish daylight walls, yellow woods)
 VISIBLE_LEVELS = 2.0  # luma or chroma change under this everywhere in the picture: not worth a re-encode
 
@@ -80,56 +115,104 @@ def _noise(v: VideoMeasurements) -> tuple[float, float, float]:
     return float(pic["noise_luma"]), float(pic["noise_chroma"]), DENOISE_FROM
 
 
+def grain_share(ratio: float) -> float:
+    """The share of the luma noise figure that is grain, from the 2x2-averaging ratio (see TEXTURE_RATIO)."""
+    r = min(max(ratio, 1.0), TEXTURE_RATIO)
+    return math.sqrt((4.0 - r * r) / 3.0)
+
+
 def _grain(v: VideoMeasurements) -> tuple[float, float]:
-    """The (luma σ, chroma σ) that count as grain: the luma figure only where it is not texture."""
+    """The (luma σ, chroma σ) that count as grain: the luma figure less the texture in it."""
     sigma, chroma, _ = _noise(v)
     pic = picture_stats(v)
-    if pic is not None and float(pic.get("noise_scale_ratio", 1.0)) > TEXTURE_RATIO:
-        return 0.0, chroma
-    return sigma, chroma
+    if pic is None:
+        return sigma, chroma
+    return sigma * grain_share(float(pic.get("noise_scale_ratio", 1.0))), chroma
+
+
+def _plan(v: VideoMeasurements) -> tuple[bool, bool]:
+    """(denoise luma, denoise chroma only) for these measurements."""
+    grain, chroma = _grain(v)
+    visible = _noise(v)[2]
+    luma = grain >= visible
+    return luma, not luma and chroma >= CHROMA_ONLY_FACTOR * visible
 
 
 def is_noisy(v: VideoMeasurements) -> bool:
-    sigma, chroma = _grain(v)
-    return max(sigma, chroma) >= _noise(v)[2]
+    return any(_plan(v))
 
 
-def denoise_step(v: VideoMeasurements) -> FilterStep | None:
-    """A denoiser sized from the measured noise σ, or None when no grain is visible."""
-    sigma, chroma, visible = _noise(v)
-    measured = {"noise_sigma": _r(sigma, 2), "noise_sigma_chroma": _r(chroma, 2)}
-    pic = picture_stats(v)
-    if pic is not None and "noise_scale_ratio" in pic:
-        measured["noise_scale_ratio"] = _r(pic["noise_scale_ratio"], 2)
-    if max(_grain(v)) < visible:
-        return None
-    if max(_grain(v)) >= NLMEANS_FROM and v.width * v.height <= NLMEANS_MAX_PIXELS:
-        s = min(30.0, max(1.0, NLMEANS_STRENGTH * max(_grain(v))))
-        return FilterStep(
-            "nlmeans",
-            {"s": _r(s), "p": 3, "r": 7},
-            f"picture noise σ {sigma:.1f} levels (chroma {chroma:.1f}): non-local means at strength {s:.1f}",
-            measured,
-        )
-    grain_luma, grain_chroma = _grain(v)  # luma 0 where its figure is texture: chroma is cleaned, luma kept
-    ls = min(32.0, HQDN3D_STRENGTH * grain_luma)
-    cs = min(32.0, HQDN3D_STRENGTH * grain_chroma)
+def _hqdn3d(ls: float, cs: float, lt: float, ct: float, why: str, measured: dict[str, float]) -> FilterStep:
     return FilterStep(
         "hqdn3d",
         {
-            "luma_spatial": _r(ls),
-            "chroma_spatial": _r(cs),
-            "luma_tmp": _r(min(48.0, ls * 1.5)),
-            "chroma_tmp": _r(min(48.0, cs * 1.5)),
+            "luma_spatial": _r(min(32.0, ls), 2) if ls > HQDN3D_OFF else HQDN3D_OFF,
+            "chroma_spatial": _r(min(32.0, cs), 2) if cs > HQDN3D_OFF else HQDN3D_OFF,
+            "luma_tmp": _r(min(48.0, lt), 2) if lt > HQDN3D_OFF else HQDN3D_OFF,
+            "chroma_tmp": _r(min(48.0, ct), 2) if ct > HQDN3D_OFF else HQDN3D_OFF,
         },
-        f"picture noise σ {sigma:.1f} levels (chroma {chroma:.1f}): hqdn3d at strength {ls:.1f}",
+        why,
         measured,
     )
 
 
-def restore_sharpen(denoise: FilterStep | None) -> float:
-    """Luma unsharp amount that goes after this denoise step (0: none)."""
-    return RESTORE_AMOUNT if denoise is not None and denoise.filter == "nlmeans" else 0.0
+def denoise_steps(v: VideoMeasurements) -> list[FilterStep]:
+    """Denoisers sized from the measured grain (empty when none is visible)."""
+    sigma, chroma, _ = _noise(v)
+    grain = _grain(v)[0]
+    measured = {"noise_sigma": _r(sigma, 2), "noise_sigma_chroma": _r(chroma, 2), "noise_grain": _r(grain, 2)}
+    pic = picture_stats(v)
+    if pic is not None and "noise_scale_ratio" in pic:
+        measured["noise_scale_ratio"] = _r(pic["noise_scale_ratio"], 2)
+    luma, chroma_only = _plan(v)
+    about = f"picture noise σ {sigma:.1f} levels, {grain:.1f} of it grain (chroma {chroma:.1f})"
+    cs = CHROMA_PER_LEVEL * chroma
+    if chroma_only:
+        return [
+            _hqdn3d(0, cs, 0, 0, f"{about}: the luma figure is texture, so chroma only, at strength {cs:.1f}", measured)
+        ]
+    if not luma:
+        return []
+    if v.width * v.height > NLMEANS_MAX_PIXELS:
+        ls = HQDN3D_LUMA * grain
+        return [
+            _hqdn3d(
+                ls,
+                cs,
+                HQDN3D_LUMA_TMP * grain,
+                HQDN3D_CHROMA_TMP * chroma,
+                f"{about}: hqdn3d at strength {ls:.1f}",
+                measured,
+            )
+        ]
+    steps = []
+    if chroma > grain:  # nlmeans is sized for luma: the chroma noise above it gets its own pass first
+        steps.append(
+            _hqdn3d(0, cs, 0, 0, f"{about}: chroma noise above the luma grain, at strength {cs:.1f}", measured)
+        )
+    s = min(30.0, max(1.0, NLMEANS_PER_LEVEL * grain))
+    textured = pic is not None and float(pic.get("noise_scale_ratio", 1.0)) > NLMEANS_TEXTURE_RATIO
+    steps.append(
+        FilterStep(
+            "nlmeans",
+            {"s": _r(s, 2), "p": 3, "r": 5 if textured else 7},
+            f"{about}: non-local means at strength {s:.1f}",
+            measured,
+        )
+    )
+    return steps
+
+
+def denoise_step(v: VideoMeasurements) -> FilterStep | None:
+    """The main denoiser of :func:`denoise_steps` (the luma one), or None."""
+    steps = denoise_steps(v)
+    return steps[-1] if steps else None
+
+
+def restore_sharpen(v: VideoMeasurements) -> float:
+    """Luma unsharp amount (RESTORE_SIZE square) that goes after the denoise (0: none, or chroma only)."""
+    luma, _ = _plan(v)
+    return min(RESTORE_MAX, _r(RESTORE_PER_LEVEL * _grain(v)[0], 2)) if luma else 0.0
 
 
 def cast_step(v: VideoMeasurements) -> FilterStep | None:

@@ -24,7 +24,14 @@ from mediaenhancer_core.choices import DENOISE_LEVELS, RESOLUTIONS
 from mediaenhancer_core.engine.analysis import Analysis, AudioMeasurements, VideoMeasurements
 from mediaenhancer_core.engine.filters import exportable, ordered
 from mediaenhancer_core.engine.formats import output_spec
-from mediaenhancer_core.engine.picture_plan import cast_step, denoise_step, is_noisy, restore_sharpen, visible_change
+from mediaenhancer_core.engine.picture_plan import (
+    RESTORE_SIZE,
+    cast_step,
+    denoise_steps,
+    is_noisy,
+    restore_sharpen,
+    visible_change,
+)
 from mediaenhancer_core.engine.plan import PLAN_VERSION, FilterStep, Loudness, Plan, Trim
 from mediaenhancer_core.engine.presets import Preset
 
@@ -402,11 +409,11 @@ def video_chain(v: VideoMeasurements, options: EnhanceOptions) -> list[FilterSte
     denoised = False
     restore = 0.0
     if p.video:
-        dn = denoise_step(v)  # always before levels: a contrast stretch would amplify the grain
-        if dn is not None:
-            steps.append(dn)
+        dn = denoise_steps(v)  # always before levels: a contrast stretch would amplify the grain
+        if dn:
+            steps += dn
             denoised = True
-            restore = restore_sharpen(dn) if p.sharpen else 0.0
+            restore = restore_sharpen(v) if p.sharpen else 0.0
     if p.video and v.sampled_frames > 0:
         colour = [st for st in (_levels(v), cast_step(v) if v.picture else _cast(v)) if st is not None]
         if visible_change(colour, v):  # changes under 2 levels everywhere are not worth a re-encode
@@ -430,7 +437,7 @@ def video_chain(v: VideoMeasurements, options: EnhanceOptions) -> list[FilterSte
         )
     # Sharpening a denoised picture brings the noise back; sharpen only what scaling or
     # stabilisation's interpolation softened.
-    # After nlmeans a mild unsharp gives back the edge contrast the denoiser took (picture_plan).
+    # After a luma denoise a mild unsharp gives back the edge contrast the denoiser took (picture_plan).
     if restore or (p.sharpen and (scaled_up or options.stabilize) and (denoised or not is_noisy(v))):
         amount = 0.6 if scaled_up else 0.4
         if denoised:
@@ -449,8 +456,8 @@ def video_chain(v: VideoMeasurements, options: EnhanceOptions) -> list[FilterSte
             FilterStep(
                 "unsharp",
                 {
-                    "luma_msize_x": 5,
-                    "luma_msize_y": 5,
+                    "luma_msize_x": RESTORE_SIZE if restore else 5,
+                    "luma_msize_y": RESTORE_SIZE if restore else 5,
                     "luma_amount": amount,
                     "chroma_msize_x": 3,
                     "chroma_msize_y": 3,
