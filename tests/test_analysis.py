@@ -100,6 +100,17 @@ def test_dim_noisy_picture_measures_dim_and_noisy(tmp_path: Path, tools) -> None
     assert vb.saturation < vc.saturation
 
 
+def test_a_span_measures_the_colours_as_the_whole_file_does(tmp_path: Path, tools) -> None:
+    """An export measures only the span it uses (input -ss/-t). The trim filter ffmpeg then adds
+    once let the noise branch's grey format reach every branch: saturation and cast read 0."""
+    src = M.make_video(tmp_path / "c.mp4", 4.0, level=0.05)  # testsrc2: saturated colour bars
+    whole, part = _analyze(src, tools).video, _analyze(src, tools, span=(1.0, 3.0)).video
+    assert whole is not None and part is not None
+    assert whole.saturation > 0.1, whole.saturation
+    assert abs(part.saturation - whole.saturation) < 0.2 * whole.saturation, (part.saturation, whole.saturation)
+    assert abs(part.brightness - whole.brightness) < 0.05, (part.brightness, whole.brightness)
+
+
 def test_audio_only_analysis_does_not_touch_the_picture(tmp_path: Path, tools) -> None:
     src = M.make_video(tmp_path / "v.mp4", 2.0, level=0.05)
     result = _analyze(src, tools, video=False)

@@ -232,7 +232,11 @@ def _video_graph(in_label: str, info: MediaInfo, trf: Path | None) -> str:
     v = info.video
     assert v is not None
     branches = ["stats", "bf", "noise"] + (["stab"] if trf else [])
-    parts = [f"{in_label}split={len(branches)}" + "".join(f"[v_{b}]" for b in branches)]
+    # The decoded format, pinned before the split: the split's outputs share one format, and with an input
+    # -ss/-t (a span) ffmpeg's trim filter let the noise branch's format=gray win, so that every branch
+    # (signalstats' levels, cast and saturation) got grey frames.
+    pin = filter_str("format", {"pix_fmts": v.pix_fmt}) + "," if v.pix_fmt else ""
+    parts = [f"{in_label}{pin}split={len(branches)}" + "".join(f"[v_{b}]" for b in branches)]
     every_half_second = "isnan(prev_selected_t)+gte(t-prev_selected_t,0.5)"
     every_second = "isnan(prev_selected_t)+gte(t-prev_selected_t,1)"
     parts.append(
