@@ -37,7 +37,16 @@ from typing import Any
 from mediaenhancer_core.engine.ffmpeg import CancelToken, FFmpegTools, run
 from mediaenhancer_core.engine.filtergraph import filter_str
 
-__all__ = ["PictureStats", "measure_picture", "noise_sigma", "frame_stats"]
+__all__ = [
+    "PictureStats",
+    "FrameSampler",
+    "frame_sampler",
+    "measure_picture",
+    "picture_stats",
+    "picture_report",
+    "noise_sigma",
+    "frame_stats",
+]
 
 BLOCK = 16
 MAX_FRAMES = 8
@@ -127,6 +136,70 @@ def frame_stats(y: Any, u: Any, v: Any) -> dict[str, float]:
     }
 
 
+@dataclass(frozen=True)
+class FrameSampler:
+    """Which frames the picture figures are taken from, and at what size: a filter chain that fits
+    any decode of the file (the analysis pass gives it one branch of its own graph, so that no
+    extra decode is needed) and an output that writes the frames as raw 8-bit yuv420p."""
+
+    width: int
+    height: int
+    gap: float  # seconds between sampled frames
+    frames: int  # at most this many
+
+    def chain(self) -> str:
+        """select -> scale -> format, for a filtergraph branch fed with the decoded picture."""
+        # lt(selected_n,N) caps the count inside the graph (as -frames:v would): an output that is
+        # closed early inside a multi-output ffmpeg would leave the graph to fill its queue
+        pick = f"(isnan(prev_selected_t)+gte(t-prev_selected_t,{self.gap:.3f}))*lt(selected_n,{self.frames})"
+        return ",".join(
+            [
+                filter_str("select", {"expr": pick}),
+                filter_str("scale", {"w": self.width, "h": self.height, "flags": "area"}),
+                "format=yuv420p",
+            ]
+        )
+
+    def output_args(self, label: str, out: Path) -> list[str]:
+        """The ffmpeg output that writes the branch ``label`` (e.g. ``[vpic]``) to ``out``."""
+        return ["-map", label, "-fps_mode", "passthrough", "-f", "rawvideo", "-y", str(out)]
+
+    def read(self, out: Path) -> list[tuple[Any, Any, Any]]:
+        """The frames written to ``out``, as (y, u, v) planes."""
+        import numpy as np  # noqa: PLC0415 - the CLI's --help stays fast
+
+        width, height = self.width, self.height
+        data = np.fromfile(out, dtype=np.uint8) if out.exists() else np.zeros(0, dtype=np.uint8)
+        size = width * height * 3 // 2
+        result = []
+        for k in range(min(self.frames, len(data) // size)):
+            f = data[k * size : (k + 1) * size]
+            y = f[: width * height].reshape(height, width)
+            u = f[width * height : width * height * 5 // 4].reshape(height // 2, width // 2)
+            v = f[width * height * 5 // 4 :].reshape(height // 2, width // 2)
+            result.append((y, u, v))
+        return result
+
+
+def frame_sampler(
+    *,
+    width: int,
+    height: int,
+    duration: float,
+    span: tuple[float, float] | None = None,
+    frames: int = MAX_FRAMES,
+) -> FrameSampler | None:
+    """Up to ``frames`` frames spread over the file (or ``span``); None when the picture is too small."""
+    if width > MAX_WIDTH:
+        width, height = width // 2, height // 2
+    width, height = width - width % 2, height - height % 2
+    if width < 2 or height < 2:
+        return None
+    length = (span[1] - span[0]) if span else duration
+    gap = max(0.2, length / frames) if length > 0 else 0.2
+    return FrameSampler(width=width, height=height, gap=gap, frames=frames)
+
+
 def read_frames(
     path: Path,
     tools: FFmpegTools,
@@ -139,55 +212,21 @@ def read_frames(
     cancel: CancelToken | None = None,
     frames: int = MAX_FRAMES,
 ) -> list[tuple[Any, Any, Any]]:
-    """Up to ``frames`` frames spread over the file (or ``span``), as 8-bit yuv420p planes."""
-    import numpy as np  # noqa: PLC0415 - the CLI's --help stays fast
-
-    if width > MAX_WIDTH:
-        width, height = width // 2, height // 2
-    width, height = width - width % 2, height - height % 2
-    if width < 2 or height < 2:
+    """The sampled frames of ``path`` by a decode of its own (``analyze`` takes them from its pass
+    instead; this is the reference that ``bench/picture_sampling.py`` and tests compare with)."""
+    sampler = frame_sampler(width=width, height=height, duration=duration, span=span, frames=frames)
+    if sampler is None:
         return []
-    length = (span[1] - span[0]) if span else duration
-    gap = max(0.2, length / frames) if length > 0 else 0.2
-    vf = ",".join(
-        [
-            filter_str("select", {"expr": f"isnan(prev_selected_t)+gte(t-prev_selected_t,{gap:.3f})"}),
-            filter_str("scale", {"w": width, "h": height, "flags": "area"}),
-            "format=yuv420p",
-        ]
-    )
     with tempfile.TemporaryDirectory(prefix="me-picture-") as tmp:
         out = Path(tmp) / "frames.yuv"
         args = [str(tools.ffmpeg), "-v", "error"]
         if span is not None:
             args += ["-ss", f"{span[0]:.6f}", "-t", f"{max(0.05, span[1] - span[0]):.6f}"]
-        args += [
-            "-i",
-            str(path),
-            "-map",
-            f"0:{stream}" if stream is not None else "0:v:0",
-            "-vf",
-            vf,
-            "-frames:v",
-            str(frames),
-            "-fps_mode",
-            "passthrough",
-            "-f",
-            "rawvideo",
-            "-y",
-            str(out),
-        ]
+        args += ["-i", str(path), "-filter_complex"]
+        args += [f"[{f'0:{stream}' if stream is not None else '0:v:0'}]{sampler.chain()}[vpic]"]
+        args += ["-frames:v", str(sampler.frames), *sampler.output_args("[vpic]", out)]  # stop decoding there
         run(args, cancel=cancel, what="picture measurement", path=path)
-        data = np.fromfile(out, dtype=np.uint8)
-    size = width * height * 3 // 2
-    result = []
-    for k in range(len(data) // size):
-        f = data[k * size : (k + 1) * size]
-        y = f[: width * height].reshape(height, width)
-        u = f[width * height : width * height * 5 // 4].reshape(height // 2, width // 2)
-        v = f[width * height * 5 // 4 :].reshape(height // 2, width // 2)
-        result.append((y, u, v))
-    return result
+        return sampler.read(out)
 
 
 def measure_picture(
@@ -201,10 +240,15 @@ def measure_picture(
     stream: int | None = None,
     cancel: CancelToken | None = None,
 ) -> PictureStats | None:
-    """Measure ``path``'s picture on a few decoded frames; None when none could be decoded."""
+    """Measure ``path``'s picture on a few frames of a decode of its own; None when none could be decoded."""
     frames = read_frames(
         path, tools, width=width, height=height, duration=duration, span=span, stream=stream, cancel=cancel
     )
+    return picture_stats(frames)
+
+
+def picture_stats(frames: list[tuple[Any, Any, Any]]) -> PictureStats | None:
+    """The figures of the sampled frames (:meth:`FrameSampler.read`); None when there are none."""
     if not frames:
         return None
     rows = [frame_stats(*f) for f in frames]
@@ -238,21 +282,10 @@ def measure_picture(
     )
 
 
-def picture_report(
-    before: dict[str, Any] | None,
-    dest: Path,
-    tools: FFmpegTools,
-    *,
-    width: int,
-    height: int,
-    duration: float,
-    cancel: CancelToken | None = None,
-) -> dict[str, Any] | None:
-    """Noise, levels and cast of the written output beside the input's (both measured the same way)."""
-    if before is None or width <= 0 or height <= 0:
-        return None
-    after = measure_picture(dest, tools, width=width, height=height, duration=duration, cancel=cancel)
-    if after is None:
+def picture_report(before: dict[str, Any] | None, after: PictureStats | None) -> dict[str, Any] | None:
+    """Noise, levels and cast of the written output beside the input's (both measured the same way:
+    the same frame sampling, each in the analysis pass that decodes that file anyway)."""
+    if before is None or after is None:
         return None
     a = after.to_dict()
     return {
