@@ -105,6 +105,22 @@ def noise_sigma(plane: Any, *, exclude_extremes: bool = True) -> float:
     return max(0.0, est)
 
 
+def _pool(p: Any, fy: int, fx: int) -> Any:
+    """Means over fy x fx blocks (the top-left whole blocks), summed slice by slice: on 8-bit levels every
+    partial sum is an exact integer in float32, so the result is bit for bit that of
+    ``reshape(...).mean(axis=(1, 3))``, about four times faster on a 1080p plane."""
+    h, w = p.shape[0] // fy * fy, p.shape[1] // fx * fx
+    p = p[:h, :w]
+    rows = p[0::fy].copy()
+    for k in range(1, fy):
+        rows += p[k::fy]
+    out = rows[:, 0::fx].copy()
+    for k in range(1, fx):
+        out += rows[:, k::fx]
+    out /= fy * fx
+    return out
+
+
 def frame_stats(y: Any, u: Any, v: Any) -> dict[str, float]:
     """Statistics of one frame's 8-bit planes (u, v at the luma's size or subsampled)."""
     import numpy as np  # noqa: PLC0415 - the CLI's --help stays fast
@@ -114,15 +130,15 @@ def frame_stats(y: Any, u: Any, v: Any) -> dict[str, float]:
     v = np.asarray(v, dtype=np.float32)
     # luma at chroma resolution, to pair with each chroma sample
     fy, fx = y.shape[0] // u.shape[0], y.shape[1] // u.shape[1]
-    ys = y[: u.shape[0] * fy, : u.shape[1] * fx].reshape(u.shape[0], fy, u.shape[1], fx).mean(axis=(1, 3))
+    ys = _pool(y[: u.shape[0] * fy, : u.shape[1] * fx], fy, fx)
     du, dv = u - 128.0, v - 128.0
     neutral = (np.hypot(du, dv) < NEUTRAL_RADIUS) & (ys > 40) & (ys < 225)
     # black and white points on 4x4 means: grain would otherwise widen them by about 2.5σ
     h4, w4 = y.shape[0] // 4 * 4, y.shape[1] // 4 * 4
-    y4 = y[:h4, :w4].reshape(h4 // 4, 4, w4 // 4, 4).mean(axis=(1, 3)) if h4 and w4 else y
+    y4 = _pool(y, 4, 4) if h4 and w4 else y
     frac = float(neutral.mean())
-    h2, w2 = y.shape[0] // 2 * 2, y.shape[1] // 2 * 2
-    y2 = y[:h2, :w2].reshape(h2 // 2, 2, w2 // 2, 2).mean(axis=(1, 3))
+    # 4:2:0 (the sampled frames): the luma at chroma resolution is already the 2x2 means
+    y2 = ys if (fy, fx) == (2, 2) and ys.shape == (y.shape[0] // 2, y.shape[1] // 2) else _pool(y, 2, 2)
     return {
         "noise_luma": noise_sigma(y),
         "noise_luma_half": 2.0 * noise_sigma(y2, exclude_extremes=False),
