@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from array import array
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -560,7 +561,27 @@ def analyze(
         if on_progress:
             on_progress(seconds)
 
+    follower = None
+    if sampler is not None and frames_file is not None:
+        from mediaenhancer_core.engine.picture import FrameFollower  # noqa: PLC0415 - numpy, only for video
+
+        # the sampled frames are measured as they come (they are spread over the file), not after the pass
+        follower = FrameFollower(sampler, frames_file)
+    stop = threading.Event()
+    failed: list[BaseException] = []
+
+    def follow() -> None:
+        assert follower is not None
+        try:
+            while not stop.wait(0.25):
+                follower.poll()
+        except BaseException as exc:  # noqa: BLE001 - raised below, after the pass
+            failed.append(exc)
+
+    watcher = threading.Thread(target=follow, daemon=True) if follower is not None else None
     try:
+        if watcher is not None:
+            watcher.start()
         run(
             args,
             keep=keep,
@@ -570,8 +591,16 @@ def analyze(
             path=path,
             read_pipe=meter.read if meter is not None else None,
         )
-        frames = sampler.read(frames_file) if sampler is not None and frames_file is not None else []
+        stop.set()
+        if watcher is not None:
+            watcher.join()
+        if failed:
+            raise failed[0]
+        pictured = follower.stats() if follower is not None else None
     finally:
+        stop.set()
+        if watcher is not None:
+            watcher.join()
         if frames_file is not None:
             frames_file.unlink(missing_ok=True)
         if own_folder is not None:
@@ -591,10 +620,7 @@ def analyze(
     if do_audio:
         assert meter is not None
         result.audio = _audio_measurements(col, decoded or duration, meter)
-    if frames:
-        from mediaenhancer_core.engine.picture import picture_stats  # noqa: PLC0415 - numpy, only for video
-
-        result.picture = picture_stats(frames)
+    result.picture = pictured
     if do_video:
         result.video = _video_measurements(col, info, trf, decoded or duration)
         if result.picture is not None:

@@ -43,6 +43,7 @@ __all__ = [
     "frame_sampler",
     "measure_picture",
     "picture_stats",
+    "FrameFollower",
     "picture_report",
     "noise_sigma",
     "frame_stats",
@@ -265,9 +266,52 @@ def measure_picture(
 
 def picture_stats(frames: list[tuple[Any, Any, Any]]) -> PictureStats | None:
     """The figures of the sampled frames (:meth:`FrameSampler.read`); None when there are none."""
-    if not frames:
+    return stats_of_rows([frame_stats(*f) for f in frames])
+
+
+class FrameFollower:
+    """Measures the sampled frames while ffmpeg is still writing them: :meth:`poll` (from a thread,
+    during the pass) takes every whole frame now in the file, so only the last one is left for after
+    the pass. The figures are those of :func:`picture_stats` on the same frames."""
+
+    def __init__(self, sampler: FrameSampler, path: Path) -> None:
+        self.sampler = sampler
+        self.path = path
+        self.rows: list[dict[str, float]] = []
+        self._size = sampler.width * sampler.height * 3 // 2
+
+    def poll(self) -> None:
+        import numpy as np  # noqa: PLC0415 - the CLI's --help stays fast
+
+        w, h, size = self.sampler.width, self.sampler.height, self._size
+        while len(self.rows) < self.sampler.frames:
+            offset = len(self.rows) * size
+            try:
+                if self.path.stat().st_size < offset + size:
+                    return  # the next frame is not all written yet (ffmpeg writes the file in order)
+                with self.path.open("rb") as fh:
+                    fh.seek(offset)
+                    data = fh.read(size)
+            except FileNotFoundError:
+                return  # ffmpeg has not opened its output yet
+            if len(data) < size:
+                return
+            f = np.frombuffer(data, dtype=np.uint8)
+            y = f[: w * h].reshape(h, w)
+            u = f[w * h : w * h * 5 // 4].reshape(h // 2, w // 2)
+            v = f[w * h * 5 // 4 :].reshape(h // 2, w // 2)
+            self.rows.append(frame_stats(y, u, v))
+
+    def stats(self) -> PictureStats | None:
+        """After the pass: the frames not measured yet, then the figures (None: no frame)."""
+        self.poll()
+        return stats_of_rows(self.rows)
+
+
+def stats_of_rows(rows: list[dict[str, float]]) -> PictureStats | None:
+    """The figures from the :func:`frame_stats` of each sampled frame; None when there are none."""
+    if not rows:
         return None
-    rows = [frame_stats(*f) for f in frames]
 
     def med(key: str) -> float:
         vals = sorted(r[key] for r in rows)
