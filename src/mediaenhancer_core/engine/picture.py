@@ -229,8 +229,8 @@ def read_frames(
     cancel: CancelToken | None = None,
     frames: int = MAX_FRAMES,
 ) -> list[tuple[Any, Any, Any]]:
-    """The sampled frames of ``path`` by a decode of its own (``analyze`` takes them from its pass
-    instead; this is the reference that ``bench/picture_sampling.py`` and tests compare with)."""
+    """The sampled frames of ``path`` by a decode of its own. ``analyze`` takes the same frames from
+    its pass instead; this stays for ``bench/picture_sampling.py`` and for checking that both agree."""
     sampler = frame_sampler(width=width, height=height, duration=duration, span=span, frames=frames)
     if sampler is None:
         return []
