@@ -100,6 +100,37 @@ def test_dim_noisy_picture_measures_dim_and_noisy(tmp_path: Path, tools) -> None
     assert vb.saturation < vc.saturation
 
 
+def test_a_span_measures_the_colours_as_the_whole_file_does(tmp_path: Path, tools) -> None:
+    """An export measures only the span it uses (input -ss/-t). The trim filter ffmpeg then adds
+    once let the noise branch's grey format reach every branch: saturation and cast read 0."""
+    src = M.make_video(tmp_path / "c.mp4", 4.0, level=0.05)  # testsrc2: saturated colour bars
+    whole, part = _analyze(src, tools).video, _analyze(src, tools, span=(1.0, 3.0)).video
+    assert whole is not None and part is not None
+    assert whole.saturation > 0.1, whole.saturation
+    assert abs(part.saturation - whole.saturation) < 0.2 * whole.saturation, (part.saturation, whole.saturation)
+    assert abs(part.brightness - whole.brightness) < 0.05, (part.brightness, whole.brightness)
+
+
+@pytest.mark.parametrize("span", [None, (0.7, 2.6)], ids=["whole", "span"])
+def test_the_picture_figures_from_the_pass_equal_a_decode_of_their_own(tmp_path: Path, tools, span) -> None:
+    """The frames for the picture figures are one more output of the analysis pass (issue 14): the same
+    frames as the separate select decode that measured them before, so the same figures."""
+    from mediaenhancer_core.engine.picture import measure_picture
+
+    src = M.make_video(tmp_path / "n.mp4", 3.0, noisy=True, level=0.05)
+    info = probe(src, tools)
+    v = info.video
+    assert v is not None
+    alone = measure_picture(
+        src, tools, width=v.width or 0, height=v.height or 0, duration=info.duration, span=span, stream=v.index
+    )
+    passed = analyze(src, info, tools, span=span)
+    only = analyze(src, info, tools, audio=False, video=False, picture=True, span=span)
+    assert alone is not None and alone.frames == 8 and alone.noise_luma > 5.0, alone
+    assert passed.video is not None and passed.video.picture == alone.to_dict()
+    assert only.picture == alone and only.video is None and only.audio is None
+
+
 def test_audio_only_analysis_does_not_touch_the_picture(tmp_path: Path, tools) -> None:
     src = M.make_video(tmp_path / "v.mp4", 2.0, level=0.05)
     result = _analyze(src, tools, video=False)

@@ -232,6 +232,7 @@ def test_mov_input_keeps_mov_and_pcm_never_goes_into_mp4(tmp_path: Path, tools) 
 
 def test_one_analysis_pass_and_one_render_pass(tmp_path: Path, tools, monkeypatch: pytest.MonkeyPatch) -> None:
     import mediaenhancer_core.engine.analysis as analysis
+    import mediaenhancer_core.engine.picture as picture
     import mediaenhancer_core.engine.render as render
 
     calls: list[tuple[str, int, list[str]]] = []
@@ -246,14 +247,20 @@ def test_one_analysis_pass_and_one_render_pass(tmp_path: Path, tools, monkeypatc
         monkeypatch.setattr(module, "run", wrapper)
 
     spy(analysis)
+    spy(picture)
     spy(render)
     src = M.make_video(tmp_path / "dim.mp4", 2.0, dim=True, noisy=True, level=0.02, noise=0.004)
     res = enhance_file(src, _job(), tools)
     assert res.status == "enhanced", res.error
     # the input is decoded exactly twice: one analysis pass and one render pass; the mux step
     # reads the render's intermediate (and the input only for its metadata); the output check
-    # measures the written file for the summary
+    # measures the written file for the summary. The frames for the picture figures come from those
+    # decodes too (one more output of the analysis pass and of the output check): no decode of their own.
     reads_input = [c[0] for c in calls if str(src) in c[2][c[2].index("-i") + 1 : c[2].index("-i") + 2]]
     assert reads_input == ["analysis", "render"]
     assert [c[0] for c in calls if c[0] != "audio stage"] == ["analysis", "render", "mux", "output check"]
     assert calls[-1][2][calls[-1][2].index("-i") + 1] == res.output  # the check reads the output
+    assert [c[0] for c in calls if "[vpic]" in c[2]] == ["analysis", "output check"]
+    report = res.after["video"]
+    assert report["before"]["frames"] > 0 and report["after"]["frames"] > 0
+    assert report["after"]["noise_luma"] < report["before"]["noise_luma"]  # the picture was denoised

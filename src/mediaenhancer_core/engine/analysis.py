@@ -17,6 +17,11 @@ video
     of every frame, a noise estimate (PSNR of the picture against its median-filtered
     self) on a centre crop once a second, and ``vidstabdetect`` when stabilisation
     is asked for.
+picture
+    A few frames spread over the file, written raw to a work file, for the figures of
+    :mod:`~mediaenhancer_core.engine.picture` (noise, black and white points, cast of
+    near-neutral pixels). They come from this same decode: no second pass over the file.
+    ``picture=True`` with ``video=False`` takes only these (the output check of ``enhance``).
 
 Only the stderr lines of our named filter instances are kept, and momentary
 loudness is folded into a compact list, so memory stays flat for long inputs.
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from array import array
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -35,6 +41,7 @@ from typing import Any
 from mediaenhancer_core.engine.ffmpeg import PIPE_OUT, CancelToken, FFmpegTools, run
 from mediaenhancer_core.engine.filtergraph import filter_str
 from mediaenhancer_core.engine.probe import MediaInfo
+from mediaenhancer_core.engine.workdirs import make_workdir, remove_workdir
 from mediaenhancer_core.errors import CorruptMediaError
 
 __all__ = [
@@ -115,7 +122,7 @@ class VideoMeasurements:
     frozen_spans: list[tuple[float, float]]
     sampled_frames: int
     stabilization_file: str | None = None
-    # measured on decoded frames by picture.measure_picture (None: not measured)
+    # measured on frames sampled in the analysis pass (picture.PictureStats; None: not measured)
     picture: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -127,6 +134,8 @@ class Analysis:
     info: MediaInfo
     audio: AudioMeasurements | None = None
     video: VideoMeasurements | None = None
+    # the picture figures (picture.PictureStats) when asked for; also in video.picture when video was measured
+    picture: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -228,11 +237,16 @@ def _audio_graph(in_label: str) -> str:
     return ";".join(parts)
 
 
-def _video_graph(in_label: str, info: MediaInfo, trf: Path | None) -> str:
+def _video_graph(in_label: str, info: MediaInfo, trf: Path | None, sampler: Any = None) -> str:
+    """The video half; ``sampler`` (picture.FrameSampler) adds the branch ``[vpic]`` of sampled frames."""
     v = info.video
     assert v is not None
-    branches = ["stats", "bf", "noise"] + (["stab"] if trf else [])
-    parts = [f"{in_label}split={len(branches)}" + "".join(f"[v_{b}]" for b in branches)]
+    branches = ["stats", "bf", "noise"] + (["stab"] if trf else []) + (["pic"] if sampler is not None else [])
+    # The decoded format, pinned before the split: the split's outputs share one format, and with an input
+    # -ss/-t (a span) ffmpeg's trim filter let the noise branch's format=gray win, so that every branch
+    # (signalstats' levels, cast and saturation, the sampled frames' chroma) got grey frames.
+    pin = filter_str("format", {"pix_fmts": v.pix_fmt}) + "," if v.pix_fmt else ""
+    parts = [f"{in_label}{pin}split={len(branches)}" + "".join(f"[v_{b}]" for b in branches)]
     every_half_second = "isnan(prev_selected_t)+gte(t-prev_selected_t,0.5)"
     every_second = "isnan(prev_selected_t)+gte(t-prev_selected_t,1)"
     parts.append(
@@ -277,6 +291,8 @@ def _video_graph(in_label: str, info: MediaInfo, trf: Path | None) -> str:
             + filter_str("vidstabdetect", {"shakiness": 6, "accuracy": 9, "result": str(trf)}, instance="stab")
             + ",nullsink"
         )
+    if sampler is not None:
+        parts.append("[v_pic]" + sampler.chain() + "[vpic]")
     return ";".join(parts)
 
 
@@ -470,12 +486,21 @@ def analyze(
     on_progress: Callable[[float], None] | None = None,
     cancel: CancelToken | None = None,
     what: str = "analysis",
+    picture: bool | None = None,
 ) -> Analysis:
     """Measure ``path`` in one decode pass. ``info`` comes from :func:`probe`; ``span`` (start,
-    end seconds) limits the pass to the part that will be used (an export's segments)."""
+    end seconds) limits the pass to the part that will be used (an export's segments).
+    ``picture`` (default: as ``video``) samples frames for the picture figures in the same pass;
+    their raw frames go to ``workdir`` (or a work folder of their own) and are removed after."""
     do_audio = audio and info.has_audio
     do_video = video and info.has_video
-    if not do_audio and not do_video:
+    sampler = None
+    if info.video is not None and (video if picture is None else picture):
+        from mediaenhancer_core.engine.picture import frame_sampler  # noqa: PLC0415 - numpy, only for video
+
+        v = info.video
+        sampler = frame_sampler(width=v.width or 0, height=v.height or 0, duration=info.duration, span=span)
+    if not do_audio and not do_video and sampler is None:
         return Analysis(info=info)
     trf = None
     if do_video and stabilize:
@@ -489,25 +514,36 @@ def analyze(
         graph_parts.append(_audio_graph(f"[0:{info.audio.index}]"))  # type: ignore[union-attr]
         maps += ["-map", "[aout]"]
     if do_video:
-        graph_parts.append(_video_graph(f"[0:{info.video.index}]", info, trf))  # type: ignore[union-attr]
+        graph_parts.append(_video_graph(f"[0:{info.video.index}]", info, trf, sampler))  # type: ignore[union-attr]
         maps += ["-map", "[vout]"]
+    elif sampler is not None:
+        graph_parts.append(f"[0:{info.video.index}]{sampler.chain()}[vpic]")  # type: ignore[union-attr]
     args = [str(tools.ffmpeg), "-v", "info"]
     if tools.threads:
         args += ["-threads", str(tools.threads)]
     if span is not None:
         args += ["-ss", f"{span[0]:.6f}", "-t", f"{max(0.05, span[1] - span[0]):.6f}"]
-    args += ["-i", str(path), "-filter_complex", ";".join(graph_parts), *maps]
-    if do_video:
-        args += ["-c:v", "wrapped_avframe"]
-    if do_audio:
-        args += ["-c:a", "pcm_f32le"]
-    args += ["-f", "null", "-"]
+    args += ["-i", str(path), "-filter_complex", ";".join(graph_parts)]
+    if maps:
+        args += maps
+        if do_video:
+            args += ["-c:v", "wrapped_avframe"]
+        if do_audio:
+            args += ["-c:a", "pcm_f32le"]
+        args += ["-f", "null", "-"]
     meter = None
     if do_audio:
         from mediaenhancer_core.engine.speech import SpeechMeter  # noqa: PLC0415 - numpy and the VAD load only when sound is measured
 
         meter = SpeechMeter()
         args += ["-map", "[a16]", "-c:a", "pcm_f32le", "-f", "f32le", PIPE_OUT]
+    own_folder = None
+    frames_file = None
+    if sampler is not None:
+        if workdir is None:
+            workdir = own_folder = make_workdir()
+        frames_file = workdir / "picture-frames.yuv"
+        args += sampler.output_args("[vpic]", frames_file)
 
     col = _Collector()
 
@@ -525,15 +561,50 @@ def analyze(
         if on_progress:
             on_progress(seconds)
 
-    run(
-        args,
-        keep=keep,
-        on_progress=progress,
-        cancel=cancel,
-        what=what,
-        path=path,
-        read_pipe=meter.read if meter is not None else None,
-    )
+    follower = None
+    if sampler is not None and frames_file is not None:
+        from mediaenhancer_core.engine.picture import FrameFollower  # noqa: PLC0415 - numpy, only for video
+
+        # the sampled frames are measured as they come (they are spread over the file), not after the pass
+        follower = FrameFollower(sampler, frames_file)
+    stop = threading.Event()
+    failed: list[BaseException] = []
+
+    def follow() -> None:
+        assert follower is not None
+        try:
+            while not stop.wait(0.25):
+                follower.poll()
+        except BaseException as exc:  # noqa: BLE001 - raised below, after the pass
+            failed.append(exc)
+
+    watcher = threading.Thread(target=follow, daemon=True) if follower is not None else None
+    try:
+        if watcher is not None:
+            watcher.start()
+        run(
+            args,
+            keep=keep,
+            on_progress=progress,
+            cancel=cancel,
+            what=what,
+            path=path,
+            read_pipe=meter.read if meter is not None else None,
+        )
+        stop.set()
+        if watcher is not None:
+            watcher.join()
+        if failed:
+            raise failed[0]
+        pictured = follower.stats() if follower is not None else None
+    finally:
+        stop.set()
+        if watcher is not None:
+            watcher.join()
+        if frames_file is not None:
+            frames_file.unlink(missing_ok=True)
+        if own_folder is not None:
+            remove_workdir(own_folder)
     if col._frame:
         col.frames.add(col._frame)
 
@@ -549,39 +620,15 @@ def analyze(
     if do_audio:
         assert meter is not None
         result.audio = _audio_measurements(col, decoded or duration, meter)
+    result.picture = pictured
     if do_video:
         result.video = _video_measurements(col, info, trf, decoded or duration)
-        _add_picture(result.video, path, info, tools, span, cancel)
+        if result.picture is not None:
+            # noise, black/white points and the cast of near-neutral pixels, from decoded frames
+            # (see picture.py); the noise figure replaces the median-filter PSNR guess
+            result.video.picture = result.picture.to_dict()
+            result.video.noise_sigma = result.picture.noise_luma
     return result
-
-
-def _add_picture(
-    vm: VideoMeasurements,
-    path: Path,
-    info: MediaInfo,
-    tools: FFmpegTools,
-    span: tuple[float, float] | None,
-    cancel: CancelToken | None,
-) -> None:
-    """Noise, black/white points and the cast of near-neutral pixels, from decoded frames
-    (see picture.py); the noise figure replaces the median-filter PSNR guess."""
-    from mediaenhancer_core.engine.picture import measure_picture  # noqa: PLC0415 - numpy, only for video
-
-    v = info.video
-    assert v is not None
-    stats = measure_picture(
-        path,
-        tools,
-        width=v.width or 0,
-        height=v.height or 0,
-        duration=info.duration,
-        span=span,
-        stream=v.index,
-        cancel=cancel,
-    )
-    if stats is not None:
-        vm.picture = stats.to_dict()
-        vm.noise_sigma = stats.noise_luma
 
 
 def _audio_measurements(col: _Collector, decoded: float, meter: Any) -> AudioMeasurements:

@@ -321,18 +321,32 @@ def enhance_file(
             result.subtitles = {fmt: str(p) for fmt, p in job.subtitles.write(transcript, dest).items()}
         out_info = probe(dest, tools)
         after_audio = rendered.audio.to_dict() if rendered.audio else None
-        if after_audio is not None and out_info.has_audio:
-            # the figures shown beside the input's: measured on the written file by the same meter
-            measured = analyze(dest, out_info, tools, audio=True, video=False, cancel=cancel, what="output check").audio
-            if measured is not None:
-                after_audio["measured"] = audio_figures(measured)
+        check_audio = after_audio is not None and out_info.has_audio
+        check_picture = _picture_wanted(analysis, plan, out_info)
+        checked = None
+        if check_audio or check_picture:
+            # the figures shown beside the input's: measured on the written file by the same meters, in
+            # one decode of it (the sound, and the frames sampled for the picture figures)
+            checked = analyze(
+                dest,
+                out_info,
+                tools,
+                audio=check_audio,
+                video=False,
+                picture=check_picture,
+                workdir=workdir,
+                cancel=cancel,
+                what="output check",
+            )
+        if after_audio is not None and checked is not None and checked.audio is not None:
+            after_audio["measured"] = audio_figures(checked.audio)
         result.after = {
             "duration": out_info.duration,
             "format": out_info.format_name,
             "size": out_info.size,
             "streams": [{k: v for k, v in s.__dict__.items() if v is not None} for s in out_info.streams],
             "audio": after_audio,
-            "video": _picture_after(analysis, plan, dest, out_info, tools, cancel),
+            "video": _picture_after(analysis, checked) if check_picture else None,
         }
         result.status = "enhanced"
         if on_progress:
@@ -351,24 +365,24 @@ def enhance_file(
         result.seconds = time.monotonic() - started
 
 
-def _picture_after(
-    analysis: Any, plan: Any, dest: Path, out_info: Any, tools: FFmpegTools, cancel: CancelToken | None
-) -> dict[str, Any] | None:
-    """The picture measured on the output beside the input (issue 14): only when it was re-encoded."""
-    v = out_info.video
-    if analysis is None or analysis.video is None or v is None or plan.output.video != "encode":
-        return None
+def _picture_wanted(analysis: Analysis | None, plan: Plan, out_info: MediaInfo) -> bool:
+    """The picture is measured on the output beside the input (issue 14): only when it was re-encoded
+    and the input's was measured."""
+    return (
+        analysis is not None
+        and analysis.video is not None
+        and analysis.video.picture is not None
+        and out_info.video is not None
+        and plan.output.video == "encode"
+    )
+
+
+def _picture_after(analysis: Analysis | None, checked: Analysis | None) -> dict[str, Any] | None:
     from mediaenhancer_core.engine.picture import picture_report  # noqa: PLC0415
 
-    return picture_report(
-        analysis.video.picture,
-        dest,
-        tools,
-        width=v.width or 0,
-        height=v.height or 0,
-        duration=out_info.duration,
-        cancel=cancel,
-    )
+    if analysis is None or analysis.video is None or checked is None:
+        return None
+    return picture_report(analysis.video.picture, checked.picture)
 
 
 FIGURES = (

@@ -397,6 +397,7 @@ ProbeTimeout = subprocess.TimeoutExpired  # what run_probe raises when the time 
 def run_probe(argv: Sequence[str], *, timeout: float) -> subprocess.CompletedProcess[str]:
     """Run an ffprobe (or short ffmpeg) command line to completion: text output, killed (with its
     process group) when ``timeout`` passes, dies with its parent. Raises :data:`ProbeTimeout`."""
+    log.debug("probe: %s", shlex.join(argv))  # as run() logs its commands (bench/engine.py replays them)
     proc = subprocess.Popen(
         list(argv),
         stdin=subprocess.DEVNULL,

@@ -37,7 +37,17 @@ from typing import Any
 from mediaenhancer_core.engine.ffmpeg import CancelToken, FFmpegTools, run
 from mediaenhancer_core.engine.filtergraph import filter_str
 
-__all__ = ["PictureStats", "measure_picture", "noise_sigma", "frame_stats"]
+__all__ = [
+    "PictureStats",
+    "FrameSampler",
+    "frame_sampler",
+    "measure_picture",
+    "picture_stats",
+    "FrameFollower",
+    "picture_report",
+    "noise_sigma",
+    "frame_stats",
+]
 
 BLOCK = 16
 MAX_FRAMES = 8
@@ -96,6 +106,22 @@ def noise_sigma(plane: Any, *, exclude_extremes: bool = True) -> float:
     return max(0.0, est)
 
 
+def _pool(p: Any, fy: int, fx: int) -> Any:
+    """Means over fy x fx blocks (the top-left whole blocks), summed slice by slice: on 8-bit levels every
+    partial sum is an exact integer in float32, so the result is bit for bit that of
+    ``reshape(...).mean(axis=(1, 3))``, about four times faster on a 1080p plane."""
+    h, w = p.shape[0] // fy * fy, p.shape[1] // fx * fx
+    p = p[:h, :w]
+    rows = p[0::fy].copy()
+    for k in range(1, fy):
+        rows += p[k::fy]
+    out = rows[:, 0::fx].copy()
+    for k in range(1, fx):
+        out += rows[:, k::fx]
+    out /= fy * fx
+    return out
+
+
 def frame_stats(y: Any, u: Any, v: Any) -> dict[str, float]:
     """Statistics of one frame's 8-bit planes (u, v at the luma's size or subsampled)."""
     import numpy as np  # noqa: PLC0415 - the CLI's --help stays fast
@@ -105,15 +131,15 @@ def frame_stats(y: Any, u: Any, v: Any) -> dict[str, float]:
     v = np.asarray(v, dtype=np.float32)
     # luma at chroma resolution, to pair with each chroma sample
     fy, fx = y.shape[0] // u.shape[0], y.shape[1] // u.shape[1]
-    ys = y[: u.shape[0] * fy, : u.shape[1] * fx].reshape(u.shape[0], fy, u.shape[1], fx).mean(axis=(1, 3))
+    ys = _pool(y[: u.shape[0] * fy, : u.shape[1] * fx], fy, fx)
     du, dv = u - 128.0, v - 128.0
     neutral = (np.hypot(du, dv) < NEUTRAL_RADIUS) & (ys > 40) & (ys < 225)
     # black and white points on 4x4 means: grain would otherwise widen them by about 2.5σ
     h4, w4 = y.shape[0] // 4 * 4, y.shape[1] // 4 * 4
-    y4 = y[:h4, :w4].reshape(h4 // 4, 4, w4 // 4, 4).mean(axis=(1, 3)) if h4 and w4 else y
+    y4 = _pool(y, 4, 4) if h4 and w4 else y
     frac = float(neutral.mean())
-    h2, w2 = y.shape[0] // 2 * 2, y.shape[1] // 2 * 2
-    y2 = y[:h2, :w2].reshape(h2 // 2, 2, w2 // 2, 2).mean(axis=(1, 3))
+    # 4:2:0 (the sampled frames): the luma at chroma resolution is already the 2x2 means
+    y2 = ys if (fy, fx) == (2, 2) and ys.shape == (y.shape[0] // 2, y.shape[1] // 2) else _pool(y, 2, 2)
     return {
         "noise_luma": noise_sigma(y),
         "noise_luma_half": 2.0 * noise_sigma(y2, exclude_extremes=False),
@@ -125,6 +151,70 @@ def frame_stats(y: Any, u: Any, v: Any) -> dict[str, float]:
         "neutral_v": float(dv[neutral].mean()) if frac > 0 else 0.0,
         "neutral_fraction": frac,
     }
+
+
+@dataclass(frozen=True)
+class FrameSampler:
+    """Which frames the picture figures are taken from, and at what size: a filter chain that fits
+    any decode of the file (the analysis pass gives it one branch of its own graph, so that no
+    extra decode is needed) and an output that writes the frames as raw 8-bit yuv420p."""
+
+    width: int
+    height: int
+    gap: float  # seconds between sampled frames
+    frames: int  # at most this many
+
+    def chain(self) -> str:
+        """select -> scale -> format, for a filtergraph branch fed with the decoded picture."""
+        # lt(selected_n,N) caps the count inside the graph (as -frames:v would): an output that is
+        # closed early inside a multi-output ffmpeg would leave the graph to fill its queue
+        pick = f"(isnan(prev_selected_t)+gte(t-prev_selected_t,{self.gap:.3f}))*lt(selected_n,{self.frames})"
+        return ",".join(
+            [
+                filter_str("select", {"expr": pick}),
+                filter_str("scale", {"w": self.width, "h": self.height, "flags": "area"}),
+                "format=yuv420p",
+            ]
+        )
+
+    def output_args(self, label: str, out: Path) -> list[str]:
+        """The ffmpeg output that writes the branch ``label`` (e.g. ``[vpic]``) to ``out``."""
+        return ["-map", label, "-fps_mode", "passthrough", "-f", "rawvideo", "-y", str(out)]
+
+    def read(self, out: Path) -> list[tuple[Any, Any, Any]]:
+        """The frames written to ``out``, as (y, u, v) planes."""
+        import numpy as np  # noqa: PLC0415 - the CLI's --help stays fast
+
+        width, height = self.width, self.height
+        data = np.fromfile(out, dtype=np.uint8) if out.exists() else np.zeros(0, dtype=np.uint8)
+        size = width * height * 3 // 2
+        result = []
+        for k in range(min(self.frames, len(data) // size)):
+            f = data[k * size : (k + 1) * size]
+            y = f[: width * height].reshape(height, width)
+            u = f[width * height : width * height * 5 // 4].reshape(height // 2, width // 2)
+            v = f[width * height * 5 // 4 :].reshape(height // 2, width // 2)
+            result.append((y, u, v))
+        return result
+
+
+def frame_sampler(
+    *,
+    width: int,
+    height: int,
+    duration: float,
+    span: tuple[float, float] | None = None,
+    frames: int = MAX_FRAMES,
+) -> FrameSampler | None:
+    """Up to ``frames`` frames spread over the file (or ``span``); None when the picture is too small."""
+    if width > MAX_WIDTH:
+        width, height = width // 2, height // 2
+    width, height = width - width % 2, height - height % 2
+    if width < 2 or height < 2:
+        return None
+    length = (span[1] - span[0]) if span else duration
+    gap = max(0.2, length / frames) if length > 0 else 0.2
+    return FrameSampler(width=width, height=height, gap=gap, frames=frames)
 
 
 def read_frames(
@@ -139,55 +229,21 @@ def read_frames(
     cancel: CancelToken | None = None,
     frames: int = MAX_FRAMES,
 ) -> list[tuple[Any, Any, Any]]:
-    """Up to ``frames`` frames spread over the file (or ``span``), as 8-bit yuv420p planes."""
-    import numpy as np  # noqa: PLC0415 - the CLI's --help stays fast
-
-    if width > MAX_WIDTH:
-        width, height = width // 2, height // 2
-    width, height = width - width % 2, height - height % 2
-    if width < 2 or height < 2:
+    """The sampled frames of ``path`` by a decode of its own. ``analyze`` takes the same frames from
+    its pass instead; this stays for ``bench/picture_sampling.py`` and for checking that both agree."""
+    sampler = frame_sampler(width=width, height=height, duration=duration, span=span, frames=frames)
+    if sampler is None:
         return []
-    length = (span[1] - span[0]) if span else duration
-    gap = max(0.2, length / frames) if length > 0 else 0.2
-    vf = ",".join(
-        [
-            filter_str("select", {"expr": f"isnan(prev_selected_t)+gte(t-prev_selected_t,{gap:.3f})"}),
-            filter_str("scale", {"w": width, "h": height, "flags": "area"}),
-            "format=yuv420p",
-        ]
-    )
     with tempfile.TemporaryDirectory(prefix="me-picture-") as tmp:
         out = Path(tmp) / "frames.yuv"
         args = [str(tools.ffmpeg), "-v", "error"]
         if span is not None:
             args += ["-ss", f"{span[0]:.6f}", "-t", f"{max(0.05, span[1] - span[0]):.6f}"]
-        args += [
-            "-i",
-            str(path),
-            "-map",
-            f"0:{stream}" if stream is not None else "0:v:0",
-            "-vf",
-            vf,
-            "-frames:v",
-            str(frames),
-            "-fps_mode",
-            "passthrough",
-            "-f",
-            "rawvideo",
-            "-y",
-            str(out),
-        ]
+        args += ["-i", str(path), "-filter_complex"]
+        args += [f"[{f'0:{stream}' if stream is not None else '0:v:0'}]{sampler.chain()}[vpic]"]
+        args += ["-frames:v", str(sampler.frames), *sampler.output_args("[vpic]", out)]  # stop decoding there
         run(args, cancel=cancel, what="picture measurement", path=path)
-        data = np.fromfile(out, dtype=np.uint8)
-    size = width * height * 3 // 2
-    result = []
-    for k in range(len(data) // size):
-        f = data[k * size : (k + 1) * size]
-        y = f[: width * height].reshape(height, width)
-        u = f[width * height : width * height * 5 // 4].reshape(height // 2, width // 2)
-        v = f[width * height * 5 // 4 :].reshape(height // 2, width // 2)
-        result.append((y, u, v))
-    return result
+        return sampler.read(out)
 
 
 def measure_picture(
@@ -201,13 +257,61 @@ def measure_picture(
     stream: int | None = None,
     cancel: CancelToken | None = None,
 ) -> PictureStats | None:
-    """Measure ``path``'s picture on a few decoded frames; None when none could be decoded."""
+    """Measure ``path``'s picture on a few frames of a decode of its own; None when none could be decoded."""
     frames = read_frames(
         path, tools, width=width, height=height, duration=duration, span=span, stream=stream, cancel=cancel
     )
-    if not frames:
+    return picture_stats(frames)
+
+
+def picture_stats(frames: list[tuple[Any, Any, Any]]) -> PictureStats | None:
+    """The figures of the sampled frames (:meth:`FrameSampler.read`); None when there are none."""
+    return stats_of_rows([frame_stats(*f) for f in frames])
+
+
+class FrameFollower:
+    """Measures the sampled frames while ffmpeg is still writing them: :meth:`poll` (from a thread,
+    during the pass) takes every whole frame now in the file, so only the last one is left for after
+    the pass. The figures are those of :func:`picture_stats` on the same frames."""
+
+    def __init__(self, sampler: FrameSampler, path: Path) -> None:
+        self.sampler = sampler
+        self.path = path
+        self.rows: list[dict[str, float]] = []
+        self._size = sampler.width * sampler.height * 3 // 2
+
+    def poll(self) -> None:
+        import numpy as np  # noqa: PLC0415 - the CLI's --help stays fast
+
+        w, h, size = self.sampler.width, self.sampler.height, self._size
+        while len(self.rows) < self.sampler.frames:
+            offset = len(self.rows) * size
+            try:
+                if self.path.stat().st_size < offset + size:
+                    return  # the next frame is not all written yet (ffmpeg writes the file in order)
+                with self.path.open("rb") as fh:
+                    fh.seek(offset)
+                    data = fh.read(size)
+            except FileNotFoundError:
+                return  # ffmpeg has not opened its output yet
+            if len(data) < size:
+                return
+            f = np.frombuffer(data, dtype=np.uint8)
+            y = f[: w * h].reshape(h, w)
+            u = f[w * h : w * h * 5 // 4].reshape(h // 2, w // 2)
+            v = f[w * h * 5 // 4 :].reshape(h // 2, w // 2)
+            self.rows.append(frame_stats(y, u, v))
+
+    def stats(self) -> PictureStats | None:
+        """After the pass: the frames not measured yet, then the figures (None: no frame)."""
+        self.poll()
+        return stats_of_rows(self.rows)
+
+
+def stats_of_rows(rows: list[dict[str, float]]) -> PictureStats | None:
+    """The figures from the :func:`frame_stats` of each sampled frame; None when there are none."""
+    if not rows:
         return None
-    rows = [frame_stats(*f) for f in frames]
 
     def med(key: str) -> float:
         vals = sorted(r[key] for r in rows)
@@ -238,21 +342,10 @@ def measure_picture(
     )
 
 
-def picture_report(
-    before: dict[str, Any] | None,
-    dest: Path,
-    tools: FFmpegTools,
-    *,
-    width: int,
-    height: int,
-    duration: float,
-    cancel: CancelToken | None = None,
-) -> dict[str, Any] | None:
-    """Noise, levels and cast of the written output beside the input's (both measured the same way)."""
-    if before is None or width <= 0 or height <= 0:
-        return None
-    after = measure_picture(dest, tools, width=width, height=height, duration=duration, cancel=cancel)
-    if after is None:
+def picture_report(before: dict[str, Any] | None, after: PictureStats | None) -> dict[str, Any] | None:
+    """Noise, levels and cast of the written output beside the input's (both measured the same way:
+    the same frame sampling, each in the analysis pass that decodes that file anyway)."""
+    if before is None or after is None:
         return None
     a = after.to_dict()
     return {
