@@ -497,7 +497,11 @@ def _levels(v: VideoMeasurements) -> FilterStep | None:
     elif mean > 0.72:
         gamma = max(0.8, min(1.0, math.log(mean) / math.log(0.6)))
         why.append(f"picture is bright (mean luma {v.brightness:.2f}): gamma {gamma:.2f}")
-    if 0.01 < v.saturation < 0.06:  # only washed-out colour; muted real scenes read 0.1 and up
+    # Muted colour alone is no evidence: a white subject (tests/data/media/video-cockatoo-3s.mp4, clean,
+    # reads 0.05) or an overcast day is muted as shot, and a ×1.3 boost re-encoded such clips for a change
+    # that is not a correction. Colour is lifted only in a picture whose levels are washed out too (the
+    # stretch above found a narrow range), where fading took the colour down with the contrast.
+    if contrast > 1.0 and 0.01 < v.saturation < 0.06:
         saturation = min(1.3, 0.15 / v.saturation)
         why.append(f"colours are dull (saturation {v.saturation:.2f}): saturation ×{saturation:.2f}")
     if not why:
