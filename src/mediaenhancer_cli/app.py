@@ -463,7 +463,6 @@ def enhance(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary; errors only.")] = False,
 ) -> None:
     """Enhance files: one analysis pass, a plan, then one render pass. Writes NAME.enhanced.EXT beside each input."""
-    from mediaenhancer_core.ai import SubtitleJob, make_planner  # noqa: PLC0415 - google-genai loads on the first request
     from mediaenhancer_core.engine.batch import expand_inputs, run_batch  # noqa: PLC0415
     from mediaenhancer_core.engine.enhance import EnhanceJob  # noqa: PLC0415
     from mediaenhancer_core.engine.planner import EnhanceOptions  # noqa: PLC0415
@@ -586,9 +585,21 @@ def enhance(
         skip_if_within=skip_if_within,
     )
     tools = state.tools
+    # the ai package (60 ms with pydantic models; google-genai itself loads on the first request) is
+    # imported only when Gemini is asked for: a local enhance does not pay for it
     if subtitles:  # no key is exit code 60 before any work, naming GEMINI_API_KEY
+        from mediaenhancer_core.ai import SubtitleJob  # noqa: PLC0415
+
         job.subtitles = SubtitleJob.from_settings(settings, language=language)
-    planner = make_planner((planner_name.value if planner_name else settings.planner), settings, tools)
+    planner_choice = planner_name.value if planner_name else settings.planner
+    if planner_choice == "local":
+        from mediaenhancer_core.engine.planner import MeasurementPlanner  # noqa: PLC0415
+
+        planner: Any = MeasurementPlanner()
+    else:
+        from mediaenhancer_core.ai import make_planner  # noqa: PLC0415
+
+        planner = make_planner(planner_choice, settings, tools)
     from mediaenhancer_core.engine.workdirs import reap  # noqa: PLC0415
 
     reap(settings.temp_dir)  # work folders of an earlier run that was killed outright

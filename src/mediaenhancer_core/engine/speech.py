@@ -210,7 +210,10 @@ class SpeechMeter:
         import numpy as np  # noqa: PLC0415
 
         self.np = np
-        self.vad = Vad() if vad else None
+        # the VAD model is loaded on the first samples, in the thread that reads the pipe, so its start-up
+        # (about 0.1 s) overlaps ffmpeg's instead of delaying it
+        self.want_vad = vad
+        self.vad: Vad | None = None
         self.spec_sum = np.zeros(SPEC_N // 2 + 1, np.float64)
         self.spec_frames = 0
         self.window = np.hanning(SPEC_N).astype(np.float32)
@@ -239,7 +242,9 @@ class SpeechMeter:
         if not len(x):
             return
         self.samples += len(x)
-        if self.vad is not None:
+        if self.want_vad:
+            if self.vad is None:
+                self.vad = Vad()
             self.vad.feed(x)
         buf = np.concatenate([self.tail, x]) if len(self.tail) else np.asarray(x, np.float32)
         n = len(buf) // SPEC_N
@@ -265,9 +270,9 @@ class SpeechMeter:
         return self.samples / RATE
 
     def speech_spans(self) -> list[tuple[float, float]]:
-        if self.vad is None:
+        if not self.want_vad:
             return []
-        return speech_segments(self.vad.probs, duration=self.duration)
+        return speech_segments(self.vad.probs if self.vad is not None else [], duration=self.duration)
 
     def tonality(self, spans: list[tuple[float, float]]) -> float | None:
         """Median spectral flatness (0 noise-like .. 1; tones near 0) of the sounding windows outside speech."""
