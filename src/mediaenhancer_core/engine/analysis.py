@@ -487,11 +487,14 @@ def analyze(
     cancel: CancelToken | None = None,
     what: str = "analysis",
     picture: bool | None = None,
+    speech_spans: list[tuple[float, float]] | None = None,
 ) -> Analysis:
     """Measure ``path`` in one decode pass. ``info`` comes from :func:`probe`; ``span`` (start,
     end seconds) limits the pass to the part that will be used (an export's segments).
     ``picture`` (default: as ``video``) samples frames for the picture figures in the same pass;
-    their raw frames go to ``workdir`` (or a work folder of their own) and are removed after."""
+    their raw frames go to ``workdir`` (or a work folder of their own) and are removed after.
+    ``speech_spans``, when given, are taken as where the speech is instead of running the voice
+    detector (an output check on the input's timeline measures the same turns as the input)."""
     do_audio = audio and info.has_audio
     do_video = video and info.has_video
     sampler = None
@@ -535,7 +538,7 @@ def analyze(
     if do_audio:
         from mediaenhancer_core.engine.speech import SpeechMeter  # noqa: PLC0415 - numpy and the VAD load only when sound is measured
 
-        meter = SpeechMeter()
+        meter = SpeechMeter(vad=speech_spans is None)
         args += ["-map", "[a16]", "-c:a", "pcm_f32le", "-f", "f32le", PIPE_OUT]
     own_folder = None
     frames_file = None
@@ -619,7 +622,7 @@ def analyze(
     result = Analysis(info=info)
     if do_audio:
         assert meter is not None
-        result.audio = _audio_measurements(col, decoded or duration, meter)
+        result.audio = _audio_measurements(col, decoded or duration, meter, speech_spans)
     result.picture = pictured
     if do_video:
         result.video = _video_measurements(col, info, trf, decoded or duration)
@@ -631,7 +634,9 @@ def analyze(
     return result
 
 
-def _audio_measurements(col: _Collector, decoded: float, meter: Any) -> AudioMeasurements:
+def _audio_measurements(
+    col: _Collector, decoded: float, meter: Any, known_speech: list[tuple[float, float]] | None = None
+) -> AudioMeasurements:
     from mediaenhancer_core.engine.speech import speech_figures  # noqa: PLC0415
 
     raw = col.summary.get("raw", {})
@@ -658,7 +663,10 @@ def _audio_measurements(col: _Collector, decoded: float, meter: Any) -> AudioMea
     rumble = rumble_level - rms if math.isfinite(rumble_level) and math.isfinite(rms) else -120.0
 
     hum = meter.hum()
-    speech = meter.speech_spans()
+    if known_speech is None:
+        speech = meter.speech_spans()
+    else:
+        speech = [(a, min(b, decoded)) for a, b in known_speech if a < decoded]
     figures = speech_figures(col.momentary, speech, decoded, meter.gap_snr(speech))
     sounding = meter.sounding_seconds()
     tonality = meter.tonality(speech)

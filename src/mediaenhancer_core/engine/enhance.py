@@ -326,7 +326,11 @@ def enhance_file(
         checked = None
         if check_audio or check_picture:
             # the figures shown beside the input's: measured on the written file by the same meters, in
-            # one decode of it (the sound, and the frames sampled for the picture figures)
+            # one decode of it (the sound, and the frames sampled for the picture figures). Where the
+            # output keeps the input's timeline (nothing trimmed; the sound is never delayed), its figures
+            # are taken over the input's speech turns: the same turns compared, and no second pass of the
+            # voice detector (0.4 s of CPU a minute)
+            known = analysis.audio.speech_spans if analysis is not None and analysis.audio is not None else None
             checked = analyze(
                 dest,
                 out_info,
@@ -337,6 +341,7 @@ def enhance_file(
                 workdir=workdir,
                 cancel=cancel,
                 what="output check",
+                speech_spans=known if plan.trim is None else None,
             )
         if after_audio is not None and checked is not None and checked.audio is not None:
             after_audio["measured"] = audio_figures(checked.audio)
