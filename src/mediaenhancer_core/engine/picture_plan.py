@@ -130,16 +130,18 @@ def _grain(v: VideoMeasurements) -> tuple[float, float]:
     return sigma * grain_share(float(pic.get("noise_scale_ratio", 1.0))), chroma
 
 
-def _plan(v: VideoMeasurements) -> tuple[bool, bool]:
-    """(denoise luma, denoise chroma only) for these measurements."""
+def _plan(v: VideoMeasurements, gain: float = 1.0) -> tuple[bool, bool]:
+    """(denoise luma, denoise chroma only) for these measurements. ``gain`` is the contrast stretch the
+    levels step will apply after the denoise (``eq`` contrast, luma only): grain under the visible
+    level in the input can be over it in the output, and is judged as it will be seen."""
     grain, chroma = _grain(v)
     visible = _noise(v)[2]
-    luma = grain >= visible
+    luma = grain * max(1.0, gain) >= visible
     return luma, not luma and chroma >= CHROMA_ONLY_FACTOR * visible
 
 
-def is_noisy(v: VideoMeasurements) -> bool:
-    return any(_plan(v))
+def is_noisy(v: VideoMeasurements, gain: float = 1.0) -> bool:
+    return any(_plan(v, gain))
 
 
 def _hqdn3d(ls: float, cs: float, lt: float, ct: float, why: str, measured: dict[str, float]) -> FilterStep:
@@ -156,16 +158,22 @@ def _hqdn3d(ls: float, cs: float, lt: float, ct: float, why: str, measured: dict
     )
 
 
-def denoise_steps(v: VideoMeasurements) -> list[FilterStep]:
-    """Denoisers sized from the measured grain (empty when none is visible)."""
+def denoise_steps(v: VideoMeasurements, gain: float = 1.0) -> list[FilterStep]:
+    """Denoisers sized from the measured grain as it will be seen after a contrast stretch of ``gain``
+    (empty when none is visible)."""
     sigma, chroma, _ = _noise(v)
-    grain = _grain(v)[0]
+    gain = max(1.0, gain)
+    grain = _grain(v)[0] * gain
     measured = {"noise_sigma": _r(sigma, 2), "noise_sigma_chroma": _r(chroma, 2), "noise_grain": _r(grain, 2)}
     pic = picture_stats(v)
     if pic is not None and "noise_scale_ratio" in pic:
         measured["noise_scale_ratio"] = _r(pic["noise_scale_ratio"], 2)
-    luma, chroma_only = _plan(v)
-    about = f"picture noise σ {sigma:.1f} levels, {grain:.1f} of it grain (chroma {chroma:.1f})"
+    luma, chroma_only = _plan(v, gain)
+    if gain > 1.0:
+        seen = f"{grain / gain:.1f} of it grain, {grain:.1f} after the ×{gain:.2f} contrast stretch"
+    else:
+        seen = f"{grain:.1f} of it grain"
+    about = f"picture noise σ {sigma:.1f} levels, {seen} (chroma {chroma:.1f})"
     cs = CHROMA_PER_LEVEL * chroma
     if chroma_only:
         return [
@@ -203,16 +211,16 @@ def denoise_steps(v: VideoMeasurements) -> list[FilterStep]:
     return steps
 
 
-def denoise_step(v: VideoMeasurements) -> FilterStep | None:
+def denoise_step(v: VideoMeasurements, gain: float = 1.0) -> FilterStep | None:
     """The main denoiser of :func:`denoise_steps` (the luma one), or None."""
-    steps = denoise_steps(v)
+    steps = denoise_steps(v, gain)
     return steps[-1] if steps else None
 
 
-def restore_sharpen(v: VideoMeasurements) -> float:
+def restore_sharpen(v: VideoMeasurements, gain: float = 1.0) -> float:
     """Luma unsharp amount (RESTORE_SIZE square) that goes after the denoise (0: none, or chroma only)."""
-    luma, _ = _plan(v)
-    return min(RESTORE_MAX, _r(RESTORE_PER_LEVEL * _grain(v)[0], 2)) if luma else 0.0
+    luma, _ = _plan(v, gain)
+    return min(RESTORE_MAX, _r(RESTORE_PER_LEVEL * _grain(v)[0] * max(1.0, gain), 2)) if luma else 0.0
 
 
 def cast_step(v: VideoMeasurements) -> FilterStep | None:

@@ -408,16 +408,20 @@ def video_chain(v: VideoMeasurements, options: EnhanceOptions) -> list[FilterSte
         )
     denoised = False
     restore = 0.0
+    colour: list[FilterStep] = []
+    if p.video and v.sampled_frames > 0:
+        colour = [st for st in (_levels(v), cast_step(v) if v.picture else _cast(v)) if st is not None]
+        if not visible_change(colour, v):  # changes under 2 levels everywhere are not worth a re-encode
+            colour = []
+    # the grain is judged as it will be seen: a contrast stretch after the denoise amplifies it
+    stretch = next((float(st.params.get("contrast", 1.0)) for st in colour if st.filter == "eq"), 1.0)
     if p.video:
-        dn = denoise_steps(v)  # always before levels: a contrast stretch would amplify the grain
+        dn = denoise_steps(v, stretch)  # always before levels (registry order): the stretch would amplify the grain
         if dn:
             steps += dn
             denoised = True
-            restore = restore_sharpen(v) if p.sharpen else 0.0
-    if p.video and v.sampled_frames > 0:
-        colour = [st for st in (_levels(v), cast_step(v) if v.picture else _cast(v)) if st is not None]
-        if visible_change(colour, v):  # changes under 2 levels everywhere are not worth a re-encode
-            steps += colour
+            restore = restore_sharpen(v, stretch) if p.sharpen else 0.0
+    steps += colour
     scaled_up = False
     if options.resolution:
         height = RESOLUTIONS[options.resolution]
@@ -438,7 +442,7 @@ def video_chain(v: VideoMeasurements, options: EnhanceOptions) -> list[FilterSte
     # Sharpening a denoised picture brings the noise back; sharpen only what scaling or
     # stabilisation's interpolation softened.
     # After a luma denoise a mild unsharp gives back the edge contrast the denoiser took (picture_plan).
-    if restore or (p.sharpen and (scaled_up or options.stabilize) and (denoised or not is_noisy(v))):
+    if restore or (p.sharpen and (scaled_up or options.stabilize) and (denoised or not is_noisy(v, stretch))):
         amount = 0.6 if scaled_up else 0.4
         if denoised:
             amount *= 0.5
