@@ -73,33 +73,18 @@ def clip(name: str, seconds: int, size: str = "1920x1080") -> Path:
     from tests.media import audio_graph
 
     graph = f"testsrc2=s={size}:r=30:d={seconds}[v];" + audio_graph(seconds, level=0.02, noise=0.006, channels=2)
+    _encode_clip([], graph, path)
+    return path
+
+
+def _encode_clip(inputs: list[str], graph: str, path: Path, seconds: int | None = None) -> None:
+    """The bench clips' encode: the graph's [v] and [a] as x264 veryfast CRF 23 and AAC 128k."""
+    limit = ["-t", str(seconds)] if seconds is not None else []
     subprocess.run(
-        [
-            FFMPEG,
-            "-v",
-            "error",
-            "-y",
-            "-filter_complex",
-            graph,
-            "-map",
-            "[v]",
-            "-map",
-            "[a]",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-crf",
-            "23",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "128k",
-            str(path),
-        ],
+        [FFMPEG, "-v", "error", "-y", *inputs, "-filter_complex", graph, "-map", "[v]", "-map", "[a]"]
+        + ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-c:a", "aac", "-b:a", "128k", *limit, str(path)],
         check=True,
     )
-    return path
 
 
 def speech_clip(name: str, seconds: int, size: str = "1920x1080") -> Path:
@@ -133,40 +118,8 @@ def speech_clip(name: str, seconds: int, size: str = "1920x1080") -> Path:
         f"[s][n]amix=inputs=2:normalize=0:duration=first,pan=stereo|c0=c0|c1=c0[a];"
         f"testsrc2=s={size}:r=30:d={seconds}[v]"
     )
-    subprocess.run(
-        [
-            FFMPEG,
-            "-v",
-            "error",
-            "-y",
-            "-i",
-            str(lst),
-            "-stream_loop",
-            "-1",
-            "-i",
-            str(media / "noise-rain-1.flac"),
-            "-filter_complex",
-            graph,
-            "-map",
-            "[v]",
-            "-map",
-            "[a]",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-crf",
-            "23",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "128k",
-            "-t",
-            str(seconds),
-            str(path),
-        ],
-        check=True,
-    )
+    noise = ["-stream_loop", "-1", "-i", str(media / "noise-rain-1.flac")]
+    _encode_clip(["-i", str(lst), *noise], graph, path, seconds)
     lst.unlink()
     return path
 
