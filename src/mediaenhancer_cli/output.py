@@ -125,13 +125,32 @@ def _figures(r: FileResult) -> tuple[dict[str, Any], dict[str, Any]]:
     return before, after
 
 
+# measured on 8 frames of the input and of the written output by the same meter (picture.py), shown only when
+# the picture was re-encoded (a copied picture is the input's): noise σ, black and white points, mean luma, all
+# in 8-bit levels
+_PICTURE_ROWS = (
+    ("picture noise σ", "noise_luma", ""),
+    ("black level", "black_point", ""),
+    ("white level", "white_point", ""),
+    ("mean luma", "mean_luma", ""),
+)
+
+
+def _picture_rows(r: FileResult) -> list[tuple[str, str, str]]:
+    pic = ((r.after or {}).get("video")) or {}
+    before, after = pic.get("before") or {}, pic.get("after") or {}
+    if not (before and after):
+        return []
+    return [(label, _fmt(before.get(key), unit), _fmt(after.get(key), unit)) for label, key, unit in _PICTURE_ROWS]
+
+
 def results_table(results: Sequence[FileResult]) -> Table:
     """Status and figures per file; where each output went (or why not) follows in :func:`results_lines`,
     one line each, so that a path is never cut or broken by the table's width."""
     t = Table(title="Summary", title_justify="left")
     t.add_column("file", no_wrap=True, overflow="ellipsis", min_width=12, max_width=32)  # never broken mid-word
     t.add_column("status", no_wrap=True)
-    t.add_column("sound", style="dim", no_wrap=True)
+    t.add_column("measured", style="dim", no_wrap=True)
     t.add_column("before", justify="right", no_wrap=True)
     t.add_column("after", justify="right", no_wrap=True)
     for r in results:
@@ -144,8 +163,9 @@ def results_table(results: Sequence[FileResult]) -> Table:
                 for label, key, unit in _FIGURE_ROWS
             ]
             if (before or after)
-            else [("", "–", "–")]
-        )
+            else []
+        ) + _picture_rows(r)
+        rows = rows or [("", "–", "–")]
         for i, (label, b, a) in enumerate(rows):
             first = i == 0
             t.add_row(
