@@ -117,12 +117,18 @@ def _against(out: Path, clean: Path) -> tuple[float, float]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("strength", [4, 10, 20, 40])
-@pytest.mark.parametrize("crf", [None, 18, 23])
-def test_noise_estimate_tracks_the_added_noise(tmp_path: Path, strength: int, crf: int | None) -> None:
+@pytest.mark.parametrize("crf", [None, 18, 23, 28])
+@pytest.mark.parametrize("grain", ["temporal", "static"])
+def test_noise_estimate_tracks_the_added_noise(tmp_path: Path, strength: int, crf: int | None, grain: str) -> None:
     if crf is not None and strength < 10:
         pytest.skip("x264 at CRF 18+ removes most of σ ≤ 2 grain; nothing visible is left to estimate")
+    if crf == 28 and grain == "temporal" and strength < 20:
+        # σ 5.5 grain that changes every frame is smoothed away in flat areas at CRF 28 (estimate 0.6-1.8);
+        # std(noisy - clean) still reads 3.1-3.6, but that is x264's error on texture, not grain
+        pytest.skip("x264 at CRF 28 leaves no σ 5 temporal grain in flat areas to estimate")
     clean = _encode(INDOOR, tmp_path / "clean.mp4", "null", crf=0, seconds=2.0)
-    noisy = _encode(INDOOR, tmp_path / "noisy.mp4", f"noise=alls={strength}:allf=t", crf=crf or 0, seconds=2.0)
+    allf = ":allf=t" if grain == "temporal" else ""  # static: the same pattern in every frame
+    noisy = _encode(INDOOR, tmp_path / "noisy.mp4", f"noise=alls={strength}{allf}", crf=crf or 0, seconds=2.0)
     for (yc, uc), (yn, un) in zip(_planes(clean, 768, 432), _planes(noisy, 768, 432)):
         true_y, true_u = float(np.std(yn - yc)), float(np.std(un - uc))
         est_y, est_u = noise_sigma(yn), noise_sigma(un, exclude_extremes=False)
