@@ -302,7 +302,9 @@ def _merge_video(
                 dict(current.measured) if current else {},
                 source="gemini",
             )
-    if "denoise" in rec and "nlmeans" not in by:  # the measured nlmeans already cleans: no second denoiser
+    if (
+        "denoise" in rec and not {"nlmeans", "fftdnoiz"} & by.keys()
+    ):  # the measured denoise already cleans: no second one
         ls = rec["denoise"]
         if ls < 0.5:
             by.pop("hqdn3d", None)
