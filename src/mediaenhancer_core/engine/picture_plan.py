@@ -35,6 +35,7 @@ __all__ = [
     "is_noisy",
     "NLMEANS_FROM",
     "FFT_FROM",
+    "fft_affordable",
     "denoise_step",
     "denoise_steps",
     "grain_share",
@@ -116,7 +117,12 @@ RESTORE_SIZE = 7
 # A lower CRF after it gains little (indoor σ 10 at CRF 18: VMAF +0.2, NEG +0.2; the file is 0.08 of the
 # input's size instead of 0.05); with nlmeans alone at σ 20, CRF 17 scored lower than 21 (kept residual grain).
 # Cost: fftdnoiz with neighbours runs at about 10-25 frames a second at 480p on these 2 cores, near nlmeans.
+# What it costs depends on the ffmpeg: with neighbours, per 1280×720 frame, ffmpeg 9.0 (the bundled one) takes
+# 0.37 CPU-s (nlmeans p 3 r 7: 0.22; an x264 "faster" encode 0.13), Debian's 5.1 takes 1.7 CPU-s (nlmeans 0.26),
+# about 50 CPU-s per second of 30 fps video. It runs only where the ffmpeg is one measured fast (9 and newer;
+# the versions between were not measured); elsewhere the nlmeans rule below it stays.
 FFT_FROM = 8.0
+FFT_FAST_FFMPEG = (9,)
 FFT_PER_LEVEL = 4.0
 FFT_TEXTURE_PER_LEVEL = 2.7
 FFT_MAX = 100.0
@@ -187,9 +193,9 @@ def _hqdn3d(ls: float, cs: float, lt: float, ct: float, why: str, measured: dict
     )
 
 
-def denoise_steps(v: VideoMeasurements, gain: float = 1.0) -> list[FilterStep]:
+def denoise_steps(v: VideoMeasurements, gain: float = 1.0, *, fft: bool = False) -> list[FilterStep]:
     """Denoisers sized from the measured grain as it will be seen after a contrast stretch of ``gain``
-    (empty when none is visible)."""
+    (empty when none is visible). ``fft``: the ffmpeg that renders runs fftdnoiz fast (:func:`fft_affordable`)."""
     sigma, chroma, _ = _noise(v)
     gain = max(1.0, gain)
     grain = _grain(v)[0] * gain
@@ -228,7 +234,7 @@ def denoise_steps(v: VideoMeasurements, gain: float = 1.0) -> list[FilterStep]:
             _hqdn3d(0, cs, 0, 0, f"{about}: chroma noise above the luma grain, at strength {cs:.1f}", measured)
         )
     textured = pic is not None and float(pic.get("noise_scale_ratio", 1.0)) > NLMEANS_TEXTURE_RATIO
-    if _uses_fft(v, gain):
+    if fft and _uses_fft(v, gain):
         g = grain / gain  # the grain the denoiser sees: it runs before the stretch
         fs = min(FFT_MAX, (FFT_TEXTURE_PER_LEVEL if textured else FFT_PER_LEVEL) * g)
         steps.append(
@@ -259,6 +265,11 @@ def denoise_steps(v: VideoMeasurements, gain: float = 1.0) -> list[FilterStep]:
     return steps
 
 
+def fft_affordable(ffmpeg_version: tuple[int, ...]) -> bool:
+    """Whether this ffmpeg version runs fftdnoiz over neighbouring frames at about nlmeans' cost (FFT_FAST_FFMPEG)."""
+    return tuple(ffmpeg_version) >= FFT_FAST_FFMPEG
+
+
 def _uses_fft(v: VideoMeasurements, gain: float = 1.0) -> bool:
     """fftdnoiz (see FFT_FROM): a luma denoise of 8 levels of input grain or more, on a picture up to 1280×720."""
     return (
@@ -269,16 +280,16 @@ def _uses_fft(v: VideoMeasurements, gain: float = 1.0) -> bool:
     )
 
 
-def denoise_step(v: VideoMeasurements, gain: float = 1.0) -> FilterStep | None:
+def denoise_step(v: VideoMeasurements, gain: float = 1.0, *, fft: bool = False) -> FilterStep | None:
     """The main denoiser of :func:`denoise_steps` (the luma one), or None."""
-    steps = denoise_steps(v, gain)
+    steps = denoise_steps(v, gain, fft=fft)
     return steps[-1] if steps else None
 
 
-def restore_sharpen(v: VideoMeasurements, gain: float = 1.0) -> float:
+def restore_sharpen(v: VideoMeasurements, gain: float = 1.0, *, fft: bool = False) -> float:
     """Luma unsharp amount (RESTORE_SIZE square) that goes after the denoise (0: none, or chroma only)."""
     luma, _ = _plan(v, gain)
-    per_level = FFT_RESTORE_PER_LEVEL if _uses_fft(v, gain) else RESTORE_PER_LEVEL
+    per_level = FFT_RESTORE_PER_LEVEL if fft and _uses_fft(v, gain) else RESTORE_PER_LEVEL
     return min(RESTORE_MAX, _r(per_level * _grain(v)[0] * max(1.0, gain), 2)) if luma else 0.0
 
 
