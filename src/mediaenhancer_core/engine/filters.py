@@ -238,7 +238,7 @@ _REGISTRY: tuple[FilterSpec, ...] = (
         ),
         needs=("hqdn3d",),
     ),
-    # a 3D FFT (Wiener) denoiser over each frame and its neighbours: picture_plan runs it on grain of 8 levels and more
+    # a 3D FFT (Wiener) denoiser over each frame and its neighbours: picture_plan runs it on grain of 14 levels and more
     FilterSpec(
         "fftdnoiz",
         "video",

@@ -95,7 +95,7 @@ HQDN3D_OFF = 0.01
 RESTORE_PER_LEVEL = 0.02
 RESTORE_MAX = 0.6
 RESTORE_SIZE = 7
-# From 8 levels of grain in the input (before any stretch), on pictures up to 1280×720: fftdnoiz, a 3D FFT
+# From 14 levels of grain in the input (before any stretch), on pictures up to 1280×720: fftdnoiz, a 3D FFT
 # Wiener denoiser over each frame and the one before and after it, at sigma 4 per level of grain (down to 2.7
 # where the luma figure has texture in it, ratio 1.2 → 1.5), then nlmeans at grain/10 (smooth pictures) and
 # the unsharp at 0.015 per level. Grain is new in every frame and the picture mostly is not, so the
@@ -109,6 +109,12 @@ RESTORE_SIZE = 7
 #                fftdnoiz 80 + nlmeans 2 + unsharp 0.3  30.92 / 0.871 / 76.6 / 73.5
 #   forest σ 10  hqdn3d chroma + nlmeans r5 ...        32.51 / 0.906 / 89.6 / 86.0
 #   (r 1.5)      fftdnoiz 24 + unsharp 0.15            34.75 / 0.938 / 89.6 / 86.7
+# Why from 14 and not 8: at σ 10 it beat nlmeans on the still indoor clip (above) but not on moving ones: the
+# hand-held cockatoo clip (960×540, not in the bench) at σ 10 went VMAF 90.7 → 88.7, NEG 86.4 → 86.3 (under
+# its input; nlmeans: 91.8 / 88.4; fftdnoiz at sigma 20-30: 89.9-90.8), and forest σ 10 VMAF 89.6 → 89.3.
+# At σ 15 the cockatoo clip scores 41.30 / 0.975 / 84.7 / 81.8 against nlmeans' 35.43 / 0.844 / 85.0 / 80.5
+# (input 24.52 / 0.256 / 82.9 / 77.0), forest 32.78 / 0.908 / 83.0 / 80.0 against 30.36 / 0.853 / 81.6 / 77.7;
+# at σ 20 the cockatoo clip 37.61 / 0.927 / 79.9 / 76.3 against 31.83 / 0.699 / 77.8 / 72.6.
 # Spatial only (prev/next 0) it lost forest σ 10 VMAF 5.5; with sigma 4·grain there, and nlmeans after,
 # VMAF and NEG fell under the input's. Under 8 levels it is worse than nlmeans: indoor σ 5 (grain 4.8) at
 # sigma 10-19 lost VMAF 0.5-1.9 and NEG under the input's; indoor σ 10 dark and flat (grain 6.1, ×1.4
@@ -116,12 +122,11 @@ RESTORE_SIZE = 7
 # (34.46, 81.3): that is the enhancement VMAF credits and NEG does not, so it stays at 0.015 per level.
 # A lower CRF after it gains little (indoor σ 10 at CRF 18: VMAF +0.2, NEG +0.2; the file is 0.08 of the
 # input's size instead of 0.05); with nlmeans alone at σ 20, CRF 17 scored lower than 21 (kept residual grain).
-# Cost: fftdnoiz with neighbours runs at about 10-25 frames a second at 480p on these 2 cores, near nlmeans.
 # What it costs depends on the ffmpeg: with neighbours, per 1280×720 frame, ffmpeg 9.0 (the bundled one) takes
 # 0.37 CPU-s (nlmeans p 3 r 7: 0.22; an x264 "faster" encode 0.13), Debian's 5.1 takes 1.7 CPU-s (nlmeans 0.26),
 # about 50 CPU-s per second of 30 fps video. It runs only where the ffmpeg is one measured fast (9 and newer;
 # the versions between were not measured); elsewhere the nlmeans rule below it stays.
-FFT_FROM = 8.0
+FFT_FROM = 14.0
 FFT_FAST_FFMPEG = (9,)
 FFT_PER_LEVEL = 4.0
 FFT_TEXTURE_PER_LEVEL = 2.7
