@@ -302,9 +302,8 @@ def _merge_video(
                 dict(current.measured) if current else {},
                 source="gemini",
             )
-    if (
-        "denoise" in rec and not {"nlmeans", "fftdnoiz"} & by.keys()
-    ):  # the measured denoise already cleans: no second one
+    # the measured nlmeans or fftdnoiz already cleans: no second denoiser
+    if "denoise" in rec and not {"nlmeans", "fftdnoiz"} & by.keys():
         ls = rec["denoise"]
         if ls < 0.5:
             by.pop("hqdn3d", None)

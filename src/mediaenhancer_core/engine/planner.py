@@ -418,9 +418,8 @@ def video_chain(v: VideoMeasurements, options: EnhanceOptions) -> list[FilterSte
     # the grain is judged as it will be seen: a contrast stretch after the denoise amplifies it
     stretch = next((float(st.params.get("contrast", 1.0)) for st in colour if st.filter == "eq"), 1.0)
     if p.video:
-        dn = denoise_steps(
-            v, stretch, fft=options.fast_fftdnoiz
-        )  # always before levels (registry order): the stretch would amplify the grain
+        # always before levels (registry order): the stretch would amplify the grain
+        dn = denoise_steps(v, stretch, fft=options.fast_fftdnoiz)
         if dn:
             steps += dn
             denoised = True
