@@ -186,4 +186,4 @@ def test_each_job_type_changes_only_what_it_says(client, core, make_account, tmp
         audio_steps
     )  # noise, not levels
     steps = {s["filter"] for s in done["denoise"]["result"]["plan"]["video_steps"]}
-    assert steps and steps <= {"hqdn3d", "nlmeans", "atadenoise"}, steps
+    assert steps and steps <= {"hqdn3d", "fftdnoiz", "nlmeans", "atadenoise"}, steps

@@ -302,7 +302,8 @@ def _merge_video(
                 dict(current.measured) if current else {},
                 source="gemini",
             )
-    if "denoise" in rec and "nlmeans" not in by:  # the measured nlmeans already cleans: no second denoiser
+    # the measured nlmeans or fftdnoiz already cleans: no second denoiser
+    if "denoise" in rec and not {"nlmeans", "fftdnoiz"} & by.keys():
         ls = rec["denoise"]
         if ls < 0.5:
             by.pop("hqdn3d", None)

@@ -224,7 +224,7 @@ def enhance_file(
                 if job.save_plan is None:
                     result.status, result.reason = "skipped", skipped
                     return result
-        options = _with_format(job.options, fmt)
+        options = _with_format(job.options, fmt, tools)
         weights = _WEIGHTS_AUDIO_ONLY if (options.audio_only or not info.has_video) else _WEIGHTS
 
         def report(phase: str) -> _PhaseProgress:
@@ -410,10 +410,12 @@ def audio_figures(a: AudioMeasurements) -> dict[str, Any]:
     return {k: getattr(a, k) for k in FIGURES}
 
 
-def _with_format(options: EnhanceOptions, fmt: str) -> EnhanceOptions:
+def _with_format(options: EnhanceOptions, fmt: str, tools: FFmpegTools) -> EnhanceOptions:
     from dataclasses import replace  # noqa: PLC0415
 
-    return replace(options, format=fmt)
+    from mediaenhancer_core.engine.picture_plan import fft_affordable  # noqa: PLC0415
+
+    return replace(options, format=fmt, fast_fftdnoiz=fft_affordable(tools.version))
 
 
 def analyze_file(

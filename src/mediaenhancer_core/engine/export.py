@@ -28,6 +28,7 @@ from mediaenhancer_core.engine.ffmpeg import CancelToken, FFmpegTools
 from mediaenhancer_core.engine.filtergraph import filter_str
 from mediaenhancer_core.engine.filters import exportable
 from mediaenhancer_core.engine.formats import FORMATS, QUALITIES, encode_spec
+from mediaenhancer_core.engine.picture_plan import fft_affordable
 from mediaenhancer_core.engine.plan import FilterStep, Loudness
 from mediaenhancer_core.engine.planner import RESOLUTIONS, EnhanceOptions, MeasurementPlanner, ffmpeg_only
 from mediaenhancer_core.engine.presets import Preset
@@ -396,7 +397,14 @@ def export_project(
                 analysis: Analysis = analyze(
                     resolve(media), info, tools, video=has_video, workdir=work, span=used[media], cancel=cancel
                 )
-                p = planner.plan(analysis, EnhanceOptions(preset=preset, format="mkv" if info.has_video else "flac"))
+                p = planner.plan(
+                    analysis,
+                    EnhanceOptions(
+                        preset=preset,
+                        format="mkv" if info.has_video else "flac",
+                        fast_fftdnoiz=fft_affordable(tools.version),
+                    ),
+                )
                 # the picture steps the registry lets exports run (no scaling, frame rate or stabilising: the export
                 # fits every segment itself), so unsharp is only the mild one after the denoise
                 video_steps = [st for st in p.video_steps if exportable(st.filter)]

@@ -238,6 +238,14 @@ _REGISTRY: tuple[FilterSpec, ...] = (
         ),
         needs=("hqdn3d",),
     ),
+    # a 3D FFT (Wiener) denoiser over each frame and its neighbours: picture_plan runs it on grain of 14 levels and more
+    FilterSpec(
+        "fftdnoiz",
+        "video",
+        23,
+        (_n("sigma", 0, 100), _n("prev", 0, 1), _n("next", 0, 1)),
+        needs=("fftdnoiz",),
+    ),
     FilterSpec("nlmeans", "video", 25, (_n("s", 1, 30), _n("p", 1, 7), _n("r", 1, 15)), needs=("nlmeans",)),
     FilterSpec(
         "eq",

@@ -34,6 +34,8 @@ __all__ = [
     "DENOISE_FROM",
     "is_noisy",
     "NLMEANS_FROM",
+    "FFT_FROM",
+    "fft_affordable",
     "denoise_step",
     "denoise_steps",
     "grain_share",
@@ -93,6 +95,45 @@ HQDN3D_OFF = 0.01
 RESTORE_PER_LEVEL = 0.02
 RESTORE_MAX = 0.6
 RESTORE_SIZE = 7
+# From 14 levels of grain in the input (before any stretch), on pictures up to 1280×720: fftdnoiz, a 3D FFT
+# Wiener denoiser over each frame and the one before and after it, at sigma 4 per level of grain (down to 2.7
+# where the luma figure has texture in it, ratio 1.2 → 1.5), then nlmeans at grain/10 (smooth pictures) and
+# the unsharp at 0.015 per level. Grain is new in every frame and the picture mostly is not, so the
+# neighbours tell them apart where nlmeans alone (one frame) has to smooth detail with the grain.
+# bench/quality_video.py, 3 s clips, x264 CRF 21, PSNR / SSIM / VMAF / NEG against the clean clip:
+#   indoor σ 20  nlmeans grain/3 + unsharp 0.02/level  31.08 / 0.690 / 78.2 / 73.6
+#                fftdnoiz 80 + nlmeans 2 + unsharp 0.3  35.30 / 0.885 / 85.4 / 81.5
+#   indoor σ 10  nlmeans ...                           38.26 / 0.931 / 92.6 / 88.8
+#                fftdnoiz 40 + nlmeans 1 + unsharp 0.15 41.43 / 0.978 / 93.6 / 90.8
+#   forest σ 20  nlmeans ...                           29.25 / 0.805 / 72.0 / 68.6
+#                fftdnoiz 80 + nlmeans 2 + unsharp 0.3  30.92 / 0.871 / 76.6 / 73.5
+#   forest σ 10  hqdn3d chroma + nlmeans r5 ...        32.51 / 0.906 / 89.6 / 86.0
+#   (r 1.5)      fftdnoiz 24 + unsharp 0.15            34.75 / 0.938 / 89.6 / 86.7
+# Why from 14 and not 8: at σ 10 it beat nlmeans on the still indoor clip (above) but not on moving ones: the
+# hand-held cockatoo clip (960×540, not in the bench) at σ 10 went VMAF 90.7 → 88.7, NEG 86.4 → 86.3 (under
+# its input; nlmeans: 91.8 / 88.4; fftdnoiz at sigma 20-30: 89.9-90.8), and forest σ 10 VMAF 89.6 → 89.3.
+# At σ 15 the cockatoo clip scores 41.30 / 0.975 / 84.7 / 81.8 against nlmeans' 35.43 / 0.844 / 85.0 / 80.5
+# (input 24.52 / 0.256 / 82.9 / 77.0), forest 32.78 / 0.908 / 83.0 / 80.0 against 30.36 / 0.853 / 81.6 / 77.7;
+# at σ 20 the cockatoo clip 37.61 / 0.927 / 79.9 / 76.3 against 31.83 / 0.699 / 77.8 / 72.6.
+# Spatial only (prev/next 0) it lost forest σ 10 VMAF 5.5; with sigma 4·grain there, and nlmeans after,
+# VMAF and NEG fell under the input's. Under 8 levels it is worse than nlmeans: indoor σ 5 (grain 4.8) at
+# sigma 10-19 lost VMAF 0.5-1.9 and NEG under the input's; indoor σ 10 dark and flat (grain 6.1, ×1.4
+# stretch) VMAF 57.7 → 56.7. Stronger sharpening (0.5 at σ 20) buys plain VMAF (87.1) with PSNR and NEG
+# (34.46, 81.3): that is the enhancement VMAF credits and NEG does not, so it stays at 0.015 per level.
+# A lower CRF after it gains little (indoor σ 10 at CRF 18: VMAF +0.2, NEG +0.2; the file is 0.08 of the
+# input's size instead of 0.05); with nlmeans alone at σ 20, CRF 17 scored lower than 21 (kept residual grain).
+# What it costs depends on the ffmpeg: with neighbours, per 1280×720 frame, ffmpeg 9.0 (the bundled one) takes
+# 0.37 CPU-s (nlmeans p 3 r 7: 0.22; an x264 "faster" encode 0.13), Debian's 5.1 takes 1.7 CPU-s (nlmeans 0.26),
+# about 50 CPU-s per second of 30 fps video. It runs only where the ffmpeg is one measured fast (9 and newer;
+# the versions between were not measured); elsewhere the nlmeans rule below it stays.
+FFT_FROM = 14.0
+FFT_FAST_FFMPEG = (9,)
+FFT_PER_LEVEL = 4.0
+FFT_TEXTURE_PER_LEVEL = 2.7
+FFT_TEXTURE_RATIO = 1.5  # the ratio from which FFT_TEXTURE_PER_LEVEL holds (linear from NLMEANS_TEXTURE_RATIO)
+FFT_MAX = 100.0
+FFT_NLMEANS_PER_LEVEL = 0.1
+FFT_RESTORE_PER_LEVEL = 0.015
 CAST_FROM = 8.0  # neutral-pixel chroma offset (8-bit levels) taken as a cast; clean real clips read 3-6 (bluish daylight walls, yellow woods)
 VISIBLE_LEVELS = 2.0  # luma or chroma change under this everywhere in the picture: not worth a re-encode
 
@@ -158,9 +199,9 @@ def _hqdn3d(ls: float, cs: float, lt: float, ct: float, why: str, measured: dict
     )
 
 
-def denoise_steps(v: VideoMeasurements, gain: float = 1.0) -> list[FilterStep]:
+def denoise_steps(v: VideoMeasurements, gain: float = 1.0, *, fft: bool = False) -> list[FilterStep]:
     """Denoisers sized from the measured grain as it will be seen after a contrast stretch of ``gain``
-    (empty when none is visible)."""
+    (empty when none is visible). ``fft``: the ffmpeg that renders runs fftdnoiz fast (:func:`fft_affordable`)."""
     sigma, chroma, _ = _noise(v)
     gain = max(1.0, gain)
     grain = _grain(v)[0] * gain
@@ -198,8 +239,31 @@ def denoise_steps(v: VideoMeasurements, gain: float = 1.0) -> list[FilterStep]:
         steps.append(
             _hqdn3d(0, cs, 0, 0, f"{about}: chroma noise above the luma grain, at strength {cs:.1f}", measured)
         )
-    s = min(30.0, max(1.0, NLMEANS_PER_LEVEL * grain))
     textured = pic is not None and float(pic.get("noise_scale_ratio", 1.0)) > NLMEANS_TEXTURE_RATIO
+    if fft and _uses_fft(v, gain):
+        g = grain / gain  # the grain the denoiser sees: it runs before the stretch
+        # from smooth (ratio 1.2) to textured (1.5) the strength goes down gradually: a test clip of the forest at
+        # σ 20 read 1.21 where the bench's read 1.18, and a step at 1.2 took its PSNR 31.7 → 28.4, SSIM 0.89 → 0.73
+        ratio = float(pic.get("noise_scale_ratio", 1.0)) if pic is not None else 1.0
+        t = min(1.0, max(0.0, (ratio - NLMEANS_TEXTURE_RATIO) / (FFT_TEXTURE_RATIO - NLMEANS_TEXTURE_RATIO)))
+        fs = min(FFT_MAX, (FFT_PER_LEVEL - t * (FFT_PER_LEVEL - FFT_TEXTURE_PER_LEVEL)) * g)
+        steps.append(
+            FilterStep(
+                "fftdnoiz",
+                {"sigma": _r(fs, 1), "prev": 1, "next": 1},
+                f"{about}: 3D FFT denoise over each frame and its neighbours at sigma {fs:.0f}",
+                measured,
+            )
+        )
+        if t < 0.5:
+            s = min(30.0, max(1.0, FFT_NLMEANS_PER_LEVEL * g * (1.0 - t)))
+            steps.append(
+                FilterStep(
+                    "nlmeans", {"s": _r(s, 2), "p": 3, "r": 7}, f"{about}: then non-local means at {s:.1f}", measured
+                )
+            )
+        return steps
+    s = min(30.0, max(1.0, NLMEANS_PER_LEVEL * grain))
     steps.append(
         FilterStep(
             "nlmeans",
@@ -211,16 +275,32 @@ def denoise_steps(v: VideoMeasurements, gain: float = 1.0) -> list[FilterStep]:
     return steps
 
 
-def denoise_step(v: VideoMeasurements, gain: float = 1.0) -> FilterStep | None:
+def fft_affordable(ffmpeg_version: tuple[int, ...]) -> bool:
+    """Whether this ffmpeg version runs fftdnoiz over neighbouring frames at about nlmeans' cost (FFT_FAST_FFMPEG)."""
+    return tuple(ffmpeg_version) >= FFT_FAST_FFMPEG
+
+
+def _uses_fft(v: VideoMeasurements, gain: float = 1.0) -> bool:
+    """fftdnoiz (see FFT_FROM): a luma denoise of FFT_FROM (14) levels of input grain or more, on a picture up to 1280×720."""
+    return (
+        picture_stats(v) is not None
+        and v.width * v.height <= NLMEANS_MAX_PIXELS
+        and _plan(v, gain)[0]
+        and _grain(v)[0] >= FFT_FROM
+    )
+
+
+def denoise_step(v: VideoMeasurements, gain: float = 1.0, *, fft: bool = False) -> FilterStep | None:
     """The main denoiser of :func:`denoise_steps` (the luma one), or None."""
-    steps = denoise_steps(v, gain)
+    steps = denoise_steps(v, gain, fft=fft)
     return steps[-1] if steps else None
 
 
-def restore_sharpen(v: VideoMeasurements, gain: float = 1.0) -> float:
+def restore_sharpen(v: VideoMeasurements, gain: float = 1.0, *, fft: bool = False) -> float:
     """Luma unsharp amount (RESTORE_SIZE square) that goes after the denoise (0: none, or chroma only)."""
     luma, _ = _plan(v, gain)
-    return min(RESTORE_MAX, _r(RESTORE_PER_LEVEL * _grain(v)[0] * max(1.0, gain), 2)) if luma else 0.0
+    per_level = FFT_RESTORE_PER_LEVEL if fft and _uses_fft(v, gain) else RESTORE_PER_LEVEL
+    return min(RESTORE_MAX, _r(per_level * _grain(v)[0] * max(1.0, gain), 2)) if luma else 0.0
 
 
 def cast_step(v: VideoMeasurements) -> FilterStep | None:

@@ -61,6 +61,8 @@ class EnhanceOptions:
     fps: float | None = None
     format: str | None = None
     quality: str = "standard"
+    # the ffmpeg that renders runs fftdnoiz over neighbouring frames at about nlmeans' cost (picture_plan.fft_affordable)
+    fast_fftdnoiz: bool = False
     extra_notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -416,11 +418,12 @@ def video_chain(v: VideoMeasurements, options: EnhanceOptions) -> list[FilterSte
     # the grain is judged as it will be seen: a contrast stretch after the denoise amplifies it
     stretch = next((float(st.params.get("contrast", 1.0)) for st in colour if st.filter == "eq"), 1.0)
     if p.video:
-        dn = denoise_steps(v, stretch)  # always before levels (registry order): the stretch would amplify the grain
+        # always before levels (registry order): the stretch would amplify the grain
+        dn = denoise_steps(v, stretch, fft=options.fast_fftdnoiz)
         if dn:
             steps += dn
             denoised = True
-            restore = restore_sharpen(v, stretch) if p.sharpen else 0.0
+            restore = restore_sharpen(v, stretch, fft=options.fast_fftdnoiz) if p.sharpen else 0.0
     steps += colour
     scaled_up = False
     if options.resolution:
