@@ -193,6 +193,31 @@ def test_peaks_over_the_ceiling_plan_a_limiter_and_say_why() -> None:
     assert "21.0 dBTP" in plan.loudness.reason and "limiter" in plan.loudness.reason
 
 
+def test_heavy_grain_denoiser_follows_the_ffmpeg_that_renders() -> None:
+    """σ 20 grain at 720p: fftdnoiz over neighbouring frames where the ffmpeg runs it fast; elsewhere nlmeans,
+    with a reason that says what a newer ffmpeg would do and how to point at one."""
+    pic = {
+        "noise_luma": 20.0,
+        "noise_chroma": 20.0,
+        "noise_scale_ratio": 1.0,
+        "black_point": 16.0,
+        "white_point": 235.0,
+        "mean_luma": 120.0,
+        "neutral_u": 0.0,
+        "neutral_v": 0.0,
+        "neutral_fraction": 0.3,
+        "frames": 8,
+    }
+    v = video(noise_sigma=20.0, picture=pic)
+    fast = make_plan(audio(), v, fast_fftdnoiz=True)
+    assert names(fast.video_steps)[0] == "fftdnoiz", names(fast.video_steps)
+    slow = make_plan(audio(), v)
+    nl = next(s for s in slow.video_steps if s.filter == "nlmeans")
+    assert "fftdnoiz" not in names(slow.video_steps) and "MEDIAENHANCER_FFMPEG" in nl.reason, nl.reason
+    light = make_plan(audio(), video(noise_sigma=6.0, picture={**pic, "noise_luma": 6.0, "noise_chroma": 6.0}))
+    assert all("MEDIAENHANCER_FFMPEG" not in s.reason for s in light.video_steps)  # nlmeans is the right tool there
+
+
 def test_presets_and_overrides_set_the_target() -> None:
     assert make_plan(audio(), None, path="a.wav", preset="broadcast").loudness.target_lufs == -23.0
     p = make_plan(audio(), None, path="a.wav", target_lufs=-18.0, true_peak=-2.0)
