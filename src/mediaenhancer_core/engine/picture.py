@@ -67,7 +67,7 @@ class PictureStats:
     mean_luma: float
     neutral_u: float  # mean U - 128 over near-neutral pixels (8-bit levels); 0 when unknown
     neutral_v: float
-    neutral_fraction: float  # share of pixels that are near-neutral
+    neutral_fraction: float  # share of the picture (8x8 chroma areas, CAST_POOL) that is near-neutral
     frames: int
 
     def to_dict(self) -> dict[str, Any]:
