@@ -129,10 +129,10 @@ def _figures(r: FileResult) -> tuple[dict[str, Any], dict[str, Any]]:
 # the picture was re-encoded (a copied picture is the input's): noise σ, black and white points, mean luma, all
 # in 8-bit levels
 _PICTURE_ROWS = (
-    ("picture noise σ", "noise_luma", ""),
-    ("black level", "black_point", ""),
-    ("white level", "white_point", ""),
-    ("mean luma", "mean_luma", ""),
+    ("picture noise σ", "noise_luma"),
+    ("black level", "black_point"),
+    ("white level", "white_point"),
+    ("mean luma", "mean_luma"),
 )
 
 
@@ -141,7 +141,7 @@ def _picture_rows(r: FileResult) -> list[tuple[str, str, str]]:
     before, after = pic.get("before") or {}, pic.get("after") or {}
     if not (before and after):
         return []
-    return [(label, _fmt(before.get(key), unit), _fmt(after.get(key), unit)) for label, key, unit in _PICTURE_ROWS]
+    return [(label, _fmt(before.get(key)), _fmt(after.get(key))) for label, key in _PICTURE_ROWS]
 
 
 def results_table(results: Sequence[FileResult]) -> Table:

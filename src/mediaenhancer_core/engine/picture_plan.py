@@ -36,7 +36,6 @@ __all__ = [
     "NLMEANS_FROM",
     "FFT_FROM",
     "fft_affordable",
-    "denoise_step",
     "denoise_steps",
     "grain_share",
     "restore_sharpen",
@@ -291,12 +290,6 @@ def _uses_fft(v: VideoMeasurements, gain: float = 1.0) -> bool:
         and _plan(v, gain)[0]
         and _grain(v)[0] >= FFT_FROM
     )
-
-
-def denoise_step(v: VideoMeasurements, gain: float = 1.0, *, fft: bool = False) -> FilterStep | None:
-    """The main denoiser of :func:`denoise_steps` (the luma one), or None."""
-    steps = denoise_steps(v, gain, fft=fft)
-    return steps[-1] if steps else None
 
 
 def restore_sharpen(v: VideoMeasurements, gain: float = 1.0, *, fft: bool = False) -> float:
